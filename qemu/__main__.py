@@ -1,0 +1,106 @@
+"""`python -m qemu up --nodes 3 [--exec CMD] [--memory M] [--load-modules]`.
+
+Boots a cluster, optionally loads the ssikit modules on every node, then either
+runs CMD on node 1 (exit code passed through) or attaches this terminal to node
+1's shell (Ctrl-] detaches and tears the cluster down).
+`python -m qemu bench --nodes 3 --runs 3` prints boot times.
+"""
+
+from __future__ import annotations
+
+import statistics
+import sys
+from concurrent.futures import ThreadPoolExecutor
+
+import typer
+
+from .cluster import Cluster
+from .node import Node
+from .paths import REPO_ROOT, KernelMissing
+from .terminal import attach
+
+app = typer.Typer(add_completion=False, help="ssikit QEMU cluster harness")
+
+
+def _err(msg: str) -> None:
+    sys.stderr.write(msg + "\n")
+    sys.stderr.flush()
+
+
+def _load_modules(c: Cluster) -> None:
+    ssictl = REPO_ROOT / ".venv" / "bin" / "ssictl"
+
+    def load(nd: Node) -> tuple[Node, int, str, str]:
+        rc, out, err = nd.execute(f"{ssictl} modules load", timeout=300)
+        return nd, rc, out, err
+
+    with ThreadPoolExecutor(max_workers=len(c.nodes)) as pool:
+        results = list(pool.map(load, c.nodes))
+    failed = False
+    for nd, rc, out, err in results:
+        print(f"--- {nd.name}: ssictl modules load (exit {rc}) ---")
+        sys.stdout.write(out)
+        sys.stderr.write(err)
+        failed = failed or rc != 0
+    if failed:
+        raise typer.Exit(1)
+
+
+@app.callback()
+def main() -> None:
+    """ssikit QEMU cluster harness."""
+
+
+@app.command()
+def up(
+    nodes: int = typer.Option(3, "--nodes", "-n", help="number of nodes (1..63)"),
+    memory: int = typer.Option(256, "--memory", "-m", help="MiB of RAM per node"),
+    exec_cmd: str | None = typer.Option(None, "--exec", help="run CMD on node 1 and exit"),
+    load_modules: bool = typer.Option(False, "--load-modules", help="ssictl modules load"),
+    append: str = typer.Option("", "--append", help="extra kernel command line"),
+    name: str = typer.Option("up", "--name", help="log directory name under build/logs"),
+    timeout: float = typer.Option(600.0, "--timeout", help="seconds for --exec CMD"),
+) -> None:
+    """Boot a cluster; run a command on node 1 or attach to its shell."""
+    try:
+        c = Cluster(nodes=nodes, memory=memory, extra_append=append, name=name)
+    except KernelMissing as e:
+        _err(str(e))
+        raise typer.Exit(2) from e
+    _err(f"booting {nodes} node(s), logs in {c.log_dir} ...")
+    with c:
+        _err(f"cluster up: {nodes} node(s) in {c.boot_seconds:.2f} s wall")
+        if load_modules:
+            _load_modules(c)
+        if exec_cmd is not None:
+            rc, out, err = c.node(1).execute(exec_cmd, timeout=timeout)
+            sys.stdout.write(out)
+            sys.stderr.write(err)
+            sys.stdout.flush()
+            raise typer.Exit(rc)
+        assert c.node(1).cfg.sockets.tty is not None
+        attach(
+            c.node(1).cfg.sockets.tty,
+            banner=f"node1 shell; Ctrl-] detaches and stops the cluster "
+            f"(other nodes: {c.sock_dir}/nodeN.tty)",
+        )
+
+
+@app.command()
+def bench(
+    nodes: int = typer.Option(3, "--nodes", "-n"),
+    runs: int = typer.Option(3, "--runs"),
+    memory: int = typer.Option(256, "--memory", "-m"),
+) -> None:
+    """Boot `nodes` nodes `runs` times; print each wall time and the median."""
+    times: list[float] = []
+    for i in range(runs):
+        with Cluster(nodes=nodes, memory=memory, name=f"bench{nodes}") as c:
+            times.append(c.boot_seconds)
+            per_node = " ".join(f"{nd.boot_seconds:.2f}" for nd in c.nodes)
+            print(f"run {i + 1}: {c.boot_seconds:.2f} s wall (per node: {per_node})")
+    print(f"{nodes} nodes: median {statistics.median(times):.2f} s over {runs} runs")
+
+
+if __name__ == "__main__":
+    app()

@@ -1,0 +1,174 @@
+"""A cluster of QEMU nodes on a private hub."""
+
+from __future__ import annotations
+
+import shutil
+import tempfile
+import time
+from collections.abc import Iterable
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+from types import TracebackType
+
+from .console_scan import Splat, scan_file
+from .hub import Hub
+from .hubctl import PortStats
+from .node import Node, NodeError
+from .paths import LOG_ROOT, kernel_path, safe_name
+from .qemu_cmd import MAX_NODES, NodeConfig, NodeSockets
+
+
+class Cluster:
+    """`nodes` QEMU guests numbered 1..nodes, booted in parallel.
+
+    with Cluster(nodes=3) as c:
+        c.node(1).succeed("ping -c1 node2")
+    """
+
+    def __init__(
+        self,
+        nodes: int = 3,
+        memory: int = 256,
+        kernel: Path | str | None = None,
+        extra_append: str = "",
+        log_dir: Path | str | None = None,
+        name: str = "cluster",
+        smp: int = 1,
+        boot_timeout: float = 120.0,
+    ) -> None:
+        if not 1 <= nodes <= MAX_NODES:
+            raise ValueError(f"nodes must be 1..{MAX_NODES}")
+        self.kernel = kernel_path(kernel)  # fails early with "run make kernel"
+        self.size = nodes
+        self.memory = memory
+        self.smp = smp
+        self.extra_append = extra_append
+        self.boot_timeout = boot_timeout
+        self.log_dir = Path(log_dir) if log_dir else LOG_ROOT / safe_name(name)
+        self.sock_dir: Path | None = None
+        self.hub: Hub | None = None
+        self.nodes: list[Node] = []
+        self.boot_seconds = 0.0
+
+    # ---- lifecycle ----
+
+    def start(self) -> float:
+        """Start the hub and every node; returns wall seconds until all agents answered."""
+        t0 = time.monotonic()
+        self.log_dir.mkdir(parents=True, exist_ok=True)
+        # Unix socket paths are limited to 108 bytes: keep them short, under /tmp.
+        self.sock_dir = Path(tempfile.mkdtemp(prefix="ssi", dir="/tmp"))
+        try:
+            self.hub = Hub(self.sock_dir, self.size, log=self.log_dir / "hub.log")
+            self.hub.start()
+            self.nodes = [self._make_node(n) for n in range(1, self.size + 1)]
+            for node in self.nodes:
+                node.cfg.console_log.unlink(missing_ok=True)
+                node.spawn()  # from this thread: see Node's docstring
+            with ThreadPoolExecutor(max_workers=self.size) as pool:
+                list(pool.map(lambda nd: nd.wait_ready(self.boot_timeout), self.nodes))
+        except BaseException:
+            self.stop()
+            raise
+        self.boot_seconds = time.monotonic() - t0
+        return self.boot_seconds
+
+    def _make_node(self, n: int) -> Node:
+        assert self.sock_dir is not None
+        cfg = NodeConfig(
+            node=n,
+            nodes=self.size,
+            kernel=self.kernel,
+            sockets=NodeSockets(self.sock_dir, n),
+            console_log=self.log_dir / f"node{n}.console.log",
+            memory=self.memory,
+            smp=self.smp,
+            extra_append=self.extra_append,
+        )
+        return Node(cfg, qemu_log=self.log_dir / f"node{n}.qemu.log")
+
+    def stop(self) -> None:
+        """Kill every node and the hub, remove the socket directory."""
+        for node in self.nodes:
+            node.crash()
+        if self.hub is not None:
+            self.hub.stop()
+            self.hub = None
+        if self.sock_dir is not None:
+            shutil.rmtree(self.sock_dir, ignore_errors=True)
+            self.sock_dir = None
+
+    def __enter__(self) -> Cluster:
+        if not self.nodes:
+            self.start()
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.stop()
+
+    # ---- nodes ----
+
+    def node(self, n: int) -> Node:
+        if not 1 <= n <= len(self.nodes):
+            raise NodeError(f"no node {n} in a {len(self.nodes)}-node cluster")
+        return self.nodes[n - 1]
+
+    def __getitem__(self, n: int) -> Node:
+        return self.node(n)
+
+    def restore(self) -> list[int]:
+        """Heal the network and reboot every node that is down; returns those rebooted."""
+        self.heal()
+        down = [nd for nd in self.nodes if not nd.is_running or not nd.channel.connected]
+        for nd in down:
+            nd.crash()
+            nd.spawn()
+        for nd in down:
+            nd.wait_ready(self.boot_timeout)
+        return [nd.number for nd in down]
+
+    # ---- network ----
+
+    def _ctl(self) -> Hub:
+        if self.hub is None:
+            raise NodeError("cluster is not running")
+        return self.hub
+
+    def cut(self, a: int, b: int) -> None:
+        self._ctl().ctl.cut(a, b)
+
+    def uncut(self, a: int, b: int) -> None:
+        self._ctl().ctl.uncut(a, b)
+
+    def partition(self, *groups: Iterable[int]) -> None:
+        """Cut every link between nodes of different groups (after healing)."""
+        self._ctl().ctl.partition(*groups)
+
+    def heal(self) -> None:
+        self._ctl().ctl.heal()
+
+    def net_stats(self) -> dict[int, PortStats]:
+        return self._ctl().ctl.stats()
+
+    # ---- consoles ----
+
+    def console_offsets(self) -> dict[int, int]:
+        return {nd.number: nd.console_size() for nd in self.nodes}
+
+    def scan_consoles(
+        self, since: dict[int, int] | None = None, allow: Iterable[str] = ()
+    ) -> tuple[list[Splat], dict[int, int]]:
+        """Splats in every node's console after `since` offsets; and the new offsets."""
+        hits: list[Splat] = []
+        ends: dict[int, int] = {}
+        allow = list(allow)
+        for nd in self.nodes:
+            start = (since or {}).get(nd.number, 0)
+            found, ends[nd.number] = scan_file(nd.cfg.console_log, nd.number, start, allow)
+            hits.extend(found)
+        return hits, ends

@@ -1,0 +1,124 @@
+"""Build the QEMU command line of one node (pure: no processes, no I/O)."""
+
+from __future__ import annotations
+
+import os
+import shutil
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from .paths import INIT_SCRIPT
+
+MAX_NODES = 63
+
+
+def node_mac(node: int) -> str:
+    """52:54:00:00:00:NN; the hub routes unicast by the last byte."""
+    if not 1 <= node <= MAX_NODES:
+        raise ValueError(f"node number {node} is outside 1..{MAX_NODES}")
+    return f"52:54:00:00:00:{node:02x}"
+
+
+def node_ip(node: int) -> str:
+    return f"169.254.77.{node}"
+
+
+@dataclass(frozen=True)
+class NodeSockets:
+    """The unix sockets of one node, all in the cluster's short socket dir."""
+
+    sock_dir: Path
+    node: int
+
+    @property
+    def net(self) -> Path:
+        return self.sock_dir / f"node{self.node}.sock"
+
+    @property
+    def hub(self) -> Path:
+        return self.sock_dir / "hub.sock"
+
+    @property
+    def cmd(self) -> Path:
+        return self.sock_dir / f"node{self.node}.cmd"
+
+    @property
+    def tty(self) -> Path:
+        return self.sock_dir / f"node{self.node}.tty"
+
+    def all(self) -> list[Path]:
+        return [self.net, self.cmd, self.tty]
+
+
+@dataclass(frozen=True)
+class NodeConfig:
+    node: int
+    nodes: int  # cluster size, for /etc/hosts in the guest
+    kernel: Path
+    sockets: NodeSockets
+    console_log: Path
+    memory: int = 256
+    smp: int = 1
+    extra_append: str = ""
+    init: Path = INIT_SCRIPT
+    accel: str = field(default_factory=lambda: os.environ.get("SSI_QEMU_ACCEL", "tcg"))
+    qemu: str = field(
+        default_factory=lambda: os.environ.get("SSI_QEMU")
+        or shutil.which("qemu-system-x86_64")
+        or "qemu-system-x86_64"
+    )
+
+
+def kernel_append(cfg: NodeConfig) -> str:
+    # loglevel=5 rather than `quiet`: quiet hides KERN_WARNING, where WARN()
+    # and lockdep splats are printed, and the console scan must see them.
+    parts = [
+        "console=ttyS0",
+        "loglevel=5",
+        "panic=-1",
+        f"ssi.node={cfg.node}",
+        f"ssi.nodes={cfg.nodes}",
+        "root=hostroot",
+        "rootfstype=9p",
+        "rootflags=trans=virtio,version=9p2000.L,msize=524288,cache=none",
+        "ro",
+        f"init={cfg.init}",
+    ]
+    if cfg.extra_append:
+        parts.append(cfg.extra_append)
+    return " ".join(parts)
+
+
+def qemu_command(cfg: NodeConfig) -> list[str]:
+    s = cfg.sockets
+    return [
+        cfg.qemu,
+        "-name", f"ssi-node{cfg.node}",
+        "-accel", cfg.accel,
+        "-nodefaults",
+        "-no-user-config",
+        "-display", "none",
+        "-vga", "none",
+        "-no-reboot",
+        "-m", str(cfg.memory),
+        "-smp", str(cfg.smp),
+        "-kernel", str(cfg.kernel),
+        "-append", kernel_append(cfg),
+        # Kernel console: appended to the per-node log, kept across restarts.
+        "-chardev", f"file,id=con0,path={cfg.console_log},append=on",
+        "-serial", "chardev:con0",
+        # Root file system: the host's / read-only over 9p.
+        "-virtfs",
+        "local,path=/,mount_tag=hostroot,security_model=none,readonly=on",
+        # Private L2 through the hub.
+        "-netdev",
+        f"dgram,id=n0,local.type=unix,local.path={s.net},"
+        f"remote.type=unix,remote.path={s.hub}",
+        "-device", f"virtio-net-pci,netdev=n0,mac={node_mac(cfg.node)}",
+        # Command channel (agent.sh) and interactive console (hvc0).
+        "-device", "virtio-serial-pci,id=vser0",
+        "-chardev", f"socket,id=tty0,path={s.tty},server=on,wait=off",
+        "-device", "virtconsole,chardev=tty0,name=ssi.tty,bus=vser0.0,nr=0",
+        "-chardev", f"socket,id=cmd0,path={s.cmd},server=on,wait=off",
+        "-device", "virtserialport,chardev=cmd0,name=ssi.cmd,bus=vser0.0,nr=1",
+    ]

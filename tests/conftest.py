@@ -1,0 +1,119 @@
+"""Shared pytest fixtures: a booted QEMU cluster, and a console splat scan per test.
+
+Cluster tests take the `cluster` fixture. One cluster boots per test module
+(module constants CLUSTER_NODES / CLUSTER_MEMORY choose its size); before each
+test it is healed and any node that is down is rebooted. After each test every
+node's console output since the test started is scanned for kernel splats; a
+hit fails that test. Mark a test `@pytest.mark.allow_splat(r"regex")` when it
+provokes a splat on purpose. Logs: build/logs/<module>/ for the whole module,
+build/logs/<module>.<test>/nodeN.console.log for each test's slice.
+"""
+
+from __future__ import annotations
+
+import shutil
+import time
+from collections.abc import Generator, Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import pytest
+
+from qemu import Cluster, KernelMissing
+from qemu.console_scan import format_splats
+from qemu.paths import LOG_ROOT, kernel_path, safe_name
+
+
+@dataclass
+class _Booted:
+    """A module's cluster and how far its consoles have been scanned."""
+
+    cluster: Cluster
+    offsets: dict[int, int] = field(default_factory=dict)
+
+
+@dataclass
+class _TestConsole:
+    booted: _Booted
+    since: dict[int, int]
+
+
+_CONSOLE_KEY = pytest.StashKey[_TestConsole]()
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    config.addinivalue_line(
+        "markers", "allow_splat(*regexes): console lines matching these are not failures"
+    )
+
+
+@pytest.fixture(scope="module")
+def _booted_cluster(request: pytest.FixtureRequest) -> Iterator[_Booted]:
+    try:
+        kernel_path()
+    except KernelMissing as e:
+        pytest.fail(f"cluster tests need the node kernel: {e}", pytrace=False)
+    mod = request.module.__name__.rsplit(".", 1)[-1]
+    nodes = int(getattr(request.module, "CLUSTER_NODES", 3))
+    memory = int(getattr(request.module, "CLUSTER_MEMORY", 256))
+    c = Cluster(nodes=nodes, memory=memory, log_dir=LOG_ROOT / safe_name(mod))
+    c.start()
+    print(f"\n[qemu] {nodes} nodes booted in {c.boot_seconds:.2f} s wall ({c.log_dir})")
+    try:
+        yield _Booted(c)
+    finally:
+        c.stop()
+
+
+@pytest.fixture
+def cluster(_booted_cluster: _Booted, request: pytest.FixtureRequest) -> Iterator[Cluster]:
+    c = _booted_cluster.cluster
+    rebooted = c.restore()
+    if rebooted:
+        print(f"[qemu] rebooted node(s) {rebooted} left down by an earlier test")
+    since = {nd.number: _booted_cluster.offsets.get(nd.number, 0) for nd in c.nodes}
+    request.node.stash[_CONSOLE_KEY] = _TestConsole(_booted_cluster, since)
+    yield c
+
+
+def _save_slices(item: pytest.Item, tc: _TestConsole, ends: dict[int, int]) -> Path:
+    module = getattr(item, "module", None)
+    mod = module.__name__.rsplit(".", 1)[-1] if module else "tests"
+    out = LOG_ROOT / safe_name(f"{mod}.{item.name}")
+    shutil.rmtree(out, ignore_errors=True)
+    out.mkdir(parents=True, exist_ok=True)
+    for nd in tc.booted.cluster.nodes:
+        start, end = tc.since.get(nd.number, 0), ends.get(nd.number, 0)
+        try:
+            with open(nd.cfg.console_log, "rb") as f:
+                f.seek(start)
+                data = f.read(max(0, end - start))
+        except FileNotFoundError:
+            data = b""
+        (out / f"node{nd.number}.console.log").write_bytes(data)
+    return out
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_runtest_makereport(
+    item: pytest.Item, call: pytest.CallInfo[None]
+) -> Generator[None, pytest.TestReport, pytest.TestReport]:
+    rep = yield
+    tc = item.stash.get(_CONSOLE_KEY, None)
+    if call.when != "call" or tc is None:
+        return rep
+    time.sleep(0.1)  # let QEMU write out what the guest printed last
+    allow = [str(rx) for m in item.iter_markers("allow_splat") for rx in m.args]
+    hits, ends = tc.booted.cluster.scan_consoles(tc.since, allow)
+    tc.booted.offsets.update(ends)
+    logs = _save_slices(item, tc, ends)
+    if hits:
+        msg = (
+            f"kernel splat(s) on the console during this test (logs: {logs}):\n"
+            + format_splats(hits)
+        )
+        if rep.failed:
+            msg = f"{rep.longreprtext}\n\n{msg}"
+        rep.outcome = "failed"
+        rep.longrepr = msg
+    return rep
