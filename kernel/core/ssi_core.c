@@ -1,0 +1,162 @@
+// SPDX-License-Identifier: GPL-2.0-only
+/*
+ * ssi_core: registers with the kernel's SSI hook table, serves the ssisys
+ * system call through a per-command table other SSI modules fill, and
+ * owns /sys/kernel/ssi.  rexec, rfork and migrate stay unserved until the
+ * modules that implement them exist.
+ */
+#define pr_fmt(fmt) KBUILD_MODNAME ": " fmt
+
+#include <linux/kernel.h>
+#include <linux/kobject.h>
+#include <linux/module.h>
+#include <linux/mutex.h>
+#include <linux/rcupdate.h>
+#include <linux/sysfs.h>
+
+#include "ssi_core.h"
+#include "ssi_core_gen.h"
+
+static struct kobject *ssi_kobj;
+
+static const struct ssisys_handler __rcu *ssisys_table[SSISYS_NR_CMDS];
+static DEFINE_MUTEX(ssisys_table_lock);
+
+static bool ssisys_builtin(unsigned int cmd)
+{
+	return cmd == SSISYS_ABI_VERSION || cmd == SSISYS_NODE_NUM ||
+	       cmd == SSISYS_MAX_NODES;
+}
+
+int ssisys_register(unsigned int cmd, const struct ssisys_handler *handler)
+{
+	int ret = 0;
+
+	if (cmd >= SSISYS_NR_CMDS || ssisys_builtin(cmd) || !handler ||
+	    !handler->call || !handler->owner)
+		return -EINVAL;
+
+	mutex_lock(&ssisys_table_lock);
+	if (rcu_access_pointer(ssisys_table[cmd]))
+		ret = -EBUSY;
+	else
+		rcu_assign_pointer(ssisys_table[cmd], handler);
+	mutex_unlock(&ssisys_table_lock);
+	return ret;
+}
+EXPORT_SYMBOL_GPL(ssisys_register);
+
+void ssisys_unregister(unsigned int cmd, const struct ssisys_handler *handler)
+{
+	if (cmd >= SSISYS_NR_CMDS)
+		return;
+
+	mutex_lock(&ssisys_table_lock);
+	if (rcu_access_pointer(ssisys_table[cmd]) == handler)
+		RCU_INIT_POINTER(ssisys_table[cmd], NULL);
+	mutex_unlock(&ssisys_table_lock);
+	synchronize_rcu();
+}
+EXPORT_SYMBOL_GPL(ssisys_unregister);
+
+struct kobject *ssi_sysfs_root(void)
+{
+	return ssi_kobj;
+}
+EXPORT_SYMBOL_GPL(ssi_sysfs_root);
+
+static long ssi_core_ssisys(unsigned int cmd, void __user *buf, size_t len)
+{
+	const struct ssisys_handler *handler;
+	long ret;
+
+	switch (cmd) {
+	case SSISYS_ABI_VERSION:
+		return SSI_ABI_VERSION;
+	case SSISYS_NODE_NUM:
+		return ssi_node_num();
+	case SSISYS_MAX_NODES:
+		return SSI_MAX_NODES;
+	}
+
+	rcu_read_lock();
+	handler = rcu_dereference(ssisys_table[cmd]);
+	if (handler && !try_module_get(handler->owner))
+		handler = NULL;
+	rcu_read_unlock();
+	if (!handler)
+		return -ENOIOCTLCMD;
+
+	ret = handler->call(buf, len);
+	module_put(handler->owner);
+	return ret;
+}
+
+static const struct ssi_ops ssi_core_ops = {
+	.owner = THIS_MODULE,
+	.ssisys = ssi_core_ssisys,
+};
+
+static ssize_t node_show(struct kobject *kobj, struct kobj_attribute *attr,
+			 char *buf)
+{
+	return sysfs_emit(buf, "%u\n", ssi_node_num());
+}
+
+static struct kobj_attribute node_attr = __ATTR_RO(node);
+
+static ssize_t abi_version_show(struct kobject *kobj,
+				struct kobj_attribute *attr, char *buf)
+{
+	return sysfs_emit(buf, "%d\n", SSI_ABI_VERSION);
+}
+
+static struct kobj_attribute abi_version_attr = __ATTR_RO(abi_version);
+
+static struct attribute *ssi_core_attrs[] = {
+	&node_attr.attr,
+	&abi_version_attr.attr,
+	NULL,
+};
+
+static const struct attribute_group ssi_core_group = {
+	.attrs = ssi_core_attrs,
+};
+
+int ssi_core_init(void)
+{
+	int ret;
+
+	if (!ssi_node_num())
+		pr_warn("booted without ssi.node=: this node is not clustered\n");
+
+	ssi_kobj = kobject_create_and_add("ssi", kernel_kobj);
+	if (!ssi_kobj)
+		return -ENOMEM;
+
+	ret = sysfs_create_group(ssi_kobj, &ssi_core_group);
+	if (ret)
+		goto err_put;
+
+	ret = ssi_register_ops(&ssi_core_ops);
+	if (ret) {
+		pr_err("cannot register SSI ops: %d\n", ret);
+		goto err_group;
+	}
+
+	pr_info("node %u, ABI %d\n", ssi_node_num(), SSI_ABI_VERSION);
+	return 0;
+
+err_group:
+	sysfs_remove_group(ssi_kobj, &ssi_core_group);
+err_put:
+	kobject_put(ssi_kobj);
+	return ret;
+}
+
+void ssi_core_exit(void)
+{
+	ssi_unregister_ops(&ssi_core_ops);
+	sysfs_remove_group(ssi_kobj, &ssi_core_group);
+	kobject_put(ssi_kobj);
+}
