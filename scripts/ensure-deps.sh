@@ -1,0 +1,44 @@
+#!/bin/sh
+# Install what ssikit needs on a Debian 12 machine, as root: apt packages,
+# then a venv with the Python dependencies.  A second run checks and says so.
+set -eu
+cd "$(dirname "$0")/.."
+
+APT_PACKAGES="qemu-system-x86 linux-source-6.1 flex bison bc libelf-dev \
+libssl-dev cpio ccache dwarves kmod busybox-static gcc make patch \
+python3 python3-venv python3-pip perl xz-utils procps"
+
+missing=""
+for pkg in $APT_PACKAGES; do
+	status=$(dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null || true)
+	case "$status" in
+	*"install ok installed"*) ;;
+	*) missing="$missing $pkg" ;;
+	esac
+done
+
+if [ -n "$missing" ]; then
+	if [ "$(id -u)" != 0 ]; then
+		echo "ensure-deps: missing Debian packages:$missing" >&2
+		echo "ensure-deps: run as root, or: apt-get install$missing" >&2
+		exit 1
+	fi
+	echo "ensure-deps: installing$missing"
+	export DEBIAN_FRONTEND=noninteractive
+	apt-get update -q >/dev/null
+	# shellcheck disable=SC2086
+	apt-get install -y -q --no-install-recommends $missing >/dev/null
+else
+	echo "ensure-deps: Debian packages present"
+fi
+
+stamp=.venv/.ssikit-deps
+want=$(sha256sum pyproject.toml | cut -d' ' -f1)
+if [ -x .venv/bin/python ] && [ -f "$stamp" ] && [ "$(cat "$stamp")" = "$want" ]; then
+	echo "ensure-deps: Python venv up to date"
+	exit 0
+fi
+echo "ensure-deps: creating the Python venv in .venv"
+python3 -m venv .venv
+.venv/bin/pip install -q --disable-pip-version-check -e '.[dev]'
+echo "$want" > "$stamp"
