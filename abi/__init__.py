@@ -1,0 +1,85 @@
+"""ssikit user/kernel ABI for Python: constants from ``ssi_abi.h`` and the SSI syscalls.
+
+libcluster-style API::
+
+    import abi
+    abi.clusternode_num()      # this node's number
+    abi.cluster_maxnodes()     # SSI_MAX_NODES as the kernel sees it
+    abi.abi_version()          # ABI version the running modules speak
+    abi.ssisys(cmd, buf=None)  # the multiplexer
+    abi.rexec(node, path, argv, env)   # execve on another node (no return on success)
+    abi.rfork(node)            # fork, child on another node: 0 in child, pid in parent
+    abi.migrate(node)          # move the caller
+
+Failures raise :class:`SSIError` subclasses (``SSINotAvailable`` when no SSI module
+serves the call). Importing this package does not import cffi.
+"""
+
+from abi.binding import (
+    NR_SSI_MIGRATE,
+    NR_SSI_REXEC,
+    NR_SSI_RFORK,
+    NR_SSISYS,
+    SSI_ABI_VERSION,
+    SSI_MAX_NODES,
+    SSI_PID_LOCAL_MASK,
+    SSI_PID_NODE_SHIFT,
+    SSISYS_ABI_VERSION,
+    SSISYS_MAX_NODES,
+    SSISYS_NODE_NUM,
+    SSISYS_NR_CMDS,
+    abi_version,
+    cluster_maxnodes,
+    clusternode_num,
+    ffi,
+    migrate,
+    raw_syscall,
+    rexec,
+    rfork,
+    ssisys,
+)
+from abi.errors import (
+    SSIBadAddress,
+    SSIError,
+    SSIFileNotFound,
+    SSIInvalidArgument,
+    SSINodeUnavailable,
+    SSINotAvailable,
+    SSIPermissionError,
+    SSITimeout,
+)
+from abi.header import HeaderError, constants
+
+__all__ = [
+    "NR_SSISYS",
+    "NR_SSI_MIGRATE",
+    "NR_SSI_REXEC",
+    "NR_SSI_RFORK",
+    "SSISYS_ABI_VERSION",
+    "SSISYS_MAX_NODES",
+    "SSISYS_NODE_NUM",
+    "SSISYS_NR_CMDS",
+    "SSI_ABI_VERSION",
+    "SSI_MAX_NODES",
+    "SSI_PID_LOCAL_MASK",
+    "SSI_PID_NODE_SHIFT",
+    "HeaderError",
+    "SSIBadAddress",
+    "SSIError",
+    "SSIFileNotFound",
+    "SSIInvalidArgument",
+    "SSINodeUnavailable",
+    "SSINotAvailable",
+    "SSIPermissionError",
+    "SSITimeout",
+    "abi_version",
+    "cluster_maxnodes",
+    "clusternode_num",
+    "constants",
+    "ffi",
+    "migrate",
+    "raw_syscall",
+    "rexec",
+    "rfork",
+    "ssisys",
+]

@@ -1,0 +1,1 @@
+"""ssictl: the ssikit admin CLI (``ssictl = ssictl.cli:main``)."""

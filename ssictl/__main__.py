@@ -1,0 +1,5 @@
+"""``python -m ssictl``."""
+
+from ssictl.cli import main
+
+main()
