@@ -1,0 +1,10 @@
+"""genmod: the ssikit build driver.
+
+Unpacks and patches the Linux 6.1 tree, configures it through kconfiglib,
+builds the kernel with ccache, generates and builds the SSI modules from
+``kernel/modules.toml`` and checks the resulting ``.ko`` files.
+"""
+
+__all__ = ["GenmodError"]
+
+from genmod.errors import GenmodError

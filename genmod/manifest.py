@@ -1,0 +1,283 @@
+"""``kernel/modules.toml``: which SSI modules exist, their sources, deps and parameters.
+
+The file format is documented at the top of ``kernel/modules.toml`` itself.
+:func:`load_manifest` validates everything the templates and the build rely
+on, so that a mistake is reported against the manifest rather than as a
+compiler error in generated code.
+"""
+
+from __future__ import annotations
+
+import re
+import tomllib
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from genmod.errors import GenmodError
+
+_IDENT_RE = re.compile(r"^[a-z][a-z0-9_]*$")
+_SYM_RE = re.compile(r"^[A-Z][A-Z0-9_]*$")
+_PERM_RE = re.compile(r"^0[0-7]{3}$")
+
+# module_param type -> (C type, TOML value type)
+PARAM_TYPES: dict[str, tuple[str, type]] = {
+    "bool": ("bool", bool),
+    "invbool": ("bool", bool),
+    "byte": ("unsigned char", int),
+    "short": ("short", int),
+    "ushort": ("unsigned short", int),
+    "int": ("int", int),
+    "uint": ("unsigned int", int),
+    "hexint": ("unsigned int", int),
+    "long": ("long", int),
+    "ulong": ("unsigned long", int),
+    "charp": ("char *", str),
+}
+
+ENTRY_KINDS = ("generated", "handwritten")
+
+# Keeps MODULE_DESCRIPTION("...") / MODULE_PARM_DESC(x, "...") within 100 columns.
+MAX_DESCRIPTION = 76
+
+_MODULE_KEYS = {"name", "description", "sources", "config", "depends", "entry", "author",
+                "license", "param"}
+_PARAM_KEYS = {"name", "type", "default", "default_config", "perm", "description"}
+_DEFAULT_KEYS = {"author", "license"}
+
+
+@dataclass(frozen=True)
+class Param:
+    name: str
+    type: str
+    description: str
+    perm: str = "0444"
+    default: bool | int | str | None = None
+    default_config: str | None = None
+
+    @property
+    def c_type(self) -> str:
+        return PARAM_TYPES[self.type][0]
+
+
+@dataclass(frozen=True)
+class Module:
+    name: str
+    description: str
+    sources: tuple[str, ...]
+    config: str
+    author: str
+    license: str
+    depends: tuple[str, ...] = ()
+    entry: str = "generated"
+    params: tuple[Param, ...] = field(default_factory=tuple)
+
+    def c_var(self, param: Param) -> str:
+        """The C variable behind a parameter: ``<module>_<param>``."""
+        return f"{self.name}_{param.name}"
+
+
+@dataclass(frozen=True)
+class Manifest:
+    path: Path
+    src_root: Path  # kernel/: sources are relative to it
+    modules: tuple[Module, ...]
+
+    def by_name(self) -> dict[str, Module]:
+        return {m.name: m for m in self.modules}
+
+    def build_order(self) -> list[Module]:
+        """Dependencies before dependents (the manifest is known to be acyclic)."""
+        mods = self.by_name()
+        order: list[Module] = []
+        done: set[str] = set()
+
+        def visit(m: Module) -> None:
+            if m.name in done:
+                return
+            done.add(m.name)
+            for dep in m.depends:
+                visit(mods[dep])
+            order.append(m)
+
+        for m in self.modules:
+            visit(m)
+        return order
+
+    def closure(self, module: Module) -> list[Module]:
+        """All modules ``module`` depends on, directly or not, in build order."""
+        mods = self.by_name()
+        seen: list[Module] = []
+
+        def visit(name: str) -> None:
+            for dep in mods[name].depends:
+                if mods[dep] not in seen:
+                    visit(dep)
+                    seen.append(mods[dep])
+
+        visit(module.name)
+        return seen
+
+
+class ManifestError(GenmodError):
+    pass
+
+
+def _err(path: Path, where: str, msg: str) -> ManifestError:
+    return ManifestError(f"{path}: {where}: {msg}")
+
+
+def _check_keys(path: Path, where: str, table: dict[str, object], allowed: set[str]) -> None:
+    unknown = sorted(set(table) - allowed)
+    if unknown:
+        raise _err(path, where, f"unknown key(s) {', '.join(unknown)} "
+                   f"(allowed: {', '.join(sorted(allowed))})")
+
+
+def _str(path: Path, where: str, table: dict[str, object], key: str,
+         default: str | None = None) -> str:
+    value = table.get(key, default)
+    if not isinstance(value, str) or not value:
+        raise _err(path, where, f"'{key}' must be a non-empty string")
+    if '"' in value or "\\" in value or "\n" in value:
+        raise _err(path, where, f"'{key}' must not contain quotes, backslashes or newlines")
+    return value
+
+
+def _strings(path: Path, where: str, table: dict[str, object], key: str) -> tuple[str, ...]:
+    value = table.get(key, [])
+    if not isinstance(value, list) or not all(isinstance(v, str) and v for v in value):
+        raise _err(path, where, f"'{key}' must be a list of strings")
+    return tuple(str(v) for v in value)
+
+
+def _param(path: Path, where: str, raw: object) -> Param:
+    if not isinstance(raw, dict):
+        raise _err(path, where, "each [[module.param]] must be a table")
+    _check_keys(path, where, raw, _PARAM_KEYS)
+    name = _str(path, where, raw, "name")
+    where = f"{where} param {name}"
+    if not _IDENT_RE.match(name):
+        raise _err(path, where, "name must be a lower-case C identifier")
+    ptype = _str(path, where, raw, "type")
+    if ptype not in PARAM_TYPES:
+        raise _err(path, where, f"type {ptype!r} is not one of {', '.join(PARAM_TYPES)}")
+    desc = _str(path, where, raw, "description")
+    if len(desc) > MAX_DESCRIPTION - len(name):
+        raise _err(path, where, f"description longer than {MAX_DESCRIPTION - len(name)} chars")
+    perm = raw.get("perm", "0444")
+    if not isinstance(perm, str) or not _PERM_RE.match(perm):
+        raise _err(path, where, "perm must be an octal string like \"0444\" or \"0644\"")
+    if int(perm, 8) & 0o002:
+        raise _err(path, where, "perm must not be world-writable")
+    default = raw.get("default")
+    default_config = raw.get("default_config")
+    if default is not None and default_config is not None:
+        raise _err(path, where, "give 'default' or 'default_config', not both")
+    if default is not None:
+        want = PARAM_TYPES[ptype][1]
+        if type(default) is not want:
+            raise _err(path, where, f"default must be a TOML {want.__name__} for type {ptype}")
+        if isinstance(default, str) and ('"' in default or "\\" in default):
+            raise _err(path, where, "default must not contain quotes or backslashes")
+    if default_config is not None and (not isinstance(default_config, str)
+                                       or not _SYM_RE.match(default_config)):
+        raise _err(path, where, "default_config must name a kernel/Kconfig symbol (no CONFIG_)")
+    assert default is None or isinstance(default, bool | int | str)
+    return Param(name, ptype, desc, perm, default, default_config)
+
+
+def _module(path: Path, raw: object, defaults: dict[str, object], index: int) -> Module:
+    where = f"module #{index + 1}"
+    if not isinstance(raw, dict):
+        raise _err(path, where, "each [[module]] must be a table")
+    _check_keys(path, where, raw, _MODULE_KEYS)
+    name = _str(path, where, raw, "name")
+    where = f"module {name}"
+    if not _IDENT_RE.match(name):
+        raise _err(path, where, "name must be a lower-case C identifier (it is the .ko name)")
+    desc = _str(path, where, raw, "description")
+    if len(desc) > MAX_DESCRIPTION:
+        raise _err(path, where, f"description longer than {MAX_DESCRIPTION} chars")
+    sources = _strings(path, where, raw, "sources")
+    if not sources:
+        raise _err(path, where, "'sources' must list at least one .c file under kernel/")
+    for src in sources:
+        parts = Path(src).parts
+        if (not src.endswith(".c") or len(parts) < 2 or ".." in parts
+                or Path(src).is_absolute()):
+            raise _err(path, where, f"source {src!r} must be <subsystem>/<file>.c under kernel/")
+        if Path(src).stem == f"{name}_gen":
+            raise _err(path, where, f"source {src!r} clashes with the generated {name}_gen.c")
+    config = _str(path, where, raw, "config", name.upper())
+    if not _SYM_RE.match(config):
+        raise _err(path, where, "config must be a Kconfig symbol name without CONFIG_")
+    entry = _str(path, where, raw, "entry", "generated")
+    if entry not in ENTRY_KINDS:
+        raise _err(path, where, f"entry must be one of {', '.join(ENTRY_KINDS)}")
+    author = _str(path, where, raw, "author", _default_str(defaults, "author"))
+    license_ = _str(path, where, raw, "license", _default_str(defaults, "license", "GPL"))
+    params_raw = raw.get("param", [])
+    if not isinstance(params_raw, list):
+        raise _err(path, where, "param must be an array of tables ([[module.param]])")
+    params = tuple(_param(path, where, p) for p in params_raw)
+    names = [p.name for p in params]
+    if len(set(names)) != len(names):
+        raise _err(path, where, "duplicate parameter names")
+    return Module(name, desc, sources, config, author, license_,
+                  _strings(path, where, raw, "depends"), entry, params)
+
+
+def _default_str(defaults: dict[str, object], key: str, fallback: str | None = None) -> str | None:
+    value = defaults.get(key, fallback)
+    return value if isinstance(value, str) else fallback
+
+
+def _check_graph(path: Path, modules: Sequence[Module]) -> None:
+    names = [m.name for m in modules]
+    dup = sorted({n for n in names if names.count(n) > 1})
+    if dup:
+        raise _err(path, "modules", f"duplicate module name(s): {', '.join(dup)}")
+    known = set(names)
+    for m in modules:
+        for dep in m.depends:
+            if dep not in known:
+                raise _err(path, f"module {m.name}", f"depends on unknown module {dep!r}")
+    state: dict[str, int] = {}
+    mods = {m.name: m for m in modules}
+
+    def visit(name: str, stack: list[str]) -> None:
+        if state.get(name) == 2:
+            return
+        if state.get(name) == 1:
+            cycle = " -> ".join([*stack[stack.index(name):], name])
+            raise _err(path, "modules", f"dependency cycle: {cycle}")
+        state[name] = 1
+        for dep in mods[name].depends:
+            visit(dep, [*stack, name])
+        state[name] = 2
+
+    for m in modules:
+        visit(m.name, [])
+
+
+def load_manifest(path: Path, src_root: Path) -> Manifest:
+    try:
+        data = tomllib.loads(path.read_text(encoding="utf-8"))
+    except OSError as exc:
+        raise ManifestError(f"{path}: {exc.strerror}") from None
+    except tomllib.TOMLDecodeError as exc:
+        raise ManifestError(f"{path}: {exc}") from None
+    unknown = sorted(set(data) - {"defaults", "module"})
+    if unknown:
+        raise _err(path, "top level", f"unknown table(s) {', '.join(unknown)}")
+    defaults = data.get("defaults", {})
+    if not isinstance(defaults, dict):
+        raise _err(path, "defaults", "must be a table")
+    _check_keys(path, "[defaults]", defaults, _DEFAULT_KEYS)
+    raw_modules = data.get("module", [])
+    if not isinstance(raw_modules, list):
+        raise _err(path, "module", "must be an array of tables ([[module]])")
+    modules = tuple(_module(path, raw, defaults, i) for i, raw in enumerate(raw_modules))
+    _check_graph(path, modules)
+    return Manifest(path, src_root, modules)

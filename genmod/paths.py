@@ -1,0 +1,135 @@
+"""Where genmod finds its inputs and puts its outputs.
+
+Everything hangs off the checkout root (found from the current directory, or
+``GENMOD_ROOT``) and the build directory (``<root>/build``, or
+``GENMOD_BUILD_DIR`` / ``--build-dir`` for scratch experiments).  The kernel
+tree always lives at ``<build>/linux``.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+from genmod.errors import GenmodError
+
+DEFAULT_TARBALL = Path("/usr/src/linux-source-6.1.tar.xz")
+
+# Our own fragments, merged in this order over tinyconfig + kvm_guest.config.
+# Every symbol they set is verified after configuration.
+OUR_FRAGMENTS = ("ssi-base.config", "ssi.config")
+
+
+def _is_root(path: Path) -> bool:
+    pyproject = path / "pyproject.toml"
+    if not pyproject.is_file():
+        return False
+    return 'name = "ssikit"' in pyproject.read_text(encoding="utf-8", errors="replace")
+
+
+def find_root(start: Path | None = None) -> Path:
+    """The ssikit checkout containing ``start`` (default: cwd, then this package)."""
+    env = os.environ.get("GENMOD_ROOT")
+    if env:
+        return Path(env).resolve()
+    candidates = [(start or Path.cwd()).resolve(), Path(__file__).resolve().parent]
+    for base in candidates:
+        for path in (base, *base.parents):
+            if _is_root(path):
+                return path
+    raise GenmodError("cannot find the ssikit checkout (no pyproject.toml naming ssikit above "
+                      f"{candidates[0]}); run genmod inside the checkout or set GENMOD_ROOT")
+
+
+@dataclass(frozen=True)
+class Paths:
+    root: Path
+    build: Path
+    tarball: Path
+
+    @classmethod
+    def discover(cls, build: Path | None = None, tarball: Path | None = None) -> Paths:
+        root = find_root()
+        env_build = os.environ.get("GENMOD_BUILD_DIR")
+        if build is None and env_build:
+            build = Path(env_build)
+        env_tarball = os.environ.get("GENMOD_TARBALL")
+        if tarball is None and env_tarball:
+            tarball = Path(env_tarball)
+        build = (build if build is not None else root / "build").resolve()
+        return cls(root=root, build=build, tarball=(tarball or DEFAULT_TARBALL).resolve())
+
+    # Kernel tree and its genmod state.
+    @property
+    def linux(self) -> Path:
+        return self.build / "linux"
+
+    @property
+    def state(self) -> Path:
+        """genmod's stamps for the tree; they live (and die) with the tree."""
+        return self.linux / ".genmod"
+
+    @property
+    def logs(self) -> Path:
+        return self.build / "logs"
+
+    @property
+    def cache(self) -> Path:
+        """Build-directory-wide genmod cache (tarball version etc.)."""
+        return self.build / ".genmod"
+
+    @property
+    def lock(self) -> Path:
+        return self.build / ".genmod.lock"
+
+    # Inputs in the checkout.
+    @property
+    def patches(self) -> Path:
+        return self.root / "patches"
+
+    @property
+    def series(self) -> Path:
+        return self.patches / "series"
+
+    @property
+    def abi_header(self) -> Path:
+        return self.root / "abi" / "ssi_abi.h"
+
+    @property
+    def abi_in_tree(self) -> Path:
+        return self.linux / "include" / "uapi" / "linux" / "ssi.h"
+
+    @property
+    def kernel_src(self) -> Path:
+        """Hand-written module sources and SSI Kconfig/manifest (``kernel/``)."""
+        return self.root / "kernel"
+
+    @property
+    def fragments(self) -> list[Path]:
+        return [self.kernel_src / "configs" / name for name in OUR_FRAGMENTS]
+
+    @property
+    def kvm_guest_fragment(self) -> Path:
+        return self.linux / "kernel" / "configs" / "kvm_guest.config"
+
+    @property
+    def module_kconfig(self) -> Path:
+        return self.kernel_src / "Kconfig"
+
+    @property
+    def manifest(self) -> Path:
+        return self.kernel_src / "modules.toml"
+
+    # Module outputs.
+    @property
+    def modules(self) -> Path:
+        return self.build / "modules"
+
+    @property
+    def modules_out(self) -> Path:
+        return self.modules / "out"
+
+    @property
+    def ssi_config_h(self) -> Path:
+        return self.modules / "ssi_config.h"
