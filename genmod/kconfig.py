@@ -65,7 +65,9 @@ def kconfig_env(tree: Path, version: str, cc: str) -> dict[str, str]:
     """The environment the kernel Makefile gives scripts/kconfig for an x86 build.
 
     Must agree with what kbuild records in include/config/auto.conf.cmd, or
-    toolchain-dependent symbols would evaluate differently here than in make.
+    toolchain-dependent symbols would evaluate differently here than in make
+    (srctree is absolute here, "." there: the same directory, as the
+    macros run in the tree).
     """
     return {
         "srctree": str(tree),
@@ -74,6 +76,8 @@ def kconfig_env(tree: Path, version: str, cc: str) -> dict[str, str]:
         "KERNELVERSION": version,
         "CC": cc,
         "LD": "ld",
+        "AR": "ar",
+        "NM": "nm",
         "HOSTCC": "gcc",
         "HOSTCXX": "g++",
         "OBJCOPY": "objcopy",
