@@ -113,18 +113,27 @@ def raw_syscall(number: int, *args: object) -> int:
     return _call(number, args, call=call, syscall=name)
 
 
-def ssisys(cmd: int, buf: Buffer | None = None) -> int:
+def ssisys(cmd: int, buf: Buffer | cffi.FFI.CData | None = None) -> int:
     """The libcluster multiplexer: ``ssisys(cmd, buf, len(buf))``; returns its result.
 
-    *buf* carries the command's argument/result struct: a ``bytearray`` or writable
-    ``memoryview`` is passed in place (the kernel may fill it); ``bytes`` or a read-only
-    view is copied first (input only). ``None`` passes ``NULL, 0``.
+    *buf* carries the command's argument/result struct: a cffi pointer to a struct
+    or array (``ffi().new("struct ssi_cluster_table *")``) or a ``bytearray`` or
+    writable ``memoryview`` is passed in place (the kernel may fill it); ``bytes`` or
+    a read-only view is copied first (input only). ``None`` passes ``NULL, 0``.
     """
     _check_int("cmd", cmd, 0, SSISYS_NR_CMDS - 1)
     f, _ = _load()
     ptr: Any
     if buf is None:
         ptr, length = f.NULL, 0
+    elif isinstance(buf, f.CData):
+        t = f.typeof(buf)
+        if t.kind == "array":
+            ptr, length = buf, f.sizeof(buf)
+        elif t.kind == "pointer" and t.item.kind in ("struct", "union", "primitive", "array"):
+            ptr, length = buf, f.sizeof(t.item)
+        else:
+            raise TypeError(f"buf must point to a struct or array, not {t.cname}")
     elif isinstance(buf, bytes) or (isinstance(buf, memoryview) and buf.readonly):
         data = bytes(buf)
         length = len(data)
@@ -134,7 +143,9 @@ def ssisys(cmd: int, buf: Buffer | None = None) -> int:
         ptr = f.from_buffer(buf, require_writable=True)
         length = f.sizeof(ptr)
     else:
-        raise TypeError(f"buf must be bytes, bytearray, memoryview or None, not {type(buf)}")
+        raise TypeError(
+            f"buf must be a cffi pointer, bytes, bytearray, memoryview or None, not {type(buf)}"
+        )
     name = header.ssisys_commands().get(cmd, str(cmd))
     return _call(NR_SSISYS, (cmd, ptr, length), call=f"ssisys({name})", syscall="ssisys")
 

@@ -74,11 +74,12 @@ def errno_name(err: int) -> str:
     return _errno.errorcode.get(err, f"errno {err}")
 
 
-def _enosys(syscall: str) -> tuple[str, str]:
+def _enosys(call: str, syscall: str) -> tuple[str, str]:
     if SSI_SYSFS.is_dir():
+        what = call if syscall == "ssisys" else syscall  # name the ssisys command
         return (
             "no loaded SSI module serves this call",
-            f"the modules loaded now do not provide {syscall}: load the module that does "
+            f"the modules loaded now do not provide {what}: load the module that does "
             "with `ssictl modules load` (`ssictl modules status` shows what is loaded)",
         )
     return (
@@ -106,7 +107,7 @@ def from_errno(
     cls: type[SSIError] = SSIError
     if err == _errno.ENOSYS:
         cls = SSINotAvailable
-        what, hint = _enosys(syscall)
+        what, hint = _enosys(call, syscall)
     elif err == _errno.EPERM:
         cls = SSIPermissionError
         what, hint = "operation not permitted", "this call needs privileges: run it as root"

@@ -16,7 +16,6 @@ from __future__ import annotations
 import re
 from collections.abc import Mapping
 from functools import cache
-from importlib import resources
 from pathlib import Path
 
 HEADER_NAME = "ssi_abi.h"
@@ -48,7 +47,7 @@ class HeaderError(ValueError):
 
 def header_path() -> Path:
     """Path of the ABI header shipped with this package."""
-    return Path(str(resources.files("abi").joinpath(HEADER_NAME)))
+    return Path(__file__).with_name(HEADER_NAME)
 
 
 @cache

@@ -28,6 +28,25 @@
 #define SSISYS_ABI_VERSION	0	/* returns SSI_ABI_VERSION */
 #define SSISYS_NODE_NUM		1	/* returns this node's number */
 #define SSISYS_MAX_NODES	2	/* returns SSI_MAX_NODES */
+/* ICS (ics.ko); both need CAP_SYS_ADMIN. */
+#define SSISYS_ICS_SET_KEY	8	/* buf: the cluster key, 16..64 bytes */
+#define SSISYS_CLUSTER_SET_TABLE 9	/* buf: struct ssi_cluster_table */
 #define SSISYS_NR_CMDS		64	/* commands are 0..SSISYS_NR_CMDS-1 */
+
+#define SSI_KEY_MIN		16
+#define SSI_KEY_MAX		64
+
+/* One configured node: number and IPv4 address (network byte order). */
+struct ssi_node_addr {
+	__u32 node;
+	__u32 addr;
+};
+
+/* The cluster table; nodes[] has nr_nodes valid entries, 63 = SSI_MAX_NODES. */
+struct ssi_cluster_table {
+	__u32 nr_nodes;
+	__u32 reserved;		/* must be 0 */
+	struct ssi_node_addr nodes[63];
+};
 
 #endif /* _UAPI_LINUX_SSI_H */

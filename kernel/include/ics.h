@@ -16,7 +16,6 @@ struct module;
 
 #define ICS_MAGIC		0x31495353	/* "SSI1" little endian */
 #define ICS_PROTO_VERSION	1
-#define ICS_PORT		4600
 /* Largest body a frame may carry; larger frames are dropped and counted. */
 #define ICS_MAX_BODY		(256 * 1024)
 
@@ -102,5 +101,7 @@ int ics_set_peer(unsigned int node, __be32 addr);
 void ics_clear_peer(unsigned int node);
 void ics_node_down(unsigned int node);
 bool ics_peer_connected(unsigned int node, enum ics_chan chan);
+/* Bit n set: node n is in the cluster table (this node included). */
+u64 ics_configured_nodes(void);
 
 #endif /* _SSI_ICS_H */

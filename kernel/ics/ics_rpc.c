@@ -1,0 +1,291 @@
+// SPDX-License-Identifier: GPL-2.0-only
+/*
+ * ICS RPC: the service registry, server-side dispatch of incoming calls
+ * and one-way messages, and the client side (ics_call, ics_send) with
+ * xid matching, timeouts and prompt failure when a node goes down.
+ */
+#define pr_fmt(fmt) "ics: " fmt
+
+#include <linux/err.h>
+#include <linux/mm.h>
+#include <linux/module.h>
+#include <linux/rcupdate.h>
+#include <linux/sched/signal.h>
+#include <linux/slab.h>
+#include <linux/ssi.h>
+
+#include "ics_internal.h"
+
+static DEFINE_XARRAY(ics_services);
+static DEFINE_MUTEX(ics_services_lock);
+
+struct ics_dispatch_work {
+	struct work_struct work;
+	struct ics_conn *conn;
+	struct ics_hdr hdr;
+	void *body;
+};
+
+int ics_register_service(const struct ics_service *svc)
+{
+	int ret;
+
+	if (!svc || !svc->id || !svc->owner || svc->chan >= ICS_NR_CHANS ||
+	    (svc->nr_ops && !svc->ops))
+		return -EINVAL;
+	mutex_lock(&ics_services_lock);
+	ret = xa_insert(&ics_services, svc->id, (void *)svc, GFP_KERNEL);
+	mutex_unlock(&ics_services_lock);
+	if (!ret)
+		pr_info("service %s (%u) registered\n", svc->name, svc->id);
+	return ret;
+}
+EXPORT_SYMBOL_GPL(ics_register_service);
+
+void ics_unregister_service(const struct ics_service *svc)
+{
+	mutex_lock(&ics_services_lock);
+	if (xa_load(&ics_services, svc->id) == svc)
+		xa_erase(&ics_services, svc->id);
+	mutex_unlock(&ics_services_lock);
+	synchronize_rcu();
+}
+EXPORT_SYMBOL_GPL(ics_unregister_service);
+
+/* Finds the op and pins its service's module, or returns NULL. */
+static const struct ics_op *ics_find_op(const struct ics_hdr *hdr,
+					const struct ics_service **svcp)
+{
+	const struct ics_service *svc;
+	const struct ics_op *found = NULL;
+	u16 op = le16_to_cpu(hdr->op), ver = le16_to_cpu(hdr->op_version);
+	bool oneway = hdr->kind == ICS_KIND_ONEWAY;
+	unsigned int i;
+
+	rcu_read_lock();
+	svc = xa_load(&ics_services, le16_to_cpu(hdr->service));
+	if (svc && try_module_get(svc->owner)) {
+		for (i = 0; i < svc->nr_ops; i++) {
+			if (svc->ops[i].op == op &&
+			    svc->ops[i].version == ver &&
+			    svc->ops[i].oneway == oneway) {
+				found = &svc->ops[i];
+				break;
+			}
+		}
+		if (!found)
+			module_put(svc->owner);
+	}
+	rcu_read_unlock();
+	*svcp = svc;
+	return found;
+}
+
+static void ics_reply(struct ics_conn *conn, const struct ics_hdr *call,
+		      const void *body, size_t len, int status)
+{
+	struct ics_hdr hdr;
+
+	ics_hdr_fill(&hdr, ICS_KIND_REPLY, le16_to_cpu(call->service),
+		     le16_to_cpu(call->op), le16_to_cpu(call->op_version),
+		     len, status, le64_to_cpu(call->xid));
+	ics_conn_send(conn, &hdr, body, len);
+}
+
+static void ics_dispatch_work_fn(struct work_struct *work)
+{
+	struct ics_dispatch_work *dw =
+		container_of(work, struct ics_dispatch_work, work);
+	bool call = dw->hdr.kind == ICS_KIND_CALL;
+	const struct ics_service *svc;
+	const struct ics_op *op;
+	void *rep = NULL;
+	int ret;
+
+	op = ics_find_op(&dw->hdr, &svc);
+	if (!op) {
+		ics_count(ICS_CNT_UNKNOWN_OP);
+		if (call)
+			ics_reply(dw->conn, &dw->hdr, NULL, 0, EPROTONOSUPPORT);
+		goto out;
+	}
+	if (op->rep_max) {
+		rep = kvmalloc(op->rep_max, GFP_KERNEL);
+		if (!rep) {
+			ret = -ENOMEM;
+			goto done;
+		}
+	}
+	ret = op->dispatch(dw->conn->node, dw->body,
+			   le32_to_cpu(dw->hdr.len), rep, op->rep_max);
+	ics_count(ICS_CNT_DISPATCHED);
+done:
+	module_put(svc->owner);
+	if (ret == -EBADMSG)
+		ics_count(ICS_CNT_MALFORMED_BODY);
+	if (call && ret < 0)
+		ics_reply(dw->conn, &dw->hdr, NULL, 0, -ret);
+	else if (call)
+		ics_reply(dw->conn, &dw->hdr, rep, min_t(size_t, ret, op->rep_max),
+			  0);
+	kvfree(rep);
+out:
+	ics_conn_put(dw->conn);
+	kvfree(dw->body);
+	kfree(dw);
+}
+
+void ics_rx_call(struct ics_conn *conn, const struct ics_hdr *hdr, void *body)
+{
+	struct ics_dispatch_work *dw = kmalloc(sizeof(*dw), GFP_KERNEL);
+
+	if (!dw) {
+		kvfree(body);
+		return;
+	}
+	INIT_WORK(&dw->work, ics_dispatch_work_fn);
+	kref_get(&conn->ref);
+	dw->conn = conn;
+	dw->hdr = *hdr;
+	dw->body = body;
+	queue_work(conn->chan == ICS_CHAN_PRIO ? ics_prio_wq : ics_dispatch_wq,
+		   &dw->work);
+}
+
+void ics_rx_reply(struct ics_conn *conn, const struct ics_hdr *hdr,
+		  const void *body)
+{
+	u64 xid = le64_to_cpu(hdr->xid);
+	u32 status = le32_to_cpu(hdr->status);
+	size_t len = le32_to_cpu(hdr->len);
+	struct ics_pending *p = NULL;
+
+	xa_lock(&conn->pending);
+	if (xid <= U32_MAX)
+		p = __xa_erase(&conn->pending, xid);
+	if (!p) {
+		xa_unlock(&conn->pending);
+		ics_count(ICS_CNT_STALE_REPLIES);
+		return;
+	}
+	if (status) {
+		p->status = status < MAX_ERRNO ? -(int)status : -EPROTO;
+	} else if (len > p->rep_cap) {
+		p->status = -EMSGSIZE;
+	} else {
+		memcpy(p->rep, body, len);
+		p->rep_len = len;
+		p->status = 0;
+	}
+	complete(&p->done);
+	xa_unlock(&conn->pending);
+}
+
+void ics_fail_pending(struct ics_conn *conn, int status)
+{
+	struct ics_pending *p;
+	unsigned long xid;
+
+	xa_lock(&conn->pending);
+	xa_for_each(&conn->pending, xid, p) {
+		__xa_erase(&conn->pending, xid);
+		p->status = status;
+		complete(&p->done);
+	}
+	xa_unlock(&conn->pending);
+}
+
+static bool ics_args_ok(unsigned int node, enum ics_chan chan, size_t len)
+{
+	return node >= 1 && node <= SSI_MAX_NODES && node != ssi_node_num() &&
+	       chan < ICS_NR_CHANS && len <= ICS_MAX_BODY;
+}
+
+int ics_call(unsigned int node, enum ics_chan chan, u16 service, u16 op,
+	     u16 op_version, const void *req, size_t req_len, void *rep,
+	     size_t rep_cap, size_t *rep_len, unsigned long timeout)
+{
+	struct ics_pending p = { .rep = rep, .rep_cap = rep_cap };
+	struct ics_conn *conn;
+	struct ics_hdr hdr;
+	long left;
+	u32 xid;
+	int ret;
+
+	if (!ics_args_ok(node, chan, req_len))
+		return -EINVAL;
+	ics_count(ICS_CNT_CALLS);
+	conn = ics_conn_get_out(node, chan);
+	if (IS_ERR(conn)) {
+		ics_count(ICS_CNT_CALL_ERRORS);
+		return PTR_ERR(conn);
+	}
+	init_completion(&p.done);
+	ret = xa_alloc_cyclic(&conn->pending, &xid, &p, xa_limit_32b,
+			      &conn->next_xid, GFP_KERNEL);
+	if (ret < 0)
+		goto out_err;
+	/* Pairs with the DEAD bit set before ics_fail_pending() walks. */
+	if (test_bit(ICS_CONN_DEAD, &conn->flags)) {
+		ret = -ENOTCONN;
+		goto out_erase;
+	}
+	ics_hdr_fill(&hdr, ICS_KIND_CALL, service, op, op_version, req_len, 0,
+		     xid);
+	ret = ics_conn_send(conn, &hdr, req, req_len);
+	if (ret)
+		goto out_erase;
+
+	left = wait_for_completion_killable_timeout(&p.done, timeout);
+	xa_lock(&conn->pending);
+	if (__xa_erase(&conn->pending, xid)) {
+		/* Nobody completed us: we own the outcome. */
+		xa_unlock(&conn->pending);
+		ret = left < 0 ? -EINTR : -ETIMEDOUT;
+		if (ret == -ETIMEDOUT)
+			ics_count(ICS_CNT_CALL_TIMEOUTS);
+		goto out_err;
+	}
+	xa_unlock(&conn->pending);
+	ret = p.status;
+	if (!ret && rep_len)
+		*rep_len = p.rep_len;
+	if (ret)
+		ics_count(ICS_CNT_CALL_ERRORS);
+	ics_conn_put(conn);
+	return ret;
+
+out_erase:
+	xa_erase(&conn->pending, xid);
+out_err:
+	ics_count(ICS_CNT_CALL_ERRORS);
+	ics_conn_put(conn);
+	return ret;
+}
+EXPORT_SYMBOL_GPL(ics_call);
+
+int ics_send(unsigned int node, enum ics_chan chan, u16 service, u16 op,
+	     u16 op_version, const void *msg, size_t len)
+{
+	struct ics_conn *conn;
+	struct ics_hdr hdr;
+	int ret;
+
+	if (!ics_args_ok(node, chan, len))
+		return -EINVAL;
+	conn = ics_conn_get_out(node, chan);
+	if (IS_ERR(conn))
+		return PTR_ERR(conn);
+	ics_hdr_fill(&hdr, ICS_KIND_ONEWAY, service, op, op_version, len, 0, 0);
+	ret = ics_conn_send(conn, &hdr, msg, len);
+	if (!ret)
+		ics_count(ICS_CNT_ONEWAY_SENT);
+	ics_conn_put(conn);
+	return ret;
+}
+EXPORT_SYMBOL_GPL(ics_send);
+
+void ics_rpc_exit(void)
+{
+	WARN_ON(!xa_empty(&ics_services));
+}
