@@ -9,7 +9,7 @@ from typing import Annotated
 
 import typer
 
-from genmod import kbuild, kernel, kocheck, modules, ui
+from genmod import kbuild, kernel, ui
 from genmod.errors import GenmodError
 from genmod.lock import build_lock
 from genmod.paths import Paths
@@ -70,6 +70,8 @@ def _do_kernel(opts: Options, force: bool, reunpack: bool) -> None:
 
 
 def _do_modules(opts: Options, config: list[Path], no_build: bool) -> None:
+    from genmod import modules
+
     paths = opts.paths()
     start = time.monotonic()
     with build_lock(paths.lock):
@@ -118,6 +120,8 @@ def check_cmd(
         help=".ko files (default: build/modules/out/*.ko).")] = None,
 ) -> None:
     """Check .ko files: vermagic, GPL-compatible license, every undefined symbol exported."""
+    from genmod import kocheck
+
     paths = _opts(ctx, False).paths()
     files = kos or sorted(paths.modules_out.glob("*.ko"))
     if not files:
@@ -146,7 +150,7 @@ def checkpatch_cmd(
         help="C files (default: generated module files and kernel/**/*.[ch]).")] = None,
 ) -> None:
     """Run checkpatch.pl --strict on generated and hand-written module C."""
-    from genmod import checkpatch
+    from genmod import checkpatch, modules
 
     opts = _opts(ctx, False)
     paths = opts.paths()

@@ -79,7 +79,7 @@ class MakeSettings:
         # CCACHE_DIR stays ccache's default (outside the checkout) so fresh
         # clones and re-unpacked trees hit the same cache.
         env.update({
-            "CCACHE_BASEDIR": str(ccache_basedir),
+            "CCACHE_BASEDIR": str(ccache_basedir.resolve()),  # ccache ignores a relative one
             "CCACHE_NOHASHDIR": "1",
             "KBUILD_BUILD_TIMESTAMP": self.timestamp,
             "KBUILD_BUILD_USER": self.user,

@@ -16,11 +16,14 @@ import json
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from genmod import kbuild, kconfig, source, ui
+from genmod import kbuild, source, ui
 from genmod.errors import GenmodError
 from genmod.paths import Paths
+
+if TYPE_CHECKING:
+    from genmod import kconfig
 
 # Bump when genmod changes how it configures or builds, to invalidate stamps.
 STAMP_VERSION = 1
@@ -76,6 +79,8 @@ def _make_quiet(paths: Paths, settings: kbuild.MakeSettings, target: str, log: P
 
 def configure(paths: Paths, settings: kbuild.MakeSettings, version: str) -> list[str]:
     """tinyconfig + kvm_guest.config + our fragments (kconfiglib), olddefconfig, verify."""
+    from genmod import kconfig  # kconfiglib is slow to import; a no-op run does not need it
+
     tree = paths.linux
     log = paths.logs / "kernel-config.log"
     log.parent.mkdir(parents=True, exist_ok=True)
@@ -104,6 +109,8 @@ def configure(paths: Paths, settings: kbuild.MakeSettings, version: str) -> list
 
 def verify_config(paths: Paths, settings: kbuild.MakeSettings) -> list[kconfig.Mismatch]:
     """Check the tree's current .config against our fragments (no changes)."""
+    from genmod import kconfig
+
     tree = paths.linux
     if not (tree / ".config").is_file():
         raise GenmodError(f"{tree}/.config does not exist; run 'genmod kernel' first")
@@ -130,7 +137,10 @@ def build_kernel(paths: Paths, settings: kbuild.MakeSettings, *, verbose: bool =
     cfg_inputs = config_digest(paths, src, settings)
     k_inputs = kernel_digest(cfg_inputs, src, settings)
     stamps = paths.state
-    outputs = [tree / "arch" / "x86" / "boot" / "bzImage", tree / "Module.symvers"]
+    # What module builds need besides bzImage: a half-failed make deletes autoconf.h.
+    outputs = [tree / "arch" / "x86" / "boot" / "bzImage", tree / "Module.symvers",
+               tree / "include" / "generated" / "autoconf.h",
+               tree / "include" / "config" / "auto.conf"]
     if (not force and _read_stamp(stamps / "kernel.json") == k_inputs
             and all(p.is_file() for p in outputs)):
         return KernelReport(src.version, True, actions, time.monotonic() - start)

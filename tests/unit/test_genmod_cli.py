@@ -53,6 +53,9 @@ def test_noop_when_stamp_matches(tmp_path: Path, monkeypatch: pytest.MonkeyPatch
     (paths.linux / "arch/x86/boot").mkdir(parents=True)
     (paths.linux / "arch/x86/boot/bzImage").write_text("")
     (paths.linux / "Module.symvers").write_text("")
+    for generated in ("include/generated/autoconf.h", "include/config/auto.conf"):
+        (paths.linux / generated).parent.mkdir(parents=True, exist_ok=True)
+        (paths.linux / generated).write_text("")
 
     def no_make(*_a: object, **_k: object) -> None:
         raise AssertionError("make must not run")
