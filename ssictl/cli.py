@@ -7,11 +7,52 @@ modules are imported here; cffi, ctypes and friends load when a command needs th
 from __future__ import annotations
 
 import sys
+from typing import Any
 
 import typer
 
 from ssictl import modules, node
 from ssictl.output import CLIError, report
+
+
+def _skip_trivial_coercion() -> None:
+    """Keep typer from importing pydantic to coerce values that need no coercion.
+
+    typer >= 0.2x runs every parameter value through a pydantic adapter, and the
+    first use imports pydantic: 2.5-3.5 s in a TCG guest, more than the rest of
+    ``ssictl node``. Its built-in ``--help`` option alone triggers that on every
+    command (its unset value is ``None``). Values that are already what the command
+    declares (``None``, a bool for a bool, a str for a str, strs for ``list[str]``)
+    are passed through here; anything else still goes through typer. If typer's
+    internals change, this does nothing and only the speed-up is lost.
+    """
+    cls = getattr(getattr(typer, "core", None), "_TyperParameter", None)
+    original = getattr(cls, "process_value", None)
+    if cls is None or original is None or getattr(original, "_ssictl", False):
+        return
+
+    def process_value(self: Any, ctx: Any, value: Any) -> Any:
+        ann = getattr(getattr(self, "type_descriptor", None), "annotation", object())
+        if value is None:
+            plain = True
+        elif ann is bool or ann is str:
+            plain = isinstance(value, ann)
+        elif ann == list[str] and isinstance(value, tuple | list):
+            plain = all(isinstance(v, str) for v in value)
+            value = list(value) if plain else value
+        else:
+            plain = False
+        if not plain or (self.required and self.value_is_missing(value)):
+            return original(self, ctx, value)  # typer coerces, or reports the error
+        if self.callback is not None:
+            value = self.callback(ctx, self, value)
+        return value
+
+    process_value._ssictl = True  # type: ignore[attr-defined]
+    cls.process_value = process_value
+
+
+_skip_trivial_coercion()
 
 app = typer.Typer(
     name="ssictl",

@@ -11,10 +11,8 @@ from __future__ import annotations
 
 import errno
 import os
-import platform
 import re
 import struct
-import subprocess
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -339,6 +337,8 @@ class KernelLog:
 
 
 def _dmesg_tail(n: int = 50) -> list[str]:
+    import subprocess
+
     try:
         out = subprocess.run(
             ["dmesg"], capture_output=True, text=True, timeout=10, check=False
@@ -396,6 +396,8 @@ _TOOL_ERRNO = {
 
 
 def _run_tool(argv: list[str]) -> None:
+    import subprocess
+
     try:
         r = subprocess.run(argv, capture_output=True, text=True, timeout=120, check=False)
     except FileNotFoundError as e:
@@ -408,7 +410,7 @@ def _run_tool(argv: list[str]) -> None:
 
 def finit_module(path: Path, params: str = "") -> None:
     """Load the module file *path*; raises :class:`KernelError` with the kernel's errno."""
-    numbers = _SYSCALLS.get(platform.machine())
+    numbers = _SYSCALLS.get(os.uname().machine)
     if numbers is None:
         _run_tool(["insmod", str(path), *params.split()])
         return
@@ -424,7 +426,7 @@ def finit_module(path: Path, params: str = "") -> None:
 
 def delete_module(name: str) -> None:
     """Unload module *name* (non-blocking, like ``rmmod``); raises :class:`KernelError`."""
-    numbers = _SYSCALLS.get(platform.machine())
+    numbers = _SYSCALLS.get(os.uname().machine)
     if numbers is None:
         _run_tool(["rmmod", name])
         return

@@ -25,7 +25,7 @@ def default_dir() -> Path:
 
 JsonOpt = Annotated[bool, typer.Option("--json", help="Print one JSON document on stdout.")]
 DirOpt = Annotated[
-    Path | None,
+    str | None,
     typer.Option(
         "--dir",
         help="Directory holding the .ko files [default: <repo>/build/modules/out].",
@@ -41,9 +41,9 @@ NamesArg = Annotated[
 # --------------------------------------------------------------------------- planning
 
 
-def find_modules(directory: Path | None) -> tuple[Path, dict[str, kmod.ModuleFile]]:
+def find_modules(directory: str | Path | None) -> tuple[Path, dict[str, kmod.ModuleFile]]:
     """The module directory and its modules; CLIError if there is nothing usable."""
-    d = directory if directory is not None else default_dir()
+    d = Path(directory) if directory else default_dir()
     if not d.is_dir():
         raise CLIError(
             f"module directory {d} does not exist",

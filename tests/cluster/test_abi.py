@@ -66,8 +66,8 @@ def ensure_loaded(node: Node) -> None:
         node.succeed(f"{SSICTL} modules load", timeout=GUEST_TIMEOUT)
 
 
-@pytest.fixture(scope="module", autouse=True)
-def _need_modules() -> None:
+@pytest.fixture
+def modules_built() -> None:
     if not (MODULES_OUT / "ssi_core.ko").is_file():
         pytest.fail(
             f"{MODULES_OUT}/ssi_core.ko is missing: build the SSI modules first",
@@ -137,6 +137,7 @@ def test_without_modules_every_call_is_enosys(cluster: Cluster) -> None:
     assert "fix: load the modules with `ssictl modules load`" in err
 
 
+@pytest.mark.usefixtures("modules_built")
 def test_load_serves_node_number(cluster: Cluster) -> None:
     on_all(cluster, ensure_unloaded)
 
@@ -182,6 +183,7 @@ def test_load_serves_node_number(cluster: Cluster) -> None:
     assert "ssi_core: already loaded" in out
 
 
+@pytest.mark.usefixtures("modules_built")
 def test_status_and_unload(cluster: Cluster) -> None:
     on_all(cluster, ensure_loaded)
     nd = cluster.node(2)

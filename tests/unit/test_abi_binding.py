@@ -165,7 +165,7 @@ def test_ssisys_validation() -> None:
     with pytest.raises(TypeError):
         abi.ssisys("1")  # type: ignore[arg-type]
     with pytest.raises(TypeError, match="buf must be"):
-        abi.ssisys(1, "text")  # type: ignore[arg-type]
+        abi.ssisys(1, "text")
 
 
 @pytest.mark.usefixtures("no_kernel")
@@ -241,7 +241,14 @@ def test_ssisys_passes_writable_buffers_in_place(monkeypatch: pytest.MonkeyPatch
     abi.ssisys(9, ro)
     assert ro == b"abc"  # copied: the immutable object is untouched
     abi.ssisys(9)
-    assert seen == [(9, 4), (9, 3), (9, 0)]
+    f = abi.ffi()
+    value = f.new("uint64_t *")
+    abi.ssisys(9, value)
+    assert value[0] == 0x0707070707070707  # filled in place
+    abi.ssisys(9, f.new("__u32[10]"))
+    assert seen == [(9, 4), (9, 3), (9, 0), (9, 8), (9, 40)]
+    with pytest.raises(TypeError, match="must point to a struct or array"):
+        abi.ssisys(9, f.cast("void *", 0))
 
 
 # --------------------------------------------------------------------------- fork path

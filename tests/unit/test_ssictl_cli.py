@@ -427,3 +427,31 @@ def test_default_dir_is_in_the_repo() -> None:
     from ssictl.modules import default_dir
 
     assert default_dir() == REPO / "build" / "modules" / "out"
+
+
+@pytest.mark.parametrize(
+    "argv",
+    [
+        ["node", "--json"],
+        ["modules", "status", "--dir", "/nonexistent"],
+        ["modules", "load", "a", "b", "--dir", "/nonexistent", "--json"],
+        ["modules", "unload"],
+    ],
+)
+def test_commands_do_not_import_pydantic_or_rich(argv: list[str]) -> None:
+    """typer coerces through pydantic (seconds in a TCG guest); ssictl avoids it."""
+    code = (
+        "import sys\n"
+        f"sys.argv = ['ssictl', *{argv!r}]\n"
+        "from ssictl.cli import main\n"
+        "try:\n"
+        "    main()\n"
+        "except SystemExit:\n"
+        "    pass\n"
+        "heavy = sorted({m.split('.')[0] for m in sys.modules} & {'rich', 'pydantic'})\n"
+        "assert not heavy, heavy\n"
+    )
+    r = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, timeout=60, check=False
+    )
+    assert r.returncode == 0, r.stderr
