@@ -31,7 +31,24 @@
 /* ICS (ics.ko); both need CAP_SYS_ADMIN. */
 #define SSISYS_ICS_SET_KEY	8	/* buf: the cluster key, 16..64 bytes */
 #define SSISYS_CLUSTER_SET_TABLE 9	/* buf: struct ssi_cluster_table */
+/* CLMS (clms.ko). */
+#define SSISYS_CLUSTER_MEMBERSHIP 16	/* buf: struct ssi_membership (out) */
+#define SSISYS_CLUSTERNODE_INFO	17	/* buf: struct ssi_node_info (in/out) */
+#define SSISYS_CLUSTER_NAME	18	/* buf: char[SSI_NAME_MAX] (out) */
+#define SSISYS_CLUSTER_SET_NAME	19	/* buf: name, 1..SSI_NAME_MAX-1 bytes */
 #define SSISYS_NR_CMDS		64	/* commands are 0..SSISYS_NR_CMDS-1 */
+
+#define SSI_NAME_MAX		32
+
+/* Node states, as in OpenSSI. */
+#define SSI_NODE_NEVERUP	0
+#define SSI_NODE_COMINGUP	1
+#define SSI_NODE_UP		2
+#define SSI_NODE_SHUTDOWN	3
+#define SSI_NODE_GOINGDOWN	4
+#define SSI_NODE_KCLEANUP	5
+#define SSI_NODE_UCLEANUP	6
+#define SSI_NODE_DOWN		7
 
 #define SSI_KEY_MIN		16
 #define SSI_KEY_MAX		64
@@ -47,6 +64,36 @@ struct ssi_cluster_table {
 	__u32 nr_nodes;
 	__u32 reserved;		/* must be 0 */
 	struct ssi_node_addr nodes[63];
+};
+
+/*
+ * This node's view of the cluster.  state[] is indexed by node number
+ * (index 0 unused) and holds SSI_NODE_* for every configured node,
+ * SSI_NODE_NEVERUP for the rest.  quorum is 1 while this node's side holds
+ * a majority of the cluster table; without it the node does not act as
+ * part of the cluster.
+ */
+struct ssi_membership {
+	__u64 transition;	/* bumped on every membership change */
+	__u32 master;		/* CLMS master node, 0 while none */
+	__u32 self;
+	__u32 quorum;
+	__u32 nr_configured;
+	__u8 state[64];
+};
+
+/* clusternode_info(): set node, the rest is filled in. */
+struct ssi_node_info {
+	__u32 node;
+	__u32 state;		/* SSI_NODE_* */
+	__u32 addr;		/* IPv4, network byte order */
+	__u32 cpus;		/* online CPUs */
+	__u64 mem_total_kb;
+	__u64 mem_free_kb;
+	__u32 load[3];		/* load average x 100 (1, 5, 15 min) */
+	__u32 incarnation;	/* changes each time the node boots */
+	__u64 since_ns;		/* CLOCK_REALTIME of the last state change */
+	__u64 transition;	/* transition that set the current state */
 };
 
 #endif /* _UAPI_LINUX_SSI_H */
