@@ -36,6 +36,8 @@
 #define SSISYS_CLUSTERNODE_INFO	17	/* buf: struct ssi_node_info (in/out) */
 #define SSISYS_CLUSTER_NAME	18	/* buf: char[SSI_NAME_MAX] (out) */
 #define SSISYS_CLUSTER_SET_NAME	19	/* buf: name, 1..SSI_NAME_MAX-1 bytes */
+/* ICS self-test service (ics_test.ko): tests and benchmarks only. */
+#define SSISYS_ICS_TEST		40	/* buf: struct ssi_ics_test (in/out) */
 #define SSISYS_NR_CMDS		64	/* commands are 0..SSISYS_NR_CMDS-1 */
 
 #define SSI_NAME_MAX		32
@@ -94,6 +96,23 @@ struct ssi_node_info {
 	__u32 incarnation;	/* changes each time the node boots */
 	__u64 since_ns;		/* CLOCK_REALTIME of the last state change */
 	__u64 transition;	/* transition that set the current state */
+};
+
+/* SSISYS_ICS_TEST: run @count RPCs of @op against @node, back to back. */
+#define SSI_ICS_TEST_NULL	1	/* null call */
+#define SSI_ICS_TEST_ECHO	2	/* echo call with @size bytes each way */
+#define SSI_ICS_TEST_PING	3	/* one-way message */
+
+struct ssi_ics_test {
+	__u32 node;
+	__u32 op;		/* SSI_ICS_TEST_* */
+	__u32 count;		/* 1..1000000 */
+	__u32 size;		/* echo payload, 0..65536 */
+	__u32 timeout_ms;	/* per call, 1..60000 */
+	__u32 errors;		/* out: failed calls */
+	__s32 last_error;	/* out: last failure, negative errno */
+	__u32 reserved;		/* must be 0 */
+	__u64 elapsed_ns;	/* out: wall time of the whole run */
 };
 
 #endif /* _UAPI_LINUX_SSI_H */
