@@ -50,8 +50,17 @@ def ssictl(node: Node, args: str) -> tuple[int, str, str]:
     return node.execute(f"{SSICTL} {args}", timeout=GUEST_TIMEOUT)
 
 
+def module_names() -> list[str]:
+    """Names of the modules `ssictl modules load` would load (read on the host)."""
+    from ssictl import kmod
+
+    return sorted(kmod.discover(MODULES_OUT)) if MODULES_OUT.is_dir() else ["ssi_core"]
+
+
 def ssi_loaded(node: Node) -> bool:
-    rc, _, _ = node.execute("grep -q '^ssi_' /proc/modules", timeout=30)
+    """Is any module of build/modules/out loaded on *node*?"""
+    pattern = "|".join(module_names())
+    rc, _, _ = node.execute(f"grep -Eq '^({pattern}) ' /proc/modules", timeout=30)
     return rc == 0
 
 
