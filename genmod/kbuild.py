@@ -45,6 +45,7 @@ TAIL_LINES = 40
 
 # "  CC      kernel/fork.o", "  CC [M]  /x/y.o", "  LD [M]  /x/y.ko"
 _STEP_RE = re.compile(r"^  ([A-Z][A-Z0-9_-]*(?: \[M\])?)\s+(\S.*)$")
+_WARNING_RE = re.compile(r"\bwarning:|^WARNING:")
 _ERROR_RE = re.compile(r"(\berror:|\bError \d+|^ERROR:|\*\*\*|undefined reference|"
                        r"No rule to make target)")
 
@@ -108,6 +109,14 @@ class MakeResult:
     compiled: int
     steps: int
     seconds: float
+    warnings: list[str] = field(default_factory=list)
+
+    def report_warnings(self, label: str, limit: int = 10) -> None:
+        if not self.warnings:
+            return
+        ui.warn(f"{label}: {len(self.warnings)} warning(s) from the build:")
+        for w in self.warnings[:limit]:
+            ui.note(w)
 
 
 @dataclass
@@ -205,7 +214,8 @@ def run_make(tree: Path, targets: Sequence[str], *, settings: MakeSettings,
         rc = proc.wait()
         seconds = time.monotonic() - start
         logf.write(f"# exit status {rc} after {seconds:.1f} s\n")
-    result = MakeResult(compiled=compiled, steps=steps, seconds=seconds)
+    result = MakeResult(compiled=compiled, steps=steps, seconds=seconds,
+                        warnings=[n for n in noise if _WARNING_RE.search(n)])
     if rc != 0:
         errors = error_summary(noise)
         msg = [f"{label} failed (make exit status {rc}); full log: {log}"]

@@ -148,9 +148,10 @@ def build_kernel(paths: Paths, settings: kbuild.MakeSettings, *, verbose: bool =
     if force or _read_stamp(stamps / "config.json") != cfg_inputs \
             or not (tree / ".config").is_file():
         (stamps / "kernel.json").unlink(missing_ok=True)
+        t0 = time.monotonic()
         configure(paths, settings, src.version)
         _write_stamp(stamps / "config.json", cfg_inputs)
-        actions.append("configured and verified .config")
+        actions.append(f"configured and verified .config in {time.monotonic() - t0:.0f} s")
     else:
         actions.append("configuration unchanged")
 
@@ -160,6 +161,7 @@ def build_kernel(paths: Paths, settings: kbuild.MakeSettings, *, verbose: bool =
                              log=paths.logs / "kernel-build.log", label="kernel build",
                              verbose=verbose, stats_key="kernel-build",
                              expect_full=not (tree / "vmlinux").is_file())
+    result.report_warnings("kernel build")
     for out in outputs:
         if not out.is_file():
             raise GenmodError(f"the build finished but {out} does not exist")

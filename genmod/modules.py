@@ -317,6 +317,7 @@ def build_modules(paths: Paths, settings: kbuild.MakeSettings, *, verbose: bool 
                               label=f"module {mod.name}", verbose=verbose, extra_vars=make_vars,
                               expect_full=False)
         report.seconds += res.seconds
+        res.report_warnings(f"module {mod.name}")
         ko = mod_dir / f"{mod.name}.ko"
         if not ko.is_file():
             raise GenmodError(f"module {mod.name}: make succeeded but {ko} does not exist")

@@ -20,6 +20,7 @@ import shutil
 import subprocess
 import tarfile
 import tempfile
+import time
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -406,13 +407,22 @@ def abi_digest(paths: Paths) -> str:
     return hashlib.sha256(paths.abi_header.read_bytes()).hexdigest()
 
 
+def previous_tree(paths: Paths) -> Path:
+    return paths.linux.parent / f"{paths.linux.name}.prev"
+
+
 def _fresh_tree(paths: Paths, info: TarballInfo, series: Series, digest: str,
                 reason: str) -> None:
-    """Unpack and patch a new tree beside the old one; swap it in only on success."""
+    """Unpack and patch a new tree beside the old one; swap it in only on success.
+
+    The replaced tree is kept as ``<build>/linux.prev`` (until the next
+    re-unpack), so edits made in place in the old tree are not lost.
+    """
     tree = paths.linux
     new = tree.parent / f".{tree.name}.new"
     _rm_tree(new)
     ui.step(f"unpacking {info.path} (Linux {info.version}) {reason}")
+    start = time.monotonic()
     unpack(info, new)
     SourceState(info.version, info.path, digest, status="patching").save(new)
     try:
@@ -422,13 +432,12 @@ def _fresh_tree(paths: Paths, info: TarballInfo, series: Series, digest: str,
         raise
     SourceState(info.version, info.path, digest, [p.name for p in series.patches]).save(new)
     if tree.exists():
-        old = tree.parent / f".{tree.name}.old"
-        _rm_tree(old)
-        os.rename(tree, old)
-        os.rename(new, tree)
-        _rm_tree(old)
-    else:
-        os.rename(new, tree)
+        prev = previous_tree(paths)
+        _rm_tree(prev)
+        os.rename(tree, prev)
+        ui.note(f"previous tree kept as {prev} (removed at the next re-unpack)")
+    os.rename(new, tree)
+    ui.note(f"unpacked and patched in {time.monotonic() - start:.0f} s")
 
 
 def _adopt(paths: Paths, info: TarballInfo, series: Series, digest: str) -> list[str]:

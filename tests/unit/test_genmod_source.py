@@ -152,6 +152,7 @@ def test_patch_change_reunpacks_but_keeps_old_tree_if_new_series_fails(tmp_path:
     actions = source.prepare_source(paths).actions
     assert any("patches/series changed" in a for a in actions)
     assert not marker.exists()
+    assert (source.previous_tree(paths) / "built.o").exists()  # old tree kept aside
     assert "line TEN\n" in (paths.linux / "kernel/pid.c").read_text()
 
 
