@@ -270,8 +270,9 @@ def explain(sym: Any, wanted: str) -> str:
             parts.append(f"depends on {kconfiglib.expr_str(dep)} (=n); unmet: "
                          + ", ".join(_unmet_terms(dep, 1)))
         for lo, hi, cond in sym.ranges:
-            if kconfiglib.expr_value(cond):
+            if kconfiglib.expr_value(cond):  # the first active range applies
                 parts.append(f"range {lo.str_value}..{hi.str_value}")
+                break
     return "; ".join(parts) or "value overridden by olddefconfig (no unmet dependency found)"
 
 
