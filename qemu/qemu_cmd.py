@@ -50,6 +50,20 @@ class NodeSockets:
         return [self.net, self.cmd, self.tty]
 
 
+def _find_busybox() -> str | None:
+    """A static busybox on the host (the guest sees the host's /), or None."""
+    env = os.environ.get("SSI_BUSYBOX")
+    if env is not None:
+        return env or None
+    path = shutil.which("busybox")
+    return os.path.realpath(path) if path else None
+
+
+def _default_bios() -> str | None:
+    """$SSI_QEMU_BIOS, e.g. /usr/share/qemu/qboot.rom (measured no faster than SeaBIOS)."""
+    return os.environ.get("SSI_QEMU_BIOS") or None
+
+
 @dataclass(frozen=True)
 class NodeConfig:
     node: int
@@ -62,6 +76,8 @@ class NodeConfig:
     extra_append: str = ""
     init: Path = INIT_SCRIPT
     accel: str = field(default_factory=lambda: os.environ.get("SSI_QEMU_ACCEL", "tcg"))
+    bios: str | None = field(default_factory=lambda: _default_bios())
+    busybox: str | None = field(default_factory=lambda: _find_busybox())
     qemu: str = field(
         default_factory=lambda: os.environ.get("SSI_QEMU")
         or shutil.which("qemu-system-x86_64")
@@ -76,21 +92,32 @@ def kernel_append(cfg: NodeConfig) -> str:
         "console=ttyS0",
         "loglevel=5",
         "panic=-1",
+        # Boot-time savers under TCG: no delay-loop calibration, no PS/2 probing.
+        "lpj=1000000",
+        "i8042.noaux=1",
+        "i8042.nokbd=1",
         f"ssi.node={cfg.node}",
         f"ssi.nodes={cfg.nodes}",
         "root=hostroot",
         "rootfstype=9p",
         "rootflags=trans=virtio,version=9p2000.L,msize=524288,cache=none",
         "ro",
-        f"init={cfg.init}",
     ]
     if cfg.extra_append:
         parts.append(cfg.extra_append)
+    if cfg.busybox:
+        # init.sh under busybox sh: its applets run without exec (no 9p
+        # lookups, no dynamic loading), ~0.4 s less CPU per boot than dash.
+        # Words after "--" are init's arguments; keep this last.
+        parts += [f"init={cfg.busybox}", "--", "sh", str(cfg.init)]
+    else:
+        parts.append(f"init={cfg.init}")
     return " ".join(parts)
 
 
 def qemu_command(cfg: NodeConfig) -> list[str]:
     s = cfg.sockets
+    bios = ["-bios", cfg.bios] if cfg.bios else []
     return [
         cfg.qemu,
         "-name", f"ssi-node{cfg.node}",
@@ -102,6 +129,7 @@ def qemu_command(cfg: NodeConfig) -> list[str]:
         "-no-reboot",
         "-m", str(cfg.memory),
         "-smp", str(cfg.smp),
+        *bios,
         "-kernel", str(cfg.kernel),
         "-append", kernel_append(cfg),
         # Kernel console: appended to the per-node log, kept across restarts.
@@ -109,7 +137,7 @@ def qemu_command(cfg: NodeConfig) -> list[str]:
         "-serial", "chardev:con0",
         # Root file system: the host's / read-only over 9p.
         "-virtfs",
-        "local,path=/,mount_tag=hostroot,security_model=none,readonly=on",
+        "local,path=/,mount_tag=hostroot,security_model=none,readonly=on,multidevs=remap",
         # Private L2 through the hub.
         "-netdev",
         f"dgram,id=n0,local.type=unix,local.path={s.net},"

@@ -7,11 +7,9 @@
 #   host  -> guest REQ <id> <timeout-s> <base64 cmd>  (timeout 0: none)
 #   guest -> host  RES <id> <rc> <base64 stdout> <base64 stderr>
 # base64 of an empty string is "-". One request at a time.
+# init.sh runs this with `busybox sh`, where base64, rm, timeout etc. are
+# applets (no exec, no 9p lookups); under another sh the host's tools serve.
 N=${1:-0}
-BB=busybox
-for b in /usr/bin/busybox /bin/busybox /usr/sbin/busybox; do
-	[ -x "$b" ] && BB=$b && break
-done
 export PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin
 export HOME=/root TERM=linux
 
@@ -30,18 +28,18 @@ while [ -z "$PORT" ]; do
 	PORT=
 	i=$((i + 1))
 	if [ "$i" -gt 500 ]; then
-		echo "ssi-agent: no virtio port named ssi.cmd" >&2
+		echo "<3>ssi-agent: no virtio port named ssi.cmd" >/dev/kmsg
 		exit 1
 	fi
-	$BB usleep 20000
+	sleep 0.02
 done
 
 W=/run/ssi-agent
-$BB mkdir -p $W
+mkdir -p $W
 exec 3<>"$PORT"
 
 b64() {
-	if [ -s "$1" ]; then $BB base64 -w 0 "$1"; else printf %s -; fi
+	if [ -s "$1" ]; then base64 -w 0 "$1"; else printf %s -; fi
 }
 
 while :; do
@@ -50,9 +48,9 @@ while :; do
 	while read -r kind id tmo cmd <&3; do
 		[ "$kind" = REQ ] || continue
 		out=$W/$id.out err=$W/$id.err
-		printf %s "$cmd" | $BB base64 -d >$W/$id.cmd 2>/dev/null
+		printf %s "$cmd" | base64 -d >$W/$id.cmd 2>/dev/null
 		if [ "$tmo" -gt 0 ] 2>/dev/null; then
-			(cd / && exec $BB timeout -s KILL "$tmo" /bin/sh $W/$id.cmd) </dev/null >"$out" 2>"$err" 3>&-
+			(cd / && exec timeout -s KILL "$tmo" /bin/sh $W/$id.cmd) </dev/null >"$out" 2>"$err" 3>&-
 		else
 			(cd / && exec /bin/sh $W/$id.cmd) </dev/null >"$out" 2>"$err" 3>&-
 		fi
@@ -64,6 +62,6 @@ while :; do
 			b64 "$err"
 			printf '\n'
 		} >&3
-		$BB rm -f "$out" "$err" $W/$id.cmd
+		rm -f "$out" "$err" $W/$id.cmd
 	done
 done

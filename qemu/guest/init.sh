@@ -1,47 +1,52 @@
 #!/bin/sh
 # PID 1 of an ssikit test node. The root is the host's / over 9p (read-only);
-# writable state lives on tmpfs. Kept lean: every fork costs under TCG.
+# writable state lives on tmpfs. Kept lean: under TCG every exec costs tens of
+# milliseconds (dynamic binaries read their libraries over 9p), so this script
+# uses shell builtins and the static busybox, and batches mounts via fstab files.
 export PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin
 export HOME=/root TERM=linux
-BB=busybox
-for b in /usr/bin/busybox /bin/busybox /usr/sbin/busybox; do
-	[ -x "$b" ] && BB=$b && break
-done
+if [ -n "$BB_ASH_VERSION" ]; then
+	BB=  # run by `busybox sh` (the harness boots init=busybox -- sh init.sh): applets are builtin
+else
+	BB=busybox
+	for b in /usr/bin/busybox /bin/busybox /usr/sbin/busybox; do
+		[ -x "$b" ] && BB=$b && break
+	done
+fi
 HERE=${0%/*}
 
 # Mount proc first: before that, /proc is the host's directory seen over 9p.
-$BB mount -t proc proc /proc
-N=1 M=1
+$BB mount -t proc -o nosuid,nodev,noexec proc /proc
+N=1 M=1 DEBUG=
 read -r CMDLINE </proc/cmdline
 for w in $CMDLINE; do
 	case $w in
 	ssi.node=*) N=${w#ssi.node=} ;;
 	ssi.nodes=*) M=${w#ssi.nodes=} ;;
+	ssi.debug=*) DEBUG=1 ;;
 	esac
 done
+# With ssi.debug=1 on the kernel command line, log boot stages to the console.
+stage() {
+	[ -n "$DEBUG" ] || return 0
+	read -r up _ </proc/uptime
+	echo "<3>ssi-init: $1 at $up" >/dev/kmsg
+}
+stage start
 
-mnt() { $BB mount "$@" || echo "ssi-init: mount $* failed" >/dev/console; }
-
-mnt -t sysfs sysfs /sys
-MOUNTS=$($BB cat /proc/mounts)
-case $MOUNTS in *" /dev devtmpfs "*) ;; *) mnt -t devtmpfs devtmpfs /dev ;; esac
+devtmpfs=
+while read -r _ mp fs _; do
+	[ "$mp $fs" = "/dev devtmpfs" ] && devtmpfs=1
+done </proc/mounts
+[ -n "$devtmpfs" ] || $BB mount -t devtmpfs devtmpfs /dev
 $BB mkdir -p /dev/pts /dev/shm
-mnt -t devpts -o gid=5,mode=620,ptmxmode=666 devpts /dev/pts
-[ -c /dev/ptmx ] || $BB ln -sf pts/ptmx /dev/ptmx
-mnt -t tmpfs -o mode=1777 tmpfs /dev/shm
-mnt -t tmpfs -o mode=755 tmpfs /run
-mnt -t tmpfs -o mode=1777 tmpfs /tmp
-
-# Writable /etc, /var and /root: overlays with tmpfs upper layers.
+$BB mount -a -T "$HERE/fstab.early"
 O=/run/.ssi-overlay
-for d in etc var root; do
-	$BB mkdir -p $O/$d/u $O/$d/w
-	mnt -t overlay -o lowerdir=/$d,upperdir=$O/$d/u,workdir=$O/$d/w overlay /$d
-done
-mnt -t tmpfs -o mode=1777 tmpfs /var/tmp
-$BB mkdir -p /run/lock
+$BB mkdir -p $O/etc/u $O/etc/w $O/var/u $O/var/w $O/root/u $O/root/w /run/lock
+$BB mount -a -T "$HERE/fstab.late"
+stage mounted
 
-$BB hostname "node$N"
+echo "node$N" >/proc/sys/kernel/hostname
 echo "node$N" >/etc/hostname
 {
 	echo "127.0.0.1 localhost"
@@ -51,21 +56,25 @@ echo "node$N" >/etc/hostname
 		i=$((i + 1))
 	done
 } >/etc/hosts
+# IPv4 only on the cluster L2: no IPv6 DAD/MLD/RS chatter through the hub.
+[ -w /proc/sys/net/ipv6/conf/eth0/disable_ipv6 ] && echo 1 >/proc/sys/net/ipv6/conf/eth0/disable_ipv6
+$BB ifconfig lo 127.0.0.1 up
+$BB ifconfig eth0 "169.254.77.$N" netmask 255.255.255.0 up
+stage network
 
-$BB ip link set lo up
-$BB ip addr add "169.254.77.$N/24" dev eth0 && $BB ip link set eth0 up
+# The command agent (host <-> guest on the virtio port named ssi.cmd). Under
+# busybox sh its helpers (base64, rm, timeout) are applets: no exec, no 9p.
+$BB sh "$HERE/agent.sh" "$N" </dev/null >/dev/null 2>&1 &
 
-# The command agent (host <-> guest on the virtio port named ssi.cmd).
-/bin/sh "$HERE/agent.sh" "$N" </dev/null >/dev/console 2>&1 &
-
-# An interactive shell on the virtconsole, respawned when it exits.
+# An interactive shell on the virtconsole (hvc0), started when someone types
+# a line there (`python -m qemu up` sends one on attach), respawned on exit.
 if [ -c /dev/hvc0 ]; then
 	SH=/bin/sh
 	[ -x /bin/bash ] && SH=/bin/bash
 	(
 		while :; do
+			read -r _ </dev/hvc0 || $BB sleep 1
 			$BB setsid -c $SH -i </dev/hvc0 >/dev/hvc0 2>&1
-			$BB sleep 1
 		done
 	) &
 fi
