@@ -102,5 +102,21 @@ def bench(
     print(f"{nodes} nodes: median {statistics.median(times):.2f} s over {runs} runs")
 
 
+@app.command()
+def netbench(
+    seconds: int = typer.Option(5, "--seconds", "-t"),
+    runs: int = typer.Option(1, "--runs"),
+) -> None:
+    """iperf3 node1 -> node2 through the hub and over a direct link (needs iperf3)."""
+    for label, direct in (("hub", False), ("direct", True)):
+        for i in range(runs):
+            with Cluster(nodes=2, name=f"netbench-{label}", direct=direct) as c:
+                c.node(2).succeed("iperf3 -s -D -1 >/dev/null 2>&1")
+                c.node(2).wait_until_succeeds("busybox netstat -ltn | grep -q :5201", timeout=30)
+                out = c.node(1).succeed(f"iperf3 -c node2 -t {seconds} -f m", timeout=seconds + 60)
+                rates = [ln for ln in out.splitlines() if "receiver" in ln]
+                print(f"{label} run {i + 1}: {rates[-1].strip() if rates else out}")
+
+
 if __name__ == "__main__":
     app()

@@ -73,6 +73,7 @@ class NodeConfig:
     console_log: Path
     memory: int = 256
     smp: int = 1
+    net_peer: Path | None = None  # send frames here instead of the hub (direct pair)
     extra_append: str = ""
     init: Path = INIT_SCRIPT
     accel: str = field(default_factory=lambda: os.environ.get("SSI_QEMU_ACCEL", "tcg"))
@@ -141,7 +142,7 @@ def qemu_command(cfg: NodeConfig) -> list[str]:
         # Private L2 through the hub.
         "-netdev",
         f"dgram,id=n0,local.type=unix,local.path={s.net},"
-        f"remote.type=unix,remote.path={s.hub}",
+        f"remote.type=unix,remote.path={cfg.net_peer or s.hub}",
         "-device", f"virtio-net-pci,netdev=n0,mac={node_mac(cfg.node)}",
         # Command channel (agent.sh) and interactive console (hvc0).
         "-device", "virtio-serial-pci,id=vser0",
