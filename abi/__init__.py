@@ -11,6 +11,16 @@ libcluster-style API::
     abi.rfork(node)            # fork, child on another node: 0 in child, pid in parent
     abi.migrate(node)          # move the caller
 
+Membership and ICS (``abi.cluster``; each needs its module: ics, clms, ics_test)::
+
+    abi.cluster_set_key(key)               # ics: this node's cluster key
+    abi.cluster_set_table({1: "169.254.77.1", 2: "169.254.77.2"})
+    abi.cluster_membership()               # clms: Membership (transition, master, states...)
+    abi.clusternode_info(node)             # clms: NodeInfo (state, addr, cpus, load, since...)
+    abi.clusternode_avail(node)            # clms: True if node is UP
+    abi.cluster_name(); abi.cluster_set_name(name)
+    abi.ics_test(node, "null", count)      # ics_test: IcsTestResult
+
 Failures raise :class:`SSIError` subclasses (``SSINotAvailable`` when no SSI module
 serves the call). Importing this package does not import cffi.
 """
@@ -38,6 +48,19 @@ from abi.binding import (
     rfork,
     ssisys,
 )
+from abi.cluster import (
+    IcsTestResult,
+    Membership,
+    NodeInfo,
+    cluster_membership,
+    cluster_name,
+    cluster_set_key,
+    cluster_set_name,
+    cluster_set_table,
+    clusternode_avail,
+    clusternode_info,
+    ics_test,
+)
 from abi.errors import (
     SSIBadAddress,
     SSIError,
@@ -64,6 +87,9 @@ __all__ = [
     "SSI_PID_LOCAL_MASK",
     "SSI_PID_NODE_SHIFT",
     "HeaderError",
+    "IcsTestResult",
+    "Membership",
+    "NodeInfo",
     "SSIBadAddress",
     "SSIError",
     "SSIFileNotFound",
@@ -74,9 +100,17 @@ __all__ = [
     "SSITimeout",
     "abi_version",
     "cluster_maxnodes",
+    "cluster_membership",
+    "cluster_name",
+    "cluster_set_key",
+    "cluster_set_name",
+    "cluster_set_table",
+    "clusternode_avail",
+    "clusternode_info",
     "clusternode_num",
     "constants",
     "ffi",
+    "ics_test",
     "migrate",
     "raw_syscall",
     "rexec",

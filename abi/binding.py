@@ -12,6 +12,7 @@ arguments on purpose. A failed call raises an :class:`abi.errors.SSIError` subcl
 
 from __future__ import annotations
 
+import errno
 import os
 import threading
 from collections.abc import Mapping, Sequence
@@ -36,6 +37,48 @@ SSISYS_ABI_VERSION = header.require("SSISYS_ABI_VERSION")
 SSISYS_NODE_NUM = header.require("SSISYS_NODE_NUM")
 SSISYS_MAX_NODES = header.require("SSISYS_MAX_NODES")
 SSISYS_NR_CMDS = header.require("SSISYS_NR_CMDS")
+
+# The module that serves each ssisys command (named in "not loaded" messages).
+SSISYS_MODULES: dict[str, str] = {
+    "SSISYS_ABI_VERSION": "ssi_core",
+    "SSISYS_NODE_NUM": "ssi_core",
+    "SSISYS_MAX_NODES": "ssi_core",
+    "SSISYS_ICS_SET_KEY": "ics",
+    "SSISYS_CLUSTER_SET_TABLE": "ics",
+    "SSISYS_CLUSTER_MEMBERSHIP": "clms",
+    "SSISYS_CLUSTERNODE_INFO": "clms",
+    "SSISYS_CLUSTER_NAME": "clms",
+    "SSISYS_CLUSTER_SET_NAME": "clms",
+    "SSISYS_ICS_TEST": "ics_test",
+}
+
+# What EINVAL means for each command, for callers of the bare ssisys() (the typed
+# wrappers in abi.cluster pass more precise hints).
+SSISYS_EINVAL: dict[str, tuple[str, str]] = {
+    "SSISYS_ICS_SET_KEY": (
+        "the kernel refused the cluster key",
+        f"the key must be {header.require('SSI_KEY_MIN')}..{header.require('SSI_KEY_MAX')} bytes",
+    ),
+    "SSISYS_CLUSTER_SET_TABLE": (
+        "the kernel refused the cluster table",
+        "pass a whole struct ssi_cluster_table with reserved 0, every node "
+        f"1..{SSI_MAX_NODES} at most "
+        "once with a non-zero address, and this node's own number in it",
+    ),
+    "SSISYS_CLUSTERNODE_INFO": (
+        "the kernel refused the node info request",
+        "pass a whole struct ssi_node_info whose node is a node of the cluster table",
+    ),
+    "SSISYS_CLUSTER_SET_NAME": (
+        "the kernel refused the cluster name",
+        f"the name is 1..{header.require('SSI_NAME_MAX') - 1} bytes",
+    ),
+    "SSISYS_ICS_TEST": (
+        "the kernel refused the ICS test",
+        "pass a whole struct ssi_ics_test: another node, a known op, count 1..1000000, "
+        "size 0..65536, timeout_ms 1..60000, reserved 0",
+    ),
+}
 
 Buffer = bytes | bytearray | memoryview
 StrOrBytes = str | bytes | os.PathLike[str] | os.PathLike[bytes]
@@ -95,11 +138,15 @@ def _call(
     syscall: str,
     node: int | None = None,
     path: str | None = None,
+    module: str | None = None,
+    hints: Mapping[int, tuple[str, str]] | None = None,
 ) -> int:
     f, lib = _load()
     ret = int(lib.syscall(f.cast("long", number), *(f.cast("long", a) for a in args)))
     if ret == -1:
-        raise from_errno(f.errno, call, syscall=syscall, node=node, path=path)
+        raise from_errno(
+            f.errno, call, syscall=syscall, node=node, path=path, module=module, hints=hints
+        )
     return ret
 
 
@@ -113,13 +160,21 @@ def raw_syscall(number: int, *args: object) -> int:
     return _call(number, args, call=call, syscall=name)
 
 
-def ssisys(cmd: int, buf: Buffer | cffi.FFI.CData | None = None) -> int:
+def ssisys(
+    cmd: int,
+    buf: Buffer | cffi.FFI.CData | None = None,
+    *,
+    node: int | None = None,
+    hints: Mapping[int, tuple[str, str]] | None = None,
+) -> int:
     """The libcluster multiplexer: ``ssisys(cmd, buf, len(buf))``; returns its result.
 
     *buf* carries the command's argument/result struct: a cffi pointer to a struct
     or array (``ffi().new("struct ssi_cluster_table *")``) or a ``bytearray`` or
     writable ``memoryview`` is passed in place (the kernel may fill it); ``bytes`` or
     a read-only view is copied first (input only). ``None`` passes ``NULL, 0``.
+    *node* (the node the command is about) and *hints* (errno -> ``(what, hint)``)
+    only make error messages precise.
     """
     _check_int("cmd", cmd, 0, SSISYS_NR_CMDS - 1)
     f, _ = _load()
@@ -147,7 +202,17 @@ def ssisys(cmd: int, buf: Buffer | cffi.FFI.CData | None = None) -> int:
             f"buf must be a cffi pointer, bytes, bytearray, memoryview or None, not {type(buf)}"
         )
     name = header.ssisys_commands().get(cmd, str(cmd))
-    return _call(NR_SSISYS, (cmd, ptr, length), call=f"ssisys({name})", syscall="ssisys")
+    if name in SSISYS_EINVAL and (hints is None or errno.EINVAL not in hints):
+        hints = {**(hints or {}), errno.EINVAL: SSISYS_EINVAL[name]}
+    return _call(
+        NR_SSISYS,
+        (cmd, ptr, length),
+        call=f"ssisys({name})",
+        syscall="ssisys",
+        node=node,
+        module=SSISYS_MODULES.get(name),
+        hints=hints,
+    )
 
 
 def abi_version() -> int:

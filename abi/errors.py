@@ -10,11 +10,13 @@ from __future__ import annotations
 
 import errno as _errno
 import os
+from collections.abc import Mapping
 from pathlib import Path
 
 # Created by ssi_core when it loads; its presence tells "no module at all" from
 # "modules loaded, but none serves this call".
 SSI_SYSFS = Path("/sys/kernel/ssi")
+PROC_MODULES = Path("/proc/modules")
 
 
 class SSIError(OSError):
@@ -74,16 +76,37 @@ def errno_name(err: int) -> str:
     return _errno.errorcode.get(err, f"errno {err}")
 
 
-def _enosys(call: str, syscall: str) -> tuple[str, str]:
+def _module_loaded(module: str) -> bool:
+    try:
+        text = PROC_MODULES.read_text()
+    except OSError:
+        return False
+    return any(line.split(" ", 1)[0] == module for line in text.splitlines())
+
+
+def _enosys(call: str, syscall: str, module: str | None = None) -> tuple[str, str]:
     if SSI_SYSFS.is_dir():
+        if module and not _module_loaded(module):
+            return (
+                f"the {module} module is not loaded",
+                f"load it with `ssictl modules load {module}` "
+                "(`ssictl modules status` shows what is loaded)",
+            )
         what = call if syscall == "ssisys" else syscall  # name the ssisys command
+        if module:
+            return (
+                f"the {module} module is loaded but does not serve this call",
+                f"the running {module} and this binding disagree on the ABI: rebuild and "
+                f"reload it (`ssictl modules unload {module}`, then `ssictl modules load`)",
+            )
         return (
             "no loaded SSI module serves this call",
             f"the modules loaded now do not provide {what}: load the module that does "
             "with `ssictl modules load` (`ssictl modules status` shows what is loaded)",
         )
+    needs = f" (it needs the {module} module)" if module and module != "ssi_core" else ""
     return (
-        "no SSI module serves this call",
+        "no SSI module serves this call" + needs,
         "load the modules with `ssictl modules load` (on a kernel built with the ssikit patches)",
     )
 
@@ -95,11 +118,17 @@ def from_errno(
     syscall: str = "",
     node: int | None = None,
     path: str | None = None,
+    module: str | None = None,
+    hints: Mapping[int, tuple[str, str]] | None = None,
 ) -> SSIError:
     """Build the exception for *err* returned by *call* (e.g. ``"ssi_rfork(node=2)"``).
 
     *syscall* is the bare syscall name (``"ssi_rfork"``), *node* the target node and
     *path* the program (rexec) when they apply; they make the message precise.
+    *module* names the SSI module that serves the call (ENOSYS then says whether it
+    is loaded). *hints* maps an errno to the ``(what, hint)`` the caller knows better
+    (e.g. what EINVAL means for one ssisys command); the exception class stays the
+    errno's.
     """
     syscall = syscall or call.split("(", 1)[0]
     name = errno_name(err)
@@ -107,7 +136,7 @@ def from_errno(
     cls: type[SSIError] = SSIError
     if err == _errno.ENOSYS:
         cls = SSINotAvailable
-        what, hint = _enosys(call, syscall)
+        what, hint = _enosys(call, syscall, module)
     elif err == _errno.EPERM:
         cls = SSIPermissionError
         what, hint = "operation not permitted", "this call needs privileges: run it as root"
@@ -150,5 +179,7 @@ def from_errno(
     else:
         what = os.strerror(err)
         hint = "see the kernel log (`dmesg`) for details"
+    if hints and err in hints:
+        what, hint = hints[err]
     message = f"{call}: {what} ({name}): {hint}"
     return cls(err, message, call=call, hint=hint)

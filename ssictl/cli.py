@@ -6,13 +6,17 @@ modules are imported here; cffi, ctypes and friends load when a command needs th
 
 from __future__ import annotations
 
+import re
 import sys
 from typing import Any
 
 import typer
 
-from ssictl import modules, node
+from ssictl import cluster_setup, cluster_status, clusternode, ics, modules, node
 from ssictl.output import CLIError, report
+
+_INT_RE = re.compile(r"[-+]?[0-9]+")
+_FLOAT_RE = re.compile(r"[-+]?(?:[0-9]+\.?[0-9]*|\.[0-9]+)(?:[eE][-+]?[0-9]+)?")
 
 
 def _skip_trivial_coercion() -> None:
@@ -23,8 +27,11 @@ def _skip_trivial_coercion() -> None:
     ``ssictl node``. Its built-in ``--help`` option alone triggers that on every
     command (its unset value is ``None``). Values that are already what the command
     declares (``None``, a bool for a bool, a str for a str, strs for ``list[str]``)
-    are passed through here; anything else still goes through typer. If typer's
-    internals change, this does nothing and only the speed-up is lost.
+    are passed through here, and plain decimal strings for an ``int``/``float``
+    parameter are converted here (so such parameters must not rely on typer's
+    ``min``/``max``: the commands check ranges themselves); anything else still goes
+    through typer, which reports the error. If typer's internals change, this does
+    nothing and only the speed-up is lost.
     """
     cls = getattr(getattr(typer, "core", None), "_TyperParameter", None)
     original = getattr(cls, "process_value", None)
@@ -40,6 +47,10 @@ def _skip_trivial_coercion() -> None:
         elif ann == list[str] and isinstance(value, tuple | list):
             plain = all(isinstance(v, str) for v in value)
             value = list(value) if plain else value
+        elif ann is int and isinstance(value, str) and _INT_RE.fullmatch(value):
+            value, plain = int(value), True
+        elif ann is float and isinstance(value, str) and _FLOAT_RE.fullmatch(value):
+            value, plain = float(value), True
         else:
             plain = False
         if not plain or (self.required and self.value_is_missing(value)):
@@ -62,7 +73,16 @@ app = typer.Typer(
     pretty_exceptions_enable=False,
 )
 app.add_typer(modules.app, name="modules")
+cluster_app = typer.Typer(
+    help="Set up this node's cluster membership and show the cluster.",
+    no_args_is_help=True,
+)
+cluster_setup.register(cluster_app)
+cluster_status.register(cluster_app)
+app.add_typer(cluster_app, name="cluster")
+app.add_typer(ics.app, name="ics")
 node.register(app)
+clusternode.register(app)
 
 
 def main() -> None:
