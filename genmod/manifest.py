@@ -41,7 +41,7 @@ ENTRY_KINDS = ("generated", "handwritten")
 MAX_DESCRIPTION = 76
 
 _MODULE_KEYS = {"name", "description", "sources", "config", "depends", "entry", "author",
-                "license", "param"}
+                "license", "param", "ics"}
 _PARAM_KEYS = {"name", "type", "default", "default_config", "perm", "description"}
 _DEFAULT_KEYS = {"author", "license"}
 
@@ -71,6 +71,7 @@ class Module:
     depends: tuple[str, ...] = ()
     entry: str = "generated"
     params: tuple[Param, ...] = field(default_factory=tuple)
+    ics: tuple[str, ...] = ()  # ICS specs compiled into this module, relative to kernel/
 
     def c_var(self, param: Param) -> str:
         """The C variable behind a parameter: ``<module>_<param>``."""
@@ -209,6 +210,12 @@ def _module(path: Path, raw: object, defaults: dict[str, object], index: int) ->
             raise _err(path, where, f"source {src!r} must be <subsystem>/<file>.c under kernel/")
         if Path(src).stem == f"{name}_gen":
             raise _err(path, where, f"source {src!r} clashes with the generated {name}_gen.c")
+    ics_specs = _strings(path, where, raw, "ics")
+    for spec in ics_specs:
+        parts = Path(spec).parts
+        if (not spec.endswith(".ics") or len(parts) < 2 or ".." in parts
+                or Path(spec).is_absolute()):
+            raise _err(path, where, f"ics spec {spec!r} must be <subsystem>/<file>.ics under kernel/")
     config = _str(path, where, raw, "config", name.upper())
     if not _SYM_RE.match(config):
         raise _err(path, where, "config must be a Kconfig symbol name without CONFIG_")
@@ -225,7 +232,7 @@ def _module(path: Path, raw: object, defaults: dict[str, object], index: int) ->
     if len(set(names)) != len(names):
         raise _err(path, where, "duplicate parameter names")
     return Module(name, desc, sources, config, author, license_,
-                  _strings(path, where, raw, "depends"), entry, params)
+                  _strings(path, where, raw, "depends"), entry, params, ics_specs)
 
 
 def _default_str(defaults: dict[str, object], key: str, fallback: str | None = None) -> str | None:

@@ -35,6 +35,10 @@ from genmod import kbuild, kconfig, kocheck, ui
 from genmod.errors import GenmodError
 from genmod.manifest import Manifest, Module, Param, load_manifest
 from genmod.paths import Paths
+from genmod.ics.generate import render as render_ics
+from genmod.ics.model import Service
+from genmod.ics.names import check_services
+from genmod.ics.parser import parse_file
 
 TEMPLATES = Path(__file__).parent / "templates"
 _KERNEL_REF_RE = re.compile(r"\$\(KERNEL_([A-Za-z0-9_]+)\)")
@@ -162,8 +166,15 @@ def _c_decl(mod: Module, p: Param) -> str:
     return f"{ctype}{var}" if ctype.endswith("*") else f"{ctype} {var}"
 
 
-def _objects(mod: Module) -> list[str]:
-    return [f"{mod.name}_gen.o", *(str(Path(s).with_suffix(".o")) for s in mod.sources)]
+def _ics_services(paths: Paths, mod: Module) -> list[Service]:
+    return [parse_file(paths.kernel_src / spec) for spec in mod.ics]
+
+
+def _objects(mod: Module, services: Sequence[Service]) -> list[str]:
+    ics_objs = [o for svc in services
+                for o in (f"{svc.name}_ics_wire.o", f"{svc.name}_ics.o")]
+    return [f"{mod.name}_gen.o", *ics_objs,
+            *(str(Path(s).with_suffix(".o")) for s in mod.sources)]
 
 
 def include_dirs(paths: Paths, mod: Module, mod_dir: Path) -> list[Path]:
@@ -185,6 +196,7 @@ def render_module(paths: Paths, manifest: Manifest, mod: Module,
     mod_dir = paths.modules / mod.name
     manifest_rel = os.path.relpath(manifest.path, paths.root)
     params = {p.name: _param_value(p, cfg) for p in mod.params}
+    services = _ics_services(paths, mod)
 
     def c_def(p: Param) -> str:
         value = params[p.name]
@@ -194,17 +206,21 @@ def render_module(paths: Paths, manifest: Manifest, mod: Module,
         "mod": mod,
         "manifest_rel": manifest_rel,
         "guard": f"_{mod.name.upper()}_GEN_H",
-        "objects": _objects(mod),
+        "objects": _objects(mod, services),
         "include_dirs": [str(d) for d in include_dirs(paths, mod, mod_dir)],
         "description_lines": textwrap.wrap(f"{mod.name}: {mod.description}", 74),
         "c_decl": lambda p: _c_decl(mod, p),
         "c_def": c_def,
     }
-    return {
+    files = {
         "Kbuild": env.get_template("Kbuild.j2").render(ctx),
         f"{mod.name}_gen.h": env.get_template("module_gen.h.j2").render(ctx),
         f"{mod.name}_gen.c": env.get_template("module_gen.c.j2").render(ctx),
     }
+    check_services(services)
+    for svc in services:
+        files.update(render_ics(svc))
+    return files
 
 
 def render_ssi_config(paths: Paths, cfg: ModuleConfig) -> str:
