@@ -215,7 +215,8 @@ def _module(path: Path, raw: object, defaults: dict[str, object], index: int) ->
         parts = Path(spec).parts
         if (not spec.endswith(".ics") or len(parts) < 2 or ".." in parts
                 or Path(spec).is_absolute()):
-            raise _err(path, where, f"ics spec {spec!r} must be <subsystem>/<file>.ics under kernel/")
+            raise _err(path, where,
+                       f"ics spec {spec!r} must be <subsystem>/<file>.ics under kernel/")
     config = _str(path, where, raw, "config", name.upper())
     if not _SYM_RE.match(config):
         raise _err(path, where, "config must be a Kconfig symbol name without CONFIG_")

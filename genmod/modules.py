@@ -33,12 +33,12 @@ import kconfiglib
 
 from genmod import kbuild, kconfig, kocheck, ui
 from genmod.errors import GenmodError
-from genmod.manifest import Manifest, Module, Param, load_manifest
-from genmod.paths import Paths
 from genmod.ics.generate import render as render_ics
 from genmod.ics.model import Service
 from genmod.ics.names import check_services
 from genmod.ics.parser import parse_file
+from genmod.manifest import Manifest, Module, Param, load_manifest
+from genmod.paths import Paths
 
 TEMPLATES = Path(__file__).parent / "templates"
 _KERNEL_REF_RE = re.compile(r"\$\(KERNEL_([A-Za-z0-9_]+)\)")
