@@ -177,6 +177,8 @@ int ics_auth_client(struct socket *sock, unsigned int node,
 		return ret;
 	if (crypto_memneq(mac, chal + 4 + ICS_NONCE_LEN, ICS_MAC_LEN)) {
 		ics_auth_refused("its key differs", node);
+		/* Tell it, so that both ends count the refusal. */
+		ics_auth_send(sock, ICS_AUTH_RESPONSE, NULL, 0, EACCES);
 		return -EACCES;
 	}
 	ret = ics_auth_mac("ics-c", self, node, chan, nonce_c, chal + 4, mac);
@@ -234,6 +236,8 @@ int ics_auth_server(struct socket *sock, __be32 peer_addr,
 	if (ret)
 		return ret;
 	ret = ics_auth_recv(sock, ICS_AUTH_RESPONSE, resp, sizeof(resp));
+	if (ret == -ECONNREFUSED)
+		ics_auth_refused("it found our key differs", peer);
 	if (ret)
 		return ret;
 	ret = ics_auth_mac("ics-c", peer, self, ch, nonce_c, nonce_s, mac);
