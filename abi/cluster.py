@@ -431,7 +431,8 @@ def cluster_name() -> str:
     return raw.decode("utf-8", "replace")
 
 
-def _check_name(name: object) -> bytes:
+def check_name(name: object) -> bytes:
+    """The UTF-8 bytes of a valid cluster name; ``ValueError``/``TypeError`` otherwise."""
     if not isinstance(name, str):
         raise TypeError(f"name must be a str, not {type(name).__name__}")
     data = name.encode("utf-8")
@@ -447,7 +448,7 @@ def _check_name(name: object) -> bytes:
 
 def cluster_set_name(name: str) -> None:
     """Name the cluster (clms.ko; 1..SSI_NAME_MAX-1 printable bytes, no spaces)."""
-    data = _check_name(name)
+    data = check_name(name)
     binding.ssisys(
         SSISYS_CLUSTER_SET_NAME,
         data,

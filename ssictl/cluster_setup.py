@@ -61,7 +61,13 @@ def _apply(
 ) -> dict[str, Any]:
     """Hand key, table and name to the kernel; returns what was done (never the key)."""
     import abi
+    from abi.cluster import check_name
 
+    if name is not None:
+        try:
+            check_name(name)
+        except ValueError as e:
+            raise CLIError(str(e), "pick another --name", errno=errno.EINVAL) from None
     me = abi.clusternode_num()
     if me not in table:
         raise CLIError(
@@ -81,10 +87,7 @@ def _apply(
         as_json,
     )
     if name is not None:
-        try:
-            abi.cluster_set_name(name)
-        except ValueError as e:
-            raise CLIError(str(e), "pick another --name", errno=errno.EINVAL) from None
+        abi.cluster_set_name(name)
         note(f"node {me}: cluster name set to {name}", as_json)
     return {
         "node": me,
