@@ -1,0 +1,970 @@
+// SPDX-License-Identifier: GPL-2.0-only
+/*
+ * CLMS, ssikit cluster membership: heartbeats, the master's membership
+ * and its transitions, quorum, and the state behind clms.h.
+ *
+ * Protocol (messages in clms.ics, all on the ICS prio channel)
+ * --------
+ * The cluster table comes from ICS (ics_configured_nodes(), re-read every
+ * tick).  A node takes part only if it is in the table itself.
+ *
+ * Incarnation.  A random u32, never 0, drawn when clms.ko loads and again
+ * whenever the node leaves a cluster it was UP in (lost quorum, or the
+ * master declared it down): a node that comes back is always a new
+ * incarnation, and everyone can tell the two apart.
+ *
+ * Heartbeats.  Every heartbeat_ms (100) each node sends every configured
+ * peer a one-way heartbeat: node, incarnation, a sequence number, the
+ * transition it holds, the master it follows (0 unless UP in a cluster),
+ * cpus, memory, load average x100, and the nodes it sees up.  Each peer
+ * has its own send work item, so a peer that is down (connect timing out)
+ * never delays the heartbeats to the others.  A peer whose last heartbeat
+ * is older than timeout_ms (1000), or that said "leave", is suspect; the
+ * others, with this node, are "heard".  A heartbeat whose sender is not
+ * in the table, claims another node number, or is older (seq) than the
+ * last one of its incarnation is dropped and counted.
+ *
+ * Quorum.  A node has quorum while it hears strictly more than half of
+ * the table (itself included).  Without quorum (mode NOQUORUM) a node
+ * does not act as part of any cluster: it has no master, makes and
+ * adopts no transitions, reports quorum 0, itself UP and every other
+ * node it had seen DOWN (their nodedown callbacks run, after
+ * ics_node_down(), so calls pending across the partition fail).  If it
+ * was UP in a cluster it also takes a new incarnation: the majority side
+ * declares the old one DOWN and moves on.  When it hears a majority again
+ * it is JOINING (itself COMINGUP) until a master makes it UP; with a
+ * transition newer than any it had, as masters number from the highest
+ * transition they have heard of.  Two sides can never both act: only one
+ * can hold a majority of the same table.
+ *
+ * Master.  A node UP in a cluster (mode MEMBER) follows the lowest-
+ * numbered node that is UP in its membership and that it hears with the
+ * incarnation the membership has; if that is itself, it is the master.
+ * A JOINING node waits for the master that its heard peers report; if
+ * none reports one (no cluster yet), the lowest heard node forms one.  So
+ * when the master fails, the lowest surviving node with quorum takes
+ * over, and when a lower node (re)joins it becomes the master once UP.
+ * Taking over bumps the transition from the highest one this node has
+ * heard of (heartbeats carry them), so transition ids never go back.
+ *
+ * Transitions.  Only the master changes the membership, on its tick,
+ * each node state change bumping the transition (and so does a cluster
+ * name change):
+ *   heard, not UP:                 NEVERUP/DOWN -> COMINGUP -> UP
+ *   suspect, gone from the table,  UP/COMINGUP -> [SHUTDOWN if it said
+ *   or a new incarnation heard:        leave] -> GOINGDOWN -> KCLEANUP
+ *   cleanup done:                  KCLEANUP -> UCLEANUP -> DOWN
+ * A node may come back only once DOWN.  KCLEANUP lasts until the
+ * master's own nodedown callbacks for the node have run (it does not wait
+ * for the other nodes'); there is no userspace cleanup yet, so UCLEANUP
+ * is passed through at once.
+ *
+ * Pushes.  The master sends its whole membership (transition, master,
+ * name, per-node state, incarnation, since, transition of the change) to
+ * every heard node when it changes, and again every other tick to any
+ * heard node whose heartbeat reports a different transition (lost push,
+ * new joiner).  A node with quorum adopts a membership from the node it
+ * names as master, if it hears that node with the incarnation the
+ * membership has and the transition is newer than its own; stale ones are
+ * dropped and counted.  If the adopted membership has this incarnation
+ * GOINGDOWN..DOWN (the others declared it dead, e.g. after a one-sided
+ * partition), the node rejoins: new incarnation, everything else seen
+ * down, COMINGUP.
+ *
+ * Callbacks.  Whenever the nodes a node sees UP change, by its own
+ * decision or an adopted membership, it calls ics_node_down() at once for
+ * each node that left (or came back as a new incarnation), so that calls
+ * pending on it fail with -EHOSTDOWN, then queues nodedown (and nodeup)
+ * callbacks, run in order on CLMS's callback workqueue (clms_notify.c).
+ *
+ * Failure detection therefore takes timeout_ms plus at most one tick on
+ * the master (default 1.1 s), then one message to the others.
+ */
+#define pr_fmt(fmt) "clms: " fmt
+
+#include <linux/bitops.h>
+#include <linux/cpumask.h>
+#include <linux/delay.h>
+#include <linux/jiffies.h>
+#include <linux/kernel.h>
+#include <linux/minmax.h>
+#include <linux/mm.h>
+#include <linux/module.h>
+#include <linux/random.h>
+#include <linux/sched/loadavg.h>
+#include <linux/slab.h>
+#include <linux/ssi.h>
+#include <linux/string.h>
+#include <linux/timekeeping.h>
+
+#include "clms_internal.h"
+#include "clms_ics.h"
+#include "ics.h"
+#include "clms_gen.h"
+
+struct clms_state clms;
+unsigned int clms_self;
+
+static struct workqueue_struct *clms_wq;
+static struct delayed_work clms_tick_work;
+static bool clms_stopping;
+
+/* Copies for the lockless getters of clms.h. */
+static u64 clms_pub_up;
+static u64 clms_pub_transition;
+static unsigned int clms_pub_master;
+static bool clms_pub_quorum;
+
+atomic64_t clms_counters[CLMS_NR_COUNTERS];
+
+const char *const clms_counter_names[CLMS_NR_COUNTERS] = {
+	[CLMS_CNT_HB_SENT] = "heartbeats_sent",
+	[CLMS_CNT_HB_RECEIVED] = "heartbeats_received",
+	[CLMS_CNT_SEND_ERRORS] = "send_errors",
+	[CLMS_CNT_PUSHES_SENT] = "memberships_sent",
+	[CLMS_CNT_PUSHES_ADOPTED] = "memberships_adopted",
+	[CLMS_CNT_TRANSITIONS] = "transitions",
+	[CLMS_CNT_DROPPED_STALE] = "dropped_stale",
+	[CLMS_CNT_DROPPED_UNKNOWN] = "dropped_unknown",
+	[CLMS_CNT_DROPPED_INVALID] = "dropped_invalid",
+	[CLMS_CNT_REJOINS] = "rejoins",
+	[CLMS_CNT_QUORUM_LOST] = "quorum_lost",
+	[CLMS_CNT_NODEUPS] = "nodeups",
+	[CLMS_CNT_NODEDOWNS] = "nodedowns",
+};
+
+/* ---- clms.h ---- */
+
+bool clms_node_is_up(unsigned int node)
+{
+	if (node < 1 || node > SSI_MAX_NODES)
+		return false;
+	return READ_ONCE(clms_pub_up) & BIT_ULL(node);
+}
+EXPORT_SYMBOL_GPL(clms_node_is_up);
+
+u64 clms_up_nodes(void)
+{
+	return READ_ONCE(clms_pub_up);
+}
+EXPORT_SYMBOL_GPL(clms_up_nodes);
+
+u64 clms_transition(void)
+{
+	return READ_ONCE(clms_pub_transition);
+}
+EXPORT_SYMBOL_GPL(clms_transition);
+
+unsigned int clms_master(void)
+{
+	return READ_ONCE(clms_pub_master);
+}
+EXPORT_SYMBOL_GPL(clms_master);
+
+bool clms_have_quorum(void)
+{
+	return READ_ONCE(clms_pub_quorum);
+}
+EXPORT_SYMBOL_GPL(clms_have_quorum);
+
+/* ---- state ---- */
+
+static u32 clms_new_incarnation(u32 old)
+{
+	u32 inc;
+
+	do {
+		inc = get_random_u32();
+	} while (!inc || inc == old);
+	return inc;
+}
+
+void clms_kick(void)
+{
+	if (!READ_ONCE(clms_stopping))
+		mod_delayed_work(clms_wq, &clms_tick_work, 0);
+}
+
+static bool clms_heard_within(const struct clms_peer *p, unsigned long now,
+			      unsigned long window)
+{
+	return p->heard && !p->leaving &&
+	       time_before(now, p->last_heard + window);
+}
+
+bool clms_peer_fresh(const struct clms_peer *p, unsigned long now)
+{
+	return clms_heard_within(p, now,
+				 msecs_to_jiffies(READ_ONCE(clms_timeout_ms)));
+}
+
+/* This node and the configured peers it heard within @window jiffies. */
+static u64 clms_heard_window(u64 cfg, unsigned long now, unsigned long window)
+{
+	u64 heard = BIT_ULL(clms_self);
+	unsigned int n;
+
+	for (n = 1; n < CLMS_NR_SLOTS; n++)
+		if (n != clms_self && (cfg & BIT_ULL(n)) &&
+		    clms_heard_within(&clms.peers[n], now, window))
+			heard |= BIT_ULL(n);
+	return heard;
+}
+
+/* This node and the configured peers that are not suspect. */
+static u64 clms_heard_locked(u64 cfg, unsigned long now)
+{
+	return clms_heard_window(cfg, now,
+				 msecs_to_jiffies(READ_ONCE(clms_timeout_ms)));
+}
+
+/*
+ * A master decides only while it heard a majority within timeout_ms less
+ * two heartbeat periods.  A node cut off from the majority stops hearing
+ * all of its peers within about one heartbeat period of each other, so
+ * it loses this before any peer turns suspect, and never declares a node
+ * down (nor takes over) on its way out of the cluster.
+ */
+static bool clms_can_decide(u64 cfg, unsigned long now)
+{
+	unsigned int hb = READ_ONCE(clms_heartbeat_ms);
+	unsigned int tmo = READ_ONCE(clms_timeout_ms);
+	u64 recent;
+
+	recent = clms_heard_window(cfg, now, msecs_to_jiffies(tmo - 2 * hb));
+	return hweight64(recent) * 2 > hweight64(cfg);
+}
+
+/*
+ * A tick that ran late means this node did not run (a stalled VM, say):
+ * that time does not count against the peers, whose heartbeats are still
+ * queued behind it.
+ */
+static void clms_forgive_stall(unsigned long now)
+{
+	unsigned long period = msecs_to_jiffies(READ_ONCE(clms_heartbeat_ms));
+	unsigned long late;
+	unsigned int n;
+
+	if (!clms.ticked || !time_after(now, clms.last_tick + 3 * period))
+		return;
+	late = now - clms.last_tick - period;
+	pr_info_ratelimited("tick %u ms late: not counted against the peers\n",
+			    jiffies_to_msecs(late));
+	for (n = 1; n < CLMS_NR_SLOTS; n++) {
+		struct clms_peer *p = &clms.peers[n];
+
+		if (p->heard && time_before(p->last_heard, now - late))
+			p->last_heard += late;
+	}
+}
+
+static void clms_publish(void)
+{
+	WRITE_ONCE(clms_pub_up, clms.cb_up);
+	WRITE_ONCE(clms_pub_transition, clms.view.transition);
+	WRITE_ONCE(clms_pub_master,
+		   clms.mode == CLMS_NOQUORUM ? 0 : clms.view.master);
+	WRITE_ONCE(clms_pub_quorum, clms.mode != CLMS_NOQUORUM);
+}
+
+/* Our own entry; local, no transition. */
+static void clms_set_self(u8 state)
+{
+	struct clms_view *v = &clms.view;
+
+	v->state[clms_self] = state;
+	v->inc[clms_self] = clms.incarnation;
+	v->since_ns[clms_self] = ktime_get_real_ns();
+}
+
+/* The master's next transition id: never below one heard of. */
+static void clms_bump(void)
+{
+	struct clms_view *v = &clms.view;
+
+	v->transition = max(v->transition, clms.max_seen) + 1;
+	clms.max_seen = v->transition;
+	clms_count(CLMS_CNT_TRANSITIONS);
+}
+
+/* Master: one node state change, one transition. */
+static void clms_set_state(unsigned int node, u8 state, u32 inc)
+{
+	struct clms_view *v = &clms.view;
+
+	clms_bump();
+	v->state[node] = state;
+	v->inc[node] = inc;
+	v->since_ns[node] = ktime_get_real_ns();
+	v->changed_in[node] = v->transition;
+}
+
+/* Brings the nodes the notifiers see up in line with the view. */
+static void clms_reconcile(void)
+{
+	struct clms_view *v = &clms.view;
+	u64 up = BIT_ULL(clms_self);
+	unsigned int n;
+
+	if (clms.mode == CLMS_MEMBER)
+		for (n = 1; n < CLMS_NR_SLOTS; n++)
+			if ((clms.configured & BIT_ULL(n)) &&
+			    v->state[n] == SSI_NODE_UP)
+				up |= BIT_ULL(n);
+
+	for (n = 1; n < CLMS_NR_SLOTS; n++) {
+		bool was = clms.cb_up & BIT_ULL(n);
+		bool now = up & BIT_ULL(n);
+		bool reborn = was && now && clms.cb_inc[n] != v->inc[n];
+
+		if (n == clms_self)
+			continue;
+		if (was && (!now || reborn)) {
+			/* Fail what is pending on it before anyone cleans up. */
+			ics_node_down(n);
+			clms_queue_nodedown(n, v->transition);
+		}
+		if (now && (!was || reborn)) {
+			clms.cb_inc[n] = v->inc[n];
+			clms_queue_nodeup(n, v->transition);
+		}
+	}
+	clms.cb_up = up;
+	clms_publish();
+}
+
+static void clms_lose_quorum(void)
+{
+	struct clms_view *v = &clms.view;
+	u64 now = ktime_get_real_ns();
+	unsigned int n;
+
+	if (clms.mode == CLMS_MEMBER) {
+		/* The majority declares us down: come back as someone new. */
+		clms.incarnation = clms_new_incarnation(clms.incarnation);
+	}
+	pr_warn("node %u lost quorum: out of the cluster (incarnation %u)\n",
+		clms_self, clms.incarnation);
+	clms.mode = CLMS_NOQUORUM;
+	v->master = 0;
+	for (n = 1; n < CLMS_NR_SLOTS; n++) {
+		if (n == clms_self || v->state[n] == SSI_NODE_NEVERUP ||
+		    v->state[n] == SSI_NODE_DOWN)
+			continue;
+		v->state[n] = SSI_NODE_DOWN;
+		v->since_ns[n] = now;
+	}
+	clms_set_self(SSI_NODE_UP);
+	clms_count(CLMS_CNT_QUORUM_LOST);
+	clms_reconcile();
+}
+
+/* The cluster declared this incarnation down. */
+static void clms_rejoin(void)
+{
+	clms.incarnation = clms_new_incarnation(clms.incarnation);
+	pr_warn("node %u was declared down by master %u: rejoining as incarnation %u\n",
+		clms_self, clms.view.master, clms.incarnation);
+	clms.mode = CLMS_JOINING;
+	clms_set_self(SSI_NODE_COMINGUP);
+	clms_count(CLMS_CNT_REJOINS);
+}
+
+/* Who should be master, as far as this node can tell; 0 if unknown. */
+static unsigned int clms_elect(u64 heard)
+{
+	struct clms_view *v = &clms.view;
+	unsigned int n;
+
+	if (clms.mode == CLMS_MEMBER) {
+		for (n = 1; n < CLMS_NR_SLOTS; n++) {
+			if (!(heard & BIT_ULL(n)) || v->state[n] != SSI_NODE_UP)
+				continue;
+			if (n == clms_self ||
+			    clms.peers[n].incarnation == v->inc[n])
+				return n;
+		}
+		return 0;
+	}
+	/*
+	 * Joining: a cluster among the nodes we hear adds us.  If they still
+	 * follow us (an incarnation of ours that lost quorum), wait until
+	 * they have declared it down.
+	 */
+	for (n = 1; n < CLMS_NR_SLOTS; n++) {
+		if (n == clms_self || !(heard & BIT_ULL(n)) ||
+		    !clms.peers[n].master)
+			continue;
+		return clms.peers[n].master == clms_self ?
+		       0 : clms.peers[n].master;
+	}
+	/* There is none: the lowest heard node forms one. */
+	return __ffs64(heard);
+}
+
+/* One node's next step on the master; returns with its new state set. */
+static void clms_master_node(unsigned int n, u64 cfg, u64 heard)
+{
+	struct clms_view *v = &clms.view;
+	struct clms_peer *p = &clms.peers[n];
+	bool same = p->incarnation == v->inc[n];
+	bool alive = (cfg & BIT_ULL(n)) && (heard & BIT_ULL(n)) && same;
+
+	switch (v->state[n]) {
+	case SSI_NODE_COMINGUP:
+	case SSI_NODE_UP:
+		if (alive)
+			break;
+		pr_info("node %u (incarnation %u) %s\n", n, v->inc[n],
+			!(cfg & BIT_ULL(n)) ? "left the table" :
+			p->leaving && same ? "is leaving" :
+			(heard & BIT_ULL(n)) ? "came back as a new incarnation" :
+			"is not heard any more");
+		if (p->leaving && same && v->state[n] == SSI_NODE_UP)
+			clms_set_state(n, SSI_NODE_SHUTDOWN, v->inc[n]);
+		fallthrough;
+	case SSI_NODE_SHUTDOWN:
+		clms_set_state(n, SSI_NODE_GOINGDOWN, v->inc[n]);
+		fallthrough;
+	case SSI_NODE_GOINGDOWN:
+		clms_set_state(n, SSI_NODE_KCLEANUP, v->inc[n]);
+		break;
+	case SSI_NODE_KCLEANUP:
+		if (clms_cleanup_pending(n))
+			break;
+		clms_set_state(n, SSI_NODE_UCLEANUP, v->inc[n]);
+		fallthrough;
+	case SSI_NODE_UCLEANUP:
+		/* No userspace cleanup exists yet: passed through. */
+		clms_set_state(n, SSI_NODE_DOWN, v->inc[n]);
+		break;
+	default:	/* NEVERUP, DOWN */
+		if (!(cfg & BIT_ULL(n)) || !(heard & BIT_ULL(n)))
+			break;
+		clms_set_state(n, SSI_NODE_COMINGUP, p->incarnation);
+		clms_set_state(n, SSI_NODE_UP, p->incarnation);
+		break;
+	}
+}
+
+/* The master's tick; returns true if the membership changed. */
+static bool clms_master_tick(u64 cfg, u64 heard)
+{
+	struct clms_view *v = &clms.view;
+	u64 before = v->transition;
+	unsigned int n;
+
+	if (clms.mode != CLMS_MEMBER || v->master != clms_self) {
+		clms_bump();
+		pr_info("node %u is the master now (transition %llu)\n",
+			clms_self, v->transition);
+		v->master = clms_self;
+	}
+	if (v->state[clms_self] != SSI_NODE_UP ||
+	    v->inc[clms_self] != clms.incarnation) {
+		if (v->state[clms_self] != SSI_NODE_COMINGUP)
+			clms_set_state(clms_self, SSI_NODE_COMINGUP,
+				       clms.incarnation);
+		clms_set_state(clms_self, SSI_NODE_UP, clms.incarnation);
+		clms.mode = CLMS_MEMBER;
+	}
+	for (n = 1; n < CLMS_NR_SLOTS; n++)
+		if (n != clms_self)
+			clms_master_node(n, cfg, heard);
+	if (v->transition == before)
+		return false;
+	clms_reconcile();
+	return true;
+}
+
+/* Marks a membership push to every heard peer (master only). */
+static void clms_push_all_locked(u64 heard)
+{
+	unsigned int n;
+
+	for (n = 1; n < CLMS_NR_SLOTS; n++) {
+		if (n == clms_self || !(heard & BIT_ULL(n)))
+			continue;
+		clms.peers[n].push_backoff = 2;
+		set_bit(CLMS_SEND_MEMBERSHIP, &clms.peers[n].send_flags);
+		queue_work(clms_wq, &clms.peers[n].send_work);
+	}
+}
+
+static void clms_tick(struct work_struct *work)
+{
+	unsigned long now = jiffies;
+	struct clms_peer *p;
+	u64 cfg, heard;
+	bool quorum, changed = false, master;
+	unsigned int n;
+
+	mutex_lock(&clms.lock);
+	cfg = ics_configured_nodes();
+	if (!(cfg & BIT_ULL(clms_self)))
+		cfg = 0;	/* no table yet, or one without us */
+	clms.configured = cfg;
+	clms_forgive_stall(now);
+	clms.last_tick = now;
+	clms.ticked = true;
+	heard = clms_heard_locked(cfg, now);
+	quorum = cfg && hweight64(heard) * 2 > hweight64(cfg);
+
+	if (!quorum && clms.mode != CLMS_NOQUORUM) {
+		clms_lose_quorum();
+	} else if (quorum && clms.mode == CLMS_NOQUORUM) {
+		pr_info("node %u has quorum: joining\n", clms_self);
+		clms.mode = CLMS_JOINING;
+		clms_set_self(SSI_NODE_COMINGUP);
+		clms_publish();
+	}
+	if (clms.mode != CLMS_NOQUORUM && clms_elect(heard) == clms_self &&
+	    clms_can_decide(cfg, now))
+		changed = clms_master_tick(cfg, heard);
+	master = clms.mode == CLMS_MEMBER && clms.view.master == clms_self;
+	if (changed)
+		clms_push_all_locked(heard);
+
+	for (n = 1; n < CLMS_NR_SLOTS; n++) {
+		if (n == clms_self || !(cfg & BIT_ULL(n)))
+			continue;
+		p = &clms.peers[n];
+		if (master && !changed && (heard & BIT_ULL(n)) &&
+		    p->transition != clms.view.transition) {
+			/* It missed a push, or is new: send it again. */
+			if (!p->push_backoff) {
+				p->push_backoff = 2;
+				set_bit(CLMS_SEND_MEMBERSHIP, &p->send_flags);
+			} else {
+				p->push_backoff--;
+			}
+		}
+		set_bit(CLMS_SEND_HEARTBEAT, &p->send_flags);
+		queue_work(clms_wq, &p->send_work);
+	}
+	mutex_unlock(&clms.lock);
+
+	if (!READ_ONCE(clms_stopping))
+		queue_delayed_work(clms_wq, &clms_tick_work,
+				   msecs_to_jiffies(READ_ONCE(clms_heartbeat_ms)));
+}
+
+/* ---- sending ---- */
+
+static u32 clms_load100(unsigned long load)
+{
+	return (load * 100 + FIXED_1 / 2) >> FSHIFT;
+}
+
+static void clms_send_heartbeat(unsigned int node)
+{
+	struct clms_heartbeat_req hb = {};
+	struct sysinfo si;
+	int ret;
+
+	mutex_lock(&clms.lock);
+	hb.node = clms_self;
+	hb.incarnation = clms.incarnation;
+	hb.seq = ++clms.hb_seq;
+	hb.transition = clms.view.transition;
+	hb.master = clms.mode == CLMS_MEMBER ? clms.view.master : 0;
+	hb.up_mask = clms.cb_up;
+	mutex_unlock(&clms.lock);
+
+	si_meminfo(&si);
+	hb.cpus = num_online_cpus();
+	hb.mem_total_kb = (u64)si.totalram * si.mem_unit >> 10;
+	hb.mem_free_kb = (u64)si.freeram * si.mem_unit >> 10;
+	hb.load1 = clms_load100(avenrun[0]);
+	hb.load5 = clms_load100(avenrun[1]);
+	hb.load15 = clms_load100(avenrun[2]);
+
+	ret = ics_clms_heartbeat(node, &hb);
+	clms_count(ret ? CLMS_CNT_SEND_ERRORS : CLMS_CNT_HB_SENT);
+}
+
+static void clms_send_membership(unsigned int node)
+{
+	struct clms_membership_req *m;
+	struct clms_view *v = &clms.view;
+	int ret;
+
+	m = kvzalloc(sizeof(*m), GFP_KERNEL);
+	if (!m) {
+		clms_count(CLMS_CNT_SEND_ERRORS);
+		return;
+	}
+	mutex_lock(&clms.lock);
+	if (clms.mode != CLMS_MEMBER || v->master != clms_self) {
+		mutex_unlock(&clms.lock);
+		goto out;
+	}
+	m->transition = v->transition;
+	m->master = v->master;
+	strscpy(m->name, v->name, sizeof(m->name));
+	m->state_count = CLMS_NR_SLOTS;
+	m->incarnation_count = CLMS_NR_SLOTS;
+	m->since_ns_count = CLMS_NR_SLOTS;
+	m->changed_in_count = CLMS_NR_SLOTS;
+	memcpy(m->state, v->state, sizeof(v->state));
+	memcpy(m->incarnation, v->inc, sizeof(v->inc));
+	memcpy(m->since_ns, v->since_ns, sizeof(v->since_ns));
+	memcpy(m->changed_in, v->changed_in, sizeof(v->changed_in));
+	mutex_unlock(&clms.lock);
+
+	ret = ics_clms_membership(node, m);
+	clms_count(ret ? CLMS_CNT_SEND_ERRORS : CLMS_CNT_PUSHES_SENT);
+out:
+	kvfree(m);
+}
+
+static void clms_send_work_fn(struct work_struct *work)
+{
+	struct clms_peer *p = container_of(work, struct clms_peer, send_work);
+
+	if (READ_ONCE(clms_stopping))
+		return;
+	if (test_and_clear_bit(CLMS_SEND_MEMBERSHIP, &p->send_flags))
+		clms_send_membership(p->node);
+	if (test_and_clear_bit(CLMS_SEND_HEARTBEAT, &p->send_flags))
+		clms_send_heartbeat(p->node);
+}
+
+/* ---- receiving ---- */
+
+/* A sender that may talk to us at all: a configured peer. */
+static bool clms_sender_known(unsigned int from)
+{
+	if (from < 1 || from > SSI_MAX_NODES || from == clms_self ||
+	    !(ics_configured_nodes() & BIT_ULL(from))) {
+		clms_count(CLMS_CNT_DROPPED_UNKNOWN);
+		return false;
+	}
+	return true;
+}
+
+void clms_srv_heartbeat(unsigned int from, const struct clms_heartbeat_req *msg)
+{
+	struct clms_peer *p;
+
+	if (!clms_sender_known(from))
+		return;
+	if (msg->node != from || !msg->incarnation ||
+	    msg->master > SSI_MAX_NODES) {
+		clms_count(CLMS_CNT_DROPPED_INVALID);
+		return;
+	}
+	p = &clms.peers[from];
+	mutex_lock(&clms.lock);
+	if (p->heard && msg->incarnation == p->incarnation &&
+	    (p->leaving || msg->seq <= p->seq)) {
+		clms_count(CLMS_CNT_DROPPED_STALE);
+		goto out;
+	}
+	if (!p->heard || msg->incarnation != p->incarnation) {
+		pr_info("node %u heard, incarnation %u\n", from,
+			msg->incarnation);
+		p->leaving = false;
+	}
+	p->heard = true;
+	p->last_heard = jiffies;
+	p->incarnation = msg->incarnation;
+	p->seq = msg->seq;
+	p->transition = msg->transition;
+	p->master = msg->master;
+	p->up_mask = msg->up_mask;
+	p->cpus = msg->cpus;
+	p->mem_total_kb = msg->mem_total_kb;
+	p->mem_free_kb = msg->mem_free_kb;
+	p->load[0] = msg->load1;
+	p->load[1] = msg->load5;
+	p->load[2] = msg->load15;
+	clms.max_seen = max(clms.max_seen, msg->transition);
+	clms_count(CLMS_CNT_HB_RECEIVED);
+out:
+	mutex_unlock(&clms.lock);
+}
+
+static bool clms_membership_valid(unsigned int from,
+				  const struct clms_membership_req *m)
+{
+	unsigned int n;
+
+	if (m->master != from || !m->transition ||
+	    m->state_count != CLMS_NR_SLOTS ||
+	    m->incarnation_count != CLMS_NR_SLOTS ||
+	    m->since_ns_count != CLMS_NR_SLOTS ||
+	    m->changed_in_count != CLMS_NR_SLOTS ||
+	    m->state[0] != SSI_NODE_NEVERUP || m->state[from] != SSI_NODE_UP ||
+	    !clms_name_valid(m->name, strlen(m->name)))
+		return false;
+	for (n = 1; n < CLMS_NR_SLOTS; n++)
+		if (m->state[n] > SSI_NODE_DOWN ||
+		    m->changed_in[n] > m->transition)
+			return false;
+	return true;
+}
+
+static void clms_adopt(const struct clms_membership_req *m)
+{
+	struct clms_view *v = &clms.view;
+
+	v->transition = m->transition;
+	v->master = m->master;
+	strscpy(v->name, m->name, sizeof(v->name));
+	memcpy(v->state, m->state, sizeof(v->state));
+	memcpy(v->inc, m->incarnation, sizeof(v->inc));
+	memcpy(v->since_ns, m->since_ns, sizeof(v->since_ns));
+	memcpy(v->changed_in, m->changed_in, sizeof(v->changed_in));
+
+	if (v->inc[clms_self] != clms.incarnation) {
+		/* The master has not added this incarnation yet. */
+		clms.mode = CLMS_JOINING;
+		clms_set_self(SSI_NODE_COMINGUP);
+	} else if (v->state[clms_self] == SSI_NODE_UP) {
+		clms.mode = CLMS_MEMBER;
+	} else if (v->state[clms_self] == SSI_NODE_COMINGUP) {
+		clms.mode = CLMS_JOINING;
+	} else {
+		clms_rejoin();
+	}
+	clms_reconcile();
+}
+
+void clms_srv_membership(unsigned int from,
+			 const struct clms_membership_req *msg)
+{
+	struct clms_peer *p;
+
+	if (!clms_sender_known(from))
+		return;
+	if (!clms_membership_valid(from, msg)) {
+		clms_count(CLMS_CNT_DROPPED_INVALID);
+		return;
+	}
+	p = &clms.peers[from];
+	mutex_lock(&clms.lock);
+	if (READ_ONCE(clms_stopping) || clms.mode == CLMS_NOQUORUM ||
+	    !clms_peer_fresh(p, jiffies) ||
+	    p->incarnation != msg->incarnation[from] ||
+	    msg->transition <= clms.view.transition) {
+		clms.max_seen = max(clms.max_seen, msg->transition);
+		clms_count(CLMS_CNT_DROPPED_STALE);
+		goto out;
+	}
+	clms.max_seen = max(clms.max_seen, msg->transition);
+	clms_adopt(msg);
+	clms_count(CLMS_CNT_PUSHES_ADOPTED);
+out:
+	mutex_unlock(&clms.lock);
+}
+
+void clms_srv_leave(unsigned int from, const struct clms_leave_req *msg)
+{
+	struct clms_peer *p;
+
+	if (!clms_sender_known(from))
+		return;
+	if (msg->node != from) {
+		clms_count(CLMS_CNT_DROPPED_INVALID);
+		return;
+	}
+	p = &clms.peers[from];
+	mutex_lock(&clms.lock);
+	if (!p->heard || p->incarnation != msg->incarnation) {
+		clms_count(CLMS_CNT_DROPPED_STALE);
+	} else {
+		pr_info("node %u is leaving\n", from);
+		p->leaving = true;
+	}
+	mutex_unlock(&clms.lock);
+	clms_kick();
+}
+
+/* ---- cluster name ---- */
+
+/* The master sets the name for the cluster; with @from 0 it is ours. */
+static int clms_master_set_name(unsigned int from, const char *name)
+{
+	int ret = 0;
+
+	mutex_lock(&clms.lock);
+	if (clms.mode != CLMS_MEMBER || clms.view.master != clms_self)
+		ret = -EAGAIN;	/* not (or no longer) the master */
+	else if (from && !(clms.cb_up & BIT_ULL(from)))
+		ret = -EACCES;	/* only members name the cluster */
+	if (!ret && strcmp(clms.view.name, name)) {
+		strscpy(clms.view.name, name, sizeof(clms.view.name));
+		clms_bump();
+		clms_push_all_locked(clms_heard_locked(clms.configured,
+						       jiffies));
+		clms_publish();
+	}
+	mutex_unlock(&clms.lock);
+	return ret;
+}
+
+int clms_srv_set_name(unsigned int from, const struct clms_set_name_req *req,
+		      struct clms_set_name_rep *rep)
+{
+	if (!clms_sender_known(from))
+		return -EACCES;
+	if (!clms_name_valid(req->name, strlen(req->name)))
+		return -EINVAL;
+	return clms_master_set_name(from, req->name);
+}
+
+/*
+ * A member asks the master, which pushes the name with a new transition;
+ * a node outside a cluster keeps the name for itself until it joins one
+ * (the master's name then replaces it).
+ */
+int clms_set_name(const char *name)
+{
+	struct clms_set_name_req *req;
+	struct clms_set_name_rep rep = {};
+	unsigned int master;
+	int ret;
+
+	mutex_lock(&clms.lock);
+	master = clms.mode == CLMS_MEMBER ? clms.view.master : 0;
+	if (!master) {
+		strscpy(clms.view.name, name, sizeof(clms.view.name));
+		mutex_unlock(&clms.lock);
+		return 0;
+	}
+	mutex_unlock(&clms.lock);
+	if (master == clms_self)
+		return clms_master_set_name(0, name);
+
+	req = kzalloc(sizeof(*req), GFP_KERNEL);
+	if (!req)
+		return -ENOMEM;
+	strscpy(req->name, name, sizeof(req->name));
+	ret = ics_clms_set_name(master, req, &rep, CLMS_CALL_TIMEOUT);
+	kfree(req);
+	return ret;
+}
+
+/* ---- test aid ---- */
+
+int clms_srv_ping(unsigned int from, const struct clms_ping_req *req,
+		  struct clms_ping_rep *rep)
+{
+	if (!clms_sender_known(from))
+		return -EACCES;
+	if (req->delay_ms > CLMS_PING_MAX_DELAY_MS)
+		return -EINVAL;
+	if (req->delay_ms)
+		msleep(req->delay_ms);
+	rep->node = clms_self;
+	rep->incarnation = READ_ONCE(clms.incarnation);
+	return 0;
+}
+
+int clms_test_ping(unsigned int node, unsigned int delay_ms, u32 *inc)
+{
+	struct clms_ping_req req = { .delay_ms = delay_ms };
+	struct clms_ping_rep rep = {};
+	int ret;
+
+	ret = ics_clms_ping(node, &req, &rep,
+			    msecs_to_jiffies(delay_ms) + 5 * HZ);
+	if (!ret)
+		*inc = rep.incarnation;
+	return ret;
+}
+
+/* ---- module ---- */
+
+/* Tells the nodes we hear that we go, so they need not wait timeout_ms. */
+static void clms_send_leave(void)
+{
+	struct clms_leave_req msg = { .node = clms_self };
+	u64 heard;
+	unsigned int n;
+
+	mutex_lock(&clms.lock);
+	msg.incarnation = clms.incarnation;
+	heard = clms_heard_locked(clms.configured, jiffies);
+	mutex_unlock(&clms.lock);
+	for (n = 1; n < CLMS_NR_SLOTS; n++)
+		if (n != clms_self && (heard & BIT_ULL(n)))
+			ics_clms_leave(n, &msg);
+}
+
+int clms_init(void)
+{
+	unsigned int n;
+	int ret;
+
+	clms_self = ssi_node_num();
+	if (!clms_self) {
+		pr_err("this node has no ssi.node= number: not starting\n");
+		return -ENODEV;
+	}
+	if (clms_heartbeat_ms < CLMS_HEARTBEAT_MIN_MS ||
+	    clms_heartbeat_ms > CLMS_HEARTBEAT_MAX_MS ||
+	    clms_timeout_ms > CLMS_TIMEOUT_MAX_MS ||
+	    clms_timeout_ms < CLMS_TIMEOUT_MIN_BEATS * clms_heartbeat_ms) {
+		pr_err("heartbeat_ms=%u timeout_ms=%u: want %u..%u and %u x heartbeat_ms..%u\n",
+		       clms_heartbeat_ms, clms_timeout_ms,
+		       CLMS_HEARTBEAT_MIN_MS, CLMS_HEARTBEAT_MAX_MS,
+		       CLMS_TIMEOUT_MIN_BEATS, CLMS_TIMEOUT_MAX_MS);
+		return -EINVAL;
+	}
+
+	mutex_init(&clms.lock);
+	clms.incarnation = clms_new_incarnation(0);
+	clms.mode = CLMS_NOQUORUM;
+	clms_set_self(SSI_NODE_UP);
+	clms.cb_up = BIT_ULL(clms_self);
+	for (n = 0; n < CLMS_NR_SLOTS; n++) {
+		clms.peers[n].node = n;
+		INIT_WORK(&clms.peers[n].send_work, clms_send_work_fn);
+	}
+	INIT_DELAYED_WORK(&clms_tick_work, clms_tick);
+	clms_publish();
+
+	clms_wq = alloc_workqueue("clms", WQ_UNBOUND | WQ_HIGHPRI |
+				  WQ_MEM_RECLAIM, 0);
+	if (!clms_wq)
+		return -ENOMEM;
+	ret = clms_notify_init();
+	if (ret)
+		goto err_wq;
+	ret = clms_user_init();
+	if (ret)
+		goto err_notify;
+	ret = ics_register_service(&clms_ics_service);
+	if (ret)
+		goto err_user;
+	queue_delayed_work(clms_wq, &clms_tick_work, 0);
+	pr_info("node %u incarnation %u, heartbeat %u ms, timeout %u ms\n",
+		clms_self, clms.incarnation, clms_heartbeat_ms,
+		clms_timeout_ms);
+	return 0;
+
+err_user:
+	clms_user_exit();
+err_notify:
+	clms_notify_exit();
+err_wq:
+	destroy_workqueue(clms_wq);
+	return ret;
+}
+
+void clms_exit(void)
+{
+	clms_user_exit();
+	WRITE_ONCE(clms_stopping, true);
+	ics_unregister_service(&clms_ics_service);
+	cancel_delayed_work_sync(&clms_tick_work);
+	/* The callback worker may have kicked the tick meanwhile. */
+	clms_notify_drain();
+	cancel_delayed_work_sync(&clms_tick_work);
+	destroy_workqueue(clms_wq);
+	clms_send_leave();
+	clms_notify_exit();
+}

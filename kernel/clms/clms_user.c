@@ -1,0 +1,515 @@
+// SPDX-License-Identifier: GPL-2.0-only
+/*
+ * CLMS user interfaces: the SSISYS_CLUSTER_* / SSISYS_CLUSTERNODE_INFO
+ * system calls and /sys/kernel/ssi/clms.
+ */
+#define pr_fmt(fmt) "clms: " fmt
+
+#include <linux/bitops.h>
+#include <linux/capability.h>
+#include <linux/cpumask.h>
+#include <linux/kernel.h>
+#include <linux/kobject.h>
+#include <linux/mm.h>
+#include <linux/module.h>
+#include <linux/sched/loadavg.h>
+#include <linux/string.h>
+#include <linux/sysfs.h>
+#include <linux/uaccess.h>
+
+#include "clms_internal.h"
+#include "ics.h"
+#include "ssi_core.h"
+#include "clms_gen.h"
+
+static const char *const clms_state_names[] = {
+	[SSI_NODE_NEVERUP] = "NEVERUP",
+	[SSI_NODE_COMINGUP] = "COMINGUP",
+	[SSI_NODE_UP] = "UP",
+	[SSI_NODE_SHUTDOWN] = "SHUTDOWN",
+	[SSI_NODE_GOINGDOWN] = "GOINGDOWN",
+	[SSI_NODE_KCLEANUP] = "KCLEANUP",
+	[SSI_NODE_UCLEANUP] = "UCLEANUP",
+	[SSI_NODE_DOWN] = "DOWN",
+};
+
+static const char *const clms_mode_names[] = {
+	[CLMS_NOQUORUM] = "noquorum",
+	[CLMS_JOINING] = "joining",
+	[CLMS_MEMBER] = "member",
+};
+
+const char *clms_state_name(unsigned int state)
+{
+	return state < ARRAY_SIZE(clms_state_names) ?
+	       clms_state_names[state] : "?";
+}
+
+/* Cluster names: 0..SSI_NAME_MAX-1 printable ASCII characters. */
+bool clms_name_valid(const char *name, size_t len)
+{
+	size_t i;
+
+	if (len >= SSI_NAME_MAX)
+		return false;
+	for (i = 0; i < len; i++)
+		if (name[i] < 0x20 || name[i] > 0x7e)
+			return false;
+	return true;
+}
+
+/* The state of @node as this node reports it; NEVERUP if not in the table. */
+static u8 clms_report_state(unsigned int node)
+{
+	if (!(clms.configured & BIT_ULL(node)))
+		return SSI_NODE_NEVERUP;
+	return clms.view.state[node];
+}
+
+/* ---- ssisys ---- */
+
+static long clms_ssisys_membership(void __user *buf, size_t len)
+{
+	struct ssi_membership m = {};
+	unsigned int n;
+
+	if (len < sizeof(m))
+		return -EINVAL;
+	mutex_lock(&clms.lock);
+	m.transition = clms.view.transition;
+	m.master = clms.mode == CLMS_NOQUORUM ? 0 : clms.view.master;
+	m.self = clms_self;
+	m.quorum = clms.mode != CLMS_NOQUORUM;
+	m.nr_configured = hweight64(clms.configured);
+	for (n = 1; n < CLMS_NR_SLOTS; n++)
+		m.state[n] = clms_report_state(n);
+	mutex_unlock(&clms.lock);
+	if (copy_to_user(buf, &m, sizeof(m)))
+		return -EFAULT;
+	return 0;
+}
+
+static void clms_local_info(struct ssi_node_info *info)
+{
+	struct sysinfo si;
+	int i;
+
+	si_meminfo(&si);
+	info->cpus = num_online_cpus();
+	info->mem_total_kb = (u64)si.totalram * si.mem_unit >> 10;
+	info->mem_free_kb = (u64)si.freeram * si.mem_unit >> 10;
+	for (i = 0; i < 3; i++)
+		info->load[i] = (avenrun[i] * 100 + FIXED_1 / 2) >> FSHIFT;
+}
+
+static long clms_ssisys_node_info(void __user *buf, size_t len)
+{
+	struct ssi_node_info info = {};
+	struct clms_peer *p;
+	u32 node;
+
+	if (len < sizeof(info))
+		return -EINVAL;
+	if (copy_from_user(&node, buf + offsetof(struct ssi_node_info, node),
+			   sizeof(node)))
+		return -EFAULT;
+	if (node < 1 || node > SSI_MAX_NODES)
+		return -EINVAL;
+	if (!(ics_configured_nodes() & BIT_ULL(node)))
+		return -ESRCH;
+
+	info.node = node;
+	/* ICS does not tell the table's addresses yet (needs an export). */
+	info.addr = 0;
+	mutex_lock(&clms.lock);
+	info.state = clms_report_state(node);
+	info.incarnation = node == clms_self ? clms.incarnation :
+			   clms.view.inc[node];
+	info.since_ns = clms.view.since_ns[node];
+	info.transition = clms.view.changed_in[node];
+	p = &clms.peers[node];
+	if (node != clms_self && clms_peer_fresh(p, jiffies)) {
+		info.cpus = p->cpus;
+		info.mem_total_kb = p->mem_total_kb;
+		info.mem_free_kb = p->mem_free_kb;
+		memcpy(info.load, p->load, sizeof(info.load));
+	}
+	mutex_unlock(&clms.lock);
+	if (node == clms_self)
+		clms_local_info(&info);
+
+	if (copy_to_user(buf, &info, sizeof(info)))
+		return -EFAULT;
+	return 0;
+}
+
+static long clms_ssisys_name(void __user *buf, size_t len)
+{
+	char name[SSI_NAME_MAX] = {};
+
+	if (len < SSI_NAME_MAX)
+		return -EINVAL;
+	mutex_lock(&clms.lock);
+	strscpy(name, clms.view.name, sizeof(name));
+	mutex_unlock(&clms.lock);
+	if (copy_to_user(buf, name, sizeof(name)))
+		return -EFAULT;
+	return 0;
+}
+
+static long clms_ssisys_set_name(void __user *buf, size_t len)
+{
+	char name[SSI_NAME_MAX] = {};
+
+	if (!capable(CAP_SYS_ADMIN))
+		return -EPERM;
+	if (len < 1 || len > SSI_NAME_MAX - 1)
+		return -EINVAL;
+	if (copy_from_user(name, buf, len))
+		return -EFAULT;
+	/* Exactly @len printable characters: no NUL, no control bytes. */
+	if (!clms_name_valid(name, len))
+		return -EINVAL;
+	return clms_set_name(name);
+}
+
+static const struct ssisys_handler clms_membership_handler = {
+	.owner = THIS_MODULE,
+	.call = clms_ssisys_membership,
+};
+
+static const struct ssisys_handler clms_node_info_handler = {
+	.owner = THIS_MODULE,
+	.call = clms_ssisys_node_info,
+};
+
+static const struct ssisys_handler clms_name_handler = {
+	.owner = THIS_MODULE,
+	.call = clms_ssisys_name,
+};
+
+static const struct ssisys_handler clms_set_name_handler = {
+	.owner = THIS_MODULE,
+	.call = clms_ssisys_set_name,
+};
+
+static const struct {
+	unsigned int cmd;
+	const struct ssisys_handler *handler;
+} clms_ssisys_cmds[] = {
+	{ SSISYS_CLUSTER_MEMBERSHIP, &clms_membership_handler },
+	{ SSISYS_CLUSTERNODE_INFO, &clms_node_info_handler },
+	{ SSISYS_CLUSTER_NAME, &clms_name_handler },
+	{ SSISYS_CLUSTER_SET_NAME, &clms_set_name_handler },
+};
+
+static void clms_ssisys_unregister(unsigned int nr)
+{
+	while (nr--)
+		ssisys_unregister(clms_ssisys_cmds[nr].cmd,
+				  clms_ssisys_cmds[nr].handler);
+}
+
+static int clms_ssisys_register(void)
+{
+	unsigned int i;
+	int ret;
+
+	for (i = 0; i < ARRAY_SIZE(clms_ssisys_cmds); i++) {
+		ret = ssisys_register(clms_ssisys_cmds[i].cmd,
+				      clms_ssisys_cmds[i].handler);
+		if (ret) {
+			clms_ssisys_unregister(i);
+			return ret;
+		}
+	}
+	return 0;
+}
+
+/* ---- sysfs ---- */
+
+static struct kobject *clms_kobj;
+
+static ssize_t heartbeat_ms_show(struct kobject *kobj,
+				 struct kobj_attribute *attr, char *buf)
+{
+	return sysfs_emit(buf, "%u\n", READ_ONCE(clms_heartbeat_ms));
+}
+
+static ssize_t heartbeat_ms_store(struct kobject *kobj,
+				  struct kobj_attribute *attr,
+				  const char *buf, size_t count)
+{
+	unsigned int val;
+	int ret;
+
+	ret = kstrtouint(buf, 0, &val);
+	if (ret)
+		return ret;
+	if (val < CLMS_HEARTBEAT_MIN_MS || val > CLMS_HEARTBEAT_MAX_MS)
+		return -EINVAL;
+	mutex_lock(&clms.lock);
+	if (READ_ONCE(clms_timeout_ms) < CLMS_TIMEOUT_MIN_BEATS * val)
+		ret = -EINVAL;	/* raise timeout_ms first */
+	else
+		WRITE_ONCE(clms_heartbeat_ms, val);
+	mutex_unlock(&clms.lock);
+	if (ret)
+		return ret;
+	clms_kick();
+	return count;
+}
+
+static struct kobj_attribute heartbeat_ms_attr = __ATTR_RW(heartbeat_ms);
+
+static ssize_t timeout_ms_show(struct kobject *kobj,
+			       struct kobj_attribute *attr, char *buf)
+{
+	return sysfs_emit(buf, "%u\n", READ_ONCE(clms_timeout_ms));
+}
+
+static ssize_t timeout_ms_store(struct kobject *kobj,
+				struct kobj_attribute *attr,
+				const char *buf, size_t count)
+{
+	unsigned int val;
+	int ret;
+
+	ret = kstrtouint(buf, 0, &val);
+	if (ret)
+		return ret;
+	if (val > CLMS_TIMEOUT_MAX_MS)
+		return -EINVAL;
+	mutex_lock(&clms.lock);
+	if (val < CLMS_TIMEOUT_MIN_BEATS * READ_ONCE(clms_heartbeat_ms))
+		ret = -EINVAL;
+	else
+		WRITE_ONCE(clms_timeout_ms, val);
+	mutex_unlock(&clms.lock);
+	return ret ? ret : count;
+}
+
+static struct kobj_attribute timeout_ms_attr = __ATTR_RW(timeout_ms);
+
+static ssize_t transition_show(struct kobject *kobj,
+			       struct kobj_attribute *attr, char *buf)
+{
+	return sysfs_emit(buf, "%llu\n", clms_transition());
+}
+
+static struct kobj_attribute transition_attr = __ATTR_RO(transition);
+
+static ssize_t master_show(struct kobject *kobj, struct kobj_attribute *attr,
+			   char *buf)
+{
+	return sysfs_emit(buf, "%u\n", clms_master());
+}
+
+static struct kobj_attribute master_attr = __ATTR_RO(master);
+
+static ssize_t quorum_show(struct kobject *kobj, struct kobj_attribute *attr,
+			   char *buf)
+{
+	return sysfs_emit(buf, "%d\n", clms_have_quorum());
+}
+
+static struct kobj_attribute quorum_attr = __ATTR_RO(quorum);
+
+static ssize_t incarnation_show(struct kobject *kobj,
+				struct kobj_attribute *attr, char *buf)
+{
+	return sysfs_emit(buf, "%u\n", READ_ONCE(clms.incarnation));
+}
+
+static struct kobj_attribute incarnation_attr = __ATTR_RO(incarnation);
+
+static ssize_t mode_show(struct kobject *kobj, struct kobj_attribute *attr,
+			 char *buf)
+{
+	return sysfs_emit(buf, "%s\n", clms_mode_names[READ_ONCE(clms.mode)]);
+}
+
+static struct kobj_attribute mode_attr = __ATTR_RO(mode);
+
+static ssize_t up_nodes_show(struct kobject *kobj,
+			     struct kobj_attribute *attr, char *buf)
+{
+	return sysfs_emit(buf, "%#llx\n", clms_up_nodes());
+}
+
+static struct kobj_attribute up_nodes_attr = __ATTR_RO(up_nodes);
+
+static ssize_t name_show(struct kobject *kobj, struct kobj_attribute *attr,
+			 char *buf)
+{
+	ssize_t len;
+
+	mutex_lock(&clms.lock);
+	len = sysfs_emit(buf, "%s\n", clms.view.name);
+	mutex_unlock(&clms.lock);
+	return len;
+}
+
+static struct kobj_attribute name_attr = __ATTR_RO(name);
+
+/* One line per configured node: node state incarnation since_ns. */
+static ssize_t members_show(struct kobject *kobj,
+			    struct kobj_attribute *attr, char *buf)
+{
+	unsigned int n;
+	int len = 0;
+
+	mutex_lock(&clms.lock);
+	for (n = 1; n < CLMS_NR_SLOTS; n++) {
+		if (!(clms.configured & BIT_ULL(n)))
+			continue;
+		len += sysfs_emit_at(buf, len, "%u %s %u %llu\n", n,
+				     clms_state_name(clms.view.state[n]),
+				     n == clms_self ? clms.incarnation :
+				     clms.view.inc[n],
+				     clms.view.since_ns[n]);
+	}
+	mutex_unlock(&clms.lock);
+	return len;
+}
+
+static struct kobj_attribute members_attr = __ATTR_RO(members);
+
+/*
+ * Test aid, refused unless the test_knobs module parameter is set:
+ * writing "NODE [DELAY_MS]" makes an ICS call to NODE whose server sleeps
+ * DELAY_MS first; the write returns the call's error.  Reading shows the
+ * last result.
+ */
+static DEFINE_MUTEX(clms_ping_lock);
+static char clms_ping_result[64] = "none\n";
+
+static ssize_t test_ping_show(struct kobject *kobj,
+			      struct kobj_attribute *attr, char *buf)
+{
+	ssize_t len;
+
+	mutex_lock(&clms_ping_lock);
+	len = sysfs_emit(buf, "%s", clms_ping_result);
+	mutex_unlock(&clms_ping_lock);
+	return len;
+}
+
+static ssize_t test_ping_store(struct kobject *kobj,
+			       struct kobj_attribute *attr,
+			       const char *buf, size_t count)
+{
+	unsigned int node, delay = 0;
+	u32 inc = 0;
+	int ret;
+
+	if (!READ_ONCE(clms_test_knobs))
+		return -EPERM;
+	if (sscanf(buf, "%u %u", &node, &delay) < 1)
+		return -EINVAL;
+	if (node < 1 || node > SSI_MAX_NODES || node == clms_self ||
+	    delay > CLMS_PING_MAX_DELAY_MS)
+		return -EINVAL;
+	ret = clms_test_ping(node, delay, &inc);
+	mutex_lock(&clms_ping_lock);
+	if (ret)
+		snprintf(clms_ping_result, sizeof(clms_ping_result),
+			 "node %u error %d\n", node, ret);
+	else
+		snprintf(clms_ping_result, sizeof(clms_ping_result),
+			 "node %u incarnation %u\n", node, inc);
+	mutex_unlock(&clms_ping_lock);
+	return ret ? ret : count;
+}
+
+static struct kobj_attribute test_ping_attr = __ATTR_RW_MODE(test_ping, 0600);
+
+struct clms_counter_attr {
+	struct kobj_attribute attr;
+	enum clms_counter counter;
+};
+
+static struct clms_counter_attr clms_counter_attrs[CLMS_NR_COUNTERS];
+
+static ssize_t clms_counter_show(struct kobject *kobj,
+				 struct kobj_attribute *attr, char *buf)
+{
+	struct clms_counter_attr *ca =
+		container_of(attr, struct clms_counter_attr, attr);
+
+	return sysfs_emit(buf, "%lld\n",
+			  atomic64_read(&clms_counters[ca->counter]));
+}
+
+static struct attribute *clms_fixed_attrs[] = {
+	&heartbeat_ms_attr.attr,
+	&timeout_ms_attr.attr,
+	&transition_attr.attr,
+	&master_attr.attr,
+	&quorum_attr.attr,
+	&incarnation_attr.attr,
+	&mode_attr.attr,
+	&up_nodes_attr.attr,
+	&name_attr.attr,
+	&members_attr.attr,
+	&test_ping_attr.attr,
+};
+
+static struct attribute *clms_attrs[ARRAY_SIZE(clms_fixed_attrs) +
+				    CLMS_NR_COUNTERS + 1];
+
+static const struct attribute_group clms_group = {
+	.attrs = clms_attrs,
+};
+
+static int clms_sysfs_init(void)
+{
+	unsigned int i, nr = 0;
+	int ret;
+
+	for (i = 0; i < ARRAY_SIZE(clms_fixed_attrs); i++)
+		clms_attrs[nr++] = clms_fixed_attrs[i];
+	for (i = 0; i < CLMS_NR_COUNTERS; i++) {
+		struct clms_counter_attr *ca = &clms_counter_attrs[i];
+
+		sysfs_attr_init(&ca->attr.attr);
+		ca->attr.attr.name = clms_counter_names[i];
+		ca->attr.attr.mode = 0444;
+		ca->attr.show = clms_counter_show;
+		ca->counter = i;
+		clms_attrs[nr++] = &ca->attr.attr;
+	}
+
+	clms_kobj = kobject_create_and_add("clms", ssi_sysfs_root());
+	if (!clms_kobj)
+		return -ENOMEM;
+	ret = sysfs_create_group(clms_kobj, &clms_group);
+	if (ret)
+		kobject_put(clms_kobj);
+	return ret;
+}
+
+static void clms_sysfs_exit(void)
+{
+	sysfs_remove_group(clms_kobj, &clms_group);
+	kobject_put(clms_kobj);
+}
+
+int clms_user_init(void)
+{
+	int ret;
+
+	ret = clms_sysfs_init();
+	if (ret)
+		return ret;
+	ret = clms_ssisys_register();
+	if (ret)
+		clms_sysfs_exit();
+	return ret;
+}
+
+void clms_user_exit(void)
+{
+	clms_ssisys_unregister(ARRAY_SIZE(clms_ssisys_cmds));
+	clms_sysfs_exit();
+}

@@ -1,0 +1,524 @@
+"""CLMS (clms.ko) in a booted 3-node cluster: membership, failure detection, failover,
+partitions, rejoin, the ssisys calls and /sys/kernel/ssi/clms.
+
+Python costs seconds per start in a TCG guest, so the guests are driven with busybox
+and build/bin/clms-tool, a static helper built here from kernel/clms/tools/clms-tool.c.
+Modules are loaded with insmod (clms with test_knobs=1 for the test_ping aid) and the
+key and table set with `clms-tool setup` (nodes 1..3 at 169.254.77.<n>).
+
+Detection times are measured in the guests: `clms-tool wait-down` polls the membership
+every millisecond and prints CLOCK_REALTIME when the node stops being UP; each guest's
+clock offset to the host is estimated just before the crash (the error is half a
+command round trip, printed with the result).
+"""
+
+from __future__ import annotations
+
+import re
+import shutil
+import subprocess
+import time
+from collections.abc import Callable, Iterable
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TypeVar
+
+import pytest
+
+from qemu import Cluster, Node
+
+CLUSTER_NODES = 3
+ALL = (1, 2, 3)
+pytestmark = [pytest.mark.cluster, pytest.mark.timeout(300)]
+
+REPO = Path(__file__).resolve().parents[2]
+MODULES_OUT = REPO / "build" / "modules" / "out"
+TOOL_SRC = REPO / "kernel" / "clms" / "tools" / "clms-tool.c"
+TOOL = REPO / "build" / "bin" / "clms-tool"
+SYS = "/sys/kernel/ssi/clms"
+KEY = "ssikit test cluster key, 32 byte"
+WRONG_KEY = "this is not the cluster key!!!!!"
+DETECT_LIMIT = 1.5  # seconds, crash -> survivors report the node not UP
+EHOSTDOWN = 112
+
+T = TypeVar("T")
+
+
+# --------------------------------------------------------------------------- helpers
+
+
+def on(cluster: Cluster, nodes: Iterable[int], fn: Callable[[Node], T]) -> dict[int, T]:
+    """fn(node) on several nodes at once (each node has its own command channel)."""
+    nodes = list(nodes)
+    with ThreadPoolExecutor(len(nodes)) as pool:
+        futs = {n: pool.submit(fn, cluster.node(n)) for n in nodes}
+        return {n: f.result() for n, f in futs.items()}
+
+
+@pytest.fixture(scope="module", autouse=True)
+def tool() -> Path:
+    if not (MODULES_OUT / "clms.ko").is_file():
+        pytest.fail(f"{MODULES_OUT}/clms.ko is missing: build the modules", pytrace=False)
+    if shutil.which("gcc") is None:
+        pytest.fail("needs gcc on the host to build clms-tool", pytrace=False)
+    if not TOOL.is_file() or TOOL.stat().st_mtime < TOOL_SRC.stat().st_mtime:
+        TOOL.parent.mkdir(parents=True, exist_ok=True)
+        subprocess.run(
+            ["gcc", "-static", "-O2", "-Wall", "-I", str(REPO / "abi"), "-o", str(TOOL),
+             str(TOOL_SRC)],
+            check=True,
+        )
+    return TOOL
+
+
+def load_cmd(key: str = KEY) -> str:
+    """Shell: load ssi_core, ics, clms (if not loaded), then set key and table (once:
+    setting the key again would drop every ICS connection)."""
+    ins = []
+    for mod, args in (("ssi_core", ""), ("ics", ""), ("clms", " test_knobs=1")):
+        ins.append(
+            f"grep -q '^{mod} ' /proc/modules || busybox insmod {MODULES_OUT}/{mod}.ko{args}"
+            " || exit 1"
+        )
+    return "; ".join(ins) + (
+        f"; grep -qx 1 /sys/kernel/ssi/ics/key_set || {TOOL} setup '{key}' {CLUSTER_NODES}"
+    )
+
+
+def bring_up(cluster: Cluster, nodes: Iterable[int] = ALL, key: str = KEY) -> None:
+    on(cluster, nodes, lambda nd: nd.succeed(load_cmd(key), timeout=60))
+
+
+@dataclass
+class View:
+    transition: int
+    master: int
+    self: int
+    quorum: int
+    states: dict[int, str]
+
+    @staticmethod
+    def parse(line: str) -> View:
+        kv = dict(w.split("=", 1) for w in line.split())
+        states = {int(k): v for k, v in kv.items() if k.isdigit()}
+        return View(int(kv["transition"]), int(kv["master"]), int(kv["self"]),
+                    int(kv["quorum"]), states)
+
+
+def view(nd: Node) -> View:
+    return View.parse(nd.succeed(f"{TOOL} membership", timeout=30).strip())
+
+
+def wait_agree(
+    cluster: Cluster,
+    nodes: Iterable[int],
+    states: dict[int, str],
+    master: int | None = None,
+    timeout: float = 30.0,
+) -> View:
+    """Wait until every node of `nodes` holds the same membership, with these states."""
+    nodes = list(nodes)
+    deadline = time.monotonic() + timeout
+    while True:
+        views = on(cluster, nodes, view)
+        first = views[nodes[0]]
+        ok = all(
+            v.quorum == 1 and v.states == states and v.transition == first.transition
+            and v.master == first.master and (master is None or v.master == master)
+            for v in views.values()
+        )
+        if ok:
+            return first
+        if time.monotonic() > deadline:
+            raise AssertionError(f"no agreement on {states} (master {master}): {views}")
+        time.sleep(0.2)
+
+
+UP3 = {1: "UP", 2: "UP", 3: "UP"}
+
+
+def members(nd: Node) -> dict[int, tuple[str, int, int]]:
+    """sysfs members: node -> (state, incarnation, since_ns)."""
+    out = {}
+    for line in nd.succeed(f"cat {SYS}/members").splitlines():
+        n, state, inc, since = line.split()
+        out[int(n)] = (state, int(inc), int(since))
+    return out
+
+
+def sysread(nd: Node, name: str) -> str:
+    return nd.succeed(f"cat {SYS}/{name}").strip()
+
+
+def write_sys(nd: Node, name: str, value: str) -> tuple[int, str]:
+    """Write to a clms sysfs file; (exit code, error message) of busybox sh's echo."""
+    rc, _, err = nd.execute(f"busybox sh -c \"echo '{value}' > {SYS}/{name}\"")
+    return rc, err
+
+
+def info(nd: Node, node: int) -> dict[str, str]:
+    return dict(w.split("=", 1) for w in nd.succeed(f"{TOOL} info {node}").split())
+
+
+def clock_offset(nd: Node) -> tuple[int, int]:
+    """(guest CLOCK_REALTIME - host time.time_ns(), uncertainty) in ns."""
+    best: tuple[int, int] | None = None
+    for _ in range(3):
+        t0 = time.time_ns()
+        g = int(nd.succeed(f"{TOOL} now"))
+        t1 = time.time_ns()
+        if best is None or t1 - t0 < best[1] * 2:
+            best = (g - (t0 + t1) // 2, (t1 - t0) // 2)
+    assert best is not None
+    return best
+
+
+def start_watchers(cluster: Cluster, nodes: Iterable[int], target: int) -> dict[int, tuple[int, int]]:
+    """Start `wait-down target` in the background on `nodes`; returns their clock offsets."""
+    offsets = on(cluster, nodes, clock_offset)
+    on(cluster, nodes, lambda nd: nd.succeed(
+        f"rm -f /tmp/wd; {TOOL} wait-down {target} 20000 >/tmp/wd 2>&1 </dev/null &"))
+    return offsets
+
+
+def detection_times(
+    cluster: Cluster, offsets: dict[int, tuple[int, int]], t_crash: int
+) -> dict[int, tuple[float, float, str]]:
+    """node -> (seconds from the crash until it reported the node not UP, +-, state)."""
+    out = {}
+    for n, (off, err) in offsets.items():
+        nd = cluster.node(n)
+        text = nd.wait_until_succeeds("test -s /tmp/wd && cat /tmp/wd", timeout=20).split()
+        assert text[0] != "timeout", (n, text)
+        guest_ns, state = int(text[0]), text[1]
+        out[n] = ((guest_ns - off - t_crash) / 1e9, err / 1e9, state)
+    return out
+
+
+def restart(cluster: Cluster, n: int, key: str = KEY) -> None:
+    cluster.node(n).start()
+    bring_up(cluster, [n], key)
+
+
+# --------------------------------------------------------------------------- tests
+
+
+def test_all_up_and_agree(cluster: Cluster) -> None:
+    t0 = time.monotonic()
+    bring_up(cluster)
+    v = wait_agree(cluster, ALL, UP3, master=1, timeout=20)
+    print(f"\n[clms] 3 nodes UP and agreeing {time.monotonic() - t0:.2f} s after loading")
+    assert v.transition > 0
+    incs = {}
+    for n in ALL:
+        nd = cluster.node(n)
+        assert sysread(nd, "mode") == "member"
+        assert sysread(nd, "quorum") == "1"
+        assert sysread(nd, "master") == "1"
+        assert sysread(nd, "transition") == str(v.transition)
+        assert sysread(nd, "heartbeat_ms") == "100"
+        assert sysread(nd, "timeout_ms") == "1000"
+        assert sysread(nd, "up_nodes") == "0xe"
+        incs[n] = int(sysread(nd, "incarnation"))
+        assert incs[n] != 0
+    # Every node's members file agrees on states and incarnations.
+    for n in ALL:
+        m = members(cluster.node(n))
+        assert {k: (s, i) for k, (s, i, _) in m.items()} == {k: ("UP", incs[k]) for k in ALL}
+    # Heartbeats flow both ways; nothing was dropped as unknown.
+    nd = cluster.node(2)
+    a = int(sysread(nd, "heartbeats_received"))
+    time.sleep(1)
+    b = int(sysread(nd, "heartbeats_received"))
+    assert b - a >= 10, (a, b)  # 2 peers x ~10/s, slack for TCG
+    assert int(sysread(nd, "heartbeats_sent")) > 0
+    assert sysread(nd, "dropped_unknown") == "0"
+    # clusternode_info: the peers' load and memory come from their heartbeats.
+    for n in ALL:
+        i = info(cluster.node(1), n)
+        assert i["state"] == "UP" and int(i["incarnation"]) == incs[n], i
+        assert int(i["cpus"]) >= 1 and int(i["mem_total_kb"]) > 100_000, i
+        assert 0 < int(i["mem_free_kb"]) <= int(i["mem_total_kb"]), i
+        assert 0 < int(i["transition"]) <= v.transition, i
+
+
+def test_ssisys_arguments_are_validated(cluster: Cluster) -> None:
+    bring_up(cluster, [1])
+    nd = cluster.node(1)
+
+    def raw(cmd: int, length: int, first: int = 0, null: bool = False) -> str:
+        return nd.succeed(f"{TOOL} raw {cmd} {length} {first}{' null' if null else ''}").strip()
+
+    MEMBERSHIP, INFO, NAME, SET_NAME = 16, 17, 18, 19
+    assert raw(MEMBERSHIP, 88) == "ret=0 errno=0"  # sizeof(struct ssi_membership)
+    assert raw(MEMBERSHIP, 4096) == "ret=0 errno=0"
+    assert raw(MEMBERSHIP, 87) == "ret=-1 errno=EINVAL"
+    assert raw(MEMBERSHIP, 0) == "ret=-1 errno=EINVAL"
+    assert raw(MEMBERSHIP, 88, null=True) == "ret=-1 errno=EFAULT"
+    assert raw(INFO, 64, 2) == "ret=0 errno=0"  # sizeof(struct ssi_node_info)
+    assert raw(INFO, 63, 2) == "ret=-1 errno=EINVAL"
+    assert raw(INFO, 64, 0) == "ret=-1 errno=EINVAL"
+    assert raw(INFO, 64, 64) == "ret=-1 errno=EINVAL"
+    assert raw(INFO, 64, 0xFFFFFFFF) == "ret=-1 errno=EINVAL"
+    assert raw(INFO, 64, 5) == "ret=-1 errno=ESRCH"  # valid number, not in the table
+    assert raw(INFO, 64, null=True) == "ret=-1 errno=EFAULT"
+    assert raw(NAME, 32) == "ret=0 errno=0"
+    assert raw(NAME, 31) == "ret=-1 errno=EINVAL"
+    assert raw(NAME, 32, null=True) == "ret=-1 errno=EFAULT"
+
+    def setname_raw(data: bytes) -> str:
+        return nd.succeed(f"{TOOL} setname-raw '{data.hex()}'").strip()
+
+    assert setname_raw(b"") == "ret=-1 errno=EINVAL"
+    assert setname_raw(b"x" * 32) == "ret=-1 errno=EINVAL"
+    assert setname_raw(b"ab\0cd") == "ret=-1 errno=EINVAL"
+    assert setname_raw(b"abc\0") == "ret=-1 errno=EINVAL"
+    assert setname_raw(b"bad\nname") == "ret=-1 errno=EINVAL"
+    assert setname_raw(b"\xffname") == "ret=-1 errno=EINVAL"
+    assert raw(SET_NAME, 5, null=True) == "ret=-1 errno=EFAULT"
+    assert raw(SET_NAME, 32) == "ret=-1 errno=EINVAL"
+    rc, out, err = nd.execute(
+        f"setpriv --reuid=65534 --regid=65534 --clear-groups --inh-caps=-all "
+        f"{TOOL} setname intruder"
+    )
+    assert rc == 1 and "Operation not permitted" in err, (rc, out, err)
+    # Reading needs no privilege.
+    rc, out, err = nd.execute(
+        f"setpriv --reuid=65534 --regid=65534 --clear-groups {TOOL} membership"
+    )
+    assert rc == 0 and "self=1" in out, (rc, out, err)
+
+
+def test_cluster_name_is_clusterwide(cluster: Cluster) -> None:
+    bring_up(cluster)
+    v0 = wait_agree(cluster, ALL, UP3, master=1)
+    # Set on a follower: forwarded to the master, pushed to everyone.
+    cluster.node(3).succeed(f"{TOOL} setname 'test cluster-{v0.transition}'")
+    want = f"test cluster-{v0.transition}"
+    for n in ALL:
+        cluster.node(n).wait_until_succeeds(f"test \"$({TOOL} name)\" = '{want}'", timeout=10)
+        assert sysread(cluster.node(n), "name") == want
+    v1 = wait_agree(cluster, ALL, UP3, master=1)
+    assert v1.transition > v0.transition
+    cluster.node(1).succeed(f"{TOOL} setname ssikit")
+    for n in ALL:
+        cluster.node(n).wait_until_succeeds(f"test \"$({TOOL} name)\" = ssikit", timeout=10)
+
+
+def test_sysfs_tunables_are_validated(cluster: Cluster) -> None:
+    bring_up(cluster, [2])
+    nd = cluster.node(2)
+    for name, bad in (("heartbeat_ms", "0"), ("heartbeat_ms", "9"), ("heartbeat_ms", "5001"),
+                      ("heartbeat_ms", "400"),  # timeout_ms 1000 < 3 x 400
+                      ("heartbeat_ms", "abc"), ("heartbeat_ms", "-1"),
+                      ("timeout_ms", "299"), ("timeout_ms", "60001"), ("timeout_ms", "x")):
+        rc, err = write_sys(nd, name, bad)
+        assert rc != 0 and "Invalid argument" in err, (name, bad, err)
+    assert sysread(nd, "heartbeat_ms") == "100"
+    assert sysread(nd, "timeout_ms") == "1000"
+    nd.succeed(f"echo 1500 > {SYS}/timeout_ms && echo 200 > {SYS}/heartbeat_ms")
+    assert (sysread(nd, "heartbeat_ms"), sysread(nd, "timeout_ms")) == ("200", "1500")
+    nd.succeed(f"echo 100 > {SYS}/heartbeat_ms && echo 1000 > {SYS}/timeout_ms")
+    # test_ping is refused unless test_knobs is set.
+    nd.succeed("echo 0 > /sys/module/clms/parameters/test_knobs")
+    rc, err = write_sys(nd, "test_ping", "1")
+    assert rc != 0 and "Operation not permitted" in err, err
+    nd.succeed("echo 1 > /sys/module/clms/parameters/test_knobs")
+    for bad in ("2", "0", "64", "1 10001", "x"):  # 2: ourselves
+        rc, err = write_sys(nd, "test_ping", bad)
+        assert rc != 0 and "Invalid argument" in err, (bad, err)
+
+
+def test_crash_is_detected_and_pending_calls_fail(cluster: Cluster) -> None:
+    bring_up(cluster)
+    v0 = wait_agree(cluster, ALL, UP3, master=1)
+    n2 = cluster.node(2)
+    # The ping answers at once when the node is alive ...
+    n2.succeed(f"echo 3 > {SYS}/test_ping")
+    assert sysread(n2, "test_ping").startswith("node 3 incarnation ")
+    # ... and is left pending (the server sleeps 10 s) when it crashes.
+    n2.succeed(
+        f"rm -f /tmp/ping; ( (echo '3 10000' > {SYS}/test_ping) 2>/dev/null; echo $?; "
+        f"{TOOL} now ) >/tmp/ping 2>&1 </dev/null &"
+    )
+    offsets = start_watchers(cluster, (1, 2), 3)
+    time.sleep(0.3)
+    assert n2.succeed("cat /tmp/ping") == "", "the ping finished before the crash"
+
+    t_crash = time.time_ns()
+    cluster.node(3).crash()
+    det = detection_times(cluster, offsets, t_crash)
+    print(f"\n[clms] node 3 crash seen as not UP after: "
+          + ", ".join(f"node{n} {s:.3f} s (+-{e:.3f}, {st})" for n, (s, e, st) in det.items()))
+    for n, (secs, err, _) in det.items():
+        assert secs <= DETECT_LIMIT, f"node{n} took {secs:.3f} s (+-{err:.3f})"
+
+    rc, t_fail = n2.wait_until_succeeds("test $(wc -l </tmp/ping) = 2 && cat /tmp/ping",
+                                        timeout=15).split()
+    assert rc != "0"
+    assert sysread(n2, "test_ping") == f"node 3 error -{EHOSTDOWN}"
+    fail_after = (int(t_fail) - offsets[2][0] - t_crash) / 1e9
+    print(f"[clms] the pending call to node 3 failed with EHOSTDOWN {fail_after:.3f} s "
+          "after the crash")
+    assert fail_after <= DETECT_LIMIT + 0.2
+
+    v1 = wait_agree(cluster, (1, 2), {1: "UP", 2: "UP", 3: "DOWN"}, master=1)
+    assert v1.transition > v0.transition
+    for n in (1, 2):
+        assert sysread(cluster.node(n), "up_nodes") == "0x6"
+    assert int(sysread(cluster.node(1), "nodedowns")) >= 1
+
+
+def test_restart_rejoins_with_new_incarnation(cluster: Cluster) -> None:
+    bring_up(cluster)
+    wait_agree(cluster, ALL, UP3, master=1)
+    old_inc = members(cluster.node(1))[3][1]
+    cluster.node(3).crash()
+    v1 = wait_agree(cluster, (1, 2), {1: "UP", 2: "UP", 3: "DOWN"}, master=1)
+    restart(cluster, 3)
+    v2 = wait_agree(cluster, ALL, UP3, master=1)
+    assert v2.transition > v1.transition
+    new_inc = int(sysread(cluster.node(3), "incarnation"))
+    assert new_inc != old_inc
+    for n in ALL:
+        assert members(cluster.node(n))[3][:2] == ("UP", new_inc)
+        i = info(cluster.node(n), 3)
+        assert int(i["transition"]) > v1.transition, i
+
+
+def test_master_crash_fails_over(cluster: Cluster) -> None:
+    bring_up(cluster)
+    v0 = wait_agree(cluster, ALL, UP3, master=1)
+    offsets = start_watchers(cluster, (2, 3), 1)
+    time.sleep(0.2)
+    t_crash = time.time_ns()
+    cluster.node(1).crash()
+    det = detection_times(cluster, offsets, t_crash)
+    print(f"\n[clms] master (node 1) crash seen as not UP after: "
+          + ", ".join(f"node{n} {s:.3f} s (+-{e:.3f})" for n, (s, e, _) in det.items()))
+    for n, (secs, err, _) in det.items():
+        assert secs <= DETECT_LIMIT, f"node{n} took {secs:.3f} s (+-{err:.3f})"
+    v1 = wait_agree(cluster, (2, 3), {1: "DOWN", 2: "UP", 3: "UP"}, master=2)
+    assert v1.transition > v0.transition
+    assert sysread(cluster.node(2), "mode") == "member"
+    # Node 1 comes back: it rejoins, and being the lowest node it is master again.
+    restart(cluster, 1)
+    v2 = wait_agree(cluster, ALL, UP3, master=1)
+    assert v2.transition > v1.transition
+
+
+def test_partition_minority_stops_acting_then_rejoins(cluster: Cluster) -> None:
+    bring_up(cluster)
+    v0 = wait_agree(cluster, ALL, UP3, master=1)
+    n1 = cluster.node(1)
+    inc1 = int(sysread(n1, "incarnation"))
+    made = int(sysread(n1, "transitions"))
+    # A call pending from node 1 into the majority side.
+    n1.succeed(
+        f"rm -f /tmp/ping; ( (echo '2 10000' > {SYS}/test_ping) 2>/dev/null; echo $? ) "
+        ">/tmp/ping 2>&1 </dev/null &"
+    )
+    time.sleep(0.3)
+
+    cluster.partition({1}, {2, 3})
+    # The majority carries on with node 2 as master and node 1 DOWN.
+    v1 = wait_agree(cluster, (2, 3), {1: "DOWN", 2: "UP", 3: "UP"}, master=2)
+    assert v1.transition > v0.transition
+    # Node 1 has no quorum: no master, itself UP, the others DOWN, no transitions.
+    n1.wait_until_succeeds(f"grep -qx noquorum {SYS}/mode", timeout=10)
+    v = view(n1)
+    assert (v.quorum, v.master, v.states) == (0, 0, {1: "UP", 2: "DOWN", 3: "DOWN"}), v
+    assert sysread(n1, "quorum") == "0" and sysread(n1, "master") == "0"
+    assert sysread(n1, "up_nodes") == "0x2"
+    assert int(sysread(n1, "incarnation")) != inc1
+    # Its call into the other side failed instead of hanging.
+    assert n1.wait_until_succeeds("cat /tmp/ping", timeout=10).strip() != "0"
+    assert sysread(n1, "test_ping") == f"node 2 error -{EHOSTDOWN}"
+    time.sleep(2)
+    v_later = view(n1)
+    assert (v_later.transition, v_later.quorum, v_later.master) == (v.transition, 0, 0)
+    assert int(sysread(n1, "transitions")) == made, "a minority node made transitions"
+    assert sysread(n1, "mode") == "noquorum"
+    # The majority is still one stable cluster.
+    v2 = wait_agree(cluster, (2, 3), {1: "DOWN", 2: "UP", 3: "UP"}, master=2)
+
+    cluster.heal()
+    v3 = wait_agree(cluster, ALL, UP3, master=1, timeout=30)
+    assert v3.transition > v2.transition
+    inc1_new = int(sysread(n1, "incarnation"))
+    assert inc1_new != inc1
+    for n in ALL:
+        assert members(cluster.node(n))[1][:2] == ("UP", inc1_new)
+
+
+def test_partition_of_a_follower(cluster: Cluster) -> None:
+    bring_up(cluster)
+    v0 = wait_agree(cluster, ALL, UP3, master=1)
+    cluster.partition({1, 2}, {3})
+    v1 = wait_agree(cluster, (1, 2), {1: "UP", 2: "UP", 3: "DOWN"}, master=1)
+    assert v1.transition > v0.transition
+    n3 = cluster.node(3)
+    n3.wait_until_succeeds(f"grep -qx noquorum {SYS}/mode", timeout=10)
+    v = view(n3)
+    assert (v.quorum, v.master, v.states) == (0, 0, {1: "DOWN", 2: "DOWN", 3: "UP"}), v
+    cluster.heal()
+    v2 = wait_agree(cluster, ALL, UP3, master=1)
+    assert v2.transition > v1.transition
+
+
+def test_unload_leaves_at_once_and_reload_rejoins(cluster: Cluster) -> None:
+    bring_up(cluster)
+    wait_agree(cluster, ALL, UP3, master=1)
+    offsets = start_watchers(cluster, (1, 2), 3)
+    time.sleep(0.2)
+    t0 = time.time_ns()
+    cluster.node(3).succeed("busybox rmmod clms")
+    det = detection_times(cluster, offsets, t0)
+    print(f"\n[clms] node 3 unloading clms seen after: "
+          + ", ".join(f"node{n} {s:.3f} s ({st})" for n, (s, _, st) in det.items()))
+    # It said leave: no need to wait for timeout_ms (1 s).
+    for n, (secs, _, _) in det.items():
+        assert secs < 0.9, f"node{n} took {secs:.3f} s"
+    wait_agree(cluster, (1, 2), {1: "UP", 2: "UP", 3: "DOWN"}, master=1)
+    log = cluster.node(1).succeed("dmesg | grep 'clms: node 3'")
+    assert "node 3 is leaving" in log, log
+    bring_up(cluster, [3])
+    wait_agree(cluster, ALL, UP3, master=1)
+
+
+def test_wrong_key_never_joins(cluster: Cluster) -> None:
+    bring_up(cluster)
+    wait_agree(cluster, ALL, UP3, master=1)
+    ics = "/sys/kernel/ssi/ics/auth_refused"
+    refused0 = {n: int(cluster.node(n).succeed(f"cat {ics}")) for n in (1, 2)}
+    cluster.node(3).crash()
+    wait_agree(cluster, (1, 2), {1: "UP", 2: "UP", 3: "DOWN"}, master=1)
+    restart(cluster, 3, key=WRONG_KEY)
+    n3 = cluster.node(3)
+    deadline = time.monotonic() + 5
+    while time.monotonic() < deadline:
+        for n in (1, 2):
+            assert view(cluster.node(n)).states[3] == "DOWN"
+        time.sleep(0.5)
+    assert sysread(n3, "mode") == "noquorum"
+    assert view(n3).quorum == 0
+    assert int(sysread(n3, "heartbeats_received")) == 0
+    for n in (1, 2):
+        refused = int(cluster.node(n).succeed(f"cat {ics}"))
+        assert refused > refused0[n], (n, refused0[n], refused)
+    # With the right key it joins.
+    n3.succeed(f"{TOOL} setup '{KEY}' {CLUSTER_NODES}")
+    wait_agree(cluster, ALL, UP3, master=1)
+
+
+def test_no_stray_messages(cluster: Cluster) -> None:
+    """After all of the above, no node dropped a heartbeat as unknown or invalid."""
+    bring_up(cluster)
+    wait_agree(cluster, ALL, UP3, master=1)
+    for n in ALL:
+        nd = cluster.node(n)
+        assert sysread(nd, "dropped_unknown") == "0"
+        assert sysread(nd, "dropped_invalid") == "0"
+        dmesg = nd.succeed("dmesg")
+        assert not re.search(r"clms: .*(error|fail)", dmesg), dmesg
