@@ -24,7 +24,7 @@ from __future__ import annotations
 import errno
 import sys
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -226,18 +226,24 @@ def _raw(p: Any) -> bytes:
     return bytes(f.buffer(p))
 
 
-def configured_nodes() -> set[int] | None:
-    """The nodes of the cluster table as ics.ko holds it, or ``None`` if unknown."""
+def ics_peers() -> dict[int, str] | None:
+    """The cluster table as ics.ko holds it (node -> address), or ``None`` if unknown."""
     try:
         text = ICS_PEERS.read_text()
     except OSError:
         return None
-    nodes: set[int] = set()
+    peers: dict[int, str] = {}
     for line in text.splitlines():
-        first = line.split(" ", 1)[0]
-        if first.isdigit():
-            nodes.add(int(first))
-    return nodes
+        fields = line.split()
+        if len(fields) >= 2 and fields[0].isdigit():
+            peers[int(fields[0])] = fields[1]
+    return peers
+
+
+def configured_nodes() -> set[int] | None:
+    """The nodes of the cluster table as ics.ko holds it, or ``None`` if unknown."""
+    peers = ics_peers()
+    return None if peers is None else set(peers)
 
 
 def decode_membership(
@@ -402,18 +408,22 @@ def clusternode_info(node: int) -> NodeInfo:
     f = binding.ffi()
     p = f.new("struct ssi_node_info *")
     p.node = node
+    not_ours = (
+        f"node {node} is not a node of this cluster",
+        "pick a node of the cluster table (`ssictl cluster-membership` lists them)",
+    )
     binding.ssisys(
         SSISYS_CLUSTERNODE_INFO,
         p,
         node=node,
-        hints={
-            errno.EINVAL: (
-                f"node {node} is not a node of this cluster",
-                "pick a node of the cluster table (`ssictl cluster-membership` lists them)",
-            )
-        },
+        hints={errno.EINVAL: not_ours, errno.ESRCH: not_ours},
     )
-    return decode_node_info(_raw(p))
+    info = decode_node_info(_raw(p))
+    if not info.addr:  # clms.ko may leave the address to ics.ko's table
+        addr = (ics_peers() or {}).get(node, "")
+        if addr:
+            info = replace(info, addr=addr)
+    return info
 
 
 def clusternode_avail(node: int) -> bool:
@@ -440,14 +450,13 @@ def check_name(name: object) -> bytes:
         raise ValueError(
             f"the cluster name must be 1..{SSI_NAME_MAX - 1} bytes, got {len(data)}: {name!r}"
         )
-    bad = [c for c in name if not c.isprintable() or c.isspace()]
-    if bad:
-        raise ValueError(f"the cluster name {name!r} contains spaces or control characters")
+    if not all(0x20 <= b <= 0x7E for b in data):
+        raise ValueError(f"the cluster name {name!r} has characters other than printable ASCII")
     return data
 
 
 def cluster_set_name(name: str) -> None:
-    """Name the cluster (clms.ko; 1..SSI_NAME_MAX-1 printable bytes, no spaces)."""
+    """Name the cluster (clms.ko; 1..SSI_NAME_MAX-1 printable ASCII characters)."""
     data = check_name(name)
     binding.ssisys(
         SSISYS_CLUSTER_SET_NAME,
@@ -455,7 +464,7 @@ def cluster_set_name(name: str) -> None:
         hints={
             errno.EINVAL: (
                 f"the kernel refused the cluster name {name!r}",
-                f"use 1..{SSI_NAME_MAX - 1} printable characters",
+                f"use 1..{SSI_NAME_MAX - 1} printable ASCII characters",
             )
         },
     )

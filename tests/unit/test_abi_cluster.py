@@ -342,7 +342,12 @@ def test_cluster_name(kernel: FakeKernel) -> None:
 
 @pytest.mark.parametrize(
     ("name", "match"),
-    [("", r"1\.\.31 bytes, got 0"), ("x" * 32, "got 32"), ("a b", "spaces"), ("a\nb", "control")],
+    [
+        ("", r"1\.\.31 bytes, got 0"),
+        ("x" * 32, "got 32"),
+        ("a\tb", "other than printable ASCII"),
+        ("caf\u00e9", "other than printable ASCII"),
+    ],
 )
 def test_cluster_set_name_rejects(kernel: FakeKernel, name: str, match: str) -> None:
     with pytest.raises(ValueError, match=match):
@@ -440,3 +445,32 @@ def test_enosys_names_the_module(monkeypatch: pytest.MonkeyPatch, tmp_path: Path
         abi.cluster_name()
     with pytest.raises(abi.SSINotAvailable, match="the ics module is not loaded"):
         abi.cluster_set_key(b"k" * 16)
+
+
+def test_node_info_address_from_the_ics_table(
+    kernel: FakeKernel, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    """clms.ko may leave addr 0 (it has no export of ICS's table): ics.ko's peers fill it."""
+    real = kernel.__call__
+
+    def no_addr(number: int, args: tuple[Any, ...], **kw: Any) -> int:
+        ret = real(number, args, **kw)
+        f = abi.ffi()
+        f.cast("struct ssi_node_info *", args[1]).addr = 0
+        return ret
+
+    monkeypatch.setattr(binding, "_call", no_addr)
+    assert abi.clusternode_info(2).addr == ""
+    peers = tmp_path / "peers"
+    peers.write_text("1 10.0.0.1 prio=0 bulk=0\n2 10.0.0.2 prio=1 bulk=1\n")
+    monkeypatch.setattr(C, "ICS_PEERS", peers)
+    assert abi.clusternode_info(2).addr == "10.0.0.2"
+
+
+def test_node_info_esrch_says_not_in_the_cluster(kernel: FakeKernel) -> None:
+    kernel.fail["SSISYS_CLUSTERNODE_INFO"] = errno.ESRCH
+    with pytest.raises(abi.SSIError) as ei:
+        abi.clusternode_info(9)
+    assert str(ei.value).startswith(
+        "ssisys(SSISYS_CLUSTERNODE_INFO): node 9 is not a node of this cluster (ESRCH): "
+    )
