@@ -25,6 +25,8 @@ Failures raise :class:`SSIError` subclasses (``SSINotAvailable`` when no SSI mod
 serves the call). Importing this package does not import cffi.
 """
 
+from typing import TYPE_CHECKING, Any
+
 from abi.binding import (
     NR_SSI_MIGRATE,
     NR_SSI_REXEC,
@@ -48,19 +50,6 @@ from abi.binding import (
     rfork,
     ssisys,
 )
-from abi.cluster import (
-    IcsTestResult,
-    Membership,
-    NodeInfo,
-    cluster_membership,
-    cluster_name,
-    cluster_set_key,
-    cluster_set_name,
-    cluster_set_table,
-    clusternode_avail,
-    clusternode_info,
-    ics_test,
-)
 from abi.errors import (
     SSIBadAddress,
     SSIError,
@@ -72,6 +61,50 @@ from abi.errors import (
     SSITimeout,
 )
 from abi.header import HeaderError, constants
+
+if TYPE_CHECKING:
+    from abi.cluster import (
+        IcsTestResult,
+        Membership,
+        NodeInfo,
+        cluster_membership,
+        cluster_name,
+        cluster_set_key,
+        cluster_set_name,
+        cluster_set_table,
+        clusternode_avail,
+        clusternode_info,
+        ics_test,
+    )
+
+# abi.cluster (dataclasses, datetime, struct tables) loads on first use: `ssictl`
+# commands that never touch the membership do not pay for it.
+_CLUSTER_NAMES = frozenset(
+    {
+        "IcsTestResult",
+        "Membership",
+        "NodeInfo",
+        "cluster_membership",
+        "cluster_name",
+        "cluster_set_key",
+        "cluster_set_name",
+        "cluster_set_table",
+        "clusternode_avail",
+        "clusternode_info",
+        "ics_test",
+    }
+)
+
+
+def __getattr__(name: str) -> Any:
+    if name in _CLUSTER_NAMES:
+        from abi import cluster
+
+        value = getattr(cluster, name)
+        globals()[name] = value
+        return value
+    raise AttributeError(f"module 'abi' has no attribute {name!r}")
+
 
 __all__ = [
     "NR_SSISYS",

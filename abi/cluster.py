@@ -496,6 +496,12 @@ def ics_test(
     binding._check_int("timeout_ms", timeout_ms, 1, ICS_TEST_MAX_TIMEOUT_MS)
     if size and op_name != "echo":
         raise ValueError(f"size applies to echo only, not {op_name}")
+    try:
+        me = binding.clusternode_num()
+    except OSError:
+        me = 0  # the call below reports what is missing
+    if node == me:
+        raise ValueError(f"node {node} is this node: test against another node")
     f = binding.ffi()
     p = f.new("struct ssi_ics_test *")
     p.node, p.op, p.count, p.size, p.timeout_ms = node, op_num, count, size, timeout_ms

@@ -101,6 +101,9 @@ def format_stats(st: dict[str, Any]) -> str:
     if peers:
         rows = [("PEER", "ADDRESS", "PRIO", "BULK")]
         for p in peers:
+            if p["node"] == st["node"]:
+                rows.append((f"{p['node']}*", p["addr"], "(this node)", ""))
+                continue
             rows.append(
                 (
                     str(p["node"]),

@@ -239,6 +239,8 @@ class FakeKernel:
             assert len(out) <= length
             f.memmove(ptr, out, len(out))
 
+        if name == "SSISYS_NODE_NUM":
+            return 5
         if name == "SSISYS_CLUSTER_MEMBERSHIP":
             put(self.membership)
         elif name == "SSISYS_CLUSTERNODE_INFO":
@@ -365,8 +367,8 @@ def test_ics_test(kernel: FakeKernel) -> None:
         0,
         10**6,
     )
-    name, data, _ = kernel.calls[0]
-    assert name == "SSISYS_ICS_TEST"
+    assert [c[0] for c in kernel.calls] == ["SSISYS_NODE_NUM", "SSISYS_ICS_TEST"]
+    _, data, _ = kernel.calls[1]
     assert struct.unpack(ICS_TEST_FMT, data)[:8] == (
         3,
         C.ICS_TEST_OPS["echo"],
@@ -391,6 +393,7 @@ def test_ics_test(kernel: FakeKernel) -> None:
         ((2, "echo", 1, 65537), ValueError, r"size must be in 0\.\.65536"),
         ((2, "null", 1, 0, 0), ValueError, r"timeout_ms must be in 1\.\.60000"),
         ((0, "null", 1), ValueError, "node must be in"),
+        ((5, "null", 1), ValueError, "node 5 is this node: test against another node"),
     ],
 )
 def test_ics_test_rejects(
@@ -398,7 +401,7 @@ def test_ics_test_rejects(
 ) -> None:
     with pytest.raises(exc, match=match):
         abi.ics_test(*args)
-    assert kernel.calls == []
+    assert "SSISYS_ICS_TEST" not in [c[0] for c in kernel.calls]
 
 
 # --------------------------------------------------------------------------- ENOSYS wording

@@ -643,6 +643,7 @@ def test_ics_stats(ics_sysfs: Path) -> None:
     assert lines[0] == "ics on node 2: key set, 3 peer(s)"
     assert lines[1].split() == ["PEER", "ADDRESS", "PRIO", "BULK"]
     assert lines[2].split() == ["1", "169.254.77.1", "connected", "-"]
+    assert lines[3].split() == ["2*", "169.254.77.2", "(this", "node)"]
     assert "  frames_tx           10" in lines
     assert lines[-1] == "ics_test pings: 7"
 
@@ -754,6 +755,16 @@ def test_commands_do_not_import_pydantic_or_rich(argv: list[str]) -> None:
         [sys.executable, "-c", code], capture_output=True, text=True, timeout=60, check=False
     )
     assert r.returncode == 0, r.stderr
+
+
+def test_import_leaves_the_cluster_binding_unloaded() -> None:
+    code = (
+        "import sys, ssictl.cli\n"
+        "assert 'abi.cluster' not in sys.modules\n"
+        "import abi\n"
+        "assert abi.clusternode_avail.__module__ == 'abi.cluster'\n"
+    )
+    subprocess.run([sys.executable, "-c", code], check=True, timeout=60)
 
 
 def test_console_script_avail_on_a_kernel_without_ssi() -> None:
