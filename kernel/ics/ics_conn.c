@@ -31,6 +31,14 @@ bool ics_hdr_valid(const struct ics_hdr *hdr)
 	       le32_to_cpu(hdr->len) <= ICS_MAX_BODY;
 }
 
+/* A well-formed header whose only fault is a body over ICS_MAX_BODY. */
+static bool ics_hdr_oversized(const struct ics_hdr *hdr)
+{
+	return le32_to_cpu(hdr->magic) == ICS_MAGIC &&
+	       hdr->version == ICS_PROTO_VERSION &&
+	       le32_to_cpu(hdr->len) > ICS_MAX_BODY;
+}
+
 void ics_hdr_fill(struct ics_hdr *hdr, enum ics_kind kind, u16 service,
 		  u16 op, u16 op_version, size_t len, int status, u64 xid)
 {
@@ -286,7 +294,7 @@ static void ics_rx_loop(struct ics_conn *conn)
 		len = le32_to_cpu(hdr.len);
 		if (!ics_hdr_valid(&hdr) || !ics_rx_kind_ok(conn, hdr.kind)) {
 			/* The stream cannot be resynchronised after this. */
-			ics_count(len > ICS_MAX_BODY ? ICS_CNT_OVERSIZED :
+			ics_count(ics_hdr_oversized(&hdr) ? ICS_CNT_OVERSIZED :
 				  ICS_CNT_BAD_HEADER);
 			return;
 		}

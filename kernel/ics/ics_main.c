@@ -115,6 +115,9 @@ static long ics_ssisys_set_key(void __user *buf, size_t len)
 		return PTR_ERR(key);
 	ret = ics_auth_set_key(key, len);
 	kfree_sensitive(key);
+	/* Connections authenticated with the old key must prove the new one. */
+	if (!ret)
+		ics_conns_shutdown_all();
 	return ret;
 }
 

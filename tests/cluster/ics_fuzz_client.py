@@ -1,0 +1,196 @@
+"""Hostile ICS client, run inside a guest: sends malformed frames to a node's ICS port.
+
+Usage: ics_fuzz_client.py HOST PORT SELF_NODE TARGET_NODE KEYHEX FRAMES SEED
+
+Half the classes run before authentication (garbage the acceptor must refuse), the
+rest after authenticating as SELF_NODE with the cluster key (frames the receive loop
+and dispatcher must drop and count).  Prints one JSON line with what was sent.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import json
+import os
+import random
+import socket
+import struct
+import sys
+
+from genmod.ics import frame
+
+NONCE = 32
+
+
+def mac(key: bytes, label: bytes, node_c: int, node_s: int, chan: int,
+        nonce_c: bytes, nonce_s: bytes) -> bytes:
+    ids = struct.pack("<III", node_c, node_s, chan)
+    return hmac.new(key, label + ids + nonce_c + nonce_s, hashlib.sha256).digest()
+
+
+def recv_exact(sock: socket.socket, n: int) -> bytes:
+    buf = b""
+    while len(buf) < n:
+        chunk = sock.recv(n - len(buf))
+        if not chunk:
+            raise ConnectionError("closed")
+        buf += chunk
+    return buf
+
+
+def auth_frame(step: int, body: bytes, status: int = 0) -> bytes:
+    hdr = frame.IcsHdr.new(frame.ICS_KIND_AUTH, 0, step, 1, len(body), status, 0)
+    return hdr.pack() + body
+
+
+def connect(host: str, port: int) -> socket.socket:
+    s = socket.create_connection((host, port), timeout=5)
+    s.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+    return s
+
+
+def authenticate(host: str, port: int, me: int, target: int, key: bytes,
+                 verify: bool = True) -> socket.socket:
+    s = connect(host, port)
+    nonce_c = os.urandom(NONCE)
+    chan = frame.ICS_CHAN_BULK
+    s.sendall(auth_frame(1, struct.pack("<III", me, chan, target) + nonce_c))
+    hdr = frame.IcsHdr.unpack(recv_exact(s, frame.HDR_SIZE))
+    body = recv_exact(s, hdr.len)
+    if hdr.status or len(body) != 4 + 2 * NONCE:
+        raise ConnectionError(f"refused: status {hdr.status}")
+    nonce_s = body[4:4 + NONCE]
+    if verify and body[4 + NONCE:] != mac(key, b"ics-s", me, target, chan, nonce_c, nonce_s):
+        raise ConnectionError("server MAC wrong")
+    s.sendall(auth_frame(3, mac(key, b"ics-c", me, target, chan, nonce_c, nonce_s)))
+    ok = frame.IcsHdr.unpack(recv_exact(s, frame.HDR_SIZE))
+    s.settimeout(5)
+    if ok.status or ok.op != 4:
+        raise ConnectionError("not accepted")
+    return s
+
+
+def header(kind: int, service: int, op: int, ver: int, length: int, xid: int = 0) -> bytes:
+    return frame.IcsHdr.new(kind, service, op, ver, length, 0, xid).pack()
+
+
+def main() -> int:
+    host, port, me, target, keyhex, frames, seed = sys.argv[1:8]
+    rnd = random.Random(int(seed))
+    key = bytes.fromhex(keyhex)
+    total = int(frames)
+    sent: dict[str, int] = {}
+    sock: socket.socket | None = None
+
+    def count(what: str) -> None:
+        sent[what] = sent.get(what, 0) + 1
+
+    def authed() -> socket.socket:
+        nonlocal sock
+        if sock is None:
+            sock = authenticate(host, int(port), int(me), int(target), key)
+        return sock
+
+    def drain() -> None:
+        # The acceptor answers every bad call; keep its replies from backing up.
+        if sock is None:
+            return
+        sock.setblocking(False)
+        try:
+            while sock.recv(65536):
+                pass
+        except OSError:
+            pass
+        finally:
+            sock.settimeout(5)
+
+    def drop() -> None:
+        # Half-close and read to the end: closing with unread replies would send a
+        # RST, and the acceptor would discard the frame that made it drop us.
+        nonlocal sock
+        if sock is not None:
+            try:
+                sock.shutdown(socket.SHUT_WR)
+                while sock.recv(65536):
+                    pass
+            except OSError:
+                pass
+            sock.close()
+        sock = None
+
+    for i in range(total):
+        r = rnd.random()
+        try:
+            if r < 0.02:
+                # Pre-auth garbage: random bytes where the HELLO should be.
+                with connect(host, int(port)) as s:
+                    s.sendall(os.urandom(rnd.randint(1, 200)))
+                count("preauth_garbage")
+            elif r < 0.04:
+                # Pre-auth HELLO with a wrong key (or from an unknown node).
+                try:
+                    # Answer the challenge with a MAC from the wrong key.
+                    s = authenticate(host, int(port), rnd.choice([int(me), 60]), int(target),
+                                     os.urandom(32), verify=False)
+                    s.close()
+                    count("preauth_wrong_key_accepted")
+                except (ConnectionError, OSError):
+                    count("preauth_wrong_key")
+            elif r < 0.06:
+                authed().sendall(os.urandom(frame.HDR_SIZE))  # garbage header: drops conn
+                count("bad_header")
+                drop()
+            elif r < 0.07:
+                authed().sendall(header(frame.ICS_KIND_CALL, 1, 2, 1, frame.ICS_MAX_BODY + 1))
+                count("oversized")
+                drop()
+            elif r < 0.08:
+                authed().sendall(header(frame.ICS_KIND_CALL, 1, 2, 1, 1000) + b"x" * 10)
+                count("truncated")
+                drop()
+            elif r < 0.09:
+                authed().sendall(header(frame.ICS_KIND_REPLY, 1, 1, 1, 0, 7))
+                count("reply_on_incoming")
+                drop()
+            elif r < 0.45:
+                # Well-framed, unknown service/op/version: dropped, counted, conn kept.
+                body = os.urandom(rnd.randint(0, 64))
+                svc, op, ver = rnd.choice([(999, 1, 1), (1, 99, 1), (1, 1, 9)])
+                authed().sendall(header(frame.ICS_KIND_CALL, svc, op, ver, len(body), i)
+                                 + body)
+                count("unknown_op")
+                drain()
+            else:
+                # ics_test echo with a hostile body: bad lengths, truncation, trailing bytes.
+                n = rnd.randint(0, 300)
+                body = bytearray(os.urandom(n))
+                if n >= 8 and rnd.random() < 0.5:
+                    struct.pack_into("<II", body, 0, i, rnd.choice([70000, n, 0xFFFFFFFF]))
+                kind = rnd.choice([frame.ICS_KIND_CALL, frame.ICS_KIND_ONEWAY])
+                authed().sendall(header(kind, 1, 2, 1, len(body), i) + bytes(body))
+                count("hostile_body")
+                drain()
+        except (ConnectionError, OSError):
+            count("send_failed")
+            drop()
+    # Replies to the calls above come back on the same connection; read what is there.
+    if sock is not None:
+        sock.settimeout(2)
+        got = 0
+        try:
+            while True:
+                data = sock.recv(65536)
+                if not data:
+                    break
+                got += len(data)
+        except OSError:
+            pass
+        sent["reply_bytes"] = got
+        drop()
+    print(json.dumps(sent, sort_keys=True))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
