@@ -164,11 +164,11 @@ def main() -> int:
             else:
                 # ics_test echo with a hostile body: bad lengths, truncation, trailing bytes.
                 n = rnd.randint(0, 300)
-                body = bytearray(os.urandom(n))
+                echo = bytearray(os.urandom(n))
                 if n >= 8 and rnd.random() < 0.5:
-                    struct.pack_into("<II", body, 0, i, rnd.choice([70000, n, 0xFFFFFFFF]))
+                    struct.pack_into("<II", echo, 0, i, rnd.choice([70000, n, 0xFFFFFFFF]))
                 kind = rnd.choice([frame.ICS_KIND_CALL, frame.ICS_KIND_ONEWAY])
-                authed().sendall(header(kind, 1, 2, 1, len(body), i) + bytes(body))
+                authed().sendall(header(kind, 1, 2, 1, len(echo), i) + bytes(echo))
                 count("hostile_body")
                 drain()
         except (ConnectionError, OSError):
