@@ -1,0 +1,39 @@
+"""Shared bits of the benchmarks: output location, JSON records, helper binaries."""
+
+from __future__ import annotations
+
+import json
+import platform
+import subprocess
+import time
+from pathlib import Path
+from typing import Any
+
+REPO = Path(__file__).resolve().parents[1]
+OUT_DIR = REPO / "build" / "bench"
+BIN_DIR = REPO / "build" / "bin"
+
+
+def write_result(name: str, result: dict[str, Any]) -> Path:
+    """Write one benchmark's JSON (with when and where it ran) and return its path."""
+    OUT_DIR.mkdir(parents=True, exist_ok=True)
+    record = {
+        "benchmark": name,
+        "when": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+        "host": {"machine": platform.machine(), "python": platform.python_version()},
+        **result,
+    }
+    path = OUT_DIR / f"{name}.json"
+    path.write_text(json.dumps(record, indent=2, sort_keys=True) + "\n", encoding="utf-8")
+    return path
+
+
+def static_binary(source: Path, name: str) -> Path:
+    """Compile a small C helper statically (guests run the host's root, but static
+    keeps it independent of the guest's loader); rebuilt when the source is newer."""
+    out = BIN_DIR / name
+    if not out.exists() or out.stat().st_mtime < source.stat().st_mtime:
+        BIN_DIR.mkdir(parents=True, exist_ok=True)
+        subprocess.run(["gcc", "-static", "-O2", "-Wall", "-Wextra", "-Werror", "-o", str(out),
+                        str(source)], check=True)
+    return out

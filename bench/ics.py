@@ -1,0 +1,68 @@
+"""ICS between two guests, against a plain userspace TCP ping-pong between the same two.
+
+* latency: null RPC round trip (ics_test null) vs a 1-byte TCP ping-pong;
+* bulk: 64 KiB echo RPCs (ics_test echo) vs 64 KiB TCP echo messages, as MiB/s moved
+  in both directions together.
+The userspace side is a static C program (bench/tcp_pingpong.c), so the baseline is
+not slowed by Python in the TCG guest.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from qemu import Cluster
+from ssictl.harness import bring_up
+
+from .common import REPO, static_binary
+
+PY = REPO / ".venv" / "bin" / "python"
+PORT = 5999
+ICS_TEST = """
+import json, sys
+from abi import cluster
+op, count, size = sys.argv[1], int(sys.argv[2]), int(sys.argv[3])
+r = cluster.ics_test(2, op, count, size=size, timeout_ms=5000)
+print(json.dumps({"errors": r.errors, "elapsed_ns": r.elapsed_ns}))
+"""
+
+
+def _ics(c: Cluster, op: str, count: int, size: int) -> int:
+    out = c.node(1).succeed(f"{PY} -c '{ICS_TEST}' {op} {count} {size}", timeout=600)
+    res = json.loads(out.strip().splitlines()[-1])
+    if res["errors"]:
+        raise RuntimeError(f"ics_test {op}: {res['errors']} failed calls")
+    return int(res["elapsed_ns"])
+
+
+def _tcp(c: Cluster, tool: str, size: int, count: int) -> int:
+    out = c.node(1).succeed(f"{tool} client 169.254.77.2 {PORT} {size} {count}", timeout=600)
+    return int(out.strip().splitlines()[-1])
+
+
+def run(calls: int = 2000, bulk_msgs: int = 200, bulk_size: int = 65536) -> dict[str, Any]:
+    tool = static_binary(REPO / "bench" / "tcp_pingpong.c", "tcp_pingpong")
+    with Cluster(nodes=2, name="bench-ics") as c:
+        bring_up(c, modules=("ssi_core", "ics", "ics_test"))
+        c.node(2).succeed(f"(setsid {tool} server {PORT} >/dev/null 2>&1 &)")
+        c.node(1).wait_until_succeeds(f"{tool} client 169.254.77.2 {PORT} 0 1", timeout=30)
+        # Warm both paths (connections, caches) before measuring.
+        _ics(c, "null", 50, 0)
+        _tcp(c, str(tool), 0, 50)
+        ics_null = _ics(c, "null", calls, 0)
+        tcp_null = _tcp(c, str(tool), 0, calls)
+        ics_bulk = _ics(c, "echo", bulk_msgs, bulk_size)
+        tcp_bulk = _tcp(c, str(tool), bulk_size, bulk_msgs)
+
+    mib = 2 * bulk_msgs * bulk_size / 2**20
+    lat = {"ics_null_rpc_us": ics_null / calls / 1e3, "tcp_pingpong_us": tcp_null / calls / 1e3}
+    lat["ratio_ics_over_tcp"] = lat["ics_null_rpc_us"] / lat["tcp_pingpong_us"]
+    bulk = {"ics_echo_mib_s": mib / (ics_bulk / 1e9), "tcp_echo_mib_s": mib / (tcp_bulk / 1e9),
+            "message_bytes": bulk_size, "messages": bulk_msgs}
+    bulk["ratio_ics_over_tcp"] = bulk["ics_echo_mib_s"] / bulk["tcp_echo_mib_s"]
+    print(f"ICS null RPC {lat['ics_null_rpc_us']:.1f} us vs TCP ping-pong "
+          f"{lat['tcp_pingpong_us']:.1f} us (x{lat['ratio_ics_over_tcp']:.2f}); "
+          f"bulk {bulk['ics_echo_mib_s']:.1f} vs {bulk['tcp_echo_mib_s']:.1f} MiB/s "
+          f"(x{bulk['ratio_ics_over_tcp']:.2f})")
+    return {"latency": lat, "bulk": bulk, "calls": calls}
