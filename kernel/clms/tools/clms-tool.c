@@ -17,7 +17,9 @@
  * clms-tool setname-raw HEX    SET_NAME with exactly these bytes
  * clms-tool wait-down NODE MS  polls membership every ms until NODE is not
  *                              UP (or MS ms pass); prints CLOCK_REALTIME ns
- *                              and the state
+ *                              and the state, and logs "clms-tool: node NODE
+ *                              STATE" to /dev/kmsg (so the host sees the
+ *                              moment on the console)
  * clms-tool now                CLOCK_REALTIME ns
  */
 #include <errno.h>
@@ -179,6 +181,13 @@ static int cmd_wait_down(unsigned int node, long ms)
 		if (ssisys(SSISYS_CLUSTER_MEMBERSHIP, &m, sizeof(m)) < 0)
 			return die("membership");
 		if (m.state[node] != SSI_NODE_UP) {
+			FILE *kmsg = fopen("/dev/kmsg", "w");
+
+			if (kmsg) {
+				fprintf(kmsg, "<3>clms-tool: node %u %s\n", node,
+					state_name(m.state[node]));
+				fclose(kmsg);
+			}
 			printf("%llu %s\n", (unsigned long long)t,
 			       state_name(m.state[node]));
 			return 0;
