@@ -47,6 +47,10 @@ def _skip_trivial_coercion() -> None:
         elif ann == list[str] and isinstance(value, tuple | list):
             plain = all(isinstance(v, str) for v in value)
             value = list(value) if plain else value
+        elif ann is int and isinstance(value, int) and not isinstance(value, bool):
+            plain = True  # a default
+        elif ann is float and isinstance(value, int | float) and not isinstance(value, bool):
+            value, plain = float(value), True  # a default
         elif ann is int and isinstance(value, str) and _INT_RE.fullmatch(value):
             value, plain = int(value), True
         elif ann is float and isinstance(value, str) and _FLOAT_RE.fullmatch(value):

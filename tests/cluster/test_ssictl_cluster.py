@@ -204,6 +204,24 @@ def test_ics_stats_shows_the_peers(cluster: Cluster) -> None:
     assert "169.254.77.3" in out and "frames_rx" in out
 
 
+def test_ics_test_between_nodes(cluster: Cluster) -> None:
+    need_modules(*ICS_MODULES, "ics_test")
+    bring_up(cluster, modules=(*ICS_MODULES, "ics_test"))
+    nd1 = cluster.node(1)
+    r = ssictl_json(nd1, "ics test 2 --count 100")
+    assert (r["node"], r["op"], r["count"], r["errors"]) == (2, "null", 100, 0), r
+    assert r["elapsed_ns"] > 0
+    r = ssictl_json(nd1, "ics test 3 --op echo --size 1000 --count 20")
+    assert (r["op"], r["size"], r["errors"]) == ("echo", 1000, 0), r
+    rc, out, err = ssictl(nd1, "ics test 2 --op ping --count 10")
+    assert rc == 0 and out.startswith("10 ping call(s) to node 2: "), (out, err)
+    rc, out, err = ssictl(nd1, "ics test 1")
+    assert rc == 1 and "node 1 is this node: test against another node" in err, (out, err)
+    st = ssictl_json(nd1, "ics stats")
+    peers = {p["node"]: p for p in st["peers"]}
+    assert peers[2]["bulk"] and peers[3]["bulk"], st  # ics_test runs on the bulk channel
+
+
 # --------------------------------------------------------------------------- CLMS
 
 

@@ -730,6 +730,10 @@ def test_int_and_float_options_bypass_typer_coercion() -> None:
     "argv",
     [
         ["clusternode-avail", "3", "--json"],
+        ["cluster", "status"],
+        ["cluster", "keygen", "/nonexistent/dir/key"],
+        ["ics", "test", "2"],
+        ["cluster", "up", "--nodes", "3", "--key-file", "/nonexistent"],
         ["clusternode-info", "2"],
         ["cluster", "status", "--watch", "--count", "1", "--timeout", "0.5", "--interval", "0.1"],
         ["cluster", "setup", "--nodes", "3", "--key-file", "/nonexistent"],
