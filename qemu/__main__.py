@@ -8,14 +8,13 @@ runs CMD on node 1 (exit code passed through) or attaches this terminal to node
 
 from __future__ import annotations
 
+import secrets
 import statistics
 import sys
-from concurrent.futures import ThreadPoolExecutor
 
 import typer
 
 from .cluster import Cluster
-from .node import Node
 from .paths import REPO_ROOT, KernelMissing
 from .terminal import attach
 
@@ -28,22 +27,21 @@ def _err(msg: str) -> None:
 
 
 def _load_modules(c: Cluster) -> None:
-    ssictl = REPO_ROOT / ".venv" / "bin" / "ssictl"
+    """Load the SSI modules on every node and form one cluster (fresh random key)."""
+    from ssictl.harness import DEFAULT_MODULES, BringUpError, bring_up
 
-    def load(nd: Node) -> tuple[Node, int, str, str]:
-        rc, out, err = nd.execute(f"{ssictl} modules load", timeout=300)
-        return nd, rc, out, err
-
-    with ThreadPoolExecutor(max_workers=len(c.nodes)) as pool:
-        results = list(pool.map(load, c.nodes))
-    failed = False
-    for nd, rc, out, err in results:
-        print(f"--- {nd.name}: ssictl modules load (exit {rc}) ---")
-        sys.stdout.write(out)
-        sys.stderr.write(err)
-        failed = failed or rc != 0
-    if failed:
-        raise typer.Exit(1)
+    out_dir = REPO_ROOT / "build" / "modules" / "out"
+    modules = [m for m in DEFAULT_MODULES if (out_dir / f"{m}.ko").exists()]
+    missing = sorted(set(DEFAULT_MODULES) - set(modules))
+    if missing:
+        _err(f"warning: {', '.join(missing)} not built (run make modules): loading "
+             f"{', '.join(modules)} only")
+    try:
+        results = bring_up(c, key=secrets.token_bytes(32), modules=modules)
+    except BringUpError as e:
+        _err(str(e))
+        raise typer.Exit(1) from e
+    print(f"SSI modules loaded on {len(results)} node(s): {', '.join(modules)}")
 
 
 @app.callback()

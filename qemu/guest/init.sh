@@ -14,6 +14,8 @@ else
 	done
 fi
 HERE=${0%/*}
+# The checkout's venv (ssictl, genmod) is on every node's PATH.
+export PATH="${HERE%/qemu/guest}/.venv/bin:$PATH"
 
 # Mount proc first: before that, /proc is the host's directory seen over 9p.
 $BB mount -t proc -o nosuid,nodev,noexec proc /proc
