@@ -76,6 +76,7 @@ struct clms_peer {
 	u64 transition;			/* the transition it holds */
 	u32 master;			/* the master it follows */
 	u64 up_mask;
+	u64 heard_mask;			/* the nodes it hears */
 	u32 cpus;
 	u64 mem_total_kb;
 	u64 mem_free_kb;
@@ -96,6 +97,7 @@ struct clms_state {
 	u64 hb_seq;
 	u64 max_seen;			/* highest transition heard of */
 	u64 configured;			/* table of the last tick */
+	u64 heard;			/* nodes heard at the last tick */
 	bool ticked;
 	unsigned long last_tick;	/* jiffies */
 	u64 cb_up;			/* nodes the notifiers see up */

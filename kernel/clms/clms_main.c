@@ -16,36 +16,45 @@
  * Heartbeats.  Every heartbeat_ms (100) each node sends every configured
  * peer a one-way heartbeat: node, incarnation, a sequence number, the
  * transition it holds, the master it follows (0 unless UP in a cluster),
- * cpus, memory, load average x100, and the nodes it sees up.  Each peer
- * has its own send work item, so a peer that is down (connect timing out)
- * never delays the heartbeats to the others.  A peer whose last heartbeat
- * is older than timeout_ms (1000), or that said "leave", is suspect; the
- * others, with this node, are "heard".  A heartbeat whose sender is not
- * in the table, claims another node number, or is older (seq) than the
- * last one of its incarnation is dropped and counted.
+ * cpus, memory, load average x100, the nodes it sees up and the nodes it
+ * hears.  Each peer has its own send work item, so a peer that is down
+ * (connect timing out) never delays the heartbeats to the others.  A
+ * peer whose last heartbeat is older than timeout_ms (1000), or that said
+ * "leave" (clms.ko unloading), is suspect; the others, with this node,
+ * are "heard".  A heartbeat whose sender is not in the table, claims
+ * another node number, or is older (seq) than the last one of its
+ * incarnation is dropped and counted.  A tick that runs late (this node
+ * was not scheduled: a stalled VM) does not count that time against the
+ * peers.
  *
- * Quorum.  A node has quorum while it hears strictly more than half of
- * the table (itself included).  Without quorum (mode NOQUORUM) a node
- * does not act as part of any cluster: it has no master, makes and
- * adopts no transitions, reports quorum 0, itself UP and every other
- * node it had seen DOWN (their nodedown callbacks run, after
+ * Quorum (the partition rule).  A node has quorum while it hears strictly
+ * more than half of the table (itself included).  Without quorum (mode
+ * NOQUORUM) a node does not act as part of any cluster: it has no master,
+ * makes and adopts no transitions, reports quorum 0, itself UP and every
+ * other node it had seen DOWN (their nodedown callbacks run, after
  * ics_node_down(), so calls pending across the partition fail).  If it
  * was UP in a cluster it also takes a new incarnation: the majority side
  * declares the old one DOWN and moves on.  When it hears a majority again
- * it is JOINING (itself COMINGUP) until a master makes it UP; with a
+ * it is JOINING (itself COMINGUP) until a master makes it UP, with a
  * transition newer than any it had, as masters number from the highest
  * transition they have heard of.  Two sides can never both act: only one
- * can hold a majority of the same table.
+ * can hold a majority of the same table.  Moreover a master decides only
+ * while it heard a majority within timeout_ms - 2 x heartbeat_ms; a node
+ * being cut off loses that before any peer turns suspect, so it makes no
+ * transition on its way out either.
  *
  * Master.  A node UP in a cluster (mode MEMBER) follows the lowest-
  * numbered node that is UP in its membership and that it hears with the
  * incarnation the membership has; if that is itself, it is the master.
- * A JOINING node waits for the master that its heard peers report; if
- * none reports one (no cluster yet), the lowest heard node forms one.  So
- * when the master fails, the lowest surviving node with quorum takes
- * over, and when a lower node (re)joins it becomes the master once UP.
- * Taking over bumps the transition from the highest one this node has
- * heard of (heartbeats carry them), so transition ids never go back.
+ * So when the master fails, the lowest surviving node with quorum takes
+ * over.  A live master hands over to a lower node that (re)joined only
+ * once that node holds the current membership and hears every node UP in
+ * it (heartbeats say what a node hears), or it would declare down nodes
+ * it does not hear yet.  A JOINING node waits for the master its heard
+ * peers report; if none reports one (no cluster yet), the lowest heard
+ * node forms one.  A new master bumps the transition from the highest
+ * one it has heard of (heartbeats carry them): transition ids never go
+ * back.
  *
  * Transitions.  Only the master changes the membership, on its tick,
  * each node state change bumping the transition (and so does a cluster
@@ -54,22 +63,25 @@
  *   suspect, gone from the table,  UP/COMINGUP -> [SHUTDOWN if it said
  *   or a new incarnation heard:        leave] -> GOINGDOWN -> KCLEANUP
  *   cleanup done:                  KCLEANUP -> UCLEANUP -> DOWN
- * A node may come back only once DOWN.  KCLEANUP lasts until the
- * master's own nodedown callbacks for the node have run (it does not wait
- * for the other nodes'); there is no userspace cleanup yet, so UCLEANUP
- * is passed through at once.
+ * A node may come back only once DOWN, and only as a new incarnation: one
+ * declared down while still running (it missed heartbeats) must first
+ * learn that from a push and rejoin.  KCLEANUP lasts until the master's
+ * own nodedown callbacks for the node have run (it does not wait for the
+ * other nodes'); there is no userspace cleanup yet, so UCLEANUP is passed
+ * through at once.
  *
  * Pushes.  The master sends its whole membership (transition, master,
  * name, per-node state, incarnation, since, transition of the change) to
  * every heard node when it changes, and again every other tick to any
- * heard node whose heartbeat reports a different transition (lost push,
- * new joiner).  A node with quorum adopts a membership from the node it
- * names as master, if it hears that node with the incarnation the
- * membership has and the transition is newer than its own; stale ones are
- * dropped and counted.  If the adopted membership has this incarnation
- * GOINGDOWN..DOWN (the others declared it dead, e.g. after a one-sided
- * partition), the node rejoins: new incarnation, everything else seen
- * down, COMINGUP.
+ * heard node whose heartbeat reports another transition or master (lost
+ * push, new joiner).  A node with quorum adopts a membership from the
+ * node it names as master, if it hears that node with the incarnation
+ * the membership has and the transition is newer than its own (or the
+ * same, from a lower-numbered master: a handover racing a change); stale
+ * ones are dropped and counted.  If the adopted membership has this
+ * incarnation SHUTDOWN..DOWN (the others declared it dead, e.g. after a
+ * one-sided partition), the node rejoins: new incarnation, everything
+ * else seen down, COMINGUP.
  *
  * Callbacks.  Whenever the nodes a node sees UP change, by its own
  * decision or an adopted membership, it calls ics_node_down() at once for
@@ -371,21 +383,55 @@ static void clms_rejoin(void)
 	clms_count(CLMS_CNT_REJOINS);
 }
 
+/* @node hears every node UP in our view (@heard: what we hear). */
+static bool clms_hears_all_up(unsigned int node, u64 heard)
+{
+	struct clms_view *v = &clms.view;
+	u64 hears = node == clms_self ? heard : clms.peers[node].heard_mask;
+	unsigned int n;
+
+	for (n = 1; n < CLMS_NR_SLOTS; n++)
+		if ((clms.configured & BIT_ULL(n)) &&
+		    v->state[n] == SSI_NODE_UP && !(hears & BIT_ULL(n)))
+			return false;
+	return true;
+}
+
+/* @n is UP in our view and we hear that very incarnation. */
+static bool clms_up_and_heard(unsigned int n, u64 heard)
+{
+	struct clms_view *v = &clms.view;
+
+	if (!n || !(heard & BIT_ULL(n)) || v->state[n] != SSI_NODE_UP)
+		return false;
+	return n == clms_self || clms.peers[n].incarnation == v->inc[n];
+}
+
 /* Who should be master, as far as this node can tell; 0 if unknown. */
 static unsigned int clms_elect(u64 heard)
 {
 	struct clms_view *v = &clms.view;
-	unsigned int n;
+	unsigned int n, low = 0, cur = v->master;
+	bool ready;
 
 	if (clms.mode == CLMS_MEMBER) {
-		for (n = 1; n < CLMS_NR_SLOTS; n++) {
-			if (!(heard & BIT_ULL(n)) || v->state[n] != SSI_NODE_UP)
-				continue;
-			if (n == clms_self ||
-			    clms.peers[n].incarnation == v->inc[n])
-				return n;
-		}
-		return 0;
+		for (n = 1; n < CLMS_NR_SLOTS && !low; n++)
+			if (clms_up_and_heard(n, heard))
+				low = n;
+		if (!clms_up_and_heard(cur, heard) || low >= cur)
+			return low;
+		/*
+		 * A live master hands over to a lower node (one that joined)
+		 * only once that node holds the current membership and hears
+		 * every node UP in it: it would declare down those it does
+		 * not hear yet.
+		 */
+		if (low == clms_self)
+			ready = clms.peers[cur].transition == v->transition &&
+				clms.peers[cur].master == cur;
+		else
+			ready = clms.peers[low].transition == v->transition;
+		return ready && clms_hears_all_up(low, heard) ? low : cur;
 	}
 	/*
 	 * Joining: a cluster among the nodes we hear adds us.  If they still
@@ -441,6 +487,13 @@ static void clms_master_node(unsigned int n, u64 cfg, u64 heard)
 		break;
 	default:	/* NEVERUP, DOWN */
 		if (!(cfg & BIT_ULL(n)) || !(heard & BIT_ULL(n)))
+			break;
+		/*
+		 * Declared down but still running (it missed heartbeats): it
+		 * comes back only as a new incarnation, once a push has told
+		 * it that it is down.
+		 */
+		if (v->state[n] == SSI_NODE_DOWN && same)
 			break;
 		clms_set_state(n, SSI_NODE_COMINGUP, p->incarnation);
 		clms_set_state(n, SSI_NODE_UP, p->incarnation);
@@ -509,6 +562,7 @@ static void clms_tick(struct work_struct *work)
 	clms.last_tick = now;
 	clms.ticked = true;
 	heard = clms_heard_locked(cfg, now);
+	clms.heard = heard;
 	quorum = cfg && hweight64(heard) * 2 > hweight64(cfg);
 
 	if (!quorum && clms.mode != CLMS_NOQUORUM) {
@@ -531,8 +585,9 @@ static void clms_tick(struct work_struct *work)
 			continue;
 		p = &clms.peers[n];
 		if (master && !changed && (heard & BIT_ULL(n)) &&
-		    p->transition != clms.view.transition) {
-			/* It missed a push, or is new: send it again. */
+		    (p->transition != clms.view.transition ||
+		     p->master != clms_self)) {
+			/* It missed a push, is new, or follows another. */
 			if (!p->push_backoff) {
 				p->push_backoff = 2;
 				set_bit(CLMS_SEND_MEMBERSHIP, &p->send_flags);
@@ -570,6 +625,7 @@ static void clms_send_heartbeat(unsigned int node)
 	hb.transition = clms.view.transition;
 	hb.master = clms.mode == CLMS_MEMBER ? clms.view.master : 0;
 	hb.up_mask = clms.cb_up;
+	hb.heard_mask = clms.heard;
 	mutex_unlock(&clms.lock);
 
 	si_meminfo(&si);
@@ -674,6 +730,7 @@ void clms_srv_heartbeat(unsigned int from, const struct clms_heartbeat_req *msg)
 	p->transition = msg->transition;
 	p->master = msg->master;
 	p->up_mask = msg->up_mask;
+	p->heard_mask = msg->heard_mask;
 	p->cpus = msg->cpus;
 	p->mem_total_kb = msg->mem_total_kb;
 	p->mem_free_kb = msg->mem_free_kb;
@@ -732,6 +789,20 @@ static void clms_adopt(const struct clms_membership_req *m)
 	clms_reconcile();
 }
 
+/*
+ * Newer transitions win; of two masters that made the same one (a handover
+ * racing a change), the lower-numbered one wins, as it is the one that
+ * stays master.
+ */
+static bool clms_newer(const struct clms_membership_req *m)
+{
+	struct clms_view *v = &clms.view;
+
+	return m->transition > v->transition ||
+	       (m->transition == v->transition && v->master &&
+		m->master < v->master);
+}
+
 void clms_srv_membership(unsigned int from,
 			 const struct clms_membership_req *msg)
 {
@@ -748,7 +819,7 @@ void clms_srv_membership(unsigned int from,
 	if (READ_ONCE(clms_stopping) || clms.mode == CLMS_NOQUORUM ||
 	    !clms_peer_fresh(p, jiffies) ||
 	    p->incarnation != msg->incarnation[from] ||
-	    msg->transition <= clms.view.transition) {
+	    !clms_newer(msg)) {
 		clms.max_seen = max(clms.max_seen, msg->transition);
 		clms_count(CLMS_CNT_DROPPED_STALE);
 		goto out;

@@ -9,6 +9,7 @@
  */
 #define pr_fmt(fmt) "clms: " fmt
 
+#include <linux/bitops.h>
 #include <linux/kernel.h>
 #include <linux/list.h>
 #include <linux/module.h>
@@ -30,7 +31,10 @@ struct clms_node_events {
 };
 
 static LIST_HEAD(clms_notifiers);
-static DEFINE_MUTEX(clms_notifier_lock);	/* the list; held while calling */
+static DEFINE_MUTEX(clms_notifier_lock);	/* held while calling them */
+/* What the notifiers have been told, replayed to new ones; notifier lock. */
+static u64 clms_told_up;
+static u64 clms_told_transition[CLMS_NR_SLOTS];
 
 static DEFINE_SPINLOCK(clms_ev_lock);	/* clms_events, clms_ev_running */
 static struct clms_node_events clms_events[CLMS_NR_SLOTS];
@@ -39,11 +43,21 @@ static unsigned int clms_ev_running;	/* node whose "down" runs now */
 static struct workqueue_struct *clms_cb_wq;
 static struct work_struct clms_cb_work;
 
+/*
+ * Before it joins the list, @nb->nodeup is called (from the caller) for
+ * every node the notifiers have been told is up, so it sees the same
+ * sequence of events as the notifiers registered before it.
+ */
 int clms_register_notifier(struct clms_notifier *nb)
 {
+	unsigned int n;
+
 	if (!nb || (!nb->nodeup && !nb->nodedown))
 		return -EINVAL;
 	mutex_lock(&clms_notifier_lock);
+	for (n = 1; n < CLMS_NR_SLOTS && nb->nodeup; n++)
+		if (clms_told_up & BIT_ULL(n))
+			nb->nodeup(n, clms_told_transition[n]);
 	list_add_tail(&nb->list, &clms_notifiers);
 	mutex_unlock(&clms_notifier_lock);
 	return 0;
@@ -144,7 +158,9 @@ static void clms_cb_work_fn(struct work_struct *work)
 
 	while (clms_ev_pop(&node, &kind, &transition)) {
 		mutex_lock(&clms_notifier_lock);
+		clms_told_transition[node] = transition;
 		if (kind == CLMS_EV_UP) {
+			clms_told_up |= BIT_ULL(node);
 			pr_info("node %u up (transition %llu)\n", node,
 				transition);
 			clms_count(CLMS_CNT_NODEUPS);
@@ -152,6 +168,7 @@ static void clms_cb_work_fn(struct work_struct *work)
 				if (nb->nodeup)
 					nb->nodeup(node, transition);
 		} else {
+			clms_told_up &= ~BIT_ULL(node);
 			pr_info("node %u down (transition %llu)\n", node,
 				transition);
 			clms_count(CLMS_CNT_NODEDOWNS);

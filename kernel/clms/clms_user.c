@@ -13,6 +13,7 @@
 #include <linux/mm.h>
 #include <linux/module.h>
 #include <linux/sched/loadavg.h>
+#include <linux/spinlock.h>
 #include <linux/string.h>
 #include <linux/sysfs.h>
 #include <linux/uaccess.h>
@@ -424,6 +425,89 @@ static ssize_t test_ping_store(struct kobject *kobj,
 
 static struct kobj_attribute test_ping_attr = __ATTR_RW_MODE(test_ping, 0600);
 
+/*
+ * Test aid, refused unless test_knobs is set: writing 1 registers a
+ * notifier that logs its callbacks ("up|down NODE TRANSITION", the last
+ * CLMS_TN_LOG), 0 unregisters it; reading shows the log.
+ */
+#define CLMS_TN_LOG	32
+#define CLMS_TN_LINE	40
+
+static DEFINE_MUTEX(clms_tn_lock);	/* registration */
+static bool clms_tn_registered;
+static DEFINE_SPINLOCK(clms_tn_log_lock);
+static char clms_tn_log[CLMS_TN_LOG][CLMS_TN_LINE];
+static unsigned int clms_tn_next;	/* total lines logged */
+
+static void clms_tn_record(const char *what, unsigned int node, u64 transition)
+{
+	spin_lock(&clms_tn_log_lock);
+	snprintf(clms_tn_log[clms_tn_next % CLMS_TN_LOG], CLMS_TN_LINE,
+		 "%s %u %llu\n", what, node, transition);
+	clms_tn_next++;
+	spin_unlock(&clms_tn_log_lock);
+}
+
+static void clms_tn_nodeup(unsigned int node, u64 transition)
+{
+	clms_tn_record("up", node, transition);
+}
+
+static void clms_tn_nodedown(unsigned int node, u64 transition)
+{
+	clms_tn_record("down", node, transition);
+}
+
+static struct clms_notifier clms_test_nb = {
+	.nodeup = clms_tn_nodeup,
+	.nodedown = clms_tn_nodedown,
+};
+
+static ssize_t test_notifier_show(struct kobject *kobj,
+				  struct kobj_attribute *attr, char *buf)
+{
+	unsigned int i, first;
+	int len = 0;
+
+	spin_lock(&clms_tn_log_lock);
+	first = clms_tn_next > CLMS_TN_LOG ? clms_tn_next - CLMS_TN_LOG : 0;
+	for (i = first; i < clms_tn_next; i++)
+		len += sysfs_emit_at(buf, len, "%s",
+				     clms_tn_log[i % CLMS_TN_LOG]);
+	spin_unlock(&clms_tn_log_lock);
+	return len;
+}
+
+static ssize_t test_notifier_store(struct kobject *kobj,
+				   struct kobj_attribute *attr,
+				   const char *buf, size_t count)
+{
+	bool on;
+	int ret;
+
+	if (!READ_ONCE(clms_test_knobs))
+		return -EPERM;
+	ret = kstrtobool(buf, &on);
+	if (ret)
+		return ret;
+	mutex_lock(&clms_tn_lock);
+	if (on && !clms_tn_registered) {
+		spin_lock(&clms_tn_log_lock);
+		clms_tn_next = 0;
+		spin_unlock(&clms_tn_log_lock);
+		ret = clms_register_notifier(&clms_test_nb);
+		clms_tn_registered = !ret;
+	} else if (!on && clms_tn_registered) {
+		clms_unregister_notifier(&clms_test_nb);
+		clms_tn_registered = false;
+	}
+	mutex_unlock(&clms_tn_lock);
+	return ret ? ret : count;
+}
+
+static struct kobj_attribute test_notifier_attr =
+	__ATTR_RW_MODE(test_notifier, 0600);
+
 struct clms_counter_attr {
 	struct kobj_attribute attr;
 	enum clms_counter counter;
@@ -453,6 +537,7 @@ static struct attribute *clms_fixed_attrs[] = {
 	&name_attr.attr,
 	&members_attr.attr,
 	&test_ping_attr.attr,
+	&test_notifier_attr.attr,
 };
 
 static struct attribute *clms_attrs[ARRAY_SIZE(clms_fixed_attrs) +
@@ -512,4 +597,6 @@ void clms_user_exit(void)
 {
 	clms_ssisys_unregister(ARRAY_SIZE(clms_ssisys_cmds));
 	clms_sysfs_exit();
+	if (clms_tn_registered)
+		clms_unregister_notifier(&clms_test_nb);
 }

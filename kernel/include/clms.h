@@ -17,6 +17,9 @@ struct module;
  * Called from CLMS's own workqueue, in registration order (nodedown in
  * reverse), once per transition that changes @node's state; may sleep
  * and may use ICS, but must not wait for another membership transition.
+ * ICS calls pending on a node have failed (-EHOSTDOWN) before its
+ * nodedown.  A node coming back as a new incarnation gets nodedown, then
+ * nodeup.  This node itself is never reported.
  */
 struct clms_notifier {
 	struct list_head list;
@@ -24,6 +27,12 @@ struct clms_notifier {
 	void (*nodedown)(unsigned int node, u64 transition);
 };
 
+/*
+ * Registering calls @nb->nodeup, from the caller, for each node already
+ * reported up, then delivers every later event; after unregistering
+ * returns, no callback of @nb runs.  Neither may be called from a
+ * callback.
+ */
 int clms_register_notifier(struct clms_notifier *nb);
 void clms_unregister_notifier(struct clms_notifier *nb);
 

@@ -13,6 +13,8 @@ console that the node is no longer UP: the console path adds a few ms, never sub
 
 from __future__ import annotations
 
+import contextlib
+import os
 import re
 import shutil
 import subprocess
@@ -190,6 +192,20 @@ def info(nd: Node, node: int) -> dict[str, str]:
     return dict(w.split("=", 1) for w in nd.succeed(f"{TOOL} info {node}").split())
 
 
+def qemu_console_file(nd: Node) -> str:
+    """The console log file QEMU writes, even if another test session that shares
+    build/logs/ has unlinked and recreated the path meanwhile."""
+    path = str(nd.cfg.console_log)
+    if nd.proc is not None:
+        fds = f"/proc/{nd.proc.pid}/fd"
+        with contextlib.suppress(OSError):
+            for fd in os.listdir(fds):
+                with contextlib.suppress(OSError):
+                    if os.readlink(f"{fds}/{fd}") in (path, f"{path} (deleted)"):
+                        return f"{fds}/{fd}"
+    return path
+
+
 class ConsoleWatch:
     """The host time at which a regex first shows up on a node's console, from now on.
 
@@ -200,8 +216,8 @@ class ConsoleWatch:
 
     def __init__(self, nd: Node, pattern: str) -> None:
         self.node = nd.name
-        self.path = nd.cfg.console_log
-        self.offset = nd.console_size()
+        self.path = qemu_console_file(nd)
+        self.offset = os.stat(self.path).st_size
         self.rx = re.compile(pattern)
         self.seen: int | None = None
         self.match: re.Match[str] | None = None
@@ -445,10 +461,27 @@ def test_crash_is_detected_and_pending_calls_fail(cluster: Cluster) -> None:
     assert int(sysread(cluster.node(1), "nodedowns")) >= 1
 
 
+def notifier_log(nd: Node) -> list[tuple[str, int, int]]:
+    """The test notifier's callbacks: (up|down, node, transition)."""
+    out = []
+    for line in nd.succeed(f"cat {SYS}/test_notifier").splitlines():
+        kind, node, trans = line.split()
+        out.append((kind, int(node), int(trans)))
+    return out
+
+
 def test_restart_rejoins_with_new_incarnation(cluster: Cluster) -> None:
     bring_up(cluster)
-    wait_agree(cluster, ALL, UP3, master=1)
+    v0 = wait_agree(cluster, ALL, UP3, master=1)
+    n2 = cluster.node(2)
+    # A notifier registered now is first told about the nodes already up.
+    n2.succeed(f"echo 0 > {SYS}/test_notifier && echo 1 > {SYS}/test_notifier")
+    log = notifier_log(n2)
+    assert [(k, n) for k, n, _ in log] == [("up", 1), ("up", 3)], log
+    assert all(0 < t <= v0.transition for _, _, t in log), log
     old_inc = members(cluster.node(1))[3][1]
+    downs = int(sysread(n2, "nodedowns"))
+
     cluster.node(3).crash()
     v1 = wait_agree(cluster, (1, 2), {1: "UP", 2: "UP", 3: "DOWN"}, master=1)
     restart(cluster, 3)
@@ -460,6 +493,12 @@ def test_restart_rejoins_with_new_incarnation(cluster: Cluster) -> None:
         assert members(cluster.node(n))[3][:2] == ("UP", new_inc)
         i = info(cluster.node(n), 3)
         assert int(i["transition"]) > v1.transition, i
+    # Node 2's callbacks: node 3 down once, then up again, in transition order.
+    log = notifier_log(n2)
+    assert [(k, n) for k, n, _ in log] == [("up", 1), ("up", 3), ("down", 3), ("up", 3)], log
+    assert v0.transition < log[2][2] <= v1.transition < log[3][2] <= v2.transition, log
+    assert int(sysread(n2, "nodedowns")) == downs + 1
+    n2.succeed(f"echo 0 > {SYS}/test_notifier")
 
 
 def test_master_crash_fails_over(cluster: Cluster) -> None:
