@@ -81,7 +81,9 @@
  * ones are dropped and counted.  If the adopted membership has this
  * incarnation SHUTDOWN..DOWN (the others declared it dead, e.g. after a
  * one-sided partition), the node rejoins: new incarnation, everything
- * else seen down, COMINGUP.
+ * else seen down, COMINGUP.  So does a member that does not hear its
+ * master while a peer it hears follows that master with a newer
+ * transition (a one-sided cut: no push reaches it).
  *
  * Callbacks.  Whenever the nodes a node sees UP change, by its own
  * decision or an adopted membership, it calls ics_node_down() at once for
@@ -372,12 +374,12 @@ static void clms_lose_quorum(void)
 	clms_reconcile();
 }
 
-/* The cluster declared this incarnation down. */
-static void clms_rejoin(void)
+/* The cluster declared this incarnation down, or went on without it. */
+static void clms_rejoin(const char *why)
 {
 	clms.incarnation = clms_new_incarnation(clms.incarnation);
-	pr_warn("node %u was declared down by master %u: rejoining as incarnation %u\n",
-		clms_self, clms.view.master, clms.incarnation);
+	pr_warn("node %u %s: rejoining as incarnation %u\n", clms_self, why,
+		clms.incarnation);
 	clms.mode = CLMS_JOINING;
 	clms_set_self(SSI_NODE_COMINGUP);
 	clms_count(CLMS_CNT_REJOINS);
@@ -405,6 +407,27 @@ static bool clms_up_and_heard(unsigned int n, u64 heard)
 	if (!n || !(heard & BIT_ULL(n)) || v->state[n] != SSI_NODE_UP)
 		return false;
 	return n == clms_self || clms.peers[n].incarnation == v->inc[n];
+}
+
+/*
+ * A member that does not hear its master, while a peer it hears follows
+ * that master with a newer membership: the cluster went on without us
+ * (a one-sided cut) and has declared us down or soon will.
+ */
+static bool clms_left_behind(u64 heard)
+{
+	struct clms_peer *p;
+	unsigned int n;
+
+	for (n = 1; n < CLMS_NR_SLOTS; n++) {
+		p = &clms.peers[n];
+		if (n == clms_self || !(heard & BIT_ULL(n)) || !p->master ||
+		    p->master == clms_self || (heard & BIT_ULL(p->master)))
+			continue;
+		if (p->transition > clms.view.transition)
+			return true;
+	}
+	return false;
 }
 
 /* Who should be master, as far as this node can tell; 0 if unknown. */
@@ -572,6 +595,10 @@ static void clms_tick(struct work_struct *work)
 		clms.mode = CLMS_JOINING;
 		clms_set_self(SSI_NODE_COMINGUP);
 		clms_publish();
+	}
+	if (clms.mode == CLMS_MEMBER && clms_left_behind(heard)) {
+		clms_rejoin("cannot hear the master its peers follow");
+		clms_reconcile();
 	}
 	if (clms.mode != CLMS_NOQUORUM && clms_elect(heard) == clms_self &&
 	    clms_can_decide(cfg, now))
@@ -784,7 +811,7 @@ static void clms_adopt(const struct clms_membership_req *m)
 	} else if (v->state[clms_self] == SSI_NODE_COMINGUP) {
 		clms.mode = CLMS_JOINING;
 	} else {
-		clms_rejoin();
+		clms_rejoin("was declared down");
 	}
 	clms_reconcile();
 }

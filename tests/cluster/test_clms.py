@@ -579,6 +579,26 @@ def test_partition_of_a_follower(cluster: Cluster) -> None:
     assert v2.transition > v1.transition
 
 
+def test_one_sided_cut_member_rejoins(cluster: Cluster) -> None:
+    """Node 3 loses only its link to the master: node 1 declares it down through
+    node 2, and node 3, hearing node 2 follow a master it cannot hear, rejoins."""
+    bring_up(cluster)
+    wait_agree(cluster, ALL, UP3, master=1)
+    n3 = cluster.node(3)
+    inc3 = int(sysread(n3, "incarnation"))
+    cluster.cut(1, 3)
+    v1 = wait_agree(cluster, (1, 2), {1: "UP", 2: "UP", 3: "DOWN"}, master=1)
+    n3.wait_until_succeeds(f"grep -qx joining {SYS}/mode", timeout=10)
+    v = view(n3)
+    assert v.quorum == 1 and v.states[3] == "COMINGUP", v
+    assert sysread(n3, "up_nodes") == "0x8"
+    assert int(sysread(n3, "incarnation")) != inc3
+    assert int(sysread(n3, "rejoins")) >= 1
+    cluster.uncut(1, 3)
+    v2 = wait_agree(cluster, ALL, UP3, master=1)
+    assert v2.transition > v1.transition
+
+
 def test_unload_leaves_at_once_and_reload_rejoins(cluster: Cluster) -> None:
     bring_up(cluster)
     wait_agree(cluster, ALL, UP3, master=1)
