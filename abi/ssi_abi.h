@@ -36,6 +36,10 @@
 #define SSISYS_CLUSTERNODE_INFO	17	/* buf: struct ssi_node_info (in/out) */
 #define SSISYS_CLUSTER_NAME	18	/* buf: char[SSI_NAME_MAX] (out) */
 #define SSISYS_CLUSTER_SET_NAME	19	/* buf: name, 1..SSI_NAME_MAX-1 bytes */
+/* vproc (vproc.ko): clusterwide processes. */
+#define SSISYS_VPROC_WHERE	24	/* buf: struct ssi_vproc_where (in/out) */
+#define SSISYS_VPROC_LIST	25	/* buf: struct ssi_vproc_list (in/out) */
+#define SSISYS_VPROC_LOCALVIEW	26	/* buf: struct ssi_vproc_localview */
 /* ICS self-test service (ics_test.ko): tests and benchmarks only. */
 #define SSISYS_ICS_TEST		40	/* buf: struct ssi_ics_test (in/out) */
 #define SSISYS_NR_CMDS		64	/* commands are 0..SSISYS_NR_CMDS-1 */
@@ -113,6 +117,55 @@ struct ssi_ics_test {
 	__s32 last_error;	/* out: last failure, negative errno */
 	__u32 reserved;		/* must be 0 */
 	__u64 elapsed_ns;	/* out: wall time of the whole run */
+};
+
+/* SSISYS_VPROC_WHERE: set pid; node is the node the process runs on. */
+struct ssi_vproc_where {
+	__s32 pid;
+	__u32 node;		/* out */
+};
+
+/* One process of the clusterwide list. */
+struct ssi_vproc_proc {
+	__s32 pid;
+	__s32 ppid;
+	__s32 pgid;
+	__s32 sid;
+	__u32 uid;		/* real uid */
+	__u32 euid;
+	__u32 node;		/* where it runs */
+	__u32 state;		/* ps state letter: R, S, D, T, t, Z, X, I */
+	__u64 start_ns;		/* boot-based start time on its node */
+	char comm[16];		/* NUL-terminated */
+};
+
+/*
+ * SSISYS_VPROC_LIST: user processes (pid >= 65536) of every UP node, and
+ * this node's.  @procs points to @capacity entries; @count is set to the
+ * number written, @total to the number there were (may exceed @capacity).
+ * @flags SSI_VPROC_LIST_LOCAL: this node only.  Nodes that fail to answer
+ * are counted in @failed_nodes (bit n = node n).
+ */
+#define SSI_VPROC_LIST_LOCAL	1
+struct ssi_vproc_list {
+	__u64 procs;		/* user pointer to struct ssi_vproc_proc[] */
+	__u32 capacity;
+	__u32 count;		/* out */
+	__u32 total;		/* out */
+	__u32 flags;
+	__u64 failed_nodes;	/* out */
+};
+
+/*
+ * SSISYS_VPROC_LOCALVIEW: @set 1 confines the caller (and children it
+ * forks later) to this node's processes in /proc, kill and the other
+ * process calls; 0 lifts it; SSI_VPROC_LOCALVIEW_QUERY changes nothing.
+ * Returns the previous state (0 or 1).
+ */
+#define SSI_VPROC_LOCALVIEW_QUERY	2
+struct ssi_vproc_localview {
+	__u32 set;
+	__u32 reserved;		/* must be 0 */
 };
 
 #endif /* _UAPI_LINUX_SSI_H */
