@@ -6,12 +6,13 @@ import sys
 from collections.abc import Callable
 from typing import Any
 
-from . import boot, ics
+from . import boot, clms, ics
 from .common import write_result
 
 BENCHMARKS: dict[str, Callable[[], dict[str, Any]]] = {
     "boot": boot.run,
     "ics": ics.run,
+    "clms": clms.run,
 }
 
 
