@@ -12,7 +12,7 @@ from typing import Any
 
 import typer
 
-from ssictl import cluster_setup, cluster_status, clusternode, ics, modules, node
+from ssictl import cluster_setup, cluster_status, clusternode, ics, modules, node, ps
 from ssictl.output import CLIError, report
 
 _INT_RE = re.compile(r"[-+]?[0-9]+")
@@ -87,6 +87,7 @@ app.add_typer(cluster_app, name="cluster")
 app.add_typer(ics.app, name="ics")
 node.register(app)
 clusternode.register(app)
+ps.register(app)
 
 
 def main() -> None:

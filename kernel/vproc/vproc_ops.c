@@ -206,8 +206,6 @@ int vproc_srv_task(unsigned int from, const struct vproc_task_req *req,
 		break;
 	}
 	put_task_struct(p);
-	if (!ret && req->op != SSI_VPROC_SETPRIO && value <= 0)
-		ret = -ESRCH;	/* exiting */
 	rep->value = value;
 	return ret;
 }
@@ -587,8 +585,9 @@ long vproc_route_task(u32 op, pid_t pid, int arg)
 		return ret;
 	if (op == SSI_VPROC_SETPRIO)
 		return 0;
-	if (c.rep.value <= 0 || c.rep.value > INT_MAX ||
-	    (op == SSI_VPROC_GETPRIO && c.rep.value > 40))
+	/* A process group or session 0 is what the kernel's own threads have. */
+	if (c.rep.value < 0 || c.rep.value > INT_MAX ||
+	    (op == SSI_VPROC_GETPRIO && (c.rep.value < 1 || c.rep.value > 40)))
 		return -EIO;
 	return c.rep.value;
 }
