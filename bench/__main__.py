@@ -6,13 +6,14 @@ import sys
 from collections.abc import Callable
 from typing import Any
 
-from . import boot, clms, ics
+from . import boot, clms, ics, vproc
 from .common import write_result
 
 BENCHMARKS: dict[str, Callable[[], dict[str, Any]]] = {
     "boot": boot.run,
     "ics": ics.run,
     "clms": clms.run,
+    "vproc": vproc.run,
 }
 
 
