@@ -126,6 +126,8 @@ bool clms_cleanup_pending(unsigned int node);
 /* clms_user.c */
 int clms_user_init(void);
 void clms_user_exit(void);
+void clms_user_final(void);
+void clms_user_changed(void);
 bool clms_name_valid(const char *name, size_t len);
 const char *clms_state_name(unsigned int state);
 

@@ -275,6 +275,7 @@ static void clms_forgive_stall(unsigned long now)
 
 static void clms_publish(void)
 {
+	clms_user_changed();
 	WRITE_ONCE(clms_pub_up, clms.cb_up);
 	WRITE_ONCE(clms_pub_transition, clms.view.transition);
 	WRITE_ONCE(clms_pub_master,
@@ -485,11 +486,13 @@ static void clms_master_node(unsigned int n, u64 cfg, u64 heard)
 	case SSI_NODE_UP:
 		if (alive)
 			break;
-		pr_info("node %u (incarnation %u) %s\n", n, v->inc[n],
+		pr_info("node %u (incarnation %u) %s; last heard %u ms ago\n",
+			n, v->inc[n],
 			!(cfg & BIT_ULL(n)) ? "left the table" :
 			p->leaving && same ? "is leaving" :
 			(heard & BIT_ULL(n)) ? "came back as a new incarnation" :
-			"is not heard any more");
+			"is not heard any more",
+			p->heard ? jiffies_to_msecs(jiffies - p->last_heard) : 0);
 		if (p->leaving && same && v->state[n] == SSI_NODE_UP)
 			clms_set_state(n, SSI_NODE_SHUTDOWN, v->inc[n]);
 		fallthrough;
@@ -1023,7 +1026,6 @@ int clms_init(void)
 		INIT_WORK(&clms.peers[n].send_work, clms_send_work_fn);
 	}
 	INIT_DELAYED_WORK(&clms_tick_work, clms_tick);
-	clms_publish();
 
 	clms_wq = alloc_workqueue("clms", WQ_UNBOUND | WQ_HIGHPRI |
 				  WQ_MEM_RECLAIM, 0);
@@ -1035,6 +1037,7 @@ int clms_init(void)
 	ret = clms_user_init();
 	if (ret)
 		goto err_notify;
+	clms_publish();
 	ret = ics_register_service(&clms_ics_service);
 	if (ret)
 		goto err_user;
@@ -1046,6 +1049,7 @@ int clms_init(void)
 
 err_user:
 	clms_user_exit();
+	clms_user_final();
 err_notify:
 	clms_notify_exit();
 err_wq:
@@ -1065,4 +1069,5 @@ void clms_exit(void)
 	destroy_workqueue(clms_wq);
 	clms_send_leave();
 	clms_notify_exit();
+	clms_user_final();
 }

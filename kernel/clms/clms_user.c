@@ -231,6 +231,31 @@ static int clms_ssisys_register(void)
 
 static struct kobject *clms_kobj;
 
+/*
+ * poll(2) on members or transition wakes up on every change of this
+ * node's view (userspace watchers need not spin).  sysfs_notify() may
+ * sleep, so it runs from a work item.
+ */
+static DEFINE_MUTEX(clms_kobj_lock);
+static bool clms_kobj_live;
+
+static void clms_sysfs_notify_fn(struct work_struct *work)
+{
+	mutex_lock(&clms_kobj_lock);
+	if (clms_kobj_live) {
+		sysfs_notify(clms_kobj, NULL, "members");
+		sysfs_notify(clms_kobj, NULL, "transition");
+	}
+	mutex_unlock(&clms_kobj_lock);
+}
+
+static DECLARE_WORK(clms_sysfs_notify_work, clms_sysfs_notify_fn);
+
+void clms_user_changed(void)
+{
+	schedule_work(&clms_sysfs_notify_work);
+}
+
 static ssize_t heartbeat_ms_show(struct kobject *kobj,
 				 struct kobj_attribute *attr, char *buf)
 {
@@ -569,13 +594,21 @@ static int clms_sysfs_init(void)
 	if (!clms_kobj)
 		return -ENOMEM;
 	ret = sysfs_create_group(clms_kobj, &clms_group);
-	if (ret)
+	if (ret) {
 		kobject_put(clms_kobj);
-	return ret;
+		return ret;
+	}
+	mutex_lock(&clms_kobj_lock);
+	clms_kobj_live = true;
+	mutex_unlock(&clms_kobj_lock);
+	return 0;
 }
 
 static void clms_sysfs_exit(void)
 {
+	mutex_lock(&clms_kobj_lock);
+	clms_kobj_live = false;
+	mutex_unlock(&clms_kobj_lock);
 	sysfs_remove_group(clms_kobj, &clms_group);
 	kobject_put(clms_kobj);
 }
@@ -588,8 +621,10 @@ int clms_user_init(void)
 	if (ret)
 		return ret;
 	ret = clms_ssisys_register();
-	if (ret)
+	if (ret) {
 		clms_sysfs_exit();
+		cancel_work_sync(&clms_sysfs_notify_work);
+	}
 	return ret;
 }
 
@@ -599,4 +634,10 @@ void clms_user_exit(void)
 	clms_sysfs_exit();
 	if (clms_tn_registered)
 		clms_unregister_notifier(&clms_test_nb);
+}
+
+/* Once nothing can call clms_user_changed() any more. */
+void clms_user_final(void)
+{
+	cancel_work_sync(&clms_sysfs_notify_work);
 }

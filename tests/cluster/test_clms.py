@@ -7,7 +7,7 @@ Modules are loaded with insmod (clms with test_knobs=1 for the test_ping aid) an
 key and table set with `clms-tool setup` (nodes 1..3 at 169.254.77.<n>).
 
 Detection times are measured on the host, from just before the crash to the moment a
-survivor's `clms-tool wait-down` (polling the membership every millisecond) logs on its
+survivor's `clms-tool wait-down` (woken by poll() on sysfs members) logs on its
 console that the node is no longer UP: the console path adds a few ms, never subtracts.
 """
 
@@ -252,7 +252,9 @@ class ConsoleWatch:
 
 def start_watchers(cluster: Cluster, nodes: Iterable[int], target: int) -> dict[int, ConsoleWatch]:
     """On `nodes`, log the moment `target` stops being UP (clms-tool wait-down)."""
-    watches = {n: ConsoleWatch(cluster.node(n), rf"clms-tool: node {target} (\w+)") for n in nodes}
+    watches = {
+        n: ConsoleWatch(cluster.node(n), rf"clms-tool: node {target} (\w+)\r?\n") for n in nodes
+    }
     on(
         cluster,
         nodes,
@@ -429,7 +431,7 @@ def test_crash_is_detected_and_pending_calls_fail(cluster: Cluster) -> None:
     n2.succeed(f"echo 3 > {SYS}/test_ping")
     assert sysread(n2, "test_ping").startswith("node 3 incarnation ")
     # ... and is left pending (the server sleeps 10 s) when it crashes.
-    ping = ConsoleWatch(n2, r"clms-test: ping returned (\d+)")
+    ping = ConsoleWatch(n2, r"clms-test: ping returned (\d+)\r?\n")
     n2.succeed(
         f"( (echo '3 10000' > {SYS}/test_ping) 2>/dev/null; "
         'echo "<3>clms-test: ping returned $?" >/dev/kmsg ) >/dev/null 2>&1 </dev/null &'

@@ -15,14 +15,18 @@
  *                              ssisys(CMD, buf, LEN), buf's first u32 = U32,
  *                              or a NULL buf; prints "ret=R errno=NAME"
  * clms-tool setname-raw HEX    SET_NAME with exactly these bytes
- * clms-tool wait-down NODE MS  polls membership every ms until NODE is not
- *                              UP (or MS ms pass); prints CLOCK_REALTIME ns
+ * clms-tool wait-down NODE MS  waits (poll on sysfs members, woken by every
+ *                              change) until NODE is not UP in the
+ *                              membership (or MS ms pass); prints
+ *                              CLOCK_REALTIME ns
  *                              and the state, and logs "clms-tool: node NODE
  *                              STATE" to /dev/kmsg (so the host sees the
  *                              moment on the console)
  * clms-tool now                CLOCK_REALTIME ns
  */
 #include <errno.h>
+#include <fcntl.h>
+#include <poll.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -170,13 +174,30 @@ static int cmd_setname_raw(const char *hex)
 	return 0;
 }
 
+/* Reads (and so re-arms for poll) a sysfs file. */
+static void drain(int fd)
+{
+	char buf[4096];
+
+	lseek(fd, 0, SEEK_SET);
+	while (read(fd, buf, sizeof(buf)) > 0)
+		;
+}
+
 static int cmd_wait_down(unsigned int node, long ms)
 {
 	uint64_t start = now_ns(), end = start + (uint64_t)ms * 1000000;
 	struct ssi_membership m;
+	struct pollfd pfd = { .events = POLLPRI | POLLERR };
 
+	/* CLMS wakes poll() on members at every change of the view. */
+	pfd.fd = open("/sys/kernel/ssi/clms/members", O_RDONLY);
 	for (;;) {
-		uint64_t t = now_ns();
+		uint64_t t;
+
+		if (pfd.fd >= 0)
+			drain(pfd.fd);
+		t = now_ns();
 
 		if (ssisys(SSISYS_CLUSTER_MEMBERSHIP, &m, sizeof(m)) < 0)
 			return die("membership");
@@ -196,7 +217,8 @@ static int cmd_wait_down(unsigned int node, long ms)
 			printf("timeout\n");
 			return 1;
 		}
-		usleep(1000);
+		if (pfd.fd < 0 || poll(&pfd, 1, 50) < 0)
+			usleep(1000);
 	}
 }
 
