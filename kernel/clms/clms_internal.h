@@ -100,6 +100,7 @@ struct clms_state {
 	u64 heard;			/* nodes heard at the last tick */
 	bool ticked;
 	unsigned long last_tick;	/* jiffies */
+	unsigned long next_beat;	/* jiffies: heartbeats due */
 	u64 cb_up;			/* nodes the notifiers see up */
 	u32 cb_inc[CLMS_NR_SLOTS];	/* incarnation they saw come up */
 	struct clms_view view;

@@ -91,8 +91,10 @@
  * pending on it fail with -EHOSTDOWN, then queues nodedown (and nodeup)
  * callbacks, run in order on CLMS's callback workqueue (clms_notify.c).
  *
- * Failure detection therefore takes timeout_ms plus at most one tick on
- * the master (default 1.1 s), then one message to the others.
+ * The tick runs every heartbeat_ms, and also when a heard peer's
+ * timeout_ms runs out: failure detection takes timeout_ms after the last
+ * heartbeat the master had (default 1 to 1.1 s after a crash), then one
+ * message to the others.
  */
 #define pr_fmt(fmt) "clms: " fmt
 
@@ -571,12 +573,31 @@ static void clms_push_all_locked(u64 heard)
 	}
 }
 
+/*
+ * When the tick must run next: the next heartbeat, or the moment a peer
+ * we hear turns suspect, whichever comes first (so detection does not
+ * wait for the next heartbeat period).
+ */
+static unsigned long clms_next_tick(u64 heard, unsigned long now)
+{
+	unsigned long timeout = msecs_to_jiffies(READ_ONCE(clms_timeout_ms));
+	unsigned long next = clms.next_beat;
+	unsigned int n;
+
+	for (n = 1; n < CLMS_NR_SLOTS; n++)
+		if (n != clms_self && (heard & BIT_ULL(n)) &&
+		    time_before(clms.peers[n].last_heard + timeout, next))
+			next = clms.peers[n].last_heard + timeout;
+	return time_after(next, now) ? next - now : 0;
+}
+
 static void clms_tick(struct work_struct *work)
 {
-	unsigned long now = jiffies;
+	unsigned long period = msecs_to_jiffies(READ_ONCE(clms_heartbeat_ms));
+	unsigned long now = jiffies, delay;
 	struct clms_peer *p;
 	u64 cfg, heard;
-	bool quorum, changed = false, master;
+	bool quorum, changed = false, master, beat;
 	unsigned int n;
 
 	mutex_lock(&clms.lock);
@@ -610,7 +631,10 @@ static void clms_tick(struct work_struct *work)
 	if (changed)
 		clms_push_all_locked(heard);
 
-	for (n = 1; n < CLMS_NR_SLOTS; n++) {
+	beat = !time_before(now, clms.next_beat);
+	if (beat)
+		clms.next_beat = now + period;
+	for (n = 1; n < CLMS_NR_SLOTS && beat; n++) {
 		if (n == clms_self || !(cfg & BIT_ULL(n)))
 			continue;
 		p = &clms.peers[n];
@@ -628,11 +652,11 @@ static void clms_tick(struct work_struct *work)
 		set_bit(CLMS_SEND_HEARTBEAT, &p->send_flags);
 		queue_work(clms_wq, &p->send_work);
 	}
+	delay = clms_next_tick(heard, now);
 	mutex_unlock(&clms.lock);
 
 	if (!READ_ONCE(clms_stopping))
-		queue_delayed_work(clms_wq, &clms_tick_work,
-				   msecs_to_jiffies(READ_ONCE(clms_heartbeat_ms)));
+		queue_delayed_work(clms_wq, &clms_tick_work, delay);
 }
 
 /* ---- sending ---- */
@@ -1017,6 +1041,7 @@ int clms_init(void)
 	}
 
 	mutex_init(&clms.lock);
+	clms.next_beat = jiffies;
 	clms.incarnation = clms_new_incarnation(0);
 	clms.mode = CLMS_NOQUORUM;
 	clms_set_self(SSI_NODE_UP);
