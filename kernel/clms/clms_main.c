@@ -812,7 +812,8 @@ static bool clms_membership_valid(unsigned int from,
 		return false;
 	for (n = 1; n < CLMS_NR_SLOTS; n++)
 		if (m->state[n] > SSI_NODE_DOWN ||
-		    m->changed_in[n] > m->transition)
+		    m->changed_in[n] > m->transition ||
+		    (m->state[n] != SSI_NODE_NEVERUP && !m->incarnation[n]))
 			return false;
 	return true;
 }

@@ -1,7 +1,19 @@
 // SPDX-License-Identifier: GPL-2.0-only
 /*
  * CLMS user interfaces: the SSISYS_CLUSTER_* / SSISYS_CLUSTERNODE_INFO
- * system calls and /sys/kernel/ssi/clms.
+ * system calls and /sys/kernel/ssi/clms:
+ *
+ *   heartbeat_ms, timeout_ms   tunables (rw): 10..5000, and
+ *                              3 x heartbeat_ms..60000
+ *   transition, master, quorum this node's view (master 0: none)
+ *   mode                       member | joining | noquorum
+ *   incarnation, name, up_nodes (bit mask, as clms_up_nodes())
+ *   members                    "node state incarnation since_ns" per
+ *                              configured node; poll(2) on it (or on
+ *                              transition) wakes on every change
+ *   heartbeats_sent ...        counters, one file each
+ *   test_ping, test_notifier   test aids, refused unless the test_knobs
+ *                              module parameter is set
  */
 #define pr_fmt(fmt) "clms: " fmt
 

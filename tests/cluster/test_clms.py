@@ -329,6 +329,17 @@ def test_all_up_and_agree(cluster: Cluster) -> None:
         assert 0 < int(i["transition"]) <= v.transition, i
 
 
+def test_membership_is_stable_when_nothing_happens(cluster: Cluster) -> None:
+    bring_up(cluster)
+    v0 = wait_agree(cluster, ALL, UP3, master=1)
+    before = on(cluster, ALL, lambda nd: (sysread(nd, "quorum_lost"), sysread(nd, "rejoins")))
+    time.sleep(5)
+    v1 = wait_agree(cluster, ALL, UP3, master=1)
+    assert v1.transition == v0.transition
+    after = on(cluster, ALL, lambda nd: (sysread(nd, "quorum_lost"), sysread(nd, "rejoins")))
+    assert after == before
+
+
 def test_ssisys_arguments_are_validated(cluster: Cluster) -> None:
     bring_up(cluster, [1])
     nd = cluster.node(1)
