@@ -50,6 +50,9 @@ SSISYS_MODULES: dict[str, str] = {
     "SSISYS_CLUSTER_NAME": "clms",
     "SSISYS_CLUSTER_SET_NAME": "clms",
     "SSISYS_ICS_TEST": "ics_test",
+    "SSISYS_VPROC_WHERE": "vproc",
+    "SSISYS_VPROC_LIST": "vproc",
+    "SSISYS_VPROC_LOCALVIEW": "vproc",
 }
 
 # What EINVAL means for each command, for callers of the bare ssisys() (the typed

@@ -3,7 +3,7 @@
 ::
 
     from ssictl.harness import bring_up
-    bring_up(cluster)                                  # ssi_core, ics, clms; waits for all UP
+    bring_up(cluster)                                  # ssi_core, ics, clms, vproc; waits for all UP
     bring_up(cluster, modules=("ssi_core", "ics"))     # ICS only, no membership wait
     bring_up(cluster, modules=("ssi_core", "ics", "clms", "ics_test"), key=b"k" * 32)
 
@@ -35,7 +35,7 @@ SSICTL = REPO / ".venv" / "bin" / "ssictl"
 
 # A fixed test key (32 bytes): test clusters only.
 DEFAULT_KEY = b"ssikit test cluster key, 32 byte"
-DEFAULT_MODULES = ("ssi_core", "ics", "clms")
+DEFAULT_MODULES = ("ssi_core", "ics", "clms", "vproc")
 DEFAULT_WAIT_UP = 120.0  # seconds; used when "clms" is among the modules
 
 

@@ -837,7 +837,7 @@ def test_bring_up_reports_every_failed_node() -> None:
         harness.bring_up(FakeHarnessCluster(nodes))
     msg = str(ei.value)
     assert msg.splitlines()[:4] == [
-        "bring_up(ssi_core, ics, clms) failed on node(s) 2, 3:",
+        "bring_up(ssi_core, ics, clms, vproc) failed on node(s) 2, 3:",
         "  node2 (exit 1): no module clms in /x",
         "    fix: pick from: a",
         "    stderr: some stderr",
