@@ -132,8 +132,7 @@ static long clms_ssisys_node_info(void __user *buf, size_t len)
 		return -ESRCH;
 
 	info.node = node;
-	/* ICS does not tell the table's addresses yet (needs an export). */
-	info.addr = 0;
+	info.addr = (__force __u32)ics_peer_addr(info.node);
 	mutex_lock(&clms.lock);
 	info.state = clms_report_state(node);
 	info.incarnation = node == clms_self ? clms.incarnation :

@@ -101,6 +101,15 @@ u64 ics_configured_nodes(void)
 }
 EXPORT_SYMBOL_GPL(ics_configured_nodes);
 
+__be32 ics_peer_addr(unsigned int node)
+{
+	if (node < 1 || node > SSI_MAX_NODES ||
+	    !READ_ONCE(ics_peers[node].configured))
+		return 0;
+	return READ_ONCE(ics_peers[node].addr);
+}
+EXPORT_SYMBOL_GPL(ics_peer_addr);
+
 static long ics_ssisys_set_key(void __user *buf, size_t len)
 {
 	u8 *key;

@@ -103,5 +103,7 @@ void ics_node_down(unsigned int node);
 bool ics_peer_connected(unsigned int node, enum ics_chan chan);
 /* Bit n set: node n is in the cluster table (this node included). */
 u64 ics_configured_nodes(void);
+/* @node's address in the cluster table, 0 if it is not in the table. */
+__be32 ics_peer_addr(unsigned int node);
 
 #endif /* _SSI_ICS_H */

@@ -24,6 +24,7 @@
  *                              moment on the console)
  * clms-tool now                CLOCK_REALTIME ns
  */
+#define _GNU_SOURCE
 #include <errno.h>
 #include <fcntl.h>
 #include <poll.h>
@@ -49,19 +50,9 @@ static long ssisys(unsigned int cmd, void *buf, size_t len)
 
 static const char *errno_name(int e)
 {
-	switch (e) {
-	case 0: return "0";
-	case EINVAL: return "EINVAL";
-	case EFAULT: return "EFAULT";
-	case ESRCH: return "ESRCH";
-	case EPERM: return "EPERM";
-	case ENOSYS: return "ENOSYS";
-	case EAGAIN: return "EAGAIN";
-	case EHOSTDOWN: return "EHOSTDOWN";
-	case ETIMEDOUT: return "ETIMEDOUT";
-	case ENOTCONN: return "ENOTCONN";
-	default: return "other";
-	}
+	const char *name = e ? strerrorname_np(e) : "0";
+
+	return name ? name : "other";
 }
 
 static int die(const char *what)
@@ -133,9 +124,10 @@ static int cmd_info(unsigned int node)
 	i.node = node;
 	if (ssisys(SSISYS_CLUSTERNODE_INFO, &i, sizeof(i)) < 0)
 		return die("clusternode_info");
-	printf("node=%u state=%s addr=%u cpus=%u mem_total_kb=%llu mem_free_kb=%llu load=%u,%u,%u incarnation=%u since_ns=%llu transition=%llu\n",
-	       i.node, state_name(i.state), i.addr, i.cpus,
-	       (unsigned long long)i.mem_total_kb,
+	printf("node=%u state=%s addr=%u cpus=%u mem_total_kb=%llu ", i.node,
+	       state_name(i.state), i.addr, i.cpus,
+	       (unsigned long long)i.mem_total_kb);
+	printf("mem_free_kb=%llu load=%u,%u,%u incarnation=%u since_ns=%llu transition=%llu\n",
 	       (unsigned long long)i.mem_free_kb, i.load[0], i.load[1],
 	       i.load[2], i.incarnation, (unsigned long long)i.since_ns,
 	       (unsigned long long)i.transition);
@@ -166,7 +158,8 @@ static int cmd_setname_raw(const char *hex)
 	for (i = 0; i < len; i++) {
 		unsigned int b;
 
-		sscanf(hex + 2 * i, "%2x", &b);
+		if (sscanf(hex + 2 * i, "%2x", &b) != 1)
+			return die("name");
 		buf[i] = b;
 	}
 	ret = ssisys(SSISYS_CLUSTER_SET_NAME, buf, len);
