@@ -32,8 +32,8 @@ unit: deps
 	$(VENV)/bin/pytest tests/unit $(PYTEST_ARGS)
 
 lint: deps
-	$(VENV)/bin/ruff check genmod abi ssictl qemu tests
-	$(VENV)/bin/mypy genmod abi ssictl qemu
+	$(VENV)/bin/ruff check genmod abi ssictl qemu bench tests
+	$(VENV)/bin/mypy genmod abi ssictl qemu bench tests
 	$(VENV)/bin/genmod checkpatch
 
 bench: modules

@@ -3,7 +3,7 @@
 ::
 
     from ssictl.harness import bring_up
-    bring_up(cluster)                                  # ssi_core, ics, clms, vproc; waits for all UP
+    bring_up(cluster)                              # ssi_core, ics, clms, vproc; waits for all UP
     bring_up(cluster, modules=("ssi_core", "ics"))     # ICS only, no membership wait
     bring_up(cluster, modules=("ssi_core", "ics", "clms", "ics_test"), key=b"k" * 32)
 
