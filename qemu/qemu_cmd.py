@@ -7,7 +7,7 @@ import shutil
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from .paths import INIT_SCRIPT
+from .paths import INIT_SCRIPT, REPO_ROOT
 
 MAX_NODES = 63
 
@@ -142,6 +142,11 @@ def qemu_command(cfg: NodeConfig) -> list[str]:
         # Root file system: the host's / read-only over 9p.
         "-virtfs",
         "local,path=/,mount_tag=hostroot,security_model=none,readonly=on,multidevs=remap",
+        # The checkout again on its own, for when it lives under a directory the
+        # guest mounts tmpfs over (/tmp, /run): init.sh puts it back in place.
+        "-virtfs",
+        f"local,path={REPO_ROOT},mount_tag=ssirepo,security_model=none,readonly=on,"
+        "multidevs=remap",
         # Private L2 through the hub.
         "-netdev",
         f"dgram,id=n0,local.type=unix,local.path={s.net},"

@@ -61,7 +61,7 @@ ICS_H_NAMES = _words(
     """
     ics_register_service ics_unregister_service ics_call ics_send
     ics_set_peer ics_clear_peer ics_node_down ics_peer_connected
-    ics_configured_nodes ics_hdr ics_op ics_service ics_chan ics_kind
+    ics_configured_nodes ics_peer_addr ics_hdr ics_op ics_service ics_chan ics_kind
     """
 )
 """Identifiers ics.h declares (``ics_<svc>_<op>`` stubs must not hit them)."""

@@ -43,6 +43,13 @@ done </proc/mounts
 [ -n "$devtmpfs" ] || $BB mount -t devtmpfs devtmpfs /dev
 $BB mkdir -p /dev/pts /dev/shm
 $BB mount -a -T "$HERE/fstab.early"
+# A checkout under a directory just covered by tmpfs (/tmp, /run) comes back
+# from its own 9p export (tag ssirepo) at the same path.
+if [ ! -e "$HERE/fstab.late" ]; then
+	$BB mkdir -p "${HERE%/qemu/guest}"
+	$BB mount -t 9p -o trans=virtio,version=9p2000.L,msize=524288,ro ssirepo \
+		"${HERE%/qemu/guest}"
+fi
 O=/run/.ssi-overlay
 $BB mkdir -p $O/etc/u $O/etc/w $O/var/u $O/var/w $O/root/u $O/root/w /run/lock
 $BB mount -a -T "$HERE/fstab.late"
