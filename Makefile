@@ -31,10 +31,11 @@ test: modules
 unit: deps
 	$(VENV)/bin/pytest tests/unit $(PYTEST_ARGS)
 
-lint: deps
+lint: modules
 	$(VENV)/bin/ruff check genmod abi ssictl qemu bench tests
 	$(VENV)/bin/mypy genmod abi ssictl qemu bench tests
 	$(VENV)/bin/genmod checkpatch
+	./scripts/sparse.sh
 
 bench: modules
 	$(PY) -m bench
