@@ -42,17 +42,20 @@ while read -r _ mp fs _; do
 done </proc/mounts
 [ -n "$devtmpfs" ] || $BB mount -t devtmpfs devtmpfs /dev
 $BB mkdir -p /dev/pts /dev/shm
-$BB mount -a -T "$HERE/fstab.early"
-# A checkout under a directory just covered by tmpfs (/tmp, /run) comes back
-# from its own 9p export (tag ssirepo) at the same path.
-if [ ! -e "$HERE/fstab.late" ]; then
+# A checkout under a directory covered by tmpfs below (/tmp, /run, /var/tmp)
+# comes back from its own 9p export (tag ssirepo) at the same path.
+repo_back() {
+	[ -e "$HERE/agent.sh" ] && return 0
 	$BB mkdir -p "${HERE%/qemu/guest}"
 	$BB mount -t 9p -o trans=virtio,version=9p2000.L,msize=524288,ro ssirepo \
 		"${HERE%/qemu/guest}"
-fi
+}
+$BB mount -a -T "$HERE/fstab.early"
+repo_back
 O=/run/.ssi-overlay
 $BB mkdir -p $O/etc/u $O/etc/w $O/var/u $O/var/w $O/root/u $O/root/w /run/lock
 $BB mount -a -T "$HERE/fstab.late"
+repo_back
 stage mounted
 
 echo "node$N" >/proc/sys/kernel/hostname
