@@ -436,6 +436,17 @@ def test_default_dir_is_in_the_repo() -> None:
         ["modules", "status", "--dir", "/nonexistent"],
         ["modules", "load", "a", "b", "--dir", "/nonexistent", "--json"],
         ["modules", "unload"],
+        ["clusternode-avail", "3", "--json"],
+        ["cluster", "status"],
+        ["cluster", "keygen", "/nonexistent/dir/key"],
+        ["ics", "test", "2"],
+        ["cluster", "up", "--nodes", "3", "--key-file", "/nonexistent"],
+        ["clusternode-info", "2"],
+        ["cluster", "status", "--watch", "--count", "1", "--timeout", "0.5", "--interval", "0.1"],
+        ["cluster", "setup", "--nodes", "3", "--key-file", "/nonexistent"],
+        ["cluster", "up", "--nodes", "3", "--key-file", "/nonexistent", "--wait", "1.5"],
+        ["ics", "test", "2", "--count", "5", "--size", "0", "--timeout-ms", "100"],
+        ["ics", "stats"],
     ],
 )
 def test_commands_do_not_import_pydantic_or_rich(argv: list[str]) -> None:
