@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import sys
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Annotated
@@ -12,13 +14,14 @@ import typer
 from genmod import kbuild, kernel, ui
 from genmod.errors import GenmodError
 from genmod.lock import build_lock
-from genmod.paths import Paths
+from genmod.paths import DEFAULT_TARBALL, Paths
 
 app = typer.Typer(add_completion=False, no_args_is_help=True, pretty_exceptions_enable=False,
                   help="ssikit build driver: patched 6.1 kernel and generated SSI modules.")
 
 VerboseOpt = Annotated[bool, typer.Option(
-    "--verbose", "-v", help="Stream kbuild's output instead of a progress line.")]
+    "--verbose", "-v", help="Stream kbuild's output instead of a progress line.",
+    show_default=True)]
 
 
 @dataclass
@@ -39,13 +42,13 @@ class Options:
 def _options(
     ctx: typer.Context,
     build_dir: Annotated[Path | None, typer.Option(
-        help="Build directory (default <checkout>/build, or $GENMOD_BUILD_DIR); "
-             "the kernel tree is <build-dir>/linux.")] = None,
+        help="Build directory; the kernel tree is <build-dir>/linux.",
+        show_default="$GENMOD_BUILD_DIR, else <checkout>/build")] = None,
     tarball: Annotated[Path | None, typer.Option(
-        help="Kernel source tarball (default /usr/src/linux-source-6.1.tar.xz, "
-             "or $GENMOD_TARBALL).")] = None,
-    jobs: Annotated[int | None, typer.Option("--jobs", "-j",
-                                             help="make -j (default: nproc).")] = None,
+        help="Kernel source tarball.",
+        show_default=f"$GENMOD_TARBALL, else {DEFAULT_TARBALL}")] = None,
+    jobs: Annotated[int | None, typer.Option(
+        "--jobs", "-j", min=1, help="make -j.", show_default="nproc")] = None,
     verbose: VerboseOpt = False,
 ) -> None:
     ctx.obj = Options(build_dir, tarball, jobs, verbose)
@@ -106,7 +109,8 @@ def modules_cmd(
         help="Extra .config fragment for kernel/Kconfig (e.g. CONFIG_SSI_CORE=n); "
              "repeatable.")] = None,
     no_build: Annotated[bool, typer.Option(
-        help="Only generate build/modules/ (Kbuild, *_gen.[ch], ssi_config.h).")] = False,
+        "--no-build", help="Only generate build/modules/ (Kbuild, *_gen.c/.h, ssi_config.h).",
+        show_default=True)] = False,
     verbose: VerboseOpt = False,
 ) -> None:
     """Generate the SSI modules from kernel/modules.toml, build and check them."""
@@ -179,24 +183,36 @@ def all_cmd(
     _do_modules(opts, [], False)
 
 
-def main() -> int:
+# typer turns Ctrl-C inside a command into this exit status (and older typers into Abort).
+INTERRUPTED = 130
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Run genmod; every failure is a message on stderr and a non-zero status, no traceback.
+
+    Status 1: a build step failed (GenmodError), 2: bad usage (unknown option,
+    bad value), 130: interrupted (Ctrl-C).
+    """
+    args = list(sys.argv[1:] if argv is None else argv)
+    if not args:
+        app(["--help"], prog_name="genmod", standalone_mode=False)
+        return 2
     try:
-        app(standalone_mode=False)
+        status = app(args, prog_name="genmod", standalone_mode=False)
     except GenmodError as exc:
         ui.error(str(exc))
         return 1
-    except KeyboardInterrupt:
-        ui.error("interrupted")
-        return 130
+    except (KeyboardInterrupt, typer.Abort):
+        status = INTERRUPTED
     except typer.Exit as exc:
-        return int(exc.exit_code)
-    except Exception as exc:  # click usage errors
-        import click
+        status = exc.exit_code
+    except typer.TyperException as exc:  # typer's usage errors: unknown option, bad value
+        ui.error(f"{exc.format_message()} (see 'genmod --help')")
+        return exc.exit_code or 2
+    if status == INTERRUPTED:
+        ui.error("interrupted")
+    return status if isinstance(status, int) else 0
 
-        if isinstance(exc, click.ClickException):
-            exc.show()
-            return int(exc.exit_code)
-        if isinstance(exc, click.exceptions.Abort):
-            return 1
-        raise
-    return 0
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -5,7 +5,8 @@ from __future__ import annotations
 from rich.console import Console
 from rich.markup import escape
 
-console = Console(stderr=True, highlight=False)
+# soft_wrap: a message stays on its lines whatever the terminal's width (logs, grep, tests).
+console = Console(stderr=True, highlight=False, soft_wrap=True)
 
 
 def step(msg: str) -> None:
