@@ -7,7 +7,11 @@ PY     := $(VENV)/bin/python
 NODES  ?= 3
 PYTEST_ARGS ?=
 # make cluster EXEC='uname -r; cat /sys/kernel/ssi/node'
-export EXEC
+# EXEC reaches node 1 verbatim: $(value) keeps make from expanding `$HOME` or
+# `$(date)` in it, and `:=` keeps that text from being expanded on export.
+SSI_EXEC := $(value EXEC)
+export SSI_EXEC
+unexport EXEC
 
 .PHONY: all deps kernel modules cluster test unit lint bench clean distclean
 
@@ -23,7 +27,7 @@ modules: kernel
 	$(VENV)/bin/genmod modules
 
 cluster: modules
-	$(PY) -m qemu up --nodes $(NODES) --load-modules $${EXEC:+--exec "$$EXEC"}
+	$(PY) -m qemu up --nodes $(NODES) --load-modules --exec-env SSI_EXEC
 
 test: modules
 	$(VENV)/bin/pytest $(PYTEST_ARGS)

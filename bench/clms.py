@@ -15,7 +15,6 @@ import time
 from typing import Any
 
 from qemu import Cluster
-from ssictl.harness import bring_up
 
 CLMS = "/sys/kernel/ssi/clms"
 WATCH = (
@@ -61,7 +60,7 @@ def _heartbeats(c: Cluster, seconds: float = 10.0) -> dict[int, float]:
 
 def run(runs: int = 3) -> dict[str, Any]:
     with Cluster(nodes=3, name="bench-clms") as c:
-        bring_up(c)
+        c.bring_up()
         hb_rates = _heartbeats(c)
         heartbeat_ms = int(c.node(1).succeed(f"cat {CLMS}/heartbeat_ms"))
         timeout_ms = int(c.node(1).succeed(f"cat {CLMS}/timeout_ms"))
@@ -69,7 +68,7 @@ def run(runs: int = 3) -> dict[str, Any]:
         for i in range(runs):
             if i:
                 c.node(3).start()
-                bring_up(c)
+                c.bring_up()
             detections.append(_detect_once(c))
     worst = [max(d.values()) for d in detections]
     print(f"CLMS: nodedown seen by every survivor after median {statistics.median(worst):.3f} s "

@@ -13,7 +13,6 @@ import json
 from typing import Any
 
 from qemu import Cluster
-from ssictl.harness import bring_up
 
 from .common import REPO, static_binary
 
@@ -44,7 +43,7 @@ def _tcp(c: Cluster, tool: str, size: int, count: int) -> int:
 def run(calls: int = 2000, bulk_msgs: int = 200, bulk_size: int = 65536) -> dict[str, Any]:
     tool = static_binary(REPO / "bench" / "tcp_pingpong.c", "tcp_pingpong")
     with Cluster(nodes=2, name="bench-ics") as c:
-        bring_up(c, modules=("ssi_core", "ics", "ics_test"))
+        c.bring_up(modules=("ssi_core", "ics", "ics_test"))
         c.node(2).succeed(f"(setsid {tool} server {PORT} >/dev/null 2>&1 &)")
         c.node(1).wait_until_succeeds(f"{tool} client 169.254.77.2 {PORT} 0 1", timeout=30)
         # Warm both paths (connections, caches) before measuring.

@@ -13,7 +13,6 @@ from __future__ import annotations
 from typing import Any
 
 from qemu import Cluster, Node
-from ssictl.harness import bring_up
 
 from .common import REPO
 
@@ -52,7 +51,7 @@ def _ps(nd: Node, runs: int, localview: bool) -> tuple[float, int]:
 
 def run(probes: int = 200, kills: int = 50, ps_runs: int = 10) -> dict[str, Any]:
     with Cluster(nodes=3, name="bench-vproc") as c:
-        bring_up(c, modules=("ssi_core", "ics", "clms", "vproc"))
+        c.bring_up(modules=("ssi_core", "ics", "clms", "vproc"))
         n1, n3 = c.node(1), c.node(3)
         local, remote = _start_sleeps(n1, kills), _start_sleeps(n3, kills)
         n1.wait_until_succeeds(f"test -d /proc/{remote[-1]}", timeout=30)

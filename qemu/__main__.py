@@ -1,24 +1,50 @@
-"""`python -m qemu up --nodes 3 [--exec CMD] [--memory M] [--load-modules]`.
+"""`python -m qemu up --nodes 3 [--exec CMD | --exec-env VAR] [--memory M] [--load-modules]`.
 
-Boots a cluster, optionally loads the ssikit modules on every node, then either
-runs CMD on node 1 (exit code passed through) or attaches this terminal to node
-1's shell (Ctrl-] detaches and tears the cluster down).
+Boots a cluster, optionally loads the ssikit modules on every node and forms one
+SSI cluster, then either runs a command on node 1 (exit code passed through) or
+attaches this terminal to node 1's shell (Ctrl-] detaches and tears the cluster
+down). `--exec-env VAR` takes the command from the environment variable VAR,
+untouched: that is how `make cluster EXEC='echo $HOME'` passes it (make would
+expand `$H` on a command line). Progress goes to stderr; a bad option exits 2,
+Ctrl-C tears the cluster down and exits 130.
 `python -m qemu bench --nodes 3 --runs 3` prints boot times.
 """
 
 from __future__ import annotations
 
+import argparse
+import os
 import secrets
 import statistics
 import sys
+from collections.abc import Sequence
+from typing import NoReturn
 
-import typer
-
+from .bringup import DEFAULT_MODULES, BringUpError
 from .cluster import Cluster
+from .node import NodeError
 from .paths import REPO_ROOT, KernelMissing
+from .qemu_cmd import MAX_NODES
 from .terminal import attach
 
-app = typer.Typer(add_completion=False, help="ssikit QEMU cluster harness")
+PROG = "python -m qemu"
+
+
+class _Parser(argparse.ArgumentParser):
+    """Usage errors as one line on stderr, exit 2."""
+
+    def error(self, message: str) -> NoReturn:
+        self.exit(2, f"{self.prog}: error: {message}\n")
+
+
+class _DefaultsFormatter(argparse.HelpFormatter):
+    """Help shows each meaningful default."""
+
+    def _get_help_string(self, action: argparse.Action) -> str | None:
+        text = action.help or ""
+        if action.default not in (None, False, "", argparse.SUPPRESS):
+            text += " (default: %(default)s)"
+        return text
 
 
 def _err(msg: str) -> None:
@@ -26,95 +52,149 @@ def _err(msg: str) -> None:
     sys.stderr.flush()
 
 
+def _int_range(low: int, high: int) -> argparse._ActionType:
+    def parse(text: str) -> int:
+        try:
+            value = int(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"not a number: {text!r}") from None
+        if not low <= value <= high:
+            raise argparse.ArgumentTypeError(f"must be {low}..{high}, not {value}")
+        return value
+
+    return parse
+
+
+def _positive_float(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a number: {text!r}") from None
+    if value <= 0:
+        raise argparse.ArgumentTypeError(f"must be > 0, not {text}")
+    return value
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = _Parser(prog=PROG, description="ssikit QEMU cluster harness")
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    fmt = _DefaultsFormatter
+
+    up = sub.add_parser("up", help="boot a cluster; run a command on node 1 or attach to it",
+                        formatter_class=fmt)
+    up.add_argument("--nodes", "-n", type=_int_range(1, MAX_NODES), default=3,
+                    help=f"number of nodes (1..{MAX_NODES})")
+    up.add_argument("--memory", "-m", type=_int_range(64, 65536), default=256,
+                    help="MiB of RAM per node")
+    run = up.add_mutually_exclusive_group()
+    run.add_argument("--exec", dest="exec_cmd", metavar="CMD",
+                     help="run CMD on node 1, print its output, exit with its code")
+    run.add_argument("--exec-env", metavar="VAR",
+                     help="like --exec, the command taken verbatim from environment "
+                     "variable VAR (unset or empty: attach to the shell)")
+    up.add_argument("--load-modules", action="store_true",
+                    help="load the SSI modules and form the SSI cluster")
+    up.add_argument("--append", default="", help="extra kernel command line")
+    up.add_argument("--name", default="up", help="log directory name in this run's logs")
+    up.add_argument("--timeout", type=_positive_float, default=600.0,
+                    help="seconds for the command")
+
+    bench = sub.add_parser("bench", help="boot times", formatter_class=fmt)
+    bench.add_argument("--nodes", "-n", type=_int_range(1, MAX_NODES), default=3)
+    bench.add_argument("--runs", type=_int_range(1, 1000), default=3)
+    bench.add_argument("--memory", "-m", type=_int_range(64, 65536), default=256)
+
+    net = sub.add_parser("netbench", help="iperf3 through the hub vs a direct link",
+                         formatter_class=fmt)
+    net.add_argument("--seconds", "-t", type=_int_range(1, 3600), default=5)
+    net.add_argument("--runs", type=_int_range(1, 1000), default=1)
+    return parser
+
+
 def _load_modules(c: Cluster) -> None:
     """Load the SSI modules on every node and form one cluster (fresh random key)."""
-    from ssictl.harness import DEFAULT_MODULES, BringUpError, bring_up
-
     out_dir = REPO_ROOT / "build" / "modules" / "out"
     modules = [m for m in DEFAULT_MODULES if (out_dir / f"{m}.ko").exists()]
     missing = sorted(set(DEFAULT_MODULES) - set(modules))
     if missing:
         _err(f"warning: {', '.join(missing)} not built (run make modules): loading "
              f"{', '.join(modules)} only")
-    try:
-        results = bring_up(c, key=secrets.token_bytes(32), modules=modules)
-    except BringUpError as e:
-        _err(str(e))
-        raise typer.Exit(1) from e
-    print(f"SSI modules loaded on {len(results)} node(s): {', '.join(modules)}")
+    results = c.bring_up(key=secrets.token_bytes(32), modules=modules)
+    _err(f"SSI modules loaded on {len(results)} node(s): {', '.join(modules)}")
 
 
-@app.callback()
-def main() -> None:
-    """ssikit QEMU cluster harness."""
+def _command_to_run(args: argparse.Namespace) -> str | None:
+    if args.exec_env is not None:
+        return os.environ.get(args.exec_env) or None
+    cmd: str | None = args.exec_cmd
+    return cmd
 
 
-@app.command()
-def up(
-    nodes: int = typer.Option(3, "--nodes", "-n", help="number of nodes (1..63)"),
-    memory: int = typer.Option(256, "--memory", "-m", help="MiB of RAM per node"),
-    exec_cmd: str | None = typer.Option(None, "--exec", help="run CMD on node 1 and exit"),
-    load_modules: bool = typer.Option(False, "--load-modules", help="ssictl modules load"),
-    append: str = typer.Option("", "--append", help="extra kernel command line"),
-    name: str = typer.Option("up", "--name", help="log directory name under build/logs"),
-    timeout: float = typer.Option(600.0, "--timeout", help="seconds for --exec CMD"),
-) -> None:
-    """Boot a cluster; run a command on node 1 or attach to its shell."""
-    try:
-        c = Cluster(nodes=nodes, memory=memory, extra_append=append, name=name)
-    except KernelMissing as e:
-        _err(str(e))
-        raise typer.Exit(2) from e
-    _err(f"booting {nodes} node(s), logs in {c.log_dir} ...")
+def cmd_up(args: argparse.Namespace) -> int:
+    exec_cmd = _command_to_run(args)
+    c = Cluster(nodes=args.nodes, memory=args.memory, extra_append=args.append, name=args.name)
+    _err(f"booting {args.nodes} node(s), logs in {c.log_dir} ...")
     with c:
-        _err(f"cluster up: {nodes} node(s) in {c.boot_seconds:.2f} s wall")
-        if load_modules:
+        _err(f"cluster up: {args.nodes} node(s) in {c.boot_seconds:.2f} s wall "
+             f"(sockets in {c.sock_dir})")
+        if args.load_modules:
             _load_modules(c)
         if exec_cmd is not None:
-            rc, out, err = c.node(1).execute(exec_cmd, timeout=timeout)
+            rc, out, err = c.node(1).execute(exec_cmd, timeout=args.timeout)
             sys.stdout.write(out)
-            sys.stderr.write(err)
             sys.stdout.flush()
-            raise typer.Exit(rc)
-        assert c.node(1).cfg.sockets.tty is not None
+            sys.stderr.write(err)
+            sys.stderr.flush()
+            return rc
+        tty = c.node(1).cfg.sockets.tty
         attach(
-            c.node(1).cfg.sockets.tty,
+            tty,
             banner=f"node1 shell; Ctrl-] detaches and stops the cluster "
             f"(other nodes: {c.sock_dir}/nodeN.tty)",
         )
+    return 0
 
 
-@app.command()
-def bench(
-    nodes: int = typer.Option(3, "--nodes", "-n"),
-    runs: int = typer.Option(3, "--runs"),
-    memory: int = typer.Option(256, "--memory", "-m"),
-) -> None:
+def cmd_bench(args: argparse.Namespace) -> int:
     """Boot `nodes` nodes `runs` times; print each wall time and the median."""
     times: list[float] = []
-    for i in range(runs):
-        with Cluster(nodes=nodes, memory=memory, name=f"bench{nodes}") as c:
+    for i in range(args.runs):
+        with Cluster(nodes=args.nodes, memory=args.memory, name=f"bench{args.nodes}") as c:
             times.append(c.boot_seconds)
             per_node = " ".join(f"{nd.boot_seconds:.2f}" for nd in c.nodes)
             print(f"run {i + 1}: {c.boot_seconds:.2f} s wall (per node: {per_node})")
-    print(f"{nodes} nodes: median {statistics.median(times):.2f} s over {runs} runs")
+    print(f"{args.nodes} nodes: median {statistics.median(times):.2f} s over {args.runs} runs")
+    return 0
 
 
-@app.command()
-def netbench(
-    seconds: int = typer.Option(5, "--seconds", "-t"),
-    runs: int = typer.Option(1, "--runs"),
-) -> None:
+def cmd_netbench(args: argparse.Namespace) -> int:
     """iperf3 node1 -> node2 through the hub and over a direct link (needs iperf3)."""
+    seconds = args.seconds
     for label, direct in (("hub", False), ("direct", True)):
-        for i in range(runs):
+        for i in range(args.runs):
             with Cluster(nodes=2, name=f"netbench-{label}", direct=direct) as c:
                 c.node(2).succeed("iperf3 -s -D -1 >/dev/null 2>&1")
                 c.node(2).wait_until_succeeds("busybox netstat -ltn | grep -q :5201", timeout=30)
                 out = c.node(1).succeed(f"iperf3 -c node2 -t {seconds} -f m", timeout=seconds + 60)
                 rates = [ln for ln in out.splitlines() if "receiver" in ln]
                 print(f"{label} run {i + 1}: {rates[-1].strip() if rates else out}")
+    return 0
+
+
+COMMANDS = {"up": cmd_up, "bench": cmd_bench, "netbench": cmd_netbench}
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        return COMMANDS[args.command](args)
+    except KeyboardInterrupt:
+        _err(f"{PROG}: interrupted; cluster stopped")
+        return 130
+    except (KernelMissing, BringUpError, NodeError, AssertionError) as e:
+        _err(f"{PROG} {args.command}: {e}")
+        return 1
 
 
 if __name__ == "__main__":
-    app()
+    sys.exit(main())

@@ -2,19 +2,26 @@
 
 from __future__ import annotations
 
+import contextlib
+import re
+import secrets
 import shutil
 import tempfile
 import time
-from collections.abc import Iterable
-from concurrent.futures import ThreadPoolExecutor
+from collections.abc import Iterable, Iterator, Sequence
+from concurrent.futures import ThreadPoolExecutor, wait
 from pathlib import Path
 from types import TracebackType
+from typing import Any
 
+from . import bringup
+from .channel import AgentError
 from .console_scan import Splat, scan_file
 from .hub import Hub
 from .hubctl import PortStats
+from .logs import CommandLog, cluster_log_dir
 from .node import Node, NodeError
-from .paths import LOG_ROOT, kernel_path, safe_name
+from .paths import kernel_path
 from .qemu_cmd import MAX_NODES, NodeConfig, NodeSockets
 
 
@@ -38,7 +45,8 @@ class Cluster:
         direct: bool = False,
     ) -> None:
         """`direct=True` (2 nodes only) wires the nodes to each other, no hub: a
-        baseline for measuring what the hub costs."""
+        baseline for measuring what the hub costs. Logs go to `log_dir`, by
+        default a new `<run>/<name>` directory (see `qemu.logs`)."""
         if not 1 <= nodes <= MAX_NODES:
             raise ValueError(f"nodes must be 1..{MAX_NODES}")
         if direct and nodes != 2:
@@ -50,7 +58,7 @@ class Cluster:
         self.smp = smp
         self.extra_append = extra_append
         self.boot_timeout = boot_timeout
-        self.log_dir = Path(log_dir) if log_dir else LOG_ROOT / safe_name(name)
+        self.log_dir = Path(log_dir) if log_dir else cluster_log_dir(name)
         self.sock_dir: Path | None = None
         self.hub: Hub | None = None
         self.nodes: list[Node] = []
@@ -72,13 +80,28 @@ class Cluster:
             for node in self.nodes:
                 node.cfg.console_log.unlink(missing_ok=True)
                 node.spawn()  # from this thread: see Node's docstring
-            with ThreadPoolExecutor(max_workers=self.size) as pool:
-                list(pool.map(lambda nd: nd.wait_ready(self.boot_timeout), self.nodes))
+            self._wait_all_ready(self.nodes)
         except BaseException:
             self.stop()
             raise
         self.boot_seconds = time.monotonic() - t0
         return self.boot_seconds
+
+    def _wait_all_ready(self, nodes: Sequence[Node]) -> None:
+        pool = ThreadPoolExecutor(max_workers=max(1, len(nodes)))
+        try:
+            futures = [pool.submit(nd.wait_ready, self.boot_timeout) for nd in nodes]
+            wait(futures)
+            for f in futures:
+                f.result()
+        except BaseException:
+            # Ctrl-C lands here while the waiters still poll: kill the nodes
+            # first so they give up at once instead of at boot_timeout.
+            for nd in nodes:
+                nd.crash()
+            raise
+        finally:
+            pool.shutdown(wait=True, cancel_futures=True)
 
     def _make_node(self, n: int) -> Node:
         assert self.sock_dir is not None
@@ -93,7 +116,11 @@ class Cluster:
             extra_append=self.extra_append,
             net_peer=NodeSockets(self.sock_dir, 3 - n).net if self.direct else None,
         )
-        return Node(cfg, qemu_log=self.log_dir / f"node{n}.qemu.log")
+        return Node(
+            cfg,
+            qemu_log=self.log_dir / f"node{n}.qemu.log",
+            command_log=CommandLog(self.log_dir / f"node{n}.commands.log"),
+        )
 
     def stop(self) -> None:
         """Kill every node and the hub, remove the socket directory."""
@@ -137,9 +164,49 @@ class Cluster:
         for nd in down:
             nd.crash()
             nd.spawn()
-        for nd in down:
-            nd.wait_ready(self.boot_timeout)
+        self._wait_all_ready(down)
         return [nd.number for nd in down]
+
+    # ---- SSI bring-up and steps ----
+
+    def bring_up(
+        self,
+        key: bytes | None = None,
+        modules: Sequence[str] | None = None,
+        *,
+        wait_up: float | None = None,
+        name: str | None = None,
+        timeout: float = 240.0,
+    ) -> dict[int, dict[str, Any]]:
+        """Load `modules` on every node and form one SSI cluster; see `qemu.bringup`."""
+        return bringup.bring_up(
+            self,
+            key=bringup.DEFAULT_KEY if key is None else key,
+            modules=bringup.DEFAULT_MODULES if modules is None else modules,
+            wait_up=wait_up,
+            name=name,
+            timeout=timeout,
+        )
+
+    def _note(self, message: str) -> None:
+        for nd in self.nodes:
+            if nd.command_log:
+                nd.command_log.note(message)
+
+    @contextlib.contextmanager
+    def subtest(self, name: str) -> Iterator[None]:
+        """A named step: its start, end and duration go to every node's command
+        log; an exception inside is re-raised with the step's name added."""
+        self._note(f"=== subtest {name!r}: start")
+        t0 = time.monotonic()
+        try:
+            yield
+        except BaseException as e:
+            secs = time.monotonic() - t0
+            self._note(f"=== subtest {name!r}: FAILED after {secs:.3f} s: {type(e).__name__}")
+            e.add_note(f"in subtest {name!r} (after {secs:.3f} s)")
+            raise
+        self._note(f"=== subtest {name!r}: ok in {time.monotonic() - t0:.3f} s")
 
     # ---- network ----
 
@@ -165,6 +232,37 @@ class Cluster:
         return self._ctl().ctl.stats()
 
     # ---- consoles ----
+
+    def sync_consoles(self, timeout: float = 15.0) -> list[int]:
+        """Make sure every running node's console log holds all it printed so far.
+
+        Writes a unique line to each running node's /dev/kmsg and waits until it
+        shows up in that node's console log (printk keeps the order, so all
+        earlier output is then there too). Nodes that are down need no sync.
+        Returns the running nodes that did not answer in time.
+        """
+        token = secrets.token_hex(8)
+        line = f"ssi-sync {token}"
+
+        def sync(nd: Node) -> bool:
+            if not nd.is_running or not nd.channel.connected:
+                return True
+            since = nd.console_size()
+            try:
+                rc, _, _ = nd.execute(f"echo '<3>{line}' >/dev/kmsg", timeout=timeout)
+                if rc != 0:
+                    return False
+                nd.wait_for_console_text(re.escape(line), timeout=timeout, since=since)
+            except (NodeError, AgentError):
+                return False
+            return True
+
+        live = list(self.nodes)
+        if not live:
+            return []
+        with ThreadPoolExecutor(max_workers=len(live)) as pool:
+            synced = list(pool.map(sync, live))
+        return [nd.number for nd, ok in zip(live, synced, strict=True) if not ok]
 
     def console_offsets(self) -> dict[int, int]:
         return {nd.number: nd.console_size() for nd in self.nodes}

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import ctypes
+import re
 import signal
 import subprocess
 import time
@@ -11,6 +12,7 @@ from pathlib import Path
 
 from .channel import AgentChannel, AgentError, AgentTimeout
 from .console_scan import read_from
+from .logs import CommandLog
 from .qemu_cmd import NodeConfig, qemu_command
 
 _PR_SET_PDEATHSIG = 1
@@ -27,6 +29,10 @@ class NodeError(RuntimeError):
     """The node is not running or did not come up."""
 
 
+class ConsoleTimeout(NodeError):
+    """Text awaited on the console did not appear in time."""
+
+
 class CommandFailed(AssertionError):
     """A command's exit code was not what the caller asserted."""
 
@@ -40,15 +46,22 @@ class CommandFailed(AssertionError):
 class Node:
     """A cluster node. Start it from a thread that outlives it (see `_die_with_parent`)."""
 
-    def __init__(self, cfg: NodeConfig, qemu_log: Path | None = None) -> None:
+    def __init__(
+        self,
+        cfg: NodeConfig,
+        qemu_log: Path | None = None,
+        command_log: CommandLog | None = None,
+    ) -> None:
         self.cfg = cfg
         self.number = cfg.node
         self.name = f"node{cfg.node}"
         self.qemu_log = qemu_log
+        self.command_log = command_log
         self.proc: subprocess.Popen[bytes] | None = None
         self.channel = AgentChannel(cfg.sockets.cmd)
         self.started_at = 0.0
         self.boot_seconds = 0.0
+        self.boot_console_offset = 0  # console bytes written before this boot
 
     def __repr__(self) -> str:
         return f"<Node {self.name} {'running' if self.is_running else 'stopped'}>"
@@ -67,6 +80,9 @@ class Node:
         for path in self.cfg.sockets.all():
             path.unlink(missing_ok=True)
         self.cfg.console_log.parent.mkdir(parents=True, exist_ok=True)
+        self.boot_console_offset = self.console_size()
+        if self.command_log:
+            self.command_log.note(f"=== {self.name}: QEMU starts")
         log = open(self.qemu_log, "ab") if self.qemu_log else subprocess.DEVNULL  # noqa: SIM115
         try:
             self.started_at = time.monotonic()
@@ -134,17 +150,51 @@ class Node:
     def _check_alive(self) -> None:
         if not self.is_running:
             rc = self.proc.returncode if self.proc else None
-            raise NodeError(f"{self.name}: QEMU is not running (exit {rc})\n{self.console_tail()}")
+            raise NodeError(
+                f"{self.name}: QEMU is not running (exit {rc}); "
+                f"qemu log: {self.qemu_log or '(none)'}, console log: {self.cfg.console_log}\n"
+                f"{self._qemu_log_tail()}{self.console_tail()}"
+            )
+
+    def _qemu_log_tail(self, lines: int = 10) -> str:
+        if self.qemu_log is None:
+            return ""
+        try:
+            tail = self.qemu_log.read_text(errors="replace").splitlines()[-lines:]
+        except OSError:
+            return ""
+        if not tail:
+            return ""
+        return f"--- {self.qemu_log} (last {len(tail)} lines) ---\n" + "\n".join(tail) + "\n"
 
     # ---- commands ----
 
-    def execute(self, cmd: str, timeout: float = 60.0) -> tuple[int, str, str]:
-        """Run `cmd` with sh in the guest (stdin /dev/null, cwd /): (rc, stdout, stderr)."""
-        self._check_alive()
-        if not self.channel.connected:
-            self.wait_ready(timeout)
-        rc, out, err = self.channel.run(cmd, timeout)
-        return rc, out.decode(errors="replace"), err.decode(errors="replace")
+    def execute(
+        self, cmd: str, timeout: float = 60.0, *, log_as: str | None = None
+    ) -> tuple[int, str, str]:
+        """Run `cmd` with sh in the guest (stdin /dev/null, cwd /): (rc, stdout, stderr).
+
+        Every command goes to the node's command log, as `log_as` if given (to
+        keep a secret out of the log).
+        """
+        t0 = time.monotonic()
+        try:
+            self._check_alive()
+            if not self.channel.connected:
+                self.wait_ready(timeout)
+            rc, raw_out, raw_err = self.channel.run(cmd, timeout)
+        except BaseException as e:
+            if self.command_log:
+                first = (str(e).splitlines() or [""])[0]
+                self.command_log.command(
+                    log_as or cmd, None, "", "", time.monotonic() - t0,
+                    f"{type(e).__name__}: {first}",
+                )
+            raise
+        out, err = raw_out.decode(errors="replace"), raw_err.decode(errors="replace")
+        if self.command_log:
+            self.command_log.command(log_as or cmd, rc, out, err, time.monotonic() - t0)
+        return rc, out, err
 
     def succeed(self, cmd: str, timeout: float = 60.0) -> str:
         """Run `cmd`, raise `CommandFailed` unless it exits 0; returns stdout."""
@@ -193,6 +243,32 @@ class Node:
     def console_text(self, since: int = 0) -> str:
         """The kernel console (ttyS0) from byte `since`, across restarts."""
         return read_from(self.cfg.console_log, since)[0]
+
+    def wait_for_console_text(
+        self, regex: str | re.Pattern[str], timeout: float = 60.0, since: int | None = None
+    ) -> re.Match[str]:
+        """Wait until `regex` matches the console text after byte `since`; the match.
+
+        `since` None means from the start of the node's current boot; pass
+        `node.console_size()` taken earlier to see only newer output. Raises
+        `ConsoleTimeout` with the console tail when nothing matches in time.
+        """
+        rx = re.compile(regex, re.MULTILINE) if isinstance(regex, str) else regex
+        start = self.boot_console_offset if since is None else since
+        deadline = time.monotonic() + timeout
+        text, offset = "", start
+        while True:
+            chunk, offset, _ = read_from(self.cfg.console_log, offset)
+            text += chunk
+            found = rx.search(text)
+            if found:
+                return found
+            if time.monotonic() >= deadline:
+                raise ConsoleTimeout(
+                    f"{self.name}: no console text matching {rx.pattern!r} in {timeout:g} s\n"
+                    f"{self.console_tail()}"
+                )
+            time.sleep(0.05)
 
     def console_tail(self, lines: int = 30) -> str:
         tail = self.console_text().splitlines()[-lines:]

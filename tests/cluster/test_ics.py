@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 from qemu import Cluster
-from ssictl.harness import DEFAULT_KEY, bring_up, up_command
+from qemu.bringup import DEFAULT_KEY, peer_table, up_command
 
 pytestmark = pytest.mark.cluster
 
@@ -50,7 +50,7 @@ def counters(node: object) -> dict[str, int]:
 
 @pytest.mark.timeout(240)
 def test_calls_between_guests(cluster: Cluster) -> None:
-    bring_up(cluster, modules=MODULES)
+    cluster.bring_up(modules=MODULES)
     res = run_ics_test(cluster.node(1), [(2, "null", 100, 0), (2, "echo", 20, 65536),
                                          (3, "ping", 50, 0), (3, "echo", 20, 1)])
     for r in res:
@@ -70,7 +70,7 @@ def test_calls_between_guests(cluster: Cluster) -> None:
 
 @pytest.mark.timeout(240)
 def test_wrong_key_is_refused_and_counted(cluster: Cluster) -> None:
-    bring_up(cluster, modules=MODULES)
+    cluster.bring_up(modules=MODULES)
     assert run_ics_test(cluster.node(1), [(3, "null", 5, 0)])[0]["errors"] == 0
     before1, before3 = counters(cluster.node(1)), counters(cluster.node(3))
     # Node 3 switches to another key: its old connections are dropped and
@@ -91,7 +91,7 @@ def test_wrong_key_is_refused_and_counted(cluster: Cluster) -> None:
 
 @pytest.mark.timeout(420)
 def test_hostile_frames_are_dropped_and_counted(cluster: Cluster) -> None:
-    bring_up(cluster, modules=MODULES)
+    cluster.bring_up(modules=MODULES)
     before = counters(cluster.node(1))
     out = cluster.node(2).succeed(
         f"{PY} {FUZZ_CLIENT} 169.254.77.1 4600 2 1 {DEFAULT_KEY.hex()} 10000 7", timeout=360)
@@ -124,4 +124,5 @@ def test_hostile_frames_are_dropped_and_counted(cluster: Cluster) -> None:
 
 def rekey(cluster: Cluster, number: int, key: bytes) -> None:
     """Give one node another cluster key (same table, same modules)."""
-    cluster.node(number).succeed(up_command(len(cluster.nodes), key, MODULES), timeout=120)
+    peers = peer_table([nd.number for nd in cluster.nodes])
+    cluster.node(number).succeed(up_command(peers, key, MODULES), timeout=120)

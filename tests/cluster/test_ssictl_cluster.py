@@ -1,4 +1,4 @@
-"""``ssictl cluster|ics|clusternode-*`` and ``ssictl.harness.bring_up`` on a 3-node cluster.
+"""``ssictl cluster|ics|clusternode-*`` and ``Cluster.bring_up`` on a 3-node cluster.
 
 The ICS part needs ssi_core.ko and ics.ko; the membership part needs clms.ko and
 FAILS (does not skip) while build/modules/out/clms.ko is missing. Python costs
@@ -20,7 +20,7 @@ from typing import Any, TypeVar
 import pytest
 
 from qemu import Cluster, Node
-from ssictl.harness import DEFAULT_KEY, SSICTL, BringUpError, bring_up
+from qemu.bringup import DEFAULT_KEY, SSICTL, BringUpError
 
 CLUSTER_NODES = 3
 NODES = (1, 2, 3)
@@ -76,7 +76,7 @@ def need_modules(*names: str) -> None:
 def test_setup_on_every_node(cluster: Cluster) -> None:
     need_modules(*ICS_MODULES)
     t0 = time.monotonic()
-    results = bring_up(cluster, modules=ICS_MODULES)
+    results = cluster.bring_up(modules=ICS_MODULES)
     print(f"[bring_up] ssi_core+ics on 3 nodes in {time.monotonic() - t0:.1f} s")
     for n, r in results.items():
         assert r["ok"] is True and r["node"] == n, r
@@ -126,7 +126,7 @@ print(json.dumps(res))
 
 def test_wrong_size_key_is_rejected(cluster: Cluster) -> None:
     need_modules(*ICS_MODULES)
-    bring_up(cluster, modules=ICS_MODULES)
+    cluster.bring_up(modules=ICS_MODULES)
     nd = cluster.node(3)
     # The CLI refuses before the kernel sees it, with EINVAL and how to fix it.
     rc, out, err = ssictl(nd, "cluster setup --nodes 3 --key-file -", stdin="0123456789abcdef")
@@ -162,7 +162,7 @@ def test_wrong_size_key_is_rejected(cluster: Cluster) -> None:
 
 def test_table_file_and_errors(cluster: Cluster) -> None:
     need_modules(*ICS_MODULES)
-    bring_up(cluster, modules=ICS_MODULES)
+    cluster.bring_up(modules=ICS_MODULES)
     nd = cluster.node(1)
     # Table files come through a shell here-doc into the guest's tmpfs.
     table = "# test\n1 169.254.77.1\n2 169.254.77.2 # two\n\n3 169.254.77.3\n"
@@ -188,7 +188,7 @@ def test_table_file_and_errors(cluster: Cluster) -> None:
 
 def test_ics_stats_shows_the_peers(cluster: Cluster) -> None:
     need_modules(*ICS_MODULES)
-    bring_up(cluster, modules=ICS_MODULES)
+    cluster.bring_up(modules=ICS_MODULES)
     stats = on_all(cluster, lambda nd: ssictl_json(nd, "ics stats"))
     for n, st in stats.items():
         assert st["node"] == n and st["key_set"] is True, st
@@ -206,7 +206,7 @@ def test_ics_stats_shows_the_peers(cluster: Cluster) -> None:
 
 def test_ics_test_between_nodes(cluster: Cluster) -> None:
     need_modules(*ICS_MODULES, "ics_test")
-    bring_up(cluster, modules=(*ICS_MODULES, "ics_test"))
+    cluster.bring_up(modules=(*ICS_MODULES, "ics_test"))
     nd1 = cluster.node(1)
     r = ssictl_json(nd1, "ics test 2 --count 100")
     assert (r["node"], r["op"], r["count"], r["errors"]) == (2, "null", 100, 0), r
@@ -234,7 +234,7 @@ def _status_everywhere(cluster: Cluster, nodes: tuple[int, ...]) -> dict[int, di
 def test_membership_all_up(cluster: Cluster) -> None:
     need_modules("ssi_core", "ics", "clms")
     try:
-        bring_up(cluster, name="ssitest")
+        cluster.bring_up(name="ssitest")
     except BringUpError as e:
         pytest.fail(str(e), pytrace=False)
     # Every node sees 3 UP, and (once settled) the same transition and master.
@@ -298,7 +298,7 @@ print(json.dumps({"state": info.state, "since_uptime": since_uptime,
 def test_crash_makes_node_unavailable(cluster: Cluster) -> None:
     need_modules("ssi_core", "ics", "clms")
     try:
-        bring_up(cluster)
+        cluster.bring_up()
     except BringUpError as e:
         pytest.fail(str(e), pytrace=False)
     nd1, nd2 = cluster.node(1), cluster.node(2)

@@ -16,7 +16,6 @@ from pathlib import Path
 import pytest
 
 from qemu import Cluster, Node
-from ssictl.harness import bring_up
 
 pytestmark = pytest.mark.cluster
 CLUSTER_NODES = 3
@@ -29,7 +28,7 @@ NODEDOWN_WINDOW = 15.0  # seconds from the crash until no node shows node 3's pr
 
 
 def up(cluster: Cluster) -> None:
-    bring_up(cluster, modules=MODULES)
+    cluster.bring_up(modules=MODULES)
 
 
 def start(nd: Node, cmd: str) -> int:

@@ -1,4 +1,4 @@
-"""``ssictl cluster|ics|clusternode-*``, the table/key files and the harness helper,
+"""``ssictl cluster|ics|clusternode-*`` and the table/key files,
 on the host against a fake binding (the ``abi`` functions are replaced)."""
 
 from __future__ import annotations
@@ -19,7 +19,7 @@ from typer.testing import CliRunner
 import abi
 from abi import errors as abi_errors
 from abi.cluster import Membership, NodeInfo
-from ssictl import cluster_status, clusterconf, harness
+from ssictl import cluster_status, clusterconf
 from ssictl import ics as ics_cmd
 from ssictl import modules as modules_cmd
 from ssictl.cli import app
@@ -748,72 +748,3 @@ def test_console_script_avail_on_a_kernel_without_ssi() -> None:
     if "ENOSYS" not in r.stderr:
         pytest.skip("this kernel serves ssisys")
     assert r.returncode == 2 and "Traceback" not in r.stderr
-
-
-# --------------------------------------------------------------------------- harness
-
-
-class FakeNode:
-    def __init__(self, number: int, rc: int = 0, payload: dict[str, Any] | None = None) -> None:
-        self.number = number
-        self.rc = rc
-        self.payload = payload
-        self.cmds: list[tuple[str, float]] = []
-
-    def execute(self, cmd: str, timeout: float = 60.0) -> tuple[int, str, str]:
-        self.cmds.append((cmd, timeout))
-        data = self.payload if self.payload is not None else {"ok": True, "node": self.number}
-        return self.rc, json.dumps(data), "" if self.rc == 0 else "some stderr\n"
-
-
-class FakeHarnessCluster:
-    def __init__(self, nodes: list[FakeNode]) -> None:
-        self.nodes = nodes
-
-
-def test_up_command() -> None:
-    cmd = harness.up_command(3, KEY, ("ssi_core", "ics"), name="t", wait_up=30)
-    assert cmd == (
-        f"printf '%s\\n' {KEY_HEX} | {harness.SSICTL} cluster up --nodes 3 --key-file - "
-        "--json --modules ssi_core,ics --name t --wait 30"
-    )
-    assert "--wait" not in harness.up_command(3, KEY, ("ssi_core",))
-
-
-def test_bring_up_runs_one_command_per_node() -> None:
-    nodes = [FakeNode(n) for n in (1, 2, 3)]
-    res = harness.bring_up(FakeHarnessCluster(nodes), modules=("ssi_core", "ics"))
-    assert sorted(res) == [1, 2, 3] and all(r["ok"] and r["rc"] == 0 for r in res.values())
-    for nd in nodes:
-        ((cmd, timeout),) = nd.cmds
-        assert "--modules ssi_core,ics" in cmd and "--wait" not in cmd
-        assert timeout == 240.0
-    harness.bring_up(FakeHarnessCluster(nodes))  # clms: waits for all UP by default
-    cmd, timeout = nodes[0].cmds[-1]
-    assert "--modules ssi_core,ics,clms" in cmd and "--wait 120" in cmd
-    assert timeout == 240.0 + 120.0
-    assert harness.DEFAULT_KEY.hex() in cmd and len(harness.DEFAULT_KEY) == 32
-
-
-def test_bring_up_reports_every_failed_node() -> None:
-    err = {"ok": False, "error": {"message": "no module clms in /x", "hint": "pick from: a"}}
-    nodes = [FakeNode(1), FakeNode(2, 1, err), FakeNode(3, 1, err)]
-    with pytest.raises(harness.BringUpError) as ei:
-        harness.bring_up(FakeHarnessCluster(nodes))
-    msg = str(ei.value)
-    assert msg.splitlines()[:4] == [
-        "bring_up(ssi_core, ics, clms, vproc) failed on node(s) 2, 3:",
-        "  node2 (exit 1): no module clms in /x",
-        "    fix: pick from: a",
-        "    stderr: some stderr",
-    ]
-    assert ei.value.results[1]["ok"] is True
-
-
-def test_bring_up_without_json_output() -> None:
-    class Broken(FakeNode):
-        def execute(self, cmd: str, timeout: float = 60.0) -> tuple[int, str, str]:
-            return 127, "", "sh: ssictl: not found\n"
-
-    with pytest.raises(harness.BringUpError, match="node1 \\(exit 127\\): no JSON from ssictl"):
-        harness.bring_up(FakeHarnessCluster([Broken(1)]), modules=("ssi_core",))
