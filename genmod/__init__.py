@@ -5,6 +5,30 @@ builds the kernel with ccache, generates and builds the SSI modules from
 ``kernel/modules.toml`` and checks the resulting ``.ko`` files.
 """
 
-__all__ = ["GenmodError"]
+__all__ = [
+    "BuildError",
+    "CheckoutNotFound",
+    "CheckpatchFailed",
+    "ConfigError",
+    "ConfigMismatch",
+    "GenmodError",
+    "ModuleCheckError",
+    "NotBuilt",
+    "SeriesError",
+    "SourceMissing",
+    "TreeConflict",
+]
 
-from genmod.errors import GenmodError
+from genmod.errors import (
+    BuildError,
+    CheckoutNotFound,
+    CheckpatchFailed,
+    ConfigError,
+    ConfigMismatch,
+    GenmodError,
+    ModuleCheckError,
+    NotBuilt,
+    SeriesError,
+    SourceMissing,
+    TreeConflict,
+)

@@ -11,7 +11,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from genmod.errors import GenmodError
+from genmod.errors import NotBuilt
 from genmod.paths import Paths
 
 
@@ -24,7 +24,7 @@ class Finding:
 def script(paths: Paths) -> Path:
     path = paths.linux / "scripts" / "checkpatch.pl"
     if not path.is_file():
-        raise GenmodError(f"{path} does not exist: unpack the kernel first ('genmod kernel')")
+        raise NotBuilt(f"{path} does not exist: unpack the kernel first ('genmod kernel')")
     return path
 
 

@@ -12,7 +12,7 @@ from typing import Annotated
 import typer
 
 from genmod import kbuild, kernel, ui
-from genmod.errors import GenmodError
+from genmod.errors import CheckpatchFailed, ConfigMismatch, GenmodError, NotBuilt
 from genmod.lock import build_lock
 from genmod.paths import DEFAULT_TARBALL, Paths
 
@@ -129,7 +129,7 @@ def check_cmd(
     paths = _opts(ctx, False).paths()
     files = kos or sorted(paths.modules_out.glob("*.ko"))
     if not files:
-        raise GenmodError(f"no .ko files in {paths.modules_out}; run 'genmod modules' first")
+        raise NotBuilt(f"no .ko files in {paths.modules_out}; run 'genmod modules' first")
     kocheck.check_or_raise(paths, files)
 
 
@@ -142,7 +142,7 @@ def config_verify_cmd(ctx: typer.Context) -> None:
     if bad:
         from genmod.kconfig import format_mismatches
 
-        raise GenmodError(format_mismatches(bad))
+        raise ConfigMismatch(format_mismatches(bad), bad)
     ui.step(f"{paths.linux}/.config has every value requested by "
             + ", ".join(f.name for f in paths.fragments))
 
@@ -166,7 +166,7 @@ def checkpatch_cmd(
     for f in findings:
         ui.console.print(f.output, markup=False, highlight=False)
     if findings:
-        raise GenmodError(f"checkpatch --strict: {len(findings)} of {len(targets)} file(s) "
+        raise CheckpatchFailed(f"checkpatch --strict: {len(findings)} of {len(targets)} file(s) "
                           "have problems: " + ", ".join(str(f.path) for f in findings))
     ui.step(f"checkpatch --strict: {len(targets)} file(s) clean")
 

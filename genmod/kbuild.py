@@ -32,7 +32,7 @@ from rich.progress import (
 )
 
 from genmod import ui
-from genmod.errors import GenmodError
+from genmod.errors import BuildError
 
 # Fixed build identity so that two builds of the same inputs give the same
 # bytes (uts version string, /proc/version).
@@ -100,7 +100,7 @@ class MakeSettings:
                 "host": self.host, "version": BUILD_VERSION}
 
 
-class KbuildError(GenmodError):
+class KbuildError(BuildError):
     """make failed; the message has the error lines and the log's tail."""
 
 

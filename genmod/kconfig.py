@@ -26,7 +26,7 @@ from typing import IO, Any
 
 import kconfiglib
 
-from genmod.errors import GenmodError
+from genmod.errors import ConfigError
 
 _BARE_MODULES_RE = re.compile(r"^(\t+)modules([ \t\r]*)$", re.M)
 _FRAGMENT_SET_RE = re.compile(r"^(CONFIG_[A-Za-z0-9_]+)=(.*)$")
@@ -123,7 +123,7 @@ def load_kconfig(top: Path, srctree: Path, env: Mapping[str, str]) -> Any:
         try:
             return ShimKconfig(str(top), warn_to_stderr=False, suppress_traceback=False)
         except kconfiglib.KconfigError as exc:
-            raise GenmodError(f"kconfiglib could not parse {top}:\n{exc}") from None
+            raise ConfigError(f"kconfiglib could not parse {top}:\n{exc}") from None
 
 
 def load_tree_kconfig(tree: Path, version: str, cc: str) -> Any:
@@ -161,7 +161,7 @@ def parse_fragment(path: Path) -> list[Request]:
             reqs.append(Request(m.group(1)[len("CONFIG_"):], "n", f"{path.name}:{lineno}"))
             continue
         if line and not line.startswith("#"):
-            raise GenmodError(f"{path}:{lineno}: not a config fragment line: {raw!r}")
+            raise ConfigError(f"{path}:{lineno}: not a config fragment line: {raw!r}")
     return reqs
 
 

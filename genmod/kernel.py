@@ -19,7 +19,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from genmod import kbuild, source, ui
-from genmod.errors import GenmodError
+from genmod.errors import BuildError, ConfigMismatch, NotBuilt, SourceMissing
 from genmod.paths import Paths
 
 if TYPE_CHECKING:
@@ -55,7 +55,7 @@ def _write_stamp(path: Path, inputs: str, **extra: Any) -> None:
 def _fragments(paths: Paths) -> list[Path]:
     missing = [f for f in paths.fragments if not f.is_file()]
     if missing:
-        raise GenmodError("config fragment(s) missing: " + ", ".join(map(str, missing)))
+        raise SourceMissing("config fragment(s) missing: " + ", ".join(map(str, missing)))
     return paths.fragments
 
 
@@ -87,7 +87,7 @@ def configure(paths: Paths, settings: kbuild.MakeSettings, version: str) -> list
     log.write_text("", encoding="utf-8")
     fragments = _fragments(paths)
     if not paths.kvm_guest_fragment.is_file():
-        raise GenmodError(f"{paths.kvm_guest_fragment} is missing from the tree")
+        raise SourceMissing(f"{paths.kvm_guest_fragment} is missing from the tree")
     ui.step("configuring: make tinyconfig")
     _make_quiet(paths, settings, "tinyconfig", log)
     ui.step("configuring: merging kvm_guest.config, "
@@ -102,8 +102,8 @@ def configure(paths: Paths, settings: kbuild.MakeSettings, version: str) -> list
     kconfig.load_values(kconf, tree / ".config")
     bad = kconfig.verify(kconf, kconfig.requested(fragments))
     if bad:
-        raise GenmodError(kconfig.format_mismatches(bad)
-                          + f"\n(.config left in {tree}; log: {log})")
+        raise ConfigMismatch(kconfig.format_mismatches(bad)
+                             + f"\n(.config left in {tree}; log: {log})", bad)
     return notes
 
 
@@ -113,7 +113,7 @@ def verify_config(paths: Paths, settings: kbuild.MakeSettings) -> list[kconfig.M
 
     tree = paths.linux
     if not (tree / ".config").is_file():
-        raise GenmodError(f"{tree}/.config does not exist; run 'genmod kernel' first")
+        raise NotBuilt(f"{tree}/.config does not exist; run 'genmod kernel' first")
     kconf = kconfig.load_tree_kconfig(tree, source.tree_version(tree), settings.cc)
     kconfig.load_values(kconf, tree / ".config")
     return kconfig.verify(kconf, kconfig.requested(_fragments(paths)))
@@ -164,7 +164,7 @@ def build_kernel(paths: Paths, settings: kbuild.MakeSettings, *, verbose: bool =
     result.report_warnings("kernel build")
     for out in outputs:
         if not out.is_file():
-            raise GenmodError(f"the build finished but {out} does not exist")
+            raise BuildError(f"the build finished but {out} does not exist")
     _write_stamp(stamps / "kernel.json", k_inputs, compiled=result.compiled,
                  seconds=round(result.seconds, 1))
     actions.append(f"built in {result.seconds:.0f} s ({result.compiled} C files compiled)")

@@ -18,7 +18,7 @@ from elftools.elf.elffile import ELFFile
 from elftools.elf.sections import SymbolTableSection
 
 from genmod import ui
-from genmod.errors import GenmodError
+from genmod.errors import ModuleCheckError, NotBuilt
 from genmod.paths import Paths
 
 # include/linux/license.h: license_is_gpl_compatible()
@@ -101,7 +101,7 @@ def read_ko(path: Path) -> KoInfo:
                     else:
                         defined.add(sym.name)
     except (OSError, ELFError) as exc:
-        raise GenmodError(f"{path}: not a readable ELF object: {exc}") from None
+        raise ModuleCheckError(f"{path}: not a readable ELF object: {exc}") from None
     missing = [n for n in undef if n not in defined]
     return KoInfo(path, modinfo, [n for n in missing if not undef[n]],
                   [n for n in missing if undef[n]])
@@ -171,7 +171,7 @@ def computed_vermagic(tree: Path) -> str:
     except OSError:
         m = None
     if not m:
-        raise GenmodError(f"{rel_h} missing or unreadable: build the kernel first")
+        raise NotBuilt(f"{rel_h} missing or unreadable: build the kernel first")
     cfg = _config(tree)
 
     def on(sym: str) -> bool:
@@ -189,7 +189,7 @@ def computed_vermagic(tree: Path) -> str:
         seed_h = tree / "include" / "generated" / "randstruct_hash.h"
         s = re.search(r'RANDSTRUCT_HASHED_SEED\s+"([^"]*)"', seed_h.read_text(encoding="utf-8"))
         if not s:
-            raise GenmodError(f"{seed_h}: no RANDSTRUCT_HASHED_SEED")
+            raise NotBuilt(f"{seed_h}: no RANDSTRUCT_HASHED_SEED")
         magic += "RANDSTRUCT_" + s.group(1)
     return magic
 
@@ -241,7 +241,7 @@ def sibling_symvers(paths: Paths) -> list[Path]:
 def check_modules(paths: Paths, kos: Sequence[Path]) -> list[Problem]:
     tree_symvers = paths.linux / "Module.symvers"
     if not tree_symvers.is_file():
-        raise GenmodError(f"{tree_symvers} does not exist: build the kernel first")
+        raise NotBuilt(f"{tree_symvers} does not exist: build the kernel first")
     vermagic = kernel_vermagic(paths.linux)
     exports = load_exports([tree_symvers, *sibling_symvers(paths)])
     problems: list[Problem] = []
@@ -253,6 +253,6 @@ def check_modules(paths: Paths, kos: Sequence[Path]) -> list[Problem]:
 def check_or_raise(paths: Paths, kos: Sequence[Path]) -> None:
     problems = check_modules(paths, kos)
     if problems:
-        raise GenmodError(f"{len(problems)} module check(s) failed:\n"
-                          + "\n".join(f"  {p}" for p in problems))
+        raise ModuleCheckError(f"{len(problems)} module check(s) failed:\n"
+                               + "\n".join(f"  {p}" for p in problems), problems)
     ui.step(f"checked {len(kos)} module(s): vermagic, license and symbols OK")

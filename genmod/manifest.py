@@ -14,7 +14,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from genmod.errors import GenmodError
+from genmod.errors import ConfigError
 
 _IDENT_RE = re.compile(r"^[a-z][a-z0-9_]*$")
 _SYM_RE = re.compile(r"^[A-Z][A-Z0-9_]*$")
@@ -120,8 +120,8 @@ class Manifest:
         return seen
 
 
-class ManifestError(GenmodError):
-    pass
+class ManifestError(ConfigError):
+    """kernel/modules.toml is invalid; the message names the file and the entry."""
 
 
 def _err(path: Path, where: str, msg: str) -> ManifestError:

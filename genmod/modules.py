@@ -32,7 +32,7 @@ import jinja2
 import kconfiglib
 
 from genmod import kbuild, kconfig, kocheck, ui
-from genmod.errors import GenmodError
+from genmod.errors import BuildError, ConfigError, NotBuilt, SourceMissing
 from genmod.ics.generate import render as render_ics
 from genmod.ics.model import Service
 from genmod.ics.names import check_services
@@ -86,9 +86,9 @@ def evaluate_module_config(kconfig_path: Path, kernel_config: Path,
     are not ours and are left out of the result.
     """
     if not kconfig_path.is_file():
-        raise GenmodError(f"{kconfig_path} does not exist")
+        raise SourceMissing(f"{kconfig_path} does not exist")
     if not kernel_config.is_file():
-        raise GenmodError(f"{kernel_config} does not exist; run 'genmod kernel' first")
+        raise NotBuilt(f"{kernel_config} does not exist; run 'genmod kernel' first")
     kernel_vals = kernel_config_values(kernel_config)
     refs: set[str] = set()
     for f in [kconfig_path, *kconfig_path.parent.rglob("Kconfig*")]:
@@ -102,7 +102,7 @@ def evaluate_module_config(kconfig_path: Path, kernel_config: Path,
     kconf = kconfig.load_kconfig(kconfig_path, kconfig_path.parent, env)
     for o in overrides:
         if not o.is_file():
-            raise GenmodError(f"module config override {o} does not exist")
+            raise SourceMissing(f"module config override {o} does not exist")
         kconf.load_config(str(o), replace=False)
         warnings += [w for w in kconf.warnings if "undefined symbol" in w]
     values: dict[str, str] = {}
@@ -139,12 +139,12 @@ def _param_value(p: Param, cfg: ModuleConfig | None) -> str | None:
     """C initializer for a parameter, or None (zero-initialised, as checkpatch wants)."""
     if p.default_config is not None:
         if cfg is None or p.default_config not in cfg.values:
-            raise GenmodError(f"parameter {p.name}: default_config {p.default_config} is not "
+            raise ConfigError(f"parameter {p.name}: default_config {p.default_config} is not "
                               "a kernel/Kconfig symbol")
         if p.type in ("bool", "invbool"):
             return f"IS_ENABLED(CONFIG_{p.default_config})"
         if cfg.values[p.default_config] in ("", "n"):
-            raise GenmodError(f"parameter {p.name}: CONFIG_{p.default_config} has no value")
+            raise ConfigError(f"parameter {p.name}: CONFIG_{p.default_config} has no value")
         return f"CONFIG_{p.default_config}"
     d = p.default
     if d is None or d is False or (d == 0 and not isinstance(d, str)):
@@ -245,7 +245,7 @@ def link_sources(paths: Paths, mod: Module, mod_dir: Path) -> None:
     for src in mod.sources:
         target = paths.kernel_src / src
         if not target.is_file():
-            raise GenmodError(f"module {mod.name}: source {target} does not exist "
+            raise SourceMissing(f"module {mod.name}: source {target} does not exist "
                               f"(listed in {paths.manifest.name})")
         link = mod_dir / src
         wanted.add(link)
@@ -289,14 +289,14 @@ def enabled_modules(manifest: Manifest, cfg: ModuleConfig) -> tuple[list[Module]
     skipped: list[str] = []
     for mod in manifest.build_order():
         if mod.config not in cfg.values:
-            raise GenmodError(f"module {mod.name}: its option CONFIG_{mod.config} is not "
+            raise ConfigError(f"module {mod.name}: its option CONFIG_{mod.config} is not "
                               "defined in kernel/Kconfig")
         if not cfg.enabled(mod):
             skipped.append(mod.name)
             continue
         off = [d for d in mod.depends if d in skipped]
         if off:
-            raise GenmodError(f"module {mod.name} is enabled but depends on disabled "
+            raise ConfigError(f"module {mod.name} is enabled but depends on disabled "
                               f"module(s) {', '.join(off)}; add 'depends on' in kernel/Kconfig")
         if cfg.values[mod.config] == "y":
             ui.note(f"CONFIG_{mod.config}=y: {mod.name} is still built as a module")
@@ -308,7 +308,7 @@ def build_modules(paths: Paths, settings: kbuild.MakeSettings, *, verbose: bool 
                   overrides: Sequence[Path] = (), build: bool = True) -> ModulesReport:
     tree = paths.linux
     if build and not (tree / "Module.symvers").is_file():
-        raise GenmodError(f"{tree}/Module.symvers does not exist: build the kernel first "
+        raise NotBuilt(f"{tree}/Module.symvers does not exist: build the kernel first "
                           "('genmod kernel')")
     manifest = load_manifest(paths.manifest, paths.kernel_src)
     cfg = evaluate_module_config(paths.module_kconfig, tree / ".config", overrides)
@@ -336,7 +336,7 @@ def build_modules(paths: Paths, settings: kbuild.MakeSettings, *, verbose: bool 
         res.report_warnings(f"module {mod.name}")
         ko = mod_dir / f"{mod.name}.ko"
         if not ko.is_file():
-            raise GenmodError(f"module {mod.name}: make succeeded but {ko} does not exist")
+            raise BuildError(f"module {mod.name}: make succeeded but {ko} does not exist")
         shutil.copy2(ko, out / ko.name)
         report.kos.append(out / ko.name)
     keep = {f"{m.name}.ko" for m in enabled}

@@ -12,7 +12,7 @@ import os
 from dataclasses import dataclass
 from pathlib import Path
 
-from genmod.errors import GenmodError
+from genmod.errors import CheckoutNotFound
 
 DEFAULT_TARBALL = Path("/usr/src/linux-source-6.1.tar.xz")
 
@@ -38,7 +38,7 @@ def find_root(start: Path | None = None) -> Path:
         for path in (base, *base.parents):
             if _is_root(path):
                 return path
-    raise GenmodError("cannot find the ssikit checkout (no pyproject.toml naming ssikit above "
+    raise CheckoutNotFound("cannot find the ssikit checkout (no pyproject.toml naming ssikit above "
                       f"{candidates[0]}); run genmod inside the checkout or set GENMOD_ROOT")
 
 

@@ -26,7 +26,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 from genmod import ui
-from genmod.errors import GenmodError
+from genmod.errors import BuildError, GenmodError, SeriesError, SourceMissing, TreeConflict
 from genmod.paths import Paths
 
 _TESTED_ON_RE = re.compile(r"^#\s*tested-on:\s*(\S+)")
@@ -44,7 +44,7 @@ def kernel_version_from_makefile(text: str) -> str:
         return f"{found['VERSION']}.{found['PATCHLEVEL']}.{found['SUBLEVEL']}" \
                f"{found.get('EXTRAVERSION', '')}"
     except KeyError as exc:
-        raise GenmodError(f"not a kernel Makefile (no {exc.args[0]} =)") from None
+        raise SourceMissing(f"not a kernel Makefile (no {exc.args[0]} =)") from None
 
 
 def tree_version(tree: Path) -> str:
@@ -52,7 +52,7 @@ def tree_version(tree: Path) -> str:
     try:
         return kernel_version_from_makefile(makefile.read_text(encoding="utf-8", errors="replace"))
     except OSError as exc:
-        raise GenmodError(f"cannot read {makefile}: {exc.strerror}") from None
+        raise SourceMissing(f"cannot read {makefile}: {exc.strerror}") from None
 
 
 @dataclass(frozen=True)
@@ -69,7 +69,7 @@ def tarball_info(tarball: Path, cache_dir: Path) -> TarballInfo:
     try:
         st = tarball.stat()
     except OSError as exc:
-        raise GenmodError(f"kernel source tarball {tarball}: {exc.strerror} "
+        raise SourceMissing(f"kernel source tarball {tarball}: {exc.strerror} "
                           "(install Debian's linux-source-6.1, or set GENMOD_TARBALL)") from None
     cache = cache_dir / "tarball.json"
     try:
@@ -90,7 +90,7 @@ def tarball_info(tarball: Path, cache_dir: Path) -> TarballInfo:
                 version = kernel_version_from_makefile(data.read().decode("utf-8", "replace"))
                 break
     if top is None or version is None:
-        raise GenmodError(f"{tarball}: no top-level Makefile found; not a kernel source tarball")
+        raise SourceMissing(f"{tarball}: no top-level Makefile found; not a kernel source tarball")
     info = TarballInfo(str(tarball), st.st_size, st.st_mtime_ns, top, version)
     cache_dir.mkdir(parents=True, exist_ok=True)
     cache.write_text(json.dumps(asdict(info)) + "\n", encoding="utf-8")
@@ -153,11 +153,11 @@ def read_series(patches_dir: Path) -> Series:
             elif re.fullmatch(r"-p\d+", opt):
                 strip, i = int(opt[2:]), i + 1
             else:
-                raise GenmodError(f"{path}:{lineno}: unsupported patch option {opt!r} "
+                raise SeriesError(f"{path}:{lineno}: unsupported patch option {opt!r} "
                                   "(only -pN is supported)")
         patch_path = patches_dir / name
         if not patch_path.is_file():
-            raise GenmodError(f"{path}:{lineno}: patch {name} does not exist")
+            raise SeriesError(f"{path}:{lineno}: patch {name} does not exist")
         patches.append(Patch(name, patch_path, strip))
     return Series(path, tuple(patches), tested_on)
 
@@ -385,7 +385,7 @@ def unpack(info: TarballInfo, dest: Path) -> None:
                          check=False)
     if res.returncode != 0:
         _rm_tree(tmp)
-        raise GenmodError(f"unpacking {info.path} failed:\n{res.stdout[-2000:]}")
+        raise BuildError(f"unpacking {info.path} failed:\n{res.stdout[-2000:]}")
     os.rename(tmp / info.top, dest)
     _rm_tree(tmp)
 
@@ -394,7 +394,7 @@ def sync_abi(paths: Paths) -> bool:
     """Install abi/ssi_abi.h as include/uapi/linux/ssi.h; True if it changed."""
     src, dst = paths.abi_header, paths.abi_in_tree
     if not src.is_file():
-        raise GenmodError(f"{src} is missing")
+        raise SourceMissing(f"{src} is missing")
     data = src.read_bytes()
     if dst.is_file() and dst.read_bytes() == data:
         return False
@@ -444,7 +444,7 @@ def _adopt(paths: Paths, info: TarballInfo, series: Series, digest: str) -> list
     tree = paths.linux
     version = tree_version(tree)
     if version != info.version:
-        raise GenmodError(
+        raise TreeConflict(
             f"{tree} holds Linux {version} but {info.path} is {info.version}, and genmod did "
             "not unpack that tree (no .genmod/source.json), so it will not replace it. "
             "Move it away, or run 'genmod kernel --reunpack' to discard it.")

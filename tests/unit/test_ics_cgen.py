@@ -85,6 +85,26 @@ def test_cli(tmp_path: Path) -> None:
                         r"\(.*ics_test\.ics:2:1\)\n", r.stderr), r.stderr
 
 
+def test_cli_usage_error_is_one_line(tmp_path: Path) -> None:
+    r = subprocess.run([sys.executable, "-m", "genmod.ics", str(ICS_TEST), "--out",
+                        str(tmp_path), "--bogus"], capture_output=True, text=True, cwd=REPO)
+    assert r.returncode == 2
+    assert r.stderr.splitlines() == [
+        "python -m genmod.ics: error: unrecognized arguments: --bogus (see --help)"]
+
+
+def test_cli_interrupted_is_130(monkeypatch: pytest.MonkeyPatch, tmp_path: Path,
+                                capsys: pytest.CaptureFixture[str]) -> None:
+    from genmod.ics import __main__ as ics_main
+
+    def interrupted(*_a: object) -> None:
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(ics_main, "generate_all", interrupted)
+    assert ics_main.main([str(ICS_TEST), "--out", str(tmp_path)]) == 130
+    assert capsys.readouterr().err == "interrupted\n"
+
+
 def test_generated_api(gen: Path) -> None:
     h = (gen / "ics_test_ics.h").read_text()
     for text in [
