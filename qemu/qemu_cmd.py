@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import functools
 import os
 import shutil
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from . import cbuild, guest_image
+from .guest_image import DISK_SERIAL
 from .paths import INIT_SCRIPT, REPO_ROOT
 
 MAX_NODES = 63
@@ -59,6 +62,18 @@ def _find_busybox() -> str | None:
     return os.path.realpath(path) if path else None
 
 
+@functools.cache
+def _default_python_image() -> Path | None:
+    """The current guest image (built once per process); $SSI_GUEST_IMAGE=0 boots without.
+
+    Also builds the guests' thin `ssictl` client, which comes first on their PATH.
+    """
+    cbuild.build_ssictl_client()
+    if os.environ.get("SSI_GUEST_IMAGE", "1") == "0":
+        return None
+    return guest_image.ensure()
+
+
 def _default_bios() -> str | None:
     """$SSI_QEMU_BIOS, e.g. /usr/share/qemu/qboot.rom (measured no faster than SeaBIOS)."""
     return os.environ.get("SSI_QEMU_BIOS") or None
@@ -76,6 +91,12 @@ class NodeConfig:
     net_peer: Path | None = None  # send frames here instead of the hub (direct pair)
     extra_append: str = ""
     init: Path = INIT_SCRIPT
+    # The guests' Python runtime (qemu/guest_image.py), built on first use;
+    # None boots without it (everything then loads over 9p, 3-4x slower).
+    python_image: Path | None = field(default_factory=lambda: _default_python_image())
+    # 9p cache mode of the root: "none" is the one measured safe (with "loose"
+    # mounting proc over the 9p /proc once failed); others are for `make bench`.
+    root_cache: str = field(default_factory=lambda: os.environ.get("SSI_9P_CACHE", "none"))
     accel: str = field(default_factory=lambda: os.environ.get("SSI_QEMU_ACCEL", "tcg"))
     bios: str | None = field(default_factory=lambda: _default_bios())
     busybox: str | None = field(default_factory=lambda: _find_busybox())
@@ -104,7 +125,7 @@ def kernel_append(cfg: NodeConfig) -> str:
         f"ssi.nodes={cfg.nodes}",
         "root=hostroot",
         "rootfstype=9p",
-        "rootflags=trans=virtio,version=9p2000.L,msize=524288,cache=none",
+        f"rootflags=trans=virtio,version=9p2000.L,msize=524288,cache={cfg.root_cache}",
         "ro",
     ]
     if cfg.extra_append:
@@ -122,6 +143,13 @@ def kernel_append(cfg: NodeConfig) -> str:
 def qemu_command(cfg: NodeConfig) -> list[str]:
     s = cfg.sockets
     bios = ["-bios", cfg.bios] if cfg.bios else []
+    image = []
+    if cfg.python_image is not None:
+        image = [
+            "-drive",
+            f"file={cfg.python_image},if=none,id=pyimg,format=raw,readonly=on",
+            "-device", f"virtio-blk-pci,drive=pyimg,serial={DISK_SERIAL}",
+        ]
     return [
         cfg.qemu,
         "-name", f"ssi-node{cfg.node}",
@@ -147,6 +175,7 @@ def qemu_command(cfg: NodeConfig) -> list[str]:
         "-virtfs",
         f"local,path={REPO_ROOT},mount_tag=ssirepo,security_model=none,readonly=on,"
         "multidevs=remap",
+        *image,
         # Private L2 through the hub.
         "-netdev",
         f"dgram,id=n0,local.type=unix,local.path={s.net},"

@@ -6,7 +6,7 @@ cd "$(dirname "$0")/.."
 
 APT_PACKAGES="qemu-system-x86 linux-source-6.1 flex bison bc libelf-dev \
 libssl-dev cpio ccache dwarves kmod busybox-static gcc make patch lz4 sparse \
-python3 python3-venv python3-pip perl xz-utils procps"
+python3 python3-venv python3-pip perl xz-utils procps erofs-utils"
 
 missing=""
 for pkg in $APT_PACKAGES; do
@@ -32,13 +32,18 @@ else
 	echo "ensure-deps: Debian packages present"
 fi
 
+# Debian's interpreter, never the one first on the caller's PATH (a pyenv shim,
+# say): guests run the venv too, and get its interpreter and standard library
+# from an image of exactly these files (qemu/guest_image.py).
+PYTHON=/usr/bin/python3
 stamp=.venv/.ssikit-deps
-want=$(sha256sum pyproject.toml | cut -d' ' -f1)
+want=$( (cat pyproject.toml; echo "$PYTHON") | sha256sum | cut -d' ' -f1)
 if [ -x .venv/bin/python ] && [ -f "$stamp" ] && [ "$(cat "$stamp")" = "$want" ]; then
 	echo "ensure-deps: Python venv up to date"
 	exit 0
 fi
 echo "ensure-deps: creating the Python venv in .venv"
-python3 -m venv .venv
+rm -rf .venv
+"$PYTHON" -m venv .venv
 .venv/bin/pip install -q --disable-pip-version-check -e '.[dev]'
 echo "$want" > "$stamp"

@@ -10,7 +10,8 @@
 # init.sh runs this with `busybox sh`, where base64, rm, timeout etc. are
 # applets (no exec, no 9p lookups); under another sh the host's tools serve.
 N=${1:-0}
-export PATH="${0%/qemu/guest/*}/.venv/bin:/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
+REPO=${0%/qemu/guest/*}
+export PATH="$REPO/build/guest-bin:$REPO/.venv/bin:/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
 export HOME=/root TERM=linux
 
 PORT=

@@ -14,18 +14,21 @@ else
 	done
 fi
 HERE=${0%/*}
-# The checkout's venv (ssictl, genmod) is on every node's PATH.
-export PATH="${HERE%/qemu/guest}/.venv/bin:$PATH"
+# The checkout's venv (ssictl, genmod) is on every node's PATH, after
+# build/guest-bin, whose ssictl is the thin client of the resident daemon.
+REPO=${HERE%/qemu/guest}
+export PATH="$REPO/build/guest-bin:$REPO/.venv/bin:$PATH"
 
 # Mount proc first: before that, /proc is the host's directory seen over 9p.
 $BB mount -t proc -o nosuid,nodev,noexec proc /proc
-N=1 M=1 DEBUG=
+N=1 M=1 DEBUG= NO_SSICTL_DAEMON=
 read -r CMDLINE </proc/cmdline
 for w in $CMDLINE; do
 	case $w in
 	ssi.node=*) N=${w#ssi.node=} ;;
 	ssi.nodes=*) M=${w#ssi.nodes=} ;;
 	ssi.debug=*) DEBUG=1 ;;
+	ssi.nodaemon) NO_SSICTL_DAEMON=1 ;;
 	esac
 done
 # With ssi.debug=1 on the kernel command line, log boot stages to the console.
@@ -53,9 +56,24 @@ repo_back() {
 $BB mount -a -T "$HERE/fstab.early"
 repo_back
 O=/run/.ssi-overlay
-$BB mkdir -p $O/etc/u $O/etc/w $O/var/u $O/var/w $O/root/u $O/root/w /run/lock
+$BB mkdir -p $O/etc/u $O/etc/w $O/var/u $O/var/w /run/lock
 $BB mount -a -T "$HERE/fstab.late"
 repo_back
+# The Python runtime image (qemu/guest_image.py): a virtio-blk disk with this
+# serial; its fstab binds the interpreter, standard library, venv and shared
+# libraries over their 9p paths, so programs load them from the page cache.
+PYIMG=/run/ssi-pyimage
+for d in /sys/block/vd*; do
+	[ -r "$d/serial" ] || continue
+	read -r serial <"$d/serial"
+	[ "$serial" = ssi-pyimage ] || continue
+	$BB mkdir -p $PYIMG
+	if $BB mount -t erofs -o ro "/dev/${d##*/}" $PYIMG; then
+		$BB mount -a -T $PYIMG/ssi-fstab
+	else
+		echo "<3>ssi-init: cannot mount the Python image /dev/${d##*/}" >/dev/kmsg
+	fi
+done
 stage mounted
 
 echo "node$N" >/proc/sys/kernel/hostname
@@ -74,19 +92,32 @@ $BB ifconfig lo 127.0.0.1 up
 $BB ifconfig eth0 "169.254.77.$N" netmask 255.255.255.0 up
 stage network
 
+# The resident ssictl daemon (ssictl/daemon.py): imports the CLI once, while
+# the node boots; until it listens, clients wait for the pid in "starting".
+# Started before the agent, so no command can run before that file exists.
+if [ -x "$REPO/.venv/bin/python" ] && [ -z "$NO_SSICTL_DAEMON" ]; then
+	$BB mkdir -p /run/ssictl
+	(cd / && exec "$REPO/.venv/bin/python" -m ssictl.daemon) \
+		</dev/null >/run/ssictl/daemon.log 2>&1 &
+	echo $! >/run/ssictl/starting
+fi
+
 # The command agent (host <-> guest on the virtio port named ssi.cmd). Under
 # busybox sh its helpers (base64, rm, timeout) are applets: no exec, no 9p.
 $BB sh "$HERE/agent.sh" "$N" </dev/null >/dev/null 2>&1 &
 
 # An interactive shell on the virtconsole (hvc0), started when someone types
 # a line there (`python -m qemu up` sends one on attach), respawned on exit.
+# Its environment is defined here, whatever the kernel or the host passed.
 if [ -c /dev/hvc0 ]; then
 	SH=/bin/sh
 	[ -x /bin/bash ] && SH=/bin/bash
 	(
 		while :; do
 			read -r _ </dev/hvc0 || $BB sleep 1
-			$BB setsid -c $SH -i </dev/hvc0 >/dev/hvc0 2>&1
+			$BB setsid -c $BB env -i HOME=/root TERM=linux LANG=C.UTF-8 \
+				PATH="$PATH" SHELL=$SH USER=root LOGNAME=root \
+				$SH -i </dev/hvc0 >/dev/hvc0 2>&1
 		done
 	) &
 fi

@@ -1,0 +1,329 @@
+"""The resident per-node ssictl daemon: the CLI, imported once, one fork per command.
+
+A fresh Python needs seconds to import typer, rich and the cffi ABI in a TCG
+guest; this process imports them once at boot and then serves the thin client
+(``ssictl/client.c``, installed as ``ssictl`` on the guests' PATH) on a unix
+socket. Each request is run by a forked worker that takes the client's
+credentials (SO_PEERCRED, SO_PEERGROUPS), stdin/stdout/stderr, working
+directory, umask and environment, runs ``ssictl.cli.run(argv)`` and exits with
+its code, which goes back to the client. A command therefore can do exactly
+what it could as a process of the client's user, and nothing more. Signals the
+client gets (INT, TERM, HUP, QUIT) are passed to the worker; a client that goes
+away gets its worker a SIGHUP.
+
+Protocol: see the comment at the top of client.c. Later this daemon is also the
+home of keepalive and load-leveling policy.
+
+``python -m ssictl.daemon [--socket PATH]`` runs it in the foreground.
+"""
+
+from __future__ import annotations
+
+import argparse
+import array
+import contextlib
+import io
+import os
+import selectors
+import signal
+import socket
+import struct
+import sys
+from dataclasses import dataclass, field
+from pathlib import Path
+
+DAEMON_DIR = Path("/run/ssictl")  # the client reads $SSICTL_DAEMON_DIR too
+SOCKET_NAME = "ssictl.sock"
+PROTOCOL = b"ssictl/1"
+MAX_REQUEST = 1 << 20
+FORWARDED_SIGNALS = frozenset({signal.SIGINT, signal.SIGTERM, signal.SIGHUP, signal.SIGQUIT})
+_SO_PEERGROUPS = getattr(socket, "SO_PEERGROUPS", 59)
+_FDS_PER_REQUEST = 4  # stdin, stdout, stderr, cwd
+
+
+class BadRequest(ValueError):
+    """A request the daemon refuses (wrong protocol, too long, missing fds)."""
+
+
+@dataclass
+class Request:
+    argv: list[str]
+    env: dict[str, str]
+    umask: int
+    fds: list[int]  # stdin, stdout, stderr, cwd (owned: closed after the fork)
+
+
+@dataclass(frozen=True)
+class Peer:
+    pid: int
+    uid: int
+    gid: int
+    groups: tuple[int, ...] = field(default=())
+
+
+def parse_request(payload: bytes, fds: list[int]) -> Request:
+    """Decode a request body (after the length); raises BadRequest."""
+    if len(fds) != _FDS_PER_REQUEST:
+        raise BadRequest(f"expected {_FDS_PER_REQUEST} descriptors, got {len(fds)}")
+    if not payload.endswith(b"\0"):
+        raise BadRequest("request not NUL-terminated")
+    fields = payload[:-1].split(b"\0")
+    if len(fields) < 3 or fields[0] != PROTOCOL:
+        raise BadRequest(f"not an {PROTOCOL.decode()} request")
+    if not fields[1].startswith(b"umask="):
+        raise BadRequest("no umask field")
+    try:
+        umask = int(fields[1][6:], 8) & 0o777
+    except ValueError:
+        raise BadRequest("bad umask field") from None
+    try:
+        end_env = fields.index(b"", 2)
+    except ValueError:
+        raise BadRequest("no end of environment") from None
+    env: dict[str, str] = {}
+    for entry in fields[2:end_env]:
+        key, sep, value = os.fsdecode(entry).partition("=")
+        if sep and key:
+            env[key] = value
+    argv = [os.fsdecode(a) for a in fields[end_env + 1:]]
+    return Request(argv=argv, env=env, umask=umask, fds=fds)
+
+
+def _recv_request(conn: socket.socket) -> Request:
+    fds = array.array("i")
+    data, ancdata, _flags, _addr = conn.recvmsg(
+        65536, socket.CMSG_SPACE(_FDS_PER_REQUEST * fds.itemsize)
+    )
+    for level, kind, cdata in ancdata:
+        if level == socket.SOL_SOCKET and kind == socket.SCM_RIGHTS:
+            fds.frombytes(cdata[: len(cdata) - (len(cdata) % fds.itemsize)])
+    received = list(fds)
+    try:
+        if len(data) < 4:
+            raise BadRequest("short request")
+        (length,) = struct.unpack("<I", data[:4])
+        if length > MAX_REQUEST:
+            raise BadRequest(f"request of {length} bytes is over {MAX_REQUEST}")
+        body = bytearray(data[4:])
+        while len(body) < length:
+            chunk = conn.recv(length - len(body))
+            if not chunk:
+                raise BadRequest("client closed mid-request")
+            body += chunk
+        return parse_request(bytes(body[:length]), received)
+    except BaseException:
+        for fd in received:
+            os.close(fd)
+        raise
+
+
+def peer_of(conn: socket.socket) -> Peer:
+    pid, uid, gid = struct.unpack("3i", conn.getsockopt(socket.SOL_SOCKET,
+                                                         socket.SO_PEERCRED, 12))
+    try:
+        raw = conn.getsockopt(socket.SOL_SOCKET, _SO_PEERGROUPS, 4 * 256)
+        groups = tuple(struct.unpack(f"{len(raw) // 4}I", raw))
+    except OSError:
+        groups = (gid,)
+    return Peer(pid, uid, gid, groups)
+
+
+def _become(peer: Peer) -> None:
+    """Take the client's identity (the worker then runs as that user would)."""
+    if os.geteuid() == 0:
+        os.setgroups(list(peer.groups))
+        os.setgid(peer.gid)
+        os.setuid(peer.uid)
+    elif (peer.uid, peer.gid) != (os.getuid(), os.getgid()):
+        raise PermissionError("a daemon not running as root serves only its own user")
+
+
+def _reopen_stdio() -> None:
+    """sys.std* over the client's descriptors, line-buffered on a terminal."""
+    sys.stdin = io.TextIOWrapper(io.BufferedReader(io.FileIO(0, "r", closefd=False)),
+                                 encoding="utf-8", errors="surrogateescape")
+    for fd, name in ((1, "stdout"), (2, "stderr")):
+        tty = os.isatty(fd)
+        stream = io.TextIOWrapper(io.BufferedWriter(io.FileIO(fd, "w", closefd=False)),
+                                  encoding="utf-8", errors="backslashreplace",
+                                  line_buffering=tty or fd == 2, write_through=fd == 2)
+        setattr(sys, name, stream)
+
+
+def _worker(req: Request, peer: Peer) -> int:
+    """In the forked child: become the client, run the command, return its code."""
+    for sig in FORWARDED_SIGNALS | {signal.SIGCHLD}:
+        signal.signal(sig, signal.SIG_DFL)
+    signal.signal(signal.SIGINT, signal.default_int_handler)
+    try:
+        os.fchdir(req.fds[3])
+        _become(peer)
+    except OSError as e:
+        os.write(req.fds[2], f"ssictl: daemon cannot act as uid {peer.uid}: {e}\n".encode())
+        return 1
+    for target, fd in enumerate(req.fds[:3]):
+        os.dup2(fd, target)
+    for fd in req.fds:
+        if fd > 2:
+            os.close(fd)
+    os.umask(req.umask)
+    os.environ.clear()
+    os.environ.update(req.env)
+    _reopen_stdio()
+    from ssictl import cli
+
+    try:
+        return cli.run(req.argv)
+    finally:
+        for stream in (sys.stdout, sys.stderr):
+            with contextlib.suppress(OSError, ValueError):
+                stream.flush()
+
+
+@dataclass
+class _Job:
+    conn: socket.socket
+    pid: int
+    pidfd: int
+
+
+class Daemon:
+    """Accepts clients on `path`; one forked worker per request."""
+
+    def __init__(self, directory: Path = DAEMON_DIR) -> None:
+        self.path = directory / SOCKET_NAME
+        self.sel = selectors.DefaultSelector()
+        self.listener: socket.socket | None = None
+        self.jobs: dict[int, _Job] = {}  # by pid
+
+    def listen(self) -> None:
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        tmp = self.path.with_name(f".{self.path.name}.{os.getpid()}")
+        tmp.unlink(missing_ok=True)
+        sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        sock.bind(str(tmp))
+        # Anyone may connect: the worker gets the caller's own credentials.
+        os.chmod(tmp, 0o666)
+        sock.listen(64)
+        os.replace(tmp, self.path)  # clients never see a socket that is not listening
+        sock.setblocking(False)
+        self.listener = sock
+        self.sel.register(sock, selectors.EVENT_READ, self._accept)
+
+    def serve_forever(self) -> None:
+        while True:
+            for key, _ in self.sel.select():
+                key.data(key.fileobj)
+
+    def _accept(self, sock: socket.socket) -> None:
+        try:
+            conn, _ = sock.accept()
+        except BlockingIOError:
+            return
+        conn.setblocking(True)
+        conn.settimeout(5.0)  # a client sends its request at once
+        try:
+            peer = peer_of(conn)
+            req = _recv_request(conn)
+        except (BadRequest, OSError) as e:
+            print(f"ssictl daemon: refused a request: {e}", file=sys.stderr, flush=True)
+            conn.close()
+            return
+        conn.settimeout(None)
+        self._start(conn, req, peer)
+
+    def _start(self, conn: socket.socket, req: Request, peer: Peer) -> None:
+        pid = os.fork()
+        if pid == 0:
+            code = 1
+            try:
+                if self.listener is not None:
+                    self.listener.close()
+                conn.close()
+                for job in self.jobs.values():
+                    job.conn.close()
+                    os.close(job.pidfd)
+                code = _worker(req, peer)
+            except SystemExit as e:
+                code = e.code if isinstance(e.code, int) else 1
+            except KeyboardInterrupt:  # a forwarded SIGINT before the CLI took over
+                code = 130
+            except BaseException:
+                import traceback
+
+                traceback.print_exc()
+            finally:
+                os._exit(code & 0xFF)
+        for fd in req.fds:
+            os.close(fd)
+        pidfd = os.pidfd_open(pid)
+        job = _Job(conn, pid, pidfd)
+        self.jobs[pid] = job
+        self.sel.register(conn, selectors.EVENT_READ, lambda c, j=job: self._client_said(j))
+        self.sel.register(pidfd, selectors.EVENT_READ, lambda f, j=job: self._finished(j))
+
+    def _client_said(self, job: _Job) -> None:
+        try:
+            data = job.conn.recv(64)
+        except OSError:
+            data = b""
+        if not data:  # the client went away: its worker gets a hangup
+            self.sel.unregister(job.conn)
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(job.pid, signal.SIGHUP)
+            return
+        for sig in data:
+            if sig in FORWARDED_SIGNALS:
+                with contextlib.suppress(ProcessLookupError):
+                    os.kill(job.pid, sig)
+
+    def _finished(self, job: _Job) -> None:
+        _, status = os.waitpid(job.pid, 0)
+        code = os.waitstatus_to_exitcode(status)
+        if code < 0:
+            code = 128 - code  # killed by a signal: the shell's convention
+        self.sel.unregister(job.pidfd)
+        os.close(job.pidfd)
+        with contextlib.suppress(KeyError, ValueError):
+            self.sel.unregister(job.conn)
+        with contextlib.suppress(OSError):
+            job.conn.sendall(struct.pack("<i", code))
+        job.conn.close()
+        del self.jobs[job.pid]
+
+
+def warm_up() -> None:
+    """Import what commands use, so that workers start with it loaded."""
+    import abi
+    from abi import binding, cluster  # noqa: F401
+    from ssictl import cli
+
+    _ = abi.ffi  # parses ssi_abi.h once, here
+    with open(os.devnull, "w") as null, contextlib.redirect_stdout(null), \
+            contextlib.redirect_stderr(null):
+        for argv in (["--help"], ["cluster", "status", "--help"]):
+            cli.run(argv)
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(prog="ssictl-daemon", description=__doc__.split("\n")[0])
+    ap.add_argument("--dir", type=Path, default=DAEMON_DIR,
+                    help=f"directory of the socket {SOCKET_NAME} (default {DAEMON_DIR})")
+    args = ap.parse_args(argv)
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))
+    warm_up()
+    d = Daemon(args.dir)
+    d.listen()
+    print(f"ssictl daemon: serving {d.path} (pid {os.getpid()})", file=sys.stderr, flush=True)
+    try:
+        d.serve_forever()
+    except KeyboardInterrupt:
+        return 130
+    finally:
+        d.path.unlink(missing_ok=True)
+        (args.dir / "starting").unlink(missing_ok=True)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,199 @@
+"""The resident ssictl daemon and its C thin client, on the host (no SSI kernel needed).
+
+The client is compiled from ssictl/client.c, the daemon runs as a subprocess on
+a socket in a temporary directory; every command is also run through the plain
+Python CLI (the client's fallback) and must give the same answer.
+"""
+
+from __future__ import annotations
+
+import os
+import pwd
+import shutil
+import signal
+import socket
+import struct
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from qemu.cbuild import SSICTL_CLIENT_SOURCE, build_c_program
+from ssictl.daemon import BadRequest, parse_request
+
+REPO = Path(__file__).resolve().parents[2]
+PYTHON_CLI = REPO / ".venv" / "bin" / "ssictl"
+
+
+def _req(*fields: bytes) -> bytes:
+    return b"\0".join(fields) + b"\0"
+
+
+def test_parse_request_splits_environment_and_argv() -> None:
+    body = _req(b"ssictl/1", b"umask=027", b"A=1", b"B=x=y", b"", b"cluster", b"status")
+    req = parse_request(body, [10, 11, 12, 13])
+    assert req.argv == ["cluster", "status"]
+    assert req.env == {"A": "1", "B": "x=y"}
+    assert req.umask == 0o027
+    assert req.fds == [10, 11, 12, 13]
+
+
+def test_parse_request_with_no_arguments() -> None:
+    req = parse_request(_req(b"ssictl/1", b"umask=22", b""), [0, 1, 2, 3])
+    assert req.argv == [] and req.env == {}
+
+
+@pytest.mark.parametrize(
+    ("body", "fds", "why"),
+    [
+        (_req(b"ssictl/2", b"umask=22", b""), [0, 1, 2, 3], "not an ssictl/1"),
+        (_req(b"ssictl/1", b"mask=22", b""), [0, 1, 2, 3], "no umask"),
+        (_req(b"ssictl/1", b"umask=9x", b""), [0, 1, 2, 3], "bad umask"),
+        (_req(b"ssictl/1", b"umask=22", b"A=1"), [0, 1, 2, 3], "no end of environment"),
+        (b"ssictl/1\0umask=22\0\0x", [0, 1, 2, 3], "NUL-terminated"),
+        (_req(b"ssictl/1", b"umask=22", b""), [0, 1, 2], "expected 4 descriptors"),
+    ],
+)
+def test_parse_request_refuses(body: bytes, fds: list[int], why: str) -> None:
+    with pytest.raises(BadRequest, match=why):
+        parse_request(body, fds)
+
+
+@pytest.fixture(scope="module")
+def shared_dir() -> Iterator[Path]:
+    """World-traversable (another user runs the client in one test), removed after."""
+    d = Path(tempfile.mkdtemp(prefix="ssictl-daemon-test-", dir="/tmp"))
+    os.chmod(d, 0o755)
+    try:
+        yield d
+    finally:
+        shutil.rmtree(d, ignore_errors=True)
+
+
+@pytest.fixture(scope="module")
+def client(shared_dir: Path) -> Path:
+    return build_c_program(SSICTL_CLIENT_SOURCE, shared_dir / "ssictl", ("-Werror",))
+
+
+@pytest.fixture(scope="module")
+def daemon_dir(shared_dir: Path) -> Iterator[Path]:
+    d = shared_dir / "run"
+    d.mkdir(mode=0o755)
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "ssictl.daemon", "--dir", str(d)],
+        stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+    )
+    (d / "starting").write_text(f"{proc.pid}\n")
+    try:
+        yield d
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        proc.wait(timeout=10)
+
+
+def _env(daemon_dir: Path | None) -> dict[str, str]:
+    """Through the daemon only (no fallback to hide a daemon that did not answer),
+    or straight to the Python CLI."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith("SSICTL_")}
+    if daemon_dir is None:
+        env["SSICTL_NO_DAEMON"] = "1"
+        env["SSICTL_PYTHON_CLI"] = str(PYTHON_CLI)
+    else:
+        env["SSICTL_DAEMON_DIR"] = str(daemon_dir)
+        env["SSICTL_PYTHON_CLI"] = "/nonexistent/ssictl"
+    return env
+
+
+def _run(client: Path, daemon_dir: Path | None, *args: str, **kw: object
+         ) -> subprocess.CompletedProcess[str]:
+    proc: subprocess.CompletedProcess[str] = subprocess.run(  # type: ignore[call-overload]
+        [str(client), *args], capture_output=True, text=True,
+        env=_env(daemon_dir), timeout=60, check=False, **kw)
+    return proc
+
+
+@pytest.mark.parametrize(
+    "args",
+    [
+        ("--help",),
+        ("--bogus",),
+        ("cluster", "status", "--help"),
+        ("cluster", "setup", "--key-file", "/nonexistent/key", "--peer", "1=10.0.0.1"),
+        ("clusternode-num", "--json"),
+    ],
+)
+def test_daemon_answers_like_the_python_cli(client: Path, daemon_dir: Path,
+                                            args: tuple[str, ...]) -> None:
+    via_daemon = _run(client, daemon_dir, *args)
+    direct = _run(client, None, *args)
+    assert (via_daemon.returncode, via_daemon.stdout, via_daemon.stderr) == (
+        direct.returncode, direct.stdout, direct.stderr)
+
+
+def test_client_waits_for_a_starting_daemon(client: Path, daemon_dir: Path) -> None:
+    """The fixture wrote "starting" before the daemon listened: the first call waits."""
+    r = _run(client, daemon_dir, "--help")
+    assert r.returncode == 0 and "Usage" in r.stdout
+    assert (daemon_dir / "ssictl.sock").exists()
+
+
+def test_worker_uses_the_clients_working_directory(
+        client: Path, daemon_dir: Path, tmp_path: Path) -> None:
+    """A relative path is the client's: found through the daemon as it is directly."""
+    (tmp_path / "key").write_text("00" * 31 + "\n")  # 31 bytes: refused as too short
+    args = ("cluster", "setup", "--key-file", "key", "--peer", "1=10.0.0.1")
+    via_daemon = _run(client, daemon_dir, *args, cwd=tmp_path)
+    direct = _run(client, None, *args, cwd=tmp_path)
+    assert via_daemon.returncode != 0 and "No such file" not in via_daemon.stderr
+    assert (via_daemon.returncode, via_daemon.stderr) == (direct.returncode, direct.stderr)
+
+
+@pytest.mark.skipif(os.geteuid() != 0, reason="needs root to run the client as another user")
+def test_worker_runs_with_the_clients_credentials(client: Path, daemon_dir: Path) -> None:
+    """A root-only key file is readable by a root client, not by nobody's."""
+    key = client.parent / "key"
+    key.write_text("00" * 32 + "\n")
+    os.chmod(key, 0o600)
+    nobody = pwd.getpwnam("nobody")
+
+    def as_nobody() -> None:
+        os.setgroups([])
+        os.setgid(nobody.pw_gid)
+        os.setuid(nobody.pw_uid)
+
+    args = ("cluster", "setup", "--key-file", str(key), "--peer", "1=10.0.0.1")
+    as_root = _run(client, daemon_dir, *args)
+    denied = _run(client, daemon_dir, *args, preexec_fn=as_nobody)
+    denied_direct = _run(client, None, *args, preexec_fn=as_nobody)
+    assert "ermission denied" not in as_root.stderr
+    assert denied.returncode != 0 and "ermission denied" in denied.stderr
+    assert (denied.returncode, denied.stderr) == (denied_direct.returncode, denied_direct.stderr)
+
+
+def test_ctrl_c_reaches_the_worker(client: Path, daemon_dir: Path) -> None:
+    """SIGINT to the client interrupts the command (it blocks reading the key)."""
+    proc = subprocess.Popen(
+        [str(client), "cluster", "setup", "--key-file", "-", "--peer", "1=10.0.0.1"],
+        stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+        env=_env(daemon_dir),
+    )
+    time.sleep(1.0)  # the worker is parked in read(0) by now, or soon
+    assert proc.poll() is None
+    proc.send_signal(signal.SIGINT)
+    _, err = proc.communicate(timeout=30)
+    assert proc.returncode == 130, err
+    assert proc.stdin is not None
+
+
+def test_daemon_drops_a_malformed_request_and_keeps_serving(client: Path,
+                                                            daemon_dir: Path) -> None:
+    with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as s:
+        s.connect(str(daemon_dir / "ssictl.sock"))
+        s.sendall(struct.pack("<I", 5) + b"junk\0")
+        assert s.recv(4) == b""  # refused: closed without an exit code
+    r = _run(client, daemon_dir, "--help")
+    assert r.returncode == 0 and "Usage" in r.stdout
