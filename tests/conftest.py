@@ -2,17 +2,24 @@
 
 Cluster tests take the `cluster` fixture. One cluster boots per test module
 (module constants CLUSTER_NODES / CLUSTER_MEMORY choose its size); before each
-test it is healed and any node that is down is rebooted. After each test every
-node's console output since the test started is scanned for kernel splats; a
-hit fails that test. Mark a test `@pytest.mark.allow_splat(r"regex")` when it
-provokes a splat on purpose. Logs: build/logs/<module>/ for the whole module,
-build/logs/<module>.<test>/nodeN.console.log for each test's slice.
+test it is healed and any node that is down is rebooted, and again after it (so
+a test's teardown pays for, and is blamed for, the reboots it caused).
+
+After each phase of a test (setup, call, teardown) every node's console output
+since the last scan is checked for kernel splats; a hit fails that phase. The
+scan first syncs with every running node (a unique line written to its
+/dev/kmsg must reach its console log), so nothing the guest printed is missed.
+Mark a test `@pytest.mark.allow_splat(r"regex")` when it provokes a splat on
+purpose.
+
+Logs live in this run's directory (`build/logs/<run-id>/`, `build/logs/latest`
+points at the newest run; see qemu.logs): `<run>/<module>/` for the module's
+cluster (consoles, QEMU logs, command logs) and `<run>/<module>/tests/<test>/`
+for each test's console slices.
 """
 
 from __future__ import annotations
 
-import shutil
-import time
 from collections.abc import Generator, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -21,7 +28,7 @@ import pytest
 
 from qemu import Cluster, KernelMissing
 from qemu.console_scan import format_splats
-from qemu.paths import LOG_ROOT, kernel_path, safe_name
+from qemu.paths import kernel_path, safe_name
 
 
 @dataclass
@@ -35,7 +42,7 @@ class _Booted:
 @dataclass
 class _TestConsole:
     booted: _Booted
-    since: dict[int, int]
+    since: dict[int, int]  # where this test's console slices start
 
 
 _CONSOLE_KEY = pytest.StashKey[_TestConsole]()
@@ -56,7 +63,7 @@ def _booted_cluster(request: pytest.FixtureRequest) -> Iterator[_Booted]:
     mod = request.module.__name__.rsplit(".", 1)[-1]
     nodes = int(getattr(request.module, "CLUSTER_NODES", 3))
     memory = int(getattr(request.module, "CLUSTER_MEMORY", 256))
-    c = Cluster(nodes=nodes, memory=memory, log_dir=LOG_ROOT / safe_name(mod))
+    c = Cluster(nodes=nodes, memory=memory, name=mod)
     c.start()
     print(f"\n[qemu] {nodes} nodes booted in {c.boot_seconds:.2f} s wall ({c.log_dir})")
     try:
@@ -68,21 +75,22 @@ def _booted_cluster(request: pytest.FixtureRequest) -> Iterator[_Booted]:
 @pytest.fixture
 def cluster(_booted_cluster: _Booted, request: pytest.FixtureRequest) -> Iterator[Cluster]:
     c = _booted_cluster.cluster
+    since = {nd.number: _booted_cluster.offsets.get(nd.number, 0) for nd in c.nodes}
+    request.node.stash[_CONSOLE_KEY] = _TestConsole(_booted_cluster, since)
     rebooted = c.restore()
     if rebooted:
         print(f"[qemu] rebooted node(s) {rebooted} left down by an earlier test")
-    since = {nd.number: _booted_cluster.offsets.get(nd.number, 0) for nd in c.nodes}
-    request.node.stash[_CONSOLE_KEY] = _TestConsole(_booted_cluster, since)
     yield c
+    rebooted = c.restore()
+    if rebooted:
+        print(f"[qemu] rebooted node(s) {rebooted} this test left down")
 
 
 def _save_slices(item: pytest.Item, tc: _TestConsole, ends: dict[int, int]) -> Path:
-    module = getattr(item, "module", None)
-    mod = module.__name__.rsplit(".", 1)[-1] if module else "tests"
-    out = LOG_ROOT / safe_name(f"{mod}.{item.name}")
-    shutil.rmtree(out, ignore_errors=True)
+    c = tc.booted.cluster
+    out = c.log_dir / "tests" / safe_name(item.name)
     out.mkdir(parents=True, exist_ok=True)
-    for nd in tc.booted.cluster.nodes:
+    for nd in c.nodes:
         start, end = tc.since.get(nd.number, 0), ends.get(nd.number, 0)
         try:
             with open(nd.cfg.console_log, "rb") as f:
@@ -100,18 +108,24 @@ def pytest_runtest_makereport(
 ) -> Generator[None, pytest.TestReport, pytest.TestReport]:
     rep = yield
     tc = item.stash.get(_CONSOLE_KEY, None)
-    if call.when != "call" or tc is None:
+    if tc is None:
         return rep
-    time.sleep(0.1)  # let QEMU write out what the guest printed last
+    c = tc.booted.cluster
+    unsynced = c.sync_consoles()
     allow = [str(rx) for m in item.iter_markers("allow_splat") for rx in m.args]
-    hits, ends = tc.booted.cluster.scan_consoles(tc.since, allow)
+    hits, ends = c.scan_consoles(tc.booted.offsets, allow)
     tc.booted.offsets.update(ends)
     logs = _save_slices(item, tc, ends)
     if hits:
         msg = (
-            f"kernel splat(s) on the console during this test (logs: {logs}):\n"
+            f"kernel splat(s) on the console during test {call.when} (logs: {logs}):\n"
             + format_splats(hits)
         )
+        if unsynced:
+            msg += (
+                f"\n(node(s) {', '.join(map(str, unsynced))} did not answer the console "
+                "sync: their last lines may be missing)"
+            )
         if rep.failed:
             msg = f"{rep.longreprtext}\n\n{msg}"
         rep.outcome = "failed"
