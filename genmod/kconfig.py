@@ -26,11 +26,10 @@ from typing import IO, Any
 
 import kconfiglib
 
+from genmod import dotconfig
 from genmod.errors import ConfigError
 
 _BARE_MODULES_RE = re.compile(r"^(\t+)modules([ \t\r]*)$", re.M)
-_FRAGMENT_SET_RE = re.compile(r"^(CONFIG_[A-Za-z0-9_]+)=(.*)$")
-_FRAGMENT_UNSET_RE = re.compile(r"^# (CONFIG_[A-Za-z0-9_]+) is not set\s*$")
 _TRI = ("n", "m", "y")
 
 
@@ -146,23 +145,8 @@ class Request:
 
 
 def parse_fragment(path: Path) -> list[Request]:
-    reqs: list[Request] = []
-    for lineno, raw in enumerate(path.read_text(encoding="utf-8").splitlines(), 1):
-        line = raw.strip()
-        m = _FRAGMENT_SET_RE.match(line)
-        if m:
-            value = m.group(2).strip()
-            if len(value) >= 2 and value[0] == value[-1] == '"':
-                value = value[1:-1].replace('\\"', '"').replace("\\\\", "\\")
-            reqs.append(Request(m.group(1)[len("CONFIG_"):], value, f"{path.name}:{lineno}"))
-            continue
-        m = _FRAGMENT_UNSET_RE.match(line)
-        if m:
-            reqs.append(Request(m.group(1)[len("CONFIG_"):], "n", f"{path.name}:{lineno}"))
-            continue
-        if line and not line.startswith("#"):
-            raise ConfigError(f"{path}:{lineno}: not a config fragment line: {raw!r}")
-    return reqs
+    return [Request(a.name, a.value, f"{path.name}:{a.lineno}")
+            for a in dotconfig.read(path, strict=True)]
 
 
 def requested(fragments: Sequence[Path]) -> dict[str, Request]:

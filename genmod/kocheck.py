@@ -17,7 +17,7 @@ from elftools.common.exceptions import ELFError
 from elftools.elf.elffile import ELFFile
 from elftools.elf.sections import SymbolTableSection
 
-from genmod import ui
+from genmod import dotconfig, ui
 from genmod.errors import ModuleCheckError, NotBuilt
 from genmod.paths import Paths
 
@@ -154,13 +154,8 @@ def check_ko(info: KoInfo, vermagic: str, exports: Mapping[str, Export]) -> list
 # --- the kernel's side -------------------------------------------------------------------------
 
 def _config(tree: Path) -> dict[str, str]:
-    path = tree / "include" / "config" / "auto.conf"
-    if not path.is_file():
-        path = tree / ".config"
-    values: dict[str, str] = {}
-    for m in re.finditer(r"^CONFIG_(\w+)=(.*)$", path.read_text(encoding="utf-8"), re.M):
-        values[m.group(1)] = m.group(2)
-    return values
+    auto_conf = tree / "include" / "config" / "auto.conf"
+    return dotconfig.values(auto_conf if auto_conf.is_file() else tree / ".config")
 
 
 def computed_vermagic(tree: Path) -> str:

@@ -8,6 +8,7 @@ compiler error in generated code.
 
 from __future__ import annotations
 
+import graphlib
 import re
 import tomllib
 from collections.abc import Sequence
@@ -90,34 +91,23 @@ class Manifest:
     def build_order(self) -> list[Module]:
         """Dependencies before dependents (the manifest is known to be acyclic)."""
         mods = self.by_name()
-        order: list[Module] = []
-        done: set[str] = set()
-
-        def visit(m: Module) -> None:
-            if m.name in done:
-                return
-            done.add(m.name)
-            for dep in m.depends:
-                visit(mods[dep])
-            order.append(m)
-
-        for m in self.modules:
-            visit(m)
-        return order
+        return [mods[name] for name in _sorter(self.modules).static_order()]
 
     def closure(self, module: Module) -> list[Module]:
         """All modules ``module`` depends on, directly or not, in build order."""
         mods = self.by_name()
-        seen: list[Module] = []
+        needed: set[str] = set()
+        todo = list(module.depends)
+        while todo:
+            name = todo.pop()
+            if name not in needed:
+                needed.add(name)
+                todo.extend(mods[name].depends)
+        return [m for m in self.build_order() if m.name in needed]
 
-        def visit(name: str) -> None:
-            for dep in mods[name].depends:
-                if mods[dep] not in seen:
-                    visit(dep)
-                    seen.append(mods[dep])
 
-        visit(module.name)
-        return seen
+def _sorter(modules: Sequence[Module]) -> graphlib.TopologicalSorter[str]:
+    return graphlib.TopologicalSorter({m.name: m.depends for m in modules})
 
 
 class ManifestError(ConfigError):
@@ -251,22 +241,16 @@ def _check_graph(path: Path, modules: Sequence[Module]) -> None:
         for dep in m.depends:
             if dep not in known:
                 raise _err(path, f"module {m.name}", f"depends on unknown module {dep!r}")
-    state: dict[str, int] = {}
-    mods = {m.name: m for m in modules}
-
-    def visit(name: str, stack: list[str]) -> None:
-        if state.get(name) == 2:
-            return
-        if state.get(name) == 1:
-            cycle = " -> ".join([*stack[stack.index(name):], name])
-            raise _err(path, "modules", f"dependency cycle: {cycle}")
-        state[name] = 1
-        for dep in mods[name].depends:
-            visit(dep, [*stack, name])
-        state[name] = 2
-
-    for m in modules:
-        visit(m.name, [])
+    try:
+        _sorter(modules).prepare()
+    except graphlib.CycleError as exc:
+        # graphlib lists the cycle dependency-first; show it as "a depends on b depends on a",
+        # starting from the module listed first in the manifest.
+        cycle: list[str] = list(reversed(exc.args[1][:-1]))
+        start = min(range(len(cycle)), key=lambda i: names.index(cycle[i]))
+        ring = cycle[start:] + cycle[:start]
+        raise _err(path, "modules",
+                   f"dependency cycle: {' -> '.join([*ring, ring[0]])}") from None
 
 
 def load_manifest(path: Path, src_root: Path) -> Manifest:

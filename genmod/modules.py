@@ -31,7 +31,7 @@ from typing import Any
 import jinja2
 import kconfiglib
 
-from genmod import kbuild, kconfig, kocheck, ui
+from genmod import dotconfig, kbuild, kconfig, kocheck, ui
 from genmod.errors import BuildError, ConfigError, NotBuilt, SourceMissing
 from genmod.ics.generate import render as render_ics
 from genmod.ics.model import Service
@@ -45,23 +45,6 @@ _KERNEL_REF_RE = re.compile(r"\$\(KERNEL_([A-Za-z0-9_]+)\)")
 
 
 # --- kernel/Kconfig ----------------------------------------------------------------------------
-
-def kernel_config_values(config: Path) -> dict[str, str]:
-    """``NAME -> value`` from a kernel .config (strings unquoted; 'not set' is n)."""
-    values: dict[str, str] = {}
-    for line in config.read_text(encoding="utf-8").splitlines():
-        m = re.match(r"^CONFIG_(\w+)=(.*)$", line)
-        if m:
-            value = m.group(2)
-            if len(value) >= 2 and value[0] == value[-1] == '"':
-                value = value[1:-1].replace('\\"', '"').replace("\\\\", "\\")
-            values[m.group(1)] = value
-            continue
-        m = re.match(r"^# CONFIG_(\w+) is not set$", line)
-        if m:
-            values[m.group(1)] = "n"
-    return values
-
 
 def _c_string(value: str) -> str:
     return '"' + value.replace("\\", "\\\\").replace('"', '\\"') + '"'
@@ -89,7 +72,7 @@ def evaluate_module_config(kconfig_path: Path, kernel_config: Path,
         raise SourceMissing(f"{kconfig_path} does not exist")
     if not kernel_config.is_file():
         raise NotBuilt(f"{kernel_config} does not exist; run 'genmod kernel' first")
-    kernel_vals = kernel_config_values(kernel_config)
+    kernel_vals = dotconfig.values(kernel_config)
     refs: set[str] = set()
     for f in [kconfig_path, *kconfig_path.parent.rglob("Kconfig*")]:
         if f.is_file():

@@ -197,6 +197,33 @@ def test_manifest_validation(tmp_path: Path) -> None:
         tmp_path, base.replace('author = "me"', ""))
 
 
+def _modules_toml(deps: dict[str, list[str]]) -> str:
+    return '[defaults]\nauthor = "me"\n' + "".join(
+        f'[[module]]\nname = "{name}"\ndescription = "d"\nsources = ["x/{name}.c"]\n'
+        f"depends = {needs!r}\n".replace("'", '"') for name, needs in deps.items())
+
+
+def test_cycles_are_named_from_the_first_listed_module(tmp_path: Path) -> None:
+    three = _modules_toml({"z": [], "c": ["a"], "a": ["b"], "b": ["c"]})
+    assert "dependency cycle: c -> a -> b -> c" in _manifest_error(tmp_path, three)
+    assert "dependency cycle: s -> s" in _manifest_error(tmp_path, _modules_toml({"s": ["s"]}))
+
+
+def test_build_order_puts_every_dependency_first(tmp_path: Path) -> None:
+    deps = {"top": ["left", "right"], "left": ["base"], "right": ["base"], "base": [],
+            "alone": []}
+    path = tmp_path / "modules.toml"
+    path.write_text(_modules_toml(deps))
+    manifest = load_manifest(path, tmp_path)
+    order = [m.name for m in manifest.build_order()]
+    assert sorted(order) == sorted(deps)
+    for name, needs in deps.items():
+        assert all(order.index(d) < order.index(name) for d in needs)
+    top = manifest.by_name()["top"]
+    closure = [m.name for m in manifest.closure(top)]
+    assert sorted(closure) == ["base", "left", "right"] and closure[0] == "base"
+
+
 def test_build_order_and_closure(tmp_path: Path) -> None:
     paths = make_repo(tmp_path)
     manifest = load_manifest(paths.manifest, paths.kernel_src)
