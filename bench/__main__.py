@@ -6,11 +6,12 @@ import sys
 from collections.abc import Callable
 from typing import Any
 
-from . import boot, clms, ics, vproc
+from . import boot, clms, guest, ics, vproc
 from .common import write_result
 
 BENCHMARKS: dict[str, Callable[[], dict[str, Any]]] = {
     "boot": boot.run,
+    "guest": guest.run,
     "ics": ics.run,
     "clms": clms.run,
     "vproc": vproc.run,

@@ -63,15 +63,17 @@ def _find_busybox() -> str | None:
 
 
 @functools.cache
-def _default_python_image() -> Path | None:
-    """The current guest image (built once per process); $SSI_GUEST_IMAGE=0 boots without.
-
-    Also builds the guests' thin `ssictl` client, which comes first on their PATH.
-    """
+def _prepare_guest_files() -> Path:
+    """Build (once per process) the guests' thin `ssictl` client, first on their
+    PATH, and the Python image; returns the image."""
     cbuild.build_ssictl_client()
-    if os.environ.get("SSI_GUEST_IMAGE", "1") == "0":
-        return None
     return guest_image.ensure()
+
+
+def _default_python_image() -> Path | None:
+    """The current guest image; $SSI_GUEST_IMAGE=0 boots without it."""
+    image = _prepare_guest_files()
+    return None if os.environ.get("SSI_GUEST_IMAGE", "1") == "0" else image
 
 
 def _default_bios() -> str | None:
