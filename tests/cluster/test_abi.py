@@ -139,7 +139,7 @@ def test_without_modules_every_call_is_enosys(cluster: Cluster) -> None:
         assert rep["ssisys"]["msg"].startswith("ssisys(SSISYS_NODE_NUM): no SSI module")
         assert rep["rfork"]["msg"].startswith("ssi_rfork(node=1): ")
     # The CLI reports the same, without a traceback, and exits non-zero.
-    rc, out, err = ssictl(cluster.node(2), "node")
+    rc, out, err = ssictl(cluster.node(2), "clusternode-num")
     assert rc == 1, (out, err)
     assert "Traceback" not in err
     assert err.startswith("ssictl: error: ssisys(SSISYS_NODE_NUM): no SSI module serves this call")
@@ -182,9 +182,9 @@ def test_load_serves_node_number(cluster: Cluster) -> None:
         assert bad["type"] == "SSIInvalidArgument" and bad["errno"] == 22, bad
 
     nd = cluster.node(3)
-    rc, out, err = ssictl(nd, "node --json")
+    rc, out, err = ssictl(nd, "clusternode-num --json")
     assert rc == 0 and json.loads(out) == {"ok": True, "node": 3}, (out, err)
-    rc, out, err = ssictl(nd, "node")
+    rc, out, err = ssictl(nd, "clusternode-num")
     assert (rc, out) == (0, "3\n"), err
     # A second load is a no-op.
     rc, out, err = ssictl(nd, "modules load")
@@ -223,7 +223,7 @@ def test_status_and_unload(cluster: Cluster) -> None:
     assert all(not m["loaded"] for m in st["modules"]) and st["ssi_sysfs"] == {}
     rc, out, err = ssictl(nd, "modules unload")
     assert rc == 0 and out.startswith("nothing to do"), (out, err)
-    rc, out, err = ssictl(nd, "node --json")
+    rc, out, err = ssictl(nd, "clusternode-num --json")
     assert rc == 1 and json.loads(out)["error"]["errno_name"] == "ENOSYS"
 
 
