@@ -16,9 +16,8 @@ from typing import Annotated, Any
 import typer
 
 from ssictl import clusterconf
-from ssictl.output import CLIError, emit, handle_errors, note
+from ssictl.output import CLIError, JsonOpt, emit, handle_errors, note
 
-JsonOpt = Annotated[bool, typer.Option("--json", help="Print one JSON document on stdout.")]
 TableOpt = Annotated[
     str | None,
     typer.Option(

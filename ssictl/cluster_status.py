@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
-from ssictl.output import CLIError, emit, handle_errors
+from ssictl.output import INTERRUPTED_EXIT, CLIError, emit, handle_errors, report_interrupt
 
 if TYPE_CHECKING:
     from abi.cluster import Membership, NodeInfo
@@ -23,7 +23,7 @@ if TYPE_CHECKING:
 JsonOpt = Annotated[
     bool,
     typer.Option("--json", help="Print one JSON document on stdout (--watch: one per event)."),
-]
+]  # not output.JsonOpt: --watch prints JSON Lines
 
 
 def format_ago(seconds: float) -> str:
@@ -208,6 +208,9 @@ def watch(count: int | None, timeout: float | None, interval: float, as_json: bo
         reason = "interrupt"
     if as_json:
         print_json_line({"event": "end", "time": _stamp(), "changes": seen, "reason": reason})
+    if reason == "interrupt":  # the usual end of a watch, but still Ctrl-C: 130
+        report_interrupt()
+        raise typer.Exit(INTERRUPTED_EXIT)
     if reason == "timeout" and count is not None:
         raise CLIError(
             f"saw {seen} of {count} membership change(s) in {timeout:g} s",

@@ -15,9 +15,8 @@ from typing import Annotated, Any
 import typer
 
 from ssictl.cluster_status import format_since
-from ssictl.output import CLIError, emit, handle_errors
+from ssictl.output import CLIError, JsonOpt, emit, handle_errors
 
-JsonOpt = Annotated[bool, typer.Option("--json", help="Print one JSON document on stdout.")]
 NodeArg = Annotated[int, typer.Argument(metavar="NODE", help="Node number (1..63).")]
 
 AVAIL_ERROR_EXIT = 2  # clusternode-avail: 0 = UP, 1 = not UP, 2 = could not tell

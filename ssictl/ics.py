@@ -12,7 +12,7 @@ from typing import Annotated, Any
 
 import typer
 
-from ssictl.output import CLIError, emit, handle_errors
+from ssictl.output import CLIError, JsonOpt, emit, handle_errors
 
 SSI_SYSFS = Path("/sys/kernel/ssi")
 ICS_SYSFS = SSI_SYSFS / "ics"
@@ -21,8 +21,6 @@ ICS_TEST_SYSFS = SSI_SYSFS / "ics_test"
 app = typer.Typer(
     help="Inspect and exercise ICS, the internode communication service.", no_args_is_help=True
 )
-
-JsonOpt = Annotated[bool, typer.Option("--json", help="Print one JSON document on stdout.")]
 
 
 def parse_peers(text: str) -> list[dict[str, Any]]:

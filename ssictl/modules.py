@@ -10,7 +10,7 @@ from typing import Annotated, Any
 import typer
 
 from ssictl import kmod
-from ssictl.output import CLIError, emit, handle_errors, note
+from ssictl.output import CLIError, JsonOpt, emit, handle_errors, note
 
 app = typer.Typer(
     help="Load, unload and inspect the SSI kernel modules (.ko files of the build).",
@@ -23,7 +23,6 @@ def default_dir() -> Path:
     return Path(__file__).resolve().parents[1] / "build" / "modules" / "out"
 
 
-JsonOpt = Annotated[bool, typer.Option("--json", help="Print one JSON document on stdout.")]
 DirOpt = Annotated[
     str | None,
     typer.Option(

@@ -1,6 +1,7 @@
 """Output and error reporting shared by every ``ssictl`` command.
 
-Commands print a human form or, with ``--json``, one JSON document on stdout. An
+Commands print a human form or, with ``--json``, one JSON document on stdout;
+progress lines go to stderr. An
 expected failure is a :class:`CLIError` (or an :class:`abi.errors.SSIError`): it is
 reported as "what is wrong" plus "how to fix it" (on stderr, or as
 ``{"ok": false, "error": {...}}`` on stdout with ``--json``) and the exit status is
@@ -13,12 +14,16 @@ import json
 import sys
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from typing import Any
+from typing import Annotated, Any
 
 import typer
 
 from abi.errors import SSIError, errno_name
 from abi.header import HeaderError
+
+INTERRUPTED_EXIT = 130  # 128 + SIGINT: what a shell reports for a command killed by Ctrl-C
+
+JsonOpt = Annotated[bool, typer.Option("--json", help="Print one JSON document on stdout.")]
 
 
 class CLIError(Exception):
@@ -92,11 +97,19 @@ def report(err: CLIError, as_json: bool) -> None:
     sys.stderr.flush()
 
 
+def report_interrupt() -> None:
+    """The one line Ctrl-C leaves on stderr (the exit status is INTERRUPTED_EXIT)."""
+    sys.stdout.flush()
+    sys.stderr.write("ssictl: interrupted\n")
+    sys.stderr.flush()
+
+
 def note(text: str, as_json: bool) -> None:
-    """A progress line, printed as the step happens (not in JSON mode)."""
+    """A progress line on stderr, printed as the step happens (not in JSON mode, whose
+    consumers get the same facts in the document). Never on stdout: that is the result."""
     if not as_json:
-        sys.stdout.write(text + "\n")
-        sys.stdout.flush()
+        sys.stderr.write(text + "\n")
+        sys.stderr.flush()
 
 
 @contextmanager

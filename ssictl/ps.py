@@ -15,9 +15,8 @@ from typing import Annotated, Any
 
 import typer
 
-from ssictl.output import CLIError, emit, handle_errors
+from ssictl.output import CLIError, JsonOpt, emit, handle_errors
 
-JsonOpt = Annotated[bool, typer.Option("--json", help="Print one JSON document on stdout.")]
 LocalOpt = Annotated[bool, typer.Option("--local", help="This node's processes only.")]
 
 
