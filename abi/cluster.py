@@ -26,10 +26,14 @@ import sys
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
-from pathlib import Path
 from typing import Any
 
 from abi import binding, header
+from abi.address import ipv4_to_u32 as ipv4_to_u32
+from abi.address import parse_ipv4 as parse_ipv4
+from abi.address import u32_to_ipv4 as u32_to_ipv4
+from abi.ics_peers import ICS_PEERS as ICS_PEERS
+from abi.ics_peers import peer_table
 
 SSI_MAX_NODES = header.require("SSI_MAX_NODES")
 SSI_NAME_MAX = header.require("SSI_NAME_MAX")
@@ -60,46 +64,10 @@ ICS_TEST_MAX_COUNT = 1_000_000
 ICS_TEST_MAX_SIZE = 65536
 ICS_TEST_MAX_TIMEOUT_MS = 60_000
 
-# ics.ko lists the configured nodes here ("<node> <addr> prio=<0|1> bulk=<0|1>").
-ICS_PEERS = Path("/sys/kernel/ssi/ics/peers")
-
 
 def state_name(value: int) -> str:
     """``SSI_NODE_UP`` -> ``"UP"``; an unknown value -> ``"UNKNOWN(9)"``."""
     return NODE_STATES.get(value, f"UNKNOWN({value})")
-
-
-# --------------------------------------------------------------------------- addresses
-
-
-def parse_ipv4(text: str) -> bytes:
-    """``"169.254.77.1"`` -> its 4 bytes (network order); ``ValueError`` if not dotted quad.
-
-    Strict: four decimal parts 0..255 without leading zeros, nothing else (no
-    ``inet_aton`` shorthands such as ``"10.1"``)."""
-    parts = text.split(".") if isinstance(text, str) else []
-    ok = len(parts) == 4 and all(
-        p.isascii() and p.isdigit() and (p == "0" or not p.startswith("0")) and int(p) <= 255
-        for p in parts
-    )
-    if not ok:
-        raise ValueError(f"{text!r} is not an IPv4 address (expected a.b.c.d, each 0..255)")
-    data = bytes(int(p) for p in parts)
-    if data == bytes(4):
-        raise ValueError("0.0.0.0 is not a usable node address")
-    return data
-
-
-def ipv4_to_u32(text: str) -> int:
-    """The ``__u32`` that holds *text* in network byte order (as the kernel reads it)."""
-    return int.from_bytes(parse_ipv4(text), sys.byteorder)
-
-
-def u32_to_ipv4(value: int) -> str:
-    """Inverse of :func:`ipv4_to_u32` (``0`` -> ``""``: no address)."""
-    if not value:
-        return ""
-    return ".".join(str(b) for b in value.to_bytes(4, sys.byteorder))
 
 
 # --------------------------------------------------------------------------- results
@@ -228,16 +196,7 @@ def _raw(p: Any) -> bytes:
 
 def ics_peers() -> dict[int, str] | None:
     """The cluster table as ics.ko holds it (node -> address), or ``None`` if unknown."""
-    try:
-        text = ICS_PEERS.read_text()
-    except OSError:
-        return None
-    peers: dict[int, str] = {}
-    for line in text.splitlines():
-        fields = line.split()
-        if len(fields) >= 2 and fields[0].isdigit():
-            peers[int(fields[0])] = fields[1]
-    return peers
+    return peer_table(ICS_PEERS)
 
 
 def configured_nodes() -> set[int] | None:

@@ -4,7 +4,8 @@ The admin runs ``cluster setup`` on every node (same key, same table); ics.ko th
 connects the nodes and clms.ko forms the membership. ``cluster up`` is
 ``modules load`` + ``cluster setup`` (+ optionally waiting until every node of
 the table is UP) in one process: one Python start per node, which is what the
-test harness uses (``ssictl.harness.bring_up``). File formats: ssictl.clusterconf.
+test harness uses. The table comes from ``--table FILE`` or, inline, from
+``--peer NODE=ADDRESS`` options. File formats: ssictl.clusterconf.
 """
 
 from __future__ import annotations
@@ -27,12 +28,13 @@ TableOpt = Annotated[
         show_default=False,
     ),
 ]
-NodesOpt = Annotated[
-    int | None,
+PeerOpt = Annotated[
+    list[str] | None,
     typer.Option(
-        "--nodes",
-        metavar="N",
-        help="Instead of --table: nodes 1..N at 169.254.77.<n> (the QEMU test harness).",
+        "--peer",
+        metavar="NODE=ADDRESS",
+        help="Instead of --table: one node of the table (repeat for every node), "
+        "e.g. --peer 1=10.0.0.1 --peer 2=10.0.0.2.",
         show_default=False,
     ),
 ]
@@ -98,9 +100,9 @@ def _apply(
 
 
 def _inputs(
-    table_file: str | None, nodes: int | None, key_file: str, as_json: bool
+    table_file: str | None, peers: list[str] | None, key_file: str, as_json: bool
 ) -> tuple[dict[int, str], str, bytes, list[str]]:
-    table, source = clusterconf.choose_table(table_file, nodes)
+    table, source = clusterconf.choose_table(table_file, peers)
     key, warnings = clusterconf.read_key(key_file)
     for w in warnings:
         note(f"warning: {w}", as_json)
@@ -138,15 +140,15 @@ def wait_all_up(table: dict[int, str], timeout: float, as_json: bool) -> dict[st
 def setup(
     key_file: KeyOpt,
     table_file: TableOpt = None,
-    nodes: NodesOpt = None,
+    peers: PeerOpt = None,
     name: NameOpt = None,
     as_json: JsonOpt = False,
 ) -> None:
     """Set this node's cluster key and table (needs ics; --name needs clms).
 
-    Run it on every node with the same key and table."""
+    Run it on every node with the same key and table (--table FILE or --peer options)."""
     with handle_errors(as_json):
-        table, source, key, warnings = _inputs(table_file, nodes, key_file, as_json)
+        table, source, key, warnings = _inputs(table_file, peers, key_file, as_json)
         done = _apply(table, source, key, name, as_json)
         emit({**done, "warnings": warnings}, "", as_json)
 
@@ -182,7 +184,7 @@ WaitOpt = Annotated[
 def up(
     key_file: KeyOpt,
     table_file: TableOpt = None,
-    nodes: NodesOpt = None,
+    peers: PeerOpt = None,
     name: NameOpt = None,
     module_names: ModulesOpt = None,
     directory: DirOpt = None,
@@ -198,7 +200,7 @@ def up(
                 f"--wait {wait:g} is out of range", "give 0..3600 seconds", errno=errno.EINVAL
             )
         # Read the inputs before touching the kernel: a bad file changes nothing.
-        table, source, key, warnings = _inputs(table_file, nodes, key_file, as_json)
+        table, source, key, warnings = _inputs(table_file, peers, key_file, as_json)
         names = [n.strip() for n in module_names.split(",") if n.strip()] if module_names else None
         d, mods = modules.find_modules(directory)
         loaded = modules.load_modules(d, mods, names, as_json)

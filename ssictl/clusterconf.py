@@ -9,8 +9,7 @@ Table file
         1 10.0.0.1
         2 10.0.0.2   # rack 2
 
-    ``--nodes N`` stands for the table of the QEMU test harness: nodes 1..N at
-    ``169.254.77.<n>`` (the addresses ``qemu/`` gives its guests).
+    ``--peer N=ADDRESS`` (repeated, once per node) gives the same table inline.
 
 Key file
     The cluster key, 16..64 bytes, the same file on every node. Two forms:
@@ -33,17 +32,15 @@ import stat
 import sys
 from pathlib import Path
 
+from abi.address import parse_node_address
 from ssictl.output import CLIError
 
 MAX_NODES = 63  # SSI_MAX_NODES; checked against the header in the unit tests
 KEY_MIN = 16  # SSI_KEY_MIN
 KEY_MAX = 64  # SSI_KEY_MAX
-HARNESS_SUBNET = "169.254.77"
 KEY_FILE_LIMIT = 4096  # bytes read from a key file at most
 
 _HEX_RE = re.compile(rb"[0-9a-fA-F\s]+")
-_OCTET = r"(?:25[0-5]|2[0-4][0-9]|1[0-9][0-9]|[1-9]?[0-9])"
-_IPV4_RE = re.compile(rf"{_OCTET}\.{_OCTET}\.{_OCTET}\.{_OCTET}")
 
 KEYGEN_HINT = "make one with `ssictl cluster keygen FILE` and copy it to every node"
 
@@ -55,21 +52,52 @@ def _bad(message: str, hint: str) -> CLIError:
 # --------------------------------------------------------------------------- table
 
 
-def harness_table(nodes: int) -> dict[int, str]:
-    """``--nodes N``: nodes 1..N at 169.254.77.n (the QEMU harness's addresses)."""
-    if not 1 <= nodes <= MAX_NODES:
-        raise _bad(
-            f"--nodes {nodes} is out of range", f"give a node count 1..{MAX_NODES}, or --table FILE"
-        )
-    return {n: f"{HARNESS_SUBNET}.{n}" for n in range(1, nodes + 1)}
+TABLE_FORMAT = "each line is `NODE ADDRESS`, e.g. `2 10.0.0.2` (# starts a comment)"
+PEER_FORMAT = "give --peer NODE=ADDRESS once per node, e.g. --peer 2=10.0.0.2"
+
+
+class _TableBuilder:
+    """Checks entries as they come: node 1..63, a usable IPv4 address, each node and
+    each address once. *at* leads the entry's messages (``file:3``), *ref* is how a
+    later entry refers to it (``on line 3``, ``in --peer 2=10.0.0.2``)."""
+
+    def __init__(self, fmt: str) -> None:
+        self.fmt = fmt
+        self.table: dict[int, str] = {}
+        self._node_at: dict[int, str] = {}
+        self._addr_of: dict[str, tuple[int, str]] = {}
+
+    def add(self, node_s: str, addr_s: str, at: str, ref: str) -> None:
+        if not node_s.isascii() or not node_s.isdigit():
+            raise _bad(f"{at}: node {node_s!r} is not a number", self.fmt)
+        node = int(node_s)
+        if not 1 <= node <= MAX_NODES:
+            raise _bad(f"{at}: node {node} is out of range", f"node numbers are 1..{MAX_NODES}")
+        try:
+            addr = str(parse_node_address(addr_s))
+        except ValueError as e:
+            raise _bad(
+                f"{at}: {e}", "give the node's address on the cluster network as a.b.c.d"
+            ) from None
+        if node in self.table:
+            raise _bad(
+                f"{at}: node {node} is listed twice (first {self._node_at[node]})",
+                "each node appears once",
+            )
+        if addr in self._addr_of:
+            other, other_at = self._addr_of[addr]
+            raise _bad(
+                f"{at}: nodes {other} and {node} have the same address {addr} ({other_at})",
+                "each node needs its own address",
+            )
+        self.table[node] = addr
+        self._node_at[node] = ref
+        self._addr_of[addr] = (node, ref)
 
 
 def parse_table(text: str, source: str = "<table>") -> dict[int, str]:
     """Parse a table file's *text* (see the module docstring); errors name *source*:line."""
-    table: dict[int, str] = {}
-    where_node: dict[int, int] = {}
-    where_addr: dict[str, tuple[int, int]] = {}
-    fmt = "each line is `NODE ADDRESS`, e.g. `2 10.0.0.2` (# starts a comment)"
+    builder = _TableBuilder(TABLE_FORMAT)
     for no, raw in enumerate(text.splitlines(), 1):
         line = raw.split("#", 1)[0].strip()
         if not line:
@@ -77,35 +105,25 @@ def parse_table(text: str, source: str = "<table>") -> dict[int, str]:
         at = f"{source}:{no}"
         fields = line.split()
         if len(fields) != 2:
-            raise _bad(f"{at}: expected `NODE ADDRESS`, got {line!r}", fmt)
-        node_s, addr = fields
-        if not node_s.isascii() or not node_s.isdigit():
-            raise _bad(f"{at}: node {node_s!r} is not a number", fmt)
-        node = int(node_s)
-        if not 1 <= node <= MAX_NODES:
-            raise _bad(f"{at}: node {node} is out of range", f"node numbers are 1..{MAX_NODES}")
-        if not _IPV4_RE.fullmatch(addr) or addr == "0.0.0.0":
-            raise _bad(
-                f"{at}: {addr!r} is not an IPv4 address",
-                "give the node's address on the cluster network as a.b.c.d",
-            )
-        if node in table:
-            raise _bad(
-                f"{at}: node {node} is listed twice (first on line {where_node[node]})",
-                "each node appears once",
-            )
-        if addr in where_addr:
-            other, line_no = where_addr[addr]
-            raise _bad(
-                f"{at}: nodes {other} and {node} have the same address {addr} (line {line_no})",
-                "each node needs its own address",
-            )
-        table[node] = addr
-        where_node[node] = no
-        where_addr[addr] = (node, no)
-    if not table:
-        raise _bad(f"{source}: the cluster table is empty", fmt)
-    return table
+            raise _bad(f"{at}: expected `NODE ADDRESS`, got {line!r}", TABLE_FORMAT)
+        builder.add(fields[0], fields[1], at, f"on line {no}")
+    if not builder.table:
+        raise _bad(f"{source}: the cluster table is empty", TABLE_FORMAT)
+    return builder.table
+
+
+def parse_peers(peers: list[str]) -> dict[int, str]:
+    """The table given as ``--peer NODE=ADDRESS`` options (at least one)."""
+    builder = _TableBuilder(PEER_FORMAT)
+    for peer in peers:
+        node_s, sep, addr_s = peer.partition("=")
+        at = f"--peer {peer}"
+        if not sep:
+            raise _bad(f"{at}: expected NODE=ADDRESS", PEER_FORMAT)
+        builder.add(node_s.strip(), addr_s.strip(), at, f"in {at}")
+    if not builder.table:
+        raise _bad("--peer: the cluster table is empty", PEER_FORMAT)
+    return builder.table
 
 
 def read_table(path: str) -> dict[int, str]:
@@ -115,7 +133,7 @@ def read_table(path: str) -> dict[int, str]:
     except OSError as e:
         raise CLIError(
             f"cannot read the table file {path}: {e.strerror}",
-            "give --table an existing file (lines `NODE ADDRESS`), or use --nodes N",
+            "give --table an existing file (lines `NODE ADDRESS`), or --peer NODE=ADDRESS",
             errno=e.errno,
         ) from None
     except UnicodeDecodeError:
@@ -125,17 +143,17 @@ def read_table(path: str) -> dict[int, str]:
     return parse_table(text, path)
 
 
-def choose_table(table_file: str | None, nodes: int | None) -> tuple[dict[int, str], str]:
-    """The table from ``--table`` or ``--nodes`` (exactly one), and where it came from."""
-    if (table_file is None) == (nodes is None):
+def choose_table(table_file: str | None, peers: list[str] | None) -> tuple[dict[int, str], str]:
+    """The table from ``--table FILE`` or ``--peer`` options (exactly one), and its source."""
+    if (table_file is None) == (not peers):
         raise CLIError(
-            "give exactly one of --table FILE and --nodes N",
-            "--table reads lines `NODE ADDRESS`; --nodes N means nodes 1..N at "
-            f"{HARNESS_SUBNET}.<n> (the QEMU harness)",
+            "give exactly one of --table FILE and --peer NODE=ADDRESS (repeated)",
+            "--table reads lines `NODE ADDRESS`; --peer NODE=ADDRESS, once per node, "
+            "gives the same table on the command line",
             errno=errno.EINVAL,
         )
-    if nodes is not None:
-        return harness_table(nodes), f"--nodes {nodes}"
+    if peers:
+        return parse_peers(peers), "--peer"
     assert table_file is not None
     return read_table(table_file), table_file
 

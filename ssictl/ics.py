@@ -12,6 +12,7 @@ from typing import Annotated, Any
 
 import typer
 
+from abi.ics_peers import parse_peers
 from ssictl.output import CLIError, JsonOpt, emit, handle_errors
 
 SSI_SYSFS = Path("/sys/kernel/ssi")
@@ -21,22 +22,6 @@ ICS_TEST_SYSFS = SSI_SYSFS / "ics_test"
 app = typer.Typer(
     help="Inspect and exercise ICS, the internode communication service.", no_args_is_help=True
 )
-
-
-def parse_peers(text: str) -> list[dict[str, Any]]:
-    """``peers`` lines (``1 169.254.77.1 prio=1 bulk=0``) -> dicts; unknown fields kept."""
-    peers: list[dict[str, Any]] = []
-    for line in text.splitlines():
-        fields = line.split()
-        if len(fields) < 2 or not fields[0].isdigit():
-            continue
-        peer: dict[str, Any] = {"node": int(fields[0]), "addr": fields[1]}
-        for f in fields[2:]:
-            k, sep, v = f.partition("=")
-            if sep:
-                peer[k] = bool(int(v)) if v in ("0", "1") else v
-        peers.append(peer)
-    return peers
 
 
 def _read(path: Path) -> str | None:

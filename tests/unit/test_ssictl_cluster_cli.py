@@ -28,6 +28,7 @@ from ssictl.output import CLIError
 runner = CliRunner()
 KEY_HEX = "00112233445566778899aabbccddeeff00112233445566778899aabbccddeeff"
 KEY = bytes.fromhex(KEY_HEX)
+PEERS3 = ("--peer", "1=169.254.77.1", "--peer", "2=169.254.77.2", "--peer", "3=169.254.77.3")
 
 
 def run(*args: str, input: str | bytes | None = None) -> Any:
@@ -60,13 +61,21 @@ def test_parse_table() -> None:
         ("one 10.0.0.1\n", "t:1: node 'one' is not a number"),
         ("0 10.0.0.1\n", "t:1: node 0 is out of range"),
         ("64 10.0.0.1\n", "t:1: node 64 is out of range"),
-        ("1 10.0.0\n", "t:1: '10.0.0' is not an IPv4 address"),
-        ("1 10.0.0.256\n", "t:1: '10.0.0.256' is not an IPv4 address"),
-        ("1 0.0.0.0\n", "t:1: '0.0.0.0' is not an IPv4 address"),
+        ("1 10.0.0\n", "t:1: '10.0.0' is not an IPv4 address (expected a.b.c.d, each 0..255)"),
+        (
+            "1 10.0.0.256\n",
+            "t:1: '10.0.0.256' is not an IPv4 address (expected a.b.c.d, each 0..255)",
+        ),
+        ("1 0.0.0.0\n", "t:1: 0.0.0.0 is not a usable node address"),
+        ("1 224.0.0.1\n", "t:1: 224.0.0.1 is not a usable node address (multicast or broadcast)"),
+        (
+            "1 010.0.0.1\n",
+            "t:1: '010.0.0.1' is not an IPv4 address (expected a.b.c.d, each 0..255)",
+        ),
         ("1 10.0.0.1\n# x\n1 10.0.0.2\n", "t:3: node 1 is listed twice (first on line 1)"),
         (
             "1 10.0.0.1\n2 10.0.0.1\n",
-            "t:2: nodes 1 and 2 have the same address 10.0.0.1 (line 1)",
+            "t:2: nodes 1 and 2 have the same address 10.0.0.1 (on line 1)",
         ),
         ("# nothing\n\n", "t: the cluster table is empty"),
     ],
@@ -78,20 +87,66 @@ def test_parse_table_errors(text: str, message: str) -> None:
     assert ei.value.errno == errno.EINVAL and ei.value.hint
 
 
-def test_harness_table_and_choice(tmp_path: Path) -> None:
-    assert clusterconf.harness_table(2) == {1: "169.254.77.1", 2: "169.254.77.2"}
-    with pytest.raises(CLIError, match="--nodes 64 is out of range"):
-        clusterconf.harness_table(64)
-    with pytest.raises(CLIError, match="exactly one of --table FILE and --nodes N"):
+def test_parse_peers() -> None:
+    assert clusterconf.parse_peers(["2=10.0.0.2", "1 = 10.0.0.1"]) == {
+        2: "10.0.0.2",
+        1: "10.0.0.1",
+    }
+
+
+@pytest.mark.parametrize(
+    ("peers", "message"),
+    [
+        (["1:10.0.0.1"], "--peer 1:10.0.0.1: expected NODE=ADDRESS"),
+        (["x=10.0.0.1"], "--peer x=10.0.0.1: node 'x' is not a number"),
+        (["0=10.0.0.1"], "--peer 0=10.0.0.1: node 0 is out of range"),
+        (["64=10.0.0.1"], "--peer 64=10.0.0.1: node 64 is out of range"),
+        (["-1=10.0.0.1"], "--peer -1=10.0.0.1: node '-1' is not a number"),
+        (
+            ["1=10.0.0"],
+            "--peer 1=10.0.0: '10.0.0' is not an IPv4 address (expected a.b.c.d, each 0..255)",
+        ),
+        (["1=::1"], "--peer 1=::1: '::1' is not an IPv4 address (expected a.b.c.d, each 0..255)"),
+        (
+            ["1=10.0.0.1", "1=10.0.0.2"],
+            "--peer 1=10.0.0.2: node 1 is listed twice (first in --peer 1=10.0.0.1)",
+        ),
+        (
+            ["1=10.0.0.1", "2=10.0.0.1"],
+            "--peer 2=10.0.0.1: nodes 1 and 2 have the same address 10.0.0.1 "
+            "(in --peer 1=10.0.0.1)",
+        ),
+    ],
+)
+def test_parse_peers_errors(peers: list[str], message: str) -> None:
+    with pytest.raises(CLIError) as ei:
+        clusterconf.parse_peers(peers)
+    assert ei.value.message == message
+    assert ei.value.errno == errno.EINVAL and ei.value.hint
+
+
+def test_choose_table(tmp_path: Path) -> None:
+    exactly_one = "exactly one of --table FILE and --peer NODE=ADDRESS"
+    with pytest.raises(CLIError, match=exactly_one):
         clusterconf.choose_table(None, None)
-    with pytest.raises(CLIError, match="exactly one"):
-        clusterconf.choose_table("x", 3)
+    with pytest.raises(CLIError, match=exactly_one):
+        clusterconf.choose_table(None, [])
+    with pytest.raises(CLIError, match=exactly_one):
+        clusterconf.choose_table("x", ["1=10.0.0.1"])
     f = tmp_path / "t"
     f.write_text("2 10.0.0.2\n")
     assert clusterconf.choose_table(str(f), None) == ({2: "10.0.0.2"}, str(f))
-    assert clusterconf.choose_table(None, 1) == ({1: "169.254.77.1"}, "--nodes 1")
+    assert clusterconf.choose_table(None, ["1=10.0.0.1"]) == ({1: "10.0.0.1"}, "--peer")
     with pytest.raises(CLIError, match=r"cannot read the table file .*No such file"):
         clusterconf.read_table(str(tmp_path / "missing"))
+
+
+def test_nodes_option_is_gone(fake: FakeCluster, keyfile: Path) -> None:
+    """ssictl does not know the QEMU harness's address plan: no --nodes N."""
+    for cmd in ("setup", "up"):
+        r = run("cluster", cmd, "--nodes", "3", "--key-file", str(keyfile))
+        assert r.exit_code == 2 and "No such option: --nodes" in r.output
+    assert "169.254.77" not in Path(clusterconf.__file__).read_text()
 
 
 # --------------------------------------------------------------------------- key files
@@ -270,7 +325,7 @@ def keyfile(tmp_path: Path) -> Path:
 
 
 def test_setup_sets_key_then_table(fake: FakeCluster, keyfile: Path) -> None:
-    r = run("cluster", "setup", "--nodes", "3", "--key-file", str(keyfile))
+    r = run("cluster", "setup", *PEERS3, "--key-file", str(keyfile))
     assert r.exit_code == 0, r.output
     assert r.stdout == ""
     assert r.stderr.splitlines() == [
@@ -318,7 +373,7 @@ def test_setup_refuses_a_table_without_this_node(fake: FakeCluster, tmp_path: Pa
 
 
 def test_setup_short_key_changes_nothing(fake: FakeCluster) -> None:
-    r = run("cluster", "setup", "--nodes", "3", "--key-file", "-", "--json", input="abcd")
+    r = run("cluster", "setup", *PEERS3, "--key-file", "-", "--json", input="abcd")
     assert r.exit_code == 1
     err = as_json(r)["error"]
     assert err["errno_name"] == "EINVAL"
@@ -338,7 +393,7 @@ def test_setup_without_ics_says_load_it(
     fake.fail["cluster_set_key"] = abi_errors.from_errno(
         errno.ENOSYS, "ssisys(SSISYS_ICS_SET_KEY)", syscall="ssisys", module="ics"
     )
-    r = run("cluster", "setup", "--nodes", "3", "--key-file", str(keyfile))
+    r = run("cluster", "setup", *PEERS3, "--key-file", str(keyfile))
     assert r.exit_code == 1
     assert r.stderr.splitlines() == [
         "ssictl: error: ssisys(SSISYS_ICS_SET_KEY): the ics module is not loaded (ENOSYS)",
@@ -349,10 +404,10 @@ def test_setup_without_ics_says_load_it(
 
 def test_setup_argument_errors(fake: FakeCluster, keyfile: Path) -> None:
     r = run("cluster", "setup", "--key-file", str(keyfile))
-    assert r.exit_code == 1 and "give exactly one of --table FILE and --nodes N" in r.stderr
-    r = run("cluster", "setup", "--nodes", "3")
+    assert r.exit_code == 1 and "give exactly one of --table FILE and --peer" in r.stderr
+    r = run("cluster", "setup", *PEERS3)
     assert r.exit_code != 0 and "--key-file" in r.output
-    r = run("cluster", "setup", "--nodes", "3", "--key-file", str(keyfile), "--name", "a\tb")
+    r = run("cluster", "setup", *PEERS3, "--key-file", str(keyfile), "--name", "a\tb")
     assert r.exit_code == 1 and "other than printable ASCII" in r.stderr
     assert fake.calls == []  # a bad name is caught before the key or table is set
 
@@ -382,7 +437,7 @@ def test_up_loads_then_sets_up_then_waits(
         fake.view({1: "UP", 2: "UP", 3: "UP"}, 4),
     ]
     r = run(
-        "cluster", "up", "--nodes", "3", "--key-file", str(keyfile),
+        "cluster", "up", *PEERS3, "--key-file", str(keyfile),
         "--modules", "ssi_core, ics,clms", "--wait", "30", "--json",
     )  # fmt: skip
     assert r.exit_code == 0, r.output
@@ -402,7 +457,7 @@ def test_up_wait_times_out_with_what_it_saw(
     clock = iter(range(0, 1000, 1))
     monkeypatch.setattr("ssictl.cluster_setup.time.monotonic", lambda: float(next(clock)))
     monkeypatch.setattr("ssictl.cluster_setup.time.sleep", lambda s: None)
-    r = run("cluster", "up", "--nodes", "3", "--key-file", str(keyfile), "--wait", "5")
+    r = run("cluster", "up", *PEERS3, "--key-file", str(keyfile), "--wait", "5")
     assert r.exit_code == 1
     assert (
         "ssictl: error: after 5 s, node(s) 3 not UP (node 2 sees: 1=UP, 2=UP, 3=DOWN; "
@@ -410,7 +465,7 @@ def test_up_wait_times_out_with_what_it_saw(
     ) in r.stderr
     assert "ssictl ics stats" in r.stderr
     # A bad key file stops `up` before any module is loaded.
-    r = run("cluster", "up", "--nodes", "3", "--key-file", "-", input="00")
+    r = run("cluster", "up", *PEERS3, "--key-file", "-", input="00")
     assert r.exit_code == 1 and len(fake_modules) == 1
 
 
