@@ -1,7 +1,7 @@
 """Kernel module plumbing for ``ssictl modules``: no typer, no rich, stdlib only.
 
 * ``.modinfo`` parsing straight from the ELF section bytes (no pyelftools import),
-* dependency ordering with cycle detection,
+* dependency ordering with cycle detection (graphlib),
 * ``/proc/modules``, ``/dev/kmsg`` and ``/sys/kernel/ssi`` readers,
 * ``finit_module(2)`` / ``delete_module(2)`` through ctypes, so the kernel's errno
   comes back as is (``insmod``/``rmmod`` only where the syscall numbers are unknown).
@@ -10,6 +10,7 @@
 from __future__ import annotations
 
 import errno
+import graphlib
 import os
 import re
 import struct
@@ -171,34 +172,29 @@ def discover(directory: Path) -> dict[str, ModuleFile]:
 def toposort(deps: Mapping[str, Iterable[str]]) -> list[str]:
     """Order the keys of *deps* so that each comes after the names it depends on.
 
-    Dependencies that are not keys are ignored (the caller checks them). Ties are
-    broken by name, so the order is stable. Raises :class:`CycleError`."""
-    graph = {k: sorted(d for d in set(v) if d in deps) for k, v in deps.items()}
+    Dependencies that are not keys are ignored (the caller checks them). Names that
+    become ready together come in name order, so the order is stable. Raises
+    :class:`CycleError`."""
+    sorter = graphlib.TopologicalSorter({k: {d for d in v if d in deps} for k, v in deps.items()})
+    try:
+        sorter.prepare()
+    except graphlib.CycleError as e:
+        raise CycleError(_dependency_cycle(e.args[1])) from None
     order: list[str] = []
-    state: dict[str, int] = {}  # 1 = on the DFS stack, 2 = done
-    for root in sorted(graph):
-        if state.get(root):
-            continue
-        # Iterative DFS: a stack of (node, iterator over its deps) keeps deep chains safe.
-        path = [root]
-        stack = [iter(graph[root])]
-        state[root] = 1
-        while stack:
-            for dep in stack[-1]:
-                s = state.get(dep, 0)
-                if s == 1:
-                    raise CycleError([*path[path.index(dep) :], dep])
-                if s == 0:
-                    state[dep] = 1
-                    path.append(dep)
-                    stack.append(iter(graph[dep]))
-                    break
-            else:
-                stack.pop()
-                done = path.pop()
-                state[done] = 2
-                order.append(done)
+    while sorter.is_active():
+        ready = sorted(sorter.get_ready())
+        order += ready
+        sorter.done(*ready)
     return order
+
+
+def _dependency_cycle(found: list[str]) -> list[str]:
+    """graphlib's cycle (each name is needed by the next) as ``a -> b -> a`` read
+    "a depends on b", starting at its smallest name so the message is stable."""
+    ring = list(reversed(found[:-1]))
+    start = ring.index(min(ring))
+    ring = ring[start:] + ring[:start]
+    return [*ring, ring[0]]
 
 
 def closure(names: Iterable[str], edges: Mapping[str, Iterable[str]]) -> set[str]:

@@ -238,6 +238,8 @@ def test_toposort_ignores_external_deps() -> None:
         ({"a": ["a"]}, ["a", "a"]),
         ({"a": ["b"], "b": ["a"]}, ["a", "b", "a"]),
         ({"x": ["a"], "a": ["b"], "b": ["c"], "c": ["a"]}, ["a", "b", "c", "a"]),
+        ({"c": ["a"], "b": ["c"], "a": ["b"]}, ["a", "b", "c", "a"]),  # any insertion order
+        ({"b": ["a"], "a": ["b"], "z": []}, ["a", "b", "a"]),
     ],
 )
 def test_toposort_detects_cycles(deps: dict[str, list[str]], cycle: list[str]) -> None:
