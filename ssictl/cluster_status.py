@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING, Annotated, Any
 import typer
 
 from ssictl.output import INTERRUPTED_EXIT, CLIError, emit, handle_errors, report_interrupt
+from ssictl.table import format_table
 
 if TYPE_CHECKING:
     from abi.cluster import Membership, NodeInfo
@@ -111,12 +112,7 @@ def format_status(data: dict[str, Any], now: float | None = None) -> str:
                 format_since(since, now),
             )
         )
-    widths = [max(len(r[i]) for r in [cols, *rows]) for i in range(len(cols))]
-    lines = [head]
-    lines += [
-        "  ".join(c.ljust(w) for c, w in zip(r, widths, strict=True)).rstrip()
-        for r in [cols, *rows]
-    ]
+    lines = [head, *format_table([cols, *rows])]
     errs = [f"node {nd['node']}: {nd['error']}" for nd in data["nodes"] if "error" in nd]
     lines += [f"warning: {e}" for e in errs]
     lines.append("(* = this node)")

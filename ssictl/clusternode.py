@@ -14,6 +14,7 @@ from typing import Annotated, Any
 
 import typer
 
+from ssictl import table
 from ssictl.cluster_status import format_since
 from ssictl.output import CLIError, JsonOpt, emit, handle_errors
 
@@ -76,8 +77,7 @@ def format_info(info: dict[str, Any], now: float | None = None) -> str:
         ("since", format_since(since, now)),
         ("transition", str(info["transition"])),
     ]
-    width = max(len(k) for k, _ in rows)
-    return "\n".join(f"{k.ljust(width)}  {v}" for k, v in rows)
+    return "\n".join(table.format_table(rows))
 
 
 def clusternode_info(node: NodeArg, as_json: JsonOpt = False) -> None:

@@ -14,6 +14,7 @@ import typer
 
 from abi.ics_peers import parse_peers
 from ssictl.output import CLIError, JsonOpt, emit, handle_errors
+from ssictl.table import format_table
 
 SSI_SYSFS = Path("/sys/kernel/ssi")
 ICS_SYSFS = SSI_SYSFS / "ics"
@@ -95,17 +96,12 @@ def format_stats(st: dict[str, Any]) -> str:
                     "connected" if p.get("bulk") else "-",
                 )
             )
-        widths = [max(len(r[i]) for r in rows) for i in range(4)]
-        lines += [
-            "  " + "  ".join(c.ljust(w) for c, w in zip(r, widths, strict=True)).rstrip()
-            for r in rows
-        ]
+        lines += format_table(rows, indent="  ")
     else:
         lines.append("  no peers: the cluster table is not set (run `ssictl cluster setup`)")
     if st["counters"]:
         lines.append("counters:")
-        width = max(len(k) for k in st["counters"])
-        lines += [f"  {k.ljust(width)}  {v}" for k, v in st["counters"].items()]
+        lines += format_table([(k, str(v)) for k, v in st["counters"].items()], indent="  ")
     for k, v in st.get("other", {}).items():
         lines.append(f"  {k} = {v}")
     for k, v in st.get("ics_test", {}).items():

@@ -11,6 +11,7 @@ import typer
 
 from ssictl import kmod
 from ssictl.output import CLIError, JsonOpt, emit, handle_errors, note
+from ssictl.table import format_table
 
 app = typer.Typer(
     help="Load, unload and inspect the SSI kernel modules (.ko files of the build).",
@@ -287,12 +288,8 @@ def format_status(st: dict[str, Any]) -> str:
         )
         for m in st["modules"]
     ]
-    widths = [max(len(r[i]) for r in [head, *rows]) for i in range(len(head))]
     out = [f"modules in {st['dir']}:"]
-    out += [
-        "  " + "  ".join(c.ljust(w) for c, w in zip(r, widths, strict=True)).rstrip()
-        for r in [head, *rows]
-    ]
+    out += format_table([head, *rows], indent="  ")
     for m in st["modules"]:
         for k, v in m["parameters"].items():
             out.append(f"  {m['name']}.{k} = {v}")

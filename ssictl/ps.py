@@ -15,6 +15,7 @@ from typing import Annotated, Any
 
 import typer
 
+from ssictl import table
 from ssictl.output import CLIError, JsonOpt, emit, handle_errors
 
 LocalOpt = Annotated[bool, typer.Option("--local", help="This node's processes only.")]
@@ -32,14 +33,17 @@ def user_name(uid: int, cache: dict[int, str]) -> str:
 def format_table(rows: list[dict[str, Any]]) -> str:
     """The human ``ps`` table: NODE PID PPID PGID SID USER S COMMAND."""
     names: dict[int, str] = {}
-    head = f"{'NODE':>4} {'PID':>8} {'PPID':>8} {'PGID':>8} {'SID':>8} {'USER':<10} S COMMAND"
-    lines = [head]
+    cells = [("NODE", "PID", "PPID", "PGID", "SID", "USER", "S", "COMMAND")]
     for r in rows:
-        lines.append(
-            f"{r['node']:>4} {r['pid']:>8} {r['ppid']:>8} {r['pgid']:>8} {r['sid']:>8} "
-            f"{user_name(r['euid'], names):<10.10} {r['state']} {r['comm']}"
+        cells.append(
+            (
+                *(str(r[k]) for k in ("node", "pid", "ppid", "pgid", "sid")),
+                user_name(r["euid"], names)[:10],
+                r["state"],
+                r["comm"],
+            )
         )
-    return "\n".join(lines)
+    return "\n".join(table.format_table(cells, align=">>>>>", gap=" "))
 
 
 def ps(as_json: JsonOpt = False, local: LocalOpt = False) -> None:
