@@ -17,6 +17,7 @@ from typing import Annotated, Any
 import typer
 
 from ssictl import clusterconf
+from ssictl.modules import DirOpt
 from ssictl.output import CLIError, JsonOpt, emit, handle_errors, note
 
 TableOpt = Annotated[
@@ -159,14 +160,6 @@ ModulesOpt = Annotated[
         "--modules",
         metavar="A,B,...",
         help="Modules to load (with their dependencies) [default: every module in DIR].",
-        show_default=False,
-    ),
-]
-DirOpt = Annotated[
-    str | None,
-    typer.Option(
-        "--dir",
-        help="Directory holding the .ko files [default: <repo>/build/modules/out].",
         show_default=False,
     ),
 ]

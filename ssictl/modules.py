@@ -1,4 +1,12 @@
-"""``ssictl modules load|unload|status``: the SSI kernel modules of this node."""
+"""``ssictl modules load|unload|status``: the SSI kernel modules of this node.
+
+Where the .ko files are (the first that applies): ``--dir DIR``; else
+``$SSIKIT_MODULES_DIR``; else the first of these that holds .ko files:
+``<checkout>/build/modules/out`` (when ssictl runs from an ssikit checkout),
+``/lib/modules/$(uname -r)/updates/ssikit``, ``/lib/modules/$(uname -r)/extra/ssikit``
+(where ``make -C <kernel> M=<dir> modules_install INSTALL_MOD_DIR=updates/ssikit``
+or a distribution package puts them).
+"""
 
 from __future__ import annotations
 
@@ -10,25 +18,40 @@ from typing import Annotated, Any
 import typer
 
 from ssictl import kmod
+from ssictl.checkout import checkout_root
 from ssictl.output import CLIError, JsonOpt, emit, handle_errors, note
 from ssictl.table import format_table
 
+MODULES_DIR_ENV = "SSIKIT_MODULES_DIR"
+LIB_MODULES = Path("/lib/modules")
+INSTALL_SUBDIRS = ("updates/ssikit", "extra/ssikit")
+
 app = typer.Typer(
-    help="Load, unload and inspect the SSI kernel modules (.ko files of the build).",
+    help="Load, unload and inspect the SSI kernel modules (.ko files).\n\n"
+    f"The .ko files are taken from --dir DIR, else ${MODULES_DIR_ENV}, else the first of "
+    "<checkout>/build/modules/out (ssictl run from an ssikit checkout), "
+    "/lib/modules/$(uname -r)/updates/ssikit and /lib/modules/$(uname -r)/extra/ssikit "
+    "that holds .ko files.",
     no_args_is_help=True,
+    rich_markup_mode=None,
 )
 
 
-def default_dir() -> Path:
-    """``<repo>/build/modules/out``, where the module build puts the .ko files."""
-    return Path(__file__).resolve().parents[1] / "build" / "modules" / "out"
+def search_dirs() -> list[Path]:
+    """Where modules are looked for without --dir or $SSIKIT_MODULES_DIR, in order."""
+    root = checkout_root()
+    dirs = [root / "build" / "modules" / "out"] if root else []
+    release = LIB_MODULES / os.uname().release
+    return dirs + [release / sub for sub in INSTALL_SUBDIRS]
 
 
 DirOpt = Annotated[
     str | None,
     typer.Option(
         "--dir",
-        help="Directory holding the .ko files [default: <repo>/build/modules/out].",
+        metavar="DIR",
+        help=f"Directory holding the .ko files [default: ${MODULES_DIR_ENV}, else searched: "
+        "see `ssictl modules --help`].",
         show_default=False,
     ),
 ]
@@ -41,15 +64,40 @@ NamesArg = Annotated[
 # --------------------------------------------------------------------------- planning
 
 
+def _has_modules(d: Path) -> bool:
+    return d.is_dir() and any(d.glob("*.ko"))
+
+
+def locate_dir(directory: str | Path | None) -> Path:
+    """The module directory: *directory* (--dir), $SSIKIT_MODULES_DIR, or the first
+    of :func:`search_dirs` holding .ko files; CLIError listing where it looked."""
+    given = directory or os.environ.get(MODULES_DIR_ENV) or None
+    if given:
+        d = Path(given)
+        if not d.is_dir():
+            source = "--dir" if directory else f"${MODULES_DIR_ENV}"
+            raise CLIError(
+                f"module directory {d} ({source}) does not exist",
+                "build the SSI modules first (they go to build/modules/out/), "
+                f"or point --dir or ${MODULES_DIR_ENV} at the directory holding the .ko files",
+            )
+        return d
+    looked = search_dirs()
+    for d in looked:
+        if _has_modules(d):
+            return d
+    raise CLIError(
+        "no SSI kernel modules found",
+        "build them (`make modules` in the checkout), install them to "
+        f"{LIB_MODULES / os.uname().release / INSTALL_SUBDIRS[0]}, or point --dir or "
+        f"${MODULES_DIR_ENV} at the directory holding the .ko files",
+        details=[f"looked in {d} ({'no .ko files' if d.is_dir() else 'absent'})" for d in looked],
+    )
+
+
 def find_modules(directory: str | Path | None) -> tuple[Path, dict[str, kmod.ModuleFile]]:
     """The module directory and its modules; CLIError if there is nothing usable."""
-    d = Path(directory) if directory else default_dir()
-    if not d.is_dir():
-        raise CLIError(
-            f"module directory {d} does not exist",
-            "build the SSI modules first (they go to build/modules/out/), "
-            "or point --dir at the directory holding the .ko files",
-        )
+    d = locate_dir(directory)
     try:
         mods = kmod.discover(d)
     except kmod.ModinfoError as e:

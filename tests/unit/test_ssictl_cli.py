@@ -429,7 +429,69 @@ def test_startup_is_lean() -> None:
     subprocess.run([sys.executable, "-c", code], check=True, timeout=60)
 
 
-def test_default_dir_is_in_the_repo() -> None:
-    from ssictl.modules import default_dir
+def test_search_dirs_start_in_the_checkout() -> None:
+    from ssictl import modules
 
-    assert default_dir() == REPO / "build" / "modules" / "out"
+    release = os.uname().release
+    assert modules.search_dirs() == [
+        REPO / "build" / "modules" / "out",
+        Path("/lib/modules") / release / "updates" / "ssikit",
+        Path("/lib/modules") / release / "extra" / "ssikit",
+    ]
+
+
+@pytest.fixture
+def installed(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Path:
+    """An installed ssictl (no checkout) with /lib/modules under tmp_path."""
+    from ssictl import modules
+
+    monkeypatch.setattr(modules, "checkout_root", lambda: None)
+    monkeypatch.setattr(modules, "LIB_MODULES", tmp_path / "lib_modules")
+    monkeypatch.delenv(modules.MODULES_DIR_ENV, raising=False)
+    return tmp_path / "lib_modules" / os.uname().release
+
+
+@pytest.mark.parametrize("sub", ["updates/ssikit", "extra/ssikit"])
+def test_modules_found_in_an_installed_layout(
+    kernel: FakeKernel, installed: Path, sub: str
+) -> None:
+    d = installed / sub
+    d.mkdir(parents=True)
+    make_ko(d / "ssi_core.ko", {"name": "ssi_core", "depends": ""})
+    r = run("modules", "status", "--json")
+    assert r.exit_code == 0, r.output
+    assert as_json(r)["dir"] == str(d)
+
+
+def test_updates_wins_over_extra_and_env_over_both(
+    kernel: FakeKernel, installed: Path, modules_dir: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    for sub in ("updates/ssikit", "extra/ssikit"):
+        (installed / sub).mkdir(parents=True)
+        make_ko(installed / sub / "ssi_core.ko", {"name": "ssi_core", "depends": ""})
+    assert as_json(run("modules", "status", "--json"))["dir"] == str(installed / "updates/ssikit")
+    monkeypatch.setenv("SSIKIT_MODULES_DIR", str(modules_dir))
+    assert as_json(run("modules", "status", "--json"))["dir"] == str(modules_dir)
+    d = installed / "extra/ssikit"
+    assert as_json(run("modules", "status", "--dir", str(d), "--json"))["dir"] == str(d)
+
+
+def test_no_modules_anywhere_says_where_it_looked(kernel: FakeKernel, installed: Path) -> None:
+    (installed / "updates" / "ssikit").mkdir(parents=True)  # present but empty
+    r = run("modules", "load")
+    assert r.exit_code == 1
+    assert r.stderr.splitlines() == [
+        "ssictl: error: no SSI kernel modules found",
+        f"  looked in {installed / 'updates' / 'ssikit'} (no .ko files)",
+        f"  looked in {installed / 'extra' / 'ssikit'} (absent)",
+        "  fix: build them (`make modules` in the checkout), install them to "
+        f"{installed / 'updates' / 'ssikit'}, or point --dir or $SSIKIT_MODULES_DIR at the "
+        "directory holding the .ko files",
+    ]
+    assert kernel.calls == []
+
+
+def test_checkout_root() -> None:
+    from ssictl.checkout import checkout_root
+
+    assert checkout_root() == REPO
