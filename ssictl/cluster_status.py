@@ -3,7 +3,8 @@
 ``--watch`` polls the membership (every ``--interval`` s, 0.15 by default) and prints
 one timestamped line per change until Ctrl-C, ``--count K`` changes or
 ``--timeout S`` seconds. With ``--json`` it prints JSON Lines: one document per
-event (``"event": "initial" | "change" | "end"``).
+event (``"event": "initial" | "change" | "end"``). Ctrl-C still writes the end
+event, then exits 130 like any interrupted command.
 """
 
 from __future__ import annotations
