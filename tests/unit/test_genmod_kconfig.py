@@ -6,12 +6,13 @@ import textwrap
 from pathlib import Path
 
 import pytest
+from fixtures.genmod.kernel_source import built_tree, kernel_subset
 
 from genmod import kconfig
 from genmod.errors import GenmodError
 
-REPO = Path(__file__).resolve().parents[2]
-TREE = REPO / "build" / "linux"
+TREE = built_tree()
+FIXTURES = Path(__file__).resolve().parent / "fixtures" / "genmod"
 
 
 def _write(path: Path, text: str) -> Path:
@@ -156,25 +157,54 @@ def test_fragment_parse_errors_name_the_line(tmp_path: Path) -> None:
         kconfig.parse_fragment(frag)
 
 
-@pytest.mark.skipif(not (TREE / "Kconfig").is_file(), reason="build/linux is not unpacked")
-def test_real_6_1_tree_loads_about_17k_symbols() -> None:
+@pytest.fixture(scope="session")
+def kernel_tree(request: pytest.FixtureRequest,
+                tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return kernel_subset(request, tmp_path_factory)
+
+
+def test_real_6_1_tree_loads_about_17k_symbols(kernel_tree: Path) -> None:
+    """The tarball's Kconfig files (no unpacked or built tree needed)."""
     from genmod import source
 
-    kconf = kconfig.load_tree_kconfig(TREE, source.tree_version(TREE), "gcc")
+    kconf = kconfig.load_tree_kconfig(kernel_tree, source.tree_version(kernel_tree), "gcc")
     assert 16_500 < len(kconf.syms) < 18_500
     assert kconf.modules.name == "MODULES"
     assert kconf.syms["64BIT"].nodes
 
 
-@pytest.mark.skipif(not (TREE / "include/config/auto.conf.cmd").is_file(),
-                    reason="build/linux has not been built")
-def test_kconfig_env_agrees_with_what_kbuild_recorded() -> None:
-    from genmod import kbuild, source
+def _check_env_agrees(tree: Path, recorded: dict[str, str], cc: str) -> None:
+    from genmod import source
 
-    recorded = kconfig.kbuild_recorded_env(TREE)
-    ours = kconfig.kconfig_env(TREE, source.tree_version(TREE), kbuild.default_cc())
+    ours = kconfig.kconfig_env(tree, source.tree_version(tree), cc)
     assert recorded, "auto.conf.cmd lists no environment dependencies"
-    assert Path(ours.pop("srctree")) == TREE.resolve() and recorded.pop("srctree") == "."
+    assert Path(ours.pop("srctree")) == tree.resolve() and recorded.pop("srctree") == "."
     assert set(recorded) <= set(ours), "kbuild gives Kconfig variables genmod does not set"
     differ = {k: (v, ours[k]) for k, v in recorded.items() if ours[k] != v}
     assert not differ
+
+
+def test_kconfig_env_agrees_with_a_recorded_auto_conf_cmd(tmp_path: Path) -> None:
+    """What kbuild recorded in a 6.1.192 build (fixture), with this host's compiler."""
+    from genmod import kbuild
+
+    cc = kbuild.default_cc()
+    cc_text = kconfig.cc_version_text(cc)
+    assert cc_text.startswith("gcc ")
+    recorded_text = (FIXTURES / "auto.conf.cmd").read_text()
+    _write(tmp_path / "include/config/auto.conf.cmd", recorded_text.replace(
+        "@CC_VERSION_TEXT@", cc_text).replace("@CC@", cc))
+    _write(tmp_path / "Makefile", "VERSION = 6\nPATCHLEVEL = 1\nSUBLEVEL = 192\n")
+    recorded = kconfig.kbuild_recorded_env(tmp_path)
+    assert (recorded["CC"], recorded["KERNELVERSION"]) == (cc, "6.1.192")
+    assert len(recorded) == 13
+    _check_env_agrees(tmp_path, recorded, cc)
+
+
+@pytest.mark.skipif(not (TREE / "include/config/auto.conf.cmd").is_file(),
+                    reason="compares with what kbuild recorded in a real build of build/linux "
+                           "(make modules); the fixture test above covers it without one")
+def test_kconfig_env_agrees_with_what_kbuild_recorded() -> None:
+    from genmod import kbuild
+
+    _check_env_agrees(TREE, kconfig.kbuild_recorded_env(TREE), kbuild.default_cc())

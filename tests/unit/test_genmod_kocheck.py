@@ -7,11 +7,11 @@ import subprocess
 from pathlib import Path
 
 import pytest
+from fixtures.genmod.kernel_source import built_tree
 
 from genmod import kocheck
 
-REPO = Path(__file__).resolve().parents[2]
-TREE = REPO / "build" / "linux"
+TREE = built_tree()
 VERMAGIC = "6.1.192 SMP mod_unload "
 
 pytestmark = pytest.mark.skipif(shutil.which("gcc") is None, reason="needs gcc")
@@ -146,6 +146,26 @@ def test_vermagic_flags(tmp_path: Path) -> None:
         "6.1.192 SMP preempt mod_unload modversions 686 "
 
 
-@pytest.mark.skipif(not (TREE / "vmlinux").is_file(), reason="build/linux is not built")
+def test_vermagic_read_from_a_vmlinux_matches_the_computed_one(tmp_path: Path) -> None:
+    """A small ELF standing in for vmlinux: its ``vermagic`` object is what the kernel checks."""
+    (tmp_path / "include/generated").mkdir(parents=True)
+    (tmp_path / "include/generated/utsrelease.h").write_text('#define UTS_RELEASE "6.1.192"\n')
+    (tmp_path / ".config").write_text("CONFIG_SMP=y\nCONFIG_MODULE_UNLOAD=y\n")
+    assert kocheck.vmlinux_vermagic(tmp_path) is None  # no vmlinux yet
+    src = tmp_path / "vmlinux.c"
+    src.write_text('const char before[] = "padding";\n'
+                   f'const char vermagic[] = "{VERMAGIC}";\n'
+                   "int start_kernel(void) { return vermagic[0]; }\n")
+    subprocess.run(["gcc", "-c", "-O0", "-fno-pic", "-o", str(tmp_path / "vmlinux"), str(src)],
+                   check=True)
+    assert kocheck.vmlinux_vermagic(tmp_path) == kocheck.computed_vermagic(tmp_path) == VERMAGIC
+    assert kocheck.kernel_vermagic(tmp_path) == VERMAGIC
+    (tmp_path / ".config").write_text("CONFIG_SMP=y\n")  # vmlinux's own string wins
+    assert kocheck.kernel_vermagic(tmp_path) == VERMAGIC
+
+
+@pytest.mark.skipif(not (TREE / "vmlinux").is_file(),
+                    reason="compares with the real vmlinux of build/linux (make kernel); the "
+                           "fixture test above covers the same code without it")
 def test_computed_vermagic_matches_vmlinux() -> None:
     assert kocheck.vmlinux_vermagic(TREE) == kocheck.computed_vermagic(TREE)
