@@ -187,30 +187,35 @@ def run_make(tree: Path, targets: Sequence[str], *, settings: MakeSettings,
         proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
                                 env=env, text=True, errors="replace", bufsize=1)
         assert proc.stdout is not None
-        last_report = start
-        for line in proc.stdout:
-            logf.write(line)
-            line = line.rstrip("\n")
-            tail.append(line)
-            if verbose:
-                sys.stdout.write(line + "\n")
-                sys.stdout.flush()
-            m = _STEP_RE.match(line)
-            if m:
-                steps += 1
-                if m.group(1).startswith("CC"):
-                    compiled += 1
-                    if total is not None and compiled > total:
-                        total = None
-                        progress.update(task, total=None)
-                    progress.update(task, completed=compiled,
-                                    current=escape(_short(m.group(2))))
-            elif line.strip():
-                noise.append(line)
-            if not interactive and not verbose and time.monotonic() - last_report > 30:
-                last_report = time.monotonic()
-                ui.note(f"{label}: {compiled} C files compiled"
-                        + (f" of ~{total}" if total else ""))
+        try:
+            last_report = start
+            for line in proc.stdout:
+                logf.write(line)
+                line = line.rstrip("\n")
+                tail.append(line)
+                if verbose:
+                    sys.stdout.write(line + "\n")
+                    sys.stdout.flush()
+                m = _STEP_RE.match(line)
+                if m:
+                    steps += 1
+                    if m.group(1).startswith("CC"):
+                        compiled += 1
+                        if total is not None and compiled > total:
+                            total = None
+                            progress.update(task, total=None)
+                        progress.update(task, completed=compiled,
+                                        current=escape(_short(m.group(2))))
+                elif line.strip():
+                    noise.append(line)
+                if not interactive and not verbose and time.monotonic() - last_report > 30:
+                    last_report = time.monotonic()
+                    ui.note(f"{label}: {compiled} C files compiled"
+                            + (f" of ~{total}" if total else ""))
+        except BaseException:  # Ctrl-C (KeyboardInterrupt) included
+            _stop(proc)
+            logf.write("# interrupted: make stopped\n")
+            raise
         rc = proc.wait()
         seconds = time.monotonic() - start
         logf.write(f"# exit status {rc} after {seconds:.1f} s\n")
@@ -227,6 +232,18 @@ def run_make(tree: Path, targets: Sequence[str], *, settings: MakeSettings,
         # Only builds of a fresh tree are a useful estimate for the next one.
         stats.save(result)
     return result
+
+
+def _stop(proc: subprocess.Popen[str]) -> None:
+    """Leave no make running behind us: a terminal's Ctrl-C reaches make too, but a
+    SIGINT or error in genmod alone does not."""
+    if proc.poll() is None:
+        proc.terminate()
+        try:
+            proc.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
 
 
 def _short(target: str, width: int = 50) -> str:

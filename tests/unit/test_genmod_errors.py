@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import os
 import shutil
 import subprocess
+import time
 from pathlib import Path
 
 import pytest
@@ -205,3 +207,17 @@ def test_checkpatch_findings_are_checkpatch_failed(tmp_path: Path,
     script.write_text('print "WARNING: stand-in complaint\\n"; exit 1;\n')
     with pytest.raises(CheckpatchFailed, match=r"1 of 1 file\(s\) have problems: .*ssi_core\.c"):
         cli.app(args, standalone_mode=False)
+
+
+def test_ctrl_c_during_make_stops_make(tmp_path: Path) -> None:
+    """SIGINT reaching genmod alone (not make) must not leave make running."""
+    pid_file = tmp_path / "make.pid"
+    (tmp_path / "Makefile").write_text(
+        f"all:\n\t@echo $$PPID > {pid_file}; echo started; kill -INT {os.getpid()}; sleep 60\n")
+    start = time.monotonic()
+    with pytest.raises(KeyboardInterrupt):
+        kbuild.run_make(tmp_path, ["all"], settings=kbuild.MakeSettings(cc="gcc", jobs=1),
+                        ccache_basedir=tmp_path, log=tmp_path / "make.log", label="test")
+    assert time.monotonic() - start < 30
+    assert not Path(f"/proc/{pid_file.read_text().strip()}").exists()  # make ended, reaped
+    assert (tmp_path / "make.log").read_text().endswith("# interrupted: make stopped\n")
