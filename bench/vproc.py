@@ -13,10 +13,8 @@ from __future__ import annotations
 from typing import Any
 
 from qemu import Cluster, Node
+from qemu.bringup import SSICTL
 
-from .common import REPO
-
-SSICTL = REPO / ".venv" / "bin" / "ssictl"
 PERL_KILL = (
     "perl -MTime::HiRes=time -e '$s = shift; $t = time; "
     'for $p (@ARGV) { kill($s, $p) or die "kill $p: $!\\n" } '

@@ -31,14 +31,16 @@ from collections.abc import Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from typing import TYPE_CHECKING, Any
 
-from .paths import REPO_ROOT
+from .cbuild import GUEST_BIN_DIR
 from .qemu_cmd import node_ip
 
 if TYPE_CHECKING:
     from .cluster import Cluster
     from .node import Node
 
-SSICTL = REPO_ROOT / ".venv" / "bin" / "ssictl"
+# The guests' ssictl: the thin client of each node's resident daemon (it runs
+# the Python CLI itself when no daemon is up).
+SSICTL = GUEST_BIN_DIR / "ssictl"
 
 # A fixed test key (32 bytes): test clusters only.
 DEFAULT_KEY = b"ssikit test cluster key, 32 byte"

@@ -17,6 +17,7 @@ concurrent clusters of one checkout share it.
 from __future__ import annotations
 
 import compileall
+import contextlib
 import fcntl
 import hashlib
 import os
@@ -94,37 +95,50 @@ def _walk_files(root: Path) -> Iterator[Path]:
             yield Path(dirpath) / name
 
 
-def contents(venv: Path = VENV) -> Contents:
-    """The trees and files to pack for the venv's Python (resolved on the host)."""
+def _trees(venv: Path) -> tuple[Path, tuple[Path, Path]]:
+    """(the venv's interpreter, (its standard library, the venv)), checked."""
     interpreter, stdlib = _venv_interpreter(venv)
     venv = Path(os.path.realpath(venv))
     for tree in (stdlib, venv):
         if not tree.is_dir():
             raise GuestImageError(f"{tree} is not a directory")
-        if tree.is_relative_to(REPO_ROOT) and tree != venv:
-            raise GuestImageError(f"{tree} lies inside the checkout")
+    if stdlib.is_relative_to(REPO_ROOT):
+        raise GuestImageError(f"{stdlib} lies inside the checkout")
+    return interpreter, (stdlib, venv)
+
+
+def contents(venv: Path = VENV) -> Contents:
+    """The trees and files to pack for the venv's Python (resolved on the host; runs
+    ldd over every ELF file in them, about 1.5 s: only done to build an image)."""
+    interpreter, trees = _trees(venv)
     elves = [interpreter] + [
-        p for tree in (stdlib, venv) for p in _walk_files(tree)
+        p for tree in trees for p in _walk_files(tree)
         if p.suffix == ".so" or ".so." in p.name or (p.parent.name == "bin" and _is_elf(p))
     ]
     libs = _needed_libraries(elves)
-    files = sorted({interpreter, *libs} - {p for p in libs if _inside(p, (stdlib, venv))})
-    return Contents(trees=(stdlib, venv), files=tuple(files))
+    files = sorted({interpreter, *libs} - {p for p in libs if _inside(p, trees)})
+    return Contents(trees=trees, files=tuple(files))
 
 
 def _inside(path: Path, trees: Iterable[Path]) -> bool:
     return any(path.is_relative_to(t) for t in trees)
 
 
-def fingerprint(c: Contents) -> str:
-    """A digest of every packed path with its size and mtime (cheap: stat only)."""
+# Changes whenever apt installs or upgrades a package, and so whenever a shared
+# library the image packs may have changed.
+DPKG_STATUS = Path("/var/lib/dpkg/status")
+
+
+def fingerprint(interpreter: Path, trees: Iterable[Path]) -> str:
+    """A digest of the packed trees' every path, size and mtime, the interpreter and
+    the package database (cheap: stat only, so it can run at every boot)."""
     h = hashlib.sha256()
-    for path in (*c.files, *c.trees):
-        h.update(f"{path}\0".encode())
-    for path in c.files:
-        st = path.stat()
-        h.update(f"{path}:{st.st_size}:{st.st_mtime_ns}\n".encode())
-    for tree in c.trees:
+    for path in (interpreter, DPKG_STATUS):
+        with contextlib.suppress(FileNotFoundError):
+            st = path.stat()
+            h.update(f"{path}:{st.st_size}:{st.st_mtime_ns}\n".encode())
+    for tree in trees:
+        h.update(f"{tree}\0".encode())
         for dirpath, dirs, names in os.walk(tree):
             dirs.sort()
             for name in sorted(names):
@@ -180,8 +194,8 @@ def ensure(venv: Path = VENV, image_dir: Path = IMAGE_DIR) -> Path:
     if shutil.which("mkfs.erofs") is None:
         raise GuestImageError("mkfs.erofs is missing: run `make deps` (erofs-utils)")
     compile_checkout_packages()
-    c = contents(venv)
-    image = image_dir / f"python-{fingerprint(c)}.erofs"
+    interpreter, trees = _trees(venv)
+    image = image_dir / f"python-{fingerprint(interpreter, trees)}.erofs"
     if image.exists():
         return image
     image_dir.mkdir(parents=True, exist_ok=True)
@@ -191,7 +205,7 @@ def ensure(venv: Path = VENV, image_dir: Path = IMAGE_DIR) -> Path:
             return image
         with tempfile.TemporaryDirectory(dir=image_dir, prefix=".stage-") as tmp:
             stage = Path(tmp) / "root"
-            _stage(c, stage, MOUNTPOINT)
+            _stage(contents(venv), stage, MOUNTPOINT)
             part = Path(tmp) / "image.part"
             proc = subprocess.run(
                 ["mkfs.erofs", "--quiet", "--preserve-mtime", "--all-root",

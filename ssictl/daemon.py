@@ -29,6 +29,7 @@ import signal
 import socket
 import struct
 import sys
+import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -311,10 +312,13 @@ def main(argv: list[str] | None = None) -> int:
                     help=f"directory of the socket {SOCKET_NAME} (default {DAEMON_DIR})")
     args = ap.parse_args(argv)
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))
+    started = time.monotonic()
     warm_up()
     d = Daemon(args.dir)
     d.listen()
-    print(f"ssictl daemon: serving {d.path} (pid {os.getpid()})", file=sys.stderr, flush=True)
+    print(f"ssictl daemon: serving {d.path} (pid {os.getpid()}; warm-up "
+          f"{time.monotonic() - started:.2f} s, {time.process_time():.2f} s CPU since start)",
+          file=sys.stderr, flush=True)
     try:
         d.serve_forever()
     except KeyboardInterrupt:

@@ -20,7 +20,7 @@ from typing import Any, TypeVar
 import pytest
 
 from qemu import Cluster, Node
-from qemu.bringup import DEFAULT_KEY, SSICTL, BringUpError
+from qemu.bringup import DEFAULT_KEY, SSICTL, BringUpError, peer_table
 
 CLUSTER_NODES = 3
 NODES = (1, 2, 3)
@@ -31,6 +31,7 @@ PY = REPO / ".venv" / "bin" / "python"
 MODULES_OUT = REPO / "build" / "modules" / "out"
 GUEST_TIMEOUT = 240.0
 ICS_MODULES = ("ssi_core", "ics")
+PEERS = " ".join(f"--peer {n}={ip}" for n, ip in peer_table(NODES).items())
 
 T = TypeVar("T")
 
@@ -93,7 +94,7 @@ def test_setup_on_every_node(cluster: Cluster) -> None:
     # The human form, run again on one node: modules already loaded, key and table re-set.
     rc, out, err = ssictl(
         cluster.node(2),
-        "cluster up --nodes 3 --key-file - --modules ssi_core,ics",
+        f"cluster up {PEERS} --key-file - --modules ssi_core,ics",
         stdin=DEFAULT_KEY.hex(),
     )
     assert rc == 0, (out, err)
@@ -129,7 +130,7 @@ def test_wrong_size_key_is_rejected(cluster: Cluster) -> None:
     cluster.bring_up(modules=ICS_MODULES)
     nd = cluster.node(3)
     # The CLI refuses before the kernel sees it, with EINVAL and how to fix it.
-    rc, out, err = ssictl(nd, "cluster setup --nodes 3 --key-file -", stdin="0123456789abcdef")
+    rc, out, err = ssictl(nd, f"cluster setup {PEERS} --key-file -", stdin="0123456789abcdef")
     assert rc == 1, (out, err)
     assert "Traceback" not in err
     assert err.startswith(
@@ -137,7 +138,7 @@ def test_wrong_size_key_is_rejected(cluster: Cluster) -> None:
     )
     assert "fix: the cluster key must be 16..64 bytes" in err
     assert "0123456789abcdef" not in out + err
-    rc, out, err = ssictl(nd, "cluster setup --nodes 3 --key-file - --json", stdin="x" * 65)
+    rc, out, err = ssictl(nd, f"cluster setup {PEERS} --key-file - --json", stdin="x" * 65)
     data = json.loads(out)
     assert rc == 1 and data["ok"] is False, (out, err)
     assert data["error"]["errno_name"] == "EINVAL"
