@@ -8,6 +8,7 @@ three on the host, naming the module and the field or symbol.
 
 from __future__ import annotations
 
+import os
 import re
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -189,11 +190,36 @@ def computed_vermagic(tree: Path) -> str:
     return magic
 
 
+VERMAGIC_CACHE = ".genmod-vermagic"
+
+
 def vmlinux_vermagic(tree: Path) -> str | None:
-    """The ``vermagic`` string kernel/module/ compares against, read out of vmlinux."""
+    """The ``vermagic`` string kernel/module/ compares against, read out of vmlinux.
+
+    Walking vmlinux's 58k symbols with pyelftools takes ~3 s, on every `make
+    modules`: the answer is kept beside vmlinux, keyed by its size and mtime.
+    """
     vmlinux = tree / "vmlinux"
     if not vmlinux.is_file():
         return None
+    st = vmlinux.stat()
+    key = f"{st.st_size} {st.st_mtime_ns}"
+    cache = tree / VERMAGIC_CACHE
+    try:
+        cached_key, _, cached = cache.read_text(encoding="utf-8").partition("\n")
+        if cached_key == key:
+            return cached
+    except FileNotFoundError:
+        pass
+    magic = _read_vmlinux_vermagic(vmlinux)
+    if magic is not None:
+        tmp = cache.with_name(f"{cache.name}.{os.getpid()}")
+        tmp.write_text(f"{key}\n{magic}", encoding="utf-8")
+        tmp.replace(cache)
+    return magic
+
+
+def _read_vmlinux_vermagic(vmlinux: Path) -> str | None:
     with vmlinux.open("rb") as f:
         elf = ELFFile(f)
         symtab = elf.get_section_by_name(".symtab")
