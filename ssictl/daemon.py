@@ -9,7 +9,9 @@ directory, umask and environment, runs ``ssictl.cli.run(argv)`` and exits with
 its code, which goes back to the client. A command therefore can do exactly
 what it could as a process of the client's user, and nothing more. Signals the
 client gets (INT, TERM, HUP, QUIT) are passed to the worker; a client that goes
-away gets its worker a SIGHUP.
+away gets its worker a SIGHUP. A caller in other namespaces, under another
+root directory, or root with fewer capabilities than the daemon is refused
+(exit 126, with how to run the command without the daemon).
 
 Protocol: see the comment at the top of client.c. Later this daemon is also the
 home of keepalive and load-leveling policy.
@@ -40,6 +42,7 @@ MAX_REQUEST = 1 << 20
 FORWARDED_SIGNALS = frozenset({signal.SIGINT, signal.SIGTERM, signal.SIGHUP, signal.SIGQUIT})
 _SO_PEERGROUPS = getattr(socket, "SO_PEERGROUPS", 59)
 _FDS_PER_REQUEST = 4  # stdin, stdout, stderr, cwd
+REFUSED = 126  # exit code of a command the daemon will not run for this caller
 
 
 class BadRequest(ValueError):
@@ -127,6 +130,42 @@ def peer_of(conn: socket.socket) -> Peer:
     except OSError:
         groups = (gid,)
     return Peer(pid, uid, gid, groups)
+
+
+_NAMESPACES = ("mnt", "pid", "user", "net", "ipc", "uts", "cgroup")
+_CAP_FIELDS = ("CapEff", "CapPrm", "CapBnd")
+
+
+def _capabilities(pid: int | str) -> dict[str, str]:
+    caps: dict[str, str] = {}
+    with open(f"/proc/{pid}/status", encoding="ascii") as f:
+        for line in f:
+            key, _, value = line.partition(":")
+            if key in _CAP_FIELDS:
+                caps[key] = value.strip()
+    return caps
+
+
+def context_mismatch(peer: Peer) -> str | None:
+    """Why the worker could do more than the caller itself, or None.
+
+    The worker takes the caller's uid, gids and working directory, but runs in
+    the daemon's namespaces and root directory and, for uid 0, with the daemon's
+    capabilities: a caller in another container, chroot or with capabilities
+    dropped is refused rather than served with more than it has.
+    """
+    try:
+        for ns in _NAMESPACES:
+            if os.stat(f"/proc/{peer.pid}/ns/{ns}").st_ino != os.stat(f"/proc/self/ns/{ns}").st_ino:
+                return f"it runs in another {ns} namespace"
+        theirs, ours = os.stat(f"/proc/{peer.pid}/root"), os.stat("/")
+        if (theirs.st_dev, theirs.st_ino) != (ours.st_dev, ours.st_ino):
+            return "it runs under another root directory (chroot)"
+        if peer.uid == 0 and _capabilities(peer.pid) != _capabilities("self"):
+            return "it runs as root with fewer capabilities than the daemon"
+    except OSError as e:
+        return f"its context cannot be checked ({e.strerror})"
+    return None
 
 
 def _become(peer: Peer) -> None:
@@ -231,7 +270,21 @@ class Daemon:
             conn.close()
             return
         conn.settimeout(None)
+        why = context_mismatch(peer)
+        if why is not None:
+            self._refuse(conn, req, f"ssictl: the ssictl daemon does not serve this process: "
+                         f"{why}; run it with SSICTL_NO_DAEMON=1\n")
+            return
         self._start(conn, req, peer)
+
+    @staticmethod
+    def _refuse(conn: socket.socket, req: Request, message: str) -> None:
+        with contextlib.suppress(OSError):
+            os.write(req.fds[2], message.encode())
+            conn.sendall(struct.pack("<i", REFUSED))
+        for fd in req.fds:
+            os.close(fd)
+        conn.close()
 
     def _start(self, conn: socket.socket, req: Request, peer: Peer) -> None:
         pid = os.fork()

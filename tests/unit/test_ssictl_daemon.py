@@ -184,9 +184,12 @@ def test_ctrl_c_reaches_the_worker(client: Path, daemon_dir: Path) -> None:
     time.sleep(1.0)  # the worker is parked in read(0) by now, or soon
     assert proc.poll() is None
     proc.send_signal(signal.SIGINT)
-    _, err = proc.communicate(timeout=30)
+    # stdin stays open (communicate() would close it: an EOF racing the signal).
+    proc.wait(timeout=30)
+    assert proc.stderr is not None and proc.stdin is not None
+    err = proc.stderr.read()
+    proc.stdin.close()
     assert proc.returncode == 130, err
-    assert proc.stdin is not None
 
 
 def test_daemon_drops_a_malformed_request_and_keeps_serving(client: Path,
@@ -197,3 +200,25 @@ def test_daemon_drops_a_malformed_request_and_keeps_serving(client: Path,
         assert s.recv(4) == b""  # refused: closed without an exit code
     r = _run(client, daemon_dir, "--help")
     assert r.returncode == 0 and "Usage" in r.stdout
+
+
+@pytest.mark.skipif(os.geteuid() != 0 or shutil.which("setpriv") is None,
+                    reason="needs root and setpriv to drop a capability")
+def test_root_with_fewer_capabilities_is_refused(client: Path, daemon_dir: Path) -> None:
+    """The worker would have the daemon's full capability set: refused, not served."""
+    drop = ["setpriv", "--bounding-set", "-sys_admin", "--inh-caps", "-sys_admin", "--"]
+    r = subprocess.run([*drop, str(client), "--help"], capture_output=True, text=True,
+                       env=_env(daemon_dir), timeout=60, check=False)
+    assert r.returncode == 126, r
+    assert "fewer capabilities" in r.stderr and "SSICTL_NO_DAEMON=1" in r.stderr
+    assert r.stdout == ""
+    direct = subprocess.run([*drop, str(client), "--help"], capture_output=True, text=True,
+                            env=_env(None), timeout=60, check=False)
+    assert direct.returncode == 0 and "Usage" in direct.stdout
+
+
+def test_same_context_is_served(client: Path, daemon_dir: Path) -> None:
+    from ssictl.daemon import Peer, context_mismatch
+
+    me = Peer(os.getpid(), os.getuid(), os.getgid())
+    assert context_mismatch(me) is None
