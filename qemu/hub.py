@@ -2,12 +2,11 @@
 
 from __future__ import annotations
 
-import os
-import shutil
 import subprocess
 import time
 from pathlib import Path
 
+from .cbuild import CBuildError, build_c_program
 from .hubctl import HubControl
 from .paths import BIN_DIR
 
@@ -21,19 +20,10 @@ class HubError(RuntimeError):
 
 def build_hub(binary: Path = HUB_BINARY, source: Path = HUB_SOURCE) -> Path:
     """Compile hub.c into `binary` when it is missing or older than the source."""
-    if binary.is_file() and binary.stat().st_mtime >= source.stat().st_mtime:
-        return binary
-    cc = os.environ.get("CC") or shutil.which("gcc") or shutil.which("cc")
-    if cc is None:
-        raise HubError("no C compiler (gcc/cc) to build the hub")
-    binary.parent.mkdir(parents=True, exist_ok=True)
-    tmp = binary.with_name(f"{binary.name}.{os.getpid()}.tmp")
-    cmd = [cc, "-O2", "-Wall", "-Wextra", "-o", str(tmp), str(source)]
-    res = subprocess.run(cmd, capture_output=True, text=True, check=False)
-    if res.returncode != 0:
-        raise HubError(f"building the hub failed: {' '.join(cmd)}\n{res.stderr}")
-    tmp.replace(binary)  # atomic: parallel builders never see a half-written file
-    return binary
+    try:
+        return build_c_program(source, binary)
+    except CBuildError as e:
+        raise HubError(str(e)) from e
 
 
 class Hub:
