@@ -41,8 +41,8 @@
 #define PROTOCOL "ssictl/1"
 #define MAX_REQUEST (1u << 20)
 #define START_WAIT_MS 60000
+#define ARRAY_SIZE(a) (sizeof(a) / sizeof((a)[0]))
 
-extern char **environ;
 static int daemon_fd = -1;
 static char daemon_socket[108], daemon_starting_file[PATH_MAX];
 
@@ -211,9 +211,8 @@ static void forward_signal(int sig)
 	unsigned char b = (unsigned char)sig;
 	int saved = errno;
 
-	if (write(daemon_fd, &b, 1) < 0) {
-		/* the daemon is gone; the read below sees it */
-	}
+	/* If the daemon is gone, the read in main() sees it. */
+	(void)!write(daemon_fd, &b, 1);
 	errno = saved;
 }
 
@@ -235,7 +234,7 @@ int main(int argc, char **argv)
 			daemon_socket, strerror(errno));
 		return 1;
 	}
-	for (i = 0; i < sizeof(forwarded) / sizeof(forwarded[0]); i++)
+	for (i = 0; i < ARRAY_SIZE(forwarded); i++)
 		sigaction(forwarded[i], &sa, NULL);
 	while (got < sizeof(status)) {
 		n = read(daemon_fd, status + got, sizeof(status) - got);
