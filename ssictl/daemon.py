@@ -156,7 +156,11 @@ def context_mismatch(peer: Peer) -> str | None:
     """
     try:
         for ns in _NAMESPACES:
-            if os.stat(f"/proc/{peer.pid}/ns/{ns}").st_ino != os.stat(f"/proc/self/ns/{ns}").st_ino:
+            try:
+                ours_ns = os.stat(f"/proc/self/ns/{ns}").st_ino
+            except FileNotFoundError:
+                continue  # a kernel without that namespace type
+            if os.stat(f"/proc/{peer.pid}/ns/{ns}").st_ino != ours_ns:
                 return f"it runs in another {ns} namespace"
         theirs, ours = os.stat(f"/proc/{peer.pid}/root"), os.stat("/")
         if (theirs.st_dev, theirs.st_ino) != (ours.st_dev, ours.st_ino):
