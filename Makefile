@@ -6,6 +6,12 @@ VENV   := .venv
 PY     := $(VENV)/bin/python
 NODES  ?= 3
 PYTEST_ARGS ?=
+# Kernel flavor: normal, or debug (KASAN, lockdep, kmemleak...; its own tree
+# build/linux-debug and modules build/modules-debug).  genmod gets it as
+# --flavor, the harness (cluster, test, bench) as $SSI_FLAVOR.
+FLAVOR ?= normal
+GENMOD := $(VENV)/bin/genmod --flavor $(FLAVOR)
+RUN    := SSI_FLAVOR=$(FLAVOR)
 # make cluster EXEC='uname -r; cat /sys/kernel/ssi/node'
 # EXEC reaches node 1 verbatim: $(value) keeps make from expanding `$HOME` or
 # `$(date)` in it, and `:=` keeps that text from being expanded on export.
@@ -21,16 +27,16 @@ deps:
 	@./scripts/ensure-deps.sh
 
 kernel: deps
-	$(VENV)/bin/genmod kernel
+	$(GENMOD) kernel
 
 modules: kernel
-	$(VENV)/bin/genmod modules
+	$(GENMOD) modules
 
 cluster: modules
-	$(PY) -m qemu up --nodes $(NODES) --load-modules --exec-env SSI_EXEC
+	$(RUN) $(PY) -m qemu up --nodes $(NODES) --load-modules --exec-env SSI_EXEC
 
 test: modules
-	$(VENV)/bin/pytest $(PYTEST_ARGS)
+	$(RUN) $(VENV)/bin/pytest $(PYTEST_ARGS)
 
 unit: deps
 	$(VENV)/bin/pytest tests/unit $(PYTEST_ARGS)
@@ -42,10 +48,10 @@ lint: modules
 	./scripts/sparse.sh
 
 bench: modules
-	$(PY) -m bench
+	$(RUN) $(PY) -m bench
 
 clean:
-	rm -rf build/modules build/logs build/bench
+	rm -rf build/modules build/modules-debug build/logs build/bench
 
 distclean:
 	rm -rf build $(VENV)

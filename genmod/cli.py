@@ -6,12 +6,13 @@ import sys
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass
+from enum import StrEnum
 from pathlib import Path
 from typing import Annotated
 
 import typer
 
-from genmod import kbuild, kernel, ui
+from genmod import flavor, kbuild, kernel, ui
 from genmod.errors import CheckpatchFailed, ConfigMismatch, GenmodError, NotBuilt
 from genmod.lock import build_lock
 from genmod.paths import DEFAULT_TARBALL, Paths
@@ -24,15 +25,23 @@ VerboseOpt = Annotated[bool, typer.Option(
     show_default=True)]
 
 
+class FlavorName(StrEnum):
+    """The choices of --flavor (genmod.flavor.FLAVORS)."""
+
+    normal = "normal"
+    debug = "debug"
+
+
 @dataclass
 class Options:
     build_dir: Path | None
     tarball: Path | None
     jobs: int | None
     verbose: bool
+    flavor: FlavorName = FlavorName.normal
 
     def paths(self) -> Paths:
-        return Paths.discover(self.build_dir, self.tarball)
+        return Paths.discover(self.build_dir, self.tarball, self.flavor.value)
 
     def settings(self) -> kbuild.MakeSettings:
         return kbuild.MakeSettings(jobs=self.jobs) if self.jobs else kbuild.MakeSettings()
@@ -49,9 +58,13 @@ def _options(
         show_default=f"$GENMOD_TARBALL, else {DEFAULT_TARBALL}")] = None,
     jobs: Annotated[int | None, typer.Option(
         "--jobs", "-j", min=1, help="make -j.", show_default="nproc")] = None,
+    flavor_name: Annotated[FlavorName, typer.Option(
+        "--flavor", envvar=flavor.FLAVOR_ENV, show_envvar=True,
+        help="Kernel flavor: normal (<build-dir>/linux, modules) or debug (KASAN, lockdep, "
+             "kmemleak...: <build-dir>/linux-debug, modules-debug).")] = FlavorName.normal,
     verbose: VerboseOpt = False,
 ) -> None:
-    ctx.obj = Options(build_dir, tarball, jobs, verbose)
+    ctx.obj = Options(build_dir, tarball, jobs, verbose, flavor_name)
 
 
 def _opts(ctx: typer.Context, verbose: bool) -> Options:

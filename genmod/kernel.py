@@ -82,7 +82,7 @@ def configure(paths: Paths, settings: kbuild.MakeSettings, version: str) -> list
     from genmod import kconfig  # kconfiglib is slow to import; a no-op run does not need it
 
     tree = paths.linux
-    log = paths.logs / "kernel-config.log"
+    log = paths.log("kernel-config")
     log.parent.mkdir(parents=True, exist_ok=True)
     log.write_text("", encoding="utf-8")
     fragments = _fragments(paths)
@@ -156,10 +156,10 @@ def build_kernel(paths: Paths, settings: kbuild.MakeSettings, *, verbose: bool =
         actions.append("configuration unchanged")
 
     ui.step(f"building {' '.join(BUILD_TARGETS)} with {settings.cc}, -j{settings.jobs} "
-            f"(log: {paths.logs / 'kernel-build.log'})")
+            f"(log: {paths.log('kernel-build')})")
     result = kbuild.run_make(tree, BUILD_TARGETS, settings=settings, ccache_basedir=paths.build,
-                             log=paths.logs / "kernel-build.log", label="kernel build",
-                             verbose=verbose, stats_key="kernel-build",
+                             log=paths.log("kernel-build"), label="kernel build",
+                             verbose=verbose, stats_key=f"kernel-build{paths.flavor.suffix}",
                              expect_full=not (tree / "vmlinux").is_file())
     result.report_warnings("kernel build")
     for out in outputs:

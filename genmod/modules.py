@@ -312,7 +312,7 @@ def build_modules(paths: Paths, settings: kbuild.MakeSettings, *, verbose: bool 
             make_vars.append(f"KBUILD_EXTRA_SYMBOLS={' '.join(extra)}")
         ui.step(f"building module {mod.name}")
         res = kbuild.run_make(tree, ["modules"], settings=settings, ccache_basedir=paths.build,
-                              log=paths.logs / f"module-{mod.name}.log",
+                              log=paths.log(f"module-{mod.name}"),
                               label=f"module {mod.name}", verbose=verbose, extra_vars=make_vars,
                               expect_full=False)
         report.seconds += res.seconds

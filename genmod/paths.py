@@ -3,21 +3,26 @@
 Everything hangs off the checkout root (found from the current directory, or
 ``GENMOD_ROOT``) and the build directory (``<root>/build``, or
 ``GENMOD_BUILD_DIR`` / ``--build-dir`` for scratch experiments).  The kernel
-tree always lives at ``<build>/linux``.
+tree of the normal flavor lives at ``<build>/linux`` and its modules at
+``<build>/modules``; another flavor (``--flavor``, ``GENMOD_FLAVOR``) has its
+own ``<build>/linux-<flavor>`` and ``<build>/modules-<flavor>`` (and lock and
+log names), so switching flavors never rebuilds the other.
 """
 
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
+from genmod import flavor as flavors
 from genmod.errors import CheckoutNotFound
 
 DEFAULT_TARBALL = Path("/usr/src/linux-source-6.1.tar.xz")
 
-# Our own fragments, merged in this order over tinyconfig + kvm_guest.config.
-# Every symbol they set is verified after configuration.
+# Our own fragments, merged in this order over tinyconfig + kvm_guest.config
+# (then the flavor's own, see genmod.flavor).  Every symbol they set is
+# verified after configuration.
 OUR_FRAGMENTS = ("ssi-base.config", "ssi.config")
 
 
@@ -47,9 +52,13 @@ class Paths:
     root: Path
     build: Path
     tarball: Path
+    flavor: flavors.Flavor = field(default=flavors.NORMAL)
 
     @classmethod
-    def discover(cls, build: Path | None = None, tarball: Path | None = None) -> Paths:
+    def discover(cls, build: Path | None = None, tarball: Path | None = None,
+                 flavor: str | None = None) -> Paths:
+        """Paths of the checkout around the cwd; ``flavor`` None means $GENMOD_FLAVOR."""
+        chosen = flavors.get(flavor)
         root = find_root()
         env_build = os.environ.get("GENMOD_BUILD_DIR")
         if build is None and env_build:
@@ -58,12 +67,13 @@ class Paths:
         if tarball is None and env_tarball:
             tarball = Path(env_tarball)
         build = (build if build is not None else root / "build").resolve()
-        return cls(root=root, build=build, tarball=(tarball or DEFAULT_TARBALL).resolve())
+        return cls(root=root, build=build, tarball=(tarball or DEFAULT_TARBALL).resolve(),
+                   flavor=chosen)
 
     # Kernel tree and its genmod state.
     @property
     def linux(self) -> Path:
-        return self.build / "linux"
+        return self.build / f"linux{self.flavor.suffix}"
 
     @property
     def state(self) -> Path:
@@ -74,6 +84,11 @@ class Paths:
     def logs(self) -> Path:
         return self.build / "logs"
 
+    def log(self, name: str) -> Path:
+        """This flavor's log ``name`` in :attr:`logs` (``kernel-build`` -> ``kernel-build.log``,
+        ``kernel-build-debug.log`` for the debug flavor)."""
+        return self.logs / f"{name}{self.flavor.suffix}.log"
+
     @property
     def cache(self) -> Path:
         """Build-directory-wide genmod cache (tarball version etc.)."""
@@ -81,7 +96,8 @@ class Paths:
 
     @property
     def lock(self) -> Path:
-        return self.build / ".genmod.lock"
+        """One lock per flavor: building one flavor does not wait for the other."""
+        return self.build / f".genmod{self.flavor.suffix}.lock"
 
     # Inputs in the checkout.
     @property
@@ -107,7 +123,8 @@ class Paths:
 
     @property
     def fragments(self) -> list[Path]:
-        return [self.kernel_src / "configs" / name for name in OUR_FRAGMENTS]
+        names = (*OUR_FRAGMENTS, *self.flavor.extra_fragments)
+        return [self.kernel_src / "configs" / name for name in names]
 
     @property
     def kvm_guest_fragment(self) -> Path:
@@ -124,7 +141,7 @@ class Paths:
     # Module outputs.
     @property
     def modules(self) -> Path:
-        return self.build / "modules"
+        return self.build / f"modules{self.flavor.suffix}"
 
     @property
     def modules_out(self) -> Path:
