@@ -1,10 +1,14 @@
-"""Where the harness finds the repository, the kernel and its build outputs."""
+"""Where the harness finds the repository, the kernel and its build outputs,
+and what the kernel flavor ($SSI_FLAVOR: normal or debug) asks of the guests."""
 
 from __future__ import annotations
 
 import os
 import re
+from dataclasses import dataclass
 from pathlib import Path
+
+from genmod import flavor as build_flavor  # the one definition of the build layout
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 BUILD_DIR = REPO_ROOT / "build"
@@ -16,18 +20,82 @@ INIT_SCRIPT = GUEST_DIR / "init.sh"
 AGENT_SCRIPT = GUEST_DIR / "agent.sh"
 
 
+FLAVOR_ENV = "SSI_FLAVOR"
+
+
 class KernelMissing(RuntimeError):
     """The node kernel has not been built."""
 
 
+class UnknownFlavor(KernelMissing):
+    """$SSI_FLAVOR names no kernel flavor, so there is no kernel to boot."""
+
+
+@dataclass(frozen=True)
+class GuestFlavor:
+    """What a kernel flavor needs from the harness."""
+
+    name: str
+    # Guest memory is the test's (or the default 256 MiB) times this: KASAN's
+    # shadow takes 1/8 of memory, SLUB debugging and kmemleak's metadata more.
+    memory_factor: int
+    # Boot and command deadlines are multiplied by this: sanitizers and
+    # lockdep slow every allocation and lock under TCG.  Only deadlines scale;
+    # what a test asserts does not change.
+    timeout_factor: float
+
+    @property
+    def suffix(self) -> str:
+        return build_flavor.FLAVORS[self.name].suffix
+
+    @property
+    def kernel(self) -> Path:
+        return BUILD_DIR / f"linux{self.suffix}" / "arch" / "x86" / "boot" / "bzImage"
+
+    @property
+    def modules_out(self) -> Path:
+        """Where `make modules` puts this flavor's .ko files."""
+        return BUILD_DIR / f"modules{self.suffix}" / "out"
+
+    def memory(self, base: int = 256) -> int:
+        """MiB for a guest that needs `base` MiB under the normal kernel."""
+        return base * self.memory_factor
+
+    def timeout(self, seconds: float) -> float:
+        return seconds * self.timeout_factor
+
+
+GUEST_FLAVORS = {
+    "normal": GuestFlavor("normal", memory_factor=1, timeout_factor=1.0),
+    "debug": GuestFlavor("debug", memory_factor=2, timeout_factor=3.0),
+}
+
+
+def flavor(name: str | None = None) -> GuestFlavor:
+    """The flavor `name`, else $SSI_FLAVOR, else normal."""
+    chosen = name if name is not None else (os.environ.get(FLAVOR_ENV) or "normal")
+    try:
+        return GUEST_FLAVORS[chosen]
+    except KeyError:
+        raise UnknownFlavor(
+            f"unknown kernel flavor {chosen!r} in ${FLAVOR_ENV} (one of: "
+            + ", ".join(GUEST_FLAVORS) + ")"
+        ) from None
+
+
 def kernel_path(kernel: Path | str | None = None) -> Path:
-    """The bzImage to boot: the argument, $SSI_KERNEL, or the in-tree build."""
-    path = Path(kernel or os.environ.get("SSI_KERNEL") or KERNEL)
+    """The bzImage to boot: the argument, $SSI_KERNEL, or the in-tree build of
+    the flavor ($SSI_FLAVOR: build/linux, or build/linux-debug for debug)."""
+    if kernel or os.environ.get("SSI_KERNEL"):
+        path = Path(kernel or os.environ["SSI_KERNEL"])
+        hint = "run `make kernel` first (or point SSI_KERNEL at a bzImage)"
+    else:
+        chosen = flavor()
+        path = chosen.kernel
+        make = "make kernel" if chosen.name == "normal" else f"make kernel FLAVOR={chosen.name}"
+        hint = f"run `{make}` first (or point SSI_KERNEL at a bzImage)"
     if not path.is_file():
-        raise KernelMissing(
-            f"kernel image {path} is missing: run `make kernel` first "
-            "(or point SSI_KERNEL at a bzImage)"
-        )
+        raise KernelMissing(f"kernel image {path} is missing: {hint}")
     return path
 
 

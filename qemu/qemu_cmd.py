@@ -11,6 +11,7 @@ from pathlib import Path
 from . import cbuild, guest_image
 from .guest_image import DISK_SERIAL
 from .paths import INIT_SCRIPT, REPO_ROOT
+from .paths import flavor as kernel_flavor
 
 MAX_NODES = 63
 
@@ -88,7 +89,8 @@ class NodeConfig:
     kernel: Path
     sockets: NodeSockets
     console_log: Path
-    memory: int = 256
+    # The kernel flavor's (see qemu.paths.flavor): 256 MiB, 512 for debug.
+    memory: int = field(default_factory=lambda: kernel_flavor().memory())
     smp: int = 1
     net_peer: Path | None = None  # send frames here instead of the hub (direct pair)
     extra_append: str = ""
@@ -101,12 +103,19 @@ class NodeConfig:
     root_cache: str = field(default_factory=lambda: os.environ.get("SSI_9P_CACHE", "none"))
     accel: str = field(default_factory=lambda: os.environ.get("SSI_QEMU_ACCEL", "tcg"))
     bios: str | None = field(default_factory=lambda: _default_bios())
+    # $SSI_FLAVOR: the guest's init.sh loads this flavor's modules.
+    flavor: str = field(default_factory=lambda: kernel_flavor().name)
     busybox: str | None = field(default_factory=lambda: _find_busybox())
     qemu: str = field(
         default_factory=lambda: os.environ.get("SSI_QEMU")
         or shutil.which("qemu-system-x86_64")
         or "qemu-system-x86_64"
     )
+
+    @property
+    def timeout_factor(self) -> float:
+        """Multiply this node's boot and command deadlines by this (its flavor's)."""
+        return kernel_flavor(self.flavor).timeout_factor
 
 
 def kernel_append(cfg: NodeConfig) -> str:
@@ -130,6 +139,10 @@ def kernel_append(cfg: NodeConfig) -> str:
         f"rootflags=trans=virtio,version=9p2000.L,msize=524288,cache={cfg.root_cache}",
         "ro",
     ]
+    if cfg.flavor != "normal":
+        # init.sh points ssictl at build/modules-<flavor>/out: a module built
+        # for the other kernel would not match this one.
+        parts.append(f"ssi.flavor={cfg.flavor}")
     if cfg.extra_append:
         parts.append(cfg.extra_append)
     if cfg.busybox:

@@ -12,6 +12,11 @@ scan first syncs with every running node (a unique line written to its
 Mark a test `@pytest.mark.allow_splat(r"regex")` when it provokes a splat on
 purpose.
 
+Under the debug kernel flavor ($SSI_FLAVOR=debug, `make test FLAVOR=debug`)
+guests get the flavor's memory (CLUSTER_MEMORY times its factor) and the boot
+timeout and every cluster test's pytest timeout are multiplied by its timeout
+factor (qemu.paths.GuestFlavor); what tests assert does not change.
+
 Logs live in this run's directory (`build/logs/<run-id>/`, `build/logs/latest`
 points at the newest run; see qemu.logs): `<run>/<module>/` for the module's
 cluster (consoles, QEMU logs, command logs) and `<run>/<module>/tests/<test>/`
@@ -28,7 +33,9 @@ import pytest
 
 from qemu import Cluster, KernelMissing
 from qemu.console_scan import format_splats
-from qemu.paths import kernel_path, safe_name
+from qemu.paths import UnknownFlavor, flavor, kernel_path, safe_name
+
+BOOT_TIMEOUT = 120.0  # seconds, under the normal flavor
 
 
 @dataclass
@@ -54,6 +61,45 @@ def pytest_configure(config: pytest.Config) -> None:
     )
 
 
+def _is_cluster_test(item: pytest.Item) -> bool:
+    return item.get_closest_marker("cluster") is not None or "cluster" in getattr(
+        item, "fixturenames", ()
+    )
+
+
+def _timeout_of(item: pytest.Item, config: pytest.Config) -> tuple[float, dict[str, object]]:
+    """pytest-timeout's timeout for `item` (marker, else --timeout, else the ini
+    value; 0 is none) and the marker's other keywords."""
+    marker = item.get_closest_marker("timeout")
+    if marker is not None:
+        kwargs = {k: v for k, v in marker.kwargs.items() if k != "timeout"}
+        value = marker.args[0] if marker.args else marker.kwargs.get("timeout", 0)
+        return float(value or 0), kwargs
+    option = config.getoption("timeout", None)
+    if option is None:
+        try:
+            option = config.getini("timeout")
+        except ValueError:  # pytest-timeout is not installed
+            option = 0
+    return float(option or 0), {}
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """Scale the pytest timeout of every cluster test by the flavor's factor."""
+    try:
+        factor = flavor().timeout_factor
+    except UnknownFlavor as e:
+        raise pytest.UsageError(str(e)) from None
+    if factor == 1:
+        return
+    for item in items:
+        if not _is_cluster_test(item):
+            continue
+        seconds, kwargs = _timeout_of(item, config)
+        if seconds > 0:
+            item.add_marker(pytest.mark.timeout(seconds * factor, **kwargs), append=False)
+
+
 @pytest.fixture(scope="module")
 def _booted_cluster(request: pytest.FixtureRequest) -> Iterator[_Booted]:
     try:
@@ -62,10 +108,14 @@ def _booted_cluster(request: pytest.FixtureRequest) -> Iterator[_Booted]:
         pytest.fail(f"cluster tests need the node kernel: {e}", pytrace=False)
     mod = request.module.__name__.rsplit(".", 1)[-1]
     nodes = int(getattr(request.module, "CLUSTER_NODES", 3))
-    memory = int(getattr(request.module, "CLUSTER_MEMORY", 256))
-    c = Cluster(nodes=nodes, memory=memory, name=mod)
+    kind = flavor()
+    memory = kind.memory(int(getattr(request.module, "CLUSTER_MEMORY", 256)))
+    c = Cluster(nodes=nodes, memory=memory, name=mod, boot_timeout=kind.timeout(BOOT_TIMEOUT))
     c.start()
-    print(f"\n[qemu] {nodes} nodes booted in {c.boot_seconds:.2f} s wall ({c.log_dir})")
+    print(
+        f"\n[qemu] {nodes} nodes ({kind.name} kernel, {memory} MiB) booted in "
+        f"{c.boot_seconds:.2f} s wall ({c.log_dir})"
+    )
     try:
         yield _Booted(c)
     finally:

@@ -21,7 +21,7 @@ export PATH="$REPO/build/guest-bin:$REPO/.venv/bin:$PATH"
 
 # Mount proc first: before that, /proc is the host's directory seen over 9p.
 $BB mount -t proc -o nosuid,nodev,noexec proc /proc
-N=1 M=1 DEBUG= NO_SSICTL_DAEMON=
+N=1 M=1 DEBUG= NO_SSICTL_DAEMON= FLAVOR=
 read -r CMDLINE </proc/cmdline
 for w in $CMDLINE; do
 	case $w in
@@ -29,8 +29,15 @@ for w in $CMDLINE; do
 	ssi.nodes=*) M=${w#ssi.nodes=} ;;
 	ssi.debug=*) DEBUG=1 ;;
 	ssi.nodaemon) NO_SSICTL_DAEMON=1 ;;
+	ssi.flavor=*) FLAVOR=${w#ssi.flavor=} ;;
 	esac
 done
+# A kernel of another flavor than normal (ssi.flavor=debug) needs the modules
+# built against it: ssictl (the daemon and every command, all started below
+# and inheriting this) loads them from there.
+if [ -n "$FLAVOR" ] && [ "$FLAVOR" != normal ]; then
+	export SSIKIT_MODULES_DIR="$REPO/build/modules-$FLAVOR/out"
+fi
 # With ssi.debug=1 on the kernel command line, log boot stages to the console.
 stage() {
 	[ -n "$DEBUG" ] || return 0
@@ -117,6 +124,7 @@ if [ -c /dev/hvc0 ]; then
 			read -r _ </dev/hvc0 || $BB sleep 1
 			$BB setsid -c $BB env -i HOME=/root TERM=linux LANG=C.UTF-8 \
 				PATH="$PATH" SHELL=$SH USER=root LOGNAME=root \
+				${SSIKIT_MODULES_DIR:+SSIKIT_MODULES_DIR=$SSIKIT_MODULES_DIR} \
 				$SH -i </dev/hvc0 >/dev/hvc0 2>&1
 		done
 	) &
