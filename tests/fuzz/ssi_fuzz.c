@@ -354,6 +354,7 @@ static uint8_t *procs_area;	/* VPROC_LIST output, 4 pages + guard */
 static uint8_t *procs_guard;
 static uint8_t *none_area;	/* PROT_NONE */
 static uint8_t *ro_page;	/* PROT_READ, rewritten before each use */
+static bool top_page_free;	/* nothing mapped just below TASK_SIZE_MAX */
 
 static void *map(size_t pages, int prot)
 {
@@ -377,6 +378,12 @@ static void setup_arena(void)
 		die("mprotect: %s", strerror(errno));
 	none_area = map(NONE_PAGES, PROT_NONE);
 	ro_page = map(1, PROT_READ);
+	{
+		unsigned char vec;
+
+		top_page_free = mincore((void *)(0x00007ffffffff000ULL - page_size),
+					page_size, &vec) && errno == ENOMEM;
+	}
 	sh = mmap(NULL, sizeof(*sh), PROT_READ | PROT_WRITE,
 		  MAP_SHARED | MAP_ANONYMOUS, -1, 0);
 	if (sh == MAP_FAILED)
@@ -410,8 +417,13 @@ static uint64_t bad_address(enum buf_kind kind)
 	case BK_NONCANON:
 		return pick(noncanon, ARRAY_SIZE(noncanon)) + rnd(4096);
 	case BK_TOP:
-		/* the last user page is never mapped (TASK_SIZE_MAX) */
-		return 0x00007ffffffff000ULL - rnd(64);
+		/*
+		 * Straddling TASK_SIZE_MAX (0x7ffffffff000) when the page
+		 * below it is not ours (the stack may end there without
+		 * ASLR), else just above it.
+		 */
+		return top_page_free ? 0x00007ffffffff000ULL - rnd(64) :
+		       0x00007ffffffff000ULL + rnd(64);
 	default:
 		return 0;
 	}
