@@ -27,6 +27,7 @@ import pytest
 from qemu import Cluster, Node
 from qemu.bringup import DEFAULT_KEY, DEFAULT_MODULES
 from qemu.cbuild import build_c_program
+from qemu.paths import flavor
 
 CLUSTER_NODES = 2
 MODULES = (*DEFAULT_MODULES, "ics_test")
@@ -93,7 +94,8 @@ def fuzz(nd: Node, fuzzer: Path, count: int, *args: str) -> tuple[str, float]:
     cmd = f"{fuzzer} --count {count} --seed {s} " + " ".join(args)
     print(f"[fuzz] node{nd.number}: ssi-fuzz --count {count} --seed {s}")
     t0 = time.monotonic()
-    rc, out, err = nd.execute(cmd, timeout=120 + count * SECONDS_PER_1000 / 1000)
+    deadline = flavor().timeout(120 + count * SECONDS_PER_1000 / 1000)
+    rc, out, err = nd.execute(cmd, timeout=deadline)
     wall = time.monotonic() - t0
     result = (out.strip().splitlines() or ["(no output)"])[-1]
     print(f"[fuzz] {result}; {wall:.1f} s wall on the host")
