@@ -351,16 +351,17 @@ class Daemon:
 
 
 def warm_up() -> None:
-    """Import what commands use, so that workers start with it loaded."""
+    """Import what commands use, so that workers start with it loaded: the CLI and
+    its click tree, typer's pydantic adapters (it coerces every value through
+    them), cffi with ssi_abi.h parsed. Nothing is run: that would cost CPU at boot."""
+    from typer import _adapters  # noqa: F401
+
     import abi
     from abi import binding, cluster  # noqa: F401
     from ssictl import cli
 
+    cli.click_command()
     _ = abi.ffi  # parses ssi_abi.h once, here
-    with open(os.devnull, "w") as null, contextlib.redirect_stdout(null), \
-            contextlib.redirect_stderr(null):
-        for argv in (["--help"], ["cluster", "status", "--help"]):
-            cli.run(argv)
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -83,6 +83,18 @@ for d in /sys/block/vd*; do
 done
 stage mounted
 
+# The resident ssictl daemon (ssictl/daemon.py): imports the CLI once, while
+# the node boots; until it listens, clients wait for the pid in "starting".
+# Started as early as the image is mounted (its imports take seconds of CPU),
+# and before the agent, so no command can run before that file exists.
+if [ -x "$REPO/.venv/bin/python" ] && [ -z "$NO_SSICTL_DAEMON" ]; then
+	$BB mkdir -p /run/ssictl
+	(cd / && exec "$REPO/.venv/bin/python" -m ssictl.daemon) \
+		</dev/null >/run/ssictl/daemon.log 2>&1 &
+	echo $! >/run/ssictl/starting
+fi
+
+
 echo "node$N" >/proc/sys/kernel/hostname
 echo "node$N" >/etc/hostname
 {
@@ -98,16 +110,6 @@ echo "node$N" >/etc/hostname
 $BB ifconfig lo 127.0.0.1 up
 $BB ifconfig eth0 "169.254.77.$N" netmask 255.255.255.0 up
 stage network
-
-# The resident ssictl daemon (ssictl/daemon.py): imports the CLI once, while
-# the node boots; until it listens, clients wait for the pid in "starting".
-# Started before the agent, so no command can run before that file exists.
-if [ -x "$REPO/.venv/bin/python" ] && [ -z "$NO_SSICTL_DAEMON" ]; then
-	$BB mkdir -p /run/ssictl
-	(cd / && exec "$REPO/.venv/bin/python" -m ssictl.daemon) \
-		</dev/null >/run/ssictl/daemon.log 2>&1 &
-	echo $! >/run/ssictl/starting
-fi
 
 # The command agent (host <-> guest on the virtio port named ssi.cmd). Under
 # busybox sh its helpers (base64, rm, timeout) are applets: no exec, no 9p.
