@@ -1,0 +1,182 @@
+"""Loops that find leaks and races the one-shot tests miss, and fault injection.
+
+* every module loaded, used and unloaded again, on every node, many times;
+* a node crashed and rejoined many times;
+* kmemleak (debug flavor): after the loops, nothing unreferenced allocated by
+  an ssikit module;
+* fault injection (debug flavor): failslab and fail_page_alloc aimed at the
+  task that loads the modules or makes SSI calls: every failure is a clean
+  errno, never a splat, a leak or a hang, and a clean load works afterwards.
+
+The console scan after each test fails it on any splat. The loops run 20 times
+under the debug flavor (`make test FLAVOR=debug`), 3 times otherwise
+(`SSI_SOAK_LOOPS` overrides).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from typing import TypeVar
+
+import pytest
+
+from qemu import Cluster, Node
+from qemu.bringup import DEFAULT_KEY, SSICTL, peer_table, up_command
+from qemu.paths import flavor
+
+CLUSTER_NODES = 3
+NODES = (1, 2, 3)
+pytestmark = [pytest.mark.cluster, pytest.mark.timeout(3600)]
+
+DEBUG = flavor().name == "debug"
+MODULES_OUT = flavor().modules_out
+LOOPS = int(os.environ.get("SSI_SOAK_LOOPS", "20" if DEBUG else "3"))
+MODULES = ("ssi_core", "ics", "clms", "vproc", "ics_test")
+OUR_MODULES = re.compile(r"\[(ssi_core|ics|clms|vproc|ics_test)\]")
+DEBUGFS = "/sys/kernel/debug"
+
+T = TypeVar("T")
+
+
+def on_all(cluster: Cluster, fn: Callable[[Node], T]) -> dict[int, T]:
+    with ThreadPoolExecutor(len(NODES)) as pool:
+        futs = {n: pool.submit(fn, cluster.node(n)) for n in NODES}
+        return {n: f.result() for n, f in futs.items()}
+
+
+def use_everything(cluster: Cluster) -> None:
+    """One call through each module: ICS null RPCs, membership, clusterwide ps."""
+    n1 = cluster.node(1)
+    n1.succeed(f"{SSICTL} ics test 2 --count 5", timeout=120)
+    status = json.loads(n1.succeed(f"{SSICTL} cluster status --json", timeout=120))
+    assert status["membership"]["states"] == {str(n): "UP" for n in NODES}, status
+    ps = json.loads(n1.succeed(f"{SSICTL} ps --json", timeout=120))
+    assert {p["node"] for p in ps["processes"]} == set(NODES), ps["failed_nodes"]
+
+
+def unload_all(nd: Node) -> None:
+    nd.succeed(f"{SSICTL} modules unload", timeout=120)
+    assert nd.fail("test -e /sys/kernel/ssi/node") == ""
+
+
+def debugfs(nd: Node) -> None:
+    nd.succeed(f"grep -q ' {DEBUGFS} debugfs' /proc/mounts || mount -t debugfs none {DEBUGFS}")
+
+
+def test_load_use_unload_loop(cluster: Cluster) -> None:
+    for i in range(LOOPS):
+        with cluster.subtest(f"load-use-unload {i + 1}/{LOOPS}"):
+            cluster.bring_up(modules=MODULES)
+            use_everything(cluster)
+            on_all(cluster, unload_all)
+
+
+def test_crash_rejoin_loop(cluster: Cluster) -> None:
+    cluster.bring_up(modules=MODULES)
+    n1, n3 = cluster.node(1), cluster.node(3)
+    rejoin = up_command(peer_table(NODES), DEFAULT_KEY, MODULES, wait_up=120)
+    for i in range(LOOPS):
+        with cluster.subtest(f"crash-rejoin {i + 1}/{LOOPS}"):
+            n3.crash()
+            n1.wait_until_succeeds(
+                f"{SSICTL} cluster status --json | grep -q '\"3\": \"DOWN\"'", timeout=60)
+            n3.start(timeout=cluster.boot_timeout)
+            n3.succeed(rejoin, timeout=240)
+            use_everything(cluster)
+
+
+def unreferenced_ssikit_objects(report: str) -> list[str]:
+    """kmemleak's report split into objects; those whose backtrace is in our modules
+    (or in module space no longer resolvable: a module unloaded since)."""
+    objects = re.split(r"(?m)^(?=unreferenced object )", report)
+    return [o for o in objects if o.startswith("unreferenced object")
+            and (OUR_MODULES.search(o) or re.search(r"\] 0xffffffffc0[0-9a-f]+", o))]
+
+
+@pytest.mark.skipif(not DEBUG, reason="kmemleak is in the debug flavor's kernel only")
+def test_kmemleak_finds_nothing_of_ours(cluster: Cluster) -> None:
+    """Loops first (allocations of every path), then two scans: kmemleak reports an
+    object only once it has stayed unreferenced across a scan and its minimum age."""
+    on_all(cluster, debugfs)
+    on_all(cluster, lambda nd: nd.succeed(f"echo clear > {DEBUGFS}/kmemleak"))
+    for _ in range(2):
+        cluster.bring_up(modules=MODULES)
+        use_everything(cluster)
+        on_all(cluster, unload_all)
+    cluster.bring_up(modules=MODULES)
+    use_everything(cluster)
+
+    def scan(nd: Node) -> str:
+        nd.succeed(f"echo scan > {DEBUGFS}/kmemleak; sleep 6; echo scan > {DEBUGFS}/kmemleak",
+                   timeout=300)
+        return nd.succeed(f"cat {DEBUGFS}/kmemleak", timeout=120)
+
+    leaks = {n: unreferenced_ssikit_objects(r) for n, r in on_all(cluster, scan).items()}
+    assert not any(leaks.values()), "\n".join(
+        f"node{n}:\n{o}" for n, objs in leaks.items() for o in objs)
+
+
+FAULT_SETUP = """
+d={debugfs}/{kind}
+echo N > $d/task-filter 2>/dev/null
+echo {probability} > $d/probability
+echo 0 > $d/interval 2>/dev/null; echo 1 > $d/interval
+echo -1 > $d/times
+echo 0 > $d/space
+echo 0 > $d/verbose
+[ -e $d/ignore-gfp-wait ] && echo N > $d/ignore-gfp-wait
+[ -e $d/ignore-gfp-highmem ] && echo N > $d/ignore-gfp-highmem
+echo Y > $d/task-filter
+"""
+# Runs one command with fault injection on for that task alone (make-it-fail).
+FAILING = "sh -c 'echo 1 > /proc/self/make-it-fail && exec \"$0\" \"$@\"'"
+
+
+@pytest.mark.skipif(not DEBUG, reason="fault injection is in the debug flavor's kernel only")
+@pytest.mark.parametrize("kind", ["failslab", "fail_page_alloc"])
+def test_module_load_under_fault_injection(cluster: Cluster, kind: str) -> None:
+    """insmod of each module with 1 in 20 allocations failing: it loads or fails with
+    an errno; what loaded unloads; then a clean load forms the cluster."""
+    nd = cluster.node(2)
+    on_all(cluster, unload_all)
+    debugfs(nd)
+    nd.succeed(FAULT_SETUP.format(debugfs=DEBUGFS, kind=kind, probability=5))
+    failures = 0
+    try:
+        for _ in range(LOOPS):
+            for mod in MODULES:
+                rc, _, err = nd.execute(f"{FAILING} insmod {MODULES_OUT}/{mod}.ko", timeout=120)
+                if rc != 0:
+                    failures += 1
+                    assert re.search(r"Cannot allocate memory|No such|error", err), err
+                    break
+            unload_all(nd)
+    finally:
+        nd.succeed(f"echo 0 > {DEBUGFS}/{kind}/probability")
+    print(f"\n[soak] {kind}: {failures} of {LOOPS} load sequences failed cleanly")
+    cluster.bring_up(modules=MODULES)
+    use_everything(cluster)
+
+
+@pytest.mark.skipif(not DEBUG, reason="fault injection is in the debug flavor's kernel only")
+def test_ssi_calls_under_failslab(cluster: Cluster) -> None:
+    """SSI calls (membership, node info, ps, ICS null RPCs) from a task whose slab
+    allocations fail 1 in 10 times: each call succeeds or fails with an errno."""
+    cluster.bring_up(modules=MODULES)
+    nd = cluster.node(2)
+    debugfs(nd)
+    nd.succeed(FAULT_SETUP.format(debugfs=DEBUGFS, kind="failslab", probability=10))
+    try:
+        for _ in range(LOOPS):
+            for args in ("cluster status", "clusternode-info 1", "ps", "ics test 1 --count 3"):
+                rc, out, err = nd.execute(
+                    f"SSICTL_NO_DAEMON=1 {FAILING} {SSICTL} {args}", timeout=120)
+                assert rc in (0, 1), (args, rc, out, err)
+                assert "Traceback" not in err, (args, err)
+    finally:
+        nd.succeed(f"echo 0 > {DEBUGFS}/failslab/probability")
+    use_everything(cluster)
