@@ -11,7 +11,11 @@
  *                     arguments; with SCM_RIGHTS: stdin, stdout, stderr, cwd
  *   client -> daemon  later, one byte per signal the client received
  *                     (INT, TERM, HUP, QUIT), which the worker then gets
- *   daemon -> client  __le32 exit code, when the worker has exited
+ *   daemon -> client  'S' when the worker is started, then its __le32 exit
+ *                     code when it has exited; or 'X' and an __le32 exit code
+ *                     when the daemon refuses to run it (message on stderr)
+ * A connection the daemon closes before 'S' ran nothing (overloaded, a bad
+ * request, the daemon stopping): the client then runs the Python CLI itself.
  * The daemon runs the worker with this process's credentials (SO_PEERCRED,
  * SO_PEERGROUPS), so the command can do no more than if it ran here.
  *
@@ -206,6 +210,23 @@ out:
 	return rc;
 }
 
+/* Reads exactly @len bytes unless EOF or an error comes first; bytes read. */
+static size_t read_full(int fd, void *buf, size_t len)
+{
+	size_t got = 0;
+	ssize_t n;
+
+	while (got < len) {
+		n = read(fd, (char *)buf + got, len - got);
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n <= 0)
+			break;
+		got += (size_t)n;
+	}
+	return got;
+}
+
 static void forward_signal(int sig)
 {
 	unsigned char b = (unsigned char)sig;
@@ -221,31 +242,28 @@ int main(int argc, char **argv)
 	static const int forwarded[] = { SIGINT, SIGTERM, SIGHUP, SIGQUIT };
 	struct sigaction sa = { .sa_handler = forward_signal };
 	unsigned char status[4];
-	size_t got = 0;
-	ssize_t n;
+	char reply = 0;
 	unsigned int i;
 
 	(void)argc;
 	daemon_fd = connect_daemon();
 	if (daemon_fd < 0)
 		exec_python_cli(argv);
-	if (send_request(daemon_fd, argv) < 0) {
-		fprintf(stderr, "ssictl: cannot send the command to the daemon (%s): %s\n",
-			daemon_socket, strerror(errno));
+	if (send_request(daemon_fd, argv) < 0 || read_full(daemon_fd, &reply, 1) != 1) {
+		close(daemon_fd);	/* nothing ran */
+		exec_python_cli(argv);
+	}
+	if (reply == 'S')
+		for (i = 0; i < ARRAY_SIZE(forwarded); i++)
+			sigaction(forwarded[i], &sa, NULL);
+	else if (reply != 'X') {
+		fprintf(stderr, "ssictl: unexpected reply from the daemon (%s)\n", daemon_socket);
 		return 1;
 	}
-	for (i = 0; i < ARRAY_SIZE(forwarded); i++)
-		sigaction(forwarded[i], &sa, NULL);
-	while (got < sizeof(status)) {
-		n = read(daemon_fd, status + got, sizeof(status) - got);
-		if (n < 0 && errno == EINTR)
-			continue;
-		if (n <= 0) {
-			fprintf(stderr, "ssictl: the daemon (%s) went away during the command\n",
-				daemon_socket);
-			return 1;
-		}
-		got += (size_t)n;
+	if (read_full(daemon_fd, status, sizeof(status)) != sizeof(status)) {
+		fprintf(stderr, "ssictl: the daemon (%s) went away during the command\n",
+			daemon_socket);
+		return 1;
 	}
 	return (int)(status[0] | status[1] << 8 | status[2] << 16 | (uint32_t)status[3] << 24);
 }

@@ -9,7 +9,10 @@ directory, umask and environment, runs ``ssictl.cli.run(argv)`` and exits with
 its code, which goes back to the client. A command therefore can do exactly
 what it could as a process of the client's user, and nothing more. Signals the
 client gets (INT, TERM, HUP, QUIT) are passed to the worker; a client that goes
-away gets its worker a SIGHUP. A caller in other namespaces, under another
+away gets its worker a SIGHUP. Requests are read without blocking, at most
+MAX_INCOMING at a time and each within REQUEST_DEADLINE, so a client that
+connects and stalls holds up no one; a connection closed before the daemon
+says 'S' (started) ran nothing, and the client runs the Python CLI itself. A caller in other namespaces, under another
 root directory, or root with fewer capabilities than the daemon is refused
 (exit 126, with how to run the command without the daemon).
 
@@ -43,6 +46,10 @@ FORWARDED_SIGNALS = frozenset({signal.SIGINT, signal.SIGTERM, signal.SIGHUP, sig
 _SO_PEERGROUPS = getattr(socket, "SO_PEERGROUPS", 59)
 _FDS_PER_REQUEST = 4  # stdin, stdout, stderr, cwd
 REFUSED = 126  # exit code of a command the daemon will not run for this caller
+REPLY_STARTED = b"S"  # the worker runs; its __le32 exit code follows when it exits
+REPLY_REFUSED = b"X"  # not run; the __le32 exit code follows at once
+MAX_INCOMING = 64  # connections whose request is not whole yet
+REQUEST_DEADLINE = 5.0  # seconds a client has to send its whole request
 
 
 class BadRequest(ValueError):
@@ -91,34 +98,6 @@ def parse_request(payload: bytes, fds: list[int]) -> Request:
             env[key] = value
     argv = [os.fsdecode(a) for a in fields[end_env + 1:]]
     return Request(argv=argv, env=env, umask=umask, fds=fds)
-
-
-def _recv_request(conn: socket.socket) -> Request:
-    fds = array.array("i")
-    data, ancdata, _flags, _addr = conn.recvmsg(
-        65536, socket.CMSG_SPACE(_FDS_PER_REQUEST * fds.itemsize)
-    )
-    for level, kind, cdata in ancdata:
-        if level == socket.SOL_SOCKET and kind == socket.SCM_RIGHTS:
-            fds.frombytes(cdata[: len(cdata) - (len(cdata) % fds.itemsize)])
-    received = list(fds)
-    try:
-        if len(data) < 4:
-            raise BadRequest("short request")
-        (length,) = struct.unpack("<I", data[:4])
-        if length > MAX_REQUEST:
-            raise BadRequest(f"request of {length} bytes is over {MAX_REQUEST}")
-        body = bytearray(data[4:])
-        while len(body) < length:
-            chunk = conn.recv(length - len(body))
-            if not chunk:
-                raise BadRequest("client closed mid-request")
-            body += chunk
-        return parse_request(bytes(body[:length]), received)
-    except BaseException:
-        for fd in received:
-            os.close(fd)
-        raise
 
 
 def peer_of(conn: socket.socket) -> Peer:
@@ -225,6 +204,15 @@ def _worker(req: Request, peer: Peer) -> int:
 
 
 @dataclass
+class _Incoming:
+    conn: socket.socket
+    peer: Peer
+    data: bytearray
+    fds: list[int]
+    deadline: float
+
+
+@dataclass
 class _Job:
     conn: socket.socket
     pid: int
@@ -239,6 +227,7 @@ class Daemon:
         self.sel = selectors.DefaultSelector()
         self.listener: socket.socket | None = None
         self.jobs: dict[int, _Job] = {}  # by pid
+        self.incoming: list[_Incoming] = []  # connected, request not whole yet
 
     def listen(self) -> None:
         self.path.parent.mkdir(parents=True, exist_ok=True)
@@ -256,36 +245,90 @@ class Daemon:
 
     def serve_forever(self) -> None:
         while True:
-            for key, _ in self.sel.select():
+            for key, _ in self.sel.select(timeout=1.0):
                 key.data(key.fileobj)
+            now = time.monotonic()
+            for inc in [i for i in self.incoming if i.deadline < now]:
+                self._drop(inc, "no whole request in time")
 
     def _accept(self, sock: socket.socket) -> None:
         try:
             conn, _ = sock.accept()
         except BlockingIOError:
             return
-        conn.setblocking(True)
-        conn.settimeout(5.0)  # a client sends its request at once
-        try:
-            peer = peer_of(conn)
-            req = _recv_request(conn)
-        except (BadRequest, OSError) as e:
-            print(f"ssictl daemon: refused a request: {e}", file=sys.stderr, flush=True)
+        # Requests are read without blocking, a bounded number at a time: a
+        # client that connects and sends nothing delays no one else. A client
+        # closed before its command started runs the Python CLI itself.
+        if len(self.incoming) >= MAX_INCOMING:
             conn.close()
             return
-        conn.settimeout(None)
-        why = context_mismatch(peer)
-        if why is not None:
-            self._refuse(conn, req, f"ssictl: the ssictl daemon does not serve this process: "
-                         f"{why}; run it with SSICTL_NO_DAEMON=1\n")
+        conn.setblocking(False)
+        try:
+            peer = peer_of(conn)
+        except OSError:
+            conn.close()
             return
-        self._start(conn, req, peer)
+        inc = _Incoming(conn, peer, bytearray(), [], time.monotonic() + REQUEST_DEADLINE)
+        self.incoming.append(inc)
+        self.sel.register(conn, selectors.EVENT_READ, lambda c, i=inc: self._receive(i))
+
+    def _drop(self, inc: _Incoming, why: str) -> None:
+        print(f"ssictl daemon: refused a request from pid {inc.peer.pid}: {why}",
+              file=sys.stderr, flush=True)
+        self._forget(inc)
+        for fd in inc.fds:
+            os.close(fd)
+        inc.conn.close()
+
+    def _forget(self, inc: _Incoming) -> None:
+        self.incoming.remove(inc)
+        self.sel.unregister(inc.conn)
+
+    def _receive(self, inc: _Incoming) -> None:
+        fds = array.array("i")
+        try:
+            data, ancdata, _flags, _addr = inc.conn.recvmsg(
+                65536, socket.CMSG_SPACE(_FDS_PER_REQUEST * fds.itemsize))
+        except BlockingIOError:
+            return
+        except OSError as e:
+            self._drop(inc, e.strerror or str(e))
+            return
+        for level, kind, cdata in ancdata:
+            if level == socket.SOL_SOCKET and kind == socket.SCM_RIGHTS:
+                fds.frombytes(cdata[: len(cdata) - (len(cdata) % fds.itemsize)])
+        inc.fds += fds
+        if not data:
+            self._drop(inc, "closed mid-request")
+            return
+        inc.data += data
+        if len(inc.data) < 4:
+            return
+        (length,) = struct.unpack_from("<I", inc.data)
+        if length > MAX_REQUEST:
+            self._drop(inc, f"a request of {length} bytes is over {MAX_REQUEST}")
+            return
+        if len(inc.data) < 4 + length:
+            return
+        try:
+            req = parse_request(bytes(inc.data[4:4 + length]), inc.fds)
+        except BadRequest as e:
+            self._drop(inc, str(e))
+            return
+        self._forget(inc)
+        inc.conn.setblocking(True)
+        why = context_mismatch(inc.peer)
+        if why is not None:
+            self._refuse(inc.conn, req, f"ssictl: the ssictl daemon does not serve this "
+                         f"process: {why}; run it with SSICTL_NO_DAEMON=1\n")
+            return
+        self._start(inc.conn, req, inc.peer)
 
     @staticmethod
     def _refuse(conn: socket.socket, req: Request, message: str) -> None:
         with contextlib.suppress(OSError):
             os.write(req.fds[2], message.encode())
-            conn.sendall(struct.pack("<i", REFUSED))
+            conn.sendall(REPLY_REFUSED + struct.pack("<i", REFUSED))
         for fd in req.fds:
             os.close(fd)
         conn.close()
@@ -301,6 +344,10 @@ class Daemon:
                 for job in self.jobs.values():
                     job.conn.close()
                     os.close(job.pidfd)
+                for inc in self.incoming:
+                    inc.conn.close()
+                    for fd in inc.fds:
+                        os.close(fd)
                 code = _worker(req, peer)
             except SystemExit as e:
                 code = e.code if isinstance(e.code, int) else 1
@@ -314,6 +361,8 @@ class Daemon:
                 os._exit(code & 0xFF)
         for fd in req.fds:
             os.close(fd)
+        with contextlib.suppress(OSError):
+            conn.sendall(REPLY_STARTED)
         pidfd = os.pidfd_open(pid)
         job = _Job(conn, pid, pidfd)
         self.jobs[pid] = job

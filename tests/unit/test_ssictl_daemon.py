@@ -16,6 +16,7 @@ import struct
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -222,3 +223,37 @@ def test_same_context_is_served(client: Path, daemon_dir: Path) -> None:
 
     me = Peer(os.getpid(), os.getuid(), os.getgid())
     assert context_mismatch(me) is None
+
+
+def test_a_stalled_client_holds_up_no_one(client: Path, daemon_dir: Path) -> None:
+    with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as stalled:
+        stalled.connect(str(daemon_dir / "ssictl.sock"))
+        stalled.sendall(struct.pack("<I", 100) + b"ssictl/1\0")  # and then nothing
+        t0 = time.monotonic()
+        r = _run(client, daemon_dir, "--help")
+        assert r.returncode == 0 and "Usage" in r.stdout
+        assert time.monotonic() - t0 < 4.0  # not after the stalled one's deadline
+
+
+def test_client_runs_the_python_cli_when_the_daemon_closes_before_starting(
+        client: Path, shared_dir: Path) -> None:
+    """A daemon that accepts and hangs up ran nothing: the client falls back."""
+    d = shared_dir / "closing"
+    d.mkdir(mode=0o755, exist_ok=True)
+    with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as listener:
+        listener.bind(str(d / "ssictl.sock"))
+        listener.listen(4)
+
+        def hang_up() -> None:
+            conn, _ = listener.accept()
+            conn.recv(65536)
+            conn.close()
+
+        t = threading.Thread(target=hang_up)
+        t.start()
+        env = _env(d)
+        env["SSICTL_PYTHON_CLI"] = str(PYTHON_CLI)
+        r = subprocess.run([str(client), "--help"], capture_output=True, text=True,
+                           env=env, timeout=60, check=False)
+        t.join(timeout=10)
+    assert r.returncode == 0 and "Usage" in r.stdout, r
