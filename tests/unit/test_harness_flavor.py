@@ -143,11 +143,11 @@ def test_unit(request):
 @pytest.mark.skipif(shutil.which("sh") is None, reason="needs sh")
 @pytest.mark.parametrize(("flavor", "expected"), [
     ("normal", ["marked 180", "ini None", "unit None"]),
-    ("debug", ["marked 540.0", "ini 900.0", "unit None"]),
+    ("debug", ["marked 720.0", "ini 1200.0", "unit None"]),
 ])
 def test_cluster_test_timeouts_scale_with_the_flavor(tmp_path: Path, flavor: str,
                                                      expected: list[str]) -> None:
-    assert paths.flavor("debug").timeout_factor == 3.0  # the numbers below
+    assert paths.flavor("debug").timeout_factor == 4.0  # the numbers below
     shutil.copy(REPO / "tests/conftest.py", tmp_path / "conftest.py")
     (tmp_path / "test_probe.py").write_text(TIMEOUT_PROBE)
     env = {**os.environ, "SSI_FLAVOR": flavor, "PYTHONPATH": str(REPO)}
