@@ -23,7 +23,7 @@ from typing import NoReturn
 from .bringup import DEFAULT_MODULES, BringUpError
 from .cluster import Cluster
 from .node import NodeError
-from .paths import REPO_ROOT, KernelMissing
+from .paths import KernelMissing, flavor
 from .qemu_cmd import MAX_NODES
 from .terminal import attach
 
@@ -84,8 +84,8 @@ def build_parser() -> argparse.ArgumentParser:
                         formatter_class=fmt)
     up.add_argument("--nodes", "-n", type=_int_range(1, MAX_NODES), default=3,
                     help=f"number of nodes (1..{MAX_NODES})")
-    up.add_argument("--memory", "-m", type=_int_range(64, 65536), default=256,
-                    help="MiB of RAM per node")
+    up.add_argument("--memory", "-m", type=_int_range(64, 65536), default=None,
+                    help="MiB of RAM per node (default: 256; 512 for FLAVOR=debug)")
     run = up.add_mutually_exclusive_group()
     run.add_argument("--exec", dest="exec_cmd", metavar="CMD",
                      help="run CMD on node 1, print its output, exit with its code")
@@ -102,7 +102,8 @@ def build_parser() -> argparse.ArgumentParser:
     bench = sub.add_parser("bench", help="boot times", formatter_class=fmt)
     bench.add_argument("--nodes", "-n", type=_int_range(1, MAX_NODES), default=3)
     bench.add_argument("--runs", type=_int_range(1, 1000), default=3)
-    bench.add_argument("--memory", "-m", type=_int_range(64, 65536), default=256)
+    bench.add_argument("--memory", "-m", type=_int_range(64, 65536), default=None,
+                       help="MiB of RAM per node (default: 256; 512 for FLAVOR=debug)")
 
     net = sub.add_parser("netbench", help="iperf3 through the hub vs a direct link",
                          formatter_class=fmt)
@@ -113,7 +114,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 def _load_modules(c: Cluster) -> None:
     """Load the SSI modules on every node and form one cluster (fresh random key)."""
-    out_dir = REPO_ROOT / "build" / "modules" / "out"
+    out_dir = flavor().modules_out
     modules = [m for m in DEFAULT_MODULES if (out_dir / f"{m}.ko").exists()]
     missing = sorted(set(DEFAULT_MODULES) - set(modules))
     if missing:

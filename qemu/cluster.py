@@ -21,7 +21,7 @@ from .hub import Hub
 from .hubctl import PortStats
 from .logs import CommandLog, cluster_log_dir
 from .node import Node, NodeError
-from .paths import kernel_path
+from .paths import flavor, kernel_path
 from .qemu_cmd import MAX_NODES, NodeConfig, NodeSockets
 
 
@@ -35,13 +35,13 @@ class Cluster:
     def __init__(
         self,
         nodes: int = 3,
-        memory: int = 256,
+        memory: int | None = None,
         kernel: Path | str | None = None,
         extra_append: str = "",
         log_dir: Path | str | None = None,
         name: str = "cluster",
         smp: int = 1,
-        boot_timeout: float = 120.0,
+        boot_timeout: float | None = None,
         direct: bool = False,
     ) -> None:
         """`direct=True` (2 nodes only) wires the nodes to each other, no hub: a
@@ -54,10 +54,12 @@ class Cluster:
         self.direct = direct
         self.kernel = kernel_path(kernel)  # fails early with "run make kernel"
         self.size = nodes
-        self.memory = memory
+        # The kernel flavor's defaults: the debug kernel needs more of both.
+        self.memory = memory if memory is not None else flavor().memory()
         self.smp = smp
         self.extra_append = extra_append
-        self.boot_timeout = boot_timeout
+        self.boot_timeout = (boot_timeout if boot_timeout is not None
+                             else flavor().timeout(120.0))
         self.log_dir = Path(log_dir) if log_dir else cluster_log_dir(name)
         self.sock_dir: Path | None = None
         self.hub: Hub | None = None

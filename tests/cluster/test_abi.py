@@ -20,6 +20,7 @@ import pytest
 
 from qemu import Cluster, Node
 from qemu.bringup import SSICTL
+from qemu.paths import flavor
 
 CLUSTER_NODES = 3
 NODES = (1, 2, 3)
@@ -27,7 +28,7 @@ pytestmark = [pytest.mark.cluster, pytest.mark.timeout(900)]
 
 REPO = Path(__file__).resolve().parents[2]
 PY = REPO / ".venv" / "bin" / "python"
-MODULES_OUT = REPO / "build" / "modules" / "out"
+MODULES_OUT = flavor().modules_out  # this kernel flavor's .ko files
 GUEST_TIMEOUT = 180.0
 
 T = TypeVar("T")

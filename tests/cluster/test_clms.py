@@ -29,14 +29,14 @@ from typing import TypeVar
 import pytest
 
 from qemu import Cluster, Node
-from qemu.paths import LOG_ROOT, safe_name
+from qemu.paths import LOG_ROOT, flavor, safe_name
 
 CLUSTER_NODES = 3
 ALL = (1, 2, 3)
 pytestmark = [pytest.mark.cluster, pytest.mark.timeout(300)]
 
 REPO = Path(__file__).resolve().parents[2]
-MODULES_OUT = REPO / "build" / "modules" / "out"
+MODULES_OUT = flavor().modules_out  # this kernel flavor's .ko files
 TOOL_SRC = REPO / "kernel" / "clms" / "tools" / "clms-tool.c"
 TOOL = REPO / "build" / "bin" / "clms-tool"
 SYS = "/sys/kernel/ssi/clms"

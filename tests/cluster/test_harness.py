@@ -13,7 +13,7 @@ from qemu import Cluster, CommandFailed, NodeError
 from qemu.bringup import SSICTL
 from qemu.console_scan import scan_text
 from qemu.node import ConsoleTimeout
-from qemu.paths import REPO_ROOT
+from qemu.paths import flavor
 
 CLUSTER_NODES = 3
 pytestmark = [pytest.mark.cluster, pytest.mark.timeout(240)]
@@ -205,7 +205,7 @@ def test_subtest(cluster: Cluster) -> None:
 
 
 def test_bring_up_forms_the_ssi_cluster(cluster: Cluster) -> None:
-    out_dir = REPO_ROOT / "build" / "modules" / "out"
+    out_dir = flavor().modules_out
     if not (out_dir / "clms.ko").is_file():
         pytest.fail(f"{out_dir}/clms.ko missing: run `make modules`", pytrace=False)
     key = secrets.token_bytes(32)

@@ -21,6 +21,7 @@ import pytest
 
 from qemu import Cluster, Node
 from qemu.bringup import DEFAULT_KEY, SSICTL, BringUpError, peer_table
+from qemu.paths import flavor
 
 CLUSTER_NODES = 3
 NODES = (1, 2, 3)
@@ -28,7 +29,7 @@ pytestmark = [pytest.mark.cluster, pytest.mark.timeout(1200)]
 
 REPO = Path(__file__).resolve().parents[2]
 PY = REPO / ".venv" / "bin" / "python"
-MODULES_OUT = REPO / "build" / "modules" / "out"
+MODULES_OUT = flavor().modules_out  # this kernel flavor's .ko files
 GUEST_TIMEOUT = 240.0
 ICS_MODULES = ("ssi_core", "ics")
 PEERS = " ".join(f"--peer {n}={ip}" for n, ip in peer_table(NODES).items())

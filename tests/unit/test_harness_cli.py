@@ -60,7 +60,7 @@ def test_help_shows_defaults() -> None:
     r = qemu_cli("up", "--help")
     assert r.returncode == 0
     assert "number of nodes (1..63) (default: 3)" in " ".join(r.stdout.split())
-    assert "(default: 256)" in r.stdout
+    assert "(default: 256; 512 for FLAVOR=debug)" in " ".join(r.stdout.split())
 
 
 FAKE_PY = """#!{python}
