@@ -175,9 +175,12 @@ class Node:
         """Run `cmd` with sh in the guest (stdin /dev/null, cwd /): (rc, stdout, stderr).
 
         Every command goes to the node's command log, as `log_as` if given (to
-        keep a secret out of the log).
+        keep a secret out of the log). `timeout` is for the normal kernel: the
+        guest's deadline is scaled by the flavor's factor (a debug kernel runs
+        everything several times slower); timing assertions are the caller's.
         """
         t0 = time.monotonic()
+        timeout *= self.cfg.timeout_factor
         try:
             self._check_alive()
             if not self.channel.connected:
