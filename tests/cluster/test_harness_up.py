@@ -62,7 +62,9 @@ def test_exec_reaches_the_guest_verbatim(tmp_path: Path) -> None:
 def test_two_runs_at_once_keep_their_own_logs(tmp_path: Path) -> None:
     runs = [
         subprocess.Popen(
-            up_cmd("--exec", f"echo marker-{tag}"), cwd=REPO_ROOT, text=True,
+            # The marker goes to stdout and, at KERN_ERR, to the kernel console.
+            up_cmd("--exec", f"echo marker-{tag}; echo '<3>console-{tag}' >/dev/kmsg"),
+            cwd=REPO_ROOT, text=True,
             stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=env_with(tmp_path),
         )
         for tag in ("A", "B")
@@ -77,8 +79,9 @@ def test_two_runs_at_once_keep_their_own_logs(tmp_path: Path) -> None:
     assert dirs[0].parent != dirs[1].parent  # one run directory each
     for tag, other, d in (("A", "B", dirs[0]), ("B", "A", dirs[1])):
         commands = (d / "node1.commands.log").read_text()
-        assert f"$ echo marker-{tag}\n" in commands and f"marker-{other}" not in commands
-        assert (d / "node1.console.log").stat().st_size > 0
+        assert f"$ echo marker-{tag};" in commands and f"marker-{other}" not in commands
+        console = (d / "node1.console.log").read_text(errors="replace")
+        assert f"console-{tag}" in console and f"console-{other}" not in console
         assert (d / "node1.qemu.log").exists() and (d / "hub.log").exists()
     latest = (tmp_path / "logs" / "latest").resolve()
     assert latest in {d.parent.resolve() for d in dirs}
