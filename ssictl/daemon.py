@@ -12,9 +12,10 @@ client gets (INT, TERM, HUP, QUIT) are passed to the worker; a client that goes
 away gets its worker a SIGHUP. Requests are read without blocking, at most
 MAX_INCOMING at a time and each within REQUEST_DEADLINE, so a client that
 connects and stalls holds up no one; a connection closed before the daemon
-says 'S' (started) ran nothing, and the client runs the Python CLI itself. A caller in other namespaces, under another
-root directory, or root with fewer capabilities than the daemon is refused
-(exit 126, with how to run the command without the daemon).
+says 'S' (started) ran nothing, and the client runs the Python CLI itself.
+A caller in other namespaces, under another root directory, or root with
+fewer capabilities than the daemon is refused (exit 126, with how to run the
+command without the daemon).
 
 Protocol: see the comment at the top of client.c. Later this daemon is also the
 home of keepalive and load-leveling policy.
