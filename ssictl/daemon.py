@@ -20,7 +20,7 @@ command without the daemon).
 Protocol: see the comment at the top of client.c. Later this daemon is also the
 home of keepalive and load-leveling policy.
 
-``python -m ssictl.daemon [--socket PATH]`` runs it in the foreground.
+``python -m ssictl.daemon [--dir DIR]`` runs it in the foreground (socket DIR/ssictl.sock).
 """
 
 from __future__ import annotations
