@@ -13,9 +13,9 @@ away gets its worker a SIGHUP. Requests are read without blocking, at most
 MAX_INCOMING at a time and each within REQUEST_DEADLINE, so a client that
 connects and stalls holds up no one; a connection closed before the daemon
 says 'S' (started) ran nothing, and the client runs the Python CLI itself.
-A caller in other namespaces, under another root directory, or root with
-fewer capabilities than the daemon is refused (exit 126, with how to run the
-command without the daemon).
+A caller in other namespaces, under another root directory, under seccomp or
+no_new_privs, or root with fewer capabilities than the daemon is refused
+(exit 126, with how to run the command without the daemon).
 
 Protocol: see the comment at the top of client.c. Later this daemon is also the
 home of keepalive and load-leveling policy.
@@ -114,25 +114,28 @@ def peer_of(conn: socket.socket) -> Peer:
 
 _NAMESPACES = ("mnt", "pid", "user", "net", "ipc", "uts", "cgroup")
 _CAP_FIELDS = ("CapEff", "CapPrm", "CapBnd")
+_SANDBOX_FIELDS = ("Seccomp", "NoNewPrivs")
 
 
-def _capabilities(pid: int | str) -> dict[str, str]:
-    caps: dict[str, str] = {}
+def _status(pid: int | str, fields: tuple[str, ...]) -> dict[str, str]:
+    """These fields of /proc/PID/status."""
+    found: dict[str, str] = {}
     with open(f"/proc/{pid}/status", encoding="ascii") as f:
         for line in f:
             key, _, value = line.partition(":")
-            if key in _CAP_FIELDS:
-                caps[key] = value.strip()
-    return caps
+            if key in fields:
+                found[key] = value.strip()
+    return found
 
 
 def context_mismatch(peer: Peer) -> str | None:
     """Why the worker could do more than the caller itself, or None.
 
     The worker takes the caller's uid, gids and working directory, but runs in
-    the daemon's namespaces and root directory and, for uid 0, with the daemon's
-    capabilities: a caller in another container, chroot or with capabilities
-    dropped is refused rather than served with more than it has.
+    the daemon's namespaces, root directory and (lack of) sandbox and, for uid 0,
+    with the daemon's capabilities: a caller in another container, chroot,
+    seccomp sandbox or with capabilities dropped is refused rather than served
+    with more than it has.
     """
     try:
         for ns in _NAMESPACES:
@@ -145,7 +148,9 @@ def context_mismatch(peer: Peer) -> str | None:
         theirs, ours = os.stat(f"/proc/{peer.pid}/root"), os.stat("/")
         if (theirs.st_dev, theirs.st_ino) != (ours.st_dev, ours.st_ino):
             return "it runs under another root directory (chroot)"
-        if peer.uid == 0 and _capabilities(peer.pid) != _capabilities("self"):
+        if _status(peer.pid, _SANDBOX_FIELDS) != _status("self", _SANDBOX_FIELDS):
+            return "it runs under a seccomp filter or no_new_privs (a sandbox)"
+        if peer.uid == 0 and _status(peer.pid, _CAP_FIELDS) != _status("self", _CAP_FIELDS):
             return "it runs as root with fewer capabilities than the daemon"
     except OSError as e:
         return f"its context cannot be checked ({e.strerror})"

@@ -257,3 +257,13 @@ def test_client_runs_the_python_cli_when_the_daemon_closes_before_starting(
                            env=env, timeout=60, check=False)
         t.join(timeout=10)
     assert r.returncode == 0 and "Usage" in r.stdout, r
+
+
+@pytest.mark.skipif(shutil.which("setpriv") is None, reason="needs setpriv")
+def test_a_sandboxed_caller_is_refused(client: Path, daemon_dir: Path) -> None:
+    """no_new_privs (as seccomp sandboxes set) must not be shed by asking the daemon."""
+    r = subprocess.run(["setpriv", "--no-new-privs", "--", str(client), "--help"],
+                       capture_output=True, text=True, env=_env(daemon_dir), timeout=60,
+                       check=False)
+    assert r.returncode == 126, r
+    assert "sandbox" in r.stderr and r.stdout == ""
