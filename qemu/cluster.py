@@ -18,7 +18,7 @@ from . import bringup
 from .channel import AgentError
 from .console_scan import Splat, scan_file
 from .hub import Hub
-from .hubctl import PortStats
+from .hubctl import Impairment, LinkStats, PortStats
 from .logs import CommandLog, cluster_log_dir
 from .node import Node, NodeError
 from .paths import flavor, kernel_path
@@ -232,6 +232,39 @@ class Cluster:
 
     def net_stats(self) -> dict[int, PortStats]:
         return self._ctl().ctl.stats()
+
+    def impair(
+        self, a: int | None, b: int | None, imp: Impairment, *, both: bool = False
+    ) -> None:
+        """Impair frames from node a to node b (None: every node; `both`: b to a
+        too) as `imp` says (drop/corrupt/rawcorrupt/dup/reorder %, delay/jitter
+        ms); replaces the link's previous setting. `heal` leaves it in place."""
+        self._ctl().ctl.set_impairment(a, b, imp, both=both)
+
+    def clear_impairments(
+        self, a: int | None = None, b: int | None = None, *, both: bool = False
+    ) -> None:
+        """Remove the impairments of a>b (b>a too with `both`), or of every link."""
+        self._ctl().ctl.clear(a, b, both=both)
+
+    @contextlib.contextmanager
+    def impaired(
+        self, a: int | None, b: int | None, imp: Impairment, *, both: bool = False
+    ) -> Iterator[None]:
+        """`impair` for the duration of a with-block, cleared after it however it ends."""
+        self.impair(a, b, imp, both=both)
+        try:
+            yield
+        finally:
+            self.clear_impairments(a, b, both=both)
+
+    def link_stats(self) -> dict[tuple[int, int], LinkStats]:
+        """Impairment counters of every link that is impaired or counted something."""
+        return self._ctl().ctl.link_stats()
+
+    def net_seed(self, seed: int) -> None:
+        """Make the hub's random impairment choices reproducible from `seed`."""
+        self._ctl().ctl.seed(seed)
 
     # ---- consoles ----
 
