@@ -9,14 +9,18 @@
 Every node runs ONE shell command through its command channel, all nodes at once
 (one thread each)::
 
-    ssictl cluster up --peer 1=169.254.77.1 --peer 2=169.254.77.2 ... \\
+    ssi-cluster-up --peer 1=169.254.77.1 --peer 2=169.254.77.2 ... \\
         --key-file - --json --modules ssi_core,ics,... [--wait S]
 
-with the key piped on stdin as hex. That is one Python start per node (seconds
-under TCG), doing ``modules load`` + ``cluster setup`` (+ ``--wait``) in one
-process. The table is the harness's one address plan, ``qemu_cmd.node_ip``,
-passed explicitly. Modules already loaded are left as they are, so calling it
-again re-applies key and table only.
+with the key piped on stdin as hex. ``ssi-cluster-up`` (ssictl/cluster_up.c) is
+``ssictl cluster up`` compiled: same checks, same JSON, no Python start (which
+costs seconds of CPU per node under TCG, with three guests on two host cores).
+It loads the modules in the order given, so the harness works the order out
+here, dependencies included, from the .ko files' depends. The table is the
+harness's one address plan, ``qemu_cmd.node_ip``, passed explicitly. Modules
+already loaded are left as they are, so calling it again re-applies key and
+table only. ``ssictl cluster up`` itself is tested in
+tests/cluster/test_ssictl_cluster.py.
 
 The key passes through the guest agent's command file (tmpfs, removed after the
 command) and is masked in the command log: fine for test clusters, not a
@@ -29,9 +33,11 @@ import json
 import shlex
 from collections.abc import Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from .cbuild import GUEST_BIN_DIR
+from .paths import flavor
 from .qemu_cmd import node_ip
 
 if TYPE_CHECKING:
@@ -41,6 +47,7 @@ if TYPE_CHECKING:
 # The guests' ssictl: the thin client of each node's resident daemon (it runs
 # the Python CLI itself when no daemon is up).
 SSICTL = GUEST_BIN_DIR / "ssictl"
+CLUSTER_UP = GUEST_BIN_DIR / "ssi-cluster-up"
 
 # A fixed test key (32 bytes): test clusters only.
 DEFAULT_KEY = b"ssikit test cluster key, 32 byte"
@@ -62,6 +69,24 @@ def peer_table(numbers: Sequence[int]) -> dict[int, str]:
     return {n: node_ip(n) for n in numbers}
 
 
+def load_order(modules: Sequence[str], module_dir: Path | None = None) -> list[str]:
+    """*modules* and their dependencies, dependencies first, as the .ko files in
+    *module_dir* (default: this flavor's build) declare them. Without those files
+    the order given is kept: the node then says which file it misses."""
+    from ssictl import kmod
+
+    d = module_dir if module_dir is not None else flavor().modules_out
+    try:
+        found = kmod.discover(d) if d.is_dir() else {}
+    except kmod.ModinfoError:
+        found = {}
+    if not set(modules) <= set(found):
+        return list(modules)
+    edges = {n: m.depends for n, m in found.items()}
+    needed = kmod.closure(modules, edges) & set(found)
+    return kmod.toposort({n: edges[n] for n in needed})
+
+
 def up_command(
     peers: Mapping[int, str],
     key: bytes | None,
@@ -72,7 +97,7 @@ def up_command(
 ) -> str:
     """The shell command one node runs; the key (hex) goes to stdin, or
     ``KEY_MASK`` in its place when ``key`` is None (for the log)."""
-    args = [str(SSICTL), "cluster", "up"]
+    args = [str(CLUSTER_UP)]
     for n in sorted(peers):
         args += ["--peer", f"{n}={peers[n]}"]
     args += ["--key-file", "-", "--json"]
@@ -129,15 +154,16 @@ def bring_up(
 
     *wait_up*: seconds each node waits until it sees every node UP (needs clms);
     ``None`` means DEFAULT_WAIT_UP if "clms" is in *modules*, else no wait.
-    Returns each node's ``ssictl cluster up --json`` document; raises
+    Returns each node's ``ssi-cluster-up --json`` document; raises
     :class:`BringUpError` naming every node that failed and why.
     """
     if wait_up is None:
         wait_up = DEFAULT_WAIT_UP if "clms" in modules else 0.0
     nodes = list(cluster.nodes)
     peers = peer_table([nd.number for nd in nodes])
-    cmd = up_command(peers, key, modules, name=name, wait_up=wait_up)
-    shown = up_command(peers, None, modules, name=name, wait_up=wait_up)
+    ordered = load_order(modules)
+    cmd = up_command(peers, key, ordered, name=name, wait_up=wait_up)
+    shown = up_command(peers, None, ordered, name=name, wait_up=wait_up)
 
     def run(nd: Node) -> dict[str, Any]:
         rc, out, err = nd.execute(cmd, timeout=timeout + wait_up, log_as=shown)

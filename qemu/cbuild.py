@@ -11,16 +11,22 @@ from .paths import BUILD_DIR, REPO_ROOT
 
 GUEST_BIN_DIR = BUILD_DIR / "guest-bin"  # first on the guests' PATH (guest/init.sh)
 SSICTL_CLIENT_SOURCE = REPO_ROOT / "ssictl" / "client.c"
+CLUSTER_UP_SOURCE = REPO_ROOT / "ssictl" / "cluster_up.c"
 
 
 class CBuildError(RuntimeError):
     """A C program of the harness did not compile."""
 
 
-def build_c_program(source: Path, binary: Path, flags: tuple[str, ...] = ()) -> Path:
-    """Compile `source` into `binary` when it is missing or older than the source."""
-    if binary.is_file() and binary.stat().st_mtime >= source.stat().st_mtime:
-        return binary
+def build_c_program(
+    source: Path, binary: Path, flags: tuple[str, ...] = (), headers: tuple[Path, ...] = ()
+) -> Path:
+    """Compile `source` into `binary` when it is missing or older than the source
+    or one of the *headers* it includes."""
+    if binary.is_file():
+        built = binary.stat().st_mtime
+        if all(built >= p.stat().st_mtime for p in (source, *headers)):
+            return binary
     cc = os.environ.get("CC") or shutil.which("gcc") or shutil.which("cc")
     if cc is None:
         raise CBuildError(f"no C compiler (gcc/cc) to build {source.name}")
@@ -37,3 +43,13 @@ def build_c_program(source: Path, binary: Path, flags: tuple[str, ...] = ()) -> 
 def build_ssictl_client() -> Path:
     """build/guest-bin/ssictl: the thin client of the guests' resident ssictl daemon."""
     return build_c_program(SSICTL_CLIENT_SOURCE, GUEST_BIN_DIR / "ssictl", ("-Werror",))
+
+
+def build_cluster_up() -> Path:
+    """build/guest-bin/ssi-cluster-up: `ssictl cluster up` compiled (no Python start)."""
+    return build_c_program(
+        CLUSTER_UP_SOURCE,
+        GUEST_BIN_DIR / "ssi-cluster-up",
+        ("-Werror",),
+        (REPO_ROOT / "abi" / "ssi_abi.h",),
+    )

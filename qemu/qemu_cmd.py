@@ -65,9 +65,10 @@ def _find_busybox() -> str | None:
 
 @functools.cache
 def _prepare_guest_files() -> Path:
-    """Build (once per process) the guests' thin `ssictl` client, first on their
-    PATH, and the Python image; returns the image."""
+    """Build (once per process) the guests' thin `ssictl` client and
+    `ssi-cluster-up`, first on their PATH, and the Python image; returns the image."""
     cbuild.build_ssictl_client()
+    cbuild.build_cluster_up()
     return guest_image.ensure()
 
 

@@ -22,6 +22,14 @@
  * The daemon listens on DAEMON_DIR/ssictl.sock; while it starts, its pid is
  * in DAEMON_DIR/starting (written by whoever launched it) and clients wait.
  *
+ * It starts on first use, like gpg-agent: when no daemon answers, a root
+ * client finding DAEMON_DIR/autostart (root's, not writable by others; the
+ * node's init writes it) launches one under DAEMON_DIR/autostart.lock, with
+ * the environment that file lists (one NAME=VALUE per line), never the
+ * caller's, and then waits for it like any client. Starting it at boot
+ * instead cost every node seconds of CPU while the cluster formed, even on
+ * nodes where nobody runs ssictl.
+ *
  * With no daemon (none started, SSICTL_NO_DAEMON set, or it died) the client
  * execs the full Python CLI: $SSICTL_PYTHON_CLI, else ../../.venv/bin/ssictl
  * relative to this binary (build/guest-bin/ssictl in a checkout).
@@ -35,9 +43,11 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/file.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/un.h>
+#include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -45,30 +55,37 @@
 #define PROTOCOL "ssictl/1"
 #define MAX_REQUEST (1u << 20)
 #define START_WAIT_MS 60000
+#define AUTOSTART_ENV_MAX 4096
 #define ARRAY_SIZE(a) (sizeof(a) / sizeof((a)[0]))
 
 static int daemon_fd = -1;
-static char daemon_socket[108], daemon_starting_file[PATH_MAX];
+static char daemon_dir[PATH_MAX], daemon_socket[108], daemon_starting_file[PATH_MAX];
+
+/* This binary's directory (build/guest-bin in a checkout), or exit. */
+static void self_dir(char *buf, size_t size)
+{
+	ssize_t n = readlink("/proc/self/exe", buf, size - 1);
+	char *slash;
+
+	if (n < 0) {
+		perror("ssictl: /proc/self/exe");
+		exit(1);
+	}
+	buf[n] = '\0';
+	slash = strrchr(buf, '/');
+	if (slash)
+		*slash = '\0';
+}
 
 static void exec_python_cli(char **argv)
 {
 	char self[PATH_MAX], cli[PATH_MAX + 32];
 	const char *override = getenv("SSICTL_PYTHON_CLI");
-	ssize_t n;
-	char *slash;
 
 	if (override && *override) {
 		snprintf(cli, sizeof(cli), "%s", override);
 	} else {
-		n = readlink("/proc/self/exe", self, sizeof(self) - 1);
-		if (n < 0) {
-			perror("ssictl: /proc/self/exe");
-			exit(1);
-		}
-		self[n] = '\0';
-		slash = strrchr(self, '/');
-		if (slash)
-			*slash = '\0';
+		self_dir(self, sizeof(self));
 		snprintf(cli, sizeof(cli), "%s/../../.venv/bin/ssictl", self);
 	}
 	argv[0] = cli;
@@ -111,6 +128,114 @@ static int daemon_starting(void)
 	return pid > 0 && (kill((pid_t)pid, 0) == 0 || errno == EPERM);
 }
 
+/* The environment lines of an autostart file, as an envp in @buf; NULL if unusable. */
+static char **autostart_env(int fd, char *buf, size_t size, char **envp, size_t max)
+{
+	struct stat st;
+	size_t len = 0, n = 0;
+	ssize_t got;
+	char *line;
+
+	if (fstat(fd, &st) || !S_ISREG(st.st_mode) || st.st_uid != 0 ||
+	    (st.st_mode & 022))
+		return NULL;
+	while (len < size - 1 && (got = read(fd, buf + len, size - 1 - len)) > 0)
+		len += (size_t)got;
+	buf[len] = '\0';
+	for (line = strtok(buf, "\n"); line && n < max - 1; line = strtok(NULL, "\n"))
+		if (strchr(line, '=') && line[0] != '=')
+			envp[n++] = line;
+	envp[n] = NULL;
+	return envp;
+}
+
+/*
+ * Launch the daemon (root only, when DAEMON_DIR/autostart allows it) unless
+ * another client just did; on return its pid is in the "starting" file or it
+ * listens already. Double fork: the daemon is init's child, not ours.
+ */
+static void autostart_daemon(void)
+{
+	char path[PATH_MAX + 32], python[PATH_MAX + 32], self[PATH_MAX], tmp[PATH_MAX + 32];
+	char env_buf[AUTOSTART_ENV_MAX], *envp[64], **env, pid_text[32];
+	int conf, lock, pipefd[2], fd, status;
+	pid_t child, daemon_pid = 0;
+
+	if (geteuid() != 0)
+		return;
+	snprintf(path, sizeof(path), "%s/autostart", daemon_dir);
+	conf = open(path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
+	if (conf < 0)
+		return;
+	env = autostart_env(conf, env_buf, sizeof(env_buf), envp, ARRAY_SIZE(envp));
+	close(conf);
+	if (!env) {
+		fprintf(stderr, "ssictl: ignoring %s: not a root-owned file others cannot write\n",
+			path);
+		return;
+	}
+	snprintf(path, sizeof(path), "%s/autostart.lock", daemon_dir);
+	lock = open(path, O_RDWR | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0600);
+	if (lock < 0 || flock(lock, LOCK_EX)) {
+		if (lock >= 0)
+			close(lock);
+		return;
+	}
+	fd = try_connect();
+	if (fd >= 0 || daemon_starting()) {
+		if (fd >= 0)
+			close(fd);
+		goto out;
+	}
+	self_dir(self, sizeof(self));
+	snprintf(python, sizeof(python), "%s/../../.venv/bin/python", self);
+	if (pipe2(pipefd, O_CLOEXEC))
+		goto out;
+	child = fork();
+	if (child == 0) {
+		char *args[] = { python, "-m", "ssictl.daemon", "--dir", daemon_dir, NULL };
+
+		setsid();
+		daemon_pid = fork();
+		if (daemon_pid != 0) {
+			if (write(pipefd[1], &daemon_pid, sizeof(daemon_pid)) < 0)
+				_exit(1);
+			_exit(0);
+		}
+		snprintf(path, sizeof(path), "%s/daemon.log", daemon_dir);
+		fd = open(path, O_WRONLY | O_CREAT | O_APPEND | O_NOFOLLOW, 0600);
+		if (fd < 0 || chdir("/") || dup2(fd, 1) < 0 || dup2(fd, 2) < 0)
+			_exit(1);
+		fd = open("/dev/null", O_RDONLY);
+		if (fd < 0 || dup2(fd, 0) < 0)
+			_exit(1);
+		umask(022);
+		execve(python, args, env);
+		fprintf(stderr, "ssictl: cannot run %s: %s\n", python, strerror(errno));
+		_exit(127);
+	}
+	close(pipefd[1]);
+	if (child > 0) {
+		if (read(pipefd[0], &daemon_pid, sizeof(daemon_pid)) != sizeof(daemon_pid))
+			daemon_pid = 0;
+		waitpid(child, &status, 0);
+	}
+	close(pipefd[0]);
+	if (daemon_pid > 0) {
+		snprintf(tmp, sizeof(tmp), "%s/starting.%d", daemon_dir, (int)getpid());
+		fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC | O_NOFOLLOW, 0644);
+		if (fd >= 0) {
+			int len = snprintf(pid_text, sizeof(pid_text), "%d\n", (int)daemon_pid);
+
+			if (write(fd, pid_text, (size_t)len) != len || close(fd) ||
+			    rename(tmp, daemon_starting_file))
+				unlink(tmp);
+		}
+	}
+out:
+	close(lock);	/* releases the lock */
+}
+
 static int connect_daemon(void)
 {
 	struct timespec step = { 0, 20 * 1000 * 1000 };
@@ -127,7 +252,13 @@ static int connect_daemon(void)
 		fprintf(stderr, "ssictl: daemon directory %s: path too long\n", dir);
 		return -1;
 	}
+	snprintf(daemon_dir, sizeof(daemon_dir), "%s", dir);
 	snprintf(daemon_starting_file, sizeof(daemon_starting_file), "%s/starting", dir);
+	fd = try_connect();
+	if (fd >= 0)
+		return fd;
+	if (!daemon_starting())
+		autostart_daemon();
 	for (;;) {
 		fd = try_connect();
 		if (fd >= 0 || !daemon_starting() || waited >= START_WAIT_MS)

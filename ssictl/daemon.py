@@ -429,6 +429,8 @@ def main(argv: list[str] | None = None) -> int:
     warm_up()
     d = Daemon(args.dir)
     d.listen()
+    # Clients connect now; "starting" only told them to wait for this moment.
+    (args.dir / "starting").unlink(missing_ok=True)
     print(f"ssictl daemon: serving {d.path} (pid {os.getpid()}; warm-up "
           f"{time.monotonic() - started:.2f} s, {time.process_time():.2f} s CPU since start)",
           file=sys.stderr, flush=True)

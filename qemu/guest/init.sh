@@ -83,15 +83,19 @@ for d in /sys/block/vd*; do
 done
 stage mounted
 
-# The resident ssictl daemon (ssictl/daemon.py): imports the CLI once, while
-# the node boots; until it listens, clients wait for the pid in "starting".
-# Started as early as the image is mounted (its imports take seconds of CPU),
-# and before the agent, so no command can run before that file exists.
+# The resident ssictl daemon (ssictl/daemon.py) imports the CLI once and then
+# answers every ssictl command at the cost of a fork. The first root ssictl
+# call starts it (ssictl/client.c), with the environment listed here: its
+# imports take seconds of CPU, which a node forming a cluster, or one where
+# nobody runs ssictl, should not pay at boot.
 if [ -x "$REPO/.venv/bin/python" ] && [ -z "$NO_SSICTL_DAEMON" ]; then
 	$BB mkdir -p /run/ssictl
-	(cd / && exec "$REPO/.venv/bin/python" -m ssictl.daemon) \
-		</dev/null >/run/ssictl/daemon.log 2>&1 &
-	echo $! >/run/ssictl/starting
+	{
+		echo "PATH=$PATH"
+		echo "HOME=/root"
+		echo "LANG=C.UTF-8"
+		[ -n "$SSIKIT_MODULES_DIR" ] && echo "SSIKIT_MODULES_DIR=$SSIKIT_MODULES_DIR"
+	} >/run/ssictl/autostart
 fi
 
 

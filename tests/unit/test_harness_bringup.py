@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import json
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -48,7 +49,7 @@ def test_up_command_passes_an_explicit_table() -> None:
     peers = {2: "169.254.77.2", 1: "169.254.77.1", 3: "169.254.77.3"}
     cmd = bringup.up_command(peers, KEY, ("ssi_core", "ics"), name="t", wait_up=30)
     assert cmd == (
-        f"printf '%s\\n' {KEY_HEX} | {bringup.SSICTL} cluster up "
+        f"printf '%s\\n' {KEY_HEX} | {bringup.CLUSTER_UP} "
         "--peer 1=169.254.77.1 --peer 2=169.254.77.2 --peer 3=169.254.77.3 --key-file - "
         "--json --modules ssi_core,ics --name t --wait 30"
     )
@@ -104,3 +105,19 @@ def test_bring_up_without_json_output() -> None:
 def test_parse_result_needs_a_json_object(out: str) -> None:
     res = bringup.parse_result(0, out, "")
     assert res["ok"] is False and res["error"]["message"] == "no JSON from ssictl"
+
+
+def test_load_order_adds_dependencies_first(tmp_path: Path) -> None:
+    # .ko stand-ins whose .modinfo declares the real modules' dependencies.
+    from test_ssictl_kmod import HAVE_GCC, build_ko
+
+    if not HAVE_GCC:
+        pytest.skip("needs gcc")
+    deps = {"ssi_core": "", "ics": "ssi_core", "clms": "ssi_core,ics", "vproc": "clms,ics"}
+    for name, dep in deps.items():
+        build_ko(tmp_path, f"{name}.ko", [f"name={name}", f"depends={dep}"])
+    assert bringup.load_order(["vproc"], tmp_path) == ["ssi_core", "ics", "clms", "vproc"]
+    assert bringup.load_order(["ics", "ssi_core"], tmp_path) == ["ssi_core", "ics"]
+    # A module the directory lacks: the order given, and the node names the missing file.
+    assert bringup.load_order(["ics", "nosuch"], tmp_path) == ["ics", "nosuch"]
+    assert bringup.load_order(["b", "a"], tmp_path / "absent") == ["b", "a"]

@@ -267,3 +267,114 @@ def test_a_sandboxed_caller_is_refused(client: Path, daemon_dir: Path) -> None:
                        check=False)
     assert r.returncode == 126, r
     assert "sandbox" in r.stderr and r.stdout == ""
+
+
+# --------------------------------------------------------------------------- autostart
+
+
+@pytest.fixture()
+def autostart_layout() -> Iterator[tuple[Path, Path]]:
+    """A checkout-like tree (build/guest-bin/ssictl, .venv -> the real venv) and a
+    daemon directory; every daemon started in it is stopped afterwards."""
+    root = Path(tempfile.mkdtemp(prefix="ssictl-autostart-", dir="/tmp"))
+    os.chmod(root, 0o755)
+    (root / ".venv").symlink_to(REPO / ".venv")
+    client = build_c_program(SSICTL_CLIENT_SOURCE, root / "build" / "guest-bin" / "ssictl",
+                             ("-Werror",))
+    run = root / "run"
+    run.mkdir(mode=0o755)
+    try:
+        yield client, run
+    finally:
+        pid = _daemon_pid(run)
+        if pid:
+            os.kill(pid, signal.SIGTERM)
+            for _ in range(100):
+                if not Path(f"/proc/{pid}").exists():
+                    break
+                time.sleep(0.05)
+        shutil.rmtree(root, ignore_errors=True)
+
+
+def _daemon_pid(run: Path) -> int:
+    """The pid of the daemon listening in *run* (SO_PEERCRED), 0 if none listens."""
+    with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as s:
+        try:
+            s.connect(str(run / "ssictl.sock"))
+        except OSError:
+            return 0
+        cred = s.getsockopt(socket.SOL_SOCKET, socket.SO_PEERCRED, struct.calcsize("3i"))
+    pid: int = struct.unpack("3i", cred)[0]
+    return pid
+
+
+def _write_autostart(run: Path, lines: list[str], mode: int = 0o644) -> None:
+    f = run / "autostart"
+    f.write_text("".join(line + "\n" for line in lines))
+    os.chmod(f, mode)
+
+
+def _client_env(run: Path) -> dict[str, str]:
+    return {"PATH": "/usr/bin:/bin", "SSICTL_DAEMON_DIR": str(run),
+            "SSICTL_PYTHON_CLI": "/nonexistent/ssictl", "CALLERS_OWN": "1"}
+
+
+needs_root = pytest.mark.skipif(os.geteuid() != 0, reason="the daemon autostarts for root only")
+
+
+@needs_root
+def test_first_root_call_starts_one_daemon_with_the_listed_environment(
+    autostart_layout: tuple[Path, Path],
+) -> None:
+    client, run = autostart_layout
+    _write_autostart(run, ["PATH=/usr/bin:/bin", "LANG=C.UTF-8", "MARK=from-autostart"])
+    # Four clients at once: one daemon starts, all four are answered through it (the
+    # Python CLI fallback does not exist here).
+    procs = [subprocess.Popen([str(client), "--help"], env=_client_env(run),
+                              stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+             for _ in range(4)]
+    for p in procs:
+        out, err = p.communicate(timeout=120)
+        assert p.returncode == 0 and "Usage" in out, err
+    pid = _daemon_pid(run)
+    assert pid > 0
+    cmdline = Path(f"/proc/{pid}/cmdline").read_bytes().split(b"\0")
+    assert cmdline[1:5] == [b"-m", b"ssictl.daemon", b"--dir", str(run).encode()]
+    env = dict(e.split(b"=", 1) for e in Path(f"/proc/{pid}/environ").read_bytes().split(b"\0")
+               if e)
+    assert env == {b"PATH": b"/usr/bin:/bin", b"LANG": b"C.UTF-8", b"MARK": b"from-autostart"}
+    daemons = [p for p in Path("/proc").iterdir() if p.name.isdigit()
+               and _cmdline_has(p, str(run).encode())]
+    assert len(daemons) == 1, daemons
+    assert not (run / "starting").exists()  # removed by the daemon once it listened
+
+
+def _cmdline_has(proc: Path, word: bytes) -> bool:
+    try:
+        return b"ssictl.daemon" in (c := (proc / "cmdline").read_bytes()) and word in c
+    except OSError:
+        return False
+
+
+@needs_root
+def test_no_autostart_from_a_file_others_can_write(autostart_layout: tuple[Path, Path]) -> None:
+    client, run = autostart_layout
+    _write_autostart(run, ["PATH=/usr/bin:/bin"], mode=0o666)
+    r = subprocess.run([str(client), "--help"], env=_client_env(run), capture_output=True,
+                       text=True, timeout=60, check=False)
+    assert "ignoring" in r.stderr and "autostart" in r.stderr
+    assert r.returncode == 127  # fell back to the (absent) Python CLI
+    assert _daemon_pid(run) == 0
+
+
+@needs_root
+def test_no_autostart_for_an_unprivileged_caller(autostart_layout: tuple[Path, Path]) -> None:
+    client, run = autostart_layout
+    _write_autostart(run, ["PATH=/usr/bin:/bin"])
+    nobody = pwd.getpwnam("nobody")
+    env = {**_client_env(run), "SSICTL_PYTHON_CLI": str(PYTHON_CLI)}
+    r = subprocess.run([str(client), "--help"], env=env, capture_output=True, text=True,
+                       timeout=120, check=False, user=nobody.pw_uid, group=nobody.pw_gid,
+                       extra_groups=[])
+    assert r.returncode == 0 and "Usage" in r.stdout, r.stderr
+    assert _daemon_pid(run) == 0 and not (run / "starting").exists()
