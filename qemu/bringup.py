@@ -94,10 +94,12 @@ def up_command(
     *,
     name: str | None = None,
     wait_up: float = 0.0,
+    python_cli: bool = False,
 ) -> str:
     """The shell command one node runs; the key (hex) goes to stdin, or
-    ``KEY_MASK`` in its place when ``key`` is None (for the log)."""
-    args = [str(CLUSTER_UP)]
+    ``KEY_MASK`` in its place when ``key`` is None (for the log). *python_cli*:
+    ``ssictl cluster up`` (the Python CLI, or its daemon) instead of ``ssi-cluster-up``."""
+    args = [str(SSICTL), "cluster", "up"] if python_cli else [str(CLUSTER_UP)]
     for n in sorted(peers):
         args += ["--peer", f"{n}={peers[n]}"]
     args += ["--key-file", "-", "--json"]
@@ -149,11 +151,13 @@ def bring_up(
     name: str | None = None,
     wait_up: float | None = None,
     timeout: float = 240.0,
+    python_cli: bool = False,
 ) -> dict[int, dict[str, Any]]:
     """Load *modules* and set *key* and the harness table on every node, in parallel.
 
     *wait_up*: seconds each node waits until it sees every node UP (needs clms);
     ``None`` means DEFAULT_WAIT_UP if "clms" is in *modules*, else no wait.
+    *python_cli* runs ``ssictl cluster up`` instead (same JSON).
     Returns each node's ``ssi-cluster-up --json`` document; raises
     :class:`BringUpError` naming every node that failed and why.
     """
@@ -162,8 +166,8 @@ def bring_up(
     nodes = list(cluster.nodes)
     peers = peer_table([nd.number for nd in nodes])
     ordered = load_order(modules)
-    cmd = up_command(peers, key, ordered, name=name, wait_up=wait_up)
-    shown = up_command(peers, None, ordered, name=name, wait_up=wait_up)
+    cmd = up_command(peers, key, ordered, name=name, wait_up=wait_up, python_cli=python_cli)
+    shown = up_command(peers, None, ordered, name=name, wait_up=wait_up, python_cli=python_cli)
 
     def run(nd: Node) -> dict[str, Any]:
         rc, out, err = nd.execute(cmd, timeout=timeout + wait_up, log_as=shown)

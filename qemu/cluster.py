@@ -179,8 +179,10 @@ class Cluster:
         wait_up: float | None = None,
         name: str | None = None,
         timeout: float = 240.0,
+        python_cli: bool = False,
     ) -> dict[int, dict[str, Any]]:
-        """Load `modules` on every node and form one SSI cluster; see `qemu.bringup`."""
+        """Load `modules` on every node and form one SSI cluster; see `qemu.bringup`
+        (`python_cli`: through `ssictl cluster up` instead of `ssi-cluster-up`)."""
         return bringup.bring_up(
             self,
             key=bringup.DEFAULT_KEY if key is None else key,
@@ -188,6 +190,7 @@ class Cluster:
             wait_up=wait_up,
             name=name,
             timeout=timeout,
+            python_cli=python_cli,
         )
 
     def _note(self, message: str) -> None:
