@@ -1089,10 +1089,17 @@ static void handle_ctl(int ctlfd)
 	for (;;) {
 		char *cmd, *save = NULL, *a1, *a2;
 		fromlen = sizeof(from);
-		r = recvfrom(ctlfd, req, sizeof(req) - 1, MSG_DONTWAIT, (struct sockaddr *)&from,
-			     &fromlen);
+		r = recvfrom(ctlfd, req, sizeof(req) - 1, MSG_DONTWAIT | MSG_TRUNC,
+			     (struct sockaddr *)&from, &fromlen);
 		if (r < 0)
 			return;
+		if ((size_t)r >= sizeof(req)) {
+			snprintf(rep, sizeof(rep), "err command longer than %zu bytes", sizeof(req) - 1);
+			if (fromlen > sizeof(sa_family_t))
+				sendto(ctlfd, rep, strlen(rep), MSG_DONTWAIT, (struct sockaddr *)&from,
+				       fromlen);
+			continue;
+		}
 		req[r] = '\0';
 		while (r > 0 && (req[r - 1] == '\n' || req[r - 1] == '\r'))
 			req[--r] = '\0';
@@ -1159,7 +1166,7 @@ static void handle_ctl(int ctlfd)
 			a1 = strtok_r(NULL, " \t", &save);
 			if (a1 && *a1 >= '0' && *a1 <= '9') {
 				errno = 0;
-				v = strtoull(a1, &end, 0);
+				v = strtoull(a1, &end, 10);
 			}
 			if (!a1 || !end || *end || errno || strtok_r(NULL, " \t", &save)) {
 				snprintf(rep, sizeof(rep), "err usage: seed N (0..2^64-1)");

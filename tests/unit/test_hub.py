@@ -340,10 +340,15 @@ def test_bad_impair_commands_are_refused(net: tuple[Hub, FakeNodes]) -> None:
                 "impair 1 2 bogus=1", "impair 1 2 delay=1.5", "impair 1 2 delay=60001",
                 "impair 1 2 delay=-1", "impair 1 2 hold=0", "impair 1 2 drop=1 sideways",
                 "clear 1", "clear 1 1", "clear 1 2 3", "clear 1 2 both x", "seed", "seed x",
-                "seed -1", "seed 1 2", "linkstats x", "impair 1 2 " + "drop=1 " * 200):
+                "seed -1", "seed 1 2", "seed 0x10", "seed 18446744073709551616",
+                "linkstats x", "impair 1 2 " + "drop=1 " * 200):
         with pytest.raises(HubCommandError):
             hub.ctl.command(bad)
     assert hub.ctl.impairments() == {}
+    with pytest.raises(HubCommandError, match="longer than"):  # not cut short and obeyed
+        hub.ctl.command("impair 1 2 drop=100" + " " * 1100 + "dup=1")
+    assert hub.ctl.impairments() == {}
+    assert hub.ctl.command("seed 010") == "ok seed 10"  # decimal, not octal
     assert hub.ctl.command("ping").startswith("ok")
 
 
