@@ -584,3 +584,28 @@ def test_stages_combine(net: tuple[Hub, FakeNodes]) -> None:
     for name in ("dropped", "duplicated", "reordered"):
         assert 50 <= getattr(st, name) <= 160, (name, st)
     assert st.delayed == 1000 - st.dropped + st.duplicated
+
+
+def test_waiting_frames_for_a_vanished_node_are_dropped_safely(
+    net: tuple[Hub, FakeNodes],
+) -> None:
+    hub, nodes = net
+    hub.ctl.impair(None, None, delay=150, reorder=50, hold=100)  # every link, both ways
+    assert len(hub.ctl.impairments()) == NODES * (NODES - 1)
+    for src in range(1, NODES + 1):
+        for i in range(10):
+            nodes.send(src, frame(BCAST, src, bytes([src, i])))
+    nodes.socks[2].close()
+    (nodes.dir / "node2.sock").unlink()
+    deadline = time.monotonic() + 5
+    while any(s.pending for s in hub.ctl.link_stats().values()):
+        assert time.monotonic() < deadline
+        time.sleep(0.02)
+    assert hub.ctl.stats()[2].drop >= 30  # from nodes 1, 3, 4: released into the void
+    for n in (1, 3, 4):  # everyone else got all 30 broadcasts of the others
+        got = set()
+        while (data := nodes.recv(n)) is not None:
+            got.add(data[14:16])
+        assert got == {bytes([s, i]) for s in range(1, NODES + 1) if s != n for i in range(10)}
+    hub.ctl.clear()
+    assert hub.ctl.command("ping").startswith("ok")
