@@ -159,9 +159,11 @@ class Cluster:
         return self.node(n)
 
     def restore(self) -> list[int]:
-        """Heal the network and reboot every node that is down; returns those rebooted."""
+        """Heal the network (cuts and impairments) and reboot every node that is
+        down; returns those rebooted."""
         if self.hub is not None:
             self.heal()
+            self.clear_impairments()
         down = [nd for nd in self.nodes if not nd.is_running or not nd.channel.connected]
         for nd in down:
             nd.crash()
