@@ -24,15 +24,19 @@
 #include <linux/bitops.h>
 #include <linux/capability.h>
 #include <linux/cred.h>
+#include <linux/err.h>
 #include <linux/hashtable.h>
 #include <linux/kernel.h>
 #include <linux/pid.h>
 #include <linux/pid_namespace.h>
 #include <linux/sched.h>
 #include <linux/sched/signal.h>
+#include <linux/sched/task.h>
+#include <linux/securebits.h>
 #include <linux/slab.h>
 #include <linux/spinlock.h>
 #include <linux/uaccess.h>
+#include <linux/uidgid.h>
 
 #include "clms.h"
 #include "ics.h"
@@ -56,17 +60,138 @@ unsigned int vproc_self(void)
 	return ssi_node_num();
 }
 
-u32 vproc_caps(void)
+/*
+ * The caller's credentials for a request, in the initial user namespace.
+ * Capabilities held in another user namespace give nothing there, so a
+ * caller outside the initial one sends none.  -E2BIG: more supplementary
+ * groups than a request carries (the caller is refused, never sent with
+ * fewer groups than it has).
+ */
+int vproc_creds_current(struct vproc_creds *c)
 {
-	u32 caps = 0;
+	const struct cred *cred = current_cred();
+	const struct group_info *gi = cred->group_info;
+	u32 i;
 
-	if (ns_capable_noaudit(&init_user_ns, CAP_KILL))
-		caps |= VPROC_CAP_KILL;
-	if (ns_capable_noaudit(&init_user_ns, CAP_SYS_NICE))
-		caps |= VPROC_CAP_SYS_NICE;
-	if (ns_capable_noaudit(&init_user_ns, CAP_SYS_PTRACE))
-		caps |= VPROC_CAP_SYS_PTRACE;
-	return caps;
+	if (gi->ngroups > VPROC_NGROUPS)
+		return -E2BIG;
+	c->uid = from_kuid_munged(&init_user_ns, cred->uid);
+	c->euid = from_kuid_munged(&init_user_ns, cred->euid);
+	c->suid = from_kuid_munged(&init_user_ns, cred->suid);
+	c->fsuid = from_kuid_munged(&init_user_ns, cred->fsuid);
+	c->gid = from_kgid_munged(&init_user_ns, cred->gid);
+	c->egid = from_kgid_munged(&init_user_ns, cred->egid);
+	c->sgid = from_kgid_munged(&init_user_ns, cred->sgid);
+	c->fsgid = from_kgid_munged(&init_user_ns, cred->fsgid);
+	c->cap_effective = 0;
+	c->cap_permitted = 0;
+	if (cred->user_ns == &init_user_ns) {
+		for (i = 0; i <= CAP_LAST_CAP; i++) {
+			if (cap_raised(cred->cap_effective, i))
+				c->cap_effective |= BIT_ULL(i);
+			if (cap_raised(cred->cap_permitted, i))
+				c->cap_permitted |= BIT_ULL(i);
+		}
+	}
+	c->ngroups = gi->ngroups;
+	for (i = 0; i < gi->ngroups; i++)
+		c->groups[i] = from_kgid_munged(&init_user_ns, gi->gid[i]);
+	return 0;
+}
+
+static bool vproc_kuid(u32 id, kuid_t *k)
+{
+	*k = make_kuid(&init_user_ns, id);
+	return uid_valid(*k);
+}
+
+static bool vproc_kgid(u32 id, kgid_t *k)
+{
+	*k = make_kgid(&init_user_ns, id);
+	return gid_valid(*k);
+}
+
+/*
+ * Credentials for serving a remote caller: a copy of this node's PID 1's
+ * (the initial user namespace, and the LSM state of a user process that
+ * made no domain transition; never the kernel's own), with every id,
+ * both capability sets and the groups replaced by the caller's, no
+ * inheritable or ambient capabilities and default securebits.  The server
+ * overrides its credentials with them (override_creds()) for the whole
+ * call, so the kernel's own checks and hooks run as for a local caller.
+ * put_cred() the result.  -EINVAL: an id that maps to nothing.
+ */
+struct cred *vproc_cred_build(const struct vproc_creds *c)
+{
+	kuid_t uid, euid, suid, fsuid;
+	kgid_t gid, egid, sgid, fsgid;
+	struct task_struct *init;
+	struct group_info *gi;
+	struct cred *cred;
+	u32 i;
+
+	if (!vproc_kuid(c->uid, &uid) || !vproc_kuid(c->euid, &euid) ||
+	    !vproc_kuid(c->suid, &suid) || !vproc_kuid(c->fsuid, &fsuid) ||
+	    !vproc_kgid(c->gid, &gid) || !vproc_kgid(c->egid, &egid) ||
+	    !vproc_kgid(c->sgid, &sgid) || !vproc_kgid(c->fsgid, &fsgid) ||
+	    c->ngroups > VPROC_NGROUPS)
+		return ERR_PTR(-EINVAL);
+
+	gi = groups_alloc(c->ngroups);
+	if (!gi)
+		return ERR_PTR(-ENOMEM);
+	for (i = 0; i < c->ngroups; i++) {
+		if (!vproc_kgid(c->groups[i], &gi->gid[i])) {
+			put_group_info(gi);
+			return ERR_PTR(-EINVAL);
+		}
+	}
+	groups_sort(gi);
+
+	rcu_read_lock();
+	init = pid_task(find_pid_ns(1, &init_pid_ns), PIDTYPE_PID);
+	if (init)
+		get_task_struct(init);
+	rcu_read_unlock();
+	if (!init) {
+		put_group_info(gi);
+		return ERR_PTR(-ESRCH);
+	}
+	cred = prepare_kernel_cred(init);
+	put_task_struct(init);
+	if (!cred) {
+		put_group_info(gi);
+		return ERR_PTR(-ENOMEM);
+	}
+	if (cred->user_ns != &init_user_ns) {
+		put_group_info(gi);
+		put_cred(cred);
+		return ERR_PTR(-EINVAL);
+	}
+
+	cred->uid = uid;
+	cred->euid = euid;
+	cred->suid = suid;
+	cred->fsuid = fsuid;
+	cred->gid = gid;
+	cred->egid = egid;
+	cred->sgid = sgid;
+	cred->fsgid = fsgid;
+	cred->securebits = SECUREBITS_DEFAULT;
+	cap_clear(cred->cap_inheritable);
+	cap_clear(cred->cap_permitted);
+	cap_clear(cred->cap_effective);
+	cap_clear(cred->cap_ambient);
+	for (i = 0; i <= CAP_LAST_CAP; i++) {
+		if (c->cap_permitted & BIT_ULL(i))
+			cap_raise(cred->cap_permitted, i);
+		/* Effective is always within permitted, as locally. */
+		if (c->cap_effective & c->cap_permitted & BIT_ULL(i))
+			cap_raise(cred->cap_effective, i);
+	}
+	set_groups(cred, gi);
+	put_group_info(gi);
+	return cred;
 }
 
 int vproc_errno(int err)
@@ -82,6 +207,37 @@ int vproc_errno(int err)
 		return -ESRCH;
 	default:
 		return err;
+	}
+}
+
+/*
+ * The errno a process call returns for @err, the outcome of serving it
+ * here or on another node (the peer's status, or the transport's): 0 and
+ * ESRCH as they are, the errnos in @ok (VPROC_OK_*) as they are, EACCES as
+ * EPERM where only EPERM is allowed (an LSM's refusal), and everything
+ * else, whatever the peer sent (protocol, transport, out-of-range or
+ * kernel-internal codes), as ESRCH: the process could not be reached.
+ */
+int vproc_clamp(int err, unsigned int ok)
+{
+	switch (err) {
+	case 0:
+	case -ESRCH:
+		return err;
+	case -EPERM:
+		return ok & VPROC_OK_EPERM ? err : -ESRCH;
+	case -EACCES:
+		if (ok & VPROC_OK_EACCES)
+			return err;
+		return ok & VPROC_OK_EPERM ? -EPERM : -ESRCH;
+	case -EAGAIN:
+		return ok & VPROC_OK_EAGAIN ? err : -ESRCH;
+	case -ENOENT:
+		return ok & VPROC_OK_ENOENT ? err : -ESRCH;
+	case -ENOMEM:
+		return ok & VPROC_OK_ENOMEM ? err : -ESRCH;
+	default:
+		return -ESRCH;
 	}
 }
 
@@ -227,7 +383,7 @@ int vproc_where(pid_t pid, unsigned int *node)
 {
 	if (!vproc_is_cluster_pid(pid))
 		return -ESRCH;
-	return vproc_locate(pid, node, true);
+	return vproc_clamp(vproc_locate(pid, node, true), 0);
 }
 EXPORT_SYMBOL_GPL(vproc_where);
 

@@ -11,22 +11,24 @@
 #include <linux/err.h>
 #include <linux/file.h>
 #include <linux/fs.h>
+#include <linux/highmem.h>
 #include <linux/magic.h>
 #include <linux/mm.h>
+#include <linux/mmap_lock.h>
 #include <linux/namei.h>
 #include <linux/pid.h>
 #include <linux/pid_namespace.h>
 #include <linux/proc_fs.h>
 #include <linux/sched.h>
-#include <linux/sched/coredump.h>
 #include <linux/sched/mm.h>
 #include <linux/sched/signal.h>
+#include <linux/security.h>
 #include <linux/seq_file.h>
 #include <linux/signal.h>
 #include <linux/slab.h>
 #include <linux/string.h>
-#include <linux/uio.h>
 #include <linux/uidgid.h>
+#include <linux/uio.h>
 
 #include "clms.h"
 #include "ics.h"
@@ -38,8 +40,8 @@
 static struct path vproc_proc_root;
 
 /*
- * Files of /proc/<pid> another node may read here.  environ is private:
- * the reader must pass the ptrace-read rule checked in vproc_may_peek().
+ * Files of /proc/<pid> another node may read here.  Private ones are mode
+ * 0400 as in procfs; the serving node's procfs checks every reader anyway.
  */
 static const struct {
 	const char *name;
@@ -72,33 +74,79 @@ static struct task_struct *vproc_get_task(pid_t pid)
 	return p;
 }
 
-/* Credentials of a remote caller for check_kill_permission() and friends. */
-static struct cred *vproc_make_cred(u32 uid, u32 euid, u32 caps)
+/* The credentials a request carries, built for serving it here. */
+static struct cred *vproc_kill_cred(const struct vproc_kill_req *req)
 {
-	kuid_t kuid = make_kuid(&init_user_ns, uid);
-	kuid_t keuid = make_kuid(&init_user_ns, euid);
-	struct cred *cred;
+	struct vproc_creds c;
 
-	if (!uid_valid(kuid) || !uid_valid(keuid))
-		return ERR_PTR(-EINVAL);
-	cred = prepare_kernel_cred(NULL);
-	if (!cred)
-		return ERR_PTR(-ENOMEM);
-	cred->uid = kuid;
-	cred->suid = kuid;
-	cred->euid = keuid;
-	cred->fsuid = keuid;
-	cap_clear(cred->cap_inheritable);
-	cap_clear(cred->cap_permitted);
-	cap_clear(cred->cap_effective);
-	cap_clear(cred->cap_ambient);
-	if (caps & VPROC_CAP_KILL)
-		cap_raise(cred->cap_effective, CAP_KILL);
-	if (caps & VPROC_CAP_SYS_NICE)
-		cap_raise(cred->cap_effective, CAP_SYS_NICE);
-	cred->cap_permitted = cred->cap_effective;
-	return cred;
+	VPROC_CREDS_FROM_REQ(&c, req);
+	return vproc_cred_build(&c);
 }
+
+static struct cred *vproc_task_cred(const struct vproc_task_req *req)
+{
+	struct vproc_creds c;
+
+	VPROC_CREDS_FROM_REQ(&c, req);
+	return vproc_cred_build(&c);
+}
+
+static struct cred *vproc_read_cred(const struct vproc_read_req *req)
+{
+	struct vproc_creds c;
+
+	VPROC_CREDS_FROM_REQ(&c, req);
+	return vproc_cred_build(&c);
+}
+
+/*
+ * The LSM hooks of getpgid, getsid and setpriority, run under the remote
+ * caller's credentials.  Without CONFIG_SECURITY (the node kernel) they are
+ * the inline fallbacks: none for getpgid and getsid, and for setnice
+ * commoncap's cap_task_setnice(), which is not exported, so its rule
+ * (cap_safe_nice()) is repeated here.  With an LSM built in, these hooks
+ * are not exported to modules: the calls are refused (README.md).
+ */
+#ifdef CONFIG_SECURITY
+static int vproc_security_getpgid(struct task_struct *p)
+{
+	return -EPERM;
+}
+
+static int vproc_security_getsid(struct task_struct *p)
+{
+	return -EPERM;
+}
+
+static int vproc_security_setnice(struct task_struct *p)
+{
+	return -EPERM;
+}
+#else
+static int vproc_security_getpgid(struct task_struct *p)
+{
+	return security_task_getpgid(p);
+}
+
+static int vproc_security_getsid(struct task_struct *p)
+{
+	return security_task_getsid(p);
+}
+
+static int vproc_security_setnice(struct task_struct *p)
+{
+	const struct cred *tcred;
+	int ret = 0;
+
+	rcu_read_lock();
+	tcred = __task_cred(p);
+	if (!cap_issubset(tcred->cap_permitted, current_cred()->cap_permitted) &&
+	    !ns_capable(tcred->user_ns, CAP_SYS_NICE))
+		ret = -EPERM;
+	rcu_read_unlock();
+	return ret;
+}
+#endif
 
 /* ---- servers ---- */
 
@@ -137,7 +185,7 @@ int vproc_srv_kill(unsigned int from, const struct vproc_kill_req *req,
 		return -EINVAL;
 	}
 
-	cred = vproc_make_cred(req->uid, req->euid, req->caps);
+	cred = vproc_kill_cred(req);
 	if (IS_ERR(cred))
 		return PTR_ERR(cred);
 	clear_siginfo(&info);
@@ -145,8 +193,10 @@ int vproc_srv_kill(unsigned int from, const struct vproc_kill_req *req,
 	info.si_errno = 0;
 	info.si_code = SI_USER;
 	info.si_pid = req->sender_pid;
-	info.si_uid = req->sender_uid;
+	/* In the initial user namespace: the kernel maps it for the target. */
+	info.si_uid = req->uid;
 
+	/* check_kill_permission() and security_task_kill() as for a local kill. */
 	old = override_creds(cred);
 	ret = ssi_kill_local(req->sig, &info, pid);
 	revert_creds(old);
@@ -154,23 +204,25 @@ int vproc_srv_kill(unsigned int from, const struct vproc_kill_req *req,
 	return ret;
 }
 
-static int vproc_setprio(struct task_struct *p, const struct vproc_task_req *req)
+/* set_one_prio() of kernel/sys.c, under the caller's credentials. */
+static int vproc_setprio(struct task_struct *p, int niceval)
 {
-	kuid_t euid = make_kuid(&init_user_ns, req->euid);
-	bool cap_nice = req->caps & VPROC_CAP_SYS_NICE;
-	int niceval = clamp_t(int, req->arg, MIN_NICE, MAX_NICE);
-	const struct cred *tcred;
+	const struct cred *cred = current_cred(), *tcred;
 	bool ok;
+	int ret;
 
 	rcu_read_lock();
 	tcred = __task_cred(p);
-	ok = uid_eq(tcred->uid, euid) || uid_eq(tcred->euid, euid) || cap_nice;
+	ok = uid_eq(tcred->uid, cred->euid) || uid_eq(tcred->euid, cred->euid) ||
+	     ns_capable(tcred->user_ns, CAP_SYS_NICE);
 	rcu_read_unlock();
 	if (!ok)
 		return -EPERM;
-	if (niceval < task_nice(p) && !cap_nice &&
-	    nice_to_rlimit(niceval) > task_rlimit(p, RLIMIT_NICE))
+	if (niceval < task_nice(p) && !can_nice(p, niceval))
 		return -EACCES;
+	ret = vproc_security_setnice(p);
+	if (ret)
+		return ret;
 	set_user_nice(p, niceval);
 	return 0;
 }
@@ -178,7 +230,9 @@ static int vproc_setprio(struct task_struct *p, const struct vproc_task_req *req
 int vproc_srv_task(unsigned int from, const struct vproc_task_req *req,
 		   struct vproc_task_rep *rep)
 {
+	const struct cred *old;
 	struct task_struct *p;
+	struct cred *cred;
 	long value = 0;
 	int ret;
 
@@ -187,26 +241,38 @@ int vproc_srv_task(unsigned int from, const struct vproc_task_req *req,
 	ret = vproc_here(req->pid);
 	if (ret)
 		return ret;
+	cred = vproc_task_cred(req);
+	if (IS_ERR(cred))
+		return PTR_ERR(cred);
 	p = vproc_get_task(req->pid);
-	if (!p)
+	if (!p) {
+		put_cred(cred);
 		return -ESRCH;
+	}
 
+	old = override_creds(cred);
 	switch (req->op) {
 	case SSI_VPROC_GETPGID:
+		ret = vproc_security_getpgid(p);
 		value = task_pgrp_nr_ns(p, &init_pid_ns);
 		break;
 	case SSI_VPROC_GETSID:
+		ret = vproc_security_getsid(p);
 		value = task_session_nr_ns(p, &init_pid_ns);
 		break;
 	case SSI_VPROC_GETPRIO:
+		/* getpriority(2) runs no hook. */
 		value = nice_to_rlimit(task_nice(p));
 		break;
 	case SSI_VPROC_SETPRIO:
-		ret = vproc_setprio(p, req);
+		ret = vproc_setprio(p, clamp_t(int, req->arg, MIN_NICE,
+					       MAX_NICE));
 		break;
 	}
+	revert_creds(old);
+	put_cred(cred);
 	put_task_struct(p);
-	rep->value = value;
+	rep->value = ret ? 0 : value;
 	return ret;
 }
 
@@ -234,68 +300,131 @@ int vproc_srv_attr(unsigned int from, const struct vproc_attr_req *req,
 	return 0;
 }
 
-/* The ptrace-read rule for a remote reader of environ and io. */
-static int vproc_may_peek(pid_t pid, const struct vproc_read_req *req)
+/*
+ * access_remote_vm() as procfs calls it for cmdline and environ (it is not
+ * exported): FOLL_ANON and no FOLL_FORCE, so a file-backed page (one a
+ * FUSE server could stall) or an unreadable one ends the read instead of
+ * being read.  Unlike __access_remote_vm(), neither grows the stack nor
+ * tries a VM_IO mapping's ->access(): argument and environment strings
+ * live in the stack's pages.
+ */
+static int vproc_access_mm(struct mm_struct *mm, unsigned long addr, u8 *buf,
+			   int len)
 {
-	kuid_t uid = make_kuid(&init_user_ns, req->fsuid);
-	kgid_t gid = make_kgid(&init_user_ns, req->fsgid);
-	const struct cred *tcred;
-	struct task_struct *p;
-	bool ok, dumpable;
+	u8 *start = buf;
 
-	if (req->caps & VPROC_CAP_SYS_PTRACE)
+	if (mmap_read_lock_killable(mm))
 		return 0;
-	p = vproc_get_task(pid);
-	if (!p)
-		return -ESRCH;
-	task_lock(p);
-	dumpable = p->mm && get_dumpable(p->mm) == SUID_DUMP_USER;
-	task_unlock(p);
-	rcu_read_lock();
-	tcred = __task_cred(p);
-	ok = uid_eq(uid, tcred->euid) && uid_eq(uid, tcred->suid) &&
-	     uid_eq(uid, tcred->uid) && gid_eq(gid, tcred->egid) &&
-	     gid_eq(gid, tcred->sgid) && gid_eq(gid, tcred->gid);
-	rcu_read_unlock();
-	put_task_struct(p);
-	return ok && dumpable ? 0 : -EACCES;
+	while (len) {
+		struct vm_area_struct *vma;
+		struct page *page;
+		int bytes, offset;
+		void *maddr;
+
+		if (get_user_pages_remote(mm, addr, 1, FOLL_ANON, &page, &vma,
+					  NULL) <= 0)
+			break;
+		offset = addr & (PAGE_SIZE - 1);
+		bytes = min_t(int, len, PAGE_SIZE - offset);
+		maddr = kmap_local_page(page);
+		copy_from_user_page(vma, page, addr, buf, maddr + offset, bytes);
+		kunmap_local(maddr);
+		put_page(page);
+		len -= bytes;
+		buf += bytes;
+		addr += bytes;
+	}
+	mmap_read_unlock(mm);
+	return buf - start;
+}
+
+/* get_mm_cmdline() of fs/proc/base.c, one read of @count from offset 0. */
+static size_t vproc_cmdline(struct mm_struct *mm, u8 *buf, size_t count)
+{
+	unsigned long arg_start, arg_end, env_start, env_end, pos;
+	size_t got = 0;
+	int n;
+	char c;
+
+	if (!mm->env_end)
+		return 0;
+	spin_lock(&mm->arg_lock);
+	arg_start = mm->arg_start;
+	arg_end = mm->arg_end;
+	env_start = mm->env_start;
+	env_end = mm->env_end;
+	spin_unlock(&mm->arg_lock);
+	if (arg_start >= arg_end)
+		return 0;
+	/* setproctitle() may overflow into the environment, and only there. */
+	if (env_start != arg_end || env_end < env_start) {
+		env_start = arg_end;
+		env_end = arg_end;
+	}
+	count = min_t(size_t, count, env_end - arg_start);
+	if (!count)
+		return 0;
+
+	/* The argv[] end byte is not 0: setproctitle(), at most one page. */
+	if (vproc_access_mm(mm, arg_end - 1, &c, 1) == 1 && c) {
+		n = vproc_access_mm(mm, arg_start, buf,
+				    min_t(size_t, count, PAGE_SIZE));
+		if (n <= 0)
+			return 0;
+		got = strnlen(buf, n);
+		if (got < n)
+			got++;	/* the NUL */
+		return got;
+	}
+
+	count = min_t(size_t, count, arg_end - arg_start);
+	pos = arg_start;
+	while (count) {
+		n = vproc_access_mm(mm, pos, buf + got,
+				    min_t(size_t, PAGE_SIZE, count));
+		if (n <= 0)
+			break;
+		pos += n;
+		got += n;
+		count -= n;
+	}
+	return got;
 }
 
 /*
- * cmdline and environ: procfs copies them straight to user memory, so they
- * are read here from the process's memory as procfs does (cmdline of a
- * process that rewrote its arguments: up to the first NUL).
+ * environ_read() of fs/proc/base.c, one read of @count from offset 0, of
+ * the mm procfs's environ_open() bound to the file (after checking the
+ * reader with mm_access(PTRACE_MODE_READ_FSCREDS)).  Like procfs, a read
+ * that meets a page it cannot read returns nothing.
  */
-static int vproc_read_vm(pid_t pid, bool env, u8 *buf, size_t cap,
-			 size_t *len)
+static size_t vproc_environ(struct mm_struct *mm, u8 *buf, size_t count)
 {
-	unsigned long start, end;
-	struct task_struct *p;
-	struct mm_struct *mm;
-	int got = 0;
+	unsigned long env_start, env_end, src = 0;
+	size_t got = 0;
+	int n;
 
-	p = vproc_get_task(pid);
-	if (!p)
-		return -ESRCH;
-	mm = get_task_mm(p);
-	if (mm) {
-		spin_lock(&mm->arg_lock);
-		start = env ? mm->env_start : mm->arg_start;
-		end = env ? mm->env_end : mm->arg_end;
-		spin_unlock(&mm->arg_lock);
-		mmput(mm);
-		if (end > start)
-			got = access_process_vm(p, start, buf,
-						min_t(size_t, end - start, cap),
-						FOLL_FORCE);
-		if (got < 0)
+	if (!mm || !mm->env_end || !mmget_not_zero(mm))
+		return 0;
+	spin_lock(&mm->arg_lock);
+	env_start = mm->env_start;
+	env_end = mm->env_end;
+	spin_unlock(&mm->arg_lock);
+
+	while (count > 0 && src < env_end - env_start) {
+		n = vproc_access_mm(mm, env_start + src, buf + got,
+				    min3(env_end - (env_start + src),
+					 (unsigned long)PAGE_SIZE,
+					 (unsigned long)count));
+		if (n <= 0) {
 			got = 0;
-		if (!env && got && buf[got - 1])
-			got = strnlen(buf, got);
+			break;
+		}
+		got += n;
+		src += n;
+		count -= n;
 	}
-	put_task_struct(p);
-	*len = got;
-	return 0;
+	mmput(mm);
+	return got;
 }
 
 /* Read a procfs file whose f_op has no read_iter but is a seq_file. */
@@ -320,14 +449,58 @@ static ssize_t vproc_read_file(struct file *f, u8 *buf, size_t len,
 	return n;
 }
 
-int vproc_srv_read(unsigned int from, const struct vproc_read_req *req,
-		   struct vproc_read_rep *rep)
+/* The text of @f, this node's /proc/<pid>/<name>, opened by the reader. */
+static int vproc_read_proc(struct file *f, const struct vproc_read_req *req,
+			   struct vproc_read_rep *rep)
 {
-	char path[48];
-	struct file *f;
+	const size_t cap = sizeof(rep->data);
+	struct task_struct *p;
+	struct mm_struct *mm;
 	loff_t pos = 0;
 	size_t len = 0;
 	ssize_t n;
+
+	if (!strcmp(req->name, "cmdline")) {
+		/* procfs reads cmdline of the task's mm at read time. */
+		p = vproc_get_task(req->pid);
+		mm = p ? get_task_mm(p) : NULL;
+		if (mm) {
+			len = vproc_cmdline(mm, rep->data, cap);
+			mmput(mm);
+		}
+		if (p)
+			put_task_struct(p);
+	} else if (!strcmp(req->name, "environ")) {
+		/* environ_open() keeps the checked mm in private_data. */
+		len = vproc_environ(f->private_data, rep->data, cap);
+	} else {
+		while (len < cap) {
+			n = vproc_read_file(f, rep->data + len, cap - len, &pos);
+			if (n < 0) {
+				rep->data_len = 0;
+				return n;
+			}
+			if (!n)
+				break;
+			len += n;
+		}
+	}
+	rep->data_len = len;
+	return 0;
+}
+
+/*
+ * /proc/<pid>/<name> opened and read by this node's procfs under the
+ * reader's credentials, so every permission check and every field procfs
+ * hides from that reader is what a local read gets.
+ */
+int vproc_srv_read(unsigned int from, const struct vproc_read_req *req,
+		   struct vproc_read_rep *rep)
+{
+	const struct cred *old;
+	struct cred *cred;
+	char path[48];
+	struct file *f;
 	int idx, ret;
 
 	if (!vproc_is_cluster_pid(req->pid))
@@ -338,35 +511,24 @@ int vproc_srv_read(unsigned int from, const struct vproc_read_req *req,
 	ret = vproc_here(req->pid);
 	if (ret)
 		return ret;
-	if (vproc_readable[idx].private) {
-		ret = vproc_may_peek(req->pid, req);
-		if (ret)
-			return ret;
-	}
-	if (!strcmp(req->name, "cmdline") || !strcmp(req->name, "environ")) {
-		ret = vproc_read_vm(req->pid, req->name[0] == 'e', rep->data,
-				    sizeof(rep->data), &len);
-		rep->data_len = len;
-		return ret;
-	}
+	cred = vproc_read_cred(req);
+	if (IS_ERR(cred))
+		return PTR_ERR(cred);
 
+	old = override_creds(cred);
 	snprintf(path, sizeof(path), "%d/%s", req->pid, req->name);
 	f = file_open_root(&vproc_proc_root, path, O_RDONLY, 0);
-	if (IS_ERR(f))
-		return PTR_ERR(f) == -ENOENT ? -ESRCH : PTR_ERR(f);
-	while (len < sizeof(rep->data)) {
-		n = vproc_read_file(f, rep->data + len,
-				    sizeof(rep->data) - len, &pos);
-		if (n < 0) {
-			ret = n;
-			break;
-		}
-		if (!n)
-			break;
-		len += n;
+	if (IS_ERR(f)) {
+		ret = PTR_ERR(f);
+		/* No such file here (not built in), or no such process. */
+		if (ret == -ENOENT && vproc_here(req->pid))
+			ret = -ESRCH;
+	} else {
+		ret = vproc_read_proc(f, req, rep);
+		fput(f);
 	}
-	fput(f);
-	rep->data_len = len;
+	revert_creds(old);
+	put_cred(cred);
 	return ret;
 }
 
@@ -444,7 +606,7 @@ int vproc_locate(pid_t pid, unsigned int *node, bool ask_origin)
 		}
 		ret = ics_vproc_where(origin, &req, &rep, VPROC_TIMEOUT);
 		if (ret)
-			return vproc_errno(ret);
+			return ret;
 		if (rep.node < 1 || rep.node > SSI_MAX_NODES)
 			return -EBADMSG;
 		*node = rep.node;
@@ -465,7 +627,10 @@ int vproc_locate(pid_t pid, unsigned int *node, bool ask_origin)
 
 typedef int (*vproc_call_fn)(unsigned int node, void *arg);
 
-/* Run @fn where @pid runs; one retry after asking its origin. */
+/*
+ * Run @fn where @pid runs; one retry after asking its origin.  The outcome
+ * as it came (the peer's status or the transport's): callers clamp it.
+ */
 static int vproc_route(pid_t pid, vproc_call_fn fn, void *arg,
 		       unsigned int *where)
 {
@@ -474,7 +639,7 @@ static int vproc_route(pid_t pid, vproc_call_fn fn, void *arg,
 
 	ret = vproc_locate(pid, &node, false);
 	if (ret)
-		return vproc_errno(ret);
+		return ret;
 	ret = fn(node, arg);
 	if (ret == -EREMOTE) {
 		ret = vproc_locate(pid, &node, true);
@@ -483,7 +648,7 @@ static int vproc_route(pid_t pid, vproc_call_fn fn, void *arg,
 	}
 	if (!ret && where)
 		*where = node;
-	return vproc_errno(ret);
+	return ret;
 }
 
 static int vproc_kill_fn(unsigned int node, void *arg)
@@ -495,19 +660,26 @@ static int vproc_kill_fn(unsigned int node, void *arg)
 	return ics_vproc_kill(node, arg, &rep, VPROC_TIMEOUT);
 }
 
-static void vproc_kill_req(struct vproc_kill_req *req, pid_t pid, int sig,
-			   const struct kernel_siginfo *info)
+/* -E2BIG: the sender is in more groups than a request carries. */
+static int vproc_kill_req(struct vproc_kill_req *req, pid_t pid, int sig,
+			  const struct kernel_siginfo *info)
 {
-	const struct cred *cred = current_cred();
+	struct vproc_creds c;
+	int ret;
 
+	ret = vproc_creds_current(&c);
+	if (ret)
+		return ret;
 	req->pid = pid;
 	req->sig = sig;
+	/* The sender's tgid: the hooks run only in the initial PID namespace. */
 	req->sender_pid = info->si_pid;
-	req->sender_uid = info->si_uid;
-	req->uid = from_kuid_munged(&init_user_ns, cred->uid);
-	req->euid = from_kuid_munged(&init_user_ns, cred->euid);
-	req->caps = vproc_caps();
+	VPROC_CREDS_TO_REQ(req, &c);
+	return 0;
 }
+
+/* kill(2): EPERM, ESRCH, and EAGAIN as a local real-time signal's. */
+#define VPROC_KILL_OK	(VPROC_OK_EPERM | VPROC_OK_EAGAIN)
 
 int vproc_route_kill(pid_t pid, int sig, const struct kernel_siginfo *info)
 {
@@ -515,8 +687,10 @@ int vproc_route_kill(pid_t pid, int sig, const struct kernel_siginfo *info)
 
 	if (!valid_signal(sig) || sig < 0)
 		return -EINVAL;
-	vproc_kill_req(&req, pid, sig, info);
-	return vproc_route(pid, vproc_kill_fn, &req, NULL);
+	if (vproc_kill_req(&req, pid, sig, info))
+		return -EPERM;
+	return vproc_clamp(vproc_route(pid, vproc_kill_fn, &req, NULL),
+			   VPROC_KILL_OK);
 }
 
 /*
@@ -536,13 +710,14 @@ int vproc_kill_pgrp(pid_t pgid, int sig, const struct kernel_siginfo *info,
 
 	if (!valid_signal(sig) || sig < 0)
 		return ret;
-	vproc_kill_req(&req, -pgid, sig, info);
+	if (vproc_kill_req(&req, -pgid, sig, info))
+		return success ? 0 : -EPERM;
 	up = clms_up_nodes();
 	for (node = 1; node <= SSI_MAX_NODES; node++) {
 		if (!(up & BIT_ULL(node)) || node == vproc_self())
 			continue;
-		err = vproc_errno(ics_vproc_kill(node, &req, &rep,
-						 VPROC_TIMEOUT));
+		err = vproc_clamp(ics_vproc_kill(node, &req, &rep,
+						 VPROC_TIMEOUT), VPROC_KILL_OK);
 		if (!err)
 			success = true;
 		else if (err != -ESRCH)
@@ -565,30 +740,45 @@ static int vproc_task_fn(unsigned int node, void *arg)
 	return ics_vproc_task(node, &c->req, &c->rep, VPROC_TIMEOUT);
 }
 
+/* The errnos each call may return besides ESRCH (abi/ERRNOS.md). */
+static unsigned int vproc_task_ok(u32 op)
+{
+	switch (op) {
+	case SSI_VPROC_GETPGID:
+	case SSI_VPROC_GETSID:
+		return VPROC_OK_EPERM;
+	case SSI_VPROC_SETPRIO:
+		return VPROC_OK_EPERM | VPROC_OK_EACCES;
+	default:
+		return 0;
+	}
+}
+
 long vproc_route_task(u32 op, pid_t pid, int arg)
 {
-	const struct cred *cred = current_cred();
 	struct vproc_task_call c = {
-		.req = {
-			.op = op,
-			.pid = pid,
-			.arg = arg,
-			.uid = from_kuid_munged(&init_user_ns, cred->uid),
-			.euid = from_kuid_munged(&init_user_ns, cred->euid),
-			.caps = vproc_caps(),
-		},
+		.req = { .op = op, .pid = pid, .arg = arg },
 	};
+	struct vproc_creds creds;
 	int ret;
 
-	ret = vproc_route(pid, vproc_task_fn, &c, NULL);
+	if (vproc_creds_current(&creds))
+		return op == SSI_VPROC_GETPRIO ? -ESRCH : -EPERM;
+	VPROC_CREDS_TO_REQ(&c.req, &creds);
+	ret = vproc_clamp(vproc_route(pid, vproc_task_fn, &c, NULL),
+			  vproc_task_ok(op));
 	if (ret)
 		return ret;
 	if (op == SSI_VPROC_SETPRIO)
 		return 0;
-	/* A process group or session 0 is what the kernel's own threads have. */
+	/*
+	 * A value no process can have is an unusable answer, as if the node
+	 * were unreachable (a process group or session 0 is what the children
+	 * of the kernel's own threads have).
+	 */
 	if (c.rep.value < 0 || c.rep.value > INT_MAX ||
-	    (op == SSI_VPROC_GETPRIO && (c.rep.value < 1 || c.rep.value > 40)))
-		return -EIO;
+	    (op == SSI_VPROC_GETPRIO && c.rep.value > 40))
+		return -ESRCH;
 	return c.rep.value;
 }
 
@@ -613,7 +803,7 @@ int vproc_route_attr(pid_t pid, unsigned int *node, u32 *uid, u32 *gid)
 
 	ret = vproc_route(pid, vproc_attr_fn, &c, node);
 	if (ret)
-		return ret;
+		return vproc_errno(ret);
 	*uid = c.rep.uid;
 	*gid = c.rep.gid;
 	return 0;
@@ -633,32 +823,43 @@ static int vproc_read_fn(unsigned int node, void *arg)
 	return ics_vproc_read(node, &c->req, c->rep, VPROC_TIMEOUT);
 }
 
-/* /proc/<pid>/<name> of a process on another node; kvfree() the reply. */
+/*
+ * /proc/<pid>/<name> of a process on another node; kvfree() the reply.
+ * open(2) of it fails with what the serving procfs said (EACCES, EPERM,
+ * ENOENT, ENOMEM) or ESRCH.
+ */
 struct vproc_read_rep *vproc_route_read(pid_t pid, const char *name)
 {
-	const struct cred *cred = current_cred();
-	struct vproc_read_call c = {
-		.req = {
-			.pid = pid,
-			.fsuid = from_kuid_munged(&init_user_ns, cred->fsuid),
-			.fsgid = from_kgid_munged(&init_user_ns, cred->fsgid),
-			.caps = vproc_caps(),
-		},
-	};
+	struct vproc_read_call *c;
+	struct vproc_creds creds;
+	struct vproc_read_rep *rep;
 	int ret;
 
 	if (vproc_readable_index(name) < 0)
 		return ERR_PTR(-ENOENT);
-	strscpy(c.req.name, name, sizeof(c.req.name));
-	c.rep = kvzalloc(sizeof(*c.rep), GFP_KERNEL);
-	if (!c.rep)
+	if (vproc_creds_current(&creds))
+		return ERR_PTR(-EACCES);
+	c = kzalloc(sizeof(*c), GFP_KERNEL);
+	if (!c)
 		return ERR_PTR(-ENOMEM);
-	ret = vproc_route(pid, vproc_read_fn, &c, NULL);
+	c->req.pid = pid;
+	strscpy(c->req.name, name, sizeof(c->req.name));
+	VPROC_CREDS_TO_REQ(&c->req, &creds);
+	c->rep = kvzalloc(sizeof(*c->rep), GFP_KERNEL);
+	if (!c->rep) {
+		kfree(c);
+		return ERR_PTR(-ENOMEM);
+	}
+	ret = vproc_clamp(vproc_route(pid, vproc_read_fn, c, NULL),
+			  VPROC_OK_EPERM | VPROC_OK_EACCES | VPROC_OK_ENOENT |
+			  VPROC_OK_ENOMEM);
+	rep = c->rep;
+	kfree(c);
 	if (ret) {
-		kvfree(c.rep);
+		kvfree(rep);
 		return ERR_PTR(ret);
 	}
-	return c.rep;
+	return rep;
 }
 
 bool vproc_proc_file_ok(const char *name, bool *private)
