@@ -12,10 +12,12 @@
 #include <linux/file.h>
 #include <linux/fs.h>
 #include <linux/highmem.h>
+#include <linux/kref.h>
 #include <linux/magic.h>
 #include <linux/mm.h>
 #include <linux/mmap_lock.h>
 #include <linux/namei.h>
+#include <linux/overflow.h>
 #include <linux/pid.h>
 #include <linux/pid_namespace.h>
 #include <linux/proc_fs.h>
@@ -29,6 +31,7 @@
 #include <linux/string.h>
 #include <linux/uidgid.h>
 #include <linux/uio.h>
+#include <linux/workqueue.h>
 
 #include "clms.h"
 #include "ics.h"
@@ -47,9 +50,18 @@ static const struct {
 	const char *name;
 	bool private;
 } vproc_readable[] = {
-	{ "cgroup" }, { "cmdline" }, { "comm" }, { "environ", true },
-	{ "io", true }, { "limits" }, { "oom_score" }, { "stat" },
-	{ "statm" }, { "status" }, { "wchan" },
+	/* Those this kernel's procfs has (fs/proc/base.c tgid_base_stuff). */
+#ifdef CONFIG_CGROUPS
+	{ "cgroup" },
+#endif
+	{ "cmdline" }, { "comm" }, { "environ", true },
+#ifdef CONFIG_TASK_IO_ACCOUNTING
+	{ "io", true },
+#endif
+	{ "limits" }, { "oom_score" }, { "stat" }, { "statm" }, { "status" },
+#ifdef CONFIG_KALLSYMS
+	{ "wchan" },
+#endif
 };
 
 static int vproc_readable_index(const char *name)
@@ -585,44 +597,34 @@ int vproc_srv_list(unsigned int from, const struct vproc_list_req *req,
 /* ---- clients ---- */
 
 /*
- * Where to send a call about @pid: its origin while it is UP (it serves
- * or answers EREMOTE), else, when @ask_origin or the origin is down, the
- * node that says it runs @pid.
+ * Where to send a call about @pid: its origin, which serves it or answers
+ * EREMOTE (then, with @ask_origin, the node the origin says runs it).
+ * An origin that is not UP (down, or not in the cluster table) means
+ * ESRCH at once: nothing moves processes yet, so no other node can run a
+ * PID of that range, and no node is asked (issue 9, finding 8).
  */
 int vproc_locate(pid_t pid, unsigned int *node, bool ask_origin)
 {
-	unsigned int origin = vproc_origin(pid), n;
+	unsigned int origin = vproc_origin(pid);
 	struct vproc_where_req req = { .pid = pid };
 	struct vproc_where_rep rep;
-	u64 up;
 	int ret;
 
 	if (origin == vproc_self())
 		return vproc_where_here(pid, node);
-	if (clms_node_is_up(origin)) {
-		if (!ask_origin) {
-			*node = origin;
-			return 0;
-		}
-		ret = ics_vproc_where(origin, &req, &rep, VPROC_TIMEOUT);
-		if (ret)
-			return ret;
-		if (rep.node < 1 || rep.node > SSI_MAX_NODES)
-			return -EBADMSG;
-		*node = rep.node;
+	if (!clms_node_is_up(origin))
+		return -ESRCH;
+	if (!ask_origin) {
+		*node = origin;
 		return 0;
 	}
-	up = clms_up_nodes();
-	for (n = 1; n <= SSI_MAX_NODES; n++) {
-		if (!(up & BIT_ULL(n)) || n == vproc_self())
-			continue;
-		ret = ics_vproc_where(n, &req, &rep, VPROC_TIMEOUT);
-		if (!ret && rep.node == n) {
-			*node = n;
-			return 0;
-		}
-	}
-	return -ESRCH;
+	ret = ics_vproc_where(origin, &req, &rep, VPROC_TIMEOUT);
+	if (ret)
+		return ret;
+	if (rep.node < 1 || rep.node > SSI_MAX_NODES)
+		return -EBADMSG;
+	*node = rep.node;
+	return 0;
 }
 
 typedef int (*vproc_call_fn)(unsigned int node, void *arg);
@@ -694,35 +696,117 @@ int vproc_route_kill(pid_t pid, int sig, const struct kernel_siginfo *info)
 }
 
 /*
- * kill(-pgid) reaches the group's members on every UP node; merged like
- * __kill_pgrp_info(): success if any delivery succeeded, else the last
- * real error (EPERM over ESRCH).
+ * kill(-pgid) on the other UP nodes: one work item per node, all at once,
+ * and one deadline (VPROC_TIMEOUT) for the whole fan-out: the caller
+ * stops waiting then, and a node that has not answered counts as having
+ * no member of the group.  The calls' shared state is refcounted, so a
+ * straggler finishes on its own.
+ */
+struct vproc_fanout;
+
+struct vproc_fanout_call {
+	struct work_struct work;
+	struct vproc_fanout *fo;
+	unsigned int node;
+	int ret;
+	bool done;
+};
+
+struct vproc_fanout {
+	struct kref ref;
+	struct completion all_done;
+	atomic_t pending;
+	unsigned long deadline;
+	struct vproc_kill_req req;
+	unsigned int nr;
+	struct vproc_fanout_call calls[];
+};
+
+static struct workqueue_struct *vproc_fanout_wq;
+
+static void vproc_fanout_free(struct kref *ref)
+{
+	kfree(container_of(ref, struct vproc_fanout, ref));
+}
+
+static void vproc_fanout_fn(struct work_struct *work)
+{
+	struct vproc_fanout_call *c =
+		container_of(work, struct vproc_fanout_call, work);
+	struct vproc_fanout *fo = c->fo;
+	long left = (long)(fo->deadline - jiffies);
+	struct vproc_kill_rep rep;
+	int ret = -ETIMEDOUT;
+
+	if (left > 0)
+		ret = ics_vproc_kill(c->node, &fo->req, &rep, left);
+	c->ret = ret;
+	/* Pairs with smp_load_acquire() in vproc_kill_pgrp(). */
+	smp_store_release(&c->done, true);
+	if (atomic_dec_and_test(&fo->pending))
+		complete(&fo->all_done);
+	kref_put(&fo->ref, vproc_fanout_free);
+}
+
+/*
+ * Merged like __kill_pgrp_info(): success if any delivery succeeded (here
+ * or on another node), else the last real error (EPERM over ESRCH).
  */
 int vproc_kill_pgrp(pid_t pgid, int sig, const struct kernel_siginfo *info,
 		    int ret)
 {
-	struct vproc_kill_req req;
-	struct vproc_kill_rep rep;
 	bool success = !ret;
-	unsigned int node;
+	struct vproc_fanout *fo;
+	unsigned int node, i;
+	long left;
 	u64 up;
 	int err;
 
 	if (!valid_signal(sig) || sig < 0)
 		return ret;
-	if (vproc_kill_req(&req, -pgid, sig, info))
+	up = clms_up_nodes() & ~BIT_ULL(vproc_self());
+	if (!up)
+		return ret;
+	fo = kzalloc(struct_size(fo, calls, hweight64(up)), GFP_KERNEL);
+	if (!fo)
+		return success ? 0 : ret;
+	if (vproc_kill_req(&fo->req, -pgid, sig, info)) {
+		kfree(fo);
 		return success ? 0 : -EPERM;
-	up = clms_up_nodes();
+	}
+	kref_init(&fo->ref);
+	init_completion(&fo->all_done);
+	fo->deadline = jiffies + VPROC_TIMEOUT;
 	for (node = 1; node <= SSI_MAX_NODES; node++) {
-		if (!(up & BIT_ULL(node)) || node == vproc_self())
+		if (!(up & BIT_ULL(node)))
 			continue;
-		err = vproc_clamp(ics_vproc_kill(node, &req, &rep,
-						 VPROC_TIMEOUT), VPROC_KILL_OK);
+		fo->calls[fo->nr].node = node;
+		fo->calls[fo->nr].fo = fo;
+		INIT_WORK(&fo->calls[fo->nr].work, vproc_fanout_fn);
+		fo->nr++;
+	}
+	atomic_set(&fo->pending, fo->nr);
+	for (i = 0; i < fo->nr; i++) {
+		kref_get(&fo->ref);
+		queue_work(vproc_fanout_wq, &fo->calls[i].work);
+	}
+
+	left = (long)(fo->deadline - jiffies);
+	if (left > 0)
+		wait_for_completion_timeout(&fo->all_done, left);
+	for (i = 0; i < fo->nr; i++) {
+		struct vproc_fanout_call *c = &fo->calls[i];
+
+		/* Pairs with smp_store_release() in vproc_fanout_fn(). */
+		if (!smp_load_acquire(&c->done))
+			continue;	/* no answer in time: as ESRCH */
+		err = vproc_clamp(c->ret, VPROC_KILL_OK);
 		if (!err)
 			success = true;
 		else if (err != -ESRCH)
 			ret = err;
 	}
+	kref_put(&fo->ref, vproc_fanout_free);
 	return success ? 0 : ret;
 }
 
@@ -907,10 +991,15 @@ int vproc_ops_init(void)
 	struct super_block *sb;
 	int ret;
 
+	vproc_fanout_wq = alloc_workqueue("vproc_fanout", WQ_UNBOUND, 0);
+	if (!vproc_fanout_wq)
+		return -ENOMEM;
+
 	ret = kern_path("/proc", LOOKUP_FOLLOW | LOOKUP_DIRECTORY,
 			&vproc_proc_root);
 	if (ret) {
 		pr_err("cannot find /proc: %d\n", ret);
+		destroy_workqueue(vproc_fanout_wq);
 		return ret;
 	}
 	sb = vproc_proc_root.dentry->d_sb;
@@ -919,6 +1008,7 @@ int vproc_ops_init(void)
 	    proc_pid_ns(sb) != &init_pid_ns) {
 		pr_err("/proc is not the initial PID namespace's procfs root\n");
 		path_put(&vproc_proc_root);
+		destroy_workqueue(vproc_fanout_wq);
 		return -ENOENT;
 	}
 	return 0;
@@ -926,5 +1016,7 @@ int vproc_ops_init(void)
 
 void vproc_ops_exit(void)
 {
+	/* Waits for a fan-out's stragglers (each bounded by VPROC_TIMEOUT). */
+	destroy_workqueue(vproc_fanout_wq);
 	path_put(&vproc_proc_root);
 }
