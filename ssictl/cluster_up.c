@@ -15,8 +15,9 @@
  * in the order given (name dependencies first; ssictl works the order out
  * from the modules' depends), and --table is not offered. A module already
  * loaded is left as it is. Inputs are checked before the kernel is touched,
- * except this node's place in the table (ssisys needs ssi_core loaded). Progress goes to stderr, the result to stdout; exit 0 on success,
- * 1 when something failed (message and fix), 2 on a usage error.
+ * except this node's place in the table (ssisys needs ssi_core loaded).
+ * Progress goes to stderr, the result to stdout; exit 0 on success, 1 when
+ * something failed (message and fix), 2 on a usage error.
  *
  * The key is never printed. DIR defaults to $SSIKIT_MODULES_DIR, else
  * ../modules/out relative to this binary (build/guest-bin in a checkout).
@@ -41,6 +42,9 @@
 #include <linux/types.h>
 
 #include "../abi/ssi_abi.h"
+
+#define __printf(a, b) __attribute__((format(printf, a, b)))
+#define __noreturn __attribute__((noreturn))
 
 #define KEY_FILE_LIMIT 4096
 #define MAX_MODULES 16
@@ -97,7 +101,7 @@ static void json_modules(FILE *f)
 	fputs("]", f);
 }
 
-static void __attribute__((format(printf, 1, 2))) note(const char *fmt, ...)
+static void __printf(1, 2) note(const char *fmt, ...)
 {
 	va_list ap;
 
@@ -110,8 +114,7 @@ static void __attribute__((format(printf, 1, 2))) note(const char *fmt, ...)
 }
 
 /* Report a failure the way ssictl does (JSON document or "error/fix" lines) and exit 1. */
-static void __attribute__((noreturn, format(printf, 3, 4)))
-fail(int err, const char *hint, const char *fmt, ...)
+static void __noreturn __printf(3, 4) fail(int err, const char *hint, const char *fmt, ...)
 {
 	char message[1024];
 	va_list ap;
@@ -136,7 +139,7 @@ fail(int err, const char *hint, const char *fmt, ...)
 	exit(1);
 }
 
-static void __attribute__((noreturn, format(printf, 1, 2))) usage(const char *fmt, ...)
+static void __noreturn __printf(1, 2) usage(const char *fmt, ...)
 {
 	va_list ap;
 
@@ -151,8 +154,7 @@ static void __attribute__((noreturn, format(printf, 1, 2))) usage(const char *fm
 }
 
 /* snprintf into a path buffer; a path that does not fit is a usage error, not a truncation. */
-static void __attribute__((format(printf, 3, 4)))
-format_path(char *buf, size_t size, const char *fmt, ...)
+static void __printf(3, 4) format_path(char *buf, size_t size, const char *fmt, ...)
 {
 	va_list ap;
 	int n;
