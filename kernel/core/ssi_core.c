@@ -10,6 +10,7 @@
 #include <linux/kernel.h>
 #include <linux/kobject.h>
 #include <linux/module.h>
+#include <linux/nospec.h>
 #include <linux/mutex.h>
 #include <linux/rcupdate.h>
 #include <linux/sysfs.h>
@@ -78,6 +79,10 @@ static long ssi_core_ssisys(unsigned int cmd, void __user *buf, size_t len)
 	case SSISYS_MAX_NODES:
 		return SSI_MAX_NODES;
 	}
+	if (cmd >= SSISYS_NR_CMDS)
+		return -ENOIOCTLCMD;
+	/* @cmd indexes a table of function pointers: no speculation past the check. */
+	cmd = array_index_nospec(cmd, SSISYS_NR_CMDS);
 
 	rcu_read_lock();
 	handler = rcu_dereference(ssisys_table[cmd]);
