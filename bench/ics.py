@@ -2,7 +2,10 @@
 
 * latency: null RPC round trip (ics_test null) vs a 1-byte TCP ping-pong;
 * bulk: 64 KiB echo RPCs (ics_test echo) vs 64 KiB TCP echo messages, as MiB/s moved
-  in both directions together.
+  in both directions together;
+each with ICS frames under kernel TLS (``protect=tls``, the default) and in the clear
+(``protect=none``, the trusted-interconnect mode), the TCP baseline measured again
+in each cluster.
 The userspace side is a static C program (bench/tcp_pingpong.c), so the baseline is
 not slowed by Python in the TCG guest.
 """
@@ -13,6 +16,8 @@ import json
 from typing import Any
 
 from qemu import Cluster
+from qemu.bringup import CLUSTER_UP, DEFAULT_KEY, peer_table
+from qemu.paths import flavor
 
 from .common import REPO, static_binary
 
@@ -40,10 +45,21 @@ def _tcp(c: Cluster, tool: str, size: int, count: int) -> int:
     return int(out.strip().splitlines()[-1])
 
 
-def run(calls: int = 2000, bulk_msgs: int = 200, bulk_size: int = 65536) -> dict[str, Any]:
+def _load(c: Cluster, protect: str) -> None:
+    """ssi_core, ics with protect=*protect*, ics_test; key and table (ssi-cluster-up)."""
+    mods = flavor().modules_out
+    table = " ".join(f"--peer {n}={a}" for n, a in sorted(peer_table([1, 2]).items()))
+    for nd in c.nodes:
+        nd.succeed(f"insmod {mods}/ssi_core.ko && insmod {mods}/ics.ko protect={protect} && "
+                   f"insmod {mods}/ics_test.ko && printf '%s\\n' {DEFAULT_KEY.hex()} | "
+                   f"{CLUSTER_UP} {table} --key-file - --modules ssi_core,ics,ics_test",
+                   timeout=120)
+
+
+def measure(protect: str, calls: int, bulk_msgs: int, bulk_size: int) -> dict[str, Any]:
     tool = static_binary(REPO / "bench" / "tcp_pingpong.c", "tcp_pingpong")
-    with Cluster(nodes=2, name="bench-ics") as c:
-        c.bring_up(modules=("ssi_core", "ics", "ics_test"))
+    with Cluster(nodes=2, name=f"bench-ics-{protect}") as c:
+        _load(c, protect)
         c.node(2).succeed(f"(setsid {tool} server {PORT} >/dev/null 2>&1 &)")
         c.node(1).wait_until_succeeds(f"{tool} client 169.254.77.2 {PORT} 0 1", timeout=30)
         # Warm both paths (connections, caches) before measuring.
@@ -60,8 +76,12 @@ def run(calls: int = 2000, bulk_msgs: int = 200, bulk_size: int = 65536) -> dict
     bulk = {"ics_echo_mib_s": mib / (ics_bulk / 1e9), "tcp_echo_mib_s": mib / (tcp_bulk / 1e9),
             "message_bytes": bulk_size, "messages": bulk_msgs}
     bulk["ratio_ics_over_tcp"] = bulk["ics_echo_mib_s"] / bulk["tcp_echo_mib_s"]
-    print(f"ICS null RPC {lat['ics_null_rpc_us']:.1f} us vs TCP ping-pong "
+    print(f"ICS protect={protect}: null RPC {lat['ics_null_rpc_us']:.1f} us vs TCP ping-pong "
           f"{lat['tcp_pingpong_us']:.1f} us (x{lat['ratio_ics_over_tcp']:.2f}); "
           f"bulk {bulk['ics_echo_mib_s']:.1f} vs {bulk['tcp_echo_mib_s']:.1f} MiB/s "
           f"(x{bulk['ratio_ics_over_tcp']:.2f})")
     return {"latency": lat, "bulk": bulk, "calls": calls}
+
+
+def run(calls: int = 2000, bulk_msgs: int = 200, bulk_size: int = 65536) -> dict[str, Any]:
+    return {protect: measure(protect, calls, bulk_msgs, bulk_size) for protect in ("tls", "none")}

@@ -8,7 +8,7 @@ import shutil
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from . import cbuild, guest_image
+from . import cbuild, guest_image, paths
 from .guest_image import DISK_SERIAL
 from .paths import INIT_SCRIPT, REPO_ROOT
 from .paths import flavor as kernel_flavor
@@ -75,7 +75,8 @@ def _prepare_guest_files() -> Path:
 def _default_python_image() -> Path | None:
     """The current guest image; $SSI_GUEST_IMAGE=0 boots without it."""
     image = _prepare_guest_files()
-    return None if os.environ.get("SSI_GUEST_IMAGE", "1") == "0" else image
+    off = os.environ.get("SSI_GUEST_IMAGE", "1") == "0" or not paths.guest_speedups()
+    return None if off else image
 
 
 def _default_bios() -> str | None:
@@ -103,6 +104,10 @@ class NodeConfig:
     # mounting proc over the 9p /proc once failed); others are for `make bench`.
     root_cache: str = field(default_factory=lambda: os.environ.get("SSI_9P_CACHE", "none"))
     accel: str = field(default_factory=lambda: os.environ.get("SSI_QEMU_ACCEL", "tcg"))
+    # Every CPU feature TCG emulates, AES-NI and PCLMULQDQ among them: ICS
+    # protects its frames with AES-GCM (kernel TLS), which the default
+    # qemu64 model would leave to table-driven C.  $SSI_QEMU_CPU overrides.
+    cpu: str = field(default_factory=lambda: os.environ.get("SSI_QEMU_CPU", "max"))
     bios: str | None = field(default_factory=lambda: _default_bios())
     # $SSI_FLAVOR: the guest's init.sh loads this flavor's modules.
     flavor: str = field(default_factory=lambda: kernel_flavor().name)
@@ -140,6 +145,8 @@ def kernel_append(cfg: NodeConfig) -> str:
         f"rootflags=trans=virtio,version=9p2000.L,msize=524288,cache={cfg.root_cache}",
         "ro",
     ]
+    if not paths.guest_speedups():
+        parts.append("ssi.nodaemon")
     if cfg.flavor != "normal":
         # init.sh points ssictl at build/modules-<flavor>/out: a module built
         # for the other kernel would not match this one.
@@ -170,6 +177,7 @@ def qemu_command(cfg: NodeConfig) -> list[str]:
         cfg.qemu,
         "-name", f"ssi-node{cfg.node}",
         "-accel", cfg.accel,
+        "-cpu", cfg.cpu,
         "-nodefaults",
         "-no-user-config",
         "-display", "none",

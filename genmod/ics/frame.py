@@ -13,7 +13,7 @@ from typing import Self
 
 ICS_MAGIC = 0x31495353
 """"SSI1" little endian."""
-ICS_PROTO_VERSION = 1
+ICS_PROTO_VERSION = 2
 ICS_MAX_BODY = 256 * 1024
 
 ICS_CHAN_PRIO = 0

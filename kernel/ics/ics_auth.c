@@ -1,27 +1,42 @@
 // SPDX-License-Identifier: GPL-2.0-only
 /*
- * ICS peer authentication: before a connection carries any service frame,
- * both ends prove they hold the cluster key with an HMAC-SHA256
- * challenge-response over fresh nonces from each side.
+ * ICS peer authentication and session keys.  Before a connection carries
+ * any service frame, both ends prove they hold the cluster key with an
+ * HMAC-SHA256 challenge-response over fresh nonces from each side, and
+ * agree on how the frames after it are protected:
  *
- *   connector -> acceptor  HELLO      node_c, chan, node_s, nonce_c
- *   acceptor -> connector  CHALLENGE  node_s, nonce_s, MAC("ics-s")
- *   connector -> acceptor  RESPONSE   MAC("ics-c")
+ *   connector -> acceptor  HELLO      node_c, chan, node_s, protect, nonce_c
+ *   acceptor -> connector  CHALLENGE  node_s, protect, nonce_s, MAC("ics2-s")
+ *   connector -> acceptor  RESPONSE   MAC("ics2-c")
  *   acceptor -> connector  OK
  *
- * MAC(label) = HMAC(key, label | node_c | node_s | chan | nonce_c | nonce_s)
+ *   MAC(label) = HMAC(key, label | node_c | node_s | chan | protect |
+ *                     nonce_c | nonce_s)
+ *
+ * Either side refuses with an AUTH frame of the step it expected to send,
+ * a non-zero status and no body.  The whole exchange has one deadline
+ * (ICS_HANDSHAKE_TIMEOUT), enforced by ics_conn.c, which also feeds these
+ * steps the frames as they arrive: no step blocks on the network.
+ *
+ * With protect=tls, each direction's TLS key, salt and IV come from
+ * HKDF-SHA256 (RFC 5869), the cluster key as salt:
+ *
+ *   PRK = HMAC(key, "ics2-prk" | node_c | node_s | chan | protect |
+ *              nonce_c | nonce_s)
+ *   connector -> acceptor: HMAC(PRK, "ics2 c2s" | 0x01)[0..27]
+ *   acceptor -> connector: HMAC(PRK, "ics2 s2c" | 0x01)[0..27]
+ *
+ * Fresh nonces on both sides make every connection's keys new, so records
+ * of one connection cannot be replayed into another.
  */
 #define pr_fmt(fmt) "ics: " fmt
 
 #include <crypto/algapi.h>
 #include <crypto/hash.h>
-#include <linux/inet.h>
 #include <linux/mutex.h>
 #include <linux/random.h>
 #include <linux/slab.h>
 #include <linux/ssi.h>
-#include <net/sock.h>
-#include <asm/unaligned.h>
 
 #include "ics_internal.h"
 
@@ -32,13 +47,49 @@ enum ics_auth_step {
 	ICS_AUTH_OK = 4,
 };
 
-#define ICS_HELLO_LEN		(3 * 4 + ICS_NONCE_LEN)
-#define ICS_CHALLENGE_LEN	(4 + ICS_NONCE_LEN + ICS_MAC_LEN)
-#define ICS_RESPONSE_LEN	ICS_MAC_LEN
+struct ics_auth_hello {
+	__le32 node_c;
+	__le32 chan;
+	__le32 node_s;
+	__le32 protect;
+	u8 nonce_c[ICS_NONCE_LEN];
+} __packed;
 
-static struct crypto_shash *ics_hmac;
+struct ics_auth_challenge {
+	__le32 node_s;
+	__le32 protect;
+	u8 nonce_s[ICS_NONCE_LEN];
+	u8 mac[ICS_MAC_LEN];
+} __packed;
+
+struct ics_auth_response {
+	u8 mac[ICS_MAC_LEN];
+} __packed;
+
+/* What the MACs and the key derivation cover besides the label and nonces. */
+struct ics_auth_ids {
+	__le32 node_c;
+	__le32 node_s;
+	__le32 chan;
+	__le32 protect;
+} __packed;
+
+struct ics_handshake {
+	enum ics_auth_step expect;	/* the step of the next frame we take */
+	struct ics_auth_ids ids;
+	u8 nonce_c[ICS_NONCE_LEN];
+	u8 nonce_s[ICS_NONCE_LEN];
+	union {
+		struct ics_auth_hello hello;
+		struct ics_auth_challenge challenge;
+		struct ics_auth_response response;
+	} rx;
+};
+
+static struct crypto_shash *ics_hmac;	/* keyed with the cluster key */
+static struct crypto_shash *ics_hkdf;	/* keyed with each connection's PRK */
 static bool ics_key_set;
-static DEFINE_MUTEX(ics_key_lock);	/* ics_hmac's key and digests */
+static DEFINE_MUTEX(ics_key_lock);	/* both tfms' keys and digests */
 
 int ics_auth_init(void)
 {
@@ -47,11 +98,17 @@ int ics_auth_init(void)
 		pr_err("no hmac(sha256): %ld\n", PTR_ERR(ics_hmac));
 		return PTR_ERR(ics_hmac);
 	}
+	ics_hkdf = crypto_alloc_shash("hmac(sha256)", 0, 0);
+	if (IS_ERR(ics_hkdf)) {
+		crypto_free_shash(ics_hmac);
+		return PTR_ERR(ics_hkdf);
+	}
 	return 0;
 }
 
 void ics_auth_exit(void)
 {
+	crypto_free_shash(ics_hkdf);
 	crypto_free_shash(ics_hmac);
 }
 
@@ -71,73 +128,103 @@ bool ics_auth_have_key(void)
 	return READ_ONCE(ics_key_set);
 }
 
-static int ics_auth_mac(const char *label, unsigned int node_c,
-			unsigned int node_s, enum ics_chan chan,
-			const u8 *nonce_c, const u8 *nonce_s, u8 *mac)
+struct ics_handshake *ics_auth_alloc(void)
 {
-	SHASH_DESC_ON_STACK(desc, ics_hmac);
-	__le32 ids[3] = {
-		cpu_to_le32(node_c), cpu_to_le32(node_s), cpu_to_le32(chan),
-	};
+	return kzalloc(sizeof(struct ics_handshake), GFP_KERNEL);
+}
+
+void ics_auth_free(struct ics_handshake *hs)
+{
+	kfree_sensitive(hs);
+}
+
+/* HMAC(tfm's key, label | ids | nonce_c | nonce_s); ics_key_lock held. */
+static int ics_auth_digest(struct crypto_shash *tfm, const char *label,
+			   const struct ics_handshake *hs, u8 *out)
+{
+	SHASH_DESC_ON_STACK(desc, tfm);
 	int ret;
 
-	mutex_lock(&ics_key_lock);
-	if (!ics_key_set) {
-		ret = -ENOKEY;
-		goto out;
-	}
-	desc->tfm = ics_hmac;
+	desc->tfm = tfm;
 	ret = crypto_shash_init(desc) ?:
 	      crypto_shash_update(desc, label, strlen(label)) ?:
-	      crypto_shash_update(desc, (const u8 *)ids, sizeof(ids)) ?:
-	      crypto_shash_update(desc, nonce_c, ICS_NONCE_LEN) ?:
-	      crypto_shash_update(desc, nonce_s, ICS_NONCE_LEN) ?:
-	      crypto_shash_final(desc, mac);
+	      crypto_shash_update(desc, (const u8 *)&hs->ids, sizeof(hs->ids)) ?:
+	      crypto_shash_update(desc, hs->nonce_c, ICS_NONCE_LEN) ?:
+	      crypto_shash_update(desc, hs->nonce_s, ICS_NONCE_LEN) ?:
+	      crypto_shash_final(desc, out);
 	shash_desc_zero(desc);
-out:
+	return ret;
+}
+
+static int ics_auth_mac(const char *label, const struct ics_handshake *hs,
+			u8 *mac)
+{
+	int ret = -ENOKEY;
+
+	mutex_lock(&ics_key_lock);
+	if (ics_key_set)
+		ret = ics_auth_digest(ics_hmac, label, hs, mac);
 	mutex_unlock(&ics_key_lock);
 	return ret;
 }
 
-static int ics_auth_send(struct socket *sock, enum ics_auth_step step,
-			 const void *body, size_t len, int status)
+/* HKDF-Expand, one block: HMAC(PRK, info | 0x01), first @len bytes. */
+static int ics_auth_expand(const char *info, u8 *out, size_t len)
+{
+	SHASH_DESC_ON_STACK(desc, ics_hkdf);
+	static const u8 one = 1;
+	u8 block[32];
+	int ret;
+
+	desc->tfm = ics_hkdf;
+	ret = crypto_shash_init(desc) ?:
+	      crypto_shash_update(desc, info, strlen(info)) ?:
+	      crypto_shash_update(desc, &one, 1) ?:
+	      crypto_shash_final(desc, block);
+	shash_desc_zero(desc);
+	if (!ret)
+		memcpy(out, block, len);
+	memzero_explicit(block, sizeof(block));
+	return ret;
+}
+
+/* Derives this end's TLS material: @tx for what it sends, @rx for what it receives. */
+static int ics_auth_keys(struct ics_conn *conn, u8 *tx, u8 *rx)
+{
+	u8 prk[32];
+	int ret = -ENOKEY;
+
+	mutex_lock(&ics_key_lock);
+	if (ics_key_set)
+		ret = ics_auth_digest(ics_hmac, "ics2-prk", conn->hs, prk) ?:
+		      crypto_shash_setkey(ics_hkdf, prk, sizeof(prk)) ?:
+		      ics_auth_expand(conn->outgoing ? "ics2 c2s" : "ics2 s2c", tx,
+				      ICS_TLS_KEY_MATERIAL) ?:
+		      ics_auth_expand(conn->outgoing ? "ics2 s2c" : "ics2 c2s", rx,
+				      ICS_TLS_KEY_MATERIAL);
+	mutex_unlock(&ics_key_lock);
+	memzero_explicit(prk, sizeof(prk));
+	return ret;
+}
+
+static void ics_auth_protect_failed(struct ics_conn *conn, int ret)
+{
+	pr_warn_ratelimited("node %u: cannot protect the connection: %d\n",
+			    conn->node, ret);
+}
+
+int ics_auth_send(struct ics_conn *conn, u16 step, const void *body,
+		  size_t len, int status)
 {
 	struct ics_hdr hdr;
 	struct kvec vec[2] = {
 		{ .iov_base = &hdr, .iov_len = sizeof(hdr) },
 		{ .iov_base = (void *)body, .iov_len = len },
 	};
-	struct msghdr msg = { .msg_flags = MSG_NOSIGNAL };
-	int ret;
 
 	ics_hdr_fill(&hdr, ICS_KIND_AUTH, 0, step, 1, len, status, 0);
-	ret = kernel_sendmsg(sock, &msg, vec, len ? 2 : 1, sizeof(hdr) + len);
-	if (ret < 0)
-		return ret;
-	return ret == sizeof(hdr) + len ? 0 : -EPIPE;
-}
-
-/* Receives exactly one AUTH frame of @step whose body is @len bytes. */
-static int ics_auth_recv(struct socket *sock, enum ics_auth_step step,
-			 void *body, size_t len)
-{
-	struct ics_hdr hdr;
-	int ret;
-
-	ret = ics_sock_recv(sock, &hdr, sizeof(hdr));
-	if (ret)
-		return ret;
-	if (!ics_hdr_valid(&hdr) || hdr.kind != ICS_KIND_AUTH) {
-		ics_count(ICS_CNT_BAD_HEADER);
-		return -EPROTO;
-	}
-	if (le32_to_cpu(hdr.status))
-		return -ECONNREFUSED;
-	if (le16_to_cpu(hdr.op) != step || le32_to_cpu(hdr.len) != len) {
-		ics_count(ICS_CNT_BAD_HEADER);
-		return -EPROTO;
-	}
-	return len ? ics_sock_recv(sock, body, len) : 0;
+	return ics_conn_send_raw(conn, vec, len ? 2 : 1, sizeof(hdr) + len,
+				 conn->hs_deadline);
 }
 
 static void ics_auth_refused(const char *why, unsigned int node)
@@ -146,117 +233,229 @@ static void ics_auth_refused(const char *why, unsigned int node)
 	pr_warn_ratelimited("refused peer %u: %s\n", node, why);
 }
 
-int ics_auth_client(struct socket *sock, unsigned int node,
-		    enum ics_chan chan)
+/* The connector's first step: send HELLO. */
+static int ics_auth_hello(struct ics_conn *conn)
 {
-	u8 hello[ICS_HELLO_LEN], chal[ICS_CHALLENGE_LEN], mac[ICS_MAC_LEN];
-	unsigned int self = ssi_node_num();
-	u8 *nonce_c = hello + 12;
-	int ret;
+	struct ics_handshake *hs = conn->hs;
+	struct ics_auth_hello hello;
 
-	put_unaligned_le32(self, hello);
-	put_unaligned_le32(chan, hello + 4);
-	put_unaligned_le32(node, hello + 8);
-	get_random_bytes(nonce_c, ICS_NONCE_LEN);
-
-	ret = ics_auth_send(sock, ICS_AUTH_HELLO, hello, sizeof(hello), 0);
-	if (ret)
-		return ret;
-	ret = ics_auth_recv(sock, ICS_AUTH_CHALLENGE, chal, sizeof(chal));
-	if (ret) {
-		if (ret == -ECONNREFUSED)
-			ics_auth_refused("it refused our key or identity", node);
-		return ret;
-	}
-	if (get_unaligned_le32(chal) != node) {
-		ics_auth_refused("it answered as another node", node);
-		return -EACCES;
-	}
-	ret = ics_auth_mac("ics-s", self, node, chan, nonce_c, chal + 4, mac);
-	if (ret)
-		return ret;
-	if (crypto_memneq(mac, chal + 4 + ICS_NONCE_LEN, ICS_MAC_LEN)) {
-		ics_auth_refused("its key differs", node);
-		/* Tell it, so that both ends count the refusal. */
-		ics_auth_send(sock, ICS_AUTH_RESPONSE, NULL, 0, EACCES);
-		return -EACCES;
-	}
-	ret = ics_auth_mac("ics-c", self, node, chan, nonce_c, chal + 4, mac);
-	if (ret)
-		return ret;
-	ret = ics_auth_send(sock, ICS_AUTH_RESPONSE, mac, sizeof(mac), 0);
-	if (ret)
-		return ret;
-	ret = ics_auth_recv(sock, ICS_AUTH_OK, NULL, 0);
-	if (ret == -ECONNREFUSED)
-		ics_auth_refused("it did not accept our key", node);
-	if (!ret)
-		ics_count(ICS_CNT_AUTH_OK);
-	return ret;
+	hs->ids.node_c = cpu_to_le32(ssi_node_num());
+	hs->ids.node_s = cpu_to_le32(conn->node);
+	hs->ids.chan = cpu_to_le32(conn->chan);
+	hs->ids.protect = cpu_to_le32(ics_protect_mode);
+	get_random_bytes(hs->nonce_c, ICS_NONCE_LEN);
+	hello.node_c = hs->ids.node_c;
+	hello.chan = hs->ids.chan;
+	hello.node_s = hs->ids.node_s;
+	hello.protect = hs->ids.protect;
+	memcpy(hello.nonce_c, hs->nonce_c, ICS_NONCE_LEN);
+	hs->expect = ICS_AUTH_CHALLENGE;
+	return ics_auth_send(conn, ICS_AUTH_HELLO, &hello, sizeof(hello), 0);
 }
 
-int ics_auth_server(struct socket *sock, __be32 peer_addr,
-		    unsigned int *node, enum ics_chan *chan)
+int ics_auth_start(struct ics_conn *conn)
 {
-	u8 hello[ICS_HELLO_LEN], chal[ICS_CHALLENGE_LEN], mac[ICS_MAC_LEN];
-	u8 resp[ICS_RESPONSE_LEN];
-	unsigned int self = ssi_node_num(), peer, want, ch;
-	u8 *nonce_c = hello + 12, *nonce_s = chal + 4;
+	if (conn->outgoing)
+		return ics_auth_hello(conn);
+	conn->hs->expect = ICS_AUTH_HELLO;
+	return 0;
+}
+
+size_t ics_auth_expected_len(const struct ics_conn *conn)
+{
+	switch (conn->hs->expect) {
+	case ICS_AUTH_HELLO:
+		return sizeof(struct ics_auth_hello);
+	case ICS_AUTH_CHALLENGE:
+		return sizeof(struct ics_auth_challenge);
+	case ICS_AUTH_RESPONSE:
+		return sizeof(struct ics_auth_response);
+	default:
+		return 0;
+	}
+}
+
+void *ics_auth_rx_buf(struct ics_conn *conn)
+{
+	return &conn->hs->rx;
+}
+
+/* Acceptor: HELLO in, CHALLENGE out. */
+static int ics_auth_rx_hello(struct ics_conn *conn)
+{
+	struct ics_handshake *hs = conn->hs;
+	const struct ics_auth_hello *hello = &hs->rx.hello;
+	struct ics_auth_challenge chal;
+	unsigned int peer = le32_to_cpu(hello->node_c);
+	unsigned int self = ssi_node_num();
 	int ret;
 
-	ret = ics_auth_recv(sock, ICS_AUTH_HELLO, hello, sizeof(hello));
-	if (ret)
-		return ret;
-	peer = get_unaligned_le32(hello);
-	ch = get_unaligned_le32(hello + 4);
-	want = get_unaligned_le32(hello + 8);
-	if (peer < 1 || peer > SSI_MAX_NODES || ch >= ICS_NR_CHANS ||
-	    want != self) {
+	if (peer < 1 || peer > SSI_MAX_NODES || peer == self ||
+	    le32_to_cpu(hello->chan) >= ICS_NR_CHANS ||
+	    le32_to_cpu(hello->node_s) != self) {
 		ics_auth_refused("bad hello", peer);
-		ret = -EPROTO;
-		goto refuse;
+		return -EPROTO;
 	}
 	if (!READ_ONCE(ics_peers[peer].configured) ||
-	    READ_ONCE(ics_peers[peer].addr) != peer_addr) {
-		ics_auth_refused("not in the cluster table at that address",
-				 peer);
-		ret = -EACCES;
-		goto refuse;
+	    READ_ONCE(ics_peers[peer].addr) != conn->addr) {
+		ics_auth_refused("not in the cluster table at that address", peer);
+		return -EACCES;
 	}
+	if (le32_to_cpu(hello->protect) != ics_protect_mode) {
+		ics_auth_refused("its protect= mode differs from ours", peer);
+		return -EACCES;
+	}
+	hs->ids.node_c = hello->node_c;
+	hs->ids.node_s = hello->node_s;
+	hs->ids.chan = hello->chan;
+	hs->ids.protect = hello->protect;
+	memcpy(hs->nonce_c, hello->nonce_c, ICS_NONCE_LEN);
+	get_random_bytes(hs->nonce_s, ICS_NONCE_LEN);
+	conn->node = peer;
+	conn->chan = le32_to_cpu(hello->chan);
 
-	put_unaligned_le32(self, chal);
-	get_random_bytes(nonce_s, ICS_NONCE_LEN);
-	ret = ics_auth_mac("ics-s", peer, self, ch, nonce_c, nonce_s,
-			   chal + 4 + ICS_NONCE_LEN);
+	chal.node_s = cpu_to_le32(self);
+	chal.protect = hs->ids.protect;
+	memcpy(chal.nonce_s, hs->nonce_s, ICS_NONCE_LEN);
+	ret = ics_auth_mac("ics2-s", hs, chal.mac);
 	if (ret) {
 		ics_auth_refused("no cluster key set here", peer);
-		goto refuse;
+		return ret;
 	}
-	ret = ics_auth_send(sock, ICS_AUTH_CHALLENGE, chal, sizeof(chal), 0);
-	if (ret)
-		return ret;
-	ret = ics_auth_recv(sock, ICS_AUTH_RESPONSE, resp, sizeof(resp));
-	if (ret == -ECONNREFUSED)
-		ics_auth_refused("it found our key differs", peer);
-	if (ret)
-		return ret;
-	ret = ics_auth_mac("ics-c", peer, self, ch, nonce_c, nonce_s, mac);
-	if (ret)
-		goto refuse;
-	if (crypto_memneq(mac, resp, ICS_MAC_LEN)) {
-		ics_auth_refused("wrong key", peer);
-		ret = -EACCES;
-		goto refuse;
-	}
-	ret = ics_auth_send(sock, ICS_AUTH_OK, NULL, 0, 0);
-	if (ret)
-		return ret;
-	ics_count(ICS_CNT_AUTH_OK);
-	*node = peer;
-	*chan = ch;
-	return 0;
+	hs->expect = ICS_AUTH_RESPONSE;
+	return ics_auth_send(conn, ICS_AUTH_CHALLENGE, &chal, sizeof(chal), 0);
+}
 
-refuse:
-	ics_auth_send(sock, ICS_AUTH_CHALLENGE, NULL, 0, EACCES);
-	return ret;
+/* Connector: CHALLENGE in, RESPONSE out. */
+static int ics_auth_rx_challenge(struct ics_conn *conn)
+{
+	struct ics_handshake *hs = conn->hs;
+	const struct ics_auth_challenge *chal = &hs->rx.challenge;
+	struct ics_auth_response resp;
+	u8 mac[ICS_MAC_LEN];
+	int ret;
+
+	if (le32_to_cpu(chal->node_s) != conn->node) {
+		ics_auth_refused("it answered as another node", conn->node);
+		return -EACCES;
+	}
+	if (chal->protect != hs->ids.protect) {
+		ics_auth_refused("its protect= mode differs from ours", conn->node);
+		return -EACCES;
+	}
+	memcpy(hs->nonce_s, chal->nonce_s, ICS_NONCE_LEN);
+	ret = ics_auth_mac("ics2-s", hs, mac);
+	if (ret)
+		return ret;
+	if (crypto_memneq(mac, chal->mac, ICS_MAC_LEN)) {
+		ics_auth_refused("its key differs", conn->node);
+		/* Tell it, so that both ends count the refusal. */
+		ics_auth_send(conn, ICS_AUTH_RESPONSE, NULL, 0, EACCES);
+		return -EACCES;
+	}
+	ret = ics_auth_mac("ics2-c", hs, resp.mac);
+	if (ret)
+		return ret;
+	hs->expect = ICS_AUTH_OK;
+	return ics_auth_send(conn, ICS_AUTH_RESPONSE, &resp, sizeof(resp), 0);
+}
+
+/* Acceptor: RESPONSE in; receive protection on, OK out, send protection on. */
+static int ics_auth_rx_response(struct ics_conn *conn)
+{
+	struct ics_handshake *hs = conn->hs;
+	u8 mac[ICS_MAC_LEN], tx[ICS_TLS_KEY_MATERIAL], rx[ICS_TLS_KEY_MATERIAL];
+	bool tls = ics_protect_mode == ICS_PROTECT_TLS;
+	int ret;
+
+	ret = ics_auth_mac("ics2-c", hs, mac);
+	if (ret)
+		return ret;
+	if (crypto_memneq(mac, hs->rx.response.mac, ICS_MAC_LEN)) {
+		ics_auth_refused("wrong key", conn->node);
+		return -EACCES;
+	}
+	ret = tls ? ics_auth_keys(conn, tx, rx) ?: ics_tls_rx(conn->sock, rx) : 0;
+	if (!ret)
+		ret = ics_auth_send(conn, ICS_AUTH_OK, NULL, 0, 0);
+	if (!ret && tls)
+		ret = ics_tls_tx(conn->sock, tx);
+	memzero_explicit(tx, sizeof(tx));
+	memzero_explicit(rx, sizeof(rx));
+	if (ret) {
+		ics_auth_protect_failed(conn, ret);
+		return ret;
+	}
+	ics_count(ICS_CNT_AUTH_OK);
+	return 1;
+}
+
+/* Connector: OK in, protection on both ways. */
+static int ics_auth_rx_ok(struct ics_conn *conn)
+{
+	u8 tx[ICS_TLS_KEY_MATERIAL], rx[ICS_TLS_KEY_MATERIAL];
+	int ret = 0;
+
+	if (ics_protect_mode == ICS_PROTECT_TLS)
+		ret = ics_auth_keys(conn, tx, rx) ?: ics_tls_rx(conn->sock, rx) ?:
+		      ics_tls_tx(conn->sock, tx);
+	memzero_explicit(tx, sizeof(tx));
+	memzero_explicit(rx, sizeof(rx));
+	if (ret) {
+		ics_auth_protect_failed(conn, ret);
+		return ret;
+	}
+	ics_count(ICS_CNT_AUTH_OK);
+	return 1;
+}
+
+/*
+ * Takes the AUTH frame in conn->rx_hdr (its body, of the length
+ * ics_auth_expected_len() asked for, in ics_auth_rx_buf()).  Returns 0
+ * when the handshake goes on, 1 once this end is authenticated and
+ * protected, or a negative errno: the connection must then be closed.
+ */
+int ics_auth_rx(struct ics_conn *conn)
+{
+	const struct ics_hdr *hdr = &conn->rx_hdr;
+	struct ics_handshake *hs = conn->hs;
+
+	if (le32_to_cpu(hdr->status)) {
+		switch (hs->expect) {
+		case ICS_AUTH_CHALLENGE:
+			ics_auth_refused("it refused our key or identity", conn->node);
+			break;
+		case ICS_AUTH_RESPONSE:
+			ics_auth_refused("it found our key differs", conn->node);
+			break;
+		default:
+			ics_auth_refused("it did not accept our key", conn->node);
+		}
+		return -ECONNREFUSED;
+	}
+	switch (hs->expect) {
+	case ICS_AUTH_HELLO:
+		return ics_auth_rx_hello(conn);
+	case ICS_AUTH_CHALLENGE:
+		return ics_auth_rx_challenge(conn);
+	case ICS_AUTH_RESPONSE:
+		return ics_auth_rx_response(conn);
+	case ICS_AUTH_OK:
+		return ics_auth_rx_ok(conn);
+	}
+	return -EPROTO;
+}
+
+/* The step @conn expects next, for checking a received AUTH header. */
+u16 ics_auth_expected_step(const struct ics_conn *conn)
+{
+	return conn->hs->expect;
+}
+
+/* The acceptor tells a connector it refused, so that both ends count it. */
+void ics_auth_refuse(struct ics_conn *conn)
+{
+	if (!conn->outgoing && conn->hs)
+		ics_auth_send(conn, conn->hs->expect == ICS_AUTH_HELLO ?
+			      ICS_AUTH_CHALLENGE : ICS_AUTH_OK, NULL, 0, EACCES);
 }

@@ -1,14 +1,24 @@
 // SPDX-License-Identifier: GPL-2.0-only
 /*
- * ICS connections: kernel TCP sockets, the listener, per-connection
- * receive loops and framed sends.  Receive loops run as work items on an
- * unbound workqueue, so module unload can flush them like any work.
+ * ICS connections: kernel TCP sockets, framed sends, and receive driven by
+ * the socket callbacks (as TIPC and sunrpc do it).  data_ready and
+ * state_change queue the connection's rx_work on ics_rx_wq; rx_work reads
+ * whatever has arrived without blocking, frame by frame, hands complete
+ * frames to the handshake (ics_auth.c) or to RPC (ics_rpc.c), and returns
+ * when the socket has nothing more: no worker ever waits on a peer, so
+ * idle or slow connections cost memory, never threads.
+ *
+ * Outgoing connections are made by the first caller that needs one,
+ * outside the peer's lock; later callers wait for the same handshake.
+ * Every wait is bounded by the caller's deadline, and every handshake by
+ * ICS_HANDSHAKE_TIMEOUT.
  */
 #define pr_fmt(fmt) "ics: " fmt
 
 #include <linux/in.h>
 #include <linux/jiffies.h>
 #include <linux/mm.h>
+#include <linux/sched/signal.h>
 #include <linux/slab.h>
 #include <linux/tcp.h>
 #include <net/sock.h>
@@ -18,10 +28,6 @@
 
 static LIST_HEAD(ics_conns);
 static DEFINE_MUTEX(ics_conns_lock);	/* ics_conns; after peer->lock */
-
-static struct socket *ics_listen_sock;
-static struct work_struct ics_accept_work;
-static bool ics_stopping;
 
 bool ics_hdr_valid(const struct ics_hdr *hdr)
 {
@@ -53,42 +59,29 @@ void ics_hdr_fill(struct ics_hdr *hdr, enum ics_kind kind, u16 service,
 	hdr->xid = cpu_to_le64(xid);
 }
 
-/* Reads exactly @len bytes; -ECONNRESET on end of stream. */
-int ics_sock_recv(struct socket *sock, void *buf, size_t len)
+/* Jiffies left until @deadline, at least 1 (0 would mean "forever"). */
+static long ics_left(unsigned long deadline)
 {
-	while (len) {
-		struct kvec vec = { .iov_base = buf, .iov_len = len };
-		struct msghdr msg = { };
-		int ret;
+	long left = (long)(deadline - jiffies);
 
-		ret = kernel_recvmsg(sock, &msg, &vec, 1, len, MSG_WAITALL);
-		if (ret == 0)
-			return -ECONNRESET;
-		if (ret < 0)
-			return ret;
-		buf += ret;
-		len -= ret;
-	}
-	return 0;
+	return left > 0 ? left : 1;
 }
 
-int ics_conn_send(struct ics_conn *conn, const struct ics_hdr *hdr,
-		  const void *body, size_t len)
+/* ---------------------------------------------------------------- sending */
+
+int ics_conn_send_raw(struct ics_conn *conn, const struct kvec *vec,
+		      size_t nr, size_t total, unsigned long deadline)
 {
-	struct kvec vec[2] = {
-		{ .iov_base = (void *)hdr, .iov_len = sizeof(*hdr) },
-		{ .iov_base = (void *)body, .iov_len = len },
-	};
 	struct msghdr msg = { .msg_flags = MSG_NOSIGNAL };
-	size_t total = sizeof(*hdr) + len;
 	int ret;
 
 	mutex_lock(&conn->send_lock);
-	if (test_bit(ICS_CONN_DEAD, &conn->flags)) {
+	if (test_bit(ICS_CONN_DEAD, &conn->flags) || !conn->sock) {
 		ret = -ENOTCONN;
 		goto out;
 	}
-	ret = kernel_sendmsg(conn->sock, &msg, vec, len ? 2 : 1, total);
+	WRITE_ONCE(conn->sock->sk->sk_sndtimeo, ics_left(deadline));
+	ret = kernel_sendmsg(conn->sock, &msg, (struct kvec *)vec, nr, total);
 	if (ret == total) {
 		ics_count(ICS_CNT_FRAMES_TX);
 		ics_count_add(ICS_CNT_BYTES_TX, total);
@@ -97,30 +90,64 @@ int ics_conn_send(struct ics_conn *conn, const struct ics_hdr *hdr,
 	}
 	/* A partial frame leaves the stream unparseable: drop it. */
 	ics_conn_kill(conn);
-	ret = ret < 0 ? ret : -EPIPE;
+	ret = ret < 0 && ret != -EAGAIN ? ret : -ETIMEDOUT;
 out:
 	mutex_unlock(&conn->send_lock);
 	return ret;
 }
 
+int ics_conn_send(struct ics_conn *conn, const struct ics_hdr *hdr,
+		  const void *body, size_t len, unsigned long deadline)
+{
+	struct kvec vec[2] = {
+		{ .iov_base = (void *)hdr, .iov_len = sizeof(*hdr) },
+		{ .iov_base = (void *)body, .iov_len = len },
+	};
+
+	return ics_conn_send_raw(conn, vec, len ? 2 : 1, sizeof(*hdr) + len,
+				 deadline);
+}
+
+/* ------------------------------------------------------- life and death */
+
 static void ics_rx_work_fn(struct work_struct *work);
 
-static struct ics_conn *ics_conn_alloc(struct socket *sock, unsigned int node,
-				       enum ics_chan chan, bool outgoing)
+static void ics_conn_queue_rx(struct ics_conn *conn)
+{
+	kref_get(&conn->ref);
+	if (!queue_work(ics_rx_wq, &conn->rx_work))
+		ics_conn_put(conn);	/* already queued: not the last reference */
+}
+
+static void ics_hs_timer_fn(struct timer_list *t)
+{
+	struct ics_conn *conn = from_timer(conn, t, hs_timer);
+
+	ics_conn_queue_rx(conn);	/* rx_work sees the deadline has passed */
+}
+
+static struct ics_conn *ics_conn_alloc(unsigned int node, enum ics_chan chan,
+				       bool outgoing)
 {
 	struct ics_conn *conn = kzalloc(sizeof(*conn), GFP_KERNEL);
 
 	if (!conn)
 		return NULL;
-	kref_init(&conn->ref);
-	conn->sock = sock;
+	conn->hs = ics_auth_alloc();
+	if (!conn->hs) {
+		kfree(conn);
+		return NULL;
+	}
+	kref_init(&conn->ref);		/* the connection's life */
 	conn->node = node;
 	conn->chan = chan;
 	conn->outgoing = outgoing;
-	conn->authed = outgoing;
 	mutex_init(&conn->send_lock);
 	INIT_WORK(&conn->rx_work, ics_rx_work_fn);
 	xa_init_flags(&conn->pending, XA_FLAGS_ALLOC1);
+	timer_setup(&conn->hs_timer, ics_hs_timer_fn, 0);
+	init_completion(&conn->ready);
+	conn->ready_status = -ENOTCONN;
 	mutex_lock(&ics_conns_lock);
 	list_add(&conn->all, &ics_conns);
 	mutex_unlock(&ics_conns_lock);
@@ -136,7 +163,10 @@ static void ics_conn_release(struct kref *ref)
 	mutex_unlock(&ics_conns_lock);
 	WARN_ON(!xa_empty(&conn->pending));
 	xa_destroy(&conn->pending);
-	sock_release(conn->sock);
+	if (conn->sock)
+		sock_release(conn->sock);
+	kvfree(conn->rx_body);
+	ics_auth_free(conn->hs);
 	kfree(conn);
 }
 
@@ -145,24 +175,455 @@ void ics_conn_put(struct ics_conn *conn)
 	kref_put(&conn->ref, ics_conn_release);
 }
 
-/* Wakes the receive loop, which then fails what is pending and exits. */
+/* Marks @conn dead and has rx_work tear it down. */
 void ics_conn_kill(struct ics_conn *conn)
 {
 	if (test_and_set_bit(ICS_CONN_DEAD, &conn->flags))
 		return;
-	kernel_sock_shutdown(conn->sock, SHUT_RDWR);
-	if (conn->authed)
+	if (conn->sock)
+		kernel_sock_shutdown(conn->sock, SHUT_RDWR);
+	if (ics_conn_authed(conn))
 		ics_count(ICS_CNT_DISCONNECTS);
+	if (test_bit(ICS_CONN_ATTACHED, &conn->flags))
+		ics_conn_queue_rx(conn);
 }
+
+static void ics_sk_data_ready(struct sock *sk)
+{
+	struct ics_conn *conn;
+
+	read_lock_bh(&sk->sk_callback_lock);
+	conn = sk->sk_user_data;
+	if (conn)
+		ics_conn_queue_rx(conn);
+	read_unlock_bh(&sk->sk_callback_lock);
+}
+
+/* Peer closed or reset: rx_work then reads the end of the stream. */
+static void ics_sk_state_change(struct sock *sk)
+{
+	ics_sk_data_ready(sk);
+}
+
+static void ics_conn_attach(struct ics_conn *conn)
+{
+	struct sock *sk = conn->sock->sk;
+
+	kref_get(&conn->ref);		/* the callbacks' */
+	set_bit(ICS_CONN_ATTACHED, &conn->flags);
+	write_lock_bh(&sk->sk_callback_lock);
+	sk->sk_user_data = conn;
+	sk->sk_data_ready = ics_sk_data_ready;
+	sk->sk_state_change = ics_sk_state_change;
+	write_unlock_bh(&sk->sk_callback_lock);
+}
+
+/*
+ * After this no callback can reach @conn.  Our callbacks stay installed
+ * (kernel TLS keeps a copy of data_ready) and do nothing without
+ * sk_user_data; the socket is released with the connection.
+ */
+static void ics_conn_detach(struct ics_conn *conn)
+{
+	struct sock *sk = conn->sock->sk;
+
+	if (!test_and_clear_bit(ICS_CONN_ATTACHED, &conn->flags))
+		return;
+	write_lock_bh(&sk->sk_callback_lock);
+	sk->sk_user_data = NULL;
+	write_unlock_bh(&sk->sk_callback_lock);
+	ics_conn_put(conn);
+}
+
+/* Tears @conn down once: fails its calls, frees its slot, drops its life. */
+static void ics_conn_close(struct ics_conn *conn)
+{
+	struct ics_peer *peer;
+
+	ics_conn_kill(conn);
+	if (test_and_set_bit(ICS_CONN_CLOSED, &conn->flags))
+		return;
+	if (conn->sock)
+		ics_conn_detach(conn);
+	/* rx_work is done with the connection: a frame it holds part of is cut short. */
+	if (conn->rx_got >= sizeof(conn->rx_hdr))
+		ics_count(ICS_CNT_TRUNCATED);
+	del_timer_sync(&conn->hs_timer);
+	if (test_and_clear_bit(ICS_CONN_HS_COUNTED, &conn->flags))
+		atomic_dec(&ics_handshakes);
+	ics_fail_pending(conn, test_bit(ICS_CONN_NODE_DOWN, &conn->flags) ?
+			 -EHOSTDOWN : -ENOTCONN);
+	complete_all(&conn->ready);	/* ready_status says why, if not authed */
+	if (conn->outgoing) {
+		peer = &ics_peers[conn->node];
+		mutex_lock(&peer->lock);
+		if (peer->out[conn->chan] == conn) {
+			peer->out[conn->chan] = NULL;
+			ics_conn_put(conn);
+		}
+		mutex_unlock(&peer->lock);
+	}
+	ics_conn_put(conn);		/* its life */
+}
+
+/* ---------------------------------------------------------------- receive */
+
+/* Reads what has arrived, up to @len bytes: their count, -EAGAIN or an error. */
+static int ics_recv_some(struct ics_conn *conn, void *buf, size_t len)
+{
+	struct kvec vec = { .iov_base = buf, .iov_len = len };
+	struct msghdr msg = { };
+	int ret;
+
+	ret = kernel_recvmsg(conn->sock, &msg, &vec, 1, len, MSG_DONTWAIT);
+	if (ret == 0)
+		return -ECONNRESET;
+	if (ret == -EBADMSG) {
+		/* A TLS record that failed authentication: tampered or injected. */
+		ics_count(ICS_CNT_BAD_RECORD);
+		pr_warn_ratelimited("node %u: a record failed authentication: resetting\n",
+				    conn->node);
+	}
+	return ret;
+}
+
+static bool ics_rx_kind_ok(const struct ics_conn *conn, u8 kind)
+{
+	if (conn->outgoing)
+		return kind == ICS_KIND_REPLY;
+	return kind == ICS_KIND_CALL || kind == ICS_KIND_ONEWAY;
+}
+
+/* Checks a complete header and gets a buffer for its body. */
+static int ics_rx_header(struct ics_conn *conn)
+{
+	const struct ics_hdr *hdr = &conn->rx_hdr;
+	size_t len = le32_to_cpu(hdr->len);
+	bool authed = ics_conn_authed(conn);
+
+	if (!ics_hdr_valid(hdr)) {
+		/* The stream cannot be resynchronised after this. */
+		ics_count(ics_hdr_oversized(hdr) ? ICS_CNT_OVERSIZED :
+			  ICS_CNT_BAD_HEADER);
+		return -EPROTO;
+	}
+	if (!authed) {
+		/* Before authentication: one fixed-size AUTH frame at a time. */
+		if (hdr->kind != ICS_KIND_AUTH ||
+		    (le32_to_cpu(hdr->status) ? len != 0 :
+		     le16_to_cpu(hdr->op) != ics_auth_expected_step(conn) ||
+		     len != ics_auth_expected_len(conn))) {
+			ics_count(ICS_CNT_BAD_HEADER);
+			return -EPROTO;
+		}
+		return 0;
+	}
+	if (!ics_rx_kind_ok(conn, hdr->kind)) {
+		ics_count(ICS_CNT_BAD_HEADER);
+		return -EPROTO;
+	}
+	if (len) {
+		conn->rx_body = kvmalloc(len, GFP_KERNEL);
+		if (!conn->rx_body)
+			return -ENOMEM;
+	}
+	return 0;
+}
+
+static int ics_rx_authed(struct ics_conn *conn)
+{
+	del_timer(&conn->hs_timer);
+	if (test_and_clear_bit(ICS_CONN_HS_COUNTED, &conn->flags))
+		atomic_dec(&ics_handshakes);
+	conn->ready_status = 0;
+	/*
+	 * Publishes the handshake's results (protection, node, ready_status)
+	 * before the flag; pairs with smp_load_acquire() in ics_conn_authed().
+	 */
+	smp_store_release(&conn->authed, true);
+	if (!conn->outgoing)
+		ics_count(ICS_CNT_CONNECTS);
+	complete_all(&conn->ready);
+	return 0;
+}
+
+/* A whole frame has arrived: hand it on. */
+static int ics_rx_deliver(struct ics_conn *conn)
+{
+	void *body = conn->rx_body;
+	size_t len = le32_to_cpu(conn->rx_hdr.len);
+	int ret;
+
+	conn->rx_body = NULL;
+	conn->rx_got = 0;
+	ics_count(ICS_CNT_FRAMES_RX);
+	ics_count_add(ICS_CNT_BYTES_RX, sizeof(conn->rx_hdr) + len);
+	if (!ics_conn_authed(conn)) {
+		ret = ics_auth_rx(conn);
+		if (ret == -EACCES || ret == -EPROTO)
+			ics_auth_refuse(conn);
+		if (ret < 0)
+			conn->ready_status = ret == -EACCES || ret == -ECONNREFUSED ?
+					     -EACCES : -ENOTCONN;
+		return ret > 0 ? ics_rx_authed(conn) : ret;
+	}
+	if (conn->outgoing) {
+		ics_rx_reply(conn, &conn->rx_hdr, body);
+		kvfree(body);
+	} else {
+		ics_rx_call(conn, &conn->rx_hdr, body);	/* takes @body */
+	}
+	return 0;
+}
+
+/*
+ * Reads towards the next frame: 0 when one was handled, -EAGAIN when the
+ * socket has nothing more for now, or an error.  A short read is not
+ * "nothing more": only recvmsg's own -EAGAIN is, since the callback that
+ * would bring us back (data, or the peer's FIN) may already have fired.
+ */
+static int ics_rx_frame(struct ics_conn *conn)
+{
+	const size_t hlen = sizeof(conn->rx_hdr);
+	size_t len;
+	void *buf;
+	int ret;
+
+	while (conn->rx_got < hlen) {
+		ret = ics_recv_some(conn, (u8 *)&conn->rx_hdr + conn->rx_got,
+				    hlen - conn->rx_got);
+		if (ret < 0)
+			return ret;
+		conn->rx_got += ret;
+		if (conn->rx_got < hlen)
+			continue;
+		ret = ics_rx_header(conn);
+		if (ret) {
+			conn->rx_got = 0;	/* counted as a bad header, not a cut one */
+			return ret;
+		}
+	}
+	len = le32_to_cpu(conn->rx_hdr.len);
+	buf = ics_conn_authed(conn) ? conn->rx_body : ics_auth_rx_buf(conn);
+	while (conn->rx_got < hlen + len) {
+		ret = ics_recv_some(conn, buf + (conn->rx_got - hlen),
+				    hlen + len - conn->rx_got);
+		if (ret < 0)
+			return ret;	/* a frame cut short is counted at close */
+		conn->rx_got += ret;
+	}
+	return ics_rx_deliver(conn);
+}
+
+static void ics_rx_work_fn(struct work_struct *work)
+{
+	struct ics_conn *conn = container_of(work, struct ics_conn, rx_work);
+	int budget = ICS_RX_BUDGET, ret = 0;
+
+	while (!test_bit(ICS_CONN_DEAD, &conn->flags)) {
+		ret = ics_rx_frame(conn);
+		if (ret == -EAGAIN) {
+			if (ics_conn_authed(conn) ||
+			    time_before(jiffies, conn->hs_deadline))
+				goto out;
+			ics_count(ICS_CNT_HS_TIMEOUTS);
+			conn->ready_status = -ETIMEDOUT;
+			break;
+		}
+		if (ret)
+			break;
+		if (!--budget) {
+			/* Let other connections' work run; come back at once. */
+			ics_conn_queue_rx(conn);
+			goto out;
+		}
+	}
+	ics_conn_close(conn);
+out:
+	ics_conn_put(conn);	/* the queuer's */
+}
+
+/* ------------------------------------------------------------ connecting */
+
+static void ics_sock_tune(struct socket *sock)
+{
+	struct sock *sk = sock->sk;
+
+	tcp_sock_set_nodelay(sk);
+	WRITE_ONCE(sk->sk_sndtimeo, ICS_SEND_TIMEOUT);
+	/* ICS may run in memory reclaim paths of CFS later on. */
+	sk->sk_allocation = GFP_NOFS;
+}
+
+/* Starts the handshake of @conn, whose socket is connected: its deadline starts now. */
+static int ics_conn_start(struct ics_conn *conn)
+{
+	conn->hs_deadline = jiffies + ICS_HANDSHAKE_TIMEOUT;
+	mod_timer(&conn->hs_timer, conn->hs_deadline);
+	ics_conn_attach(conn);
+	/* Killed before the callbacks were set: nobody else queues the teardown. */
+	if (test_bit(ICS_CONN_DEAD, &conn->flags))
+		ics_conn_queue_rx(conn);
+	return ics_auth_start(conn);
+}
+
+/* A connection accepted by the listener (which has vetted @addr). */
+struct ics_conn *ics_conn_accepted(struct socket *sock, __be32 addr)
+{
+	struct ics_conn *conn = ics_conn_alloc(0, ICS_CHAN_PRIO, false);
+
+	if (!conn)
+		return NULL;
+	conn->sock = sock;
+	conn->addr = addr;
+	ics_sock_tune(sock);
+	set_bit(ICS_CONN_HS_COUNTED, &conn->flags);	/* the listener counted it */
+	ics_conn_start(conn);
+	/* The HELLO may be queued already, before the callbacks were set. */
+	ics_conn_queue_rx(conn);
+	return conn;
+}
+
+/* Handshakes in progress on connections accepted from @addr. */
+unsigned int ics_conns_handshaking_from(__be32 addr)
+{
+	struct ics_conn *conn;
+	unsigned int n = 0;
+
+	mutex_lock(&ics_conns_lock);
+	list_for_each_entry(conn, &ics_conns, all)
+		if (!conn->outgoing && conn->addr == addr &&
+		    test_bit(ICS_CONN_HS_COUNTED, &conn->flags))
+			n++;
+	mutex_unlock(&ics_conns_lock);
+	return n;
+}
+
+/* Connects @conn's socket to @addr and sends HELLO within the caller's deadline. */
+static int ics_conn_connect(struct ics_conn *conn, __be32 addr,
+			    unsigned long deadline)
+{
+	struct sockaddr_in sin = {
+		.sin_family = AF_INET,
+		.sin_addr.s_addr = addr,
+		.sin_port = htons(ICS_PORT),
+	};
+	struct socket *sock;
+	int ret;
+
+	ret = sock_create_kern(&init_net, AF_INET, SOCK_STREAM, IPPROTO_TCP,
+			       &sock);
+	if (ret)
+		return ret;
+	sock->sk->sk_allocation = GFP_NOFS;
+	WRITE_ONCE(sock->sk->sk_sndtimeo,
+		   min_t(long, ics_left(deadline), ICS_CONNECT_TIMEOUT));
+	ret = kernel_connect(sock, (struct sockaddr *)&sin, sizeof(sin), 0);
+	if (ret) {
+		sock_release(sock);
+		return ret;
+	}
+	ics_sock_tune(sock);
+	mutex_lock(&conn->send_lock);
+	conn->sock = sock;
+	conn->addr = addr;
+	mutex_unlock(&conn->send_lock);
+	return ics_conn_start(conn);
+}
+
+/*
+ * An authenticated outgoing connection to @node on @chan, made if needed,
+ * or an ERR_PTR: -EHOSTDOWN once the node has been declared down since the
+ * caller read @down_gen, -ETIMEDOUT at @deadline, -EACCES if the peer
+ * refused our key, -ENOTCONN otherwise, -EINTR on a fatal signal.
+ */
+struct ics_conn *ics_conn_get_out(unsigned int node, enum ics_chan chan,
+				  unsigned long deadline, unsigned int down_gen)
+{
+	struct ics_peer *peer = &ics_peers[node];
+	struct ics_conn *conn;
+	bool connect = false;
+	__be32 addr = 0;
+	long left;
+	int ret;
+
+	mutex_lock(&peer->lock);
+	if (peer->down_gen != down_gen) {
+		mutex_unlock(&peer->lock);
+		return ERR_PTR(-EHOSTDOWN);
+	}
+	conn = peer->out[chan];
+	if (conn && test_bit(ICS_CONN_DEAD, &conn->flags)) {
+		peer->out[chan] = NULL;
+		ics_conn_put(conn);
+		conn = NULL;
+	}
+	if (!conn) {
+		if (!peer->configured || ics_listen_stopping() ||
+		    time_before(jiffies, peer->retry_after)) {
+			mutex_unlock(&peer->lock);
+			return ERR_PTR(-ENOTCONN);
+		}
+		conn = ics_conn_alloc(node, chan, true);
+		if (!conn) {
+			mutex_unlock(&peer->lock);
+			return ERR_PTR(-ENOMEM);
+		}
+		kref_get(&conn->ref);		/* the slot's */
+		peer->out[chan] = conn;
+		addr = peer->addr;
+		connect = true;
+	}
+	kref_get(&conn->ref);			/* the caller's */
+	mutex_unlock(&peer->lock);
+
+	if (connect) {
+		ret = ics_conn_connect(conn, addr, deadline);
+		if (ret)
+			ics_conn_close(conn);	/* counted and backed off below */
+	}
+	if (!ics_conn_authed(conn)) {
+		left = wait_for_completion_killable_timeout(&conn->ready,
+							    ics_left(deadline));
+		if (left <= 0) {
+			ics_conn_put(conn);
+			return ERR_PTR(left < 0 ? -EINTR : -ETIMEDOUT);
+		}
+	}
+	if (!ics_conn_authed(conn) ||
+	    test_bit(ICS_CONN_DEAD, &conn->flags)) {
+		ret = conn->ready_status == -EACCES ? -EACCES :
+		      test_bit(ICS_CONN_NODE_DOWN, &conn->flags) ? -EHOSTDOWN :
+		      -ENOTCONN;
+		if (connect && ret != -EHOSTDOWN) {
+			ics_count(ICS_CNT_CONNECT_FAILURES);
+			mutex_lock(&peer->lock);
+			peer->retry_after = jiffies + ICS_RECONNECT_BACKOFF;
+			mutex_unlock(&peer->lock);
+		}
+		ics_conn_put(conn);
+		return ERR_PTR(ret);
+	}
+	if (connect)
+		ics_count(ICS_CNT_CONNECTS);
+	return conn;
+}
+
+/* ------------------------------------------------------------ teardown */
 
 void ics_conns_kill_node(unsigned int node, bool node_down)
 {
 	struct ics_conn *conn;
 
+	if (node_down) {
+		mutex_lock(&ics_peers[node].lock);
+		ics_peers[node].down_gen++;
+		mutex_unlock(&ics_peers[node].lock);
+	}
 again:
 	mutex_lock(&ics_conns_lock);
 	list_for_each_entry(conn, &ics_conns, all) {
-		if (conn->node != node || !conn->authed ||
+		if (conn->node != node ||
 		    test_bit(ICS_CONN_DEAD, &conn->flags) ||
 		    !kref_get_unless_zero(&conn->ref))
 			continue;
@@ -178,241 +639,9 @@ again:
 	mutex_unlock(&ics_conns_lock);
 }
 
-static void ics_sock_tune(struct socket *sock, long rcvtimeo)
-{
-	struct sock *sk = sock->sk;
-
-	tcp_sock_set_nodelay(sk);
-	WRITE_ONCE(sk->sk_rcvtimeo, rcvtimeo);
-	WRITE_ONCE(sk->sk_sndtimeo, ICS_SEND_TIMEOUT * HZ);
-	/* ICS may run in memory reclaim paths of CFS later on. */
-	sk->sk_allocation = GFP_NOFS;
-}
-
-struct ics_conn *ics_conn_get_out(unsigned int node, enum ics_chan chan)
-{
-	struct ics_peer *peer = &ics_peers[node];
-	struct sockaddr_in sin = { .sin_family = AF_INET };
-	struct ics_conn *conn;
-	struct socket *sock;
-	int ret;
-
-	mutex_lock(&peer->lock);
-	conn = peer->out[chan];
-	if (conn && !test_bit(ICS_CONN_DEAD, &conn->flags)) {
-		kref_get(&conn->ref);
-		goto out;
-	}
-	if (conn) {
-		peer->out[chan] = NULL;
-		ics_conn_put(conn);
-	}
-	conn = ERR_PTR(-ENOTCONN);
-	if (!peer->configured || READ_ONCE(ics_stopping) ||
-	    time_before(jiffies, peer->retry_after))
-		goto out;
-
-	ret = sock_create_kern(&init_net, AF_INET, SOCK_STREAM, IPPROTO_TCP,
-			       &sock);
-	if (ret) {
-		conn = ERR_PTR(ret);
-		goto out;
-	}
-	sock->sk->sk_allocation = GFP_NOFS;
-	sock_set_sndtimeo(sock->sk, ICS_CONNECT_TIMEOUT);
-	sin.sin_addr.s_addr = peer->addr;
-	sin.sin_port = htons(ICS_PORT);
-	ret = kernel_connect(sock, (struct sockaddr *)&sin, sizeof(sin), 0);
-	if (!ret) {
-		ics_sock_tune(sock, ICS_AUTH_TIMEOUT);
-		ret = ics_auth_client(sock, node, chan);
-	}
-	if (ret) {
-		ics_count(ICS_CNT_CONNECT_FAILURES);
-		peer->retry_after = jiffies + ICS_RECONNECT_BACKOFF;
-		sock_release(sock);
-		conn = ERR_PTR(ret == -EACCES ? -EACCES : -ENOTCONN);
-		goto out;
-	}
-	WRITE_ONCE(sock->sk->sk_rcvtimeo, MAX_SCHEDULE_TIMEOUT);
-
-	conn = ics_conn_alloc(sock, node, chan, true);
-	if (!conn) {
-		sock_release(sock);
-		conn = ERR_PTR(-ENOMEM);
-		goto out;
-	}
-	ics_count(ICS_CNT_CONNECTS);
-	peer->out[chan] = conn;		/* the slot's reference */
-	kref_get(&conn->ref);		/* the receive loop's */
-	kref_get(&conn->ref);		/* the caller's */
-	queue_work(ics_rx_wq, &conn->rx_work);
-out:
-	mutex_unlock(&peer->lock);
-	return conn;
-}
-
-static int ics_rx_server_auth(struct ics_conn *conn)
-{
-	struct sockaddr_in sin;
-	unsigned int node;
-	enum ics_chan chan;
-	int ret;
-
-	ret = kernel_getpeername(conn->sock, (struct sockaddr *)&sin);
-	if (ret < 0)
-		return ret;
-	ret = ics_auth_server(conn->sock, sin.sin_addr.s_addr, &node, &chan);
-	if (ret)
-		return ret;
-	conn->node = node;
-	conn->chan = chan;
-	WRITE_ONCE(conn->sock->sk->sk_rcvtimeo, MAX_SCHEDULE_TIMEOUT);
-	/* ics_conns_kill_node() looks at authed connections only. */
-	smp_store_release(&conn->authed, true);
-	ics_count(ICS_CNT_CONNECTS);
-	return 0;
-}
-
-static bool ics_rx_kind_ok(const struct ics_conn *conn, u8 kind)
-{
-	if (conn->outgoing)
-		return kind == ICS_KIND_REPLY;
-	return kind == ICS_KIND_CALL || kind == ICS_KIND_ONEWAY;
-}
-
-/* Receives frames until the connection fails or is killed. */
-static void ics_rx_loop(struct ics_conn *conn)
-{
-	struct ics_hdr hdr;
-	void *body;
-	size_t len;
-
-	while (!test_bit(ICS_CONN_DEAD, &conn->flags)) {
-		if (ics_sock_recv(conn->sock, &hdr, sizeof(hdr)))
-			return;
-		len = le32_to_cpu(hdr.len);
-		if (!ics_hdr_valid(&hdr) || !ics_rx_kind_ok(conn, hdr.kind)) {
-			/* The stream cannot be resynchronised after this. */
-			ics_count(ics_hdr_oversized(&hdr) ? ICS_CNT_OVERSIZED :
-				  ICS_CNT_BAD_HEADER);
-			return;
-		}
-		body = NULL;
-		if (len) {
-			body = kvmalloc(len, GFP_KERNEL);
-			if (!body)
-				return;
-			if (ics_sock_recv(conn->sock, body, len)) {
-				ics_count(ICS_CNT_TRUNCATED);
-				kvfree(body);
-				return;
-			}
-		}
-		ics_count(ICS_CNT_FRAMES_RX);
-		ics_count_add(ICS_CNT_BYTES_RX, sizeof(hdr) + len);
-		if (conn->outgoing) {
-			ics_rx_reply(conn, &hdr, body);
-			kvfree(body);
-		} else {
-			ics_rx_call(conn, &hdr, body);	/* takes @body */
-		}
-	}
-}
-
-static void ics_rx_work_fn(struct work_struct *work)
-{
-	struct ics_conn *conn = container_of(work, struct ics_conn, rx_work);
-
-	if (conn->outgoing || !ics_rx_server_auth(conn))
-		ics_rx_loop(conn);
-	ics_conn_kill(conn);
-	ics_fail_pending(conn, test_bit(ICS_CONN_NODE_DOWN, &conn->flags) ?
-			 -EHOSTDOWN : -ENOTCONN);
-	ics_conn_put(conn);
-}
-
-static void ics_accept_work_fn(struct work_struct *work)
-{
-	struct ics_conn *conn;
-	struct socket *sock;
-	int ret;
-
-	while (!READ_ONCE(ics_stopping)) {
-		ret = kernel_accept(ics_listen_sock, &sock, 0);
-		if (ret) {
-			if (READ_ONCE(ics_stopping))
-				break;
-			schedule_timeout_interruptible(HZ / 10);
-			continue;
-		}
-		ics_sock_tune(sock, ICS_AUTH_TIMEOUT);
-		conn = ics_conn_alloc(sock, 0, ICS_CHAN_PRIO, false);
-		if (!conn) {
-			sock_release(sock);
-			continue;
-		}
-		/* The initial reference belongs to the receive loop. */
-		queue_work(ics_rx_wq, &conn->rx_work);
-	}
-}
-
-int ics_listen_start(void)
-{
-	struct sockaddr_in sin = {
-		.sin_family = AF_INET,
-		.sin_addr.s_addr = htonl(INADDR_ANY),
-		.sin_port = htons(ICS_PORT),
-	};
-	int ret;
-
-	ret = sock_create_kern(&init_net, AF_INET, SOCK_STREAM, IPPROTO_TCP,
-			       &ics_listen_sock);
-	if (ret)
-		return ret;
-	sock_set_reuseaddr(ics_listen_sock->sk);
-	ret = kernel_bind(ics_listen_sock, (struct sockaddr *)&sin,
-			  sizeof(sin));
-	if (!ret)
-		ret = kernel_listen(ics_listen_sock, 64);
-	if (ret) {
-		pr_err("cannot listen on port %d: %d\n", ICS_PORT, ret);
-		sock_release(ics_listen_sock);
-		return ret;
-	}
-	INIT_WORK(&ics_accept_work, ics_accept_work_fn);
-	queue_work(ics_rx_wq, &ics_accept_work);
-	return 0;
-}
-
-void ics_listen_stop(void)
-{
-	WRITE_ONCE(ics_stopping, true);
-	kernel_sock_shutdown(ics_listen_sock, SHUT_RDWR);
-	flush_work(&ics_accept_work);
-	sock_release(ics_listen_sock);
-}
-
 void ics_conns_shutdown_all(void)
 {
 	struct ics_conn *conn;
-	unsigned int node;
-	int chan;
-
-	for (node = 1; node <= SSI_MAX_NODES; node++) {
-		struct ics_peer *peer = &ics_peers[node];
-
-		mutex_lock(&peer->lock);
-		for (chan = 0; chan < ICS_NR_CHANS; chan++) {
-			conn = peer->out[chan];
-			peer->out[chan] = NULL;
-			if (conn) {
-				ics_conn_kill(conn);
-				ics_conn_put(conn);
-			}
-		}
-		mutex_unlock(&peer->lock);
-	}
 
 again:
 	mutex_lock(&ics_conns_lock);
@@ -438,7 +667,8 @@ bool ics_peer_connected(unsigned int node, enum ics_chan chan)
 	mutex_lock(&ics_peers[node].lock);
 	conn = ics_peers[node].out[chan];
 	if (conn)
-		up = !test_bit(ICS_CONN_DEAD, &conn->flags);
+		up = ics_conn_authed(conn) &&
+		     !test_bit(ICS_CONN_DEAD, &conn->flags);
 	mutex_unlock(&ics_peers[node].lock);
 	return up;
 }

@@ -10,6 +10,7 @@
 #include <linux/mutex.h>
 #include <linux/net.h>
 #include <linux/spinlock.h>
+#include <linux/timer.h>
 #include <linux/workqueue.h>
 #include <linux/xarray.h>
 
@@ -21,11 +22,34 @@
 
 #define ICS_NONCE_LEN		32
 #define ICS_MAC_LEN		32
-#define ICS_AUTH_TIMEOUT	(2 * HZ)
-#define ICS_CONNECT_TIMEOUT	1	/* seconds */
-#define ICS_SEND_TIMEOUT	5	/* seconds */
+/*
+ * One deadline for a whole handshake, TCP connect excluded.  A handshake
+ * is four small frames and two HMACs, but 8 TCG guests booting on two host
+ * cores took over 2 s for some (tests/cluster/test_vproc_security.py).
+ */
+#define ICS_HANDSHAKE_TIMEOUT	(5 * HZ)
+#define ICS_CONNECT_TIMEOUT	HZ
+#define ICS_SEND_TIMEOUT	(5 * HZ)
 /* After a failed connect, fail fast for this long instead of retrying. */
 #define ICS_RECONNECT_BACKOFF	(HZ / 2)
+/*
+ * Handshakes in progress on the accepting side: per source address and in
+ * all.  A node opens two connections to us (prio, bulk) and may overlap a
+ * reconnect with a dying pair: 4 per address never refuses a real node,
+ * and 4 per table address bounds the whole pre-authentication state.
+ */
+#define ICS_HS_PER_SOURCE	4
+#define ICS_HS_MAX		(ICS_HS_PER_SOURCE * SSI_MAX_NODES)
+/* Frames one receive run handles before it yields its worker. */
+#define ICS_RX_BUDGET		64
+
+/* How frames after the handshake are protected (module parameter "protect"). */
+enum ics_protect {
+	ICS_PROTECT_TLS = 1,	/* kernel TLS 1.3, AES-128-GCM, keys from the handshake */
+	ICS_PROTECT_NONE = 2,	/* trusted interconnect: the admin vouches for the wire */
+};
+
+extern enum ics_protect ics_protect_mode;
 
 enum ics_counter {
 	ICS_CNT_FRAMES_RX,
@@ -48,6 +72,10 @@ enum ics_counter {
 	ICS_CNT_CONNECTS,
 	ICS_CNT_CONNECT_FAILURES,
 	ICS_CNT_DISCONNECTS,
+	ICS_CNT_BAD_RECORD,
+	ICS_CNT_REFUSED_ADDRESS,
+	ICS_CNT_REFUSED_BUSY,
+	ICS_CNT_HS_TIMEOUTS,
 	ICS_NR_COUNTERS
 };
 
@@ -64,18 +92,28 @@ static inline void ics_count_add(enum ics_counter c, s64 n)
 	atomic64_add(n, &ics_counters[c]);
 }
 
+struct ics_handshake;
+
 /*
- * One authenticated TCP connection.  Outgoing connections carry this
- * node's calls and one-way messages to @node and the replies back;
- * incoming ones carry @node's calls to us and our replies.
+ * One TCP connection, authenticated once @authed is set.  Outgoing
+ * connections carry this node's calls and one-way messages to @node and
+ * the replies back; incoming ones carry @node's calls to us and our
+ * replies.  Nothing waits in a blocking receive: the socket's callbacks
+ * queue @rx_work, which reads what has arrived without blocking, frame
+ * by frame (@rx_hdr, @rx_got, @rx_body), and returns.
+ *
+ * References: one for the connection's life (dropped when it closes),
+ * one while the socket callbacks may see it, one per queued @rx_work,
+ * one in its peer's out[] slot, and one per user.
  */
 struct ics_conn {
 	struct kref ref;
 	struct socket *sock;
-	unsigned int node;
+	__be32 addr;		/* the peer's address */
+	unsigned int node;	/* 0 until an incoming connection says who it is */
 	enum ics_chan chan;
 	bool outgoing;
-	bool authed;
+	bool authed;		/* smp_store_release / smp_load_acquire */
 	unsigned long flags;	/* ICS_CONN_* bits */
 	struct mutex send_lock;
 	struct work_struct rx_work;
@@ -83,10 +121,29 @@ struct ics_conn {
 	/* outgoing: calls waiting for a reply, by xid */
 	struct xarray pending;
 	u32 next_xid;
+	/* the frame being received */
+	struct ics_hdr rx_hdr;
+	size_t rx_got;		/* bytes of header and body read so far */
+	void *rx_body;
+	/* until authenticated */
+	struct ics_handshake *hs;
+	unsigned long hs_deadline;
+	struct timer_list hs_timer;
+	struct completion ready;	/* outgoing: the handshake is over */
+	int ready_status;		/* 0: authenticated, else why not */
 };
+
+static inline bool ics_conn_authed(const struct ics_conn *conn)
+{
+	/* Pairs with smp_store_release() when the handshake completes (ics_conn.c). */
+	return smp_load_acquire(&conn->authed);
+}
 
 #define ICS_CONN_DEAD		0	/* shut down, fails every send */
 #define ICS_CONN_NODE_DOWN	1	/* killed because the node died */
+#define ICS_CONN_CLOSED		2	/* torn down (once) */
+#define ICS_CONN_ATTACHED	3	/* the socket callbacks hold a reference */
+#define ICS_CONN_HS_COUNTED	4	/* counted in the pending handshakes */
 
 /* A call waiting for its reply; lives on the caller's stack. */
 struct ics_pending {
@@ -98,9 +155,10 @@ struct ics_pending {
 };
 
 struct ics_peer {
-	struct mutex lock;	/* connect, out[] */
+	struct mutex lock;	/* out[], retry_after; never held across I/O */
 	__be32 addr;
 	bool configured;
+	unsigned int down_gen;	/* bumped each time the node is declared down */
 	unsigned long retry_after;	/* jiffies; connect backoff */
 	struct ics_conn *out[ICS_NR_CHANS];
 };
@@ -110,30 +168,49 @@ extern struct workqueue_struct *ics_rx_wq;
 extern struct workqueue_struct *ics_dispatch_wq;
 extern struct workqueue_struct *ics_prio_wq;
 
-/* ics_auth.c */
+/* ics_auth.c: the handshake, driven by the frames ics_conn.c receives */
 int ics_auth_init(void);
 void ics_auth_exit(void);
 int ics_auth_set_key(const u8 *key, size_t len);
 bool ics_auth_have_key(void);
-int ics_auth_client(struct socket *sock, unsigned int node,
-		    enum ics_chan chan);
-int ics_auth_server(struct socket *sock, __be32 peer_addr,
-		    unsigned int *node, enum ics_chan *chan);
+struct ics_handshake *ics_auth_alloc(void);
+void ics_auth_free(struct ics_handshake *hs);
+int ics_auth_start(struct ics_conn *conn);
+size_t ics_auth_expected_len(const struct ics_conn *conn);
+void *ics_auth_rx_buf(struct ics_conn *conn);
+int ics_auth_rx(struct ics_conn *conn);
+u16 ics_auth_expected_step(const struct ics_conn *conn);
+void ics_auth_refuse(struct ics_conn *conn);
+int ics_auth_send(struct ics_conn *conn, u16 step, const void *body,
+		  size_t len, int status);
+
+/* ics_tls.c */
+int ics_tls_rx(struct socket *sock, const u8 *rx);
+int ics_tls_tx(struct socket *sock, const u8 *tx);
+#define ICS_TLS_KEY_MATERIAL	28	/* key 16, salt 4, iv 8 */
 
 /* ics_conn.c */
-int ics_sock_recv(struct socket *sock, void *buf, size_t len);
 int ics_conn_send(struct ics_conn *conn, const struct ics_hdr *hdr,
-		  const void *body, size_t len);
-struct ics_conn *ics_conn_get_out(unsigned int node, enum ics_chan chan);
+		  const void *body, size_t len, unsigned long deadline);
+int ics_conn_send_raw(struct ics_conn *conn, const struct kvec *vec,
+		      size_t nr, size_t total, unsigned long deadline);
+struct ics_conn *ics_conn_get_out(unsigned int node, enum ics_chan chan,
+				  unsigned long deadline, unsigned int down_gen);
+struct ics_conn *ics_conn_accepted(struct socket *sock, __be32 addr);
 void ics_conn_put(struct ics_conn *conn);
 void ics_conn_kill(struct ics_conn *conn);
 void ics_conns_kill_node(unsigned int node, bool node_down);
-int ics_listen_start(void);
-void ics_listen_stop(void);
 void ics_conns_shutdown_all(void);
+unsigned int ics_conns_handshaking_from(__be32 addr);
 bool ics_hdr_valid(const struct ics_hdr *hdr);
 void ics_hdr_fill(struct ics_hdr *hdr, enum ics_kind kind, u16 service,
 		  u16 op, u16 op_version, size_t len, int status, u64 xid);
+
+/* ics_listen.c */
+int ics_listen_start(void);
+void ics_listen_stop(void);
+bool ics_listen_stopping(void);
+extern atomic_t ics_handshakes;
 
 /* ics_rpc.c */
 void ics_rx_call(struct ics_conn *conn, const struct ics_hdr *hdr,

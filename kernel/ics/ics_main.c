@@ -2,6 +2,26 @@
 /*
  * ICS module setup: the cluster table and key (set through ssisys by
  * ssictl), peers, counters under /sys/kernel/ssi/ics, workqueues.
+ *
+ * The protocol, version 2 (ICS_PROTO_VERSION), layer by layer:
+ *
+ *   ics_listen.c  admission: a connection is closed at accept unless its
+ *                 address is in the cluster table with fewer than
+ *                 ICS_HS_PER_SOURCE handshakes going on (ICS_HS_MAX in all)
+ *   ics_auth.c    handshake: HELLO, CHALLENGE, RESPONSE, OK; both ends prove
+ *                 the cluster key and agree on protect=; one deadline
+ *                 (ICS_HANDSHAKE_TIMEOUT); then session keys by HKDF-SHA256
+ *   ics_tls.c     protection: every later byte is a kernel TLS 1.3 record
+ *                 (AES-128-GCM) under those keys, unless protect=none
+ *   ics_conn.c    framing: struct ics_hdr (ics.h) and a body of hdr.len
+ *                 bytes, read from socket callbacks without blocking
+ *   ics_rpc.c     calls (xid-matched replies, one deadline per call),
+ *                 one-way messages, dispatch to the registered services
+ *
+ * Every frame is checked before it is trusted: version, kind for the
+ * connection's direction, length bounds (ICS_MAX_BODY; exact lengths
+ * before authentication), op and op version; what fails is dropped and
+ * counted, and a frame that leaves the stream unparseable closes it.
  */
 #define pr_fmt(fmt) "ics: " fmt
 
@@ -39,7 +59,13 @@ const char *const ics_counter_names[ICS_NR_COUNTERS] = {
 	[ICS_CNT_CONNECTS] = "connects",
 	[ICS_CNT_CONNECT_FAILURES] = "connect_failures",
 	[ICS_CNT_DISCONNECTS] = "disconnects",
+	[ICS_CNT_BAD_RECORD] = "dropped_bad_record",
+	[ICS_CNT_REFUSED_ADDRESS] = "refused_address",
+	[ICS_CNT_REFUSED_BUSY] = "refused_busy",
+	[ICS_CNT_HS_TIMEOUTS] = "handshake_timeouts",
 };
+
+enum ics_protect ics_protect_mode = ICS_PROTECT_TLS;
 
 struct ics_peer ics_peers[SSI_MAX_NODES + 1];
 static DEFINE_MUTEX(ics_table_lock);	/* configured/addr of all peers */
@@ -283,6 +309,16 @@ int ics_init(void)
 		pr_err("this node has no ssi.node= number: not starting\n");
 		return -ENODEV;
 	}
+	if (!strcmp(ics_protect, "tls")) {
+		ics_protect_mode = ICS_PROTECT_TLS;
+	} else if (!strcmp(ics_protect, "none")) {
+		ics_protect_mode = ICS_PROTECT_NONE;
+		pr_warn("protect=none: frames travel unprotected; only for a trusted interconnect\n");
+	} else {
+		pr_err("protect=%s: use tls, or none on a trusted interconnect\n",
+		       ics_protect);
+		return -EINVAL;
+	}
 	for (node = 0; node <= SSI_MAX_NODES; node++)
 		mutex_init(&ics_peers[node].lock);
 
@@ -337,7 +373,7 @@ void ics_exit(void)
 	ssisys_unregister(SSISYS_ICS_SET_KEY, &ics_set_key_handler);
 	ics_listen_stop();
 	ics_conns_shutdown_all();
-	/* Receive loops drop their connections as they return. */
+	/* rx_work closes each connection and drops its references. */
 	destroy_workqueue(ics_rx_wq);
 	destroy_workqueue(ics_prio_wq);
 	destroy_workqueue(ics_dispatch_wq);

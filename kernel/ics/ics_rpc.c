@@ -89,7 +89,7 @@ static void ics_reply(struct ics_conn *conn, const struct ics_hdr *call,
 	ics_hdr_fill(&hdr, ICS_KIND_REPLY, le16_to_cpu(call->service),
 		     le16_to_cpu(call->op), le16_to_cpu(call->op_version),
 		     len, status, le64_to_cpu(call->xid));
-	ics_conn_send(conn, &hdr, body, len);
+	ics_conn_send(conn, &hdr, body, len, jiffies + ICS_SEND_TIMEOUT);
 }
 
 static void ics_dispatch_work_fn(struct work_struct *work)
@@ -99,6 +99,7 @@ static void ics_dispatch_work_fn(struct work_struct *work)
 	bool call = dw->hdr.kind == ICS_KIND_CALL;
 	const struct ics_service *svc;
 	const struct ics_op *op;
+	size_t rep_max = 0;
 	void *rep = NULL;
 	int ret;
 
@@ -109,15 +110,17 @@ static void ics_dispatch_work_fn(struct work_struct *work)
 			ics_reply(dw->conn, &dw->hdr, NULL, 0, EPROTONOSUPPORT);
 		goto out;
 	}
-	if (op->rep_max) {
-		rep = kvmalloc(op->rep_max, GFP_KERNEL);
+	/* @op lives in the service's module: read it before the module may go. */
+	rep_max = op->rep_max;
+	if (rep_max) {
+		rep = kvmalloc(rep_max, GFP_KERNEL);
 		if (!rep) {
 			ret = -ENOMEM;
 			goto done;
 		}
 	}
 	ret = op->dispatch(dw->conn->node, dw->body,
-			   le32_to_cpu(dw->hdr.len), rep, op->rep_max);
+			   le32_to_cpu(dw->hdr.len), rep, rep_max);
 	ics_count(ICS_CNT_DISPATCHED);
 done:
 	module_put(svc->owner);
@@ -126,8 +129,7 @@ done:
 	if (call && ret < 0)
 		ics_reply(dw->conn, &dw->hdr, NULL, 0, -ret);
 	else if (call)
-		ics_reply(dw->conn, &dw->hdr, rep, min_t(size_t, ret, op->rep_max),
-			  0);
+		ics_reply(dw->conn, &dw->hdr, rep, min_t(size_t, ret, rep_max), 0);
 	kvfree(rep);
 out:
 	ics_conn_put(dw->conn);
@@ -135,10 +137,38 @@ out:
 	kfree(dw);
 }
 
+/* The channel a service declared, which picks its dispatch queue; -1 if none. */
+static int ics_service_chan(u16 id)
+{
+	const struct ics_service *svc;
+	int chan = -1;
+
+	rcu_read_lock();
+	svc = xa_load(&ics_services, id);
+	if (svc)
+		chan = svc->chan;
+	rcu_read_unlock();
+	return chan;
+}
+
 void ics_rx_call(struct ics_conn *conn, const struct ics_hdr *hdr, void *body)
 {
-	struct ics_dispatch_work *dw = kmalloc(sizeof(*dw), GFP_KERNEL);
+	struct ics_dispatch_work *dw;
+	int chan = ics_service_chan(le16_to_cpu(hdr->service));
 
+	/*
+	 * The queue follows the service, not the channel the peer chose, and
+	 * a service is only called on its own channel: a peer cannot put bulk
+	 * work on the queue that carries heartbeats.
+	 */
+	if (chan >= 0 && chan != conn->chan) {
+		ics_count(ICS_CNT_UNKNOWN_OP);
+		if (hdr->kind == ICS_KIND_CALL)
+			ics_reply(conn, hdr, NULL, 0, EPROTONOSUPPORT);
+		kvfree(body);
+		return;
+	}
+	dw = kmalloc(sizeof(*dw), GFP_KERNEL);
 	if (!dw) {
 		kvfree(body);
 		return;
@@ -148,7 +178,7 @@ void ics_rx_call(struct ics_conn *conn, const struct ics_hdr *hdr, void *body)
 	dw->conn = conn;
 	dw->hdr = *hdr;
 	dw->body = body;
-	queue_work(conn->chan == ICS_CHAN_PRIO ? ics_prio_wq : ics_dispatch_wq,
+	queue_work(chan == ICS_CHAN_PRIO ? ics_prio_wq : ics_dispatch_wq,
 		   &dw->work);
 }
 
@@ -205,7 +235,10 @@ int ics_call(unsigned int node, enum ics_chan chan, u16 service, u16 op,
 	     u16 op_version, const void *req, size_t req_len, void *rep,
 	     size_t rep_cap, size_t *rep_len, unsigned long timeout)
 {
+	/* One deadline for the whole call: connect, handshake, send, reply. */
+	unsigned long deadline = jiffies + timeout;
 	struct ics_pending p = { .rep = rep, .rep_cap = rep_cap };
+	unsigned int down_gen;
 	struct ics_conn *conn;
 	struct ics_hdr hdr;
 	long left;
@@ -214,10 +247,13 @@ int ics_call(unsigned int node, enum ics_chan chan, u16 service, u16 op,
 
 	if (!ics_args_ok(node, chan, req_len))
 		return -EINVAL;
+	down_gen = READ_ONCE(ics_peers[node].down_gen);
 	ics_count(ICS_CNT_CALLS);
-	conn = ics_conn_get_out(node, chan);
+	conn = ics_conn_get_out(node, chan, deadline, down_gen);
 	if (IS_ERR(conn)) {
 		ics_count(ICS_CNT_CALL_ERRORS);
+		if (PTR_ERR(conn) == -ETIMEDOUT)
+			ics_count(ICS_CNT_CALL_TIMEOUTS);
 		return PTR_ERR(conn);
 	}
 	init_completion(&p.done);
@@ -227,16 +263,18 @@ int ics_call(unsigned int node, enum ics_chan chan, u16 service, u16 op,
 		goto out_err;
 	/* Pairs with the DEAD bit set before ics_fail_pending() walks. */
 	if (test_bit(ICS_CONN_DEAD, &conn->flags)) {
-		ret = -ENOTCONN;
+		ret = test_bit(ICS_CONN_NODE_DOWN, &conn->flags) ? -EHOSTDOWN :
+		      -ENOTCONN;
 		goto out_erase;
 	}
 	ics_hdr_fill(&hdr, ICS_KIND_CALL, service, op, op_version, req_len, 0,
 		     xid);
-	ret = ics_conn_send(conn, &hdr, req, req_len);
+	ret = ics_conn_send(conn, &hdr, req, req_len, deadline);
 	if (ret)
 		goto out_erase;
 
-	left = wait_for_completion_killable_timeout(&p.done, timeout);
+	left = (long)(deadline - jiffies);
+	left = wait_for_completion_killable_timeout(&p.done, left > 0 ? left : 1);
 	xa_lock(&conn->pending);
 	if (__xa_erase(&conn->pending, xid)) {
 		/* Nobody completed us: we own the outcome. */
@@ -267,17 +305,19 @@ EXPORT_SYMBOL_GPL(ics_call);
 int ics_send(unsigned int node, enum ics_chan chan, u16 service, u16 op,
 	     u16 op_version, const void *msg, size_t len)
 {
+	unsigned long deadline = jiffies + ICS_SEND_TIMEOUT;
 	struct ics_conn *conn;
 	struct ics_hdr hdr;
 	int ret;
 
 	if (!ics_args_ok(node, chan, len))
 		return -EINVAL;
-	conn = ics_conn_get_out(node, chan);
+	conn = ics_conn_get_out(node, chan, deadline,
+				READ_ONCE(ics_peers[node].down_gen));
 	if (IS_ERR(conn))
 		return PTR_ERR(conn);
 	ics_hdr_fill(&hdr, ICS_KIND_ONEWAY, service, op, op_version, len, 0, 0);
-	ret = ics_conn_send(conn, &hdr, msg, len);
+	ret = ics_conn_send(conn, &hdr, msg, len, deadline);
 	if (!ret)
 		ics_count(ICS_CNT_ONEWAY_SENT);
 	ics_conn_put(conn);

@@ -15,7 +15,7 @@
 struct module;
 
 #define ICS_MAGIC		0x31495353	/* "SSI1" little endian */
-#define ICS_PROTO_VERSION	1
+#define ICS_PROTO_VERSION	2	/* 2: handshake v2, frames under kernel TLS */
 /* Largest body a frame may carry; larger frames are dropped and counted. */
 #define ICS_MAX_BODY		(256 * 1024)
 

@@ -4,7 +4,10 @@ Usage: ics_fuzz_client.py HOST PORT SELF_NODE TARGET_NODE KEYHEX FRAMES SEED
 
 Half the classes run before authentication (garbage the acceptor must refuse), the
 rest after authenticating as SELF_NODE with the cluster key (frames the receive loop
-and dispatcher must drop and count).  Prints one JSON line with what was sent.
+and dispatcher must drop and count).  After the handshake (v2, kernel/ics/ics_auth.c)
+ICS frames travel as kernel TLS 1.3 records: this client derives the same keys and
+puts its socket under the guest kernel's TLS, so its hostile frames are valid records
+that reach the acceptor's frame parser.  Prints one JSON line with what was sent.
 """
 
 from __future__ import annotations
@@ -23,10 +26,36 @@ from genmod.ics import frame
 NONCE = 32
 
 
-def mac(key: bytes, label: bytes, node_c: int, node_s: int, chan: int,
-        nonce_c: bytes, nonce_s: bytes) -> bytes:
-    ids = struct.pack("<III", node_c, node_s, chan)
-    return hmac.new(key, label + ids + nonce_c + nonce_s, hashlib.sha256).digest()
+PROTECT_TLS = 1
+SOL_TLS = 282
+TCP_ULP = 31
+TLS_TX, TLS_RX = 1, 2
+TLS_1_3_VERSION = 0x0304
+TLS_CIPHER_AES_GCM_128 = 51
+
+
+def ids(node_c: int, node_s: int, chan: int, protect: int) -> bytes:
+    return struct.pack("<IIII", node_c, node_s, chan, protect)
+
+
+def mac(key: bytes, label: bytes, idb: bytes, nonce_c: bytes, nonce_s: bytes) -> bytes:
+    return hmac.new(key, label + idb + nonce_c + nonce_s, hashlib.sha256).digest()
+
+
+def tls_info(material: bytes) -> bytes:
+    """struct tls12_crypto_info_aes_gcm_128: version, cipher, iv 8, key 16, salt 4, rec_seq 8."""
+    key, salt, iv = material[:16], material[16:20], material[20:28]
+    return struct.pack("<HH", TLS_1_3_VERSION, TLS_CIPHER_AES_GCM_128) + iv + key + salt + bytes(8)
+
+
+def protect(s: socket.socket, key: bytes, idb: bytes, nonce_c: bytes, nonce_s: bytes) -> None:
+    """HKDF-SHA256 as ics_auth.c does it, then kernel TLS on this socket."""
+    prk = mac(key, b"ics2-prk", idb, nonce_c, nonce_s)
+    c2s = hmac.new(prk, b"ics2 c2s\x01", hashlib.sha256).digest()[:28]
+    s2c = hmac.new(prk, b"ics2 s2c\x01", hashlib.sha256).digest()[:28]
+    s.setsockopt(socket.IPPROTO_TCP, TCP_ULP, b"tls")
+    s.setsockopt(SOL_TLS, TLS_TX, tls_info(c2s))
+    s.setsockopt(SOL_TLS, TLS_RX, tls_info(s2c))
 
 
 def recv_exact(sock: socket.socket, n: int) -> bytes:
@@ -55,19 +84,24 @@ def authenticate(host: str, port: int, me: int, target: int, key: bytes,
     s = connect(host, port)
     nonce_c = os.urandom(NONCE)
     chan = frame.ICS_CHAN_BULK
-    s.sendall(auth_frame(1, struct.pack("<III", me, chan, target) + nonce_c))
+    idb = ids(me, target, chan, PROTECT_TLS)
+    s.sendall(auth_frame(1, struct.pack("<IIII", me, chan, target, PROTECT_TLS) + nonce_c))
     hdr = frame.IcsHdr.unpack(recv_exact(s, frame.HDR_SIZE))
     body = recv_exact(s, hdr.len)
-    if hdr.status or len(body) != 4 + 2 * NONCE:
+    if hdr.status or len(body) != 8 + 2 * NONCE:
         raise ConnectionError(f"refused: status {hdr.status}")
-    nonce_s = body[4:4 + NONCE]
-    if verify and body[4 + NONCE:] != mac(key, b"ics-s", me, target, chan, nonce_c, nonce_s):
+    nonce_s = body[8:8 + NONCE]
+    if verify and body[8 + NONCE:] != mac(key, b"ics2-s", idb, nonce_c, nonce_s):
         raise ConnectionError("server MAC wrong")
-    s.sendall(auth_frame(3, mac(key, b"ics-c", me, target, chan, nonce_c, nonce_s)))
+    s.sendall(auth_frame(3, mac(key, b"ics2-c", idb, nonce_c, nonce_s)))
     ok = frame.IcsHdr.unpack(recv_exact(s, frame.HDR_SIZE))
     s.settimeout(5)
     if ok.status or ok.op != 4:
         raise ConnectionError("not accepted")
+    protect(s, key, idb, nonce_c, nonce_s)
+    # Blocking sends: Python's timeouts make the socket non-blocking, and then kernel
+    # TLS may keep part of a record for later, which a shutdown() would cut off.
+    s.settimeout(None)
     return s
 
 
@@ -103,7 +137,7 @@ def main() -> int:
         except OSError:
             pass
         finally:
-            sock.settimeout(5)
+            sock.setblocking(True)
 
     def drop() -> None:
         # Half-close and read to the end: closing with unread replies would send a
@@ -112,6 +146,7 @@ def main() -> int:
         if sock is not None:
             try:
                 sock.shutdown(socket.SHUT_WR)
+                sock.settimeout(10)
                 while sock.recv(65536):
                     pass
             except OSError:
