@@ -37,7 +37,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from .cbuild import GUEST_BIN_DIR
-from .paths import flavor
+from .paths import flavor, guest_speedups
 from .qemu_cmd import node_ip
 
 if TYPE_CHECKING:
@@ -151,18 +151,21 @@ def bring_up(
     name: str | None = None,
     wait_up: float | None = None,
     timeout: float = 240.0,
-    python_cli: bool = False,
+    python_cli: bool | None = None,
 ) -> dict[int, dict[str, Any]]:
     """Load *modules* and set *key* and the harness table on every node, in parallel.
 
     *wait_up*: seconds each node waits until it sees every node UP (needs clms);
     ``None`` means DEFAULT_WAIT_UP if "clms" is in *modules*, else no wait.
-    *python_cli* runs ``ssictl cluster up`` instead (same JSON).
+    *python_cli* runs ``ssictl cluster up`` instead (same JSON); None: only when
+    $SSI_GUEST_SPEEDUPS=0.
     Returns each node's ``ssi-cluster-up --json`` document; raises
     :class:`BringUpError` naming every node that failed and why.
     """
     if wait_up is None:
         wait_up = DEFAULT_WAIT_UP if "clms" in modules else 0.0
+    if python_cli is None:
+        python_cli = not guest_speedups()
     nodes = list(cluster.nodes)
     peers = peer_table([nd.number for nd in nodes])
     ordered = load_order(modules)

@@ -181,7 +181,7 @@ class Cluster:
         wait_up: float | None = None,
         name: str | None = None,
         timeout: float = 240.0,
-        python_cli: bool = False,
+        python_cli: bool | None = None,
     ) -> dict[int, dict[str, Any]]:
         """Load `modules` on every node and form one SSI cluster; see `qemu.bringup`
         (`python_cli`: through `ssictl cluster up` instead of `ssi-cluster-up`)."""

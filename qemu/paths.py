@@ -107,3 +107,13 @@ def kernel_path(kernel: Path | str | None = None) -> Path:
 def safe_name(name: str) -> str:
     """A file-system friendly version of a test or cluster name."""
     return re.sub(r"[^A-Za-z0-9_.-]+", "_", name).strip("_")[:120] or "cluster"
+
+
+SPEEDUPS_ENV = "SSI_GUEST_SPEEDUPS"
+
+
+def guest_speedups() -> bool:
+    """False when $SSI_GUEST_SPEEDUPS=0: guests run the way they did before the
+    guest-speed work (no Python image, no ssictl daemon, clusters formed by the
+    Python `ssictl cluster up`), for measuring what that work changed."""
+    return os.environ.get(SPEEDUPS_ENV, "1") != "0"

@@ -121,3 +121,26 @@ def test_load_order_adds_dependencies_first(tmp_path: Path) -> None:
     # A module the directory lacks: the order given, and the node names the missing file.
     assert bringup.load_order(["ics", "nosuch"], tmp_path) == ["ics", "nosuch"]
     assert bringup.load_order(["b", "a"], tmp_path / "absent") == ["b", "a"]
+
+
+def test_speedups_off_brings_up_with_the_python_cli(monkeypatch: pytest.MonkeyPatch) -> None:
+    nodes = [FakeNode(1)]
+    run_bring_up(nodes, modules=("ssi_core",))
+    assert str(bringup.CLUSTER_UP) in nodes[0].cmds[0][0]
+    monkeypatch.setenv("SSI_GUEST_SPEEDUPS", "0")
+    nodes = [FakeNode(1)]
+    run_bring_up(nodes, modules=("ssi_core",))
+    assert f"{bringup.SSICTL} cluster up" in nodes[0].cmds[0][0]
+
+
+def test_speedups_off_boots_without_daemon(monkeypatch: pytest.MonkeyPatch) -> None:
+    from qemu.qemu_cmd import NodeConfig, NodeSockets, kernel_append
+
+    def cfg() -> NodeConfig:
+        return NodeConfig(node=1, nodes=1, kernel=Path("/k"), sockets=NodeSockets(Path("/s"), 1),
+                          console_log=Path("/c"), python_image=None)
+
+    monkeypatch.setenv("SSI_GUEST_SPEEDUPS", "0")
+    assert "ssi.nodaemon" in kernel_append(cfg()).split()
+    monkeypatch.delenv("SSI_GUEST_SPEEDUPS")
+    assert "ssi.nodaemon" not in kernel_append(cfg()).split()
