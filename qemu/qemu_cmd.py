@@ -104,10 +104,10 @@ class NodeConfig:
     # mounting proc over the 9p /proc once failed); others are for `make bench`.
     root_cache: str = field(default_factory=lambda: os.environ.get("SSI_9P_CACHE", "none"))
     accel: str = field(default_factory=lambda: os.environ.get("SSI_QEMU_ACCEL", "tcg"))
-    # Every CPU feature TCG emulates, AES-NI and PCLMULQDQ among them: ICS
-    # protects its frames with AES-GCM (kernel TLS), which the default
-    # qemu64 model would leave to table-driven C.  $SSI_QEMU_CPU overrides.
-    cpu: str = field(default_factory=lambda: os.environ.get("SSI_QEMU_CPU", "max"))
+    # QEMU's default model.  `max` would give the kernel AES-NI and PCLMULQDQ
+    # for ICS's AES-GCM, but 8-node clusters formed slower with it under TCG
+    # (15-60 s against 13-14 s, 2026-12-02), so the crypto runs as generic C.
+    cpu: str = field(default_factory=lambda: os.environ.get("SSI_QEMU_CPU", "qemu64"))
     bios: str | None = field(default_factory=lambda: _default_bios())
     # $SSI_FLAVOR: the guest's init.sh loads this flavor's modules.
     flavor: str = field(default_factory=lambda: kernel_flavor().name)

@@ -623,7 +623,13 @@ void ics_conns_kill_node(unsigned int node, bool node_down)
 again:
 	mutex_lock(&ics_conns_lock);
 	list_for_each_entry(conn, &ics_conns, all) {
-		if (conn->node != node ||
+		/*
+		 * Handshakes in progress are left alone: under load nodes declare
+		 * each other down while reconnecting, and killing those would keep
+		 * them apart.  A call that started before the nodedown fails by
+		 * down_gen instead.
+		 */
+		if (conn->node != node || !ics_conn_authed(conn) ||
 		    test_bit(ICS_CONN_DEAD, &conn->flags) ||
 		    !kref_get_unless_zero(&conn->ref))
 			continue;

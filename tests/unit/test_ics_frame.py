@@ -77,7 +77,7 @@ def test_header_round_trip_and_checks() -> None:
     h = frame.IcsHdr.new(frame.ICS_KIND_CALL, 1, 2, 3, 5, xid=0x1122334455667788)
     raw = h.pack()
     assert raw[:4] == b"SSI1" and len(raw) == 28
-    assert raw == struct.pack("<IBBHHHIIQ", frame.ICS_MAGIC, 1, 1, 1, 2, 3, 5, 0,
+    assert raw == struct.pack("<IBBHHHIIQ", frame.ICS_MAGIC, 2, 1, 1, 2, 3, 5, 0,
                               0x1122334455667788)
     assert frame.IcsHdr.unpack(raw + b"body!") == h
     h.check()
@@ -88,7 +88,7 @@ def test_header_round_trip_and_checks() -> None:
     with pytest.raises(ValueError, match="short header: 27 of 28"):
         frame.IcsHdr.unpack(raw[:27])
     for bad, why in [(dataclasses.replace(h, magic=0), "bad magic"),
-                     (dataclasses.replace(h, version=2), "protocol version 2"),
+                     (dataclasses.replace(h, version=1), "protocol version 1"),
                      (dataclasses.replace(h, kind=9), "unknown kind 9"),
                      (dataclasses.replace(h, len=frame.ICS_MAX_BODY + 1), "over ICS_MAX_BODY")]:
         with pytest.raises(ValueError, match=why):
