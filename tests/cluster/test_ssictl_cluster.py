@@ -211,10 +211,12 @@ def test_ics_test_between_nodes(cluster: Cluster) -> None:
     need_modules(*ICS_MODULES, "ics_test")
     cluster.bring_up(modules=(*ICS_MODULES, "ics_test"))
     nd1 = cluster.node(1)
-    r = ssictl_json(nd1, "ics test 2 --count 100")
+    # A call's deadline covers connecting and the handshake too (ICS v2): give the
+    # first calls, which make the connections, more than the default 1 s.
+    r = ssictl_json(nd1, "ics test 2 --count 100 --timeout-ms 10000")
     assert (r["node"], r["op"], r["count"], r["errors"]) == (2, "null", 100, 0), r
     assert r["elapsed_ns"] > 0
-    r = ssictl_json(nd1, "ics test 3 --op echo --size 1000 --count 20")
+    r = ssictl_json(nd1, "ics test 3 --op echo --size 1000 --count 20 --timeout-ms 10000")
     assert (r["op"], r["size"], r["errors"]) == ("echo", 1000, 0), r
     rc, out, err = ssictl(nd1, "ics test 2 --op ping --count 10")
     assert rc == 0 and out.startswith("10 ping call(s) to node 2: "), (out, err)
