@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: GPL-2.0-only
 /*
  * ssi-hub: the private L2 "switch" of an ssikit QEMU cluster.
  *

@@ -207,10 +207,32 @@ static int ics_auth_keys(struct ics_conn *conn, u8 *tx, u8 *rx)
 	return ret;
 }
 
-static void ics_auth_protect_failed(struct ics_conn *conn, int ret)
+/*
+ * The last step on either side: protection on (unless protect=none), and
+ * for the acceptor (@send_ok) the OK between receive and send protection,
+ * since the connector may send records as soon as it has read OK.
+ * Returns 1: this end is authenticated and protected.
+ */
+static int ics_auth_finish(struct ics_conn *conn, bool send_ok)
 {
-	pr_warn_ratelimited("node %u: cannot protect the connection: %d\n",
-			    conn->node, ret);
+	u8 tx[ICS_TLS_KEY_MATERIAL], rx[ICS_TLS_KEY_MATERIAL];
+	bool tls = ics_protect_mode == ICS_PROTECT_TLS;
+	int ret;
+
+	ret = tls ? ics_auth_keys(conn, tx, rx) ?: ics_tls_rx(conn->sock, rx) : 0;
+	if (!ret && send_ok)
+		ret = ics_auth_send(conn, ICS_AUTH_OK, NULL, 0, 0);
+	if (!ret && tls)
+		ret = ics_tls_tx(conn->sock, tx);
+	memzero_explicit(tx, sizeof(tx));
+	memzero_explicit(rx, sizeof(rx));
+	if (ret) {
+		pr_warn_ratelimited("node %u: cannot protect the connection: %d\n",
+				    conn->node, ret);
+		return ret;
+	}
+	ics_count(ICS_CNT_AUTH_OK);
+	return 1;
 }
 
 int ics_auth_send(struct ics_conn *conn, u16 step, const void *body,
@@ -364,8 +386,7 @@ static int ics_auth_rx_challenge(struct ics_conn *conn)
 static int ics_auth_rx_response(struct ics_conn *conn)
 {
 	struct ics_handshake *hs = conn->hs;
-	u8 mac[ICS_MAC_LEN], tx[ICS_TLS_KEY_MATERIAL], rx[ICS_TLS_KEY_MATERIAL];
-	bool tls = ics_protect_mode == ICS_PROTECT_TLS;
+	u8 mac[ICS_MAC_LEN];
 	int ret;
 
 	ret = ics_auth_mac("ics2-c", hs, mac);
@@ -375,38 +396,7 @@ static int ics_auth_rx_response(struct ics_conn *conn)
 		ics_auth_refused("wrong key", conn->node);
 		return -EACCES;
 	}
-	ret = tls ? ics_auth_keys(conn, tx, rx) ?: ics_tls_rx(conn->sock, rx) : 0;
-	if (!ret)
-		ret = ics_auth_send(conn, ICS_AUTH_OK, NULL, 0, 0);
-	if (!ret && tls)
-		ret = ics_tls_tx(conn->sock, tx);
-	memzero_explicit(tx, sizeof(tx));
-	memzero_explicit(rx, sizeof(rx));
-	if (ret) {
-		ics_auth_protect_failed(conn, ret);
-		return ret;
-	}
-	ics_count(ICS_CNT_AUTH_OK);
-	return 1;
-}
-
-/* Connector: OK in, protection on both ways. */
-static int ics_auth_rx_ok(struct ics_conn *conn)
-{
-	u8 tx[ICS_TLS_KEY_MATERIAL], rx[ICS_TLS_KEY_MATERIAL];
-	int ret = 0;
-
-	if (ics_protect_mode == ICS_PROTECT_TLS)
-		ret = ics_auth_keys(conn, tx, rx) ?: ics_tls_rx(conn->sock, rx) ?:
-		      ics_tls_tx(conn->sock, tx);
-	memzero_explicit(tx, sizeof(tx));
-	memzero_explicit(rx, sizeof(rx));
-	if (ret) {
-		ics_auth_protect_failed(conn, ret);
-		return ret;
-	}
-	ics_count(ICS_CNT_AUTH_OK);
-	return 1;
+	return ics_auth_finish(conn, true);
 }
 
 /*
@@ -441,7 +431,7 @@ int ics_auth_rx(struct ics_conn *conn)
 	case ICS_AUTH_RESPONSE:
 		return ics_auth_rx_response(conn);
 	case ICS_AUTH_OK:
-		return ics_auth_rx_ok(conn);
+		return ics_auth_finish(conn, false);	/* connector: OK in */
 	}
 	return -EPROTO;
 }
