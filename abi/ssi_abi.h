@@ -40,6 +40,11 @@
 #define SSISYS_VPROC_WHERE	24	/* buf: struct ssi_vproc_where (in/out) */
 #define SSISYS_VPROC_LIST	25	/* buf: struct ssi_vproc_list (in/out) */
 #define SSISYS_VPROC_LOCALVIEW	26	/* buf: struct ssi_vproc_localview */
+/* Process migration (migration.ko). */
+#define SSISYS_MIG_RESTORE	28	/* restore helper only: buf: struct ssi_mig_restore */
+#define SSISYS_MIG_REAPED	29	/* restore helper only: buf: struct ssi_mig_reaped */
+/* Remote files (rfile.ko). */
+#define SSISYS_RFILE_GETFD	32	/* buf: struct ssi_rfile_getfd (in) */
 /* ICS self-test service (ics_test.ko): tests and benchmarks only. */
 #define SSISYS_ICS_TEST		40	/* buf: struct ssi_ics_test (in/out) */
 #define SSISYS_NR_CMDS		64	/* commands are 0..SSISYS_NR_CMDS-1 */
