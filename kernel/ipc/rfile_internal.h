@@ -1,0 +1,96 @@
+/* SPDX-License-Identifier: GPL-2.0-only */
+/* rfile internals shared by rfile_main.c, rfile_proxy.c and rfile_srv.c. */
+#ifndef _RFILE_INTERNAL_H
+#define _RFILE_INTERNAL_H
+
+#include <linux/atomic.h>
+#include <linux/fs.h>
+#include <linux/jiffies.h>
+#include <linux/list.h>
+#include <linux/poll.h>
+#include <linux/refcount.h>
+#include <linux/spinlock.h>
+#include <linux/types.h>
+#include <linux/wait.h>
+#include <linux/workqueue.h>
+
+#include "rfile.h"
+
+/*
+ * SSISYS_RFILE_GETFD's argument.  Until abi/ssi_abi.h carries it (it is
+ * the ABI's rfile block, added with the next kernel build), it is defined
+ * here with the same layout.
+ */
+#ifndef SSISYS_RFILE_GETFD
+#define SSISYS_RFILE_GETFD	32
+#endif
+#ifndef SSI_RFILE_GETFD_CLOEXEC
+#define SSI_RFILE_GETFD_CLOEXEC	1
+struct ssi_rfile_getfd {
+	__u32 node;		/* where @pid runs; 0: this node */
+	__s32 pid;
+	__s32 fd;
+	__u32 flags;		/* SSI_RFILE_GETFD_CLOEXEC */
+};
+#endif
+
+/* Every ICS call of rfile is bounded by this (a down node fails sooner). */
+#define RFILE_TIMEOUT		(5 * HZ)
+/* Largest read or write one call carries (bytes<65536> in rfile.ics). */
+#define RFILE_CHUNK		65536
+/* Largest ioctl argument carried (bytes<64> in rfile.ics). */
+#define RFILE_IOC_MAX		64
+/* Supplementary groups a getfd request carries (array<u32, 64>). */
+#define RFILE_NGROUPS		64
+/* f_flags a proxy carries to the held file with every op (F_SETFL). */
+#define RFILE_SETFL_MASK	(O_APPEND | O_NONBLOCK)
+/* read/write flags: bit 0, positioned at the request's pos. */
+#define RFILE_IO_POS		1
+/* f_mode bits a proxy mirrors from the held file. */
+#define RFILE_FMODE_MIRROR	(FMODE_LSEEK | FMODE_PREAD | FMODE_PWRITE | \
+				 FMODE_ATOMIC_POS | FMODE_STREAM)
+
+/* Counters, /sys/kernel/ssi/rfile/<name>. */
+enum rfile_counter {
+	RFILE_CNT_EXPORTS,	/* exports made */
+	RFILE_CNT_RELEASED,	/* exports released */
+	RFILE_CNT_BAD_HANDLE,	/* requests refused: no such export or no ref */
+	RFILE_CNT_BAD_REQUEST,	/* requests refused: out-of-range fields */
+	RFILE_CNT_READY_SENT,	/* ready messages sent */
+	RFILE_CNT_READY_RX,	/* ready messages received */
+	RFILE_CNT_PROXIES,	/* proxies made */
+	RFILE_NR_COUNTERS
+};
+
+extern atomic64_t rfile_counters[RFILE_NR_COUNTERS];
+
+static inline void rfile_count(enum rfile_counter c)
+{
+	atomic64_inc(&rfile_counters[c]);
+}
+
+unsigned int rfile_self(void);
+struct workqueue_struct *rfile_workqueue(void);
+
+/* The server side (rfile_srv.c): exports of this node's open files. */
+struct rfile_export;
+struct rfile_export *rfile_export_find(u64 id, unsigned int from);
+void rfile_export_put_op(struct rfile_export *ex);
+struct file *rfile_export_file(struct rfile_export *ex);
+int rfile_ref_get(u64 id, unsigned int from, unsigned int to_node);
+int rfile_ref_put(u64 id, unsigned int from, unsigned int to_node);
+void rfile_srv_node_down(unsigned int node);
+int rfile_getfd_local(pid_t pid, int fd, const struct cred *cred,
+		      struct file **filep);
+int rfile_srv_init(void);
+void rfile_srv_exit(void);
+
+/* The client side (rfile_proxy.c). */
+bool rfile_ioctl_allowed(u32 cmd, u32 *in_len, u32 *out_len);
+void rfile_proxy_ready(unsigned int node, u64 id, u32 mask);
+void rfile_proxy_node_down(unsigned int node);
+int rfile_errno(int err);
+int rfile_proxy_init(void);
+void rfile_proxy_exit(void);
+
+#endif /* _RFILE_INTERNAL_H */

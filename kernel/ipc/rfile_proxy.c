@@ -1,0 +1,643 @@
+// SPDX-License-Identifier: GPL-2.0-only
+/*
+ * rfile client side: proxy files.  A proxy is a file of rfile's own
+ * pseudo filesystem whose inode mirrors the held file's type, mode, owner
+ * and rdev (fstat looks like the real thing), and whose file_operations
+ * forward every call over ICS to the node holding the file.  Blocking
+ * reads and writes wait here, interruptibly, for the holder's `ready`
+ * messages.  The protocol is described at the top of rfile_main.c.
+ */
+#define pr_fmt(fmt) KBUILD_MODNAME ": " fmt
+
+#include <linux/err.h>
+#include <linux/file.h>
+#include <linux/fs.h>
+#include <linux/hashtable.h>
+#include <linux/kdev_t.h>
+#include <linux/mm.h>
+#include <linux/mount.h>
+#include <linux/poll.h>
+#include <linux/pseudo_fs.h>
+#include <linux/sched/signal.h>
+#include <linux/slab.h>
+#include <linux/splice.h>
+#include <linux/stat.h>
+#include <linux/termios.h>
+#include <linux/uaccess.h>
+#include <linux/uio.h>
+
+#include "clms.h"
+#include "ics.h"
+#include "rfile_gen.h"
+#include "rfile_ics.h"
+#include "rfile_internal.h"
+
+#define RFILE_FS_MAGIC	0x5253464c	/* "RSFL" */
+
+struct rfile_proxy {
+	struct hlist_node hnode;	/* rfile_proxies, under rfile_px_lock */
+	struct rfile_handle h;
+	wait_queue_head_t wq;		/* waiters for the holder's `ready` */
+	atomic_t seq;			/* bumped by every `ready` */
+	bool dead;			/* the holder went down */
+	struct fasync_struct *fasync;
+};
+
+static DEFINE_SPINLOCK(rfile_px_lock);
+static DEFINE_HASHTABLE(rfile_proxies, 8);
+static struct vfsmount *rfile_mnt;
+
+static const struct file_operations rfile_fops;
+static const struct inode_operations rfile_iops;
+
+static u64 rfile_px_key(const struct rfile_handle *h)
+{
+	return h->id ^ ((u64)h->node << 56);
+}
+
+/* An ICS transport failure is an I/O error of the proxy. */
+int rfile_errno(int err)
+{
+	switch (err) {
+	case -EHOSTDOWN:
+	case -ENOTCONN:
+	case -ETIMEDOUT:
+	case -ECONNREFUSED:
+	case -ECONNRESET:
+	case -EBADMSG:
+	case -EMSGSIZE:
+		return -EIO;
+	default:
+		return err;
+	}
+}
+
+static int rfile_px_err(struct rfile_proxy *px, int err)
+{
+	if (READ_ONCE(px->dead))
+		return -EIO;
+	return rfile_errno(err);
+}
+
+static u32 rfile_fl(struct file *file)
+{
+	return READ_ONCE(file->f_flags) & RFILE_SETFL_MASK;
+}
+
+/*
+ * Wait until a `ready` newer than @seq arrived (or the holder died).
+ * -ERESTARTSYS on a signal: the syscall is restarted (SA_RESTART) or
+ * fails with EINTR, as a local blocking read of a pipe or tty does.
+ */
+static int rfile_wait(struct rfile_proxy *px, int seq)
+{
+	if (wait_event_interruptible(px->wq, atomic_read(&px->seq) != seq ||
+				     READ_ONCE(px->dead)))
+		return -ERESTARTSYS;
+	return READ_ONCE(px->dead) ? -EIO : 0;
+}
+
+static bool rfile_nonblock(struct kiocb *iocb)
+{
+	return (iocb->ki_filp->f_flags & O_NONBLOCK) ||
+	       (iocb->ki_flags & IOCB_NOWAIT);
+}
+
+static bool rfile_positioned(struct file *file)
+{
+	return file->f_mode & FMODE_LSEEK;
+}
+
+static ssize_t rfile_read_iter(struct kiocb *iocb, struct iov_iter *to)
+{
+	struct file *file = iocb->ki_filp;
+	struct rfile_proxy *px = file->private_data;
+	bool pos = rfile_positioned(file);
+	struct rfile_read_req req = { .id = px->h.id };
+	struct rfile_read_rep *rep;
+	ssize_t total = 0;
+	size_t count, n;
+	int ret = 0, seq;
+
+	if (!iov_iter_count(to))
+		return 0;
+	rep = kvmalloc(sizeof(*rep), GFP_KERNEL);
+	if (!rep)
+		return -ENOMEM;
+	while (iov_iter_count(to)) {
+		if (READ_ONCE(px->dead)) {
+			ret = -EIO;
+			break;
+		}
+		count = min_t(size_t, iov_iter_count(to), RFILE_CHUNK);
+		req.pos = pos ? iocb->ki_pos : 0;
+		req.count = count;
+		req.fl = rfile_fl(file);
+		req.flags = pos ? RFILE_IO_POS : 0;
+		seq = atomic_read(&px->seq);
+		ret = ics_rfile_read(px->h.node, &req, rep, RFILE_TIMEOUT);
+		if (ret == -EAGAIN && !total && !rfile_nonblock(iocb)) {
+			ret = rfile_wait(px, seq);
+			if (ret)
+				break;
+			continue;
+		}
+		if (ret) {
+			ret = rfile_px_err(px, ret);
+			break;
+		}
+		n = copy_to_iter(rep->data, rep->data_len, to);
+		total += n;
+		if (pos)
+			iocb->ki_pos = rep->pos;
+		if (n < rep->data_len) {
+			ret = -EFAULT;
+			break;
+		}
+		/* A stream returns what it had; a file reads on to the end. */
+		if (!pos || rep->data_len < count)
+			break;
+	}
+	kvfree(rep);
+	return total ? total : ret;
+}
+
+static ssize_t rfile_write_iter(struct kiocb *iocb, struct iov_iter *from)
+{
+	struct file *file = iocb->ki_filp;
+	struct rfile_proxy *px = file->private_data;
+	bool pos = rfile_positioned(file);
+	struct rfile_write_rep rep;
+	struct rfile_write_req *req;
+	ssize_t total = 0;
+	size_t count, n;
+	int ret = 0, seq;
+
+	if (!iov_iter_count(from))
+		return 0;
+	req = kvmalloc(sizeof(*req), GFP_KERNEL);
+	if (!req)
+		return -ENOMEM;
+	req->id = px->h.id;
+	while (iov_iter_count(from)) {
+		if (READ_ONCE(px->dead)) {
+			ret = -EIO;
+			break;
+		}
+		count = min_t(size_t, iov_iter_count(from), RFILE_CHUNK);
+		if (copy_from_iter(req->data, count, from) != count) {
+			ret = -EFAULT;
+			break;
+		}
+		req->data_len = count;
+		req->pos = pos ? iocb->ki_pos : 0;
+		req->fl = rfile_fl(file);
+		req->flags = pos ? RFILE_IO_POS : 0;
+		seq = atomic_read(&px->seq);
+		ret = ics_rfile_write(px->h.node, req, &rep, RFILE_TIMEOUT);
+		if (ret) {
+			iov_iter_revert(from, count);
+			if (ret == -EAGAIN && !rfile_nonblock(iocb)) {
+				ret = rfile_wait(px, seq);
+				if (ret)
+					break;
+				continue;
+			}
+			ret = rfile_px_err(px, ret);
+			break;
+		}
+		n = min_t(size_t, rep.written, count);
+		if (n < count)
+			iov_iter_revert(from, count - n);
+		total += n;
+		if (pos)
+			iocb->ki_pos = rep.pos;
+		if (!n || (n < count && rfile_nonblock(iocb)))
+			break;
+	}
+	kvfree(req);
+	if (total)
+		return total;
+	/* The holder's worker ignores SIGPIPE: raise it here, as locally. */
+	if (ret == -EPIPE)
+		send_sig(SIGPIPE, current, 0);
+	return ret;
+}
+
+static loff_t rfile_llseek(struct file *file, loff_t offset, int whence)
+{
+	struct rfile_proxy *px = file->private_data;
+	struct rfile_llseek_req req = {
+		.id = px->h.id, .pos = file->f_pos, .offset = offset,
+		.whence = whence,
+	};
+	struct rfile_llseek_rep rep;
+	int ret;
+
+	if (!(file->f_mode & FMODE_LSEEK))
+		return -ESPIPE;
+	if (READ_ONCE(px->dead))
+		return -EIO;
+	ret = ics_rfile_llseek(px->h.node, &req, &rep, RFILE_TIMEOUT);
+	if (ret)
+		return rfile_px_err(px, ret);
+	if (rep.pos < 0)
+		return -EINVAL;
+	if (rep.pos != file->f_pos) {
+		file->f_pos = rep.pos;
+		file->f_version = 0;
+	}
+	return rep.pos;
+}
+
+static __poll_t rfile_poll(struct file *file, poll_table *pt)
+{
+	struct rfile_proxy *px = file->private_data;
+	struct rfile_poll_req req = { .id = px->h.id, .fl = rfile_fl(file) };
+	struct rfile_poll_rep rep;
+
+	poll_wait(file, &px->wq, pt);
+	if (READ_ONCE(px->dead))
+		return EPOLLIN | EPOLLOUT | EPOLLERR | EPOLLHUP;
+	if (ics_rfile_poll(px->h.node, &req, &rep, RFILE_TIMEOUT))
+		return EPOLLERR;
+	return (__force __poll_t)rep.mask;
+}
+
+/*
+ * The ioctls forwarded, with the bytes each reads from and writes to its
+ * argument; the rest fail with ENOTTY (FIONBIO and FIOASYNC never get
+ * here: the VFS applies them to the proxy, and O_NONBLOCK reaches the
+ * held file with the next op).  Not TIOCSTI (input injection).
+ */
+static const struct {
+	u32 cmd;
+	u8 in, out;
+} rfile_ioctls[] = {
+	{ TCGETS, 0, sizeof(struct termios) },
+	{ TCSETS, sizeof(struct termios), 0 },
+	{ TCSETSW, sizeof(struct termios), 0 },
+	{ TCSETSF, sizeof(struct termios), 0 },
+	{ TCGETS2, 0, sizeof(struct termios2) },
+	{ TCSETS2, sizeof(struct termios2), 0 },
+	{ TCSETSW2, sizeof(struct termios2), 0 },
+	{ TCSETSF2, sizeof(struct termios2), 0 },
+	{ TIOCGWINSZ, 0, sizeof(struct winsize) },
+	{ TIOCSWINSZ, sizeof(struct winsize), 0 },
+	{ TIOCGPGRP, 0, sizeof(int) },
+	{ TIOCSPGRP, sizeof(int), 0 },
+	{ TIOCGSID, 0, sizeof(int) },
+	{ FIONREAD, 0, sizeof(int) },
+	{ TIOCOUTQ, 0, sizeof(int) },
+	{ TIOCGPTN, 0, sizeof(unsigned int) },
+	{ TIOCSPTLCK, sizeof(int), 0 },
+	{ TCFLSH, 0, 0 },
+	{ TCSBRK, 0, 0 },
+	{ TCSBRKP, 0, 0 },
+	{ TCXONC, 0, 0 },
+};
+
+bool rfile_ioctl_allowed(u32 cmd, u32 *in_len, u32 *out_len)
+{
+	unsigned int i;
+
+	BUILD_BUG_ON(sizeof(struct termios2) > RFILE_IOC_MAX);
+	for (i = 0; i < ARRAY_SIZE(rfile_ioctls); i++) {
+		if (rfile_ioctls[i].cmd == cmd) {
+			*in_len = rfile_ioctls[i].in;
+			*out_len = rfile_ioctls[i].out;
+			return true;
+		}
+	}
+	return false;
+}
+
+static long rfile_ioctl(struct file *file, unsigned int cmd, unsigned long arg)
+{
+	struct rfile_proxy *px = file->private_data;
+	struct rfile_ioctl_req req = {
+		.id = px->h.id, .fl = rfile_fl(file), .cmd = cmd, .arg = arg,
+	};
+	struct rfile_ioctl_rep rep;
+	void __user *uarg = (void __user *)arg;
+	u32 in_len, out_len;
+	int ret;
+
+	if (!rfile_ioctl_allowed(cmd, &in_len, &out_len))
+		return -ENOTTY;
+	if (READ_ONCE(px->dead))
+		return -EIO;
+	if (in_len && copy_from_user(req.in, uarg, in_len))
+		return -EFAULT;
+	req.in_len = in_len;
+	ret = ics_rfile_ioctl(px->h.node, &req, &rep, RFILE_TIMEOUT);
+	if (ret)
+		return rfile_px_err(px, ret);
+	if (rep.ret >= 0 && out_len) {
+		if (rep.out_len != out_len)
+			return -EIO;
+		if (copy_to_user(uarg, rep.out, out_len))
+			return -EFAULT;
+	}
+	return rep.ret;
+}
+
+static int rfile_fsync(struct file *file, loff_t start, loff_t end,
+		       int datasync)
+{
+	struct rfile_proxy *px = file->private_data;
+	struct rfile_fsync_req req = { .id = px->h.id, .datasync = datasync };
+	struct rfile_fsync_rep rep;
+	int ret;
+
+	if (READ_ONCE(px->dead))
+		return -EIO;
+	ret = ics_rfile_fsync(px->h.node, &req, &rep, RFILE_TIMEOUT);
+	return ret ? rfile_px_err(px, ret) : 0;
+}
+
+static int rfile_fasync(int fd, struct file *file, int on)
+{
+	struct rfile_proxy *px = file->private_data;
+
+	return fasync_helper(fd, file, on, &px->fasync);
+}
+
+/* Record locks are not forwarded yet: refuse rather than lock locally. */
+static int rfile_lock(struct file *file, int cmd, struct file_lock *fl)
+{
+	return -ENOLCK;
+}
+
+static int rfile_release(struct inode *inode, struct file *file)
+{
+	struct rfile_proxy *px = file->private_data;
+
+	spin_lock(&rfile_px_lock);
+	hash_del(&px->hnode);
+	spin_unlock(&rfile_px_lock);
+	if (!READ_ONCE(px->dead))
+		rfile_put(&px->h, rfile_self());
+	kfree(px);
+	return 0;
+}
+
+static const struct file_operations rfile_fops = {
+	.owner = THIS_MODULE,
+	.llseek = rfile_llseek,
+	.read_iter = rfile_read_iter,
+	.write_iter = rfile_write_iter,
+	.poll = rfile_poll,
+	.unlocked_ioctl = rfile_ioctl,
+	.fsync = rfile_fsync,
+	.fasync = rfile_fasync,
+	.lock = rfile_lock,
+	.flock = rfile_lock,
+	.release = rfile_release,
+	.splice_read = generic_file_splice_read,
+	.splice_write = iter_file_splice_write,
+};
+
+static void rfile_fill_inode(struct inode *inode,
+			     const struct rfile_stat_rep *st)
+{
+	inode->i_mode = st->mode;
+	inode->i_uid = make_kuid(&init_user_ns, st->uid);
+	inode->i_gid = make_kgid(&init_user_ns, st->gid);
+	inode->i_rdev = new_decode_dev(st->rdev);
+	set_nlink(inode, st->nlink);
+	i_size_write(inode, st->size);
+	inode->i_blocks = st->blocks;
+	inode->i_atime.tv_sec = st->atime;
+	inode->i_atime.tv_nsec = st->atime_ns;
+	inode->i_mtime.tv_sec = st->mtime;
+	inode->i_mtime.tv_nsec = st->mtime_ns;
+	inode->i_ctime.tv_sec = st->ctime;
+	inode->i_ctime.tv_nsec = st->ctime_ns;
+}
+
+static int rfile_getattr(struct user_namespace *mnt_userns,
+			 const struct path *path, struct kstat *stat,
+			 u32 request_mask, unsigned int query_flags)
+{
+	struct inode *inode = d_inode(path->dentry);
+	struct rfile_proxy *px = inode->i_private;
+	struct rfile_stat_req req = { .id = px->h.id };
+	struct rfile_stat_rep rep;
+	int ret;
+
+	if (READ_ONCE(px->dead))
+		return -EIO;
+	ret = ics_rfile_stat(px->h.node, &req, &rep, RFILE_TIMEOUT);
+	if (ret)
+		return rfile_px_err(px, ret);
+	/* The held file's type never changes; its mode, size, times may. */
+	if ((rep.mode & S_IFMT) == (inode->i_mode & S_IFMT)) {
+		spin_lock(&inode->i_lock);
+		rfile_fill_inode(inode, &rep);
+		spin_unlock(&inode->i_lock);
+	}
+	generic_fillattr(mnt_userns, inode, stat);
+	stat->ino = rep.ino;
+	stat->blksize = rep.blksize;
+	return 0;
+}
+
+/* chmod, chown, truncate of a proxy are not forwarded (EOPNOTSUPP). */
+static int rfile_setattr(struct user_namespace *mnt_userns,
+			 struct dentry *dentry, struct iattr *attr)
+{
+	return -EOPNOTSUPP;
+}
+
+static const struct inode_operations rfile_iops = {
+	.getattr = rfile_getattr,
+	.setattr = rfile_setattr,
+};
+
+static struct file *rfile_new_proxy(const struct rfile_handle *h,
+				    unsigned int f_flags,
+				    const struct rfile_stat_rep *st)
+{
+	struct rfile_proxy *px;
+	struct inode *inode;
+	struct file *file;
+	char name[48];
+
+	px = kzalloc(sizeof(*px), GFP_KERNEL);
+	if (!px)
+		return ERR_PTR(-ENOMEM);
+	px->h = *h;
+	init_waitqueue_head(&px->wq);
+	atomic_set(&px->seq, 0);
+	inode = new_inode(rfile_mnt->mnt_sb);
+	if (!inode) {
+		kfree(px);
+		return ERR_PTR(-ENOMEM);
+	}
+	inode->i_ino = get_next_ino();
+	rfile_fill_inode(inode, st);
+	inode->i_op = &rfile_iops;
+	inode->i_flags |= S_PRIVATE;
+	inode->i_private = px;
+	snprintf(name, sizeof(name), "rfile:[%u:%llu]", h->node, h->id);
+	file = alloc_file_pseudo(inode, rfile_mnt, name,
+				 f_flags & (O_ACCMODE | O_APPEND | O_NONBLOCK |
+					    O_DSYNC | O_SYNC),
+				 &rfile_fops);
+	if (IS_ERR(file)) {
+		iput(inode);
+		kfree(px);
+		return file;
+	}
+	file->private_data = px;
+	file->f_mode &= ~(FMODE_LSEEK | FMODE_PREAD | FMODE_PWRITE |
+			  FMODE_ATOMIC_POS | FMODE_STREAM);
+	file->f_mode |= (__force fmode_t)st->fmode & RFILE_FMODE_MIRROR;
+	file->f_pos = st->pos;
+	spin_lock(&rfile_px_lock);
+	hash_add(rfile_proxies, &px->hnode, rfile_px_key(h));
+	spin_unlock(&rfile_px_lock);
+	rfile_count(RFILE_CNT_PROXIES);
+	return file;
+}
+
+struct file *rfile_import(const struct rfile_handle *h, unsigned int f_flags)
+{
+	struct rfile_stat_req req = { .id = h->id };
+	struct rfile_stat_rep rep;
+	struct rfile_export *ex;
+	struct file *file;
+	int ret;
+
+	if (!h->node || h->node > SSI_MAX_NODES)
+		return ERR_PTR(-EINVAL);
+	if (h->node == rfile_self()) {
+		ex = rfile_export_find(h->id, rfile_self());
+		if (!ex)
+			return ERR_PTR(-EBADF);
+		file = get_file(rfile_export_file(ex));
+		rfile_export_put_op(ex);
+		ret = rfile_ref_put(h->id, rfile_self(), rfile_self());
+		if (ret) {
+			fput(file);
+			return ERR_PTR(ret);
+		}
+		return file;
+	}
+	ret = ics_rfile_stat(h->node, &req, &rep, RFILE_TIMEOUT);
+	if (ret) {
+		rfile_put(h, rfile_self());
+		return ERR_PTR(rfile_errno(ret));
+	}
+	file = rfile_new_proxy(h, f_flags, &rep);
+	if (IS_ERR(file))
+		rfile_put(h, rfile_self());
+	return file;
+}
+EXPORT_SYMBOL_GPL(rfile_import);
+
+bool rfile_is_proxy(struct file *file, struct rfile_handle *h)
+{
+	struct rfile_proxy *px;
+
+	if (file->f_op != &rfile_fops)
+		return false;
+	px = file->private_data;
+	*h = px->h;
+	return true;
+}
+EXPORT_SYMBOL_GPL(rfile_is_proxy);
+
+int rfile_get(const struct rfile_handle *h, unsigned int to_node)
+{
+	struct rfile_get_req req = { .id = h->id, .to_node = to_node };
+	struct rfile_get_rep rep;
+
+	if (!h->node || h->node > SSI_MAX_NODES || !to_node ||
+	    to_node > SSI_MAX_NODES)
+		return -EINVAL;
+	if (h->node == rfile_self())
+		return rfile_ref_get(h->id, rfile_self(), to_node);
+	return ics_rfile_get(h->node, &req, &rep, RFILE_TIMEOUT);
+}
+EXPORT_SYMBOL_GPL(rfile_get);
+
+void rfile_put(const struct rfile_handle *h, unsigned int to_node)
+{
+	struct rfile_put_req req = { .id = h->id, .to_node = to_node };
+	struct rfile_put_rep rep;
+
+	if (!h->node || h->node > SSI_MAX_NODES)
+		return;
+	if (h->node == rfile_self()) {
+		rfile_ref_put(h->id, rfile_self(), to_node);
+		return;
+	}
+	/* A holder that does not answer is down: its nodedown drops it. */
+	ics_rfile_put(h->node, &req, &rep, RFILE_TIMEOUT);
+}
+EXPORT_SYMBOL_GPL(rfile_put);
+
+/* `ready` from @node for its export @id: wake this node's proxies of it. */
+void rfile_proxy_ready(unsigned int node, u64 id, u32 mask)
+{
+	struct rfile_handle h = { .node = node, .id = id };
+	struct rfile_proxy *px;
+
+	rfile_count(RFILE_CNT_READY_RX);
+	spin_lock(&rfile_px_lock);
+	hash_for_each_possible(rfile_proxies, px, hnode, rfile_px_key(&h)) {
+		if (px->h.node != node || px->h.id != id)
+			continue;
+		atomic_inc(&px->seq);
+		wake_up_interruptible_poll(&px->wq, (__force __poll_t)mask);
+		if (mask & (EPOLLIN | EPOLLRDNORM))
+			kill_fasync(&px->fasync, SIGIO, POLL_IN);
+		else if (mask & (EPOLLOUT | EPOLLWRNORM))
+			kill_fasync(&px->fasync, SIGIO, POLL_OUT);
+	}
+	spin_unlock(&rfile_px_lock);
+}
+
+/* @node went down: its proxies here fail with EIO from now on. */
+void rfile_proxy_node_down(unsigned int node)
+{
+	struct rfile_proxy *px;
+	unsigned int bkt;
+
+	spin_lock(&rfile_px_lock);
+	hash_for_each(rfile_proxies, bkt, px, hnode) {
+		if (px->h.node != node)
+			continue;
+		WRITE_ONCE(px->dead, true);
+		wake_up_interruptible_poll(&px->wq, EPOLLIN | EPOLLOUT |
+					   EPOLLERR | EPOLLHUP);
+		kill_fasync(&px->fasync, SIGIO, POLL_HUP);
+	}
+	spin_unlock(&rfile_px_lock);
+}
+
+static int rfile_init_fs_context(struct fs_context *fc)
+{
+	return init_pseudo(fc, RFILE_FS_MAGIC) ? 0 : -ENOMEM;
+}
+
+static struct file_system_type rfile_fs_type = {
+	.name = "ssi_rfile",
+	.init_fs_context = rfile_init_fs_context,
+	.kill_sb = kill_anon_super,
+};
+
+int rfile_proxy_init(void)
+{
+	rfile_mnt = kern_mount(&rfile_fs_type);
+	if (IS_ERR(rfile_mnt))
+		return PTR_ERR(rfile_mnt);
+	return 0;
+}
+
+void rfile_proxy_exit(void)
+{
+	kern_unmount(rfile_mnt);
+}

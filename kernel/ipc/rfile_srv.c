@@ -1,0 +1,939 @@
+// SPDX-License-Identifier: GPL-2.0-only
+/*
+ * rfile server side: the table of this node's exported open files, the
+ * per-node references on them, the readiness subscriptions, and the ICS
+ * handlers that run proxies' operations on the held files.  The protocol
+ * is described at the top of rfile_main.c.
+ */
+#define pr_fmt(fmt) KBUILD_MODNAME ": " fmt
+
+#include <linux/capability.h>
+#include <linux/cred.h>
+#include <linux/err.h>
+#include <linux/fdtable.h>
+#include <linux/file.h>
+#include <linux/fs.h>
+#include <linux/hashtable.h>
+#include <linux/kthread.h>
+#include <linux/mm.h>
+#include <linux/mman.h>
+#include <linux/mutex.h>
+#include <linux/pid.h>
+#include <linux/pid_namespace.h>
+#include <linux/poll.h>
+#include <linux/rcupdate.h>
+#include <linux/sched.h>
+#include <linux/sched/coredump.h>
+#include <linux/sched/mm.h>
+#include <linux/sched/signal.h>
+#include <linux/sched/task.h>
+#include <linux/securebits.h>
+#include <linux/slab.h>
+#include <linux/stat.h>
+#include <linux/uaccess.h>
+#include <linux/uidgid.h>
+#include <linux/uio.h>
+
+#include "clms.h"
+#include "ics.h"
+#include "rfile_gen.h"
+#include "rfile_ics.h"
+#include "rfile_internal.h"
+
+/* Wait queue heads one file registers in its ->poll (pipes and ttys: 2). */
+#define RFILE_POLL_HEADS	2
+
+struct rfile_export;
+
+struct rfile_poll_entry {
+	wait_queue_entry_t wait;
+	wait_queue_head_t *whead;	/* NULL once POLLFREE unhooked it */
+	struct rfile_export *ex;
+};
+
+struct rfile_export {
+	struct hlist_node hnode;	/* rfile_exports, under rfile_lock */
+	struct list_head dead;		/* node-down collection */
+	u64 id;
+	struct file *file;
+	refcount_t users;		/* the table's, one per op in flight */
+	u32 total;			/* sum of refs[], under rfile_lock */
+	u32 refs[SSI_MAX_NODES + 1];	/* per node, under rfile_lock */
+	atomic64_t subscribers;		/* bit n: node n gets `ready` */
+	struct mutex poll_lock;		/* arming */
+	bool armed;
+	unsigned int nr_entries;
+	struct rfile_poll_entry entries[RFILE_POLL_HEADS];
+	poll_table pt;
+	struct work_struct notify_work;
+};
+
+static DEFINE_SPINLOCK(rfile_lock);
+static DEFINE_HASHTABLE(rfile_exports, 8);
+static u64 rfile_next_id;		/* under rfile_lock */
+
+static struct rfile_export *rfile_lookup(u64 id)
+{
+	struct rfile_export *ex;
+
+	lockdep_assert_held(&rfile_lock);
+	hash_for_each_possible(rfile_exports, ex, hnode, id)
+		if (ex->id == id)
+			return ex;
+	return NULL;
+}
+
+static void rfile_disarm(struct rfile_export *ex)
+{
+	wait_queue_head_t *wh;
+	unsigned int i;
+
+	for (i = 0; i < ex->nr_entries; i++) {
+		rcu_read_lock();
+		/* Pairs with the release in rfile_wake() (POLLFREE). */
+		wh = smp_load_acquire(&ex->entries[i].whead);
+		if (wh)
+			remove_wait_queue(wh, &ex->entries[i].wait);
+		rcu_read_unlock();
+	}
+	ex->nr_entries = 0;
+}
+
+/* The last user is gone: unhook from the file's wait queues and release. */
+static void rfile_export_free(struct rfile_export *ex)
+{
+	mutex_lock(&ex->poll_lock);
+	rfile_disarm(ex);
+	mutex_unlock(&ex->poll_lock);
+	cancel_work_sync(&ex->notify_work);
+	fput(ex->file);
+	rfile_count(RFILE_CNT_RELEASED);
+	kfree(ex);
+}
+
+void rfile_export_put_op(struct rfile_export *ex)
+{
+	if (refcount_dec_and_test(&ex->users))
+		rfile_export_free(ex);
+}
+
+struct file *rfile_export_file(struct rfile_export *ex)
+{
+	return ex->file;
+}
+
+/*
+ * The export @id for an op from node @from, which must hold a reference
+ * of it (this node itself always may); NULL (counted) otherwise.  Put it
+ * with rfile_export_put_op().
+ */
+struct rfile_export *rfile_export_find(u64 id, unsigned int from)
+{
+	struct rfile_export *ex;
+
+	spin_lock(&rfile_lock);
+	ex = rfile_lookup(id);
+	if (ex && from != rfile_self() &&
+	    (from > SSI_MAX_NODES || !ex->refs[from]))
+		ex = NULL;
+	if (ex)
+		refcount_inc(&ex->users);
+	spin_unlock(&rfile_lock);
+	if (!ex)
+		rfile_count(RFILE_CNT_BAD_HANDLE);
+	return ex;
+}
+
+static void rfile_notify_work(struct work_struct *work)
+{
+	struct rfile_export *ex = container_of(work, struct rfile_export,
+					       notify_work);
+	struct rfile_ready_req msg = { .id = ex->id };
+	u64 subs = atomic64_read(&ex->subscribers);
+	unsigned int node;
+
+	msg.mask = vfs_poll(ex->file, NULL);
+	for (node = 1; node <= SSI_MAX_NODES; node++) {
+		if (!(subs & BIT_ULL(node)) || node == rfile_self())
+			continue;
+		if (!ics_rfile_ready(node, &msg))
+			rfile_count(RFILE_CNT_READY_SENT);
+	}
+	/* Local proxies of this node's own exports do not exist (import
+	 * returns the file itself), so nothing to wake here.
+	 */
+}
+
+static int rfile_wake(wait_queue_entry_t *wait, unsigned int mode, int sync,
+		      void *key)
+{
+	struct rfile_poll_entry *e = container_of(wait, struct rfile_poll_entry,
+						  wait);
+	__poll_t mask = key_to_poll(key);
+
+	if (mask & POLLFREE) {
+		/* The head goes away (after an RCU grace period). */
+		list_del_init(&wait->entry);
+		/* Pairs with the acquire in rfile_disarm(). */
+		smp_store_release(&e->whead, NULL);
+	}
+	queue_work(rfile_workqueue(), &e->ex->notify_work);
+	return 0;
+}
+
+static void rfile_queue_proc(struct file *file, wait_queue_head_t *wh,
+			     poll_table *pt)
+{
+	struct rfile_export *ex = container_of(pt, struct rfile_export, pt);
+	struct rfile_poll_entry *e;
+
+	if (ex->nr_entries >= RFILE_POLL_HEADS) {
+		pr_warn_once("a file registers more than %d wait queues\n",
+			     RFILE_POLL_HEADS);
+		return;
+	}
+	e = &ex->entries[ex->nr_entries++];
+	e->ex = ex;
+	e->whead = wh;
+	init_waitqueue_func_entry(&e->wait, rfile_wake);
+	add_wait_queue(wh, &e->wait);
+}
+
+/*
+ * Subscribe @from to `ready` messages of @ex, hooking the held file's wait
+ * queues the first time.  Done before an op that may find the file not
+ * ready, so a change after the op is always notified.
+ */
+static void rfile_subscribe(struct rfile_export *ex, unsigned int from)
+{
+	if (from <= SSI_MAX_NODES)
+		atomic64_or(BIT_ULL(from), &ex->subscribers);
+	if (READ_ONCE(ex->armed))
+		return;
+	mutex_lock(&ex->poll_lock);
+	if (!ex->armed) {
+		init_poll_funcptr(&ex->pt, rfile_queue_proc);
+		vfs_poll(ex->file, &ex->pt);
+		WRITE_ONCE(ex->armed, true);
+	}
+	mutex_unlock(&ex->poll_lock);
+}
+
+int rfile_export(struct file *file, unsigned int to_node,
+		 struct rfile_handle *h)
+{
+	struct rfile_export *ex, *new;
+	unsigned int bkt;
+
+	if (!to_node || to_node > SSI_MAX_NODES)
+		return -EINVAL;
+	new = kzalloc(sizeof(*new), GFP_KERNEL);
+	if (!new)
+		return -ENOMEM;
+	spin_lock(&rfile_lock);
+	hash_for_each(rfile_exports, bkt, ex, hnode)
+		if (ex->file == file)
+			goto found;
+	ex = new;
+	new = NULL;
+	ex->id = ++rfile_next_id;
+	ex->file = get_file(file);
+	refcount_set(&ex->users, 1);
+	atomic64_set(&ex->subscribers, 0);
+	mutex_init(&ex->poll_lock);
+	INIT_WORK(&ex->notify_work, rfile_notify_work);
+	hash_add(rfile_exports, &ex->hnode, ex->id);
+	rfile_count(RFILE_CNT_EXPORTS);
+found:
+	ex->refs[to_node]++;
+	ex->total++;
+	h->node = rfile_self();
+	h->id = ex->id;
+	spin_unlock(&rfile_lock);
+	kfree(new);
+	return 0;
+}
+EXPORT_SYMBOL_GPL(rfile_export);
+
+/* One more reference of @id for @to_node, asked by @from (holding one). */
+int rfile_ref_get(u64 id, unsigned int from, unsigned int to_node)
+{
+	struct rfile_export *ex;
+	int ret = 0;
+
+	if (!to_node || to_node > SSI_MAX_NODES) {
+		rfile_count(RFILE_CNT_BAD_REQUEST);
+		return -EINVAL;
+	}
+	spin_lock(&rfile_lock);
+	ex = rfile_lookup(id);
+	if (!ex || (from != rfile_self() &&
+		    (from > SSI_MAX_NODES || !ex->refs[from]))) {
+		ret = -ENOENT;
+	} else if (ex->refs[to_node] == U32_MAX) {
+		ret = -EOVERFLOW;
+	} else {
+		ex->refs[to_node]++;
+		ex->total++;
+	}
+	spin_unlock(&rfile_lock);
+	if (ret == -ENOENT)
+		rfile_count(RFILE_CNT_BAD_HANDLE);
+	return ret;
+}
+
+/*
+ * Give back a reference of @to_node, asked by @from: @to_node itself, this
+ * node, or a node holding one (which took it for @to_node).
+ */
+int rfile_ref_put(u64 id, unsigned int from, unsigned int to_node)
+{
+	struct rfile_export *ex;
+	bool last = false;
+	int ret = 0;
+
+	if (!to_node || to_node > SSI_MAX_NODES) {
+		rfile_count(RFILE_CNT_BAD_REQUEST);
+		return -EINVAL;
+	}
+	spin_lock(&rfile_lock);
+	ex = rfile_lookup(id);
+	if (!ex || !ex->refs[to_node] ||
+	    (from != rfile_self() && from != to_node &&
+	     (from > SSI_MAX_NODES || !ex->refs[from]))) {
+		ret = -EBADF;
+	} else {
+		ex->refs[to_node]--;
+		ex->total--;
+		if (!ex->refs[to_node])
+			atomic64_andnot(BIT_ULL(to_node), &ex->subscribers);
+		if (!ex->total) {
+			hash_del(&ex->hnode);
+			last = true;
+		}
+	}
+	spin_unlock(&rfile_lock);
+	if (ret)
+		rfile_count(RFILE_CNT_BAD_HANDLE);
+	if (last)
+		rfile_export_put_op(ex);
+	return ret;
+}
+
+/* @node went down: drop every reference it held. */
+void rfile_srv_node_down(unsigned int node)
+{
+	struct rfile_export *ex, *tmp;
+	struct hlist_node *n;
+	unsigned int bkt;
+	LIST_HEAD(gone);
+
+	if (!node || node > SSI_MAX_NODES)
+		return;
+	spin_lock(&rfile_lock);
+	hash_for_each_safe(rfile_exports, bkt, n, ex, hnode) {
+		if (!ex->refs[node])
+			continue;
+		ex->total -= ex->refs[node];
+		ex->refs[node] = 0;
+		atomic64_andnot(BIT_ULL(node), &ex->subscribers);
+		if (!ex->total) {
+			hash_del(&ex->hnode);
+			list_add(&ex->dead, &gone);
+		}
+	}
+	spin_unlock(&rfile_lock);
+	list_for_each_entry_safe(ex, tmp, &gone, dead) {
+		list_del(&ex->dead);
+		rfile_export_put_op(ex);
+	}
+}
+
+/* ---- the ops ---- */
+
+/* The proxy's O_APPEND / O_NONBLOCK onto the held file (F_SETFL). */
+static int rfile_apply_fl(struct file *file, u32 fl)
+{
+	unsigned int want = fl & RFILE_SETFL_MASK;
+
+	if (!((file->f_flags ^ want) & RFILE_SETFL_MASK))
+		return 0;
+	if (!(want & O_APPEND) && (file->f_flags & O_APPEND) &&
+	    IS_APPEND(file_inode(file)))
+		return -EPERM;
+	spin_lock(&file->f_lock);
+	file->f_flags = (file->f_flags & ~RFILE_SETFL_MASK) | want;
+	spin_unlock(&file->f_lock);
+	return 0;
+}
+
+/* May an op on @file wait for another party (pipe, tty, socket...)? */
+static bool rfile_may_block(struct file *file)
+{
+	umode_t mode = file_inode(file)->i_mode;
+
+	return !S_ISREG(mode) && !S_ISBLK(mode) && !S_ISDIR(mode);
+}
+
+/*
+ * Whether a read (@events EPOLLIN) or write (EPOLLOUT) of @file may
+ * proceed without waiting: RWF_NOWAIT where the file supports it, else a
+ * readiness check first (a file without FMODE_NOWAIT, e.g. a tty; another
+ * reader of the same file on this node could still take the data between
+ * the check and the op, and the op then waits for more: documented).
+ */
+static int rfile_nowait(struct file *file, __poll_t events, int *rwf)
+{
+	__poll_t mask;
+
+	*rwf = 0;
+	if (!rfile_may_block(file) || (file->f_flags & O_NONBLOCK))
+		return 0;
+	if (file->f_mode & FMODE_NOWAIT) {
+		*rwf = RWF_NOWAIT;
+		return 0;
+	}
+	mask = vfs_poll(file, NULL);
+	if (mask & (events | EPOLLERR | EPOLLHUP | EPOLLRDHUP))
+		return 0;
+	return -EAGAIN;
+}
+
+int rfile_srv_read(unsigned int from, const struct rfile_read_req *req,
+		   struct rfile_read_rep *rep)
+{
+	struct rfile_export *ex;
+	struct file *file;
+	struct iov_iter iter;
+	struct kvec kv;
+	loff_t pos = req->pos;
+	ssize_t ret;
+	int rwf;
+
+	if (req->count > RFILE_CHUNK || req->pos < 0) {
+		rfile_count(RFILE_CNT_BAD_REQUEST);
+		return -EINVAL;
+	}
+	ex = rfile_export_find(req->id, from);
+	if (!ex)
+		return -EBADF;
+	file = ex->file;
+	ret = rfile_apply_fl(file, req->fl);
+	if (ret)
+		goto out;
+	if (rfile_may_block(file))
+		rfile_subscribe(ex, from);
+	ret = rfile_nowait(file, EPOLLIN | EPOLLRDNORM, &rwf);
+	if (ret)
+		goto out;
+	kv.iov_base = rep->data;
+	kv.iov_len = req->count;
+	iov_iter_kvec(&iter, ITER_DEST, &kv, 1, req->count);
+	ret = vfs_iter_read(file, &iter,
+			    (req->flags & RFILE_IO_POS) ? &pos : NULL, rwf);
+	if (ret >= 0) {
+		rep->data_len = ret;
+		rep->pos = pos;
+		ret = 0;
+	}
+out:
+	rfile_export_put_op(ex);
+	return ret;
+}
+
+int rfile_srv_write(unsigned int from, const struct rfile_write_req *req,
+		    struct rfile_write_rep *rep)
+{
+	struct rfile_export *ex;
+	struct file *file;
+	struct iov_iter iter;
+	struct kvec kv;
+	loff_t pos = req->pos;
+	ssize_t ret;
+	int rwf;
+
+	if (req->pos < 0) {
+		rfile_count(RFILE_CNT_BAD_REQUEST);
+		return -EINVAL;
+	}
+	ex = rfile_export_find(req->id, from);
+	if (!ex)
+		return -EBADF;
+	file = ex->file;
+	ret = rfile_apply_fl(file, req->fl);
+	if (ret)
+		goto out;
+	if (rfile_may_block(file))
+		rfile_subscribe(ex, from);
+	ret = rfile_nowait(file, EPOLLOUT | EPOLLWRNORM, &rwf);
+	if (ret)
+		goto out;
+	kv.iov_base = (void *)req->data;
+	kv.iov_len = req->data_len;
+	iov_iter_kvec(&iter, ITER_SOURCE, &kv, 1, req->data_len);
+	ret = vfs_iter_write(file, &iter,
+			     (req->flags & RFILE_IO_POS) ? &pos : NULL, rwf);
+	if (ret >= 0) {
+		rep->written = ret;
+		rep->pos = pos;
+		ret = 0;
+	}
+out:
+	rfile_export_put_op(ex);
+	return ret;
+}
+
+int rfile_srv_poll(unsigned int from, const struct rfile_poll_req *req,
+		   struct rfile_poll_rep *rep)
+{
+	struct rfile_export *ex;
+	int ret;
+
+	ex = rfile_export_find(req->id, from);
+	if (!ex)
+		return -EBADF;
+	ret = rfile_apply_fl(ex->file, req->fl);
+	if (!ret) {
+		rfile_subscribe(ex, from);
+		rep->mask = vfs_poll(ex->file, NULL);
+	}
+	rfile_export_put_op(ex);
+	return ret;
+}
+
+int rfile_srv_fsync(unsigned int from, const struct rfile_fsync_req *req,
+		    struct rfile_fsync_rep *rep)
+{
+	struct rfile_export *ex;
+	int ret;
+
+	ex = rfile_export_find(req->id, from);
+	if (!ex)
+		return -EBADF;
+	ret = vfs_fsync(ex->file, !!req->datasync);
+	rfile_export_put_op(ex);
+	return ret;
+}
+
+int rfile_srv_llseek(unsigned int from, const struct rfile_llseek_req *req,
+		     struct rfile_llseek_rep *rep)
+{
+	struct rfile_export *ex;
+	struct file *file;
+	loff_t ret, saved;
+
+	if (req->pos < 0) {
+		rfile_count(RFILE_CNT_BAD_REQUEST);
+		return -EINVAL;
+	}
+	ex = rfile_export_find(req->id, from);
+	if (!ex)
+		return -EBADF;
+	file = ex->file;
+	if (!(file->f_mode & FMODE_LSEEK)) {
+		ret = -ESPIPE;
+		goto out;
+	}
+	/*
+	 * Seek from the proxy's position without moving the held file's own:
+	 * the same f_pos_lock that read(2) and lseek(2) take here.
+	 */
+	mutex_lock(&file->f_pos_lock);
+	saved = file->f_pos;
+	file->f_pos = req->pos;
+	ret = vfs_llseek(file, req->offset, req->whence);
+	file->f_pos = saved;
+	mutex_unlock(&file->f_pos_lock);
+	if (ret >= 0) {
+		rep->pos = ret;
+		ret = 0;
+	}
+out:
+	rfile_export_put_op(ex);
+	return ret;
+}
+
+int rfile_srv_stat(unsigned int from, const struct rfile_stat_req *req,
+		   struct rfile_stat_rep *rep)
+{
+	struct rfile_export *ex;
+	struct file *file;
+	struct kstat st;
+	int ret;
+
+	ex = rfile_export_find(req->id, from);
+	if (!ex)
+		return -EBADF;
+	file = ex->file;
+	ret = vfs_getattr(&file->f_path, &st, STATX_BASIC_STATS,
+			  AT_STATX_SYNC_AS_STAT);
+	if (!ret) {
+		rep->mode = st.mode;
+		rep->uid = from_kuid_munged(&init_user_ns, st.uid);
+		rep->gid = from_kgid_munged(&init_user_ns, st.gid);
+		rep->rdev = new_encode_dev(st.rdev);
+		rep->nlink = st.nlink;
+		rep->blksize = st.blksize;
+		rep->ino = st.ino;
+		rep->size = st.size;
+		rep->blocks = st.blocks;
+		rep->atime = st.atime.tv_sec;
+		rep->atime_ns = st.atime.tv_nsec;
+		rep->mtime = st.mtime.tv_sec;
+		rep->mtime_ns = st.mtime.tv_nsec;
+		rep->ctime = st.ctime.tv_sec;
+		rep->ctime_ns = st.ctime.tv_nsec;
+		rep->pos = file->f_pos;
+		rep->f_flags = file->f_flags;
+		rep->fmode = (__force u32)(file->f_mode & RFILE_FMODE_MIRROR);
+	}
+	rfile_export_put_op(ex);
+	return ret;
+}
+
+/*
+ * ioctl runs the held file's own ->unlocked_ioctl, which takes a user
+ * pointer: the argument is copied into one scratch page of a user address
+ * space this module keeps (PID 1's at first use, referenced for good), and
+ * the dispatch worker runs the ioctl with that address space adopted
+ * (kthread_use_mm), as io_uring's workers do.
+ */
+static DEFINE_MUTEX(rfile_ioc_lock);
+static struct mm_struct *rfile_ioc_mm;
+static unsigned long rfile_ioc_addr;
+
+static int rfile_ioc_setup(void)
+{
+	struct task_struct *init;
+	struct mm_struct *mm;
+	unsigned long addr;
+
+	lockdep_assert_held(&rfile_ioc_lock);
+	if (rfile_ioc_mm)
+		return 0;
+	if (!(current->flags & PF_KTHREAD) || current->mm)
+		return -EOPNOTSUPP;
+	rcu_read_lock();
+	init = pid_task(find_pid_ns(1, &init_pid_ns), PIDTYPE_PID);
+	if (init)
+		get_task_struct(init);
+	rcu_read_unlock();
+	if (!init)
+		return -ESRCH;
+	mm = get_task_mm(init);
+	put_task_struct(init);
+	if (!mm)
+		return -ESRCH;
+	kthread_use_mm(mm);
+	addr = vm_mmap(NULL, 0, PAGE_SIZE, PROT_READ | PROT_WRITE,
+		       MAP_PRIVATE | MAP_ANONYMOUS, 0);
+	kthread_unuse_mm(mm);
+	if (IS_ERR_VALUE(addr)) {
+		mmput(mm);
+		return (int)addr;
+	}
+	rfile_ioc_mm = mm;
+	rfile_ioc_addr = addr;
+	return 0;
+}
+
+int rfile_srv_ioctl(unsigned int from, const struct rfile_ioctl_req *req,
+		    struct rfile_ioctl_rep *rep)
+{
+	struct rfile_export *ex;
+	void __user *uarg;
+	u32 in_len, out_len;
+	long ret;
+
+	if (!rfile_ioctl_allowed(req->cmd, &in_len, &out_len) ||
+	    req->in_len != in_len) {
+		rfile_count(RFILE_CNT_BAD_REQUEST);
+		return -ENOTTY;
+	}
+	ex = rfile_export_find(req->id, from);
+	if (!ex)
+		return -EBADF;
+	ret = rfile_apply_fl(ex->file, req->fl);
+	if (ret)
+		goto out;
+	if (!ex->file->f_op->unlocked_ioctl) {
+		ret = -ENOTTY;
+		goto out;
+	}
+	mutex_lock(&rfile_ioc_lock);
+	ret = rfile_ioc_setup();
+	if (ret)
+		goto unlock;
+	kthread_use_mm(rfile_ioc_mm);
+	uarg = (void __user *)rfile_ioc_addr;
+	if (in_len && copy_to_user(uarg, req->in, in_len)) {
+		ret = -EFAULT;
+		goto unuse;
+	}
+	if (in_len || out_len)
+		ret = ex->file->f_op->unlocked_ioctl(ex->file, req->cmd,
+						     (unsigned long)uarg);
+	else
+		ret = ex->file->f_op->unlocked_ioctl(ex->file, req->cmd,
+						     req->arg);
+	if (ret >= 0 && out_len) {
+		if (copy_from_user(rep->out, uarg, out_len))
+			ret = -EFAULT;
+		else
+			rep->out_len = out_len;
+	}
+	rep->ret = ret;
+	if (ret >= 0)
+		ret = 0;
+unuse:
+	kthread_unuse_mm(rfile_ioc_mm);
+unlock:
+	mutex_unlock(&rfile_ioc_lock);
+out:
+	rfile_export_put_op(ex);
+	return ret;
+}
+
+/* ---- getfd ---- */
+
+static bool rfile_kuid(u32 id, kuid_t *k)
+{
+	*k = make_kuid(&init_user_ns, id);
+	return uid_valid(*k);
+}
+
+static bool rfile_kgid(u32 id, kgid_t *k)
+{
+	*k = make_kgid(&init_user_ns, id);
+	return gid_valid(*k);
+}
+
+/*
+ * Credentials of a remote caller, built as vproc_cred_build() does
+ * (kernel/vproc/README.md "Credentials"): PID 1's with the caller's ids,
+ * capability sets and groups.
+ */
+static struct cred *rfile_cred_build(const struct rfile_getfd_req *r)
+{
+	kuid_t uid, euid, suid, fsuid;
+	kgid_t gid, egid, sgid, fsgid;
+	struct task_struct *init;
+	struct group_info *gi;
+	struct cred *cred;
+	u32 i;
+
+	if (!rfile_kuid(r->uid, &uid) || !rfile_kuid(r->euid, &euid) ||
+	    !rfile_kuid(r->suid, &suid) || !rfile_kuid(r->fsuid, &fsuid) ||
+	    !rfile_kgid(r->gid, &gid) || !rfile_kgid(r->egid, &egid) ||
+	    !rfile_kgid(r->sgid, &sgid) || !rfile_kgid(r->fsgid, &fsgid) ||
+	    r->groups_count > RFILE_NGROUPS)
+		return ERR_PTR(-EINVAL);
+	gi = groups_alloc(r->groups_count);
+	if (!gi)
+		return ERR_PTR(-ENOMEM);
+	for (i = 0; i < r->groups_count; i++) {
+		if (!rfile_kgid(r->groups[i], &gi->gid[i])) {
+			put_group_info(gi);
+			return ERR_PTR(-EINVAL);
+		}
+	}
+	groups_sort(gi);
+	rcu_read_lock();
+	init = pid_task(find_pid_ns(1, &init_pid_ns), PIDTYPE_PID);
+	if (init)
+		get_task_struct(init);
+	rcu_read_unlock();
+	if (!init) {
+		put_group_info(gi);
+		return ERR_PTR(-ESRCH);
+	}
+	cred = prepare_kernel_cred(init);
+	put_task_struct(init);
+	if (!cred) {
+		put_group_info(gi);
+		return ERR_PTR(-ENOMEM);
+	}
+	if (cred->user_ns != &init_user_ns) {
+		put_group_info(gi);
+		put_cred(cred);
+		return ERR_PTR(-EINVAL);
+	}
+	cred->uid = uid;
+	cred->euid = euid;
+	cred->suid = suid;
+	cred->fsuid = fsuid;
+	cred->gid = gid;
+	cred->egid = egid;
+	cred->sgid = sgid;
+	cred->fsgid = fsgid;
+	cred->securebits = SECUREBITS_DEFAULT;
+	cap_clear(cred->cap_inheritable);
+	cap_clear(cred->cap_permitted);
+	cap_clear(cred->cap_effective);
+	cap_clear(cred->cap_ambient);
+	for (i = 0; i <= CAP_LAST_CAP; i++) {
+		if (r->cap_permitted & BIT_ULL(i))
+			cap_raise(cred->cap_permitted, i);
+		if (r->cap_effective & r->cap_permitted & BIT_ULL(i))
+			cap_raise(cred->cap_effective, i);
+	}
+	set_groups(cred, gi);
+	put_group_info(gi);
+	return cred;
+}
+
+/* CAP_SYS_PTRACE over everything: only a caller of the initial user ns. */
+static bool rfile_ptrace_cap(const struct cred *cred)
+{
+	return cred->user_ns == &init_user_ns &&
+	       cap_raised(cred->cap_effective, CAP_SYS_PTRACE);
+}
+
+/*
+ * __ptrace_may_access(task, PTRACE_MODE_ATTACH_REALCREDS) for @cred: the
+ * real ids match all of the target's, or CAP_SYS_PTRACE; a non-dumpable
+ * target needs CAP_SYS_PTRACE.  ptrace_may_access() itself is not
+ * exported, so the LSM hook (Yama) is not run: see README.md.
+ */
+static bool rfile_may_attach(struct task_struct *task, const struct cred *cred)
+{
+	const struct cred *tcred;
+	struct mm_struct *mm;
+	bool ok;
+
+	if (task->flags & PF_KTHREAD)
+		return false;
+	rcu_read_lock();
+	tcred = __task_cred(task);
+	ok = (uid_eq(cred->uid, tcred->euid) && uid_eq(cred->uid, tcred->suid) &&
+	      uid_eq(cred->uid, tcred->uid) && gid_eq(cred->gid, tcred->egid) &&
+	      gid_eq(cred->gid, tcred->sgid) && gid_eq(cred->gid, tcred->gid)) ||
+	     rfile_ptrace_cap(cred);
+	rcu_read_unlock();
+	if (!ok)
+		return false;
+	task_lock(task);
+	mm = task->mm;
+	if (mm && get_dumpable(mm) != SUID_DUMP_USER && !rfile_ptrace_cap(cred))
+		ok = false;
+	task_unlock(task);
+	return ok;
+}
+
+/*
+ * pidfd_getfd() of fd @fd of process @pid (initial PID namespace) running
+ * here, for a caller with credentials @cred: the file, referenced.
+ */
+int rfile_getfd_local(pid_t pid, int fd, const struct cred *cred,
+		      struct file **filep)
+{
+	struct task_struct *task;
+	struct file *file;
+	unsigned int n = fd;
+	int ret;
+
+	if (pid <= 0)
+		return -ESRCH;
+	if (fd < 0)
+		return -EBADF;
+	rcu_read_lock();
+	task = pid_task(find_pid_ns(pid, &init_pid_ns), PIDTYPE_PID);
+	if (task)
+		get_task_struct(task);
+	rcu_read_unlock();
+	if (!task)
+		return -ESRCH;
+	ret = down_read_killable(&task->signal->exec_update_lock);
+	if (ret)
+		goto out_task;
+	if (!rfile_may_attach(task, cred)) {
+		ret = -EPERM;
+		goto out_unlock;
+	}
+	rcu_read_lock();
+	file = task_lookup_next_fd_rcu(task, &n);
+	if (!file || n != fd || !get_file_rcu(file))
+		file = NULL;
+	rcu_read_unlock();
+	if (!file) {
+		ret = -EBADF;
+		goto out_unlock;
+	}
+	*filep = file;
+out_unlock:
+	up_read(&task->signal->exec_update_lock);
+out_task:
+	put_task_struct(task);
+	return ret;
+}
+
+int rfile_srv_getfd(unsigned int from, const struct rfile_getfd_req *req,
+		    struct rfile_getfd_rep *rep)
+{
+	struct rfile_handle h;
+	struct file *file;
+	struct cred *cred;
+	int ret;
+
+	if (!from || from > SSI_MAX_NODES || from == rfile_self()) {
+		rfile_count(RFILE_CNT_BAD_REQUEST);
+		return -EINVAL;
+	}
+	cred = rfile_cred_build(req);
+	if (IS_ERR(cred))
+		return PTR_ERR(cred);
+	ret = rfile_getfd_local(req->pid, req->fd, cred, &file);
+	put_cred(cred);
+	if (ret)
+		return ret;
+	ret = rfile_export(file, from, &h);
+	if (!ret) {
+		rep->id = h.id;
+		rep->f_flags = file->f_flags;
+	}
+	fput(file);
+	return ret;
+}
+
+int rfile_srv_init(void)
+{
+	return 0;
+}
+
+static void rfile_ioc_unmap(struct work_struct *work)
+{
+	kthread_use_mm(rfile_ioc_mm);
+	vm_munmap(rfile_ioc_addr, PAGE_SIZE);
+	kthread_unuse_mm(rfile_ioc_mm);
+}
+
+/* Module exit: no export is left (every proxy holds the module). */
+void rfile_srv_exit(void)
+{
+	struct rfile_export *ex;
+	struct hlist_node *n;
+	unsigned int bkt;
+	LIST_HEAD(gone);
+
+	spin_lock(&rfile_lock);
+	hash_for_each_safe(rfile_exports, bkt, n, ex, hnode) {
+		hash_del(&ex->hnode);
+		list_add(&ex->dead, &gone);
+	}
+	spin_unlock(&rfile_lock);
+	while (!list_empty(&gone)) {
+		ex = list_first_entry(&gone, struct rfile_export, dead);
+		list_del(&ex->dead);
+		rfile_export_put_op(ex);
+	}
+	if (rfile_ioc_mm) {
+		struct work_struct w;
+
+		INIT_WORK_ONSTACK(&w, rfile_ioc_unmap);
+		queue_work(rfile_workqueue(), &w);
+		flush_work(&w);
+		destroy_work_on_stack(&w);
+		mmput(rfile_ioc_mm);
+		rfile_ioc_mm = NULL;
+	}
+}
