@@ -80,6 +80,7 @@ struct file *rfile_export_file(struct rfile_export *ex);
 int rfile_ref_get(u64 id, unsigned int from, unsigned int to_node);
 int rfile_ref_put(u64 id, unsigned int from, unsigned int to_node);
 void rfile_srv_node_down(unsigned int node);
+ssize_t rfile_table_show(char *buf);
 int rfile_getfd_local(pid_t pid, int fd, const struct cred *cred,
 		      struct file **filep);
 int rfile_srv_init(void);

@@ -272,6 +272,15 @@ static ssize_t exported_show(struct kobject *kobj, struct kobj_attribute *attr,
 
 static struct kobj_attribute rfile_attr_exported = __ATTR_RO(exported);
 
+static ssize_t table_show(struct kobject *kobj, struct kobj_attribute *attr,
+			  char *buf)
+{
+	return rfile_table_show(buf);
+}
+
+static struct kobj_attribute rfile_attr_table = __ATTR(table, 0400,
+						       table_show, NULL);
+
 /*
  * Test aid (rfile.test_knobs=1, root): "<node> <id> [op]" sends a request
  * for export <id> to <node> as this node, without holding a reference
@@ -307,7 +316,7 @@ static ssize_t test_call_store(struct kobject *kobj,
 		ret = ics_rfile_read(node, &req, rrep, RFILE_TIMEOUT);
 		kvfree(rrep);
 	} else if (!strcmp(op, "put")) {
-		struct rfile_put_req req = { .id = id, .to_node = node };
+		struct rfile_put_req req = { .id = id, .to_node = rfile_self() };
 		struct rfile_put_rep rep;
 
 		ret = ics_rfile_put(node, &req, &rep, RFILE_TIMEOUT);
@@ -328,6 +337,7 @@ static struct attribute *rfile_attrs[] = {
 	&rfile_attr_ready_rx.attr,
 	&rfile_attr_proxies.attr,
 	&rfile_attr_exported.attr,
+	&rfile_attr_table.attr,
 	&rfile_attr_test_call.attr,
 	NULL,
 };

@@ -349,6 +349,26 @@ void rfile_srv_node_down(unsigned int node)
 	}
 }
 
+/* The table for /sys/kernel/ssi/rfile/table: "id node:refs..." lines. */
+ssize_t rfile_table_show(char *buf)
+{
+	struct rfile_export *ex;
+	unsigned int bkt, node;
+	ssize_t len = 0;
+
+	spin_lock(&rfile_lock);
+	hash_for_each(rfile_exports, bkt, ex, hnode) {
+		len += scnprintf(buf + len, PAGE_SIZE - len, "%llu", ex->id);
+		for (node = 1; node <= SSI_MAX_NODES; node++)
+			if (ex->refs[node])
+				len += scnprintf(buf + len, PAGE_SIZE - len,
+						 " %u:%u", node, ex->refs[node]);
+		len += scnprintf(buf + len, PAGE_SIZE - len, "\n");
+	}
+	spin_unlock(&rfile_lock);
+	return len;
+}
+
 /* ---- the ops ---- */
 
 /* The proxy's O_APPEND / O_NONBLOCK onto the held file (F_SETFL). */

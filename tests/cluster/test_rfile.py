@@ -1,0 +1,246 @@
+"""rfile, remote file access (issue 10 item 3), in a booted 3-node cluster.
+
+A holder process on node 1 (``rfile-probe hold``) keeps a pipe (fds 3 and 4),
+a pty master and slave (5, 6) and a tmpfs file (7, and 8 opened O_APPEND).
+Another node takes one of them with SSISYS_RFILE_GETFD (a clusterwide
+pidfd_getfd) and uses the proxy: writes reach the pipe's reader on node 1 in
+order and EOF follows the last close on either node; a blocking read waits on
+the client, is woken by data written on node 1 and interrupted by a signal
+(EINTR, or restarted under SA_RESTART); poll and select see data arrive; the
+pty slave answers TCGETS, TIOCGWINSZ, FIONREAD and its writes reach the
+master; positioned I/O and O_APPEND on the tmpfs file; fstat mirrors the held
+file; GETFD needs ptrace-attach rights on the holding node; requests for an
+export the sender holds no reference of are refused and counted; and when the
+holding node crashes a blocked read fails with EIO within seconds.
+
+The programs are tests/rfile/rfile_probe.c, built static on the host into
+build/bin/rfile-probe (the guests see the host's root read-only).
+"""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+
+import pytest
+
+from qemu import Cluster, Node
+from qemu.cbuild import build_c_program
+
+pytestmark = pytest.mark.cluster
+CLUSTER_NODES = 3
+MODULES = ("ssi_core", "ics", "clms", "vproc", "rfile")
+REPO = Path(__file__).resolve().parents[2]
+SOURCE = REPO / "tests" / "rfile" / "rfile_probe.c"
+PROBE = REPO / "build" / "bin" / "rfile-probe"
+NOBODY = "setpriv --reuid=65534 --regid=65534 --clear-groups"
+RFILE = "/sys/kernel/ssi/rfile"
+EPERM, ESRCH, EINTR, EIO, EBADF, EAGAIN = 1, 3, 4, 5, 9, 11
+# fds of `rfile-probe hold`
+PIPE_R, PIPE_W, PTY_SLAVE, FILE_RW, FILE_APPEND = 3, 4, 6, 7, 8
+
+
+@pytest.fixture(scope="module")
+def probe() -> Path:
+    return build_c_program(SOURCE, PROBE, ("-static", "-Werror"))
+
+
+def up(cluster: Cluster) -> None:
+    cluster.bring_up(modules=MODULES)
+
+
+def start(nd: Node, cmd: str, out: str = "/dev/null") -> int:
+    """Run *cmd* in the background on *nd*, detached, stdout to *out*; its PID."""
+    res = nd.succeed(f"{cmd} >{out} 2>&1 </dev/null & echo $!")
+    return int(res.strip().splitlines()[-1])
+
+
+def hold(nd: Node, d: str, who: str = "") -> int:
+    """A holder process on *nd* with its files in directory *d*; its PID."""
+    nd.succeed(f"rm -rf {d} && mkdir -m 777 {d}")
+    pid = start(nd, f"{who} {PROBE} hold {d}")
+    nd.wait_until_succeeds(f"test -e {d}/ready", timeout=20)
+    return pid
+
+
+def probe_run(nd: Node, args: str, who: str = "", timeout: float = 30.0) -> list[str]:
+    """rfile-probe ARGS on *nd*: its one output line, split."""
+    return nd.succeed(f"{who} {PROBE} {args}", timeout=timeout).split()
+
+
+def stop(nd: Node, pid: int) -> None:
+    nd.execute(f"pkill -P {pid}; kill {pid}")
+
+
+def counter(nd: Node, name: str) -> int:
+    return int(nd.succeed(f"cat {RFILE}/{name}"))
+
+
+@pytest.mark.timeout(300)
+def test_pipe_writes_in_order_and_eof_after_both_close(cluster: Cluster, probe: Path) -> None:
+    up(cluster)
+    n1, n2 = cluster.node(1), cluster.node(2)
+    d = "/tmp/rf-pipe"
+    pid = hold(n1, d)
+    cat = start(n1, f"cat /proc/{pid}/fd/{PIPE_R}", f"{d}/pipe.out")
+    for i in range(1, 4):
+        assert probe_run(n2, f"w 1 {pid} {PIPE_W} chunk{i};") == ["ok", "7"]
+    n1.wait_until_succeeds(f"grep -qx 'chunk1;chunk2;chunk3;' {d}/pipe.out", timeout=10)
+    # Each probe closed its proxy: node 1 released every export.
+    n1.wait_until_succeeds(f"test $(cat {RFILE}/exported) = 0", timeout=10)
+    # Node 2 keeps a writer open 4 s; node 1 closes its own write end at once:
+    # the reader sees EOF only after node 2's close.
+    writer = start(n2, f"{PROBE} w 1 {pid} {PIPE_W} last; 4")
+    n1.wait_until_succeeds(f"grep -q 'last;' {d}/pipe.out", timeout=10)
+    n1.succeed(f"kill -USR1 {pid}")
+    time.sleep(1)
+    n1.succeed(f"kill -0 {cat}")  # still reading: node 2 holds a writer
+    n1.wait_until_fails(f"kill -0 {cat}", timeout=15)
+    n2.wait_until_fails(f"kill -0 {writer}", timeout=10)
+    assert n1.succeed(f"cat {d}/pipe.out") == "chunk1;chunk2;chunk3;last;"
+    n1.wait_until_succeeds(f"test $(cat {RFILE}/exported) = 0", timeout=10)
+    stop(n1, pid)
+
+
+@pytest.mark.timeout(300)
+def test_blocking_read_waits_wakes_and_is_interrupted(cluster: Cluster, probe: Path) -> None:
+    up(cluster)
+    n1, n2 = cluster.node(1), cluster.node(2)
+    d = "/tmp/rf-block"
+    pid = hold(n1, d)
+    n2.succeed("rm -f /root/r.out")
+    start(n2, f"{PROBE} r 1 {pid} {PIPE_R} 100", "/root/r.out")
+    time.sleep(2)
+    assert n2.succeed("cat /root/r.out") == "", "the read did not wait for data"
+    n1.succeed(f"printf wake > /proc/{pid}/fd/{PIPE_W}")
+    out = n2.wait_until_succeeds("grep '^ok' /root/r.out", timeout=10).split()
+    assert out[1] == "4" and out[3] == "wake" and float(out[2]) >= 1500, out
+    # SIGALRM without SA_RESTART: EINTR after about 2 s, as a local pipe read.
+    out = probe_run(n2, f"r 1 {pid} {PIPE_R} 100 2")
+    assert out[:2] == ["err", str(EINTR)] and 1500 <= float(out[2]) < 6000, out
+    # With SA_RESTART the read goes on after the handler and gets later data.
+    n2.succeed("rm -f /root/r2.out")
+    start(n2, f"{PROBE} r 1 {pid} {PIPE_R} 100 1 1", "/root/r2.out")
+    time.sleep(3)
+    assert n2.succeed("cat /root/r2.out") == "", "SA_RESTART read returned early"
+    n1.succeed(f"printf again > /proc/{pid}/fd/{PIPE_W}")
+    out = n2.wait_until_succeeds("grep '^ok' /root/r2.out", timeout=10).split()
+    assert out[1] == "5" and out[3] == "again" and float(out[2]) >= 2500, out
+    # O_NONBLOCK set on the proxy with F_SETFL reaches the held file: EAGAIN.
+    assert probe_run(n2, f"setfl 1 {pid} {PIPE_R}") == ["ok", str(EAGAIN)]
+    stop(n1, pid)
+
+
+@pytest.mark.timeout(300)
+def test_poll_and_select_see_data_arrive(cluster: Cluster, probe: Path) -> None:
+    up(cluster)
+    n1, n3 = cluster.node(1), cluster.node(3)
+    d = "/tmp/rf-poll"
+    pid = hold(n1, d)
+    out = probe_run(n3, f"poll 1 {pid} {PIPE_R} 300")
+    assert out[1:3] == ["poll=0", "revents=0"] and out[4] == "select=0", out
+    n3.succeed("rm -f /root/p.out")
+    start(n3, f"{PROBE} poll 1 {pid} {PIPE_R} 10000", "/root/p.out")
+    time.sleep(1.5)
+    n1.succeed(f"printf p > /proc/{pid}/fd/{PIPE_W}")
+    out = n3.wait_until_succeeds("grep '^ok' /root/p.out", timeout=15).split()
+    ms = float(out[3].split("=")[1])
+    assert out[1:3] == ["poll=1", "revents=0x1"] and out[4] == "select=1", out
+    assert 1000 <= ms < 8000, out  # woken by the data, not by the timeout
+    stop(n1, pid)
+
+
+@pytest.mark.timeout(300)
+def test_pty_slave_proxy(cluster: Cluster, probe: Path) -> None:
+    up(cluster)
+    n1, n2 = cluster.node(1), cluster.node(2)
+    d = "/tmp/rf-tty"
+    pid = hold(n1, d)
+    out = probe_run(n2, f"tty 1 {pid} {PTY_SLAVE}")
+    assert out == ["ok", "lflag_icanon=1", "rows=33", "cols=77", "fionread=0"], out
+    n1.wait_until_succeeds(f"grep -q tty-hello {d}/pty.out", timeout=10)
+    mode, _, rdev = probe_run(n2, f"fstat 1 {pid} {PTY_SLAVE}")[1:]
+    assert mode == "20620" and rdev.startswith("136:"), (mode, rdev)  # S_IFCHR, pts
+    assert probe_run(n2, f"fstat 1 {pid} {PIPE_R}")[1] == "10600"  # S_IFIFO
+    stop(n1, pid)
+
+
+@pytest.mark.timeout(300)
+def test_tmpfs_file_positioned_io_and_append(cluster: Cluster, probe: Path) -> None:
+    up(cluster)
+    n1, n2 = cluster.node(1), cluster.node(2)
+    d = "/tmp/rf-file"
+    pid = hold(n1, d)
+    out = probe_run(n2, f"seek 1 {pid} {FILE_RW}")
+    assert out == ["ok", "end=10", "pread=234", "read=123", "cur=5", "all=0123ZB6789"], out
+    assert n1.succeed(f"cat {d}/file") == "0123ZB6789"
+    assert probe_run(n2, f"append 1 {pid} {FILE_APPEND} XY") == ["ok", "2", "12"]
+    assert n1.succeed(f"cat {d}/file") == "0123ZB6789XY"
+    assert probe_run(n2, f"fstat 1 {pid} {FILE_RW}")[1:3] == ["100640", "12"]
+    # The holder's own offset did not move (proxies keep their own).
+    assert n1.succeed(f"grep '^pos:' /proc/{pid}/fdinfo/{FILE_RW}").split() == ["pos:", "10"]
+    stop(n1, pid)
+
+
+@pytest.mark.timeout(300)
+def test_getfd_needs_ptrace_rights_on_the_holder(cluster: Cluster, probe: Path) -> None:
+    up(cluster)
+    n1, n2 = cluster.node(1), cluster.node(2)
+    root_pid = hold(n1, "/tmp/rf-perm-root")
+    nobody_pid = hold(n1, "/tmp/rf-perm-nobody", NOBODY)
+    for nd in (n1, n2):  # locally and from another node
+        assert probe_run(nd, f"getfd 1 {root_pid} {PIPE_R}", NOBODY)[:2] == ["err", str(EPERM)]
+        assert probe_run(nd, f"getfd 1 {nobody_pid} {PIPE_R}", NOBODY)[0] == "ok"
+        assert probe_run(nd, f"getfd 1 {root_pid} {PIPE_R}")[0] == "ok"
+        assert probe_run(nd, f"getfd 1 {root_pid} 99")[:2] == ["err", str(EBADF)]
+        gone = (1 << 16) | 65000
+        assert probe_run(nd, f"getfd 1 {gone} 0")[:2] == ["err", str(ESRCH)]
+    # A refused caller got nothing exported.
+    n1.wait_until_succeeds(f"test $(cat {RFILE}/exported) = 0", timeout=10)
+    stop(n1, root_pid)
+    stop(n1, nobody_pid)
+
+
+@pytest.mark.timeout(300)
+def test_requests_without_a_reference_are_refused_and_counted(
+    cluster: Cluster, probe: Path
+) -> None:
+    up(cluster)
+    n1, n2, n3 = cluster.node(1), cluster.node(2), cluster.node(3)
+    pid = hold(n1, "/tmp/rf-bad")
+    n3.succeed("echo 1 > /sys/module/rfile/parameters/test_knobs")
+    # Node 2 holds a proxy of the pipe's read end (a blocked read).
+    n2.succeed("rm -f /root/bad.out")
+    start(n2, f"{PROBE} r 1 {pid} {PIPE_R} 100", "/root/bad.out")
+    table = n1.wait_until_succeeds(f"grep ' 2:1$' {RFILE}/table", timeout=10)
+    handle = int(table.split()[0])
+    before = counter(n1, "bad_handle")
+    for req in (f"{handle} stat", f"{handle} read", f"{handle} put", "987654321"):
+        rc, _, err = n3.execute(f"echo '1 {req}' > {RFILE}/test_call")
+        assert rc != 0 and "Bad file descriptor" in err, (req, rc, err)
+    assert counter(n1, "bad_handle") == before + 4
+    # Node 2's reference is intact: its reader still gets the data.
+    assert n1.succeed(f"cat {RFILE}/table").split()[:2] == [str(handle), "2:1"]
+    n1.succeed(f"printf ok > /proc/{pid}/fd/{PIPE_W}")
+    n2.wait_until_succeeds("grep -q '^ok 2 .* ok$' /root/bad.out", timeout=10)
+    # Without test_knobs the hook is closed.
+    n3.succeed("echo 0 > /sys/module/rfile/parameters/test_knobs")
+    n3.fail(f"echo '1 {handle}' > {RFILE}/test_call")
+    stop(n1, pid)
+
+
+@pytest.mark.timeout(300)
+def test_holder_crash_fails_blocked_read_with_eio(cluster: Cluster, probe: Path) -> None:
+    up(cluster)
+    n1, n2 = cluster.node(1), cluster.node(2)
+    pid = hold(n1, "/tmp/rf-crash")
+    n2.succeed("rm -f /root/crash.out")
+    reader = start(n2, f"{PROBE} r 1 {pid} {PIPE_R} 100", "/root/crash.out")
+    n1.wait_until_succeeds(f"grep -q ' 2:1$' {RFILE}/table", timeout=10)
+    t0 = time.monotonic()
+    n1.crash()
+    out = n2.wait_until_succeeds("grep '^err' /root/crash.out", timeout=20).split()
+    took = time.monotonic() - t0
+    assert out[1] == str(EIO), out
+    assert took < 8.0, f"EIO came {took:.1f} s after the crash"
+    n2.wait_until_fails(f"kill -0 {reader}", timeout=5)

@@ -1,0 +1,312 @@
+// SPDX-License-Identifier: GPL-2.0-only
+/*
+ * rfile-probe: the programs of tests/cluster/test_rfile.py, built static on
+ * the host into build/bin/rfile-probe.
+ *
+ *   hold DIR        (on the holding node) fds 3/4: a pipe's read/write end,
+ *                   5: a pty master (a child copies what it reads to
+ *                   DIR/pty.out), 6: its slave, 7: DIR/file O_RDWR, 8:
+ *                   DIR/file O_WRONLY|O_APPEND; SIGUSR1 closes 4, SIGUSR2 3.
+ *                   Writes DIR/ready, then waits for signals.
+ *   The others get fd FD of process PID on node NODE with
+ *   SSISYS_RFILE_GETFD first and print "ok ..." or "err ERRNO ...":
+ *   getfd NODE PID FD         only that
+ *   w NODE PID FD TEXT [S]    write TEXT, then keep the fd S seconds
+ *   r NODE PID FD N [ALARM_S [RESTART]]
+ *                             one read of up to N bytes; with ALARM_S a
+ *                             SIGALRM after that long (SA_RESTART if
+ *                             RESTART is 1); prints the time taken (ms)
+ *   poll NODE PID FD MS       poll and select for reading, MS ms each
+ *   tty NODE PID FD           isatty, TCGETS, TIOCSWINSZ/TIOCGWINSZ,
+ *                             FIONREAD, TIOCGPTN refused, write "tty-hello\n"
+ *   seek NODE PID FD          positioned I/O on a file holding "0123456789"
+ *   append NODE PID FD TEXT   write TEXT; the position after it
+ *   fstat NODE PID FD         st_mode (octal), st_size, major:minor of st_rdev
+ *   setfl NODE PID FD         F_SETFL O_NONBLOCK then a read: EAGAIN
+ */
+#define _GNU_SOURCE
+#include <errno.h>
+#include <fcntl.h>
+#include <poll.h>
+#include <signal.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/ioctl.h>
+#include <sys/select.h>
+#include <sys/stat.h>
+#include <sys/sysmacros.h>
+#include <sys/syscall.h>
+#include <sys/wait.h>
+#include <termios.h>
+#include <time.h>
+#include <unistd.h>
+
+#define NR_SSISYS		551
+#define SSISYS_RFILE_GETFD	32
+
+struct ssi_rfile_getfd {
+	uint32_t node;
+	int32_t pid;
+	int32_t fd;
+	uint32_t flags;
+};
+
+static double now_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return ts.tv_sec * 1e3 + ts.tv_nsec / 1e6;
+}
+
+static int getfd(char **argv)
+{
+	struct ssi_rfile_getfd g = {
+		.node = strtoul(argv[0], NULL, 0),
+		.pid = strtol(argv[1], NULL, 0),
+		.fd = strtol(argv[2], NULL, 0),
+	};
+	long fd = syscall(NR_SSISYS, SSISYS_RFILE_GETFD, &g, sizeof(g));
+
+	if (fd < 0) {
+		printf("err %d getfd\n", errno);
+		exit(0);
+	}
+	return fd;
+}
+
+static void on_usr(int sig)
+{
+	close(sig == SIGUSR1 ? 4 : 3);
+}
+
+static void on_alarm(int sig)
+{
+	(void)sig;
+}
+
+static int hold(const char *dir)
+{
+	char path[4096];
+	int p[2], m, s, f, a, fd;
+	char buf[256];
+	ssize_t n;
+
+	if (pipe(p) || dup2(p[0], 3) < 0 || dup2(p[1], 4) < 0)
+		return 1;
+	if (p[0] != 3 && p[0] != 4)
+		close(p[0]);
+	if (p[1] != 3 && p[1] != 4)
+		close(p[1]);
+	m = posix_openpt(O_RDWR | O_NOCTTY);
+	if (m < 0 || grantpt(m) || unlockpt(m))
+		return 1;
+	s = open(ptsname(m), O_RDWR | O_NOCTTY);
+	if (s < 0 || dup2(m, 5) < 0 || dup2(s, 6) < 0)
+		return 1;
+	close(m);
+	close(s);
+	snprintf(path, sizeof(path), "%s/file", dir);
+	f = open(path, O_RDWR | O_CREAT | O_TRUNC, 0640);
+	if (f < 0 || write(f, "0123456789", 10) != 10)
+		return 1;
+	a = open(path, O_WRONLY | O_APPEND);
+	if (a < 0 || dup2(f, 7) < 0 || dup2(a, 8) < 0)
+		return 1;
+	close(f);
+	close(a);
+	if (fork() == 0) {
+		/* The pty reader: what the slave gets written, to pty.out. */
+		snprintf(path, sizeof(path), "%s/pty.out", dir);
+		fd = open(path, O_WRONLY | O_CREAT | O_TRUNC, 0644);
+		while ((n = read(5, buf, sizeof(buf))) > 0)
+			if (write(fd, buf, n) != n)
+				break;
+		_exit(0);
+	}
+	signal(SIGUSR1, on_usr);
+	signal(SIGUSR2, on_usr);
+	snprintf(path, sizeof(path), "%s/ready", dir);
+	fd = open(path, O_WRONLY | O_CREAT, 0644);
+	close(fd);
+	for (;;)
+		pause();
+}
+
+static int do_read(int fd, int argc, char **argv)
+{
+	size_t count = strtoul(argv[0], NULL, 0);
+	char *buf = calloc(1, count + 1);
+	struct sigaction sa = { .sa_handler = on_alarm };
+	double t0;
+	ssize_t n;
+
+	if (argc > 1) {
+		sa.sa_flags = (argc > 2 && atoi(argv[2])) ? SA_RESTART : 0;
+		sigaction(SIGALRM, &sa, NULL);
+		alarm(atoi(argv[1]));
+	}
+	t0 = now_ms();
+	n = read(fd, buf, count);
+	if (n < 0)
+		printf("err %d %.0f\n", errno, now_ms() - t0);
+	else
+		printf("ok %zd %.0f %s\n", n, now_ms() - t0, buf);
+	return 0;
+}
+
+static int do_poll(int fd, int ms)
+{
+	struct pollfd pfd = { .fd = fd, .events = POLLIN };
+	struct timeval tv = { .tv_sec = ms / 1000, .tv_usec = ms % 1000 * 1000 };
+	double t0 = now_ms(), t1;
+	fd_set rd;
+	int r, s;
+
+	r = poll(&pfd, 1, ms);
+	t1 = now_ms();
+	FD_ZERO(&rd);
+	FD_SET(fd, &rd);
+	s = select(fd + 1, &rd, NULL, NULL, &tv);
+	printf("ok poll=%d revents=%#x ms=%.0f select=%d\n", r, pfd.revents,
+	       t1 - t0, s > 0 && FD_ISSET(fd, &rd));
+	return 0;
+}
+
+static int do_tty(int fd)
+{
+	struct winsize ws = { .ws_row = 33, .ws_col = 77 }, got = { 0 };
+	struct termios t;
+	unsigned int ptn;
+	int nread = -1;
+
+	if (!isatty(fd)) {
+		printf("err %d isatty\n", errno);
+		return 0;
+	}
+	if (tcgetattr(fd, &t)) {
+		printf("err %d tcgetattr\n", errno);
+		return 0;
+	}
+	t.c_cc[VMIN] = 1;
+	if (tcsetattr(fd, TCSANOW, &t)) {
+		printf("err %d tcsetattr\n", errno);
+		return 0;
+	}
+	if (ioctl(fd, TIOCSWINSZ, &ws) || ioctl(fd, TIOCGWINSZ, &got)) {
+		printf("err %d winsz\n", errno);
+		return 0;
+	}
+	if (ioctl(fd, FIONREAD, &nread)) {
+		printf("err %d fionread\n", errno);
+		return 0;
+	}
+	if (ioctl(fd, TIOCSTI, "x") == 0 || errno != ENOTTY) {
+		printf("err %d tiocsti-not-refused\n", errno);
+		return 0;
+	}
+	if (ioctl(fd, TIOCGPTN, &ptn) == 0 || errno != ENOTTY) {
+		printf("err %d tiocgptn-on-slave\n", errno);
+		return 0;
+	}
+	if (write(fd, "tty-hello\n", 10) != 10) {
+		printf("err %d write\n", errno);
+		return 0;
+	}
+	printf("ok lflag_icanon=%d rows=%d cols=%d fionread=%d\n",
+	       !!(t.c_lflag & ICANON), got.ws_row, got.ws_col, nread);
+	return 0;
+}
+
+static int do_seek(int fd)
+{
+	char buf[16] = { 0 }, all[16] = { 0 };
+	off_t end, cur;
+	ssize_t n;
+
+	end = lseek(fd, 0, SEEK_END);
+	if (pread(fd, buf, 3, 2) != 3 || pwrite(fd, "AB", 2, 4) != 2) {
+		printf("err %d pio\n", errno);
+		return 0;
+	}
+	cur = lseek(fd, 1, SEEK_SET);
+	n = read(fd, buf + 4, 3);
+	if (n != 3 || write(fd, "Z", 1) != 1) {
+		printf("err %d rw\n", errno);
+		return 0;
+	}
+	cur = lseek(fd, 0, SEEK_CUR);
+	if (pread(fd, all, 10, 0) != 10) {
+		printf("err %d pread-all\n", errno);
+		return 0;
+	}
+	/* The pipe-like cases: a seek beyond what is allowed fails as locally. */
+	if (lseek(fd, -100, SEEK_SET) != -1 || errno != EINVAL) {
+		printf("err %d negative-seek\n", errno);
+		return 0;
+	}
+	printf("ok end=%lld pread=%.3s read=%.3s cur=%lld all=%s\n",
+	       (long long)end, buf, buf + 4, (long long)cur, all);
+	return 0;
+}
+
+int main(int argc, char **argv)
+{
+	const char *cmd;
+	int fd;
+
+	setvbuf(stdout, NULL, _IONBF, 0);
+	if (argc < 2)
+		return 2;
+	cmd = argv[1];
+	if (!strcmp(cmd, "hold") && argc == 3)
+		return hold(argv[2]);
+	if (argc < 5)
+		return 2;
+	fd = getfd(argv + 2);
+	if (!strcmp(cmd, "getfd")) {
+		printf("ok %d\n", fd);
+	} else if (!strcmp(cmd, "w") && argc >= 6) {
+		ssize_t n = write(fd, argv[5], strlen(argv[5]));
+
+		if (n < 0)
+			printf("err %d\n", errno);
+		else
+			printf("ok %zd\n", n);
+		if (argc > 6)
+			sleep(atoi(argv[6]));
+	} else if (!strcmp(cmd, "r") && argc >= 6) {
+		return do_read(fd, argc - 5, argv + 5);
+	} else if (!strcmp(cmd, "poll") && argc == 6) {
+		return do_poll(fd, atoi(argv[5]));
+	} else if (!strcmp(cmd, "tty")) {
+		return do_tty(fd);
+	} else if (!strcmp(cmd, "seek")) {
+		return do_seek(fd);
+	} else if (!strcmp(cmd, "append") && argc == 6) {
+		ssize_t n = write(fd, argv[5], strlen(argv[5]));
+
+		printf("ok %zd %lld\n", n, (long long)lseek(fd, 0, SEEK_CUR));
+	} else if (!strcmp(cmd, "fstat")) {
+		struct stat st;
+
+		if (fstat(fd, &st))
+			printf("err %d\n", errno);
+		else
+			printf("ok %o %lld %u:%u\n", st.st_mode,
+			       (long long)st.st_size, major(st.st_rdev),
+			       minor(st.st_rdev));
+	} else if (!strcmp(cmd, "setfl")) {
+		char c;
+
+		if (fcntl(fd, F_SETFL, O_NONBLOCK) || read(fd, &c, 1) >= 0)
+			printf("err %d\n", errno);
+		else
+			printf("ok %d\n", errno);
+	} else {
+		return 2;
+	}
+	return 0;
+}
