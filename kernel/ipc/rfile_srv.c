@@ -15,6 +15,8 @@
 #include <linux/fs.h>
 #include <linux/hashtable.h>
 #include <linux/kthread.h>
+#include <linux/major.h>
+#include <linux/net.h>
 #include <linux/mm.h>
 #include <linux/mman.h>
 #include <linux/mutex.h>
@@ -29,6 +31,7 @@
 #include <linux/sched/task.h>
 #include <linux/securebits.h>
 #include <linux/slab.h>
+#include <linux/socket.h>
 #include <linux/stat.h>
 #include <linux/uaccess.h>
 #include <linux/uidgid.h>
@@ -56,6 +59,8 @@ struct rfile_export {
 	struct list_head dead;		/* node-down collection */
 	u64 id;
 	struct file *file;
+	struct file *shadow;		/* O_NONBLOCK twin, under poll_lock */
+	bool no_shadow;			/* none can be made */
 	refcount_t users;		/* the table's, one per op in flight */
 	u32 total;			/* sum of refs[], under rfile_lock */
 	u32 refs[SSI_MAX_NODES + 1];	/* per node, under rfile_lock */
@@ -106,6 +111,8 @@ static void rfile_export_free(struct rfile_export *ex)
 	rfile_disarm(ex);
 	mutex_unlock(&ex->poll_lock);
 	cancel_work_sync(&ex->notify_work);
+	if (ex->shadow)
+		fput(ex->shadow);
 	fput(ex->file);
 	rfile_count(RFILE_CNT_RELEASED);
 	kfree(ex);
@@ -396,39 +403,95 @@ static bool rfile_may_block(struct file *file)
 }
 
 /*
- * Whether a read (@events EPOLLIN) or write (EPOLLOUT) of @file may
- * proceed without waiting: RWF_NOWAIT where the file supports it, else a
- * readiness check first (a file without FMODE_NOWAIT, e.g. a tty; another
- * reader of the same file on this node could still take the data between
- * the check and the op, and the op then waits for more: documented).
+ * A second open file on the same pipe or terminal, O_NONBLOCK, for ops
+ * that must not wait: opened on the held file's own path with its opener's
+ * credentials (anonymous pipes too: pipefs), O_NOCTTY.  Only pipes, FIFOs
+ * and terminals whose reopening reaches the same object (pty slaves,
+ * virtual consoles and serial lines; not a pty master, whose reopening
+ * makes a new pty).  It counts as a reader or writer of the pipe for as
+ * long as the export itself holds the file open.  NULL if none.
  */
-static int rfile_nowait(struct file *file, __poll_t events, int *rwf)
+static struct file *rfile_shadow(struct rfile_export *ex)
 {
+	struct file *file = ex->file, *sh;
+	struct inode *inode = file_inode(file);
+	unsigned int major = imajor(inode);
+
+	if (READ_ONCE(ex->no_shadow))
+		return NULL;
+	sh = READ_ONCE(ex->shadow);
+	if (sh)
+		return sh;
+	mutex_lock(&ex->poll_lock);
+	if (ex->shadow || ex->no_shadow)
+		goto out;
+	if (!S_ISFIFO(inode->i_mode) &&
+	    !(S_ISCHR(inode->i_mode) &&
+	      (major == TTY_MAJOR ||
+	       (major >= UNIX98_PTY_SLAVE_MAJOR &&
+		major < UNIX98_PTY_SLAVE_MAJOR + UNIX98_PTY_MAJOR_COUNT)))) {
+		WRITE_ONCE(ex->no_shadow, true);
+		goto out;
+	}
+	sh = dentry_open(&file->f_path, (file->f_flags & O_ACCMODE) |
+			 O_NONBLOCK | O_NOCTTY | O_LARGEFILE, file->f_cred);
+	if (IS_ERR(sh))
+		WRITE_ONCE(ex->no_shadow, true);
+	else
+		WRITE_ONCE(ex->shadow, sh);
+out:
+	mutex_unlock(&ex->poll_lock);
+	return READ_ONCE(ex->shadow);
+}
+
+/*
+ * The file to run a read (@events EPOLLIN) or write (EPOLLOUT) of @ex on
+ * without waiting, or ERR_PTR(-EAGAIN) if it is not ready: the held file
+ * itself when it cannot wait (a regular file, or O_NONBLOCK); else its
+ * O_NONBLOCK shadow; else (a pty master, a device) after a readiness
+ * check (another reader of the same file on this node could still take
+ * the data between the check and the op, which then waits for more:
+ * README.md).  Sockets are handled by the caller (MSG_DONTWAIT).
+ */
+static struct file *rfile_io_file(struct rfile_export *ex, __poll_t events)
+{
+	struct file *file = ex->file, *sh;
 	__poll_t mask;
 
-	*rwf = 0;
 	if (!rfile_may_block(file) || (file->f_flags & O_NONBLOCK))
-		return 0;
-	if (file->f_mode & FMODE_NOWAIT) {
-		*rwf = RWF_NOWAIT;
-		return 0;
-	}
+		return file;
+	sh = rfile_shadow(ex);
+	if (sh)
+		return sh;
 	mask = vfs_poll(file, NULL);
 	if (mask & (events | EPOLLERR | EPOLLHUP | EPOLLRDHUP))
-		return 0;
-	return -EAGAIN;
+		return file;
+	return ERR_PTR(-EAGAIN);
+}
+
+/* A socket: send or receive with MSG_DONTWAIT (and never SIGPIPE here). */
+static ssize_t rfile_sock_io(struct socket *sock, struct iov_iter *iter,
+			     bool write)
+{
+	struct msghdr msg = { .msg_iter = *iter };
+
+	if (write) {
+		msg.msg_flags = MSG_DONTWAIT | MSG_NOSIGNAL;
+		return sock_sendmsg(sock, &msg);
+	}
+	return sock_recvmsg(sock, &msg, MSG_DONTWAIT);
 }
 
 int rfile_srv_read(unsigned int from, const struct rfile_read_req *req,
 		   struct rfile_read_rep *rep)
 {
 	struct rfile_export *ex;
-	struct file *file;
 	struct iov_iter iter;
 	struct kvec kv;
+	struct file *file, *io;
+	struct socket *sock;
 	loff_t pos = req->pos;
 	ssize_t ret;
-	int rwf;
 
 	if (req->count > RFILE_CHUNK || req->pos < 0) {
 		rfile_count(RFILE_CNT_BAD_REQUEST);
@@ -441,16 +504,27 @@ int rfile_srv_read(unsigned int from, const struct rfile_read_req *req,
 	ret = rfile_apply_fl(file, req->fl);
 	if (ret)
 		goto out;
+	if (!(file->f_mode & FMODE_READ)) {
+		ret = -EBADF;
+		goto out;
+	}
 	if (rfile_may_block(file))
 		rfile_subscribe(ex, from);
-	ret = rfile_nowait(file, EPOLLIN | EPOLLRDNORM, &rwf);
-	if (ret)
-		goto out;
 	kv.iov_base = rep->data;
 	kv.iov_len = req->count;
 	iov_iter_kvec(&iter, ITER_DEST, &kv, 1, req->count);
-	ret = vfs_iter_read(file, &iter,
-			    (req->flags & RFILE_IO_POS) ? &pos : NULL, rwf);
+	sock = sock_from_file(file);
+	if (sock) {
+		ret = rfile_sock_io(sock, &iter, false);
+	} else {
+		io = rfile_io_file(ex, EPOLLIN | EPOLLRDNORM);
+		if (IS_ERR(io)) {
+			ret = PTR_ERR(io);
+			goto out;
+		}
+		ret = vfs_iter_read(io, &iter, (req->flags & RFILE_IO_POS) ?
+				    &pos : NULL, 0);
+	}
 	if (ret >= 0) {
 		rep->data_len = ret;
 		rep->pos = pos;
@@ -465,12 +539,12 @@ int rfile_srv_write(unsigned int from, const struct rfile_write_req *req,
 		    struct rfile_write_rep *rep)
 {
 	struct rfile_export *ex;
-	struct file *file;
 	struct iov_iter iter;
 	struct kvec kv;
+	struct file *file, *io;
+	struct socket *sock;
 	loff_t pos = req->pos;
 	ssize_t ret;
-	int rwf;
 
 	if (req->pos < 0) {
 		rfile_count(RFILE_CNT_BAD_REQUEST);
@@ -483,16 +557,27 @@ int rfile_srv_write(unsigned int from, const struct rfile_write_req *req,
 	ret = rfile_apply_fl(file, req->fl);
 	if (ret)
 		goto out;
+	if (!(file->f_mode & FMODE_WRITE)) {
+		ret = -EBADF;
+		goto out;
+	}
 	if (rfile_may_block(file))
 		rfile_subscribe(ex, from);
-	ret = rfile_nowait(file, EPOLLOUT | EPOLLWRNORM, &rwf);
-	if (ret)
-		goto out;
 	kv.iov_base = (void *)req->data;
 	kv.iov_len = req->data_len;
 	iov_iter_kvec(&iter, ITER_SOURCE, &kv, 1, req->data_len);
-	ret = vfs_iter_write(file, &iter,
-			     (req->flags & RFILE_IO_POS) ? &pos : NULL, rwf);
+	sock = sock_from_file(file);
+	if (sock) {
+		ret = rfile_sock_io(sock, &iter, true);
+	} else {
+		io = rfile_io_file(ex, EPOLLOUT | EPOLLWRNORM);
+		if (IS_ERR(io)) {
+			ret = PTR_ERR(io);
+			goto out;
+		}
+		ret = vfs_iter_write(io, &iter, (req->flags & RFILE_IO_POS) ?
+				     &pos : NULL, 0);
+	}
 	if (ret >= 0) {
 		rep->written = ret;
 		rep->pos = pos;
