@@ -124,6 +124,24 @@ struct ssi_ics_test {
 	__u64 elapsed_ns;	/* out: wall time of the whole run */
 };
 
+/*
+ * SSISYS_MIG_RESTORE: called by the restore helper (kernel/vproc/tools/
+ * ssi-restore.c) in the task it created with the migrating process's PID:
+ * the task becomes that process and the call returns into it.  Needs
+ * CAP_SYS_ADMIN and a session offered for that PID.
+ */
+struct ssi_mig_restore {
+	__u64 session;
+	__s32 pid;
+	__u32 reserved;		/* must be 0 */
+};
+
+/* SSISYS_MIG_REAPED: the restore helper reaped @pid with wait @status. */
+struct ssi_mig_reaped {
+	__s32 pid;
+	__s32 status;
+};
+
 /* SSISYS_VPROC_WHERE: set pid; node is the node the process runs on. */
 struct ssi_vproc_where {
 	__s32 pid;

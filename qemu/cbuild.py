@@ -12,6 +12,7 @@ from .paths import BUILD_DIR, REPO_ROOT
 GUEST_BIN_DIR = BUILD_DIR / "guest-bin"  # first on the guests' PATH (guest/init.sh)
 SSICTL_CLIENT_SOURCE = REPO_ROOT / "ssictl" / "client.c"
 CLUSTER_UP_SOURCE = REPO_ROOT / "ssictl" / "cluster_up.c"
+RESTORE_HELPER_SOURCE = REPO_ROOT / "kernel" / "vproc" / "tools" / "ssi-restore.c"
 
 
 class CBuildError(RuntimeError):
@@ -51,5 +52,16 @@ def build_cluster_up() -> Path:
         CLUSTER_UP_SOURCE,
         GUEST_BIN_DIR / "ssi-cluster-up",
         ("-Werror",),
+        (REPO_ROOT / "abi" / "ssi_abi.h",),
+    )
+
+
+def build_restore_helper() -> Path:
+    """build/guest-bin/ssi-restore: migration.ko's restore helper (static: it
+    starts on every arrival, and a static binary loads no libraries)."""
+    return build_c_program(
+        RESTORE_HELPER_SOURCE,
+        GUEST_BIN_DIR / "ssi-restore",
+        ("-Werror", "-static"),
         (REPO_ROOT / "abi" / "ssi_abi.h",),
     )

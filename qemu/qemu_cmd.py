@@ -69,6 +69,7 @@ def _prepare_guest_files() -> Path:
     `ssi-cluster-up`, first on their PATH, and the Python image; returns the image."""
     cbuild.build_ssictl_client()
     cbuild.build_cluster_up()
+    cbuild.build_restore_helper()
     return guest_image.ensure()
 
 

@@ -354,8 +354,35 @@ static bool module_loaded(const char *name)
 	return !stat(path, &st);
 }
 
+/*
+ * Parameters a module is loaded with: migration.ko runs the restore helper
+ * installed beside this program (build/guest-bin in a checkout).
+ */
+static const char *module_params(const char *name, char *buf, size_t len)
+{
+	char exe[PATH_MAX];
+	ssize_t n;
+	char *slash;
+
+	if (strcmp(name, "migration"))
+		return "";
+	n = readlink("/proc/self/exe", exe, sizeof(exe) - 1);
+	if (n <= 0)
+		return "";
+	exe[n] = 0;
+	slash = strrchr(exe, '/');
+	if (!slash)
+		return "";
+	*slash = 0;
+	if ((size_t)snprintf(buf, len, "helper=%s/ssi-restore", exe) >= len)
+		return "";
+	return buf;
+}
+
 static void load_modules(void)
 {
+	char params[PATH_MAX + 32];
+
 	for (int i = 0; i < nr_modules; i++) {
 		struct loaded_module *m = &modules[i];
 		int fd, err = 0;
@@ -366,7 +393,9 @@ static void load_modules(void)
 			continue;
 		}
 		fd = open(m->path, O_RDONLY | O_CLOEXEC);
-		if (fd < 0 || syscall(SYS_finit_module, fd, "", 0))
+		if (fd < 0 || syscall(SYS_finit_module, fd,
+				      module_params(m->name, params,
+						    sizeof(params)), 0))
 			err = errno;
 		if (fd >= 0)
 			close(fd);

@@ -211,7 +211,7 @@ def load_modules(
             continue
         with kmod.KernelLog() as klog:
             try:
-                kmod.finit_module(mod.path)
+                kmod.finit_module(mod.path, module_params(name))
             except kmod.KernelError as e:
                 if e.err == errno.EEXIST:
                     entry["action"] = "already-loaded"
@@ -361,6 +361,17 @@ def _summary(results: list[dict[str, Any]], verb: str, idle: str) -> str:
 
 
 @app.command()
+def module_params(name: str) -> str:
+    """The parameters *name* is loaded with: migration.ko gets its restore
+    helper, which a checkout builds into build/guest-bin (as ssi-cluster-up
+    does, which finds it beside itself)."""
+    root = checkout_root()
+    if name != "migration" or root is None:
+        return ""
+    helper = root / "build" / "guest-bin" / "ssi-restore"
+    return f"helper={helper}" if helper.is_file() else ""
+
+
 def load(names: NamesArg = None, directory: DirOpt = None, as_json: JsonOpt = False) -> None:
     """Load the modules (dependencies first), skipping those already loaded."""
     with handle_errors(as_json):

@@ -97,9 +97,89 @@ static long ssi_core_ssisys(unsigned int cmd, void __user *buf, size_t len)
 	return ret;
 }
 
+static const struct ssi_proc_ops __rcu *ssi_proc_ptr;
+static DEFINE_MUTEX(ssi_proc_lock);
+
+int ssi_proc_register(const struct ssi_proc_ops *ops)
+{
+	int ret = 0;
+
+	if (!ops || !ops->owner)
+		return -EINVAL;
+	mutex_lock(&ssi_proc_lock);
+	if (rcu_access_pointer(ssi_proc_ptr))
+		ret = -EBUSY;
+	else
+		rcu_assign_pointer(ssi_proc_ptr, ops);
+	mutex_unlock(&ssi_proc_lock);
+	return ret;
+}
+EXPORT_SYMBOL_GPL(ssi_proc_register);
+
+void ssi_proc_unregister(const struct ssi_proc_ops *ops)
+{
+	mutex_lock(&ssi_proc_lock);
+	if (rcu_access_pointer(ssi_proc_ptr) == ops)
+		RCU_INIT_POINTER(ssi_proc_ptr, NULL);
+	mutex_unlock(&ssi_proc_lock);
+	synchronize_rcu();
+}
+EXPORT_SYMBOL_GPL(ssi_proc_unregister);
+
+static const struct ssi_proc_ops *ssi_proc_get(void)
+{
+	const struct ssi_proc_ops *ops;
+
+	rcu_read_lock();
+	ops = rcu_dereference(ssi_proc_ptr);
+	if (ops && !try_module_get(ops->owner))
+		ops = NULL;
+	rcu_read_unlock();
+	return ops;
+}
+
+static long ssi_core_migrate(unsigned int node)
+{
+	const struct ssi_proc_ops *ops = ssi_proc_get();
+	long ret = -ENOSYS;
+
+	if (ops && ops->migrate)
+		ret = ops->migrate(node);
+	if (ops)
+		module_put(ops->owner);
+	return ret;
+}
+
+static long ssi_core_rfork(unsigned int node)
+{
+	const struct ssi_proc_ops *ops = ssi_proc_get();
+	long ret = -ENOSYS;
+
+	if (ops && ops->rfork)
+		ret = ops->rfork(node);
+	if (ops)
+		module_put(ops->owner);
+	return ret;
+}
+
+static long ssi_core_rexec(unsigned int node, const struct ssi_exec_args *args)
+{
+	const struct ssi_proc_ops *ops = ssi_proc_get();
+	long ret = -ENOSYS;
+
+	if (ops && ops->rexec)
+		ret = ops->rexec(node, args);
+	if (ops)
+		module_put(ops->owner);
+	return ret;
+}
+
 static const struct ssi_ops ssi_core_ops = {
 	.owner = THIS_MODULE,
 	.ssisys = ssi_core_ssisys,
+	.migrate = ssi_core_migrate,
+	.rfork = ssi_core_rfork,
+	.rexec = ssi_core_rexec,
 };
 
 static ssize_t node_show(struct kobject *kobj, struct kobj_attribute *attr,

@@ -25,6 +25,21 @@ int ssisys_register(unsigned int cmd, const struct ssisys_handler *handler);
 void ssisys_unregister(unsigned int cmd,
 		       const struct ssisys_handler *handler);
 
+/*
+ * migrate, rfork and rexec, served by the migration module (one at a
+ * time); a NULL member, or no module, makes the call fail with -ENOSYS.
+ * Called with a reference on @owner.
+ */
+struct ssi_proc_ops {
+	struct module *owner;
+	long (*migrate)(unsigned int node);
+	long (*rfork)(unsigned int node);
+	long (*rexec)(unsigned int node, const struct ssi_exec_args *args);
+};
+
+int ssi_proc_register(const struct ssi_proc_ops *ops);
+void ssi_proc_unregister(const struct ssi_proc_ops *ops);
+
 /* /sys/kernel/ssi; valid while ssi_core is loaded. */
 struct kobject *ssi_sysfs_root(void);
 

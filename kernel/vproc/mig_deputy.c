@@ -1,0 +1,279 @@
+// SPDX-License-Identifier: GPL-2.0-only
+/*
+ * The deputy: the task a process leaves on its home node when it moves.
+ * It keeps the process's place in the home node's process tree (its PID,
+ * parent, children, process group and session), forwards every signal
+ * sent to it to wherever the process runs, ends with the process's own
+ * exit status (so its parent's wait() sees exactly that), and is the task
+ * the process is restored into when it comes home.
+ */
+#define pr_fmt(fmt) KBUILD_MODNAME ": " fmt
+
+#include <linux/module.h>
+#include <linux/sched.h>
+#include <linux/sched/signal.h>
+#include <linux/sched/task.h>
+#include <linux/slab.h>
+#include <linux/ssi.h>
+
+#include "ics.h"
+#include "migration_gen.h"
+#include "mig_ics.h"
+#include "mig_internal.h"
+#include "vproc.h"
+
+static LIST_HEAD(mig_deputies);
+static DEFINE_SPINLOCK(mig_dep_lock);
+
+/* Not SIG_DFL or SIG_IGN: the signal is queued, never acted on here. */
+#define MIG_DEPUTY_HANDLER	((__sighandler_t)2)
+
+void mig_deputy_put(struct mig_deputy *dep)
+{
+	if (refcount_dec_and_test(&dep->ref)) {
+		if (dep->homecoming)
+			mig_in_put(dep->homecoming);
+		put_task_struct(dep->task);
+		kfree(dep);
+	}
+}
+
+struct mig_deputy *mig_deputy_find(pid_t pid)
+{
+	struct mig_deputy *dep;
+
+	spin_lock(&mig_dep_lock);
+	list_for_each_entry(dep, &mig_deputies, link) {
+		if (dep->pid == pid) {
+			refcount_inc(&dep->ref);
+			spin_unlock(&mig_dep_lock);
+			return dep;
+		}
+	}
+	spin_unlock(&mig_dep_lock);
+	return NULL;
+}
+
+struct mig_deputy *mig_deputy_new(struct task_struct *task, unsigned int node)
+{
+	struct mig_deputy *dep = kzalloc(sizeof(*dep), GFP_KERNEL);
+
+	if (!dep)
+		return ERR_PTR(-ENOMEM);
+	refcount_set(&dep->ref, 1);
+	dep->pid = task_tgid_nr(task);
+	dep->task = get_task_struct(task);
+	dep->node = node;
+	init_waitqueue_head(&dep->wq);
+	spin_lock(&mig_dep_lock);
+	list_add(&dep->link, &mig_deputies);
+	spin_unlock(&mig_dep_lock);
+	if (vproc_origin(dep->pid) == mig_self)
+		vproc_set_location(dep->pid, node);
+	return dep;
+}
+
+static void mig_deputy_unlist(struct mig_deputy *dep)
+{
+	spin_lock(&mig_dep_lock);
+	list_del_init(&dep->link);
+	spin_unlock(&mig_dep_lock);
+	if (vproc_origin(dep->pid) == mig_self)
+		vproc_set_location(dep->pid, mig_self);
+}
+
+unsigned int mig_deputy_node(struct task_struct *task)
+{
+	struct mig_deputy *dep;
+	unsigned int node = mig_self;
+
+	spin_lock(&mig_dep_lock);
+	list_for_each_entry(dep, &mig_deputies, link) {
+		if (dep->task == task) {
+			node = dep->node;
+			break;
+		}
+	}
+	spin_unlock(&mig_dep_lock);
+	return node;
+}
+
+/* From the node running the process: it exited, or moved to @node. */
+int mig_deputy_exited(pid_t pid, int status, unsigned int node,
+		      unsigned int from)
+{
+	struct mig_deputy *dep = mig_deputy_find(pid);
+	int ret = 0;
+
+	if (!dep)
+		return -ESRCH;
+	spin_lock(&mig_dep_lock);
+	if (dep->node != from) {
+		ret = -EPERM;	/* only where it runs may say so */
+	} else if (status == -1) {
+		if (node < 1 || node > SSI_MAX_NODES)
+			ret = -EINVAL;
+		else
+			dep->node = node;
+	} else {
+		dep->exited = true;
+		dep->exit_status = status & 0xffff;
+	}
+	spin_unlock(&mig_dep_lock);
+	if (!ret && status == -1 && vproc_origin(pid) == mig_self)
+		vproc_set_location(pid, node);
+	wake_up(&dep->wq);
+	mig_deputy_put(dep);
+	return ret;
+}
+
+int mig_deputy_homecoming(struct mig_in *in)
+{
+	struct mig_deputy *dep = mig_deputy_find(in->pid);
+	int ret = 0;
+
+	if (!dep)
+		return -ESRCH;
+	spin_lock(&mig_dep_lock);
+	if (dep->node != in->source || dep->homecoming) {
+		ret = -EBUSY;
+	} else {
+		refcount_inc(&in->ref);
+		dep->homecoming = in;
+	}
+	spin_unlock(&mig_dep_lock);
+	wake_up(&dep->wq);
+	mig_deputy_put(dep);
+	return ret;
+}
+
+/* Its node died: the process is gone; the deputy ends as if killed. */
+void mig_deputy_nodedown(unsigned int node)
+{
+	struct mig_deputy *dep;
+
+	spin_lock(&mig_dep_lock);
+	list_for_each_entry(dep, &mig_deputies, link) {
+		if (dep->node == node && !dep->exited) {
+			dep->exited = true;
+			dep->exit_status = SIGKILL;
+			wake_up(&dep->wq);
+		}
+	}
+	spin_unlock(&mig_dep_lock);
+}
+
+static void mig_deputy_forward(struct mig_deputy *dep,
+			       const struct kernel_siginfo *info)
+{
+	struct mig_signal_req req = {
+		.pid = dep->pid,
+		.signo = info->si_signo,
+		.code = info->si_code,
+	};
+	struct mig_signal_rep rep;
+	unsigned int node;
+	int ret;
+
+	if (info->si_code == SI_USER || info->si_code == SI_QUEUE ||
+	    info->si_code == SI_TKILL) {
+		req.sender_pid = info->si_pid;
+		req.sender_uid = info->si_uid;
+	} else if (info->si_code > 0) {
+		req.code = SI_KERNEL;	/* kernel-made; its fields stay here */
+	}
+	spin_lock(&mig_dep_lock);
+	node = dep->node;
+	spin_unlock(&mig_dep_lock);
+	ret = ics_mig_signal(node, &req, &rep, MIG_CALL_TIMEOUT);
+	if (ret)
+		pr_info("pid %d: signal %d not forwarded to node %u: %d\n",
+			dep->pid, info->si_signo, node, ret);
+}
+
+/* Queue every signal; act on none (they are the process's, not ours). */
+static void mig_deputy_catch_all(void)
+{
+	struct sighand_struct *sh = current->sighand;
+	sigset_t none;
+	int i;
+
+	spin_lock_irq(&sh->siglock);
+	for (i = 1; i <= _NSIG; i++) {
+		if (i == SIGKILL || i == SIGSTOP)
+			continue;
+		sh->action[i - 1].sa.sa_handler = MIG_DEPUTY_HANDLER;
+		sh->action[i - 1].sa.sa_flags = 0;
+	}
+	spin_unlock_irq(&sh->siglock);
+	sigemptyset(&none);
+	sigprocmask(SIG_SETMASK, &none, NULL);
+}
+
+static void mig_deputy_drain_signals(struct mig_deputy *dep)
+{
+	struct kernel_siginfo info;
+	enum pid_type type;
+	int sig;
+
+	for (;;) {
+		spin_lock_irq(&current->sighand->siglock);
+		sig = dequeue_signal(current, &current->blocked, &info, &type);
+		spin_unlock_irq(&current->sighand->siglock);
+		if (sig <= 0)
+			break;
+		mig_deputy_forward(dep, &info);
+	}
+	if (test_thread_flag(TIF_NOTIFY_SIGNAL))
+		clear_notify_signal();
+}
+
+/*
+ * Run as the deputy until the process exits (the task exits with its
+ * status: never returns) or comes home (returns 0: the task_work ends and
+ * the task returns to user mode as the process).
+ */
+int mig_deputy_run(struct mig_deputy *dep)
+{
+	struct mig_in *in;
+	int status;
+
+	mig_deputy_catch_all();
+	for (;;) {
+		wait_event_interruptible(dep->wq, dep->exited ||
+					 dep->homecoming ||
+					 signal_pending(current));
+		if (fatal_signal_pending(current)) {
+			struct kernel_siginfo kill = { .si_signo = SIGKILL,
+						       .si_code = SI_KERNEL };
+
+			mig_deputy_forward(dep, &kill);
+			status = SIGKILL;
+			break;
+		}
+		if (signal_pending(current))
+			mig_deputy_drain_signals(dep);
+
+		spin_lock(&mig_dep_lock);
+		in = dep->homecoming;
+		dep->homecoming = NULL;
+		spin_unlock(&mig_dep_lock);
+		if (in) {
+			int ret = mig_restore_deputy(in);
+
+			mig_in_put(in);
+			if (!ret) {
+				mig_deputy_unlist(dep);
+				mig_deputy_put(dep);
+				return 0;
+			}
+		}
+		if (dep->exited) {
+			status = dep->exit_status;
+			break;
+		}
+	}
+	mig_deputy_unlist(dep);
+	mig_deputy_put(dep);
+	ssi_module_put_and_exit(THIS_MODULE, status);
+}

@@ -1,0 +1,935 @@
+// SPDX-License-Identifier: GPL-2.0-only
+/*
+ * Migration, source side: freeze the process in its own context (a
+ * TWA_SIGNAL task_work, run on its way back to user mode), write its
+ * image, offer it to the target, serve the target's page pulls from the
+ * frozen address space, and on success leave the task behind as the
+ * process's deputy.
+ */
+#define pr_fmt(fmt) KBUILD_MODNAME ": " fmt
+
+#include <linux/elf.h>
+#include <linux/fdtable.h>
+#include <linux/file.h>
+#include <linux/fs.h>
+#include <linux/fs_struct.h>
+#include <linux/futex.h>
+#include <linux/highmem.h>
+#include <linux/mm.h>
+#include <linux/mman.h>
+#include <linux/module.h>
+#include <linux/personality.h>
+#include <linux/ptrace.h>
+#include <linux/regset.h>
+#include <linux/sched/mm.h>
+#include <linux/sched/signal.h>
+#include <linux/sched/task.h>
+#include <linux/sched/task_stack.h>
+#include <linux/slab.h>
+#include <linux/ssi.h>
+#include <linux/task_work.h>
+#include <linux/vmalloc.h>
+#include <asm/cpufeature.h>
+
+#include "ics.h"
+#include "migration_gen.h"
+#include "mig_ics.h"
+#include "mig_internal.h"
+#include "rfile.h"
+
+static LIST_HEAD(mig_outs);
+static DEFINE_SPINLOCK(mig_out_lock);
+
+struct mig_work {
+	struct callback_head cb;
+	unsigned int node;
+	bool self;		/* migrate(): its errno becomes the return value */
+};
+
+/* Bytes written into an image being built, bounded by its capacity. */
+struct mig_buf {
+	u8 *p;
+	size_t len;
+	size_t cap;
+};
+
+static void *mig_put(struct mig_buf *b, const void *data, size_t len)
+{
+	void *at;
+
+	if (len > b->cap - b->len)
+		return NULL;
+	at = b->p + b->len;
+	if (data)
+		memcpy(at, data, len);
+	b->len += len;
+	return at;
+}
+
+const struct user_regset *mig_regset(unsigned int note)
+{
+	const struct user_regset_view *view = task_user_regset_view(current);
+	unsigned int i;
+
+	for (i = 0; i < view->n; i++)
+		if (view->regsets[i].core_note_type == note)
+			return &view->regsets[i];
+	return NULL;
+}
+
+unsigned int mig_fpu_note(void)
+{
+	return boot_cpu_has(X86_FEATURE_XSAVE) ? NT_X86_XSTATE : NT_PRFPREG;
+}
+
+/* On the read-only 9p root every node shares (CFS will add its own). */
+static bool mig_shared_fs(struct file *file)
+{
+	struct super_block *sb = file_inode(file)->i_sb;
+
+	return !strcmp(sb->s_type->name, "9p") && sb_rdonly(sb);
+}
+
+/* A file the target can open by path as the very same file. */
+static bool mig_reopenable(struct file *file)
+{
+	struct inode *inode = file_inode(file);
+
+	if (mig_shared_fs(file) && !(file->f_mode & FMODE_WRITE))
+		return S_ISREG(inode->i_mode) || S_ISDIR(inode->i_mode);
+	/* Stateless character devices, the same on every node. */
+	if (S_ISCHR(inode->i_mode) && imajor(inode) == 1) {
+		switch (iminor(inode)) {
+		case 3: case 5: case 7: case 8: case 9:	/* null zero full random urandom */
+			return true;
+		}
+	}
+	return false;
+}
+
+static bool mig_special_vma(struct vm_area_struct *vma, const char **name)
+{
+	*name = NULL;
+	if (vma->vm_ops && vma->vm_ops->name)
+		*name = vma->vm_ops->name(vma);
+	return *name != NULL;
+}
+
+/* Refusals: what cannot move yet leaves the process exactly as it was. */
+static int mig_check_movable(void)
+{
+	struct task_struct *t = current;
+
+	if (get_nr_threads(t) != 1) {
+		pr_info("pid %d: not moved: multithreaded processes do not move yet\n",
+			task_tgid_nr(t));
+		return -EOPNOTSUPP;
+	}
+	if (t->ptrace || !list_empty(&t->ptraced)) {
+		pr_info("pid %d: not moved: ptraced or ptracing\n", task_tgid_nr(t));
+		return -EBUSY;
+	}
+#ifdef CONFIG_IO_URING
+	if (t->io_uring) {
+		pr_info("pid %d: not moved: uses io_uring\n", task_tgid_nr(t));
+		return -EOPNOTSUPP;
+	}
+#endif
+	if (t->signal->flags & SIGNAL_GROUP_EXIT || t->signal->group_exec_task)
+		return -ESRCH;
+	if (!t->mm || atomic_read(&t->mm->mm_users) > 1) {
+		pr_info("pid %d: not moved: shares its address space (vfork or CLONE_VM)\n",
+			task_tgid_nr(t));
+		return -EBUSY;
+	}
+	if (t->thread.fsindex || t->thread.gsindex || t->thread.gsbase) {
+		pr_info("pid %d: not moved: uses segment TLS (set_thread_area or GS)\n",
+			task_tgid_nr(t));
+		return -EOPNOTSUPP;
+	}
+#ifdef CONFIG_SECCOMP
+	if (t->seccomp.mode) {
+		pr_info("pid %d: not moved: under seccomp\n", task_tgid_nr(t));
+		return -EOPNOTSUPP;
+	}
+#endif
+	return 0;
+}
+
+static u64 mig_cap(kernel_cap_t c)
+{
+	return (u64)c.cap[1] << 32 | c.cap[0];
+}
+
+static void mig_dump_creds(struct mig_img_hdr *h)
+{
+	const struct cred *c = current_cred();
+
+	h->uid = cpu_to_le32(from_kuid_munged(&init_user_ns, c->uid));
+	h->euid = cpu_to_le32(from_kuid_munged(&init_user_ns, c->euid));
+	h->suid = cpu_to_le32(from_kuid_munged(&init_user_ns, c->suid));
+	h->fsuid = cpu_to_le32(from_kuid_munged(&init_user_ns, c->fsuid));
+	h->gid = cpu_to_le32(from_kgid_munged(&init_user_ns, c->gid));
+	h->egid = cpu_to_le32(from_kgid_munged(&init_user_ns, c->egid));
+	h->sgid = cpu_to_le32(from_kgid_munged(&init_user_ns, c->sgid));
+	h->fsgid = cpu_to_le32(from_kgid_munged(&init_user_ns, c->fsgid));
+	h->securebits = cpu_to_le32(c->securebits);
+	h->cap_inheritable = cpu_to_le64(mig_cap(c->cap_inheritable));
+	h->cap_permitted = cpu_to_le64(mig_cap(c->cap_permitted));
+	h->cap_effective = cpu_to_le64(mig_cap(c->cap_effective));
+	h->cap_bset = cpu_to_le64(mig_cap(c->cap_bset));
+	h->cap_ambient = cpu_to_le64(mig_cap(c->cap_ambient));
+}
+
+static int mig_dump_groups(struct mig_img_hdr *h, struct mig_buf *b)
+{
+	const struct group_info *gi = current_cred()->group_info;
+	int i;
+
+	if (gi->ngroups > MIG_MAX_GROUPS)
+		return -EOPNOTSUPP;
+	for (i = 0; i < gi->ngroups; i++) {
+		__le32 g = cpu_to_le32(from_kgid_munged(&init_user_ns,
+							gi->gid[i]));
+
+		if (!mig_put(b, &g, sizeof(g)))
+			return -E2BIG;
+	}
+	h->nr_groups = cpu_to_le32(gi->ngroups);
+	return 0;
+}
+
+/* The user registers as the process will see them when it resumes. */
+static int mig_dump_regs(struct mig_img_hdr *h)
+{
+	const struct user_regset *rs = mig_regset(NT_PRSTATUS);
+	struct user_regs_struct r;
+	int ret, i;
+	u64 *w = (u64 *)&r;
+
+	BUILD_BUG_ON(sizeof(r) != MIG_NR_REGS * sizeof(u64));
+	if (!rs)
+		return -EOPNOTSUPP;
+	ret = regset_get(current, rs, sizeof(r), &r);
+	if (ret < 0)
+		return ret;
+	/* Interrupted in a system call: resume it on the target. */
+	if ((long)r.orig_ax >= 0) {
+		switch ((long)r.ax) {
+		case -ERESTARTSYS:
+		case -ERESTARTNOHAND:
+		case -ERESTARTNOINTR:
+			r.ax = r.orig_ax;
+			r.ip -= 2;
+			break;
+		case -ERESTART_RESTARTBLOCK:
+			/* restart_block holds kernel pointers of this node */
+			r.ax = -EINTR;
+			break;
+		}
+	}
+	for (i = 0; i < MIG_NR_REGS; i++)
+		h->regs[i] = cpu_to_le64(w[i]);
+	return 0;
+}
+
+static int mig_dump_fpu(struct mig_img_hdr *h, struct mig_buf *b)
+{
+	unsigned int note = mig_fpu_note();
+	const struct user_regset *rs = mig_regset(note);
+	void *data;
+	int len;
+
+	if (!rs)
+		return -EOPNOTSUPP;
+	len = regset_get_alloc(current, rs, rs->n * rs->size, &data);
+	if (len < 0)
+		return len;
+	if (len > MIG_MAX_XSTATE || !mig_put(b, data, len)) {
+		kfree(data);
+		return -E2BIG;
+	}
+	kfree(data);
+	h->xstate_note = cpu_to_le32(note);
+	h->xstate_len = cpu_to_le32(len);
+	return 0;
+}
+
+static void mig_dump_signals(struct mig_img_hdr *h)
+{
+	struct sighand_struct *sh = current->sighand;
+	sigset_t blocked;
+	int i;
+
+	spin_lock_irq(&sh->siglock);
+	for (i = 0; i < MIG_NR_SIGS; i++) {
+		const struct sigaction *sa = &sh->action[i].sa;
+
+		h->act[i].handler = cpu_to_le64((u64)sa->sa_handler);
+		h->act[i].flags = cpu_to_le64(sa->sa_flags);
+#ifdef __ARCH_HAS_SA_RESTORER
+		h->act[i].restorer = cpu_to_le64((u64)sa->sa_restorer);
+#endif
+		h->act[i].mask = cpu_to_le64(sa->sa_mask.sig[0]);
+	}
+	blocked = test_restore_sigmask() ? current->saved_sigmask :
+					   current->blocked;
+	spin_unlock_irq(&sh->siglock);
+	h->blocked = cpu_to_le64(blocked.sig[0]);
+	h->sas_ss_sp = cpu_to_le64(current->sas_ss_sp);
+	h->sas_ss_size = cpu_to_le64(current->sas_ss_size);
+	h->sas_ss_flags = cpu_to_le32(current->sas_ss_flags);
+}
+
+static int mig_dump_sigq_list(struct list_head *list, bool shared,
+			      struct mig_buf *b, u32 *nr)
+{
+	struct sigqueue *q;
+
+	list_for_each_entry(q, list, list) {
+		struct mig_img_sig s = {
+			.signo = cpu_to_le32(q->info.si_signo),
+			.code = cpu_to_le32(q->info.si_code),
+			.pid = cpu_to_le32(q->info.si_pid),
+			.uid = cpu_to_le32(q->info.si_uid),
+			.shared = cpu_to_le32(shared),
+		};
+
+		if (*nr >= MIG_MAX_SIGQ || !mig_put(b, &s, sizeof(s)))
+			return -E2BIG;
+		(*nr)++;
+	}
+	return 0;
+}
+
+static int mig_dump_pending(struct mig_img_hdr *h, struct mig_buf *b)
+{
+	struct sighand_struct *sh = current->sighand;
+	u32 nr = 0;
+	int ret;
+
+	spin_lock_irq(&sh->siglock);
+	ret = mig_dump_sigq_list(&current->pending.list, false, b, &nr);
+	if (!ret)
+		ret = mig_dump_sigq_list(&current->signal->shared_pending.list,
+					 true, b, &nr);
+	spin_unlock_irq(&sh->siglock);
+	h->nr_sigq = cpu_to_le32(nr);
+	return ret;
+}
+
+static int mig_put_path(struct mig_buf *b, const struct path *path,
+			__le32 *len_out, char *scratch)
+{
+	char *p = d_path(path, scratch, PATH_MAX);
+	size_t len;
+
+	if (IS_ERR(p))
+		return PTR_ERR(p);
+	len = strlen(p);
+	if (!mig_put(b, p, len))
+		return -E2BIG;
+	*len_out = cpu_to_le32(len);
+	return 0;
+}
+
+static int mig_dump_vmas(struct mig_img_hdr *h, struct mig_buf *b,
+			 char *scratch)
+{
+	struct mm_struct *mm = current->mm;
+	struct vm_area_struct *vma;
+	u32 nr = 0;
+	int ret = 0;
+	VMA_ITERATOR(vmi, mm, 0);
+
+	mmap_read_lock(mm);
+	for_each_vma(vmi, vma) {
+		struct mig_img_vma *v;
+		const char *special;
+		u32 flags = 0;
+
+		if (mig_special_vma(vma, &special)) {
+			if (!strcmp(special, "[vdso]"))
+				h->vdso_start = cpu_to_le64(vma->vm_start);
+			else if (!strcmp(special, "[vvar]"))
+				h->vvar_start = cpu_to_le64(vma->vm_start);
+			else
+				ret = -EOPNOTSUPP;
+			if (ret)
+				break;
+			continue;
+		}
+		if (vma->vm_flags & (VM_IO | VM_PFNMAP | VM_MIXEDMAP | VM_HUGETLB)) {
+			pr_info("pid %d: not moved: device or hugetlb mapping at %lx\n",
+				task_tgid_nr(current), vma->vm_start);
+			ret = -EOPNOTSUPP;
+			break;
+		}
+		if (vma->vm_file && !mig_shared_fs(vma->vm_file)) {
+			pr_info("pid %d: not moved: mapping at %lx of a file other nodes cannot open (node-local, shared memory or device)\n",
+				task_tgid_nr(current), vma->vm_start);
+			ret = -EOPNOTSUPP;
+			break;
+		}
+		if (nr >= MIG_MAX_VMAS) {
+			ret = -E2BIG;
+			break;
+		}
+		v = mig_put(b, NULL, sizeof(*v));
+		if (!v) {
+			ret = -E2BIG;
+			break;
+		}
+		if (vma->vm_flags & VM_READ)
+			flags |= MIG_VMA_READ;
+		if (vma->vm_flags & VM_WRITE)
+			flags |= MIG_VMA_WRITE;
+		if (vma->vm_flags & VM_EXEC)
+			flags |= MIG_VMA_EXEC;
+		if (vma->vm_flags & VM_SHARED)
+			flags |= MIG_VMA_SHARED;
+		if (vma->vm_flags & VM_GROWSDOWN)
+			flags |= MIG_VMA_GROWSDOWN;
+		if (vma->vm_flags & VM_DONTDUMP)
+			flags |= MIG_VMA_DONTDUMP;
+		if (vma->vm_flags & VM_LOCKED)
+			flags |= MIG_VMA_LOCKED;
+		v->start = cpu_to_le64(vma->vm_start);
+		v->end = cpu_to_le64(vma->vm_end);
+		v->pgoff = cpu_to_le64(vma->vm_pgoff);
+		v->path_len = 0;
+		if (vma->vm_file) {
+			flags |= MIG_VMA_FILE;
+			ret = mig_put_path(b, &vma->vm_file->f_path,
+					   &v->path_len, scratch);
+			if (ret)
+				break;
+		}
+		v->flags = cpu_to_le32(flags);
+		nr++;
+	}
+
+	h->start_code = cpu_to_le64(mm->start_code);
+	h->end_code = cpu_to_le64(mm->end_code);
+	h->start_data = cpu_to_le64(mm->start_data);
+	h->end_data = cpu_to_le64(mm->end_data);
+	h->start_brk = cpu_to_le64(mm->start_brk);
+	h->brk = cpu_to_le64(mm->brk);
+	h->start_stack = cpu_to_le64(mm->start_stack);
+	h->arg_start = cpu_to_le64(mm->arg_start);
+	h->arg_end = cpu_to_le64(mm->arg_end);
+	h->env_start = cpu_to_le64(mm->env_start);
+	h->env_end = cpu_to_le64(mm->env_end);
+	h->mmap_base = cpu_to_le64(mm->mmap_base);
+	h->mmap_legacy_base = cpu_to_le64(mm->mmap_legacy_base);
+	mmap_read_unlock(mm);
+
+	BUILD_BUG_ON(AT_VECTOR_SIZE > MIG_NR_AUXV);
+	if (!ret) {
+		int i;
+
+		for (i = 0; i < AT_VECTOR_SIZE; i++)
+			h->auxv[i] = cpu_to_le64(mm->saved_auxv[i]);
+		if (!h->vdso_start || !h->vvar_start)
+			ret = -EOPNOTSUPP;	/* the vDSO moved or went */
+	}
+	h->nr_vmas = cpu_to_le32(nr);
+	return ret;
+}
+
+/*
+ * Open files: reopened by path on the target when it is the same file
+ * there, else exported through rfile for the target.  Every exported
+ * handle is recorded in @exports so that a failed migration gives the
+ * references back.
+ */
+struct mig_export {
+	struct rfile_handle h;
+};
+
+static int mig_dump_files(struct mig_img_hdr *h, struct mig_buf *b,
+			  unsigned int target, char *scratch,
+			  struct mig_export *exports, u32 *nr_exports)
+{
+	struct files_struct *files = current->files;
+	struct file **seen;
+	unsigned int fd, max;
+	u32 nr = 0;
+	int ret = 0;
+
+	rcu_read_lock();
+	max = files_fdtable(files)->max_fds;
+	rcu_read_unlock();
+	seen = kvcalloc(MIG_MAX_FILES, sizeof(*seen), GFP_KERNEL);
+	if (!seen)
+		return -ENOMEM;
+
+	for (fd = 0; fd < max; fd++) {
+		struct file *file = fget_raw(fd);
+		struct mig_img_file *f;
+		struct rfile_handle rh;
+		bool cloexec;
+		u32 i;
+
+		if (!file)
+			continue;
+		if (nr >= MIG_MAX_FILES) {
+			fput(file);
+			ret = -E2BIG;
+			break;
+		}
+		f = mig_put(b, NULL, sizeof(*f));
+		if (!f) {
+			fput(file);
+			ret = -E2BIG;
+			break;
+		}
+		memset(f, 0, sizeof(*f));
+		spin_lock(&files->file_lock);
+		cloexec = close_on_exec(fd, files_fdtable(files));
+		spin_unlock(&files->file_lock);
+		f->fd = cpu_to_le32(fd);
+		f->f_flags = cpu_to_le32(file->f_flags);
+		f->fd_flags = cpu_to_le32(cloexec ? MIG_FILE_CLOEXEC : 0);
+		f->pos = cpu_to_le64(file->f_pos);
+		f->same_as = cpu_to_le32(~0u);
+		seen[nr] = file;
+		for (i = 0; i < nr; i++) {
+			if (seen[i] == file) {
+				f->same_as = cpu_to_le32(i);
+				break;
+			}
+		}
+		nr++;
+		if (le32_to_cpu(f->same_as) != ~0u)
+			continue;
+
+		if (rfile_is_proxy(file, &rh)) {
+			ret = rfile_get(&rh, target);
+		} else if (mig_reopenable(file)) {
+			f->kind = cpu_to_le32(MIG_FILE_REOPEN);
+			ret = mig_put_path(b, &file->f_path, &f->path_len,
+					   scratch);
+			if (ret)
+				break;
+			continue;
+		} else {
+			ret = rfile_export(file, target, &rh);
+		}
+		if (ret) {
+			pr_info("pid %d: not moved: fd %u cannot be served remotely: %d\n",
+				task_tgid_nr(current), fd, ret);
+			break;
+		}
+		exports[(*nr_exports)++].h = rh;
+		f->kind = cpu_to_le32(MIG_FILE_REMOTE);
+		f->rnode = cpu_to_le32(rh.node);
+		f->rid = cpu_to_le64(rh.id);
+	}
+	/* seen[] holds no references beyond the loop: compare pointers only */
+	for (fd = 0; fd < nr; fd++)
+		fput(seen[fd]);
+	kvfree(seen);
+	h->nr_files = cpu_to_le32(nr);
+	return ret;
+}
+
+static void mig_dump_task(struct mig_img_hdr *h)
+{
+	struct task_struct *t = current;
+	int i;
+
+	rcu_read_lock();
+	h->ppid = cpu_to_le32(task_tgid_nr(rcu_dereference(t->real_parent)));
+	rcu_read_unlock();
+	if (test_bit(SSI_PFA_MIGRANT, &t->atomic_flags)) {
+		pid_t ppid;
+
+		if (!mig_migrant_ppid(task_tgid_nr(t), &ppid))
+			h->ppid = cpu_to_le32(ppid);
+	}
+	h->personality = cpu_to_le32(t->personality);
+	h->umask = cpu_to_le32(t->fs->umask);
+	h->nice = cpu_to_le32(task_nice(t));
+	get_task_comm(h->comm, t);
+	h->robust_list = cpu_to_le64((u64)t->robust_list);
+	h->robust_list_len = cpu_to_le64(sizeof(struct robust_list_head));
+	h->clear_child_tid = cpu_to_le64((u64)t->clear_child_tid);
+#ifdef CONFIG_RSEQ
+	h->rseq = cpu_to_le64((u64)t->rseq);
+	h->rseq_sig = cpu_to_le32(t->rseq_sig);
+#endif
+	task_lock(t->group_leader);
+	for (i = 0; i < MIG_NR_RLIMITS; i++) {
+		h->rlim_cur[i] = cpu_to_le64(t->signal->rlim[i].rlim_cur);
+		h->rlim_max[i] = cpu_to_le64(t->signal->rlim[i].rlim_max);
+	}
+	task_unlock(t->group_leader);
+}
+
+static struct file *mig_exe_file(struct mm_struct *mm)
+{
+	struct file *exe;
+
+	rcu_read_lock();
+	exe = rcu_dereference(mm->exe_file);
+	if (exe && !get_file_rcu(exe))
+		exe = NULL;
+	rcu_read_unlock();
+	return exe;
+}
+
+static int mig_dump_paths(struct mig_img_hdr *h, struct mig_buf *b,
+			  char *scratch)
+{
+	struct path pwd;
+	struct file *exe;
+	int ret;
+
+	get_fs_pwd(current->fs, &pwd);
+	ret = mig_put_path(b, &pwd, &h->cwd_len, scratch);
+	path_put(&pwd);
+	if (ret)
+		return ret;
+	exe = mig_exe_file(current->mm);
+	if (!exe)
+		return 0;
+	ret = mig_put_path(b, &exe->f_path, &h->exe_len, scratch);
+	fput(exe);
+	return ret;
+}
+
+/* Write the image of current into @b. */
+static int mig_dump(struct mig_buf *b, unsigned int target,
+		    struct mig_export *exports, u32 *nr_exports)
+{
+	struct mig_img_hdr *h;
+	char *scratch;
+	int ret;
+
+	h = mig_put(b, NULL, sizeof(*h));
+	if (!h)
+		return -E2BIG;
+	memset(h, 0, sizeof(*h));
+	h->magic = cpu_to_le32(MIG_IMG_MAGIC);
+	h->version = cpu_to_le16(MIG_IMG_VERSION);
+
+	scratch = kmalloc(PATH_MAX, GFP_KERNEL);
+	if (!scratch)
+		return -ENOMEM;
+	mig_dump_task(h);
+	mig_dump_creds(h);
+	mig_dump_signals(h);
+	ret = mig_dump_regs(h);
+	if (!ret)
+		ret = mig_dump_groups(h, b);
+	if (!ret)
+		ret = mig_dump_vmas(h, b, scratch);
+	if (!ret)
+		ret = mig_dump_files(h, b, target, scratch, exports,
+				     nr_exports);
+	if (!ret)
+		ret = mig_dump_pending(h, b);
+	if (!ret)
+		ret = mig_dump_fpu(h, b);
+	if (!ret)
+		ret = mig_dump_paths(h, b, scratch);
+	kfree(scratch);
+	return ret;
+}
+
+/* --- sessions -------------------------------------------------------- */
+
+struct mig_out *mig_out_find(u64 session, unsigned int target)
+{
+	struct mig_out *out;
+
+	spin_lock(&mig_out_lock);
+	list_for_each_entry(out, &mig_outs, link) {
+		if (out->session == session && out->target == target) {
+			refcount_inc(&out->ref);
+			spin_unlock(&mig_out_lock);
+			return out;
+		}
+	}
+	spin_unlock(&mig_out_lock);
+	return NULL;
+}
+
+void mig_out_put(struct mig_out *out)
+{
+	if (refcount_dec_and_test(&out->ref))
+		kfree(out);
+}
+
+/* First finisher wins: the target's done, a nodedown, or the source. */
+void mig_out_finish(struct mig_out *out, int status)
+{
+	bool first;
+
+	spin_lock(&mig_out_lock);
+	first = !out->finished;
+	if (first) {
+		out->finished = true;
+		out->status = status;
+	}
+	spin_unlock(&mig_out_lock);
+	if (first)
+		complete(&out->done);
+}
+
+void mig_out_nodedown(unsigned int node)
+{
+	struct mig_out *out;
+
+	spin_lock(&mig_out_lock);
+	list_for_each_entry(out, &mig_outs, link) {
+		if (out->target == node && !out->finished) {
+			out->finished = true;
+			out->status = -EHOSTDOWN;
+			complete(&out->done);
+		}
+	}
+	spin_unlock(&mig_out_lock);
+}
+
+/*
+ * The private pages of the frozen address space at or after @addr, up to
+ * @cap bytes: anonymous memory and the copied-on-write pages of private
+ * file mappings (the rest the target maps from the file itself).
+ */
+int mig_serve_pages(struct mig_out *out, u64 addr, u64 *next, u64 *page_addr,
+		    u32 *nr, u8 *data, size_t cap)
+{
+	struct mm_struct *mm = out->mm;
+	struct vm_area_struct *vma;
+	unsigned long a = addr & PAGE_MASK;
+	u32 n = 0, max = cap / PAGE_SIZE;
+
+	*next = 0;
+	if (mmap_read_lock_killable(mm))
+		return -EINTR;
+	for (vma = find_vma(mm, a); vma; vma = find_vma(mm, a)) {
+		const char *special;
+
+		if (a < vma->vm_start)
+			a = vma->vm_start;
+		if (mig_special_vma(vma, &special) ||
+		    (vma->vm_file && vma->vm_flags & VM_SHARED)) {
+			a = vma->vm_end;
+			continue;
+		}
+		for (; a < vma->vm_end; a += PAGE_SIZE) {
+			struct page *page;
+			void *src;
+
+			if (n == max) {
+				*next = a;
+				goto out;
+			}
+			if (get_user_pages_remote(mm, a, 1,
+						  FOLL_FORCE | FOLL_DUMP,
+						  &page, NULL, NULL) != 1)
+				continue;	/* never touched: stays a hole */
+			if (vma->vm_file && !PageAnon(page)) {
+				put_page(page);
+				continue;
+			}
+			src = kmap_local_page(page);
+			memcpy(data + (size_t)n * PAGE_SIZE, src, PAGE_SIZE);
+			kunmap_local(src);
+			put_page(page);
+			page_addr[n++] = a;
+		}
+	}
+out:
+	mmap_read_unlock(mm);
+	*nr = n;
+	return 0;
+}
+
+/* --- the deputy's last steps ------------------------------------------ */
+
+static void mig_close_all_fds(void)
+{
+	unsigned int fd, max;
+
+	rcu_read_lock();
+	max = files_fdtable(current->files)->max_fds;
+	rcu_read_unlock();
+	for (fd = 0; fd < max; fd++)
+		close_fd(fd);
+}
+
+/* The memory went with the process; keep only the vDSO and its data. */
+static void mig_drop_memory(unsigned long vvar, unsigned long vdso_end)
+{
+	struct vm_area_struct *vma;
+
+	mmap_read_lock(current->mm);
+	vma = find_vma(current->mm, vdso_end);
+	vdso_end = vma ? vma->vm_end : vdso_end + PAGE_SIZE;
+	mmap_read_unlock(current->mm);
+	vm_munmap(0, vvar);
+	vm_munmap(vdso_end, TASK_SIZE - vdso_end);
+}
+
+/*
+ * Move current to @node.  Returns an errno with the process untouched, or
+ * does not return: the task becomes the deputy and ends when the process
+ * does.  A process coming back here is restored into its deputy, which
+ * then returns 0 to the task_work and on to user mode.
+ */
+static int mig_out_run(unsigned int node)
+{
+	struct mig_start_req *req;
+	struct mig_start_rep rep;
+	struct mig_export *exports;
+	unsigned long vvar, vdso;
+	u32 nr_exports = 0, i;
+	struct mig_buf b;
+	struct mig_out *out;
+	struct mig_deputy *dep;
+	long left;
+	int ret;
+
+	ret = mig_check_movable();
+	if (ret)
+		return ret;
+	req = kvzalloc(sizeof(*req), GFP_KERNEL);
+	exports = kvcalloc(MIG_MAX_FILES, sizeof(*exports), GFP_KERNEL);
+	out = kzalloc(sizeof(*out), GFP_KERNEL);
+	if (!req || !exports || !out) {
+		ret = -ENOMEM;
+		goto free;
+	}
+	b.p = req->image;
+	b.len = 0;
+	b.cap = sizeof(req->image);
+	ret = mig_dump(&b, node, exports, &nr_exports);
+	if (ret)
+		goto unexport;
+	vvar = le64_to_cpu(((struct mig_img_hdr *)req->image)->vvar_start);
+	vdso = le64_to_cpu(((struct mig_img_hdr *)req->image)->vdso_start);
+	req->image_len = b.len;
+
+	refcount_set(&out->ref, 1);
+	init_completion(&out->done);
+	out->session = mig_new_session();
+	out->pid = task_tgid_nr(current);
+	out->target = node;
+	out->mm = current->mm;
+	mmgrab(out->mm);
+	spin_lock(&mig_out_lock);
+	list_add(&out->link, &mig_outs);
+	spin_unlock(&mig_out_lock);
+
+	req->session = out->session;
+	req->pid = out->pid;
+	/* a migrant moving on: its deputy stays where it is */
+	req->home = test_bit(SSI_PFA_MIGRANT, &current->atomic_flags) ?
+		    mig_migrant_home(out->pid) : mig_self;
+	if (!req->home) {
+		ret = -EHOSTDOWN;	/* its deputy's node died */
+		mig_out_finish(out, ret);
+		goto unlist;
+	}
+	ret = ics_mig_start(node, req, &rep, MIG_CALL_TIMEOUT);
+	if (!ret) {
+		left = wait_for_completion_killable_timeout(&out->done,
+							    MIG_RESTORE_TIMEOUT);
+		if (left <= 0)
+			mig_out_finish(out, left ? (int)left : -ETIMEDOUT);
+		ret = out->status;
+	} else {
+		mig_out_finish(out, ret);
+	}
+unlist:
+	spin_lock(&mig_out_lock);
+	list_del(&out->link);
+	spin_unlock(&mig_out_lock);
+	mmdrop(out->mm);
+	mig_out_put(out);
+	out = NULL;
+	if (ret)
+		goto unexport;
+
+	/* The process runs on @node now. */
+	kvfree(req);
+	kvfree(exports);
+	pr_info("pid %d moved to node %u\n", task_tgid_nr(current), node);
+	if (test_bit(SSI_PFA_MIGRANT, &current->atomic_flags))
+		mig_migrant_moved(task_tgid_nr(current), node);
+	mig_close_all_fds();
+	if (test_bit(SSI_PFA_MIGRANT, &current->atomic_flags))
+		ssi_module_put_and_exit(THIS_MODULE, 0);	/* reaped quietly */
+	mig_drop_memory(vvar, vdso);
+	dep = mig_deputy_new(current, node);
+	if (IS_ERR(dep)) {
+		/* cannot happen after the checks above; end like a kill */
+		force_sig(SIGKILL);
+		return PTR_ERR(dep);
+	}
+	return mig_deputy_run(dep);
+
+unexport:
+	for (i = 0; i < nr_exports; i++)
+		rfile_put(&exports[i].h, node);
+free:
+	kfree(out);
+	kvfree(exports);
+	kvfree(req);
+	return ret;
+}
+
+static void mig_work_fn(struct callback_head *cb)
+{
+	struct mig_work *w = container_of(cb, struct mig_work, cb);
+	unsigned int node = w->node;
+	bool self = w->self;
+	int ret;
+
+	kfree(w);	/* a deputy never comes back here to free it */
+	ret = mig_out_run(node);
+	if (ret)
+		pr_info("pid %d: stays on node %u (%d)\n",
+			task_tgid_nr(current), mig_self, ret);
+	if (self && ret)
+		task_pt_regs(current)->ax = ret;
+	module_put(THIS_MODULE);
+}
+
+/*
+ * Ask @task to move itself to @node at its next return to user mode.
+ * @self: the caller is @task (migrate()), whose return value the outcome
+ * becomes.
+ */
+int mig_queue(struct task_struct *task, unsigned int node, bool self)
+{
+	struct mig_work *w;
+	int ret;
+
+	ret = mig_check_node(node);
+	if (ret)
+		return ret;
+	if (node == mig_self)
+		return 0;
+	if (task->flags & (PF_KTHREAD | PF_EXITING))
+		return -EINVAL;
+	w = kzalloc(sizeof(*w), GFP_KERNEL);
+	if (!w)
+		return -ENOMEM;
+	if (!try_module_get(THIS_MODULE)) {
+		kfree(w);
+		return -ENOENT;
+	}
+	w->node = node;
+	w->self = self;
+	init_task_work(&w->cb, mig_work_fn);
+	ret = task_work_add(task, &w->cb, TWA_SIGNAL);
+	if (ret) {
+		kfree(w);
+		module_put(THIS_MODULE);
+	}
+	return ret;
+}

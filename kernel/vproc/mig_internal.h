@@ -1,0 +1,114 @@
+/* SPDX-License-Identifier: GPL-2.0-only */
+/* The migration module's private header (kernel/vproc/mig_*.c). */
+#ifndef _MIG_INTERNAL_H
+#define _MIG_INTERNAL_H
+
+#include <linux/completion.h>
+#include <linux/list.h>
+#include <linux/refcount.h>
+#include <linux/types.h>
+#include <linux/wait.h>
+
+#include "mig_image.h"
+
+struct mm_struct;
+struct task_struct;
+
+/* Every ICS call of this module is bounded by this (jiffies). */
+#define MIG_CALL_TIMEOUT	(10 * HZ)
+/* A source gives up on a target that has not finished by then. */
+#define MIG_RESTORE_TIMEOUT	(120 * HZ)
+
+/* Source side: one process being sent (mig_dump.c). */
+struct mig_out {
+	struct list_head link;
+	refcount_t ref;
+	u64 session;
+	pid_t pid;
+	unsigned int target;
+	struct mm_struct *mm;		/* the frozen mm, mmget */
+	struct completion done;
+	int status;			/* from mig.done, or a local failure */
+	bool finished;
+};
+
+/* Target side: one process being received (mig_restore.c). */
+struct mig_in {
+	struct list_head link;
+	refcount_t ref;
+	u64 session;
+	pid_t pid;
+	unsigned int source;
+	unsigned int home;
+	void *image;
+	size_t image_len;
+	bool claimed;			/* a restoring task took it */
+	unsigned long expires;		/* jiffies: unclaimed sessions go */
+};
+
+/* On a process's home node: the task it left behind (mig_deputy.c). */
+struct mig_deputy {
+	struct list_head link;
+	refcount_t ref;
+	pid_t pid;
+	struct task_struct *task;
+	unsigned int node;		/* where the process runs now */
+	wait_queue_head_t wq;
+	bool exited;
+	int exit_status;
+	struct mig_in *homecoming;	/* the process comes back: restore it */
+};
+
+/* On a node running a process whose deputy is elsewhere (mig_restore.c). */
+struct mig_migrant {
+	struct list_head link;
+	pid_t pid;
+	pid_t ppid;
+	unsigned int home;
+	bool moved_on;			/* left again: its exit here is no exit */
+};
+
+/* mig_main.c */
+extern unsigned int mig_self;
+extern char *mig_helper_path;
+u64 mig_new_session(void);
+int mig_check_node(unsigned int node);
+
+/* mig_dump.c */
+const struct user_regset *mig_regset(unsigned int note);
+unsigned int mig_fpu_note(void);
+int mig_queue(struct task_struct *task, unsigned int node, bool wait);
+struct mig_out *mig_out_find(u64 session, unsigned int target);
+void mig_out_put(struct mig_out *out);
+void mig_out_finish(struct mig_out *out, int status);
+int mig_serve_pages(struct mig_out *out, u64 addr, u64 *next,
+		    u64 *page_addr, u32 *nr, u8 *data, size_t cap);
+void mig_out_nodedown(unsigned int node);
+
+/* mig_restore.c */
+int mig_in_add(u64 session, pid_t pid, unsigned int source,
+	       unsigned int home, const void *image, size_t len);
+long mig_restore_current(struct mig_in *in);
+struct mig_in *mig_in_claim(u64 session, pid_t pid);
+void mig_in_put(struct mig_in *in);
+int mig_reaped(pid_t pid, int status);
+int mig_migrant_ppid(pid_t pid, pid_t *ppid);
+unsigned int mig_migrant_home(pid_t pid);
+void mig_migrant_moved(pid_t pid, unsigned int node);
+int mig_restore_deputy(struct mig_in *in);
+void mig_in_nodedown(unsigned int node);
+void mig_in_exit(void);
+int mig_spawn_helper(struct mig_in *in);
+
+/* mig_deputy.c */
+int mig_deputy_run(struct mig_deputy *dep);
+struct mig_deputy *mig_deputy_new(struct task_struct *task, unsigned int node);
+struct mig_deputy *mig_deputy_find(pid_t pid);
+void mig_deputy_put(struct mig_deputy *dep);
+int mig_deputy_exited(pid_t pid, int status, unsigned int node,
+		      unsigned int from);
+int mig_deputy_homecoming(struct mig_in *in);
+unsigned int mig_deputy_node(struct task_struct *task);
+void mig_deputy_nodedown(unsigned int node);
+
+#endif /* _MIG_INTERNAL_H */

@@ -1,0 +1,320 @@
+// SPDX-License-Identifier: GPL-2.0-only
+/*
+ * migration: a running process moves to another node and keeps its PID.
+ *
+ * Protocol (ICS service mig, kernel/vproc/mig.ics; S = source, T =
+ * target, H = the process's home node, where its deputy lives):
+ *
+ *  1. migrate(node) or a write to /proc/<pid>/goto queues a TWA_SIGNAL
+ *     task_work on the process.  It runs on the way back to user mode,
+ *     where the user registers are final (an interrupted system call is
+ *     rewound to be restarted, or returns EINTR if it needs kernel restart
+ *     state).  What cannot move yet is refused there with an errno and a
+ *     dmesg line, and the process goes on untouched.
+ *  2. S writes the image (mig_image.h: registers, FPU, credentials,
+ *     signals, the VMA list, open files, cwd) and calls T: start(session,
+ *     pid, home, image).  Files the target can open as the same file are
+ *     reopened by path; every other descriptor is exported through rfile
+ *     and stays served by the node that holds it.
+ *  3. T checks the image and, unless T is H, starts the restore helper
+ *     (module parameter `helper`), which clone3()s a task with the PID and
+ *     calls SSISYS_MIG_RESTORE in it; start then returns.  The task
+ *     rebuilds the address space, pulls the private pages from S with
+ *     pages(session, addr) (the frozen process's memory, read with
+ *     FOLL_DUMP: holes stay holes), reinstalls the files, credentials,
+ *     signals, FPU and registers, and calls S: done(session, 0).
+ *  4. S's yes to done is the commit: the process runs on T from then on.
+ *     S's task, frozen all along, becomes the deputy (on H), or exits
+ *     quietly (a process moving on: S was not its home).  Anything else
+ *     (an error, S or T down, 120 s) ends the attempt: the process goes on
+ *     at S, and a restored task on T dies before reaching user mode.
+ *  5. The deputy forwards each signal it gets with signal(pid, ...) to the
+ *     node the process runs on.  That node's restore helper reaps the
+ *     process when it ends and calls H: exited(pid, status); the deputy
+ *     exits with that status, so the parent's wait() gets it.  A process
+ *     moving on tells H exited(pid, -1, node).  T = H: the deputy itself
+ *     restores the process and returns to user mode as it.
+ *
+ * On H, vproc's location table says where the process runs, so every
+ * node's kill, /proc and ps find it; /proc/<pid>/node on H reads it from
+ * the deputy.  A node going down fails the migrations it takes part in;
+ * the deputies of processes it ran end as killed (SIGKILL).
+ */
+#define pr_fmt(fmt) KBUILD_MODNAME ": " fmt
+
+#include <linux/capability.h>
+#include <linux/kernel.h>
+#include <linux/module.h>
+#include <linux/pid.h>
+#include <linux/random.h>
+#include <linux/sched.h>
+#include <linux/sched/signal.h>
+#include <linux/slab.h>
+#include <linux/ssi.h>
+#include <linux/uaccess.h>
+
+#include "clms.h"
+#include "ics.h"
+#include "ssi_core.h"
+#include "migration_gen.h"
+#include "mig_ics.h"
+#include "mig_internal.h"
+
+unsigned int mig_self;
+char *mig_helper_path;
+
+u64 mig_new_session(void)
+{
+	return get_random_u64() | 1;
+}
+
+int mig_check_node(unsigned int node)
+{
+	if (node < 1 || node > SSI_MAX_NODES)
+		return -EINVAL;
+	if (node != mig_self && !clms_node_is_up(node))
+		return -EHOSTDOWN;
+	return 0;
+}
+
+/* --- ICS server handlers ---------------------------------------------- */
+
+int mig_srv_start(unsigned int from, const struct mig_start_req *req,
+		  struct mig_start_rep *rep)
+{
+	if (req->pid <= 0 || (u32)req->pid >> SSI_PID_NODE_SHIFT == 0 ||
+	    req->home < 1 || req->home > SSI_MAX_NODES)
+		return -EINVAL;
+	return mig_in_add(req->session, req->pid, from, req->home,
+			  req->image, req->image_len);
+}
+
+int mig_srv_pages(unsigned int from, const struct mig_pages_req *req,
+		  struct mig_pages_rep *rep)
+{
+	struct mig_out *out = mig_out_find(req->session, from);
+	int ret;
+
+	if (!out)
+		return -ESRCH;
+	BUILD_BUG_ON(ARRAY_SIZE(rep->page_addr) * PAGE_SIZE !=
+		     sizeof(rep->data));
+	ret = mig_serve_pages(out, req->addr, &rep->next, rep->page_addr,
+			      &rep->page_addr_count, rep->data,
+			      sizeof(rep->data));
+	if (!ret)
+		rep->data_len = rep->page_addr_count * PAGE_SIZE;
+	mig_out_put(out);
+	return ret;
+}
+
+int mig_srv_done(unsigned int from, const struct mig_done_req *req,
+		 struct mig_done_rep *rep)
+{
+	struct mig_out *out = mig_out_find(req->session, from);
+	int ret = 0;
+
+	if (!out)
+		return -ESRCH;
+	/* first word wins: a source that gave up already says no */
+	mig_out_finish(out, req->status > 0 ? -EPROTO : req->status);
+	if (out->status != req->status)
+		ret = -ECANCELED;
+	mig_out_put(out);
+	return ret;
+}
+
+int mig_srv_signal(unsigned int from, const struct mig_signal_req *req,
+		   struct mig_signal_rep *rep)
+{
+	struct kernel_siginfo info;
+	struct task_struct *task;
+	int ret;
+
+	if (!valid_signal(req->signo) || !req->signo)
+		return -EINVAL;
+	if (mig_migrant_home(req->pid) != from)
+		return -ESRCH;		/* only its deputy signals it this way */
+	clear_siginfo(&info);
+	info.si_signo = req->signo;
+	info.si_code = req->code > 0 ? SI_KERNEL : req->code;
+	info.si_pid = req->sender_pid;
+	info.si_uid = req->sender_uid;
+	rcu_read_lock();
+	task = pid_task(find_vpid(req->pid), PIDTYPE_PID);
+	if (task)
+		get_task_struct(task);
+	rcu_read_unlock();
+	if (!task)
+		return -ESRCH;
+	ret = send_sig_info(req->signo, &info, task);
+	put_task_struct(task);
+	return ret;
+}
+
+int mig_srv_exited(unsigned int from, const struct mig_exited_req *req,
+		   struct mig_exited_rep *rep)
+{
+	if (req->status < -1)
+		return -EINVAL;
+	return mig_deputy_exited(req->pid, req->status, req->node, from);
+}
+
+/* --- ssisys --------------------------------------------------------------- */
+
+static long mig_ssisys_restore(void __user *buf, size_t len)
+{
+	struct ssi_mig_restore r;
+	struct mig_in *in;
+	long ret;
+
+	if (len != sizeof(r))
+		return -EINVAL;
+	if (copy_from_user(&r, buf, sizeof(r)))
+		return -EFAULT;
+	if (r.reserved || r.pid != task_tgid_nr(current))
+		return -EINVAL;
+	if (!capable(CAP_SYS_ADMIN))
+		return -EPERM;
+	if (get_nr_threads(current) != 1)
+		return -EINVAL;
+	in = mig_in_claim(r.session, r.pid);
+	if (!in)
+		return -ESRCH;
+	ret = mig_restore_current(in);
+	mig_in_put(in);
+	return ret;
+}
+
+static const struct ssisys_handler mig_restore_handler = {
+	.owner = THIS_MODULE,
+	.call = mig_ssisys_restore,
+};
+
+static long mig_ssisys_reaped(void __user *buf, size_t len)
+{
+	struct ssi_mig_reaped r;
+
+	if (len != sizeof(r))
+		return -EINVAL;
+	if (copy_from_user(&r, buf, sizeof(r)))
+		return -EFAULT;
+	if (!capable(CAP_SYS_ADMIN))
+		return -EPERM;
+	if (r.pid <= 0 || r.status < 0 || r.status > 0xffff)
+		return -EINVAL;
+	return mig_reaped(r.pid, r.status);
+}
+
+static const struct ssisys_handler mig_reaped_handler = {
+	.owner = THIS_MODULE,
+	.call = mig_ssisys_reaped,
+};
+
+/* --- system calls and kernel hooks --------------------------------------- */
+
+static long mig_migrate(unsigned int node)
+{
+	return mig_queue(current, node, true);
+}
+
+static const struct ssi_proc_ops mig_proc_ops = {
+	.owner = THIS_MODULE,
+	.migrate = mig_migrate,
+};
+
+/* /proc/<pid>/goto: allowed to whoever may kill the process. */
+static int mig_goto_node(struct task_struct *task, unsigned int node)
+{
+	pid_t pid = task_tgid_nr(task);
+	int ret;
+
+	if (mig_deputy_node(task) != mig_self)
+		return -EREMOTE;	/* moving a moved process: not yet */
+	ret = ssi_kill_local(0, SEND_SIG_NOINFO, pid);
+	if (ret)
+		return ret;
+	return mig_queue(task->group_leader, node, false);
+}
+
+static unsigned int mig_task_node(struct task_struct *task)
+{
+	return mig_deputy_node(task->group_leader);
+}
+
+static pid_t mig_getppid(struct task_struct *task)
+{
+	pid_t ppid;
+
+	if (mig_migrant_ppid(task_tgid_nr(task), &ppid))
+		return -ESRCH;
+	return ppid;
+}
+
+static const struct ssi_mig_ops mig_hooks = {
+	.owner = THIS_MODULE,
+	.goto_node = mig_goto_node,
+	.task_node = mig_task_node,
+	.getppid = mig_getppid,
+};
+
+static void mig_nodedown(unsigned int node, u64 transition)
+{
+	mig_out_nodedown(node);
+	mig_in_nodedown(node);
+	mig_deputy_nodedown(node);
+}
+
+static struct clms_notifier mig_notifier = {
+	.nodedown = mig_nodedown,
+};
+
+int migration_init(void)
+{
+	int ret;
+
+	mig_self = ssi_node_num();
+	mig_helper_path = migration_helper;
+	ret = ics_register_service(&mig_ics_service);
+	if (ret)
+		return ret;
+	ret = clms_register_notifier(&mig_notifier);
+	if (ret)
+		goto err_ics;
+	ret = ssisys_register(SSISYS_MIG_RESTORE, &mig_restore_handler);
+	if (ret)
+		goto err_clms;
+	ret = ssisys_register(SSISYS_MIG_REAPED, &mig_reaped_handler);
+	if (ret)
+		goto err_restore;
+	ret = ssi_register_mig_ops(&mig_hooks);
+	if (ret)
+		goto err_reaped;
+	ret = ssi_proc_register(&mig_proc_ops);
+	if (ret)
+		goto err_hooks;
+	return 0;
+
+err_hooks:
+	ssi_unregister_mig_ops(&mig_hooks);
+err_reaped:
+	ssisys_unregister(SSISYS_MIG_REAPED, &mig_reaped_handler);
+err_restore:
+	ssisys_unregister(SSISYS_MIG_RESTORE, &mig_restore_handler);
+err_clms:
+	clms_unregister_notifier(&mig_notifier);
+err_ics:
+	ics_unregister_service(&mig_ics_service);
+	return ret;
+}
+
+void migration_exit(void)
+{
+	ssi_proc_unregister(&mig_proc_ops);
+	ssi_unregister_mig_ops(&mig_hooks);
+	ssisys_unregister(SSISYS_MIG_REAPED, &mig_reaped_handler);
+	ssisys_unregister(SSISYS_MIG_RESTORE, &mig_restore_handler);
+	clms_unregister_notifier(&mig_notifier);
+	ics_unregister_service(&mig_ics_service);
+	mig_in_exit();
+}

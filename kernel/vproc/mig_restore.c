@@ -1,0 +1,1028 @@
+// SPDX-License-Identifier: GPL-2.0-only
+/*
+ * Migration, target side: check an offered image, start the restore
+ * helper (which creates a task with the process's PID, with clone3's
+ * set_tid, and calls SSISYS_MIG_RESTORE in it), and restore the process
+ * into the calling task: address space, pages pulled from the source,
+ * open files, credentials, signals, registers.  The same code restores a
+ * process coming home into its deputy.
+ */
+#define pr_fmt(fmt) KBUILD_MODNAME ": " fmt
+
+#include <linux/cred.h>
+#include <linux/elf.h>
+#include <linux/fdtable.h>
+#include <linux/file.h>
+#include <linux/fs.h>
+#include <linux/fs_struct.h>
+#include <linux/futex.h>
+#include <linux/mm.h>
+#include <linux/mman.h>
+#include <linux/module.h>
+#include <linux/ptrace.h>
+#include <linux/regset.h>
+#include <linux/sched/mm.h>
+#include <linux/sched/signal.h>
+#include <linux/sched/task.h>
+#include <linux/sched/task_stack.h>
+#include <linux/slab.h>
+#include <linux/ssi.h>
+#include <linux/umh.h>
+#include <linux/vmalloc.h>
+#include <asm/fpu/api.h>
+#include <asm/fsgsbase.h>
+#include <asm/segment.h>
+
+#include "ics.h"
+#include "migration_gen.h"
+#include "mig_ics.h"
+#include "mig_internal.h"
+#include "rfile.h"
+
+/* An unclaimed session (the helper never came) goes after this. */
+#define MIG_CLAIM_TIMEOUT	(30 * HZ)
+
+static LIST_HEAD(mig_ins);
+static LIST_HEAD(mig_migrants);
+static DEFINE_SPINLOCK(mig_in_lock);
+
+/* --- the image, checked ----------------------------------------------- */
+
+struct mig_parsed {
+	const struct mig_img_hdr *h;
+	const __le32 *groups;
+	const u8 *vmas;		/* nr_vmas of (struct mig_img_vma, path) */
+	const u8 *files;
+	const struct mig_img_sig *sigq;
+	const u8 *xstate;
+	const char *cwd;
+	const char *exe;
+	u32 nr_groups, nr_vmas, nr_files, nr_sigq, xstate_len, cwd_len,
+	    exe_len;
+};
+
+struct mig_cursor {
+	const u8 *p;
+	size_t left;
+};
+
+static const void *mig_take(struct mig_cursor *c, size_t len)
+{
+	const void *at = c->p;
+
+	if (len > c->left)
+		return NULL;
+	c->p += len;
+	c->left -= len;
+	return at;
+}
+
+/* A path of the image: no NUL inside, shorter than PATH_MAX. */
+static bool mig_path_ok(const char *p, u32 len)
+{
+	return len && len < PATH_MAX && !memchr(p, 0, len);
+}
+
+static int mig_parse(const void *image, size_t len, struct mig_parsed *m)
+{
+	struct mig_cursor c = { .p = image, .left = len };
+	const struct mig_img_hdr *h;
+	u32 i;
+
+	memset(m, 0, sizeof(*m));
+	h = mig_take(&c, sizeof(*h));
+	if (!h || le32_to_cpu(h->magic) != MIG_IMG_MAGIC ||
+	    le16_to_cpu(h->version) != MIG_IMG_VERSION)
+		return -EPROTO;
+	m->h = h;
+	m->nr_groups = le32_to_cpu(h->nr_groups);
+	m->nr_vmas = le32_to_cpu(h->nr_vmas);
+	m->nr_files = le32_to_cpu(h->nr_files);
+	m->nr_sigq = le32_to_cpu(h->nr_sigq);
+	m->xstate_len = le32_to_cpu(h->xstate_len);
+	m->cwd_len = le32_to_cpu(h->cwd_len);
+	m->exe_len = le32_to_cpu(h->exe_len);
+	if (m->nr_groups > MIG_MAX_GROUPS || m->nr_vmas > MIG_MAX_VMAS ||
+	    m->nr_files > MIG_MAX_FILES || m->nr_sigq > MIG_MAX_SIGQ ||
+	    m->xstate_len > MIG_MAX_XSTATE)
+		return -EPROTO;
+
+	m->groups = mig_take(&c, m->nr_groups * sizeof(__le32));
+	if (!m->groups)
+		return -EPROTO;
+	m->vmas = c.p;
+	for (i = 0; i < m->nr_vmas; i++) {
+		const struct mig_img_vma *v = mig_take(&c, sizeof(*v));
+		u64 start, end;
+		u32 pl;
+		const char *path;
+
+		if (!v)
+			return -EPROTO;
+		start = le64_to_cpu(v->start);
+		end = le64_to_cpu(v->end);
+		pl = le32_to_cpu(v->path_len);
+		if (start >= end || end > TASK_SIZE_MAX ||
+		    (start | end) & ~PAGE_MASK)
+			return -EPROTO;
+		path = mig_take(&c, pl);
+		if (!path)
+			return -EPROTO;
+		if (!!(le32_to_cpu(v->flags) & MIG_VMA_FILE) != !!pl ||
+		    (pl && !mig_path_ok(path, pl)))
+			return -EPROTO;
+	}
+	m->files = c.p;
+	for (i = 0; i < m->nr_files; i++) {
+		const struct mig_img_file *f = mig_take(&c, sizeof(*f));
+		u32 pl, kind, same;
+		const char *path;
+
+		if (!f)
+			return -EPROTO;
+		pl = le32_to_cpu(f->path_len);
+		kind = le32_to_cpu(f->kind);
+		same = le32_to_cpu(f->same_as);
+		if (le32_to_cpu(f->fd) >= INR_OPEN_MAX)
+			return -EPROTO;
+		if (same != ~0u ? same >= i || pl :
+		    kind != MIG_FILE_REOPEN && kind != MIG_FILE_REMOTE)
+			return -EPROTO;
+		path = mig_take(&c, pl);
+		if (!path || (kind == MIG_FILE_REOPEN && same == ~0u &&
+			      !mig_path_ok(path, pl)))
+			return -EPROTO;
+	}
+	m->sigq = mig_take(&c, m->nr_sigq * sizeof(*m->sigq));
+	m->xstate = mig_take(&c, m->xstate_len);
+	m->cwd = mig_take(&c, m->cwd_len);
+	m->exe = mig_take(&c, m->exe_len);
+	if (!m->sigq || !m->xstate || !m->cwd || !m->exe || c.left)
+		return -EPROTO;
+	if (!mig_path_ok(m->cwd, m->cwd_len) ||
+	    (m->exe_len && !mig_path_ok(m->exe, m->exe_len)))
+		return -EPROTO;
+	if (le32_to_cpu(h->xstate_note) != mig_fpu_note())
+		return -EPROTO;		/* other FPU model: cannot resume */
+	return 0;
+}
+
+static char *mig_strndup(const char *p, u32 len)
+{
+	return kmemdup_nul(p, len, GFP_KERNEL);
+}
+
+/* --- sessions --------------------------------------------------------- */
+
+void mig_in_put(struct mig_in *in)
+{
+	if (refcount_dec_and_test(&in->ref)) {
+		kvfree(in->image);
+		kfree(in);
+	}
+}
+
+static void mig_in_unlink(struct mig_in *in)
+{
+	spin_lock(&mig_in_lock);
+	if (!list_empty(&in->link))
+		list_del_init(&in->link);
+	spin_unlock(&mig_in_lock);
+}
+
+/* The restoring task takes its session: once, by the PID it has. */
+struct mig_in *mig_in_claim(u64 session, pid_t pid)
+{
+	struct mig_in *in;
+
+	spin_lock(&mig_in_lock);
+	list_for_each_entry(in, &mig_ins, link) {
+		if (in->session == session && in->pid == pid && !in->claimed) {
+			in->claimed = true;
+			refcount_inc(&in->ref);
+			spin_unlock(&mig_in_lock);
+			return in;
+		}
+	}
+	spin_unlock(&mig_in_lock);
+	return NULL;
+}
+
+static void mig_in_expire(void)
+{
+	struct mig_in *in, *tmp;
+	LIST_HEAD(dead);
+
+	spin_lock(&mig_in_lock);
+	list_for_each_entry_safe(in, tmp, &mig_ins, link) {
+		if (!in->claimed && time_after(jiffies, in->expires))
+			list_move(&in->link, &dead);
+	}
+	spin_unlock(&mig_in_lock);
+	list_for_each_entry_safe(in, tmp, &dead, link) {
+		list_del_init(&in->link);
+		mig_in_put(in);
+	}
+}
+
+int mig_in_add(u64 session, pid_t pid, unsigned int source,
+	       unsigned int home, const void *image, size_t len)
+{
+	struct mig_parsed m;
+	struct mig_in *in;
+	bool exists;
+	int ret;
+
+	ret = mig_parse(image, len, &m);
+	if (ret)
+		return ret;
+	mig_in_expire();
+	in = kzalloc(sizeof(*in), GFP_KERNEL);
+	if (!in)
+		return -ENOMEM;
+	in->image = kvmalloc(len, GFP_KERNEL);
+	if (!in->image) {
+		kfree(in);
+		return -ENOMEM;
+	}
+	memcpy(in->image, image, len);
+	in->image_len = len;
+	refcount_set(&in->ref, 1);
+	in->session = session;
+	in->pid = pid;
+	in->source = source;
+	in->home = home;
+	in->expires = jiffies + MIG_CLAIM_TIMEOUT;
+	INIT_LIST_HEAD(&in->link);
+
+	if (home == mig_self) {
+		/* coming home: its deputy restores it */
+		ret = mig_deputy_homecoming(in);
+		mig_in_put(in);
+		return ret;
+	}
+	rcu_read_lock();
+	exists = pid_task(find_vpid(pid), PIDTYPE_PID);
+	rcu_read_unlock();
+	if (exists) {
+		mig_in_put(in);
+		return -EEXIST;
+	}
+	spin_lock(&mig_in_lock);
+	list_add(&in->link, &mig_ins);
+	spin_unlock(&mig_in_lock);
+	ret = mig_spawn_helper(in);
+	if (ret) {
+		mig_in_unlink(in);
+		mig_in_put(in);
+	}
+	return ret;
+}
+
+void mig_in_nodedown(unsigned int node)
+{
+	struct mig_migrant *mg;
+
+	spin_lock(&mig_in_lock);
+	list_for_each_entry(mg, &mig_migrants, link)
+		if (mg->home == node)
+			mg->home = 0;	/* its deputy went: exits go nowhere */
+	spin_unlock(&mig_in_lock);
+}
+
+void mig_in_exit(void)
+{
+	struct mig_in *in, *tmp;
+	struct mig_migrant *mg, *mtmp;
+
+	spin_lock(&mig_in_lock);
+	list_for_each_entry_safe(in, tmp, &mig_ins, link) {
+		list_del_init(&in->link);
+		mig_in_put(in);
+	}
+	list_for_each_entry_safe(mg, mtmp, &mig_migrants, link) {
+		list_del(&mg->link);
+		kfree(mg);
+	}
+	spin_unlock(&mig_in_lock);
+}
+
+/* --- the helper --------------------------------------------------------- */
+
+int mig_spawn_helper(struct mig_in *in)
+{
+	struct mig_parsed m;
+	char session[24], pid[16], vvar[24];
+	char *cwd, *argv[6];
+	static char *envp[] = { "PATH=/usr/sbin:/usr/bin:/sbin:/bin", NULL };
+	int ret;
+
+	if (!mig_helper_path || !*mig_helper_path)
+		return -ENOEXEC;
+	ret = mig_parse(in->image, in->image_len, &m);
+	if (ret)
+		return ret;
+	cwd = mig_strndup(m.cwd, m.cwd_len);
+	if (!cwd)
+		return -ENOMEM;
+	snprintf(session, sizeof(session), "%llx", in->session);
+	snprintf(pid, sizeof(pid), "%d", in->pid);
+	snprintf(vvar, sizeof(vvar), "%llx", le64_to_cpu(m.h->vvar_start));
+	argv[0] = mig_helper_path;
+	argv[1] = session;
+	argv[2] = pid;
+	argv[3] = vvar;
+	argv[4] = cwd;
+	argv[5] = NULL;
+	ret = call_usermodehelper(mig_helper_path, argv, envp, UMH_WAIT_EXEC);
+	kfree(cwd);
+	if (ret)
+		pr_warn("cannot start the restore helper %s: %d\n",
+			mig_helper_path, ret);
+	return ret < 0 ? ret : ret ? -ECHILD : 0;
+}
+
+/* --- migrants ------------------------------------------------------------ */
+
+static struct mig_migrant *mig_migrant_find(pid_t pid)
+{
+	struct mig_migrant *mg;
+
+	list_for_each_entry(mg, &mig_migrants, link)
+		if (mg->pid == pid)
+			return mg;
+	return NULL;
+}
+
+int mig_migrant_ppid(pid_t pid, pid_t *ppid)
+{
+	struct mig_migrant *mg;
+	int ret = -ESRCH;
+
+	spin_lock(&mig_in_lock);
+	mg = mig_migrant_find(pid);
+	if (mg && !mg->moved_on) {
+		*ppid = mg->ppid;
+		ret = 0;
+	}
+	spin_unlock(&mig_in_lock);
+	return ret;
+}
+
+unsigned int mig_migrant_home(pid_t pid)
+{
+	struct mig_migrant *mg;
+	unsigned int home = 0;
+
+	spin_lock(&mig_in_lock);
+	mg = mig_migrant_find(pid);
+	if (mg)
+		home = mg->home;
+	spin_unlock(&mig_in_lock);
+	return home;
+}
+
+/* The migrant left for @node: tell its deputy; its exit here is none. */
+void mig_migrant_moved(pid_t pid, unsigned int node)
+{
+	struct mig_exited_req req = { .pid = pid, .status = -1, .node = node };
+	struct mig_exited_rep rep;
+	struct mig_migrant *mg;
+	unsigned int home = 0;
+
+	spin_lock(&mig_in_lock);
+	mg = mig_migrant_find(pid);
+	if (mg) {
+		mg->moved_on = true;
+		home = mg->home;
+	}
+	spin_unlock(&mig_in_lock);
+	if (home && home != node)
+		ics_mig_exited(home, &req, &rep, MIG_CALL_TIMEOUT);
+}
+
+/* The restore helper reaped @pid with wait status @status. */
+int mig_reaped(pid_t pid, int status)
+{
+	struct mig_exited_req req = { .pid = pid, .status = status };
+	struct mig_exited_rep rep;
+	struct mig_migrant *mg;
+	unsigned int home = 0;
+	bool moved = false;
+
+	spin_lock(&mig_in_lock);
+	mg = mig_migrant_find(pid);
+	if (mg) {
+		list_del(&mg->link);
+		home = mg->home;
+		moved = mg->moved_on;
+		kfree(mg);
+	}
+	spin_unlock(&mig_in_lock);
+	if (!mg)
+		return -ESRCH;
+	if (moved || !home)
+		return 0;
+	return ics_mig_exited(home, &req, &rep, MIG_CALL_TIMEOUT);
+}
+
+static int mig_migrant_add(pid_t pid, pid_t ppid, unsigned int home)
+{
+	struct mig_migrant *mg = kzalloc(sizeof(*mg), GFP_KERNEL);
+	struct mig_migrant *old;
+
+	if (!mg)
+		return -ENOMEM;
+	mg->pid = pid;
+	mg->ppid = ppid;
+	mg->home = home;
+	spin_lock(&mig_in_lock);
+	old = mig_migrant_find(pid);
+	if (old) {
+		list_del(&old->link);
+		kfree(old);
+	}
+	list_add(&mg->link, &mig_migrants);
+	spin_unlock(&mig_in_lock);
+	return 0;
+}
+
+/* --- restore into current ------------------------------------------------ */
+
+static unsigned long mig_prot(u32 flags)
+{
+	return (flags & MIG_VMA_READ ? PROT_READ : 0) |
+	       (flags & MIG_VMA_WRITE ? PROT_WRITE : 0) |
+	       (flags & MIG_VMA_EXEC ? PROT_EXEC : 0);
+}
+
+static int mig_restore_vmas(const struct mig_parsed *m)
+{
+	struct mig_cursor c = { .p = m->vmas, .left = ~0ul };
+	u32 i;
+
+	for (i = 0; i < m->nr_vmas; i++) {
+		const struct mig_img_vma *v = mig_take(&c, sizeof(*v));
+		u32 pl = le32_to_cpu(v->path_len);
+		const char *p = mig_take(&c, pl);
+		u32 flags = le32_to_cpu(v->flags);
+		unsigned long start = le64_to_cpu(v->start);
+		unsigned long len = le64_to_cpu(v->end) - start;
+		unsigned long mflags = MAP_FIXED, addr;
+		struct file *file = NULL;
+
+		mflags |= flags & MIG_VMA_SHARED ? MAP_SHARED : MAP_PRIVATE;
+		if (flags & MIG_VMA_GROWSDOWN)
+			mflags |= MAP_GROWSDOWN;
+		if (flags & MIG_VMA_FILE) {
+			char *path = mig_strndup(p, pl);
+
+			if (!path)
+				return -ENOMEM;
+			file = filp_open(path, O_RDONLY | O_LARGEFILE, 0);
+			if (IS_ERR(file)) {
+				pr_info("restore of pid %d: cannot open mapped %s: %ld\n",
+					task_tgid_nr(current), path, PTR_ERR(file));
+				kfree(path);
+				return PTR_ERR(file);
+			}
+			kfree(path);
+		} else {
+			mflags |= MAP_ANONYMOUS;
+		}
+		addr = vm_mmap(file, start, len, mig_prot(flags), mflags,
+			       file ? le64_to_cpu(v->pgoff) << PAGE_SHIFT : 0);
+		if (file)
+			fput(file);
+		if (addr != start)
+			return IS_ERR_VALUE(addr) ? (int)addr : -EFAULT;
+	}
+	return 0;
+}
+
+/* Write one page of the process, also into its read-only mappings. */
+static int mig_poke_page(unsigned long addr, const void *src)
+{
+	struct vm_area_struct *vma;
+	bool writable;
+
+	mmap_read_lock(current->mm);
+	vma = find_vma(current->mm, addr);
+	writable = vma && vma->vm_start <= addr && vma->vm_flags & VM_WRITE;
+	mmap_read_unlock(current->mm);
+	if (writable)
+		return copy_to_user((void __user *)addr, src, PAGE_SIZE) ?
+			-EFAULT : 0;
+	return access_process_vm(current, addr, (void *)src, PAGE_SIZE,
+				 FOLL_FORCE | FOLL_WRITE) == PAGE_SIZE ?
+		0 : -EFAULT;
+}
+
+static int mig_restore_pages(struct mig_in *in)
+{
+	struct mig_pages_req req = { .session = in->session };
+	struct mig_pages_rep *rep;
+	int ret = 0;
+	u32 i;
+
+	rep = kvmalloc(sizeof(*rep), GFP_KERNEL);
+	if (!rep)
+		return -ENOMEM;
+	do {
+		ret = ics_mig_pages(in->source, &req, rep, MIG_CALL_TIMEOUT);
+		if (ret)
+			break;
+		if (rep->page_addr_count * PAGE_SIZE != rep->data_len) {
+			ret = -EPROTO;
+			break;
+		}
+		for (i = 0; i < rep->page_addr_count && !ret; i++) {
+			u64 a = rep->page_addr[i];
+
+			if (a & ~PAGE_MASK || a >= TASK_SIZE_MAX)
+				ret = -EPROTO;
+			else
+				ret = mig_poke_page(a, rep->data +
+						    (size_t)i * PAGE_SIZE);
+		}
+		if (rep->next && rep->next <= req.addr)
+			ret = -EPROTO;	/* a source going backwards */
+		req.addr = rep->next;
+	} while (!ret && req.addr);
+	kvfree(rep);
+	return ret;
+}
+
+static int mig_restore_mm_fields(const struct mig_parsed *m)
+{
+	const struct mig_img_hdr *h = m->h;
+	struct mm_struct *mm = current->mm;
+	struct file *exe = NULL;
+	int i, ret = 0;
+
+	if (m->exe_len) {
+		char *path = mig_strndup(m->exe, m->exe_len);
+
+		if (!path)
+			return -ENOMEM;
+		exe = filp_open(path, O_RDONLY | O_LARGEFILE, 0);
+		kfree(path);
+		if (IS_ERR(exe))
+			exe = NULL;	/* /proc/<pid>/exe only */
+	}
+	if (exe) {
+		ret = replace_mm_exe_file(mm, exe);
+		fput(exe);
+		if (ret)
+			pr_info("restore of pid %d: exe link not restored: %d\n",
+				task_tgid_nr(current), ret);
+		ret = 0;
+	}
+	mmap_write_lock(mm);
+	spin_lock(&mm->arg_lock);
+	mm->start_code = le64_to_cpu(h->start_code);
+	mm->end_code = le64_to_cpu(h->end_code);
+	mm->start_data = le64_to_cpu(h->start_data);
+	mm->end_data = le64_to_cpu(h->end_data);
+	mm->start_brk = le64_to_cpu(h->start_brk);
+	mm->brk = le64_to_cpu(h->brk);
+	mm->start_stack = le64_to_cpu(h->start_stack);
+	mm->arg_start = le64_to_cpu(h->arg_start);
+	mm->arg_end = le64_to_cpu(h->arg_end);
+	mm->env_start = le64_to_cpu(h->env_start);
+	mm->env_end = le64_to_cpu(h->env_end);
+	spin_unlock(&mm->arg_lock);
+	mm->mmap_base = le64_to_cpu(h->mmap_base);
+	mm->mmap_legacy_base = le64_to_cpu(h->mmap_legacy_base);
+	for (i = 0; i < AT_VECTOR_SIZE; i++)
+		mm->saved_auxv[i] = le64_to_cpu(h->auxv[i]);
+	mmap_write_unlock(mm);
+	return ret;
+}
+
+/* Open files at their numbers; the helper closed all of its own. */
+static int mig_restore_files(const struct mig_parsed *m)
+{
+	struct mig_cursor c = { .p = m->files, .left = ~0ul };
+	struct file **opened;
+	unsigned int fd, next = 0;
+	int ret = 0;
+	u32 i;
+
+	opened = kvcalloc(m->nr_files ?: 1, sizeof(*opened), GFP_KERNEL);
+	if (!opened)
+		return -ENOMEM;
+	for (i = 0; i < m->nr_files; i++) {
+		const struct mig_img_file *f = mig_take(&c, sizeof(*f));
+		u32 pl = le32_to_cpu(f->path_len);
+		const char *p = mig_take(&c, pl);
+		u32 same = le32_to_cpu(f->same_as);
+		u32 flags = le32_to_cpu(f->f_flags);
+		struct file *file;
+		int got;
+
+		fd = le32_to_cpu(f->fd);
+		if (same != ~0u) {
+			file = opened[same];
+			if (!file) {
+				ret = -EPROTO;
+				break;
+			}
+			get_file(file);
+		} else if (le32_to_cpu(f->kind) == MIG_FILE_REOPEN) {
+			char *path = mig_strndup(p, pl);
+
+			if (!path) {
+				ret = -ENOMEM;
+				break;
+			}
+			file = filp_open(path, (flags & ~(O_CREAT | O_TRUNC |
+							  O_EXCL)) |
+					 O_LARGEFILE, 0);
+			kfree(path);
+			if (IS_ERR(file)) {
+				ret = PTR_ERR(file);
+				break;
+			}
+			file->f_pos = le64_to_cpu(f->pos);
+		} else {
+			struct rfile_handle h = {
+				.node = le32_to_cpu(f->rnode),
+				.id = le64_to_cpu(f->rid),
+			};
+
+			file = rfile_import(&h, flags);
+			if (IS_ERR(file)) {
+				ret = PTR_ERR(file);
+				break;
+			}
+		}
+		opened[i] = file;
+		get_file(file);
+		/* fill the gap below @fd; the placeholders go at the end */
+		for (;;) {
+			got = get_unused_fd_flags(le32_to_cpu(f->fd_flags) &
+						  MIG_FILE_CLOEXEC ?
+						  O_CLOEXEC : 0);
+			if (got < 0 || got >= fd)
+				break;
+			fd_install(got, get_file(file));
+			next = max_t(unsigned int, next, got + 1);
+		}
+		if (got != fd) {
+			if (got >= 0)
+				put_unused_fd(got);
+			fput(file);
+			ret = got < 0 ? got : -EBADF;
+			break;
+		}
+		fd_install(got, file);
+	}
+	/* close the placeholders: every fd below the last that is not ours */
+	c.p = m->files;
+	if (!ret) {
+		unsigned long *keep = bitmap_zalloc(next + 1, GFP_KERNEL);
+
+		if (keep) {
+			for (i = 0; i < m->nr_files; i++) {
+				const struct mig_img_file *f =
+					mig_take(&c, sizeof(*f));
+
+				mig_take(&c, le32_to_cpu(f->path_len));
+				if (le32_to_cpu(f->fd) < next)
+					__set_bit(le32_to_cpu(f->fd), keep);
+			}
+			for (fd = 0; fd < next; fd++)
+				if (!test_bit(fd, keep))
+					close_fd(fd);
+			bitmap_free(keep);
+		} else {
+			ret = -ENOMEM;
+		}
+	}
+	for (i = 0; i < m->nr_files; i++)
+		if (opened[i])
+			fput(opened[i]);
+	kvfree(opened);
+	return ret;
+}
+
+static kernel_cap_t mig_cap(__le64 v)
+{
+	kernel_cap_t c;
+	u64 x = le64_to_cpu(v);
+
+	c.cap[0] = (u32)x;
+	c.cap[1] = (u32)(x >> 32);
+	return c;
+}
+
+static int mig_restore_creds(const struct mig_parsed *m)
+{
+	const struct mig_img_hdr *h = m->h;
+	struct group_info *gi;
+	struct cred *new;
+	u32 i;
+
+	gi = groups_alloc(m->nr_groups);
+	if (!gi)
+		return -ENOMEM;
+	for (i = 0; i < m->nr_groups; i++) {
+		gi->gid[i] = make_kgid(&init_user_ns,
+				       le32_to_cpu(m->groups[i]));
+		if (!gid_valid(gi->gid[i])) {
+			put_group_info(gi);
+			return -EPROTO;
+		}
+	}
+	groups_sort(gi);
+	new = prepare_creds();
+	if (!new) {
+		put_group_info(gi);
+		return -ENOMEM;
+	}
+	new->uid = make_kuid(&init_user_ns, le32_to_cpu(h->uid));
+	new->euid = make_kuid(&init_user_ns, le32_to_cpu(h->euid));
+	new->suid = make_kuid(&init_user_ns, le32_to_cpu(h->suid));
+	new->fsuid = make_kuid(&init_user_ns, le32_to_cpu(h->fsuid));
+	new->gid = make_kgid(&init_user_ns, le32_to_cpu(h->gid));
+	new->egid = make_kgid(&init_user_ns, le32_to_cpu(h->egid));
+	new->sgid = make_kgid(&init_user_ns, le32_to_cpu(h->sgid));
+	new->fsgid = make_kgid(&init_user_ns, le32_to_cpu(h->fsgid));
+	if (!uid_valid(new->uid) || !uid_valid(new->euid) ||
+	    !uid_valid(new->suid) || !uid_valid(new->fsuid) ||
+	    !gid_valid(new->gid) || !gid_valid(new->egid) ||
+	    !gid_valid(new->sgid) || !gid_valid(new->fsgid)) {
+		put_group_info(gi);
+		abort_creds(new);
+		return -EPROTO;
+	}
+	new->securebits = le32_to_cpu(h->securebits);
+	new->cap_inheritable = mig_cap(h->cap_inheritable);
+	new->cap_permitted = mig_cap(h->cap_permitted);
+	new->cap_effective = mig_cap(h->cap_effective);
+	new->cap_bset = mig_cap(h->cap_bset);
+	new->cap_ambient = mig_cap(h->cap_ambient);
+	set_groups(new, gi);
+	put_group_info(gi);
+	commit_creds(new);
+	return 0;
+}
+
+static void mig_restore_task(const struct mig_parsed *m)
+{
+	const struct mig_img_hdr *h = m->h;
+	struct task_struct *t = current;
+	int i;
+
+	task_lock(t);
+	memcpy(t->comm, h->comm, sizeof(t->comm));
+	t->comm[sizeof(t->comm) - 1] = 0;
+	task_unlock(t);
+	t->personality = le32_to_cpu(h->personality);
+	t->fs->umask = le32_to_cpu(h->umask) & 0777;
+	set_user_nice(t, clamp_t(int, (s32)le32_to_cpu(h->nice),
+				 MIN_NICE, MAX_NICE));
+	task_lock(t->group_leader);
+	for (i = 0; i < MIG_NR_RLIMITS; i++) {
+		t->signal->rlim[i].rlim_cur = le64_to_cpu(h->rlim_cur[i]);
+		t->signal->rlim[i].rlim_max = le64_to_cpu(h->rlim_max[i]);
+	}
+	task_unlock(t->group_leader);
+	t->robust_list = (void __user *)le64_to_cpu(h->robust_list);
+	t->clear_child_tid = (int __user *)le64_to_cpu(h->clear_child_tid);
+#ifdef CONFIG_RSEQ
+	t->rseq = (void __user *)le64_to_cpu(h->rseq);
+	t->rseq_sig = le32_to_cpu(h->rseq_sig);
+	if (t->rseq) {
+		__set_bit(RSEQ_EVENT_MIGRATE_BIT, &t->rseq_event_mask);
+		rseq_set_notify_resume(t);
+	}
+#endif
+}
+
+static void mig_restore_signals(const struct mig_parsed *m)
+{
+	const struct mig_img_hdr *h = m->h;
+	struct sighand_struct *sh = current->sighand;
+	sigset_t blocked;
+	u32 i;
+
+	spin_lock_irq(&sh->siglock);
+	for (i = 0; i < MIG_NR_SIGS; i++) {
+		struct sigaction *sa = &sh->action[i].sa;
+
+		if (i + 1 == SIGKILL || i + 1 == SIGSTOP)
+			continue;
+		sa->sa_handler = (__sighandler_t)le64_to_cpu(h->act[i].handler);
+		sa->sa_flags = le64_to_cpu(h->act[i].flags);
+#ifdef __ARCH_HAS_SA_RESTORER
+		sa->sa_restorer = (__sigrestore_t)le64_to_cpu(h->act[i].restorer);
+#endif
+		sa->sa_mask.sig[0] = le64_to_cpu(h->act[i].mask);
+		sigdelsetmask(&sa->sa_mask, sigmask(SIGKILL) | sigmask(SIGSTOP));
+	}
+	spin_unlock_irq(&sh->siglock);
+	blocked.sig[0] = le64_to_cpu(h->blocked);
+	sigdelsetmask(&blocked, sigmask(SIGKILL) | sigmask(SIGSTOP));
+	sigprocmask(SIG_SETMASK, &blocked, NULL);
+	current->sas_ss_sp = le64_to_cpu(h->sas_ss_sp);
+	current->sas_ss_size = le64_to_cpu(h->sas_ss_size);
+	current->sas_ss_flags = le32_to_cpu(h->sas_ss_flags);
+
+	for (i = 0; i < m->nr_sigq; i++) {
+		const struct mig_img_sig *s = &m->sigq[i];
+		struct kernel_siginfo info;
+		int sig = le32_to_cpu(s->signo);
+
+		if (!valid_signal(sig) || !sig)
+			continue;
+		clear_siginfo(&info);
+		info.si_signo = sig;
+		info.si_code = le32_to_cpu(s->code);
+		info.si_pid = le32_to_cpu(s->pid);
+		info.si_uid = le32_to_cpu(s->uid);
+		send_sig_info(sig, &info, current);
+	}
+}
+
+static int mig_restore_fpu(const struct mig_parsed *m)
+{
+	const struct user_regset *rs = mig_regset(mig_fpu_note());
+	void *scratch;
+	int ret;
+
+	if (!rs)
+		return -EOPNOTSUPP;
+	if (m->xstate_len != rs->n * rs->size)
+		return -EPROTO;
+	/* Save the live registers so that a context switch cannot clobber
+	 * what we write; then have them loaded on the way out.
+	 */
+	ret = regset_get_alloc(current, rs, rs->n * rs->size, &scratch);
+	if (ret < 0)
+		return ret;
+	kfree(scratch);
+	fpregs_lock();
+	set_thread_flag(TIF_NEED_FPU_LOAD);
+	fpregs_unlock();
+	return rs->set(current, rs, 0, m->xstate_len, m->xstate, NULL);
+}
+
+#define MIG_FLAG_MASK	(X86_EFLAGS_CF | X86_EFLAGS_PF | X86_EFLAGS_AF | \
+			 X86_EFLAGS_ZF | X86_EFLAGS_SF | X86_EFLAGS_TF | \
+			 X86_EFLAGS_DF | X86_EFLAGS_OF | X86_EFLAGS_RF | \
+			 X86_EFLAGS_AC)
+
+/* The user registers; returns the value rax must have. */
+static long mig_restore_regs(const struct mig_parsed *m)
+{
+	struct pt_regs *regs = task_pt_regs(current);
+	struct user_regs_struct r;
+	u64 *w = (u64 *)&r;
+	int i;
+
+	for (i = 0; i < MIG_NR_REGS; i++)
+		w[i] = le64_to_cpu(m->h->regs[i]);
+	regs->r15 = r.r15;
+	regs->r14 = r.r14;
+	regs->r13 = r.r13;
+	regs->r12 = r.r12;
+	regs->bp = r.bp;
+	regs->bx = r.bx;
+	regs->r11 = r.r11;
+	regs->r10 = r.r10;
+	regs->r9 = r.r9;
+	regs->r8 = r.r8;
+	regs->ax = r.ax;
+	regs->cx = r.cx;
+	regs->dx = r.dx;
+	regs->si = r.si;
+	regs->di = r.di;
+	regs->orig_ax = -1;
+	regs->ip = r.ip;
+	regs->cs = __USER_CS;
+	regs->flags = (r.flags & MIG_FLAG_MASK) | X86_EFLAGS_IF;
+	regs->sp = r.sp;
+	regs->ss = __USER_DS;
+
+	preempt_disable();
+	loadsegment(fs, 0);
+	x86_fsbase_write_cpu(r.fs_base);
+	current->thread.fsindex = 0;
+	current->thread.fsbase = r.fs_base;
+	preempt_enable();
+	return r.ax;
+}
+
+/* Unmap everything but the vDSO and its data, which the helper placed. */
+static int mig_clear_mm(const struct mig_parsed *m)
+{
+	unsigned long vvar = le64_to_cpu(m->h->vvar_start);
+	unsigned long vdso = le64_to_cpu(m->h->vdso_start);
+	struct vm_area_struct *vma;
+	unsigned long vdso_end;
+	const char *name = NULL;
+
+	mmap_read_lock(current->mm);
+	vma = find_vma(current->mm, vdso);
+	if (vma && vma->vm_start == vdso && vma->vm_ops && vma->vm_ops->name)
+		name = vma->vm_ops->name(vma);
+	vdso_end = vma ? vma->vm_end : 0;
+	mmap_read_unlock(current->mm);
+	if (!name || strcmp(name, "[vdso]"))
+		return -EFAULT;		/* the helper did not place the vDSO */
+	if (vm_munmap(0, vvar))
+		return -EFAULT;
+	return vm_munmap(vdso_end, TASK_SIZE - vdso_end);
+}
+
+/* Tell the source how it ended; only its yes lets the process run. */
+static int mig_report(struct mig_in *in, int status)
+{
+	struct mig_done_req req = { .session = in->session, .status = status };
+	struct mig_done_rep rep;
+
+	return ics_mig_done(in->source, &req, &rep, MIG_CALL_TIMEOUT);
+}
+
+/*
+ * Restore the process of @in into current.  On success *@ax is the value
+ * rax must hold when it returns to user mode and 0 is returned; on failure
+ * the source has been told and the task must not return to user mode
+ * (its memory is gone) unless it is a deputy.
+ */
+static int mig_restore_into(struct mig_in *in, long *ax)
+{
+	struct mig_parsed m;
+	int ret;
+
+	ret = mig_parse(in->image, in->image_len, &m);
+	if (!ret)
+		ret = mig_clear_mm(&m);
+	/* the executable link first: it cannot change while the old one is mapped */
+	if (!ret)
+		ret = mig_restore_mm_fields(&m);
+	if (!ret)
+		ret = mig_restore_vmas(&m);
+	if (!ret)
+		ret = mig_restore_pages(in);
+	if (!ret)
+		ret = mig_restore_files(&m);
+	if (!ret)
+		ret = mig_restore_fpu(&m);
+	if (!ret)
+		ret = mig_restore_creds(&m);
+	if (ret) {
+		pr_info("restore of pid %d from node %u failed: %d\n",
+			in->pid, in->source, ret);
+		mig_report(in, ret);
+		return ret;
+	}
+	mig_restore_task(&m);
+	mig_restore_signals(&m);
+	*ax = mig_restore_regs(&m);
+	if (in->home != mig_self) {
+		ret = mig_migrant_add(in->pid, le32_to_cpu(m.h->ppid),
+				      in->home);
+		if (ret) {
+			mig_report(in, ret);
+			return ret;
+		}
+		set_bit(SSI_PFA_MIGRANT, &current->atomic_flags);
+	} else {
+		clear_bit(SSI_PFA_MIGRANT, &current->atomic_flags);
+	}
+	ret = mig_report(in, 0);
+	if (ret) {
+		/* the source took the process back (or is gone): not ours */
+		pr_info("restore of pid %d: source %u said %d; dropping it\n",
+			in->pid, in->source, ret);
+		return ret;
+	}
+	pr_info("pid %d arrived from node %u\n", in->pid, in->source);
+	return 0;
+}
+
+/*
+ * In the helper's new task (SSISYS_MIG_RESTORE).  A failure leaves it with
+ * no program to return to: it dies of SIGKILL before reaching user mode.
+ */
+long mig_restore_current(struct mig_in *in)
+{
+	long ax = 0;
+	int ret = mig_restore_into(in, &ax);
+
+	if (ret) {
+		force_sig(SIGKILL);
+		return ret;
+	}
+	return ax;
+}
+
+int mig_restore_deputy(struct mig_in *in)
+{
+	long ax;
+
+	return mig_restore_into(in, &ax);
+}

@@ -1,0 +1,226 @@
+// SPDX-License-Identifier: GPL-2.0-only
+/*
+ * Programs the migration tests run in the guests (one binary, a mode per
+ * first argument).  Each checks itself and says what it saw on stdout.
+ *
+ *   migprog self NODE... MIB     fill MIB MiB with a pattern, migrate() to
+ *                                each NODE in turn, check the pattern, the
+ *                                PID and /proc/self/node after each move
+ *   migprog count N MS           print "i pid node" every MS ms, N lines
+ *   migprog exit CODE NODE       migrate() to NODE, exit(CODE)
+ *   migprog abort NODE           migrate() to NODE, then abort() (core)
+ *   migprog append FILE N MS     append "i\n" to FILE every MS ms
+ *   migprog threads MIB NODE     4 threads checksum MIB MiB; main moves
+ *   migprog refuse KIND NODE     set up KIND (threads, shm, ...) and
+ *                                print migrate()'s errno
+ */
+#define _GNU_SOURCE
+#include <errno.h>
+#include <fcntl.h>
+#include <pthread.h>
+#include <signal.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <sys/syscall.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "../../../abi/ssi_abi.h"
+
+static int node_of_self(void)
+{
+	char buf[16] = "";
+	int fd = open("/proc/self/node", O_RDONLY);
+
+	if (fd < 0)
+		return -1;
+	if (read(fd, buf, sizeof(buf) - 1) < 0)
+		buf[0] = 0;
+	close(fd);
+	return atoi(buf);
+}
+
+static long migrate(int node)
+{
+	return syscall(__NR_ssi_migrate, node);
+}
+
+static uint64_t fill(uint8_t *p, size_t len, uint64_t seed)
+{
+	uint64_t x = seed, sum = 0;
+
+	for (size_t i = 0; i < len; i += 8) {
+		x = x * 6364136223846793005ull + 1442695040888963407ull;
+		memcpy(p + i, &x, 8);
+		sum += x;
+	}
+	return sum;
+}
+
+static uint64_t sum(const uint8_t *p, size_t len)
+{
+	uint64_t s = 0, x;
+
+	for (size_t i = 0; i < len; i += 8) {
+		memcpy(&x, p + i, 8);
+		s += x;
+	}
+	return s;
+}
+
+static void msleep(long ms)
+{
+	struct timespec ts = { ms / 1000, (ms % 1000) * 1000000L };
+
+	while (nanosleep(&ts, &ts) && errno == EINTR)
+		;
+}
+
+static int mode_self(int argc, char **argv)
+{
+	size_t len = (size_t)atoi(argv[argc - 1]) << 20;
+	uint8_t *p = malloc(len);
+	pid_t pid = getpid();
+	uint64_t want;
+	int bad = 0;
+
+	if (!p)
+		return 2;
+	want = fill(p, len, (uint64_t)pid);
+	printf("start pid %d node %d sum %llx\n", pid, node_of_self(),
+	       (unsigned long long)want);
+	fflush(stdout);
+	for (int i = 2; i < argc - 1; i++) {
+		int node = atoi(argv[i]);
+		long r = migrate(node);
+		uint64_t got = sum(p, len);
+
+		printf("moved %d ret %ld errno %d pid %d node %d sum %s\n",
+		       node, r, r ? errno : 0, getpid(), node_of_self(),
+		       got == want ? "ok" : "BAD");
+		fflush(stdout);
+		bad |= r != 0 || got != want || getpid() != pid ||
+		       node_of_self() != node;
+	}
+	return bad;
+}
+
+static int mode_count(char **argv)
+{
+	int n = atoi(argv[2]), ms = atoi(argv[3]);
+
+	for (int i = 0; i < n; i++) {
+		printf("%d %d %d\n", i, getpid(), node_of_self());
+		fflush(stdout);
+		msleep(ms);
+	}
+	return 0;
+}
+
+static int mode_append(char **argv)
+{
+	int n = atoi(argv[3]), ms = atoi(argv[4]);
+	int fd = open(argv[2], O_WRONLY | O_APPEND | O_CREAT, 0644);
+	char line[32];
+
+	if (fd < 0)
+		return 2;
+	for (int i = 0; i < n; i++) {
+		int len = snprintf(line, sizeof(line), "%d\n", i);
+
+		if (write(fd, line, len) != len)
+			return 3;
+		msleep(ms);
+	}
+	return close(fd) ? 4 : 0;
+}
+
+struct part {
+	const uint8_t *p;
+	size_t len;
+	uint64_t sum;
+};
+
+static void *thread_sum(void *arg)
+{
+	struct part *pt = arg;
+
+	for (int round = 0; round < 20; round++)
+		pt->sum = sum(pt->p, pt->len);
+	return NULL;
+}
+
+static void *thread_pause(void *arg)
+{
+	(void)arg;
+	pause();
+	return NULL;
+}
+
+static int mode_refuse(char **argv)
+{
+	const char *kind = argv[2];
+	int node = atoi(argv[3]);
+	pthread_t t;
+	long r;
+
+	if (!strcmp(kind, "threads")) {
+		static struct part pt;
+		static uint8_t buf[4096];
+
+		pt.p = buf;
+		pt.len = sizeof(buf);
+		if (pthread_create(&t, NULL, thread_sum, &pt))
+			return 2;
+		pthread_join(t, NULL);
+		if (pthread_create(&t, NULL, thread_pause, NULL))
+			return 2;
+	} else if (!strcmp(kind, "shm")) {
+		void *m = mmap(NULL, 4096, PROT_READ | PROT_WRITE,
+			       MAP_SHARED | MAP_ANONYMOUS, -1, 0);
+
+		if (m == MAP_FAILED)
+			return 2;
+		memset(m, 1, 4096);
+	} else if (!strcmp(kind, "vfork")) {
+		/* checked from the child side of vfork: shared mm */
+		pid_t c = vfork();
+
+		if (c == 0) {
+			r = migrate(node);
+			_exit(r ? errno : 0);
+		}
+		return 0;
+	}
+	r = migrate(node);
+	printf("%s migrate %ld errno %d node %d pid %d\n", kind, r,
+	       r ? errno : 0, node_of_self(), getpid());
+	return 0;
+}
+
+int main(int argc, char **argv)
+{
+	if (argc >= 4 && !strcmp(argv[1], "self"))
+		return mode_self(argc, argv);
+	if (argc == 4 && !strcmp(argv[1], "count"))
+		return mode_count(argv);
+	if (argc == 4 && !strcmp(argv[1], "exit")) {
+		if (migrate(atoi(argv[3])))
+			return 100;
+		return atoi(argv[2]);
+	}
+	if (argc == 3 && !strcmp(argv[1], "abort")) {
+		if (migrate(atoi(argv[2])))
+			return 100;
+		abort();
+	}
+	if (argc == 5 && !strcmp(argv[1], "append"))
+		return mode_append(argv);
+	if (argc == 4 && !strcmp(argv[1], "refuse"))
+		return mode_refuse(argv);
+	fprintf(stderr, "usage: see the comment at the top of migprog.c\n");
+	return 2;
+}
