@@ -15,6 +15,7 @@
 #include <linux/hashtable.h>
 #include <linux/kdev_t.h>
 #include <linux/mm.h>
+#include <linux/module.h>
 #include <linux/mount.h>
 #include <linux/poll.h>
 #include <linux/pseudo_fs.h>
@@ -481,11 +482,18 @@ static struct file *rfile_new_proxy(const struct rfile_handle *h,
 	inode->i_flags |= S_PRIVATE;
 	inode->i_private = px;
 	snprintf(name, sizeof(name), "rfile:[%u:%llu]", h->node, h->id);
+	/* The file's last fput drops it (fops_put), as for anon_inode files. */
+	if (!try_module_get(THIS_MODULE)) {
+		iput(inode);
+		kfree(px);
+		return ERR_PTR(-ENOENT);
+	}
 	file = alloc_file_pseudo(inode, rfile_mnt, name,
 				 f_flags & (O_ACCMODE | O_APPEND | O_NONBLOCK |
 					    O_DSYNC | O_SYNC),
 				 &rfile_fops);
 	if (IS_ERR(file)) {
+		module_put(THIS_MODULE);
 		iput(inode);
 		kfree(px);
 		return file;

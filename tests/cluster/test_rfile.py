@@ -84,20 +84,20 @@ def test_pipe_writes_in_order_and_eof_after_both_close(cluster: Cluster, probe: 
     pid = hold(n1, d)
     cat = start(n1, f"cat /proc/{pid}/fd/{PIPE_R}", f"{d}/pipe.out")
     for i in range(1, 4):
-        assert probe_run(n2, f"w 1 {pid} {PIPE_W} chunk{i};") == ["ok", "7"]
-    n1.wait_until_succeeds(f"grep -qx 'chunk1;chunk2;chunk3;' {d}/pipe.out", timeout=10)
+        assert probe_run(n2, f"w 1 {pid} {PIPE_W} chunk{i}.") == ["ok", "7"]
+    n1.wait_until_succeeds(f"grep -qx 'chunk1.chunk2.chunk3.' {d}/pipe.out", timeout=10)
     # Each probe closed its proxy: node 1 released every export.
     n1.wait_until_succeeds(f"test $(cat {RFILE}/exported) = 0", timeout=10)
     # Node 2 keeps a writer open 4 s; node 1 closes its own write end at once:
     # the reader sees EOF only after node 2's close.
-    writer = start(n2, f"{PROBE} w 1 {pid} {PIPE_W} last; 4")
-    n1.wait_until_succeeds(f"grep -q 'last;' {d}/pipe.out", timeout=10)
+    writer = start(n2, f"{PROBE} w 1 {pid} {PIPE_W} last. 4")
+    n1.wait_until_succeeds(f"grep -q 'last.' {d}/pipe.out", timeout=10)
     n1.succeed(f"kill -USR1 {pid}")
     time.sleep(1)
     n1.succeed(f"kill -0 {cat}")  # still reading: node 2 holds a writer
     n1.wait_until_fails(f"kill -0 {cat}", timeout=15)
     n2.wait_until_fails(f"kill -0 {writer}", timeout=10)
-    assert n1.succeed(f"cat {d}/pipe.out") == "chunk1;chunk2;chunk3;last;"
+    assert n1.succeed(f"cat {d}/pipe.out") == "chunk1.chunk2.chunk3.last."
     n1.wait_until_succeeds(f"test $(cat {RFILE}/exported) = 0", timeout=10)
     stop(n1, pid)
 
