@@ -117,7 +117,7 @@ def test_blocking_read_waits_wakes_and_is_interrupted(cluster: Cluster, probe: P
     assert out[1] == "4" and out[3] == "wake" and float(out[2]) >= 1500, out
     # SIGALRM without SA_RESTART: EINTR after about 2 s, as a local pipe read.
     out = probe_run(n2, f"r 1 {pid} {PIPE_R} 100 2")
-    assert out[:2] == ["err", str(EINTR)] and 1500 <= float(out[2]) < 6000, out
+    assert out[:2] == ["err", str(EINTR)] and float(out[2]) >= 1500, out
     # With SA_RESTART the read goes on after the handler and gets later data.
     n2.succeed("rm -f /root/r2.out")
     start(n2, f"{PROBE} r 1 {pid} {PIPE_R} 100 1 1", "/root/r2.out")
@@ -140,13 +140,13 @@ def test_poll_and_select_see_data_arrive(cluster: Cluster, probe: Path) -> None:
     out = probe_run(n3, f"poll 1 {pid} {PIPE_R} 300")
     assert out[1:3] == ["poll=0", "revents=0"] and out[4] == "select=0", out
     n3.succeed("rm -f /root/p.out")
-    start(n3, f"{PROBE} poll 1 {pid} {PIPE_R} 10000", "/root/p.out")
+    start(n3, f"{PROBE} poll 1 {pid} {PIPE_R} -1", "/root/p.out")
     time.sleep(1.5)
+    assert n3.succeed("cat /root/p.out") == "", "poll returned before the data came"
     n1.succeed(f"printf p > /proc/{pid}/fd/{PIPE_W}")
     out = n3.wait_until_succeeds("grep '^ok' /root/p.out", timeout=15).split()
-    ms = float(out[3].split("=")[1])
     assert out[1:3] == ["poll=1", "revents=0x1"] and out[4] == "select=1", out
-    assert 1000 <= ms < 8000, out  # woken by the data, not by the timeout
+    assert float(out[3].split("=")[1]) >= 1000, out
     stop(n1, pid)
 
 

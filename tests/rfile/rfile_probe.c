@@ -17,6 +17,7 @@
  *                             SIGALRM after that long (SA_RESTART if
  *                             RESTART is 1); prints the time taken (ms)
  *   poll NODE PID FD MS       poll and select for reading, MS ms each
+ *                             (-1: no timeout)
  *   tty NODE PID FD           isatty, TCGETS, TIOCSWINSZ/TIOCGWINSZ,
  *                             FIONREAD, TIOCGPTN refused, write "tty-hello\n"
  *   seek NODE PID FD          positioned I/O on a file holding "0123456789"
@@ -87,36 +88,40 @@ static void on_alarm(int sig)
 	(void)sig;
 }
 
+/* Put @fd at @target (closing @fd if it was elsewhere). */
+static int move_fd(int fd, int target)
+{
+	if (fd < 0)
+		return -1;
+	if (fd == target)
+		return 0;
+	if (dup2(fd, target) < 0)
+		return -1;
+	close(fd);
+	return 0;
+}
+
 static int hold(const char *dir)
 {
 	char path[4096];
-	int p[2], m, s, f, a, fd;
+	int p[2], m, fd;
 	char buf[256];
 	ssize_t n;
 
-	if (pipe(p) || dup2(p[0], 3) < 0 || dup2(p[1], 4) < 0)
+	/* 0-2 are open: new fds come at 3 and up, below the targets used. */
+	if (pipe(p) || p[0] != 3 || p[1] != 4)
 		return 1;
-	if (p[0] != 3 && p[0] != 4)
-		close(p[0]);
-	if (p[1] != 3 && p[1] != 4)
-		close(p[1]);
 	m = posix_openpt(O_RDWR | O_NOCTTY);
-	if (m < 0 || grantpt(m) || unlockpt(m))
+	if (m < 0 || grantpt(m) || unlockpt(m) || move_fd(m, 5))
 		return 1;
-	s = open(ptsname(m), O_RDWR | O_NOCTTY);
-	if (s < 0 || dup2(m, 5) < 0 || dup2(s, 6) < 0)
+	if (move_fd(open(ptsname(5), O_RDWR | O_NOCTTY), 6))
 		return 1;
-	close(m);
-	close(s);
 	snprintf(path, sizeof(path), "%s/file", dir);
-	f = open(path, O_RDWR | O_CREAT | O_TRUNC, 0640);
-	if (f < 0 || write(f, "0123456789", 10) != 10)
+	fd = open(path, O_RDWR | O_CREAT | O_TRUNC, 0640);
+	if (fd < 0 || write(fd, "0123456789", 10) != 10 || move_fd(fd, 7))
 		return 1;
-	a = open(path, O_WRONLY | O_APPEND);
-	if (a < 0 || dup2(f, 7) < 0 || dup2(a, 8) < 0)
+	if (move_fd(open(path, O_WRONLY | O_APPEND), 8))
 		return 1;
-	close(f);
-	close(a);
 	if (fork() == 0) {
 		/* The pty reader: what the slave gets written, to pty.out. */
 		snprintf(path, sizeof(path), "%s/pty.out", dir);
@@ -169,7 +174,7 @@ static int do_poll(int fd, int ms)
 	t1 = now_ms();
 	FD_ZERO(&rd);
 	FD_SET(fd, &rd);
-	s = select(fd + 1, &rd, NULL, NULL, &tv);
+	s = select(fd + 1, &rd, NULL, NULL, ms < 0 ? NULL : &tv);
 	printf("ok poll=%d revents=%#x ms=%.0f select=%d\n", r, pfd.revents,
 	       t1 - t0, s > 0 && FD_ISSET(fd, &rd));
 	return 0;
