@@ -216,7 +216,7 @@ def test_requests_without_a_reference_are_refused_and_counted(
     handle = int(table.split()[0])
     before = counter(n1, "bad_handle")
     for req in (f"{handle} stat", f"{handle} read", f"{handle} put", "987654321"):
-        rc, _, err = n3.execute(f"echo '1 {req}' > {RFILE}/test_call")
+        rc, _, err = n3.execute(f"/bin/echo '1 {req}' > {RFILE}/test_call")
         assert rc != 0 and "Bad file descriptor" in err, (req, rc, err)
     assert counter(n1, "bad_handle") == before + 4
     # Node 2's reference is intact: its reader still gets the data.
