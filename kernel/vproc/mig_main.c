@@ -160,6 +160,26 @@ int mig_srv_exited(unsigned int from, const struct mig_exited_req *req,
 	return mig_deputy_exited(req->pid, req->status, req->node, from);
 }
 
+int mig_srv_move(unsigned int from, const struct mig_move_req *req,
+		 struct mig_move_rep *rep)
+{
+	struct task_struct *task;
+	int ret;
+
+	if (mig_migrant_home(req->pid) != from)
+		return -ESRCH;		/* only its deputy moves it this way */
+	rcu_read_lock();
+	task = pid_task(find_vpid(req->pid), PIDTYPE_PID);
+	if (task)
+		get_task_struct(task);
+	rcu_read_unlock();
+	if (!task)
+		return -ESRCH;
+	ret = mig_queue(task, req->node, false);
+	put_task_struct(task);
+	return ret;
+}
+
 /* --- ssisys --------------------------------------------------------------- */
 
 static long mig_ssisys_restore(void __user *buf, size_t len)
@@ -229,11 +249,22 @@ static int mig_goto_node(struct task_struct *task, unsigned int node)
 	pid_t pid = task_tgid_nr(task);
 	int ret;
 
-	if (mig_deputy_node(task) != mig_self)
-		return -EREMOTE;	/* moving a moved process: not yet */
+	unsigned int runs = mig_deputy_node(task->group_leader);
+
 	ret = ssi_kill_local(0, SEND_SIG_NOINFO, pid);
 	if (ret)
 		return ret;
+	if (runs != mig_self) {
+		/* a deputy: the process runs on @runs; it moves from there */
+		struct mig_move_req req = { .pid = pid, .node = node };
+		struct mig_move_rep rep;
+
+		ret = mig_check_node(node);
+		if (ret)
+			return ret;
+		return runs == node ? 0 :
+			ics_mig_move(runs, &req, &rep, MIG_CALL_TIMEOUT);
+	}
 	return mig_queue(task->group_leader, node, false);
 }
 

@@ -102,6 +102,7 @@ struct cred *vproc_cred_build(const struct vproc_creds *c);
 
 /* Location table (vproc_main.c). */
 int vproc_where_here(pid_t pid, unsigned int *node);
+bool vproc_emigrant(pid_t pid);
 int vproc_here(pid_t pid);
 
 /* Calls routed to where a process runs (vproc_ops.c). */

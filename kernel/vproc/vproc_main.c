@@ -264,6 +264,23 @@ int vproc_where_here(pid_t pid, unsigned int *node)
 	bool found;
 	int ret = -ESRCH;
 
+	/*
+	 * The table first: a process that moved away leaves its deputy here
+	 * (the migration module), a local task that is not where it runs.
+	 */
+	if (vproc_origin(pid) == vproc_self()) {
+		spin_lock(&vproc_loc_lock);
+		hash_for_each_possible(vproc_locs, loc, link, pid) {
+			if (loc->pid == pid) {
+				*node = loc->node;
+				ret = 0;
+				break;
+			}
+		}
+		spin_unlock(&vproc_loc_lock);
+		if (!ret)
+			return 0;
+	}
 	rcu_read_lock();
 	found = pid_task(find_pid_ns(pid, &init_pid_ns), PIDTYPE_PID);
 	rcu_read_unlock();
@@ -271,19 +288,26 @@ int vproc_where_here(pid_t pid, unsigned int *node)
 		*node = vproc_self();
 		return 0;
 	}
-	if (vproc_origin(pid) != vproc_self())
-		return -ESRCH;
+	return -ESRCH;
+}
 
+/* @pid is this origin's and runs on another node (its deputy is here). */
+bool vproc_emigrant(pid_t pid)
+{
+	struct vproc_loc *loc;
+	bool found = false;
+
+	if (vproc_origin(pid) != vproc_self())
+		return false;
 	spin_lock(&vproc_loc_lock);
 	hash_for_each_possible(vproc_locs, loc, link, pid) {
 		if (loc->pid == pid) {
-			*node = loc->node;
-			ret = 0;
+			found = true;
 			break;
 		}
 	}
 	spin_unlock(&vproc_loc_lock);
-	return ret;
+	return found;
 }
 
 int vproc_set_location(pid_t pid, unsigned int node)

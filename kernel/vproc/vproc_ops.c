@@ -556,6 +556,9 @@ void vproc_list_local(struct vproc_list_rep *rep)
 
 		if (!vproc_is_cluster_pid(tgid) || (p->flags & PF_KTHREAD))
 			continue;
+		/* a deputy: the node running the process lists it */
+		if (vproc_emigrant(tgid))
+			continue;
 		if (i >= ARRAY_SIZE(rep->pid))
 			break;
 		rep->pid[i] = tgid;

@@ -28,7 +28,7 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "../../../abi/ssi_abi.h"
+#include "../../abi/ssi_abi.h"
 
 static int node_of_self(void)
 {
@@ -208,8 +208,10 @@ int main(int argc, char **argv)
 	if (argc == 4 && !strcmp(argv[1], "count"))
 		return mode_count(argv);
 	if (argc == 4 && !strcmp(argv[1], "exit")) {
-		if (migrate(atoi(argv[3])))
+		if (migrate(atoi(argv[3]))) {
+			perror("migrate");
 			return 100;
+		}
 		return atoi(argv[2]);
 	}
 	if (argc == 3 && !strcmp(argv[1], "abort")) {

@@ -1,0 +1,178 @@
+"""Process migration (issue 10) in a booted 3-node cluster.
+
+The programs are tests/migration/migprog.c, built static on the host into
+build/bin/migprog (the guests see the host's root read-only).  A process
+started on node 1 moves with migrate() (itself) or a write to
+/proc/<pid>/goto (by another process); its output goes through a pipe to a
+reader that stays on node 1, so every line it writes after a move crosses
+rfile back to node 1.
+"""
+
+from __future__ import annotations
+
+import re
+import time
+from pathlib import Path
+
+import pytest
+
+from qemu import Cluster, Node
+from qemu.cbuild import build_c_program
+
+pytestmark = pytest.mark.cluster
+CLUSTER_NODES = 3
+MODULES = ("ssi_core", "ics", "clms", "vproc", "rfile", "migration")
+REPO = Path(__file__).resolve().parents[2]
+SOURCE = REPO / "tests" / "migration" / "migprog.c"
+PROG = REPO / "build" / "bin" / "migprog"
+EOPNOTSUPP, EBUSY, EINVAL, EHOSTDOWN = 95, 16, 22, 112
+
+
+@pytest.fixture(scope="module")
+def prog() -> Path:
+    return build_c_program(SOURCE, PROG, ("-static", "-Werror", "-pthread"),
+                           (REPO / "abi" / "ssi_abi.h",))
+
+
+def up(cluster: Cluster) -> None:
+    cluster.bring_up(modules=MODULES)
+
+
+def start(nd: Node, cmd: str, out: str) -> None:
+    """Run *cmd* in the background on *nd*, its output piped to *out* there."""
+    nd.succeed(f"rm -f {out}; ({cmd} </dev/null 2>&1 | cat >{out}) >/dev/null 2>&1 &")
+
+
+def pid_of(nd: Node, out: str, timeout: float = 30.0) -> int:
+    """The PID a migprog prints in its first line of *out*."""
+    line = nd.wait_until_succeeds(f"head -n1 {out} | grep .", timeout=timeout)
+    return int(line.split()[1])
+
+
+def goto(nd: Node, pid: int, node: int) -> None:
+    nd.succeed(f"echo {node} > /proc/{pid}/goto")
+
+
+def where(nd: Node, pid: int) -> int:
+    return int(nd.succeed(f"cat /proc/{pid}/node").strip())
+
+
+@pytest.mark.timeout(300)
+def test_migrate_self_round_trip_keeps_memory_and_pid(cluster: Cluster, prog: Path) -> None:
+    """migrate() 1 -> 2 -> 3 -> 1 with 16 MiB of patterned memory: after each
+    move the same PID, /proc/self/node the new node, the pattern intact."""
+    up(cluster)
+    out = cluster.node(1).succeed(f"sh -c '{PROG} self 2 3 1 16 | cat'; echo rc=$?", timeout=240)
+    lines = out.strip().splitlines()
+    assert lines[-1] == "rc=0", out
+    start_pid = int(lines[0].split()[2])
+    moves = [ln for ln in lines if ln.startswith("moved")]
+    assert [int(m.split()[1]) for m in moves] == [2, 3, 1], out
+    for m in moves:
+        f = m.split()
+        assert f[3] == "0" and f[7] == str(start_pid) and f[9] == f[1] and f[11] == "ok", m
+
+
+@pytest.mark.timeout(300)
+def test_exit_status_reaches_the_parent(cluster: Cluster, prog: Path) -> None:
+    """A process that moved to node 2 and exits there: its parent on node 1
+    gets its exit status through the deputy; killed by a signal there, the
+    parent sees the signal."""
+    up(cluster)
+    nd = cluster.node(1)
+    assert nd.succeed(f"{PROG} exit 7 2 </dev/null >/dev/null 2>/tmp/exit.err; echo $?;"
+                      " cat /tmp/exit.err").strip() == "7"
+    assert nd.succeed(f"{PROG} exit 0 3 </dev/null >/dev/null 2>/tmp/exit.err; echo $?;"
+                      " cat /tmp/exit.err").strip() == "0"
+    # abort() on node 2: SIGABRT (the shell reports 128 + 6)
+    res = nd.succeed(f"sh -c 'ulimit -c 0; exec {PROG} abort 2' </dev/null >/dev/null 2>&1;"
+                     " echo $?")
+    assert res.strip() == "134"
+
+
+@pytest.mark.timeout(300)
+def test_counter_moves_by_goto_with_no_gap_or_duplicate(cluster: Cluster, prog: Path) -> None:
+    """A counter printing every 10 ms is moved 1 -> 2 -> 3 -> 1 by writes to
+    /proc/<pid>/goto on its home node: every line arrives once, in order, with
+    the same PID, and the node column follows the moves."""
+    up(cluster)
+    nd = cluster.node(1)
+    out = "/tmp/counter.out"
+    start(nd, f"{PROG} count 1500 10", out)
+    pid = pid_of(nd, out)
+    for node in (2, 3, 1):
+        goto(nd, pid, node)
+        nd.wait_until_succeeds(f"test $(cat /proc/{pid}/node) = {node}", timeout=60)
+        seen = set()
+        deadline = time.monotonic() + 60
+        while node not in seen and time.monotonic() < deadline:
+            tail = nd.succeed(f"tail -n 3 {out}")
+            seen = {int(f[2]) for f in (ln.split() for ln in tail.splitlines()) if len(f) == 3}
+            time.sleep(0.5)
+        assert node in seen, f"no output from node {node}"
+    nd.wait_until_succeeds(f"test $(wc -l < {out}) -ge 1500", timeout=120)
+    lines = nd.succeed(f"cat {out}").strip().splitlines()
+    nums = [int(ln.split()[0]) for ln in lines]
+    assert nums == list(range(1500)), "gap or duplicate in the counter's output"
+    assert {int(ln.split()[1]) for ln in lines} == {pid}
+    nodes = [int(ln.split()[2]) for ln in lines]
+    changes = [n for i, n in enumerate(nodes) if i == 0 or n != nodes[i - 1]]
+    assert changes == [1, 2, 3, 1], changes
+
+
+@pytest.mark.timeout(300)
+def test_kill_from_another_node_reaches_a_moved_process(cluster: Cluster, prog: Path) -> None:
+    """A process moved 1 -> 3 is killed from node 2 (through its deputy on
+    node 1); its parent on node 1 sees SIGTERM."""
+    up(cluster)
+    nd = cluster.node(1)
+    pid = int(nd.succeed(f"{PROG} count 100000 50 </dev/null >/dev/null 2>&1 & "
+                         "echo $! > /tmp/kill.pid; echo $!").strip())
+    goto(nd, pid, 3)
+    nd.wait_until_succeeds(f"test $(cat /proc/{pid}/node) = 3", timeout=60)
+    assert int(cluster.node(2).succeed(f"ssictl where {pid} 2>/dev/null || "
+                                       f"cat /proc/{pid}/node").split()[-1]) == 3
+    cluster.node(2).succeed(f"kill -TERM {pid}")
+    nd.wait_until_succeeds(f"! test -e /proc/{pid}", timeout=30)
+    cluster.node(3).wait_until_succeeds(f"! test -e /proc/{pid}/stat", timeout=30)
+
+
+@pytest.mark.timeout(300)
+def test_append_through_a_moved_descriptor_keeps_the_offset(cluster: Cluster, prog: Path) -> None:
+    """A program appending to a file on node 1's tmpfs keeps appending, in
+    order and at the end, after it moves to node 2 and on to node 3."""
+    up(cluster)
+    nd = cluster.node(1)
+    f = "/tmp/append.txt"
+    nd.succeed(f"rm -f {f}")
+    pid = int(nd.succeed(f"{PROG} append {f} 400 10 </dev/null >/dev/null 2>&1 & echo $!").strip())
+    nd.wait_until_succeeds(f"test -s {f}", timeout=30)
+    goto(nd, pid, 2)
+    nd.wait_until_succeeds(f"test $(cat /proc/{pid}/node) = 2", timeout=60)
+    goto(nd, pid, 3)
+    nd.wait_until_succeeds(f"! test -e /proc/{pid}", timeout=120)
+    nums = [int(x) for x in nd.succeed(f"cat {f}").split()]
+    assert nums == list(range(400))
+
+
+@pytest.mark.timeout(300)
+@pytest.mark.parametrize("kind", ["threads", "shm"])
+def test_refusals_leave_the_process_intact(cluster: Cluster, prog: Path, kind: str) -> None:
+    """What cannot move yet fails with EOPNOTSUPP, says why in dmesg, and
+    the process goes on where it was."""
+    up(cluster)
+    nd = cluster.node(1)
+    out = nd.succeed(f"{PROG} refuse {kind} 2 </dev/null 2>&1 | cat").strip()
+    f = out.split()
+    assert f[1:4] == ["migrate", "-1", "errno"] and int(f[4]) == EOPNOTSUPP, out
+    assert f[6] == "1", out  # still on node 1
+    assert re.search(r"migration: pid \d+: not moved: ", nd.succeed("dmesg | tail -n 20"))
+
+
+@pytest.mark.timeout(120)
+def test_bad_node_is_einval_and_down_node_is_ehostdown(cluster: Cluster, prog: Path) -> None:
+    up(cluster)
+    nd = cluster.node(1)
+    for node, err in ((0, EINVAL), (64, EINVAL), (9, EHOSTDOWN)):
+        out = nd.succeed(f"{PROG} refuse none {node} </dev/null 2>&1 | cat").split()
+        assert int(out[4]) == err, (node, out)
