@@ -124,6 +124,11 @@ static int hold(const char *dir)
 		return 1;
 	if (fork() == 0) {
 		/* The pty reader: what the slave gets written, to pty.out. */
+		close(3);
+		close(4);
+		close(6);
+		close(7);
+		close(8);
 		snprintf(path, sizeof(path), "%s/pty.out", dir);
 		fd = open(path, O_WRONLY | O_CREAT | O_TRUNC, 0644);
 		while ((n = read(5, buf, sizeof(buf))) > 0)
