@@ -745,6 +745,7 @@ int mig_serve_pages(struct mig_out *out, u64 addr, u64 *next, u64 *page_addr,
 out:
 	mmap_read_unlock(mm);
 	*nr = n;
+	atomic_add(n, &out->pages);
 	return 0;
 }
 
@@ -790,6 +791,9 @@ static int mig_out_run(unsigned int node)
 	struct mig_buf b;
 	struct mig_out *out;
 	struct mig_deputy *dep;
+	ktime_t frozen = ktime_get();
+	unsigned int pages = 0;
+	size_t image_len = 0;
 	long left;
 	int ret;
 
@@ -848,6 +852,8 @@ unlist:
 	spin_lock(&mig_out_lock);
 	list_del(&out->link);
 	spin_unlock(&mig_out_lock);
+	pages = atomic_read(&out->pages);
+	image_len = req->image_len;
 	mmdrop(out->mm);
 	mig_out_put(out);
 	out = NULL;
@@ -857,7 +863,10 @@ unlist:
 	/* The process runs on @node now. */
 	kvfree(req);
 	kvfree(exports);
-	pr_info("pid %d moved to node %u\n", task_tgid_nr(current), node);
+	/* frozen: from the freeze to the target's done, on this node's clock */
+	pr_info("pid %d moved to node %u: frozen %lld us, image %zu bytes, %u pages\n",
+		task_tgid_nr(current), node,
+		ktime_us_delta(ktime_get(), frozen), image_len, pages);
 	if (test_bit(SSI_PFA_MIGRANT, &current->atomic_flags))
 		mig_migrant_moved(task_tgid_nr(current), node);
 	mig_close_all_fds();

@@ -3,6 +3,7 @@
 #ifndef _MIG_INTERNAL_H
 #define _MIG_INTERNAL_H
 
+#include <linux/atomic.h>
 #include <linux/completion.h>
 #include <linux/list.h>
 #include <linux/refcount.h>
@@ -30,6 +31,7 @@ struct mig_out {
 	struct completion done;
 	int status;			/* from mig.done, or a local failure */
 	bool finished;
+	atomic_t pages;			/* sent so far */
 };
 
 /* Target side: one process being received (mig_restore.c). */
