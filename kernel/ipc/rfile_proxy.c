@@ -379,7 +379,8 @@ static int rfile_release(struct inode *inode, struct file *file)
 	spin_unlock(&rfile_px_lock);
 	if (!READ_ONCE(px->dead))
 		rfile_put(&px->h, rfile_self());
-	kfree(px);
+	/* A stat through /proc/<pid>/fd may still reach the inode: it fails. */
+	WRITE_ONCE(px->dead, true);
 	return 0;
 }
 
@@ -484,8 +485,7 @@ static struct file *rfile_new_proxy(const struct rfile_handle *h,
 	snprintf(name, sizeof(name), "rfile:[%u:%llu]", h->node, h->id);
 	/* The file's last fput drops it (fops_put), as for anon_inode files. */
 	if (!try_module_get(THIS_MODULE)) {
-		iput(inode);
-		kfree(px);
+		iput(inode);	/* frees @px */
 		return ERR_PTR(-ENOENT);
 	}
 	file = alloc_file_pseudo(inode, rfile_mnt, name,
@@ -494,8 +494,7 @@ static struct file *rfile_new_proxy(const struct rfile_handle *h,
 				 &rfile_fops);
 	if (IS_ERR(file)) {
 		module_put(THIS_MODULE);
-		iput(inode);
-		kfree(px);
+		iput(inode);	/* frees @px */
 		return file;
 	}
 	file->private_data = px;
@@ -626,9 +625,28 @@ void rfile_proxy_node_down(unsigned int node)
 	spin_unlock(&rfile_px_lock);
 }
 
+/* The proxy lives as long as its inode (getattr uses it). */
+static void rfile_evict_inode(struct inode *inode)
+{
+	truncate_inode_pages_final(&inode->i_data);
+	clear_inode(inode);
+	kfree(inode->i_private);
+}
+
+static const struct super_operations rfile_sops = {
+	.statfs = simple_statfs,
+	.drop_inode = generic_delete_inode,
+	.evict_inode = rfile_evict_inode,
+};
+
 static int rfile_init_fs_context(struct fs_context *fc)
 {
-	return init_pseudo(fc, RFILE_FS_MAGIC) ? 0 : -ENOMEM;
+	struct pseudo_fs_context *ctx = init_pseudo(fc, RFILE_FS_MAGIC);
+
+	if (!ctx)
+		return -ENOMEM;
+	ctx->ops = &rfile_sops;
+	return 0;
 }
 
 static struct file_system_type rfile_fs_type = {
