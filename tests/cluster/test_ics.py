@@ -11,6 +11,7 @@ import pytest
 
 from qemu import Cluster
 from qemu.bringup import DEFAULT_KEY, peer_table, up_command
+from qemu.paths import flavor
 
 pytestmark = pytest.mark.cluster
 
@@ -18,14 +19,19 @@ REPO = Path(__file__).resolve().parents[2]
 PY = REPO / ".venv" / "bin" / "python"
 MODULES = ("ssi_core", "ics", "ics_test")
 FUZZ_CLIENT = Path(__file__).with_name("ics_fuzz_client.py")
+# Each call's deadline (connect and handshake included), scaled like every
+# harness deadline under the debug flavor: its sanitizers made a first bulk
+# connect plus handshake, and some null calls, take over 3 s.
+CALL_TIMEOUT_MS = int(3000 * flavor().timeout_factor)
 
 # One interpreter per step: Python starts slowly in a TCG guest.
 ICS_TEST = """
 import json, sys
 from abi import cluster
 out = []
+timeout_ms = int(sys.argv[2])
 for node, op, count, size in json.loads(sys.argv[1]):
-    r = cluster.ics_test(node, op, count, size=size, timeout_ms=3000)
+    r = cluster.ics_test(node, op, count, size=size, timeout_ms=timeout_ms)
     out.append({"node": node, "op": op, "count": count, "errors": r.errors,
                 "last_error": r.last_error, "elapsed_ns": r.elapsed_ns})
 print(json.dumps(out))
@@ -33,7 +39,7 @@ print(json.dumps(out))
 
 
 def run_ics_test(node: object, runs: list[tuple[int, str, int, int]]) -> list[dict[str, int]]:
-    cmd = f"{PY} -c '{ICS_TEST}' '{json.dumps(runs)}'"
+    cmd = f"{PY} -c '{ICS_TEST}' '{json.dumps(runs)}' {CALL_TIMEOUT_MS}"
     out = node.succeed(cmd, timeout=120)  # type: ignore[attr-defined]
     result: list[dict[str, int]] = json.loads(out.strip().splitlines()[-1])
     return result
@@ -110,7 +116,7 @@ def test_hostile_frames_are_dropped_and_counted(cluster: Cluster) -> None:
         "auth_refused+refused_busy": sent.get("preauth_wrong_key", 0),
     }
     # The receiving side works through the backlog asynchronously: poll.
-    deadline = time.monotonic() + 30
+    deadline = time.monotonic() + flavor().timeout(30)
     while True:
         after = counters(cluster.node(1))
         for c in (before, after):
