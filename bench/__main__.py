@@ -6,7 +6,7 @@ import sys
 from collections.abc import Callable
 from typing import Any
 
-from . import boot, clms, guest, ics, vproc
+from . import boot, clms, guest, ics, migrate, vproc
 from .common import write_result
 
 BENCHMARKS: dict[str, Callable[[], dict[str, Any]]] = {
@@ -15,6 +15,7 @@ BENCHMARKS: dict[str, Callable[[], dict[str, Any]]] = {
     "ics": ics.run,
     "clms": clms.run,
     "vproc": vproc.run,
+    "migrate": migrate.run,
 }
 
 
