@@ -135,7 +135,7 @@ static int mode_goto(char **argv)
 	len = snprintf(num, sizeof(num), "%ld\n", want);
 	snprintf(path, sizeof(path), "/proc/%s/node", argv[2]);
 	t0 = now_ns();
-	deadline = t0 + 600 * 1000000000LL;
+	deadline = t0 + 300 * 1000000000LL;
 	if (write(fd, num, len) != len) {
 		perror("goto");
 		return 1;
@@ -143,7 +143,7 @@ static int mode_goto(char **argv)
 	close(fd);
 	while (read_int_file(path, &node) || node != want) {
 		if (now_ns() > deadline) {
-			fprintf(stderr, "still on node %ld after 600 s\n", node);
+			fprintf(stderr, "still on node %ld after 300 s\n", node);
 			return 1;
 		}
 		sleep_ns(200000L);

@@ -35,10 +35,12 @@ import statistics
 import subprocess
 import tempfile
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 from qemu import Cluster, Node
+from qemu.node import CommandFailed
 from qemu.paths import flavor
 
 from .common import REPO, static_binary
@@ -230,12 +232,27 @@ def _goals(mig: dict[str, Any], criu: dict[str, Any], link_bps: float,
     if "64" in per:
         r = per["64"]["migrate_over_link"]
         goals["64MiB_within_1.2x_link"] = {"value": r, "met": r <= 1.2}
+    if not per:
+        return {"per_size": per, "goals": goals}
     worst = max(p["freeze_over_criu_frozen_plus_restore"] for p in per.values())
     goals["freeze_at_most_0.25x_criu_frozen_plus_restore"] = {
         "value_worst_size": worst, "met": worst <= 0.25,
         "met_per_size": {s: p["freeze_over_criu_frozen_plus_restore"] <= 0.25
                          for s, p in per.items()}}
     return {"per_size": per, "goals": goals}
+
+
+def _guarded(c: Cluster, fn: Callable[[Cluster, Path, int, int], dict[str, Any]], tool: Path,
+             mib: int, reps: int) -> dict[str, Any]:
+    """*fn*'s result, or {"error": why} if it failed (the other sizes still run;
+    a failure is reported, never retried into a number)."""
+    try:
+        return fn(c, tool, mib, reps)
+    except (CommandFailed, RuntimeError) as e:
+        print(f"migrate: {fn.__name__} {mib} MiB failed: {e}")
+        for nd in c.nodes:
+            nd.execute(f"pkill -KILL -x migbench; rm -rf {IMG}", 60)
+        return {"error": str(e)[-2000:]}
 
 
 def measure(protect: str, sizes: tuple[int, ...], reps: int, iperf_s: int) -> dict[str, Any]:
@@ -249,10 +266,11 @@ def measure(protect: str, sizes: tuple[int, ...], reps: int, iperf_s: int) -> di
         # Warm-up, not counted: the first move opens the migration channel
         # and brings the restore helper into node 2's page cache.
         warm = _migrate(c, tool, 1, 1)
-        mig = {str(mib): _migrate(c, tool, mib, reps) for mib in sizes}
-        criu = {str(mib): _criu(c, tool, mib, reps) for mib in sizes}
-    res = _goals(mig, criu, link["bytes_per_s_1to2"], sizes)
-    for mib in sizes:
+        mig = {str(mib): _guarded(c, _migrate, tool, mib, reps) for mib in sizes}
+        criu = {str(mib): _guarded(c, _criu, tool, mib, reps) for mib in sizes}
+    done = tuple(m for m in sizes if "error" not in mig[str(m)] and "error" not in criu[str(m)])
+    res = _goals(mig, criu, link["bytes_per_s_1to2"], done)
+    for mib in done:
         m, k, p = mig[str(mib)], criu[str(mib)], res["per_size"][str(mib)]
         print(f"migrate protect={protect} {mib:>3} MiB: migrate {m['wall_s']:.3f} s "
               f"(frozen {m['frozen_s']:.3f} s), CRIU dump+restore {k['total_s']:.3f} s "
