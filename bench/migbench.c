@@ -10,8 +10,9 @@
  *                               makes it check the pattern and print
  *                               "check ok|BAD node N".
  *   migbench goto PID NODE      write NODE to /proc/PID/goto and poll
- *                               /proc/PID/node (every 200 us) until it
- *                               says NODE; print the nanoseconds from
+ *                               /proc/PID/node (every 200 us, for 300 s
+ *                               at most) until it says NODE; print the
+ *                               nanoseconds from
  *                               before the write to then (one clock: the
  *                               node this runs on)
  *   migbench sink PORT          accept one TCP connection, read it to EOF,
