@@ -12,9 +12,8 @@
  *   migbench goto PID NODE      write NODE to /proc/PID/goto and poll
  *                               /proc/PID/node (every 200 us, for 300 s
  *                               at most) until it says NODE; print the
- *                               nanoseconds from
- *                               before the write to then (one clock: the
- *                               node this runs on)
+ *                               nanoseconds from before the write to
+ *                               then (one clock: the node this runs on)
  *   migbench sink PORT          accept one TCP connection, read it to EOF,
  *                               answer with the byte count (8 bytes)
  *   migbench send HOST PORT FILE...
