@@ -48,6 +48,8 @@ class GuestFlavor:
     # Boot deadlines have a wide margin (120 s), so 4 covers both.  Only
     # deadlines scale; what a test asserts does not change.
     timeout_factor: float
+    # Kernel command-line words for this flavor's guests.
+    kernel_args: tuple[str, ...] = ()
 
     @property
     def suffix(self) -> str:
@@ -70,9 +72,31 @@ class GuestFlavor:
         return seconds * self.timeout_factor
 
 
+# The debug kernel's watchdogs measure guest time, and a TCG guest's clock
+# follows the host's: a guest starved by the host (two cores shared by several
+# clusters) loses whole seconds at once.  With the stock thresholds, 3-node
+# debug clusters reported soft lockups of 21-74 s at boot (tracefs creation and
+# slab sysfs with SLUB debugging, 2026-12-02) with nothing stuck.  Their
+# thresholds grow by the flavor's timeout factor (4) like the harness's own
+# deadlines: soft lockup 20 s -> 80 s (watchdog_thresh 10 -> 40), RCU stall
+# 21 s -> 84 s, workqueue stall 30 s -> 120 s, hung task 120 s -> 480 s.  A
+# real lockup or stall still reports, later.  slub_debug=- switches off the
+# SLUB debugging SLUB_DEBUG_ON enables from boot (red zones, poisoning and a
+# stack trace saved on every allocation and free, the soft lockups' own
+# backtraces): generic KASAN already finds out-of-bounds and use-after-free on
+# every slab object, and more precisely.
+DEBUG_KERNEL_ARGS = (
+    "watchdog_thresh=40",
+    "rcupdate.rcu_cpu_stall_timeout=84",
+    "workqueue.watchdog_thresh=120",
+    "sysctl.kernel.hung_task_timeout_secs=480",
+    "slub_debug=-",
+)
+
 GUEST_FLAVORS = {
     "normal": GuestFlavor("normal", memory_factor=1, timeout_factor=1.0),
-    "debug": GuestFlavor("debug", memory_factor=2, timeout_factor=4.0),
+    "debug": GuestFlavor("debug", memory_factor=2, timeout_factor=4.0,
+                         kernel_args=DEBUG_KERNEL_ARGS),
 }
 
 

@@ -152,6 +152,8 @@ def kernel_append(cfg: NodeConfig) -> str:
         # init.sh points ssictl at build/modules-<flavor>/out: a module built
         # for the other kernel would not match this one.
         parts.append(f"ssi.flavor={cfg.flavor}")
+    # The flavor's own (debug: watchdog thresholds for a slow guest).
+    parts += kernel_flavor(cfg.flavor).kernel_args
     if cfg.extra_append:
         parts.append(cfg.extra_append)
     if cfg.busybox:
