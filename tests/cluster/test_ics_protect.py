@@ -32,6 +32,9 @@ REPO = Path(__file__).resolve().parents[2]
 PY = REPO / ".venv" / "bin" / "python"
 CALLS = 150
 EIO = 5
+# Each call's deadline (connect and handshake included), scaled with the flavor
+# like every harness deadline: what the test asserts does not change.
+CALL_TIMEOUT_MS = int(3000 * flavor().timeout_factor)
 
 # One echo call per ssisys, so each call's own outcome is known: 0, or its errno.
 ECHO_CALLS = """
@@ -39,7 +42,7 @@ import json, sys
 from abi import cluster
 errs = {}
 for i in range(int(sys.argv[2])):
-    r = cluster.ics_test(int(sys.argv[1]), "echo", 1, size=2048, timeout_ms=3000)
+    r = cluster.ics_test(int(sys.argv[1]), "echo", 1, size=2048, timeout_ms=int(sys.argv[3]))
     key = str(-r.last_error) if r.errors else "0"
     errs[key] = errs.get(key, 0) + 1
 print(json.dumps(errs))
@@ -47,7 +50,7 @@ print(json.dumps(errs))
 
 
 def echo_outcomes(nd: Node, target: int, calls: int) -> dict[int, int]:
-    out = nd.succeed(f"{PY} -c '{ECHO_CALLS}' {target} {calls}", timeout=240)
+    out = nd.succeed(f"{PY} -c '{ECHO_CALLS}' {target} {calls} {CALL_TIMEOUT_MS}", timeout=240)
     return {int(k): v for k, v in json.loads(out.strip().splitlines()[-1]).items()}
 
 
@@ -130,9 +133,11 @@ def test_nodes_with_different_protect_modes_refuse_each_other(cluster: Cluster) 
     outcomes = echo_outcomes(cluster.node(1), 2, 3)
     assert 0 not in outcomes, outcomes
     assert counters(cluster.node(2))["auth_refused"] > 0
-    cluster.node(2).wait_for_console_text("protect= mode differs", timeout=10)
+    cluster.node(2).wait_for_console_text("protect= mode differs",
+                                          timeout=flavor().timeout(10))
     # A bad value refuses to load, with a message saying what to use.
     rc, _, _ = cluster.node(3).execute(f"insmod {mods}/ssi_core.ko && "
                                        f"insmod {mods}/ics.ko protect=maybe")
     assert rc != 0
-    cluster.node(3).wait_for_console_text("protect=maybe: use tls, or none", timeout=10)
+    cluster.node(3).wait_for_console_text("protect=maybe: use tls, or none",
+                                          timeout=flavor().timeout(10))
