@@ -43,6 +43,7 @@
 /* Process migration (migration.ko). */
 #define SSISYS_MIG_RESTORE	28	/* restore helper only: buf: struct ssi_mig_restore */
 #define SSISYS_MIG_REAPED	29	/* restore helper only: buf: struct ssi_mig_reaped */
+#define SSISYS_MIG_RESTORE_THREAD 30	/* restore helper only: buf: struct ssi_mig_restore */
 /* Remote files (rfile.ko). */
 #define SSISYS_RFILE_GETFD	32	/* buf: struct ssi_rfile_getfd (in) */
 /* ICS self-test service (ics_test.ko): tests and benchmarks only. */
@@ -128,7 +129,9 @@ struct ssi_ics_test {
  * SSISYS_MIG_RESTORE: called by the restore helper (kernel/vproc/tools/
  * ssi-restore.c) in the task it created with the migrating process's PID:
  * the task becomes that process and the call returns into it.  Needs
- * CAP_SYS_ADMIN and a session offered for that PID.
+ * CAP_SYS_ADMIN and a session offered for that PID.  The process's other
+ * threads: SSISYS_MIG_RESTORE_THREAD from a thread the helper made with
+ * the TID in @pid, before the leader calls SSISYS_MIG_RESTORE.
  */
 struct ssi_mig_restore {
 	__u64 session;

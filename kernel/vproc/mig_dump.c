@@ -118,42 +118,48 @@ static bool mig_special_vma(struct vm_area_struct *vma, const char **name)
 /* Refusals: what cannot move yet leaves the process exactly as it was. */
 static int mig_check_movable(void)
 {
-	struct task_struct *t = current;
+	struct task_struct *p = current, *t;
+	pid_t pid = task_tgid_nr(p);
+	int ret = 0;
 
-	if (get_nr_threads(t) != 1) {
-		pr_info("pid %d: not moved: multithreaded processes do not move yet\n",
-			task_tgid_nr(t));
+	if (get_nr_threads(p) > MIG_MAX_THREADS + 1) {
+		pr_info("pid %d: not moved: more than %d threads\n", pid,
+			MIG_MAX_THREADS + 1);
 		return -EOPNOTSUPP;
 	}
-	if (t->ptrace || !list_empty(&t->ptraced)) {
-		pr_info("pid %d: not moved: ptraced or ptracing\n", task_tgid_nr(t));
-		return -EBUSY;
-	}
-#ifdef CONFIG_IO_URING
-	if (t->io_uring) {
-		pr_info("pid %d: not moved: uses io_uring\n", task_tgid_nr(t));
-		return -EOPNOTSUPP;
-	}
-#endif
-	if (t->signal->flags & SIGNAL_GROUP_EXIT || t->signal->group_exec_task)
+	if (p->signal->flags & SIGNAL_GROUP_EXIT || p->signal->group_exec_task)
 		return -ESRCH;
-	if (!t->mm || atomic_read(&t->mm->mm_users) > 1) {
+	if (!p->mm || atomic_read(&p->mm->mm_users) > get_nr_threads(p)) {
 		pr_info("pid %d: not moved: shares its address space (vfork or CLONE_VM)\n",
-			task_tgid_nr(t));
+			pid);
 		return -EBUSY;
 	}
-	if (t->thread.fsindex || t->thread.gsindex || t->thread.gsbase) {
-		pr_info("pid %d: not moved: uses segment TLS (set_thread_area or GS)\n",
-			task_tgid_nr(t));
-		return -EOPNOTSUPP;
-	}
-#ifdef CONFIG_SECCOMP
-	if (t->seccomp.mode) {
-		pr_info("pid %d: not moved: under seccomp\n", task_tgid_nr(t));
-		return -EOPNOTSUPP;
-	}
+	rcu_read_lock();
+	for_each_thread(p, t) {
+		if (t->ptrace || !list_empty(&t->ptraced)) {
+			pr_info("pid %d: not moved: ptraced or ptracing\n", pid);
+			ret = -EBUSY;
+		} else if (t->flags & PF_IO_WORKER
+#ifdef CONFIG_IO_URING
+			   || t->io_uring
 #endif
-	return 0;
+			   ) {
+			pr_info("pid %d: not moved: uses io_uring\n", pid);
+			ret = -EOPNOTSUPP;
+#ifdef CONFIG_SECCOMP
+		} else if (t->seccomp.mode) {
+			pr_info("pid %d: not moved: under seccomp\n", pid);
+			ret = -EOPNOTSUPP;
+#endif
+		} else if (t->vfork_done) {
+			pr_info("pid %d: not moved: a vfork child\n", pid);
+			ret = -EBUSY;
+		}
+		if (ret)
+			break;
+	}
+	rcu_read_unlock();
+	return ret;
 }
 
 static u64 mig_cap(kernel_cap_t c)
@@ -199,8 +205,8 @@ static int mig_dump_groups(struct mig_img_hdr *h, struct mig_buf *b)
 	return 0;
 }
 
-/* The user registers as the process will see them when it resumes. */
-static int mig_dump_regs(struct mig_img_hdr *h)
+/* The user registers as the thread will see them when it resumes. */
+static int mig_dump_regs(__le64 *regs)
 {
 	const struct user_regset *rs = mig_regset(NT_PRSTATUS);
 	struct user_regs_struct r;
@@ -229,36 +235,57 @@ static int mig_dump_regs(struct mig_img_hdr *h)
 		}
 	}
 	for (i = 0; i < MIG_NR_REGS; i++)
-		h->regs[i] = cpu_to_le64(w[i]);
+		regs[i] = cpu_to_le64(w[i]);
 	return 0;
 }
 
-static int mig_dump_fpu(struct mig_img_hdr *h, struct mig_buf *b)
+/* current's own state: registers, FPU, mask, stack, futex and rseq. */
+static int mig_dump_thread(struct mig_thread_rec *rec)
 {
-	unsigned int note = mig_fpu_note();
-	const struct user_regset *rs = mig_regset(note);
-	void *data;
-	int len;
+	struct task_struct *t = current;
+	const struct user_regset *rs = mig_regset(mig_fpu_note());
+	sigset_t blocked;
+	int ret;
 
+	rec->task = t;
+	rec->t.tid = cpu_to_le32(task_pid_nr(t));
+	if (t->thread.fsindex || t->thread.gsindex || t->thread.gsbase) {
+		pr_info("pid %d: not moved: thread %d uses segment TLS (set_thread_area or GS)\n",
+			task_tgid_nr(t), task_pid_nr(t));
+		return -EOPNOTSUPP;
+	}
+	ret = mig_dump_regs(rec->t.regs);
+	if (ret)
+		return ret;
 	if (!rs)
 		return -EOPNOTSUPP;
-	len = regset_get_alloc(current, rs, rs->n * rs->size, &data);
-	if (len < 0)
-		return len;
-	if (len > MIG_MAX_XSTATE || !mig_put(b, data, len)) {
-		kfree(data);
+	ret = regset_get_alloc(t, rs, rs->n * rs->size, &rec->xstate);
+	if (ret < 0)
+		return ret;
+	if (ret > MIG_MAX_XSTATE)
 		return -E2BIG;
-	}
-	kfree(data);
-	h->xstate_note = cpu_to_le32(note);
-	h->xstate_len = cpu_to_le32(len);
+	rec->xstate_len = ret;
+	rec->t.xstate_len = cpu_to_le32(ret);
+	spin_lock_irq(&t->sighand->siglock);
+	blocked = test_restore_sigmask() ? t->saved_sigmask : t->blocked;
+	spin_unlock_irq(&t->sighand->siglock);
+	rec->t.blocked = cpu_to_le64(blocked.sig[0]);
+	rec->t.sas_ss_sp = cpu_to_le64(t->sas_ss_sp);
+	rec->t.sas_ss_size = cpu_to_le64(t->sas_ss_size);
+	rec->t.sas_ss_flags = cpu_to_le32(t->sas_ss_flags);
+	rec->t.robust_list = cpu_to_le64((u64)t->robust_list);
+	rec->t.clear_child_tid = cpu_to_le64((u64)t->clear_child_tid);
+#ifdef CONFIG_RSEQ
+	rec->t.rseq = cpu_to_le64((u64)t->rseq);
+	rec->t.rseq_sig = cpu_to_le32(t->rseq_sig);
+#endif
+	get_task_comm(rec->t.comm, t);
 	return 0;
 }
 
 static void mig_dump_signals(struct mig_img_hdr *h)
 {
 	struct sighand_struct *sh = current->sighand;
-	sigset_t blocked;
 	int i;
 
 	spin_lock_irq(&sh->siglock);
@@ -272,13 +299,7 @@ static void mig_dump_signals(struct mig_img_hdr *h)
 #endif
 		h->act[i].mask = cpu_to_le64(sa->sa_mask.sig[0]);
 	}
-	blocked = test_restore_sigmask() ? current->saved_sigmask :
-					   current->blocked;
 	spin_unlock_irq(&sh->siglock);
-	h->blocked = cpu_to_le64(blocked.sig[0]);
-	h->sas_ss_sp = cpu_to_le64(current->sas_ss_sp);
-	h->sas_ss_size = cpu_to_le64(current->sas_ss_size);
-	h->sas_ss_flags = cpu_to_le32(current->sas_ss_flags);
 }
 
 static int mig_dump_sigq_list(struct list_head *list, bool shared,
@@ -551,14 +572,7 @@ static void mig_dump_task(struct mig_img_hdr *h)
 	h->personality = cpu_to_le32(t->personality);
 	h->umask = cpu_to_le32(t->fs->umask);
 	h->nice = cpu_to_le32(task_nice(t));
-	get_task_comm(h->comm, t);
-	h->robust_list = cpu_to_le64((u64)t->robust_list);
 	h->robust_list_len = cpu_to_le64(sizeof(struct robust_list_head));
-	h->clear_child_tid = cpu_to_le64((u64)t->clear_child_tid);
-#ifdef CONFIG_RSEQ
-	h->rseq = cpu_to_le64((u64)t->rseq);
-	h->rseq_sig = cpu_to_le32(t->rseq_sig);
-#endif
 	task_lock(t->group_leader);
 	for (i = 0; i < MIG_NR_RLIMITS; i++) {
 		h->rlim_cur[i] = cpu_to_le64(t->signal->rlim[i].rlim_cur);
@@ -599,14 +613,60 @@ static int mig_dump_paths(struct mig_img_hdr *h, struct mig_buf *b,
 	return ret;
 }
 
-/* Write the image of current into @b. */
-static int mig_dump(struct mig_buf *b, unsigned int target,
-		    struct mig_export *exports, u32 *nr_exports)
+/* The leader's own state goes in the header, the others' at the end. */
+static void mig_put_leader(struct mig_img_hdr *h,
+			   const struct mig_thread_rec *rec)
 {
+	memcpy(h->regs, rec->t.regs, sizeof(h->regs));
+	h->blocked = rec->t.blocked;
+	h->sas_ss_sp = rec->t.sas_ss_sp;
+	h->sas_ss_size = rec->t.sas_ss_size;
+	h->sas_ss_flags = rec->t.sas_ss_flags;
+	h->robust_list = rec->t.robust_list;
+	h->clear_child_tid = rec->t.clear_child_tid;
+	h->rseq = rec->t.rseq;
+	h->rseq_sig = rec->t.rseq_sig;
+	memcpy(h->comm, rec->t.comm, sizeof(h->comm));
+	h->xstate_note = cpu_to_le32(mig_fpu_note());
+	h->xstate_len = cpu_to_le32(rec->xstate_len);
+}
+
+static int mig_put_threads(struct mig_img_hdr *h, struct mig_buf *b,
+			   struct mig_group *g)
+{
+	struct mig_thread_rec *rec;
+	u32 nr = 0;
+
+	list_for_each_entry(rec, &g->recs, link) {
+		if (rec->task == current->group_leader)
+			continue;
+		if (!mig_put(b, &rec->t, sizeof(rec->t)) ||
+		    !mig_put(b, rec->xstate, rec->xstate_len))
+			return -E2BIG;
+		nr++;
+	}
+	h->nr_threads = cpu_to_le32(nr);
+	return 0;
+}
+
+/* Write the image of current's process into @b. */
+static int mig_dump(struct mig_buf *b, unsigned int target,
+		    struct mig_export *exports, u32 *nr_exports,
+		    struct mig_group *g)
+{
+	struct mig_thread_rec *rec, *leader = NULL;
 	struct mig_img_hdr *h;
 	char *scratch;
 	int ret;
 
+	list_for_each_entry(rec, &g->recs, link) {
+		if (rec->err)
+			return rec->err;
+		if (rec->task == current->group_leader)
+			leader = rec;
+	}
+	if (!leader)
+		return -ESRCH;
 	h = mig_put(b, NULL, sizeof(*h));
 	if (!h)
 		return -E2BIG;
@@ -620,9 +680,8 @@ static int mig_dump(struct mig_buf *b, unsigned int target,
 	mig_dump_task(h);
 	mig_dump_creds(h);
 	mig_dump_signals(h);
-	ret = mig_dump_regs(h);
-	if (!ret)
-		ret = mig_dump_groups(h, b);
+	mig_put_leader(h, leader);
+	ret = mig_dump_groups(h, b);
 	if (!ret)
 		ret = mig_dump_vmas(h, b, scratch);
 	if (!ret)
@@ -630,12 +689,142 @@ static int mig_dump(struct mig_buf *b, unsigned int target,
 				     nr_exports);
 	if (!ret)
 		ret = mig_dump_pending(h, b);
-	if (!ret)
-		ret = mig_dump_fpu(h, b);
+	if (!ret && !mig_put(b, leader->xstate, leader->xstate_len))
+		ret = -E2BIG;
 	if (!ret)
 		ret = mig_dump_paths(h, b, scratch);
+	if (!ret)
+		ret = mig_put_threads(h, b, g);
 	kfree(scratch);
 	return ret;
+}
+
+/* --- parking the other threads ------------------------------------ */
+
+struct mig_park_work {
+	struct callback_head cb;
+	struct mig_group *g;
+};
+
+static void mig_group_put(struct mig_group *g)
+{
+	struct mig_thread_rec *rec, *tmp;
+
+	if (!refcount_dec_and_test(&g->ref))
+		return;
+	list_for_each_entry_safe(rec, tmp, &g->recs, link) {
+		kfree(rec->xstate);
+		kfree(rec);
+	}
+	kfree(g);
+}
+
+/* Dump current's own state into @g; false: nothing could be recorded. */
+static bool mig_group_record(struct mig_group *g)
+{
+	struct mig_thread_rec *rec = kzalloc(sizeof(*rec), GFP_KERNEL);
+
+	if (!rec)
+		return false;
+	rec->err = mig_dump_thread(rec);
+	spin_lock(&g->lock);
+	list_add_tail(&rec->link, &g->recs);
+	spin_unlock(&g->lock);
+	return true;
+}
+
+/*
+ * Another thread of a process being sent: record its own state, wait for
+ * the outcome, then go on (resume), end (moved; the leader stays behind
+ * as the deputy instead).
+ */
+static void mig_park_fn(struct callback_head *cb)
+{
+	struct mig_park_work *w = container_of(cb, struct mig_park_work, cb);
+	struct mig_group *g = w->g;
+	struct mig_deputy *dep;
+	bool recorded;
+	int outcome;
+
+	kfree(w);
+	recorded = mig_group_record(g);
+	spin_lock(&g->lock);
+	g->arrived++;
+	if (!recorded)
+		g->outcome = -ENOMEM;
+	spin_unlock(&g->lock);
+	wake_up_all(&g->wq);
+	if (wait_event_killable(g->wq, READ_ONCE(g->outcome)))
+		goto resume;	/* killed: the whole process is going */
+	outcome = READ_ONCE(g->outcome);
+	if (outcome <= 0)
+		goto resume;
+	if (current == current->group_leader && g->dep) {
+		dep = g->dep;
+		mig_group_put(g);
+		mig_deputy_run(dep);
+		module_put(THIS_MODULE);
+		return;
+	}
+	mig_group_put(g);
+	ssi_module_put_and_exit(THIS_MODULE, 0);	/* it runs elsewhere now */
+resume:
+	mig_group_put(g);
+	module_put(THIS_MODULE);
+}
+
+/* Park every other thread of current's process; 0 once all have. */
+static int mig_park_others(struct mig_group *g)
+{
+	struct task_struct *p = current, *t;
+	long left;
+	int ret = 0;
+
+	rcu_read_lock();
+	for_each_thread(p, t) {
+		struct mig_park_work *w;
+
+		if (t == p)
+			continue;
+		w = kzalloc(sizeof(*w), GFP_ATOMIC);
+		if (!w || !try_module_get(THIS_MODULE)) {
+			kfree(w);
+			ret = -ENOMEM;
+			break;
+		}
+		w->g = g;
+		refcount_inc(&g->ref);
+		init_task_work(&w->cb, mig_park_fn);
+		if (task_work_add(t, &w->cb, TWA_SIGNAL)) {
+			refcount_dec(&g->ref);
+			kfree(w);
+			module_put(THIS_MODULE);
+			continue;	/* exiting */
+		}
+		g->expected++;
+	}
+	rcu_read_unlock();
+	if (ret)
+		return ret;
+	left = wait_event_killable_timeout(g->wq,
+					   READ_ONCE(g->arrived) == g->expected,
+					   10 * HZ);
+	if (left <= 0)
+		return left ? (int)left : -EBUSY;	/* one never stopped */
+	if (READ_ONCE(g->outcome) < 0)
+		return g->outcome;
+	/* a thread created meanwhile was not parked */
+	if (get_nr_threads(p) != g->expected + 1)
+		return -EAGAIN;
+	return 0;
+}
+
+static void mig_group_end(struct mig_group *g, int outcome)
+{
+	spin_lock(&g->lock);
+	g->outcome = outcome;
+	spin_unlock(&g->lock);
+	wake_up_all(&g->wq);
 }
 
 /* --- sessions -------------------------------------------------------- */
@@ -776,22 +965,26 @@ static void mig_drop_memory(unsigned long vvar, unsigned long vdso_end)
 }
 
 /*
- * Move current to @node.  Returns an errno with the process untouched, or
- * does not return: the task becomes the deputy and ends when the process
- * does.  A process coming back here is restored into its deputy, which
- * then returns 0 to the task_work and on to user mode.
+ * Move current's process to @node.  Returns an errno with the process
+ * untouched, or does not return: current ends (its process runs on @node)
+ * or, being the thread group leader, becomes the deputy and ends when the
+ * process does.  A process coming back here is restored into its deputy,
+ * which then returns 0 to the task_work and on to user mode.
  */
 static int mig_out_run(unsigned int node)
 {
-	struct mig_start_req *req;
+	struct mig_start_req *req = NULL;
 	struct mig_start_rep rep;
-	struct mig_export *exports;
+	struct mig_export *exports = NULL;
 	unsigned long vvar, vdso;
 	u32 nr_exports = 0, i;
 	struct mig_buf b;
-	struct mig_out *out;
+	struct mig_out *out = NULL;
 	struct mig_deputy *dep;
+	struct mig_group *g;
 	ktime_t frozen = ktime_get();
+	bool leader = current == current->group_leader;
+	bool migrant;
 	unsigned int pages = 0;
 	size_t image_len = 0;
 	long left;
@@ -800,6 +993,19 @@ static int mig_out_run(unsigned int node)
 	ret = mig_check_movable();
 	if (ret)
 		return ret;
+	g = kzalloc(sizeof(*g), GFP_KERNEL);
+	if (!g)
+		return -ENOMEM;
+	refcount_set(&g->ref, 1);
+	spin_lock_init(&g->lock);
+	INIT_LIST_HEAD(&g->recs);
+	init_waitqueue_head(&g->wq);
+	ret = mig_park_others(g);
+	if (!ret && !mig_group_record(g))
+		ret = -ENOMEM;
+	if (ret)
+		goto end_group;
+
 	req = kvzalloc(sizeof(*req), GFP_KERNEL);
 	exports = kvcalloc(MIG_MAX_FILES, sizeof(*exports), GFP_KERNEL);
 	out = kzalloc(sizeof(*out), GFP_KERNEL);
@@ -810,7 +1016,7 @@ static int mig_out_run(unsigned int node)
 	b.p = req->image;
 	b.len = 0;
 	b.cap = sizeof(req->image);
-	ret = mig_dump(&b, node, exports, &nr_exports);
+	ret = mig_dump(&b, node, exports, &nr_exports, g);
 	if (ret)
 		goto unexport;
 	vvar = le64_to_cpu(((struct mig_img_hdr *)req->image)->vvar_start);
@@ -831,8 +1037,8 @@ static int mig_out_run(unsigned int node)
 	req->session = out->session;
 	req->pid = out->pid;
 	/* a migrant moving on: its deputy stays where it is */
-	req->home = test_bit(SSI_PFA_MIGRANT, &current->atomic_flags) ?
-		    mig_migrant_home(out->pid) : mig_self;
+	migrant = test_bit(SSI_PFA_MIGRANT, &current->atomic_flags);
+	req->home = migrant ? mig_migrant_home(out->pid) : mig_self;
 	if (!req->home) {
 		ret = -EHOSTDOWN;	/* its deputy's node died */
 		mig_out_finish(out, ret);
@@ -864,21 +1070,33 @@ unlist:
 	kvfree(req);
 	kvfree(exports);
 	/* frozen: from the freeze to the target's done, on this node's clock */
-	pr_info("pid %d moved to node %u: frozen %lld us, image %zu bytes, %u pages\n",
+	pr_info("pid %d moved to node %u: frozen %lld us, image %zu bytes, %u pages, %d threads\n",
 		task_tgid_nr(current), node,
-		ktime_us_delta(ktime_get(), frozen), image_len, pages);
-	if (test_bit(SSI_PFA_MIGRANT, &current->atomic_flags))
+		ktime_us_delta(ktime_get(), frozen), image_len, pages,
+		g->expected + 1);
+	if (migrant)
 		mig_migrant_moved(task_tgid_nr(current), node);
 	mig_close_all_fds();
-	if (test_bit(SSI_PFA_MIGRANT, &current->atomic_flags))
-		ssi_module_put_and_exit(THIS_MODULE, 0);	/* reaped quietly */
+	if (migrant) {
+		/* not its home: every thread here ends, reaped quietly */
+		mig_group_end(g, 1);
+		mig_group_put(g);
+		ssi_module_put_and_exit(THIS_MODULE, 0);
+	}
 	mig_drop_memory(vvar, vdso);
-	dep = mig_deputy_new(current, node);
+	dep = mig_deputy_new(current->group_leader, node);
 	if (IS_ERR(dep)) {
-		/* cannot happen after the checks above; end like a kill */
+		/* only -ENOMEM; the process runs on @node: end this one */
+		mig_group_end(g, 1);
+		mig_group_put(g);
 		force_sig(SIGKILL);
 		return PTR_ERR(dep);
 	}
+	g->dep = dep;
+	mig_group_end(g, 1);
+	mig_group_put(g);
+	if (!leader)
+		ssi_module_put_and_exit(THIS_MODULE, 0);  /* the leader stays */
 	return mig_deputy_run(dep);
 
 unexport:
@@ -888,6 +1106,9 @@ free:
 	kfree(out);
 	kvfree(exports);
 	kvfree(req);
+end_group:
+	mig_group_end(g, ret);
+	mig_group_put(g);
 	return ret;
 }
 

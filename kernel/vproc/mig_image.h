@@ -5,7 +5,9 @@
  * header says: supplementary groups (__le32 each), VMAs (struct
  * mig_img_vma then path_len bytes each), open files (struct mig_img_file
  * then path_len bytes each), pending signals (struct mig_img_sig each), the
- * FPU/xstate regset image, the cwd path, the executable's path.  All
+ * FPU/xstate regset image, the cwd path, the executable's path, the other
+ * threads (struct mig_img_thread then xstate_len bytes each).  The header
+ * holds the thread group leader's own registers and per-thread state.  All
  * little endian; every count and length is checked against the bytes
  * received before use (mig_image.c).  Private pages are not in the image:
  * the target pulls them with mig.pages.
@@ -16,7 +18,7 @@
 #include <linux/types.h>
 
 #define MIG_IMG_MAGIC		0x474d4953	/* "SIMG" */
-#define MIG_IMG_VERSION		1
+#define MIG_IMG_VERSION		2	/* 2: the threads section */
 #define MIG_IMG_MAX		196608		/* mig.ics start: bytes<196608> */
 
 #define MIG_NR_REGS		27	/* struct user_regs_struct, in order */
@@ -28,6 +30,7 @@
 #define MIG_MAX_FILES		1024
 #define MIG_MAX_SIGQ		256
 #define MIG_MAX_XSTATE		16384
+#define MIG_MAX_THREADS		64	/* besides the leader */
 
 struct mig_img_sigaction {
 	__le64 handler;
@@ -63,7 +66,7 @@ struct mig_img_hdr {
 	__le32 rseq_len;
 	__le64 rseq;
 	__le32 rseq_sig;
-	__le32 pad0;
+	__le32 nr_threads;	/* threads besides the leader */
 	__le64 robust_list;
 	__le64 robust_list_len;
 	__le64 clear_child_tid;
@@ -131,6 +134,22 @@ struct mig_img_sig {
 	__le32 uid;
 	__le32 shared;		/* 1: was group-wide pending */
 	__le32 pad;
+} __packed;
+
+/* A thread besides the leader: what is its own (the rest is shared). */
+struct mig_img_thread {
+	__le32 tid;
+	__le32 xstate_len;	/* the leader's: the same FPU model */
+	__le64 regs[MIG_NR_REGS];
+	__le64 blocked;
+	__le64 sas_ss_sp;
+	__le64 sas_ss_size;
+	__le32 sas_ss_flags;
+	__le32 rseq_sig;
+	__le64 rseq;
+	__le64 robust_list;
+	__le64 clear_child_tid;
+	u8 comm[16];
 } __packed;
 
 #endif /* _MIG_IMAGE_H */

@@ -34,6 +34,28 @@ struct mig_out {
 	atomic_t pages;			/* sent so far */
 };
 
+/* Source side: one thread's own state, written in its own context. */
+struct mig_thread_rec {
+	struct list_head link;
+	struct task_struct *task;
+	struct mig_img_thread t;
+	void *xstate;
+	u32 xstate_len;
+	int err;
+};
+
+/* Source side: the threads of a process parked while it is sent. */
+struct mig_group {
+	refcount_t ref;
+	spinlock_t lock;
+	struct list_head recs;
+	int expected;			/* threads asked to park */
+	int arrived;
+	wait_queue_head_t wq;
+	int outcome;			/* 0: wait; 1: moved; < 0: resume */
+	struct mig_deputy *dep;		/* for the leader, when it parked */
+};
+
 /* Target side: one process being received (mig_restore.c). */
 struct mig_in {
 	struct list_head link;
@@ -46,6 +68,11 @@ struct mig_in {
 	size_t image_len;
 	bool claimed;			/* a restoring task took it */
 	unsigned long expires;		/* jiffies: unclaimed sessions go */
+	/* its other threads, each restored by a task the helper made */
+	u32 nr_threads;
+	u32 arrived;
+	wait_queue_head_t wq;
+	int leader_status;		/* 1: pending; 0: restored; < 0 */
 };
 
 /* On a process's home node: the task it left behind (mig_deputy.c). */
@@ -101,6 +128,7 @@ int mig_restore_deputy(struct mig_in *in);
 void mig_in_nodedown(unsigned int node);
 void mig_in_exit(void);
 int mig_spawn_helper(struct mig_in *in);
+long mig_restore_thread(u64 session, pid_t tid);
 
 /* mig_deputy.c */
 int mig_deputy_run(struct mig_deputy *dep);

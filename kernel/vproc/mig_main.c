@@ -196,7 +196,7 @@ static long mig_ssisys_restore(void __user *buf, size_t len)
 		return -EINVAL;
 	if (!capable(CAP_SYS_ADMIN))
 		return -EPERM;
-	if (get_nr_threads(current) != 1)
+	if (current != current->group_leader)
 		return -EINVAL;
 	in = mig_in_claim(r.session, r.pid);
 	if (!in)
@@ -209,6 +209,27 @@ static long mig_ssisys_restore(void __user *buf, size_t len)
 static const struct ssisys_handler mig_restore_handler = {
 	.owner = THIS_MODULE,
 	.call = mig_ssisys_restore,
+};
+
+static long mig_ssisys_restore_thread(void __user *buf, size_t len)
+{
+	struct ssi_mig_restore r;
+
+	if (len != sizeof(r))
+		return -EINVAL;
+	if (copy_from_user(&r, buf, sizeof(r)))
+		return -EFAULT;
+	if (r.reserved || r.pid != task_pid_nr(current) ||
+	    current == current->group_leader)
+		return -EINVAL;
+	if (!capable(CAP_SYS_ADMIN))
+		return -EPERM;
+	return mig_restore_thread(r.session, r.pid);
+}
+
+static const struct ssisys_handler mig_restore_thread_handler = {
+	.owner = THIS_MODULE,
+	.call = mig_ssisys_restore_thread,
 };
 
 static long mig_ssisys_reaped(void __user *buf, size_t len)
@@ -318,9 +339,13 @@ int migration_init(void)
 	ret = ssisys_register(SSISYS_MIG_REAPED, &mig_reaped_handler);
 	if (ret)
 		goto err_restore;
-	ret = ssi_register_mig_ops(&mig_hooks);
+	ret = ssisys_register(SSISYS_MIG_RESTORE_THREAD,
+			      &mig_restore_thread_handler);
 	if (ret)
 		goto err_reaped;
+	ret = ssi_register_mig_ops(&mig_hooks);
+	if (ret)
+		goto err_thread;
 	ret = ssi_proc_register(&mig_proc_ops);
 	if (ret)
 		goto err_hooks;
@@ -328,6 +353,8 @@ int migration_init(void)
 
 err_hooks:
 	ssi_unregister_mig_ops(&mig_hooks);
+err_thread:
+	ssisys_unregister(SSISYS_MIG_RESTORE_THREAD, &mig_restore_thread_handler);
 err_reaped:
 	ssisys_unregister(SSISYS_MIG_REAPED, &mig_reaped_handler);
 err_restore:
@@ -343,6 +370,7 @@ void migration_exit(void)
 {
 	ssi_proc_unregister(&mig_proc_ops);
 	ssi_unregister_mig_ops(&mig_hooks);
+	ssisys_unregister(SSISYS_MIG_RESTORE_THREAD, &mig_restore_thread_handler);
 	ssisys_unregister(SSISYS_MIG_REAPED, &mig_reaped_handler);
 	ssisys_unregister(SSISYS_MIG_RESTORE, &mig_restore_handler);
 	clms_unregister_notifier(&mig_notifier);

@@ -57,8 +57,9 @@ struct mig_parsed {
 	const u8 *xstate;
 	const char *cwd;
 	const char *exe;
+	const u8 *threads;	/* nr_threads of (struct mig_img_thread, xstate) */
 	u32 nr_groups, nr_vmas, nr_files, nr_sigq, xstate_len, cwd_len,
-	    exe_len;
+	    exe_len, nr_threads;
 };
 
 struct mig_cursor {
@@ -102,9 +103,10 @@ static int mig_parse(const void *image, size_t len, struct mig_parsed *m)
 	m->xstate_len = le32_to_cpu(h->xstate_len);
 	m->cwd_len = le32_to_cpu(h->cwd_len);
 	m->exe_len = le32_to_cpu(h->exe_len);
+	m->nr_threads = le32_to_cpu(h->nr_threads);
 	if (m->nr_groups > MIG_MAX_GROUPS || m->nr_vmas > MIG_MAX_VMAS ||
 	    m->nr_files > MIG_MAX_FILES || m->nr_sigq > MIG_MAX_SIGQ ||
-	    m->xstate_len > MIG_MAX_XSTATE)
+	    m->xstate_len > MIG_MAX_XSTATE || m->nr_threads > MIG_MAX_THREADS)
 		return -EPROTO;
 
 	m->groups = mig_take(&c, m->nr_groups * sizeof(__le32));
@@ -157,7 +159,21 @@ static int mig_parse(const void *image, size_t len, struct mig_parsed *m)
 	m->xstate = mig_take(&c, m->xstate_len);
 	m->cwd = mig_take(&c, m->cwd_len);
 	m->exe = mig_take(&c, m->exe_len);
-	if (!m->sigq || !m->xstate || !m->cwd || !m->exe || c.left)
+	if (!m->sigq || !m->xstate || !m->cwd || !m->exe)
+		return -EPROTO;
+	m->threads = c.p;
+	for (i = 0; i < m->nr_threads; i++) {
+		const struct mig_img_thread *t = mig_take(&c, sizeof(*t));
+		s32 tid;
+
+		if (!t || le32_to_cpu(t->xstate_len) != m->xstate_len ||
+		    !mig_take(&c, m->xstate_len))
+			return -EPROTO;
+		tid = le32_to_cpu(t->tid);
+		if (tid <= 0 || (u32)tid >> SSI_PID_NODE_SHIFT == 0)
+			return -EPROTO;
+	}
+	if (c.left)
 		return -EPROTO;
 	if (!mig_path_ok(m->cwd, m->cwd_len) ||
 	    (m->exe_len && !mig_path_ok(m->exe, m->exe_len)))
@@ -199,6 +215,23 @@ struct mig_in *mig_in_claim(u64 session, pid_t pid)
 	list_for_each_entry(in, &mig_ins, link) {
 		if (in->session == session && in->pid == pid && !in->claimed) {
 			in->claimed = true;
+			refcount_inc(&in->ref);
+			spin_unlock(&mig_in_lock);
+			return in;
+		}
+	}
+	spin_unlock(&mig_in_lock);
+	return NULL;
+}
+
+/* A thread of a process being restored finds its session. */
+static struct mig_in *mig_in_find(u64 session, pid_t pid)
+{
+	struct mig_in *in;
+
+	spin_lock(&mig_in_lock);
+	list_for_each_entry(in, &mig_ins, link) {
+		if (in->session == session && in->pid == pid) {
 			refcount_inc(&in->ref);
 			spin_unlock(&mig_in_lock);
 			return in;
@@ -254,8 +287,18 @@ int mig_in_add(u64 session, pid_t pid, unsigned int source,
 	in->home = home;
 	in->expires = jiffies + MIG_CLAIM_TIMEOUT;
 	INIT_LIST_HEAD(&in->link);
+	in->nr_threads = m.nr_threads;
+	in->leader_status = 1;
+	init_waitqueue_head(&in->wq);
 
 	if (home == mig_self) {
+		if (m.nr_threads) {
+			/* its deputy cannot grow the threads back (yet) */
+			pr_info("pid %d: not taken back home: %u threads besides the leader\n",
+				pid, m.nr_threads);
+			mig_in_put(in);
+			return -EOPNOTSUPP;
+		}
 		/* coming home: its deputy restores it */
 		ret = mig_deputy_homecoming(in);
 		mig_in_put(in);
@@ -311,10 +354,12 @@ void mig_in_exit(void)
 
 int mig_spawn_helper(struct mig_in *in)
 {
+	static char *envp[] = { "PATH=/usr/sbin:/usr/bin:/sbin:/bin", NULL };
+	struct mig_cursor c;
 	struct mig_parsed m;
 	char session[24], pid[16], vvar[24];
-	char *cwd, *argv[6];
-	static char *envp[] = { "PATH=/usr/sbin:/usr/bin:/sbin:/bin", NULL };
+	char **argv, *cwd, *tids;
+	u32 i;
 	int ret;
 
 	if (!mig_helper_path || !*mig_helper_path)
@@ -323,8 +368,12 @@ int mig_spawn_helper(struct mig_in *in)
 	if (ret)
 		return ret;
 	cwd = mig_strndup(m.cwd, m.cwd_len);
-	if (!cwd)
-		return -ENOMEM;
+	argv = kcalloc(6 + m.nr_threads, sizeof(*argv), GFP_KERNEL);
+	tids = kcalloc(m.nr_threads + 1, 12, GFP_KERNEL);
+	if (!cwd || !argv || !tids) {
+		ret = -ENOMEM;
+		goto out;
+	}
 	snprintf(session, sizeof(session), "%llx", in->session);
 	snprintf(pid, sizeof(pid), "%d", in->pid);
 	snprintf(vvar, sizeof(vvar), "%llx", le64_to_cpu(m.h->vvar_start));
@@ -333,13 +382,25 @@ int mig_spawn_helper(struct mig_in *in)
 	argv[2] = pid;
 	argv[3] = vvar;
 	argv[4] = cwd;
-	argv[5] = NULL;
+	c.p = m.threads;
+	c.left = ~0ul;
+	for (i = 0; i < m.nr_threads; i++) {
+		const struct mig_img_thread *t = mig_take(&c, sizeof(*t));
+
+		mig_take(&c, m.xstate_len);
+		snprintf(tids + i * 12, 12, "%d", le32_to_cpu(t->tid));
+		argv[5 + i] = tids + i * 12;
+	}
 	ret = call_usermodehelper(mig_helper_path, argv, envp, UMH_WAIT_EXEC);
-	kfree(cwd);
 	if (ret)
 		pr_warn("cannot start the restore helper %s: %d\n",
 			mig_helper_path, ret);
-	return ret < 0 ? ret : ret ? -ECHILD : 0;
+	ret = ret < 0 ? ret : ret ? -ECHILD : 0;
+out:
+	kfree(tids);
+	kfree(argv);
+	kfree(cwd);
+	return ret;
 }
 
 /* --- migrants ------------------------------------------------------------ */
@@ -846,7 +907,7 @@ static void mig_restore_signals(const struct mig_parsed *m)
 	}
 }
 
-static int mig_restore_fpu(const struct mig_parsed *m)
+static int mig_restore_fpu(const void *xstate, u32 len)
 {
 	const struct user_regset *rs = mig_regset(mig_fpu_note());
 	void *scratch;
@@ -854,7 +915,7 @@ static int mig_restore_fpu(const struct mig_parsed *m)
 
 	if (!rs)
 		return -EOPNOTSUPP;
-	if (m->xstate_len != rs->n * rs->size)
+	if (len != rs->n * rs->size)
 		return -EPROTO;
 	/* Save the live registers so that a context switch cannot clobber
 	 * what we write; then have them loaded on the way out.
@@ -866,7 +927,7 @@ static int mig_restore_fpu(const struct mig_parsed *m)
 	fpregs_lock();
 	set_thread_flag(TIF_NEED_FPU_LOAD);
 	fpregs_unlock();
-	return rs->set(current, rs, 0, m->xstate_len, m->xstate, NULL);
+	return rs->set(current, rs, 0, len, xstate, NULL);
 }
 
 #define MIG_FLAG_MASK	(X86_EFLAGS_CF | X86_EFLAGS_PF | X86_EFLAGS_AF | \
@@ -874,8 +935,8 @@ static int mig_restore_fpu(const struct mig_parsed *m)
 			 X86_EFLAGS_DF | X86_EFLAGS_OF | X86_EFLAGS_RF | \
 			 X86_EFLAGS_AC)
 
-/* The user registers; returns the value rax must have. */
-static long mig_restore_regs(const struct mig_parsed *m)
+/* current's user registers; returns the value rax must have. */
+static long mig_restore_regs(const __le64 *saved)
 {
 	struct pt_regs *regs = task_pt_regs(current);
 	struct user_regs_struct r;
@@ -883,7 +944,7 @@ static long mig_restore_regs(const struct mig_parsed *m)
 	int i;
 
 	for (i = 0; i < MIG_NR_REGS; i++)
-		w[i] = le64_to_cpu(m->h->regs[i]);
+		w[i] = le64_to_cpu(saved[i]);
 	regs->r15 = r.r15;
 	regs->r14 = r.r14;
 	regs->r13 = r.r13;
@@ -958,6 +1019,12 @@ static int mig_restore_into(struct mig_in *in, long *ax)
 	int ret;
 
 	ret = mig_parse(in->image, in->image_len, &m);
+	/* every other thread is waiting in the kernel before anything goes */
+	if (!ret && wait_event_killable_timeout(in->wq,
+						READ_ONCE(in->arrived) ==
+						in->nr_threads,
+						MIG_CALL_TIMEOUT) <= 0)
+		ret = -ECHILD;
 	if (!ret)
 		ret = mig_clear_mm(&m);
 	/* the executable link first: it cannot change while the old one is mapped */
@@ -970,7 +1037,7 @@ static int mig_restore_into(struct mig_in *in, long *ax)
 	if (!ret)
 		ret = mig_restore_files(&m);
 	if (!ret)
-		ret = mig_restore_fpu(&m);
+		ret = mig_restore_fpu(m.xstate, m.xstate_len);
 	if (!ret)
 		ret = mig_restore_creds(&m);
 	if (ret) {
@@ -981,7 +1048,7 @@ static int mig_restore_into(struct mig_in *in, long *ax)
 	}
 	mig_restore_task(&m);
 	mig_restore_signals(&m);
-	*ax = mig_restore_regs(&m);
+	*ax = mig_restore_regs(m.h->regs);
 	if (in->home != mig_self) {
 		ret = mig_migrant_add(in->pid, le32_to_cpu(m.h->ppid),
 				      in->home);
@@ -1008,11 +1075,29 @@ static int mig_restore_into(struct mig_in *in, long *ax)
  * In the helper's new task (SSISYS_MIG_RESTORE).  A failure leaves it with
  * no program to return to: it dies of SIGKILL before reaching user mode.
  */
+/* Let the other threads go on (0) or give up; the session is done. */
+static void mig_in_finish(struct mig_in *in, int status)
+{
+	spin_lock(&mig_in_lock);
+	in->leader_status = status;
+	spin_unlock(&mig_in_lock);
+	wake_up_all(&in->wq);
+	spin_lock(&mig_in_lock);
+	if (!list_empty(&in->link)) {
+		list_del_init(&in->link);
+		spin_unlock(&mig_in_lock);
+		mig_in_put(in);		/* the list's reference */
+		return;
+	}
+	spin_unlock(&mig_in_lock);
+}
+
 long mig_restore_current(struct mig_in *in)
 {
 	long ax = 0;
 	int ret = mig_restore_into(in, &ax);
 
+	mig_in_finish(in, ret);
 	if (ret) {
 		force_sig(SIGKILL);
 		return ret;
@@ -1025,4 +1110,85 @@ int mig_restore_deputy(struct mig_in *in)
 	long ax;
 
 	return mig_restore_into(in, &ax);
+}
+
+/*
+ * SSISYS_MIG_RESTORE_THREAD: another thread of a process being restored,
+ * made by the helper with its TID.  It waits for the leader to restore
+ * the process, then takes its own registers, FPU and per-thread state.
+ */
+long mig_restore_thread(u64 session, pid_t tid)
+{
+	const struct mig_img_thread *t = NULL;
+	struct mig_cursor c;
+	struct mig_parsed m;
+	struct mig_in *in;
+	sigset_t blocked;
+	long ax;
+	u32 i;
+	int ret;
+
+	in = mig_in_find(session, task_tgid_nr(current));
+	if (!in)
+		return -ESRCH;
+	ret = mig_parse(in->image, in->image_len, &m);
+	c.p = m.threads;
+	c.left = ~0ul;
+	for (i = 0; !ret && i < m.nr_threads; i++) {
+		const struct mig_img_thread *x = mig_take(&c, sizeof(*x));
+
+		mig_take(&c, m.xstate_len);
+		if (le32_to_cpu(x->tid) == tid)
+			t = x;
+	}
+	if (!ret && (!t || tid != task_pid_nr(current)))
+		ret = -ESRCH;
+	if (ret)
+		goto out;
+	spin_lock(&mig_in_lock);
+	in->arrived++;
+	spin_unlock(&mig_in_lock);
+	wake_up_all(&in->wq);
+	if (wait_event_killable(in->wq, READ_ONCE(in->leader_status) != 1)) {
+		ret = -EINTR;
+		goto out;
+	}
+	if (in->leader_status) {
+		ret = -ECANCELED;	/* the leader failed: the process dies */
+		goto out;
+	}
+	ret = mig_restore_fpu(t + 1, m.xstate_len);
+	if (ret) {
+		force_sig(SIGKILL);
+		goto out;
+	}
+	blocked.sig[0] = le64_to_cpu(t->blocked);
+	sigdelsetmask(&blocked, sigmask(SIGKILL) | sigmask(SIGSTOP));
+	sigprocmask(SIG_SETMASK, &blocked, NULL);
+	current->sas_ss_sp = le64_to_cpu(t->sas_ss_sp);
+	current->sas_ss_size = le64_to_cpu(t->sas_ss_size);
+	current->sas_ss_flags = le32_to_cpu(t->sas_ss_flags);
+	current->robust_list = (void __user *)le64_to_cpu(t->robust_list);
+	current->clear_child_tid =
+		(int __user *)le64_to_cpu(t->clear_child_tid);
+#ifdef CONFIG_RSEQ
+	current->rseq = (void __user *)le64_to_cpu(t->rseq);
+	current->rseq_sig = le32_to_cpu(t->rseq_sig);
+	if (current->rseq) {
+		__set_bit(RSEQ_EVENT_MIGRATE_BIT, &current->rseq_event_mask);
+		rseq_set_notify_resume(current);
+	}
+#endif
+	task_lock(current);
+	memcpy(current->comm, t->comm, sizeof(current->comm));
+	current->comm[sizeof(current->comm) - 1] = 0;
+	task_unlock(current);
+	if (in->home != mig_self)
+		set_bit(SSI_PFA_MIGRANT, &current->atomic_flags);
+	ax = mig_restore_regs(t->regs);
+	mig_in_put(in);
+	return ax;
+out:
+	mig_in_put(in);
+	return ret;
 }

@@ -10,7 +10,11 @@
  *   migprog exit CODE NODE       migrate() to NODE, exit(CODE)
  *   migprog abort NODE           migrate() to NODE, then abort() (core)
  *   migprog append FILE N MS     append "i\n" to FILE every MS ms
- *   migprog threads MIB NODE     4 threads checksum MIB MiB; main moves
+ *   migprog threads MIB NODE WHO 4 threads checksum MIB MiB while the
+ *                                process moves (WHO: main = the main thread
+ *                                calls migrate(), 1 = the first worker
+ *                                does, goto = it waits for a write to
+ *                                /proc/<pid>/goto); checks every sum and TID
  *   migprog refuse KIND NODE     set up KIND (threads, shm, ...) and
  *                                print migrate()'s errno
  */
@@ -142,6 +146,11 @@ struct part {
 	const uint8_t *p;
 	size_t len;
 	uint64_t sum;
+	int rounds;
+	pid_t tid_before, tid_after;
+	int bad;
+	int mover;		/* this worker calls migrate(mover) */
+	long moved;
 };
 
 static void *thread_sum(void *arg)
@@ -158,6 +167,68 @@ static void *thread_pause(void *arg)
 	(void)arg;
 	pause();
 	return NULL;
+}
+
+static void *thread_work(void *arg)
+{
+	struct part *pt = arg;
+	uint64_t first = 0;
+
+	pt->tid_before = gettid();
+	for (int r = 0; r < pt->rounds; r++) {
+		uint64_t s = sum(pt->p, pt->len);
+
+		if (r == 0)
+			first = s;
+		else if (s != first)
+			pt->bad = 1;
+		if (r == 1 && pt->mover)
+			pt->moved = migrate(pt->mover);
+		pt->sum = s;
+	}
+	pt->tid_after = gettid();
+	return NULL;
+}
+
+static int mode_threads(char **argv)
+{
+	size_t len = (size_t)atoi(argv[2]) << 20, q = len / 4;
+	int node = atoi(argv[3]);
+	const char *who = argv[4];
+	uint8_t *p = malloc(len);
+	struct part pt[4];
+	pthread_t t[4];
+	uint64_t want, got = 0;
+	long r = 0;
+	int bad = 0;
+
+	if (!p)
+		return 2;
+	want = fill(p, len, 42);
+	printf("threads pid %d node %d\n", getpid(), node_of_self());
+	fflush(stdout);
+	for (int i = 0; i < 4; i++) {
+		pt[i] = (struct part){ .p = p + i * q, .len = q, .rounds = 12,
+				       .mover = (i == 0 && !strcmp(who, "1")) ?
+						node : 0 };
+		if (pthread_create(&t[i], NULL, thread_work, &pt[i]))
+			return 2;
+	}
+	if (!strcmp(who, "main")) {
+		msleep(200);
+		r = migrate(node);
+	}
+	for (int i = 0; i < 4; i++) {
+		pthread_join(t[i], NULL);
+		got += pt[i].sum;
+		bad |= pt[i].bad || pt[i].tid_before != pt[i].tid_after;
+		if (pt[i].mover)
+			r = pt[i].moved;
+	}
+	printf("threads migrate %ld errno %d node %d pid %d sum %s tids %s\n",
+	       r, r ? errno : 0, node_of_self(), getpid(),
+	       got == want ? "ok" : "BAD", bad ? "BAD" : "ok");
+	return r || got != want || bad;
 }
 
 static int mode_refuse(char **argv)
@@ -221,6 +292,8 @@ int main(int argc, char **argv)
 	}
 	if (argc == 5 && !strcmp(argv[1], "append"))
 		return mode_append(argv);
+	if (argc == 5 && !strcmp(argv[1], "threads"))
+		return mode_threads(argv);
 	if (argc == 4 && !strcmp(argv[1], "refuse"))
 		return mode_refuse(argv);
 	fprintf(stderr, "usage: see the comment at the top of migprog.c\n");

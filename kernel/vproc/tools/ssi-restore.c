@@ -3,12 +3,15 @@
  * ssi-restore: the migration module's restore helper.  The module runs it
  * (as a usermode helper, root) to receive a process:
  *
- *	ssi-restore SESSION PID VVAR CWD
+ *	ssi-restore SESSION PID VVAR CWD [TID...]
  *
  * It creates a task with the process's PID (clone3 with set_tid), which
- * places the vDSO where the process had it, changes to its directory,
- * closes every descriptor and calls ssisys(SSISYS_MIG_RESTORE): the kernel
- * turns the task into the process and the call returns into it.  This
+ * makes a thread for each other TID of the process (each waits in
+ * ssisys(SSISYS_MIG_RESTORE_THREAD)), places the vDSO where the process had
+ * it, changes to its directory, closes every descriptor and calls
+ * ssisys(SSISYS_MIG_RESTORE): the kernel turns the task into the process,
+ * lets the threads take their own registers, and the calls return into
+ * the process.  This
  * program stays as the process's parent on this node and tells the module
  * how it ended (SSISYS_MIG_REAPED), so the deputy on its home node can end
  * with the same status.
@@ -62,15 +65,74 @@ static int own_vdso(unsigned long *start, unsigned long *end)
 	return *start ? 0 : -1;
 }
 
+#define THREAD_STACK	(64 * 1024)
+
+/*
+ * clone3(@ca) a thread of the new task.  The thread runs on a fresh stack
+ * with no libc thread state, so its whole life is this assembly: it waits
+ * in ssisys(SSISYS_MIG_RESTORE_THREAD, @req) for the process to be
+ * restored and returns from there into it, or exits if that fails.
+ */
+static long clone3_thread(struct clone_args *ca, struct ssi_mig_restore *req)
+{
+	long ret;
+
+	asm volatile ("mov %[req], %%r12\n\t"
+		      "syscall\n\t"
+		      "test %%rax, %%rax\n\t"
+		      "jnz 1f\n\t"
+		      "mov %[nr_ssisys], %%eax\n\t"
+		      "mov %[cmd], %%edi\n\t"
+		      "mov %%r12, %%rsi\n\t"
+		      "mov %[len], %%edx\n\t"
+		      "syscall\n\t"
+		      "mov %[nr_exit], %%eax\n\t"
+		      "mov $127, %%edi\n\t"
+		      "syscall\n\t"
+		      "1:\n\t"
+		      : "=a"(ret)
+		      : "a"((long)SYS_clone3), "D"(ca), "S"(sizeof(*ca)),
+			[req] "r"(req), [nr_ssisys] "i"(__NR_ssisys),
+			[cmd] "i"(SSISYS_MIG_RESTORE_THREAD),
+			[len] "i"(sizeof(*req)), [nr_exit] "i"(SYS_exit)
+		      : "rcx", "rdx", "r11", "r12", "memory");
+	return ret;
+}
+
+static struct ssi_mig_restore thread_req[64];
+
+/* Make the thread @tid (clone3 set_tid). */
+static int make_thread(uint64_t session, pid_t tid, int i)
+{
+	struct clone_args ca;
+	char *stack = malloc(THREAD_STACK);
+
+	if (!stack || i >= 64)
+		return -1;
+	thread_req[i].session = session;
+	thread_req[i].pid = tid;
+	memset(&ca, 0, sizeof(ca));
+	ca.flags = CLONE_VM | CLONE_FS | CLONE_FILES | CLONE_SIGHAND |
+		   CLONE_THREAD | CLONE_SYSVSEM;
+	ca.set_tid = (uintptr_t)&thread_req[i].pid;
+	ca.set_tid_size = 1;
+	ca.stack = (uintptr_t)stack;
+	ca.stack_size = THREAD_STACK;
+	return clone3_thread(&ca, &thread_req[i]) < 0 ? -1 : 0;
+}
+
 /* In the new task: become the process.  Returns only on failure. */
 static int restore(uint64_t session, pid_t pid, unsigned long vvar,
-		   const char *cwd)
+		   const char *cwd, char **tids, int nr_tids)
 {
 	struct ssi_mig_restore r = { .session = session, .pid = pid };
 	unsigned long start, end;
 
 	if (chdir(cwd) && chdir("/"))
 		return 1;
+	for (int i = 0; i < nr_tids; i++)
+		if (make_thread(session, (pid_t)strtol(tids[i], NULL, 10), i))
+			return 6;
 	if (own_vdso(&start, &end))
 		return 2;
 	if (start != vvar) {
@@ -94,8 +156,8 @@ int main(int argc, char **argv)
 	pid_t pid, child;
 	int status;
 
-	if (argc != 5) {
-		fprintf(stderr, "usage: %s SESSION PID VVAR CWD (run by migration.ko)\n",
+	if (argc < 5 || argc > 5 + 64) {
+		fprintf(stderr, "usage: %s SESSION PID VVAR CWD [TID...] (run by migration.ko)\n",
 			argv[0]);
 		return 2;
 	}
@@ -114,7 +176,7 @@ int main(int argc, char **argv)
 		return 1;
 	}
 	if (child == 0)
-		_exit(restore(session, pid, vvar, argv[4]) + 120);
+		_exit(restore(session, pid, vvar, argv[4], argv + 5, argc - 5) + 120);
 
 	/* Stay the parent here; say how the process ended. */
 	signal(SIGHUP, SIG_IGN);
