@@ -208,7 +208,8 @@ static int mode_threads(char **argv)
 	printf("threads pid %d node %d\n", getpid(), node_of_self());
 	fflush(stdout);
 	for (int i = 0; i < 4; i++) {
-		pt[i] = (struct part){ .p = p + i * q, .len = q, .rounds = 12,
+		pt[i] = (struct part){ .p = p + i * q, .len = q,
+				       .rounds = strcmp(who, "0") ? 12 : 60,
 				       .mover = (i == 0 && !strcmp(who, "1")) ?
 						node : 0 };
 		if (pthread_create(&t[i], NULL, thread_work, &pt[i]))
