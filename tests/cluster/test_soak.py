@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import json
 import os
-import re
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
@@ -29,6 +28,7 @@ import pytest
 from qemu import Cluster, Node
 from qemu.bringup import DEFAULT_KEY, SSICTL, peer_table, up_command
 from qemu.cbuild import build_c_program
+from qemu.kmemleak import clear_node, format_leaks, ssikit_leaks
 from qemu.paths import BIN_DIR, REPO_ROOT, flavor
 
 CLUSTER_NODES = 3
@@ -39,7 +39,6 @@ DEBUG = flavor().name == "debug"
 MODULES_OUT = flavor().modules_out
 LOOPS = int(os.environ.get("SSI_SOAK_LOOPS", "20" if DEBUG else "3"))
 MODULES = ("ssi_core", "ics", "clms", "vproc", "ics_test")
-OUR_MODULES = re.compile(r"\[(ssi_core|ics|clms|vproc|ics_test)\]")
 DEBUGFS = "/sys/kernel/debug"
 
 T = TypeVar("T")
@@ -92,20 +91,12 @@ def test_crash_rejoin_loop(cluster: Cluster) -> None:
             use_everything(cluster)
 
 
-def unreferenced_ssikit_objects(report: str) -> list[str]:
-    """kmemleak's report split into objects; those whose backtrace is in our modules
-    (or in module space no longer resolvable: a module unloaded since)."""
-    objects = re.split(r"(?m)^(?=unreferenced object )", report)
-    return [o for o in objects if o.startswith("unreferenced object")
-            and (OUR_MODULES.search(o) or re.search(r"\] 0xffffffffc0[0-9a-f]+", o))]
-
-
 @pytest.mark.skipif(not DEBUG, reason="kmemleak is in the debug flavor's kernel only")
 def test_kmemleak_finds_nothing_of_ours(cluster: Cluster) -> None:
     """Loops first (allocations of every path), then two scans: kmemleak reports an
     object only once it has stayed unreferenced across a scan and its minimum age."""
     on_all(cluster, debugfs)
-    on_all(cluster, lambda nd: nd.succeed(f"echo clear > {DEBUGFS}/kmemleak"))
+    on_all(cluster, clear_node)
     for _ in range(2):
         cluster.bring_up(modules=MODULES)
         use_everything(cluster)
@@ -113,14 +104,9 @@ def test_kmemleak_finds_nothing_of_ours(cluster: Cluster) -> None:
     cluster.bring_up(modules=MODULES)
     use_everything(cluster)
 
-    def scan(nd: Node) -> str:
-        nd.succeed(f"echo scan > {DEBUGFS}/kmemleak; sleep 6; echo scan > {DEBUGFS}/kmemleak",
-                   timeout=300)
-        return nd.succeed(f"cat {DEBUGFS}/kmemleak", timeout=120)
-
-    leaks = {n: unreferenced_ssikit_objects(r) for n, r in on_all(cluster, scan).items()}
-    assert not any(leaks.values()), "\n".join(
-        f"node{n}:\n{o}" for n, objs in leaks.items() for o in objs)
+    leaks = ssikit_leaks(cluster.node(n) for n in NODES)
+    assert set(leaks) == set(NODES), leaks  # every node has kmemleak
+    assert not any(leaks.values()), format_leaks(leaks)
 
 
 FAULT_SETUP = """
