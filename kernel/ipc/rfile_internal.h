@@ -44,6 +44,8 @@ struct ssi_rfile_getfd {
 #define RFILE_NGROUPS		64
 /* f_flags a proxy carries to the held file with every op (F_SETFL). */
 #define RFILE_SETFL_MASK	(O_APPEND | O_NONBLOCK)
+/* In a request's fl: the flags changed on the proxy, apply them. */
+#define RFILE_FL_SET		0x80000000u
 /* read/write flags: bit 0, positioned at the request's pos. */
 #define RFILE_IO_POS		1
 /* f_mode bits a proxy mirrors from the held file. */

@@ -21,8 +21,9 @@
  *   supports it (pipes, sockets) and otherwise check vfs_poll() first
  *   (ttys); a file that is not ready answers EAGAIN.  Every request
  *   carries the proxy's O_APPEND and O_NONBLOCK, applied to the held file
- *   first, so fcntl(F_SETFL) and FIONBIO on a proxy reach the open file
- *   description (at the next op).  Data moves in chunks of at most 64 KiB
+ *   first when they changed on the proxy since its last request, so
+ *   fcntl(F_SETFL) and FIONBIO on a proxy reach the open file description
+ *   (at the next op).  Data moves in chunks of at most 64 KiB
  *   per call.  Seekable files are read and written at the proxy's own
  *   position (pread/pwrite on H; O_APPEND appends at H's end of file and
  *   the proxy's position follows); the position is per node, as for a

@@ -41,6 +41,7 @@ struct rfile_proxy {
 	wait_queue_head_t wq;		/* waiters for the holder's `ready` */
 	atomic_t seq;			/* bumped by every `ready` */
 	bool dead;			/* the holder went down */
+	u32 sent_fl;			/* f_flags & RFILE_SETFL_MASK last sent */
 	struct fasync_struct *fasync;
 };
 
@@ -80,9 +81,21 @@ static int rfile_px_err(struct rfile_proxy *px, int err)
 	return rfile_errno(err);
 }
 
+/*
+ * The proxy's O_APPEND/O_NONBLOCK for a request, marked RFILE_FL_SET when
+ * they changed (F_SETFL, FIONBIO) since the proxy last sent them: only
+ * then does the holder apply them, so a change made on the holder's side
+ * of the open file description is not undone by every proxy op.
+ */
 static u32 rfile_fl(struct file *file)
 {
-	return READ_ONCE(file->f_flags) & RFILE_SETFL_MASK;
+	struct rfile_proxy *px = file->private_data;
+	u32 fl = READ_ONCE(file->f_flags) & RFILE_SETFL_MASK;
+
+	if (fl == READ_ONCE(px->sent_fl))
+		return fl;
+	WRITE_ONCE(px->sent_fl, fl);
+	return fl | RFILE_FL_SET;
 }
 
 /*
@@ -502,6 +515,7 @@ static struct file *rfile_new_proxy(const struct rfile_handle *h,
 			  FMODE_ATOMIC_POS | FMODE_STREAM);
 	file->f_mode |= (__force fmode_t)st->fmode & RFILE_FMODE_MIRROR;
 	file->f_pos = st->pos;
+	px->sent_fl = file->f_flags & RFILE_SETFL_MASK;
 	spin_lock(&rfile_px_lock);
 	hash_add(rfile_proxies, &px->hnode, rfile_px_key(h));
 	spin_unlock(&rfile_px_lock);

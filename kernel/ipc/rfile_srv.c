@@ -378,12 +378,12 @@ ssize_t rfile_table_show(char *buf)
 
 /* ---- the ops ---- */
 
-/* The proxy's O_APPEND / O_NONBLOCK onto the held file (F_SETFL). */
+/* The proxy's changed O_APPEND / O_NONBLOCK onto the held file (F_SETFL). */
 static int rfile_apply_fl(struct file *file, u32 fl)
 {
 	unsigned int want = fl & RFILE_SETFL_MASK;
 
-	if (!((file->f_flags ^ want) & RFILE_SETFL_MASK))
+	if (!(fl & RFILE_FL_SET) || !((file->f_flags ^ want) & RFILE_SETFL_MASK))
 		return 0;
 	if (!(want & O_APPEND) && (file->f_flags & O_APPEND) &&
 	    IS_APPEND(file_inode(file)))

@@ -147,6 +147,34 @@ def test_poll_and_select_see_data_arrive(cluster: Cluster, probe: Path) -> None:
     out = n3.wait_until_succeeds("grep '^ok' /root/p.out", timeout=15).split()
     assert out[1:3] == ["poll=1", "revents=0x1"] and out[4] == "select=1", out
     assert float(out[3].split("=")[1]) >= 1000, out
+    # epoll: take the byte off, wait, and be woken by the next one.
+    assert n1.succeed(f"head -c 1 /proc/{pid}/fd/{PIPE_R}") == "p"
+    n3.succeed("rm -f /root/e.out")
+    start(n3, f"{PROBE} epoll 1 {pid} {PIPE_R}", "/root/e.out")
+    time.sleep(1.5)
+    assert n3.succeed("cat /root/e.out") == "", "epoll returned before the data came"
+    n1.succeed(f"printf e > /proc/{pid}/fd/{PIPE_W}")
+    out = n3.wait_until_succeeds("grep '^ok' /root/e.out", timeout=15).split()
+    assert out[1:3] == ["n=1", "events=0x1"], out
+    stop(n1, pid)
+
+
+@pytest.mark.timeout(300)
+def test_blocking_write_to_a_full_pipe_waits_for_the_reader(
+    cluster: Cluster, probe: Path
+) -> None:
+    up(cluster)
+    n1, n2 = cluster.node(1), cluster.node(2)
+    pid = hold(n1, "/tmp/rf-full")
+    size = 300000  # several times a pipe's 64 KiB
+    n2.succeed("rm -f /root/w.out")
+    writer = start(n2, f"{PROBE} wbig 1 {pid} {PIPE_W} {size}", "/root/w.out")
+    time.sleep(2)
+    assert n2.succeed("cat /root/w.out") == "", "the write did not wait for the reader"
+    n2.succeed(f"kill -0 {writer}")
+    assert n1.succeed(f"{PROBE} check /proc/{pid}/fd/{PIPE_R} {size}") == f"ok {size}\n"
+    out = n2.wait_until_succeeds("grep '^ok' /root/w.out", timeout=15).split()
+    assert out[1] == str(size), out
     stop(n1, pid)
 
 
@@ -179,6 +207,16 @@ def test_tmpfs_file_positioned_io_and_append(cluster: Cluster, probe: Path) -> N
     assert probe_run(n2, f"fstat 1 {pid} {FILE_RW}")[1:3] == ["100640", "12"]
     # The holder's own offset did not move (proxies keep their own).
     assert n1.succeed(f"grep '^pos:' /proc/{pid}/fdinfo/{FILE_RW}").split() == ["pos:", "10"]
+    # A proxy that did not change its flags does not undo a change the holder
+    # made to the shared open file (O_NONBLOCK set on node 1 after the import).
+    n2.succeed("rm -f /root/later.out")
+    later = start(n2, f"{PROBE} later 1 {pid} {FILE_RW} 3", "/root/later.out")
+    n1.wait_until_succeeds(f"grep -q ' 2:1$' {RFILE}/table", timeout=10)
+    assert probe_run(n1, f"nb 1 {pid} {FILE_RW}") == ["ok"]  # local GETFD: the file itself
+    n2.wait_until_fails(f"kill -0 {later}", timeout=20)
+    assert n2.succeed("cat /root/later.out") == "ok 0\n"
+    flags = n1.succeed(f"grep '^flags:' /proc/{pid}/fdinfo/{FILE_RW}").split()[1]
+    assert int(flags, 8) & 0o4000, flags  # O_NONBLOCK is still set
     stop(n1, pid)
 
 

@@ -18,12 +18,19 @@
  *                             RESTART is 1); prints the time taken (ms)
  *   poll NODE PID FD MS       poll and select for reading, MS ms each
  *                             (-1: no timeout)
+ *   epoll NODE PID FD         epoll_wait for reading, no timeout
+ *   wbig NODE PID FD SIZE     one write(2) of SIZE pattern bytes (byte i is
+ *                             i % 251)
+ *   check PATH SIZE           (locally) read SIZE bytes of PATH, checking
+ *                             the pattern
  *   tty NODE PID FD           isatty, TCGETS, TIOCSWINSZ/TIOCGWINSZ,
  *                             FIONREAD, TIOCGPTN refused, write "tty-hello\n"
  *   seek NODE PID FD          positioned I/O on a file holding "0123456789"
  *   append NODE PID FD TEXT   write TEXT; the position after it
  *   fstat NODE PID FD         st_mode (octal), st_size, major:minor of st_rdev
  *   setfl NODE PID FD         F_SETFL O_NONBLOCK then a read: EAGAIN
+ *   nb NODE PID FD            F_SETFL O_NONBLOCK only
+ *   later NODE PID FD S       sleep S seconds, then pread one byte at 0
  */
 #define _GNU_SOURCE
 #include <errno.h>
@@ -35,6 +42,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/ioctl.h>
+#include <sys/epoll.h>
 #include <sys/select.h>
 #include <sys/stat.h>
 #include <sys/sysmacros.h>
@@ -185,6 +193,66 @@ static int do_poll(int fd, int ms)
 	return 0;
 }
 
+static int do_epoll(int fd)
+{
+	struct epoll_event ev = { .events = EPOLLIN }, got = { 0 };
+	int ep = epoll_create1(0), n;
+	double t0 = now_ms();
+
+	if (ep < 0 || epoll_ctl(ep, EPOLL_CTL_ADD, fd, &ev)) {
+		printf("err %d epoll\n", errno);
+		return 0;
+	}
+	n = epoll_wait(ep, &got, 1, -1);
+	printf("ok n=%d events=%#x ms=%.0f\n", n, got.events, now_ms() - t0);
+	return 0;
+}
+
+static int do_wbig(int fd, size_t size)
+{
+	char *buf = malloc(size);
+	double t0 = now_ms();
+	ssize_t n;
+	size_t i;
+
+	for (i = 0; i < size; i++)
+		buf[i] = i % 251;
+	n = write(fd, buf, size);
+	if (n < 0)
+		printf("err %d\n", errno);
+	else
+		printf("ok %zd %.0f\n", n, now_ms() - t0);
+	return 0;
+}
+
+static int do_check(const char *path, size_t size)
+{
+	int fd = open(path, O_RDONLY);
+	unsigned char buf[4096];
+	size_t at = 0;
+	ssize_t n, i;
+
+	if (fd < 0) {
+		printf("err %d open\n", errno);
+		return 0;
+	}
+	while (at < size) {
+		n = read(fd, buf, size - at < sizeof(buf) ? size - at : sizeof(buf));
+		if (n <= 0) {
+			printf("err %d short %zu\n", n ? errno : 0, at);
+			return 0;
+		}
+		for (i = 0; i < n; i++, at++) {
+			if (buf[i] != at % 251) {
+				printf("bad %zu\n", at);
+				return 0;
+			}
+		}
+	}
+	printf("ok %zu\n", at);
+	return 0;
+}
+
 static int do_tty(int fd)
 {
 	struct winsize ws = { .ws_row = 33, .ws_col = 77 }, got = { 0 };
@@ -273,6 +341,8 @@ int main(int argc, char **argv)
 	cmd = argv[1];
 	if (!strcmp(cmd, "hold") && argc == 3)
 		return hold(argv[2]);
+	if (!strcmp(cmd, "check") && argc == 4)
+		return do_check(argv[2], strtoul(argv[3], NULL, 0));
 	if (argc < 5)
 		return 2;
 	fd = getfd(argv + 2);
@@ -291,6 +361,10 @@ int main(int argc, char **argv)
 		return do_read(fd, argc - 5, argv + 5);
 	} else if (!strcmp(cmd, "poll") && argc == 6) {
 		return do_poll(fd, atoi(argv[5]));
+	} else if (!strcmp(cmd, "epoll")) {
+		return do_epoll(fd);
+	} else if (!strcmp(cmd, "wbig") && argc == 6) {
+		return do_wbig(fd, strtoul(argv[5], NULL, 0));
 	} else if (!strcmp(cmd, "tty")) {
 		return do_tty(fd);
 	} else if (!strcmp(cmd, "seek")) {
@@ -308,6 +382,19 @@ int main(int argc, char **argv)
 			printf("ok %o %lld %u:%u\n", st.st_mode,
 			       (long long)st.st_size, major(st.st_rdev),
 			       minor(st.st_rdev));
+	} else if (!strcmp(cmd, "nb")) {
+		if (fcntl(fd, F_SETFL, O_NONBLOCK))
+			printf("err %d\n", errno);
+		else
+			printf("ok\n");
+	} else if (!strcmp(cmd, "later") && argc == 6) {
+		char c;
+
+		sleep(atoi(argv[5]));
+		if (pread(fd, &c, 1, 0) != 1)
+			printf("err %d\n", errno);
+		else
+			printf("ok %c\n", c);
 	} else if (!strcmp(cmd, "setfl")) {
 		char c;
 
