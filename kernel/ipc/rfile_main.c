@@ -285,8 +285,9 @@ static struct kobj_attribute rfile_attr_table = __ATTR(table, 0400,
 /*
  * Test aid (rfile.test_knobs=1, root): "<node> <id> [op]" sends a request
  * for export <id> to <node> as this node, without holding a reference
- * (op: stat, the default, read or put); the write fails with the reply's
- * errno.  Used to check that holders refuse such requests.
+ * (op: stat, the default, read, put; big: a read of more than a chunk;
+ * short: a truncated stat body); the write fails with the reply's errno.
+ * Used to check that holders refuse such requests.
  */
 static ssize_t test_call_store(struct kobject *kobj,
 			       struct kobj_attribute *attr, const char *buf,
@@ -316,6 +317,23 @@ static ssize_t test_call_store(struct kobject *kobj,
 			return -ENOMEM;
 		ret = ics_rfile_read(node, &req, rrep, RFILE_TIMEOUT);
 		kvfree(rrep);
+	} else if (!strcmp(op, "big")) {
+		struct rfile_read_req req = { .id = id, .count = RFILE_CHUNK + 1 };
+
+		rrep = kvmalloc(sizeof(*rrep), GFP_KERNEL);
+		if (!rrep)
+			return -ENOMEM;
+		ret = ics_rfile_read(node, &req, rrep, RFILE_TIMEOUT);
+		kvfree(rrep);
+	} else if (!strcmp(op, "short")) {
+		u8 body[3] = { 0 };	/* a stat request is 8 bytes */
+		u8 rep[RFILE_STAT_REP_MAX];
+		size_t len;
+
+		ret = ics_call(node, ICS_CHAN_BULK, RFILE_ICS_SERVICE,
+			       RFILE_ICS_OP_STAT, RFILE_ICS_OP_STAT_VERSION,
+			       body, sizeof(body), rep, sizeof(rep), &len,
+			       RFILE_TIMEOUT);
 	} else if (!strcmp(op, "put")) {
 		struct rfile_put_req req = { .id = id, .to_node = rfile_self() };
 		struct rfile_put_rep rep;

@@ -781,6 +781,8 @@ int rfile_srv_ioctl(unsigned int from, const struct rfile_ioctl_req *req,
 	else
 		ret = ex->file->f_op->unlocked_ioctl(ex->file, req->cmd,
 						     req->arg);
+	if (ret == -ENOIOCTLCMD)	/* as vfs_ioctl() */
+		ret = -ENOTTY;
 	if (ret >= 0 && out_len) {
 		if (copy_from_user(rep->out, uarg, out_len))
 			ret = -EFAULT;

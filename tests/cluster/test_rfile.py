@@ -257,6 +257,16 @@ def test_requests_without_a_reference_are_refused_and_counted(
         rc, _, err = n3.execute(f"/bin/echo '1 {req}' > {RFILE}/test_call")
         assert rc != 0 and "Bad file descriptor" in err, (req, rc, err)
     assert counter(n1, "bad_handle") == before + 4
+    # Out-of-range fields and malformed bodies are refused and counted too.
+    bad_request = counter(n1, "bad_request")
+    malformed = int(n1.succeed("cat /sys/kernel/ssi/ics/dropped_malformed_body"))
+    rc, _, err = n3.execute(f"/bin/echo '1 {handle} big' > {RFILE}/test_call")
+    assert rc != 0 and "Invalid argument" in err, (rc, err)
+    assert counter(n1, "bad_request") == bad_request + 1
+    rc, _, err = n3.execute(f"/bin/echo '1 {handle} short' > {RFILE}/test_call")
+    assert rc != 0 and "Bad message" in err, (rc, err)
+    assert int(n1.succeed("cat /sys/kernel/ssi/ics/dropped_malformed_body")) == malformed + 1
+    assert counter(n1, "bad_handle") == before + 4
     # Node 2's reference is intact: its reader still gets the data.
     assert n1.succeed(f"cat {RFILE}/table").split()[:2] == [str(handle), "2:1"]
     n1.succeed(f"printf ok > /proc/{pid}/fd/{PIPE_W}")
