@@ -182,7 +182,8 @@ static struct file *rfile_getfd_remote(unsigned int node, pid_t pid, int fd)
 		return ERR_PTR(-ENOMEM);
 	req->pid = pid;
 	req->fd = fd;
-	ret = rfile_creds_current(req);
+	/* A caller in more than 64 groups is refused, never sent with fewer. */
+	ret = rfile_creds_current(req) ? -EPERM : 0;
 	if (!ret)
 		ret = ics_rfile_getfd(node, req, &rep, RFILE_TIMEOUT);
 	kfree(req);
