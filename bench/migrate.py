@@ -287,4 +287,9 @@ def measure(protect: str, sizes: tuple[int, ...], reps: int, iperf_s: int) -> di
 
 
 def run(sizes: tuple[int, ...] = SIZES_MIB, reps: int = 3, iperf_s: int = 5) -> dict[str, Any]:
-    return {protect: measure(protect, sizes, reps, iperf_s) for protect in ("tls", "none")}
+    head = subprocess.run(["git", "-C", str(REPO), "describe", "--always", "--dirty"],
+                          capture_output=True, text=True, check=False).stdout.strip()
+    res: dict[str, Any] = {"commit": head}
+    for protect in ("tls", "none"):
+        res[protect] = measure(protect, sizes, reps, iperf_s)
+    return res
