@@ -30,6 +30,7 @@ from __future__ import annotations
 
 import base64
 import json
+import os
 import re
 import statistics
 import subprocess
@@ -289,7 +290,8 @@ def measure(protect: str, sizes: tuple[int, ...], reps: int, iperf_s: int) -> di
 def run(sizes: tuple[int, ...] = SIZES_MIB, reps: int = 3, iperf_s: int = 5) -> dict[str, Any]:
     head = subprocess.run(["git", "-C", str(REPO), "describe", "--always", "--dirty"],
                           capture_output=True, text=True, check=False).stdout.strip()
-    res: dict[str, Any] = {"commit": head}
+    res: dict[str, Any] = {"commit": head, "host_loadavg": {"start": os.getloadavg()}}
     for protect in ("tls", "none"):
         res[protect] = measure(protect, sizes, reps, iperf_s)
+        res["host_loadavg"][f"after_{protect}"] = os.getloadavg()
     return res
