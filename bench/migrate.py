@@ -92,9 +92,16 @@ def _kill(nd: Node, pid: int) -> None:
     nd.wait_until_fails(f"test -e /proc/{pid}/stat", timeout=60)
 
 
-def _goto(nd: Node, tool: Path, pid: int, node: int) -> float:
-    """Seconds from the write to /proc/PID/goto until /proc/PID/node says *node*."""
-    return int(nd.succeed(f"{tool} goto {pid} {node}", timeout=900).strip()) / 1e9
+def _goto(c: Cluster, tool: Path, pid: int, node: int) -> float:
+    """Seconds from the write to /proc/PID/goto (on node 1, the process's home)
+    until /proc/PID/node there says *node*.  A move that does not finish fails
+    with both nodes' last kernel messages."""
+    try:
+        return int(c.node(1).succeed(f"{tool} goto {pid} {node}", timeout=400).strip()) / 1e9
+    except CommandFailed as e:
+        logs = "\n".join(f"node {nd.number}: " + nd.execute("dmesg | tail -n 15", 60)[1]
+                         for nd in c.nodes)
+        raise RuntimeError(f"goto {pid} {node} did not finish: {e}\n{logs}") from e
 
 
 def _frozen(nd: Node, pid: int, node: int) -> list[dict[str, int]]:
@@ -111,8 +118,8 @@ def _migrate(c: Cluster, tool: Path, mib: int, reps: int) -> dict[str, Any]:
     pid, rss = _start_hold(n1, tool, mib)
     away, home = [], []
     for _ in range(reps):
-        away.append(_goto(n1, tool, pid, 2))
-        home.append(_goto(n1, tool, pid, 1))
+        away.append(_goto(c, tool, pid, 2))
+        home.append(_goto(c, tool, pid, 1))
     check = _check(n1, pid, 1)
     f_away, f_home = _frozen(n1, pid, 2), _frozen(n2, pid, 1)
     _kill(n1, pid)
