@@ -41,6 +41,7 @@ from pathlib import Path
 from typing import Any
 
 from qemu import Cluster, Node
+from qemu.channel import AgentTimeout
 from qemu.node import CommandFailed
 from qemu.paths import flavor
 
@@ -98,10 +99,14 @@ def _goto(c: Cluster, tool: Path, pid: int, node: int) -> float:
     with both nodes' last kernel messages."""
     try:
         return int(c.node(1).succeed(f"{tool} goto {pid} {node}", timeout=400).strip()) / 1e9
-    except CommandFailed as e:
-        logs = "\n".join(f"node {nd.number}: " + nd.execute("dmesg | tail -n 15", 60)[1]
-                         for nd in c.nodes)
-        raise RuntimeError(f"goto {pid} {node} did not finish: {e}\n{logs}") from e
+    except (CommandFailed, AgentTimeout) as e:
+        logs = []
+        for nd in c.nodes:
+            try:
+                logs.append(f"node {nd.number}: " + nd.execute("dmesg | tail -n 15", 60)[1])
+            except AgentTimeout:  # its command channel is still busy with the goto
+                logs.append(f"node {nd.number}: no answer")
+        raise RuntimeError(f"goto {pid} {node} did not finish: {e}\n" + "\n".join(logs)) from e
 
 
 def _frozen(nd: Node, pid: int, node: int) -> list[dict[str, int]]:
