@@ -26,6 +26,7 @@ import pytest
 
 from qemu import Cluster, Node
 from qemu.cbuild import build_c_program
+from qemu.paths import flavor
 
 pytestmark = pytest.mark.cluster
 CLUSTER_NODES = 3
@@ -45,6 +46,12 @@ def probe() -> Path:
     return build_c_program(SOURCE, PROBE, ("-static", "-Werror"))
 
 
+def t(seconds: float) -> float:
+    """A host-side wait of *seconds* on the normal kernel, scaled for the flavor
+    (a debug guest starved by the host runs several times slower)."""
+    return flavor().timeout(seconds)
+
+
 def up(cluster: Cluster) -> None:
     cluster.bring_up(modules=MODULES)
 
@@ -59,7 +66,7 @@ def hold(nd: Node, d: str, who: str = "") -> int:
     """A holder process on *nd* with its files in directory *d*; its PID."""
     nd.succeed(f"rm -rf {d} && mkdir -m 777 {d}")
     pid = start(nd, f"{who} {PROBE} hold {d}")
-    nd.wait_until_succeeds(f"test -e {d}/ready", timeout=20)
+    nd.wait_until_succeeds(f"test -e {d}/ready", timeout=t(20))
     return pid
 
 
@@ -85,20 +92,20 @@ def test_pipe_writes_in_order_and_eof_after_both_close(cluster: Cluster, probe: 
     cat = start(n1, f"cat /proc/{pid}/fd/{PIPE_R}", f"{d}/pipe.out")
     for i in range(1, 4):
         assert probe_run(n2, f"w 1 {pid} {PIPE_W} chunk{i}.") == ["ok", "7"]
-    n1.wait_until_succeeds(f"grep -qx 'chunk1.chunk2.chunk3.' {d}/pipe.out", timeout=10)
+    n1.wait_until_succeeds(f"grep -qx 'chunk1.chunk2.chunk3.' {d}/pipe.out", timeout=t(10))
     # Each probe closed its proxy: node 1 released every export.
-    n1.wait_until_succeeds(f"test $(cat {RFILE}/exported) = 0", timeout=10)
+    n1.wait_until_succeeds(f"test $(cat {RFILE}/exported) = 0", timeout=t(10))
     # Node 2 keeps a writer open 4 s; node 1 closes its own write end at once:
     # the reader sees EOF only after node 2's close.
     writer = start(n2, f"{PROBE} w 1 {pid} {PIPE_W} last. 4")
-    n1.wait_until_succeeds(f"grep -q 'last.' {d}/pipe.out", timeout=10)
+    n1.wait_until_succeeds(f"grep -q 'last.' {d}/pipe.out", timeout=t(10))
     n1.succeed(f"kill -USR1 {pid}")
     time.sleep(1)
     n1.succeed(f"kill -0 {cat}")  # still reading: node 2 holds a writer
-    n1.wait_until_fails(f"kill -0 {cat}", timeout=15)
-    n2.wait_until_fails(f"kill -0 {writer}", timeout=10)
+    n1.wait_until_fails(f"kill -0 {cat}", timeout=t(15))
+    n2.wait_until_fails(f"kill -0 {writer}", timeout=t(10))
     assert n1.succeed(f"cat {d}/pipe.out") == "chunk1.chunk2.chunk3.last."
-    n1.wait_until_succeeds(f"test $(cat {RFILE}/exported) = 0", timeout=10)
+    n1.wait_until_succeeds(f"test $(cat {RFILE}/exported) = 0", timeout=t(10))
     stop(n1, pid)
 
 
@@ -113,7 +120,7 @@ def test_blocking_read_waits_wakes_and_is_interrupted(cluster: Cluster, probe: P
     time.sleep(2)
     assert n2.succeed("cat /root/r.out") == "", "the read did not wait for data"
     n1.succeed(f"printf wake > /proc/{pid}/fd/{PIPE_W}")
-    out = n2.wait_until_succeeds("grep '^ok' /root/r.out", timeout=10).split()
+    out = n2.wait_until_succeeds("grep '^ok' /root/r.out", timeout=t(10)).split()
     assert out[1] == "4" and out[3] == "wake" and float(out[2]) >= 1500, out
     # SIGALRM without SA_RESTART: EINTR after about 2 s, as a local pipe read.
     out = probe_run(n2, f"r 1 {pid} {PIPE_R} 100 2")
@@ -124,7 +131,7 @@ def test_blocking_read_waits_wakes_and_is_interrupted(cluster: Cluster, probe: P
     time.sleep(3)
     assert n2.succeed("cat /root/r2.out") == "", "SA_RESTART read returned early"
     n1.succeed(f"printf again > /proc/{pid}/fd/{PIPE_W}")
-    out = n2.wait_until_succeeds("grep '^ok' /root/r2.out", timeout=10).split()
+    out = n2.wait_until_succeeds("grep '^ok' /root/r2.out", timeout=t(10)).split()
     assert out[1] == "5" and out[3] == "again" and float(out[2]) >= 2500, out
     # O_NONBLOCK set on the proxy with F_SETFL reaches the held file: EAGAIN.
     assert probe_run(n2, f"setfl 1 {pid} {PIPE_R}") == ["ok", str(EAGAIN)]
@@ -144,7 +151,7 @@ def test_poll_and_select_see_data_arrive(cluster: Cluster, probe: Path) -> None:
     time.sleep(1.5)
     assert n3.succeed("cat /root/p.out") == "", "poll returned before the data came"
     n1.succeed(f"printf p > /proc/{pid}/fd/{PIPE_W}")
-    out = n3.wait_until_succeeds("grep '^ok' /root/p.out", timeout=15).split()
+    out = n3.wait_until_succeeds("grep '^ok' /root/p.out", timeout=t(15)).split()
     assert out[1:3] == ["poll=1", "revents=0x1"] and out[4] == "select=1", out
     assert float(out[3].split("=")[1]) >= 1000, out
     # epoll: take the byte off, wait, and be woken by the next one.
@@ -154,7 +161,7 @@ def test_poll_and_select_see_data_arrive(cluster: Cluster, probe: Path) -> None:
     time.sleep(1.5)
     assert n3.succeed("cat /root/e.out") == "", "epoll returned before the data came"
     n1.succeed(f"printf e > /proc/{pid}/fd/{PIPE_W}")
-    out = n3.wait_until_succeeds("grep '^ok' /root/e.out", timeout=15).split()
+    out = n3.wait_until_succeeds("grep '^ok' /root/e.out", timeout=t(15)).split()
     assert out[1:3] == ["n=1", "events=0x1"], out
     stop(n1, pid)
 
@@ -173,7 +180,7 @@ def test_blocking_write_to_a_full_pipe_waits_for_the_reader(
     assert n2.succeed("cat /root/w.out") == "", "the write did not wait for the reader"
     n2.succeed(f"kill -0 {writer}")
     assert n1.succeed(f"{PROBE} check /proc/{pid}/fd/{PIPE_R} {size}") == f"ok {size}\n"
-    out = n2.wait_until_succeeds("grep '^ok' /root/w.out", timeout=15).split()
+    out = n2.wait_until_succeeds("grep '^ok' /root/w.out", timeout=t(15)).split()
     assert out[1] == str(size), out
     stop(n1, pid)
 
@@ -186,7 +193,7 @@ def test_pty_slave_proxy(cluster: Cluster, probe: Path) -> None:
     pid = hold(n1, d)
     out = probe_run(n2, f"tty 1 {pid} {PTY_SLAVE}")
     assert out == ["ok", "lflag_icanon=1", "rows=33", "cols=77", "fionread=0"], out
-    n1.wait_until_succeeds(f"grep -q tty-hello {d}/pty.out", timeout=10)
+    n1.wait_until_succeeds(f"grep -q tty-hello {d}/pty.out", timeout=t(10))
     mode, _, rdev = probe_run(n2, f"fstat 1 {pid} {PTY_SLAVE}")[1:]
     assert mode == "20620" and rdev.startswith("136:"), (mode, rdev)  # S_IFCHR, pts
     assert probe_run(n2, f"fstat 1 {pid} {PIPE_R}")[1] == "10600"  # S_IFIFO
@@ -211,9 +218,9 @@ def test_tmpfs_file_positioned_io_and_append(cluster: Cluster, probe: Path) -> N
     # made to the shared open file (O_NONBLOCK set on node 1 after the import).
     n2.succeed("rm -f /root/later.out")
     later = start(n2, f"{PROBE} later 1 {pid} {FILE_RW} 3", "/root/later.out")
-    n1.wait_until_succeeds(f"grep -q ' 2:1$' {RFILE}/table", timeout=10)
+    n1.wait_until_succeeds(f"grep -q ' 2:1$' {RFILE}/table", timeout=t(10))
     assert probe_run(n1, f"nb 1 {pid} {FILE_RW}") == ["ok"]  # local GETFD: the file itself
-    n2.wait_until_fails(f"kill -0 {later}", timeout=20)
+    n2.wait_until_fails(f"kill -0 {later}", timeout=t(20))
     assert n2.succeed("cat /root/later.out") == "ok 0\n"
     flags = n1.succeed(f"grep '^flags:' /proc/{pid}/fdinfo/{FILE_RW}").split()[1]
     assert int(flags, 8) & 0o4000, flags  # O_NONBLOCK is still set
@@ -234,7 +241,7 @@ def test_getfd_needs_ptrace_rights_on_the_holder(cluster: Cluster, probe: Path) 
         gone = (1 << 16) | 65000
         assert probe_run(nd, f"getfd 1 {gone} 0")[:2] == ["err", str(ESRCH)]
     # A refused caller got nothing exported.
-    n1.wait_until_succeeds(f"test $(cat {RFILE}/exported) = 0", timeout=10)
+    n1.wait_until_succeeds(f"test $(cat {RFILE}/exported) = 0", timeout=t(10))
     stop(n1, root_pid)
     stop(n1, nobody_pid)
 
@@ -250,7 +257,7 @@ def test_requests_without_a_reference_are_refused_and_counted(
     # Node 2 holds a proxy of the pipe's read end (a blocked read).
     n2.succeed("rm -f /root/bad.out")
     start(n2, f"{PROBE} r 1 {pid} {PIPE_R} 100", "/root/bad.out")
-    table = n1.wait_until_succeeds(f"grep ' 2:1$' {RFILE}/table", timeout=10)
+    table = n1.wait_until_succeeds(f"grep ' 2:1$' {RFILE}/table", timeout=t(10))
     handle = int(table.split()[0])
     before = counter(n1, "bad_handle")
     for req in (f"{handle} stat", f"{handle} read", f"{handle} put", "987654321"):
@@ -270,7 +277,7 @@ def test_requests_without_a_reference_are_refused_and_counted(
     # Node 2's reference is intact: its reader still gets the data.
     assert n1.succeed(f"cat {RFILE}/table").split()[:2] == [str(handle), "2:1"]
     n1.succeed(f"printf ok > /proc/{pid}/fd/{PIPE_W}")
-    n2.wait_until_succeeds("grep -q '^ok 2 .* ok$' /root/bad.out", timeout=10)
+    n2.wait_until_succeeds("grep -q '^ok 2 .* ok$' /root/bad.out", timeout=t(10))
     # Without test_knobs the hook is closed.
     n3.succeed("echo 0 > /sys/module/rfile/parameters/test_knobs")
     n3.fail(f"echo '1 {handle}' > {RFILE}/test_call")
@@ -284,11 +291,11 @@ def test_holder_crash_fails_blocked_read_with_eio(cluster: Cluster, probe: Path)
     pid = hold(n1, "/tmp/rf-crash")
     n2.succeed("rm -f /root/crash.out")
     reader = start(n2, f"{PROBE} r 1 {pid} {PIPE_R} 100", "/root/crash.out")
-    n1.wait_until_succeeds(f"grep -q ' 2:1$' {RFILE}/table", timeout=10)
+    n1.wait_until_succeeds(f"grep -q ' 2:1$' {RFILE}/table", timeout=t(10))
     t0 = time.monotonic()
     n1.crash()
-    out = n2.wait_until_succeeds("grep '^err' /root/crash.out", timeout=20).split()
+    out = n2.wait_until_succeeds("grep '^err' /root/crash.out", timeout=t(20)).split()
     took = time.monotonic() - t0
     assert out[1] == str(EIO), out
     assert took < 8.0, f"EIO came {took:.1f} s after the crash"
-    n2.wait_until_fails(f"kill -0 {reader}", timeout=5)
+    n2.wait_until_fails(f"kill -0 {reader}", timeout=t(5))
