@@ -156,14 +156,17 @@ def bring_up(
     """Load *modules* and set *key* and the harness table on every node, in parallel.
 
     *wait_up*: seconds each node waits until it sees every node UP (needs clms);
-    ``None`` means DEFAULT_WAIT_UP if "clms" is in *modules*, else no wait.
+    ``None`` means DEFAULT_WAIT_UP (times the flavor's timeout factor) if "clms"
+    is in *modules*, else no wait.
     *python_cli* runs ``ssictl cluster up`` instead (same JSON); None: only when
     $SSI_GUEST_SPEEDUPS=0.
     Returns each node's ``ssi-cluster-up --json`` document; raises
     :class:`BringUpError` naming every node that failed and why.
     """
     if wait_up is None:
-        wait_up = DEFAULT_WAIT_UP if "clms" in modules else 0.0
+        # A deadline like the harness's others: the flavor scales it (a starved
+        # 3-node debug cluster was not all UP after 120 s, 2026-12-02).
+        wait_up = flavor().timeout(DEFAULT_WAIT_UP) if "clms" in modules else 0.0
     if python_cli is None:
         python_cli = not guest_speedups()
     nodes = list(cluster.nodes)

@@ -3,11 +3,12 @@ TCG guests (qemu.paths.DEBUG_KERNEL_ARGS); normal guests do without (host only).
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import pytest
 
-from qemu import paths
+from qemu import bringup, paths
 from qemu.qemu_cmd import NodeConfig, NodeSockets, kernel_append
 
 REPO = Path(__file__).resolve().parents[2]
@@ -39,3 +40,31 @@ def test_normal_guests_keep_the_kernels_defaults(monkeypatch: pytest.MonkeyPatch
     for w in paths.DEBUG_KERNEL_ARGS:
         assert w not in line.split()
     assert "watchdog_thresh" not in line and "slub_debug" not in line
+
+
+class _FakeNode:
+    def __init__(self, number: int) -> None:
+        self.number = number
+        self.cmds: list[tuple[str, float]] = []
+
+    def execute(self, cmd: str, timeout: float = 60.0, *,
+                log_as: str | None = None) -> tuple[int, str, str]:
+        self.cmds.append((cmd, timeout))
+        return 0, json.dumps({"ok": True, "node": self.number}), ""
+
+
+class _FakeCluster:
+    def __init__(self, nodes: list[_FakeNode]) -> None:
+        self.nodes = nodes
+
+
+@pytest.mark.parametrize("name", ["normal", "debug"])
+def test_bring_up_waits_for_membership_by_the_flavors_factor(
+        monkeypatch: pytest.MonkeyPatch, name: str) -> None:
+    monkeypatch.setenv("SSI_FLAVOR", name)
+    nd = _FakeNode(1)
+    bringup.bring_up(_FakeCluster([nd]))  # type: ignore[arg-type]
+    wait = bringup.DEFAULT_WAIT_UP * paths.flavor(name).timeout_factor
+    ((cmd, timeout),) = nd.cmds
+    assert f"--wait {wait:g}" in cmd
+    assert timeout == 240.0 + wait
