@@ -136,8 +136,20 @@ struct ssi_ics_test {
 struct ssi_mig_restore {
 	__u64 session;
 	__s32 pid;
-	__u32 reserved;		/* must be 0 */
+	__u32 flags;		/* out: SSI_MIG_RESTORE_EXEC */
+	__u64 exec_buf;		/* in: room for rexec's program and arguments */
+	__u64 exec_len;		/* in: its size; out: the bytes written */
 };
+
+/*
+ * SSI_MIG_RESTORE_EXEC: the process came by rexec(2): SSISYS_MIG_RESTORE
+ * returned 0 into the helper with the process's credentials, files and
+ * directory in place, and exec_buf holding __u32 argc, __u32 envc, then
+ * NUL-terminated strings: the path, argc arguments, envc environment
+ * entries.  The helper executes it.
+ */
+#define SSI_MIG_RESTORE_EXEC	0x1
+#define SSI_MIG_EXEC_MAX	65536	/* bytes of path, arguments, environment */
 
 /* SSISYS_MIG_REAPED: the restore helper reaped @pid with wait @status. */
 struct ssi_mig_reaped {

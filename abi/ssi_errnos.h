@@ -58,13 +58,23 @@
 	SSI_ERRNO(ENETUNREACH) SSI_ERRNO(EPROTO) SSI_ERRNO(EMSGSIZE)	\
 	SSI_ERRNO(EPROTONOSUPPORT) SSI_ERRNO(EBADMSG)
 
+/* migrate(), rfork() and rexec() once migration.ko serves them (mig_errno()) */
+#define SSI_ERRNOS_MIG							\
+	SSI_ERRNO(EINVAL) SSI_ERRNO(EHOSTDOWN) SSI_ERRNO(EOPNOTSUPP)	\
+	SSI_ERRNO(EBUSY) SSI_ERRNO(EAGAIN) SSI_ERRNO(ENOMEM)		\
+	SSI_ERRNO(E2BIG) SSI_ERRNO(ETIMEDOUT) SSI_ERRNO(EPROTO)		\
+	SSI_ERRNO(ESRCH) SSI_ERRNO(EINTR)
+
 #define SSI_ERRNO_TABLE							\
-	SSI_ERRNO_CALL(rexec, __NR_ssi_rexec, SSI_ERRNO_CMD_NONE, "", 0,	\
-		       SSI_ERRNO(EINVAL))				\
-	SSI_ERRNO_CALL(rfork, __NR_ssi_rfork, SSI_ERRNO_CMD_NONE, "", 0,	\
-		       SSI_ERRNO(EINVAL))				\
-	SSI_ERRNO_CALL(migrate, __NR_ssi_migrate, SSI_ERRNO_CMD_NONE, "", 0, \
-		       SSI_ERRNO(EINVAL))				\
+	SSI_ERRNO_CALL(rexec, __NR_ssi_rexec, SSI_ERRNO_CMD_NONE,	\
+		       "migration", 0, SSI_ERRNOS_MIG SSI_ERRNO(ENOENT)	\
+		       SSI_ERRNO(EACCES) SSI_ERRNO(EPERM) SSI_ERRNO(ENOEXEC) \
+		       SSI_ERRNO(EFAULT) SSI_ERRNO(ENOTDIR) SSI_ERRNO(ELOOP) \
+		       SSI_ERRNO(ENAMETOOLONG))				\
+	SSI_ERRNO_CALL(rfork, __NR_ssi_rfork, SSI_ERRNO_CMD_NONE,	\
+		       "migration", 0, SSI_ERRNOS_MIG)			\
+	SSI_ERRNO_CALL(migrate, __NR_ssi_migrate, SSI_ERRNO_CMD_NONE,	\
+		       "migration", 0, SSI_ERRNOS_MIG)			\
 	SSI_ERRNO_CALL(abi_version, __NR_ssisys, SSISYS_ABI_VERSION,	\
 		       "ssi_core", 0, )					\
 	SSI_ERRNO_CALL(node_num, __NR_ssisys, SSISYS_NODE_NUM,		\

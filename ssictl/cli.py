@@ -14,7 +14,7 @@ from typing import Any
 
 import typer
 
-from ssictl import cluster_setup, cluster_status, clusternode, ics, modules, ps
+from ssictl import cluster_setup, cluster_status, clusternode, ics, migrate, modules, ps
 from ssictl.output import INTERRUPTED_EXIT, CLIError, report, report_interrupt
 
 # typer's plain help formatter: square brackets in help texts stay literal (rich
@@ -39,6 +39,7 @@ app.add_typer(cluster_app, name="cluster")
 app.add_typer(ics.app, name="ics")
 clusternode.register(app)
 ps.register(app)
+migrate.register(app)
 
 PROG = "ssictl"
 USAGE_EXIT = 2

@@ -44,7 +44,62 @@ struct mig_work {
 	struct callback_head cb;
 	unsigned int node;
 	bool self;		/* migrate(): its errno becomes the return value */
+	bool rfork;		/* an rfork child, not yet run: move or end */
+	void *exec;		/* rexec: program and arguments (mig_image.h) */
+	u32 exec_len;
 };
+
+/* rfork children on their way out, and what their parent is told. */
+struct mig_rfork {
+	struct list_head link;
+	pid_t pid;
+	int status;		/* 1 while pending */
+	struct completion done;
+};
+
+static LIST_HEAD(mig_rforks);
+static DEFINE_SPINLOCK(mig_rfork_lock);
+
+static void mig_rfork_done(pid_t pid, int status)
+{
+	struct mig_rfork *rf;
+
+	spin_lock(&mig_rfork_lock);
+	list_for_each_entry(rf, &mig_rforks, link) {
+		if (rf->pid == pid && rf->status == 1) {
+			rf->status = status;
+			complete(&rf->done);
+			break;
+		}
+	}
+	spin_unlock(&mig_rfork_lock);
+}
+
+/* The parent of an rfork child: did it get to its node? */
+int mig_rfork_wait(pid_t pid)
+{
+	struct mig_rfork *rf, *found = NULL;
+	int ret;
+
+	spin_lock(&mig_rfork_lock);
+	list_for_each_entry(rf, &mig_rforks, link) {
+		if (rf->pid == pid) {
+			found = rf;
+			break;
+		}
+	}
+	spin_unlock(&mig_rfork_lock);
+	if (!found)
+		return 0;	/* rfork to this node: a plain fork */
+	ret = wait_for_completion_killable(&found->done);
+	spin_lock(&mig_rfork_lock);
+	list_del(&found->link);
+	if (!ret)
+		ret = found->status;
+	spin_unlock(&mig_rfork_lock);
+	kfree(found);
+	return ret;
+}
 
 /* Bytes written into an image being built, bounded by its capacity. */
 struct mig_buf {
@@ -112,7 +167,16 @@ static bool mig_special_vma(struct vm_area_struct *vma, const char **name)
 	*name = NULL;
 	if (vma->vm_ops && vma->vm_ops->name)
 		*name = vma->vm_ops->name(vma);
-	return *name != NULL;
+	return !!*name;
+}
+
+static bool mig_uses_io_uring(struct task_struct *t)
+{
+#ifdef CONFIG_IO_URING
+	if (t->io_uring)
+		return true;
+#endif
+	return t->flags & PF_IO_WORKER;
 }
 
 /* Refusals: what cannot move yet leaves the process exactly as it was. */
@@ -139,11 +203,7 @@ static int mig_check_movable(void)
 		if (t->ptrace || !list_empty(&t->ptraced)) {
 			pr_info("pid %d: not moved: ptraced or ptracing\n", pid);
 			ret = -EBUSY;
-		} else if (t->flags & PF_IO_WORKER
-#ifdef CONFIG_IO_URING
-			   || t->io_uring
-#endif
-			   ) {
+		} else if (mig_uses_io_uring(t)) {
 			pr_info("pid %d: not moved: uses io_uring\n", pid);
 			ret = -EOPNOTSUPP;
 #ifdef CONFIG_SECCOMP
@@ -361,8 +421,8 @@ static int mig_dump_vmas(struct mig_img_hdr *h, struct mig_buf *b,
 	struct vm_area_struct *vma;
 	u32 nr = 0;
 	int ret = 0;
-	VMA_ITERATOR(vmi, mm, 0);
 
+	VMA_ITERATOR(vmi, mm, 0);
 	mmap_read_lock(mm);
 	for_each_vma(vmi, vma) {
 		struct mig_img_vma *v;
@@ -570,6 +630,7 @@ static void mig_dump_task(struct mig_img_hdr *h)
 			h->ppid = cpu_to_le32(ppid);
 	}
 	h->personality = cpu_to_le32(t->personality);
+	h->dumpable = cpu_to_le32(get_dumpable(t->mm));
 	h->umask = cpu_to_le32(t->fs->umask);
 	h->nice = cpu_to_le32(task_nice(t));
 	h->robust_list_len = cpu_to_le64(sizeof(struct robust_list_head));
@@ -652,7 +713,7 @@ static int mig_put_threads(struct mig_img_hdr *h, struct mig_buf *b,
 /* Write the image of current's process into @b. */
 static int mig_dump(struct mig_buf *b, unsigned int target,
 		    struct mig_export *exports, u32 *nr_exports,
-		    struct mig_group *g)
+		    struct mig_group *g, const void *exec, u32 exec_len)
 {
 	struct mig_thread_rec *rec, *leader = NULL;
 	struct mig_img_hdr *h;
@@ -681,8 +742,10 @@ static int mig_dump(struct mig_buf *b, unsigned int target,
 	mig_dump_creds(h);
 	mig_dump_signals(h);
 	mig_put_leader(h, leader);
+	if (exec)
+		h->flags = cpu_to_le16(MIG_IMG_REXEC);
 	ret = mig_dump_groups(h, b);
-	if (!ret)
+	if (!ret && !exec)
 		ret = mig_dump_vmas(h, b, scratch);
 	if (!ret)
 		ret = mig_dump_files(h, b, target, scratch, exports,
@@ -693,8 +756,13 @@ static int mig_dump(struct mig_buf *b, unsigned int target,
 		ret = -E2BIG;
 	if (!ret)
 		ret = mig_dump_paths(h, b, scratch);
-	if (!ret)
-		ret = mig_put_threads(h, b, g);
+	if (!ret && !exec)
+		ret = mig_put_threads(h, b, g);	/* exec ends them anyway */
+	if (!ret && exec) {
+		if (!mig_put(b, exec, exec_len))
+			ret = -E2BIG;
+		h->exec_len = cpu_to_le32(exec_len);
+	}
 	kfree(scratch);
 	return ret;
 }
@@ -971,7 +1039,7 @@ static void mig_drop_memory(unsigned long vvar, unsigned long vdso_end)
  * process does.  A process coming back here is restored into its deputy,
  * which then returns 0 to the task_work and on to user mode.
  */
-static int mig_out_run(unsigned int node)
+static int mig_out_run(unsigned int node, void **exec, u32 exec_len)
 {
 	struct mig_start_req *req = NULL;
 	struct mig_start_rep rep;
@@ -1016,7 +1084,10 @@ static int mig_out_run(unsigned int node)
 	b.p = req->image;
 	b.len = 0;
 	b.cap = sizeof(req->image);
-	ret = mig_dump(&b, node, exports, &nr_exports, g);
+	ret = mig_dump(&b, node, exports, &nr_exports, g, *exec, exec_len);
+	/* the image has its own copy; a deputy would never free it */
+	kvfree(*exec);
+	*exec = NULL;
 	if (ret)
 		goto unexport;
 	vvar = le64_to_cpu(((struct mig_img_hdr *)req->image)->vvar_start);
@@ -1095,6 +1166,7 @@ unlist:
 	g->dep = dep;
 	mig_group_end(g, 1);
 	mig_group_put(g);
+	mig_rfork_done(task_tgid_nr(current), 0);
 	if (!leader)
 		ssi_module_put_and_exit(THIS_MODULE, 0);  /* the leader stays */
 	return mig_deputy_run(dep);
@@ -1112,18 +1184,54 @@ end_group:
 	return ret;
 }
 
+/*
+ * What migrate(), rexec() and rfork() may return (abi/ERRNOS.md): the
+ * outcome as it came where it means the same to the caller, else the
+ * nearest documented one.
+ */
+static int mig_errno(int err)
+{
+	switch (err) {
+	case -EINVAL: case -EHOSTDOWN: case -EOPNOTSUPP: case -EBUSY:
+	case -EAGAIN: case -ENOMEM: case -E2BIG: case -ETIMEDOUT:
+	case -EPROTO: case -ESRCH: case -ENOENT: case -EACCES: case -EPERM:
+	case -ENOEXEC: case -EFAULT: case -ENOTDIR: case -ELOOP:
+	case -ENAMETOOLONG: case -EINTR:
+		return err;
+	case -ENOTCONN: case -EHOSTUNREACH:
+		return -EHOSTDOWN;	/* the target cannot be reached */
+	case -ECANCELED:
+		return -ETIMEDOUT;	/* the source had given up */
+	case -EEXIST:
+		return -EBUSY;		/* the PID is in use there */
+	default:
+		return -EAGAIN;		/* the target could not take it now */
+	}
+}
+
 static void mig_work_fn(struct callback_head *cb)
 {
 	struct mig_work *w = container_of(cb, struct mig_work, cb);
 	unsigned int node = w->node;
 	bool self = w->self;
+	bool rfork = w->rfork;
+	void *exec = w->exec;
+	u32 exec_len = w->exec_len;
 	int ret;
 
-	kfree(w);	/* a deputy never comes back here to free it */
-	ret = mig_out_run(node);
+	kfree(w);
+	ret = mig_out_run(node, &exec, exec_len);
+	kvfree(exec);
+	if (ret)
+		ret = mig_errno(ret);
 	if (ret)
 		pr_info("pid %d: stays on node %u (%d)\n",
 			task_tgid_nr(current), mig_self, ret);
+	if (rfork && ret) {
+		/* an rfork child that could not move never runs */
+		mig_rfork_done(task_tgid_nr(current), ret);
+		ssi_module_put_and_exit(THIS_MODULE, 0);
+	}
 	if (self && ret)
 		task_pt_regs(current)->ax = ret;
 	module_put(THIS_MODULE);
@@ -1134,7 +1242,8 @@ static void mig_work_fn(struct callback_head *cb)
  * @self: the caller is @task (migrate()), whose return value the outcome
  * becomes.
  */
-int mig_queue(struct task_struct *task, unsigned int node, bool self)
+static int mig_queue_work(struct task_struct *task, unsigned int node,
+			  bool self, bool rfork, void *exec, u32 exec_len)
 {
 	struct mig_work *w;
 	int ret;
@@ -1155,6 +1264,9 @@ int mig_queue(struct task_struct *task, unsigned int node, bool self)
 	}
 	w->node = node;
 	w->self = self;
+	w->rfork = rfork;
+	w->exec = exec;
+	w->exec_len = exec_len;
 	init_task_work(&w->cb, mig_work_fn);
 	ret = task_work_add(task, &w->cb, TWA_SIGNAL);
 	if (ret) {
@@ -1162,4 +1274,39 @@ int mig_queue(struct task_struct *task, unsigned int node, bool self)
 		module_put(THIS_MODULE);
 	}
 	return ret;
+}
+
+int mig_queue(struct task_struct *task, unsigned int node, bool self)
+{
+	return mig_queue_work(task, node, self, false, NULL, 0);
+}
+
+/*
+ * rexec(): @exec (kvmalloc'ed, taken over on success) runs on @node in
+ * place of current, which keeps its PID.
+ */
+int mig_queue_exec(unsigned int node, void *exec, u32 exec_len)
+{
+	return mig_queue_work(current, node, true, false, exec, exec_len);
+}
+
+/* From kernel_clone(): @child of rfork has not run yet; send it to @node. */
+void mig_forked(struct task_struct *child, unsigned int node)
+{
+	struct mig_rfork *rf = kzalloc(sizeof(*rf), GFP_KERNEL);
+
+	if (rf) {
+		rf->pid = task_tgid_nr(child);
+		rf->status = 1;
+		init_completion(&rf->done);
+		spin_lock(&mig_rfork_lock);
+		list_add(&rf->link, &mig_rforks);
+		spin_unlock(&mig_rfork_lock);
+	}
+	if (!rf || mig_queue_work(child, node, false, true, NULL, 0)) {
+		/* it must not run here as if it had moved */
+		send_sig(SIGKILL, child, 1);
+		if (rf)
+			mig_rfork_done(rf->pid, -ENOMEM);
+	}
 }

@@ -6,7 +6,9 @@
  * mig_img_vma then path_len bytes each), open files (struct mig_img_file
  * then path_len bytes each), pending signals (struct mig_img_sig each), the
  * FPU/xstate regset image, the cwd path, the executable's path, the other
- * threads (struct mig_img_thread then xstate_len bytes each).  The header
+ * threads (struct mig_img_thread then xstate_len bytes each), and for
+ * rexec (flags MIG_IMG_REXEC: no memory, no registers) exec_len bytes of
+ * program and arguments in the SSI_MIG_RESTORE_EXEC layout.  The header
  * holds the thread group leader's own registers and per-thread state.  All
  * little endian; every count and length is checked against the bytes
  * received before use (mig_image.c).  Private pages are not in the image:
@@ -18,7 +20,7 @@
 #include <linux/types.h>
 
 #define MIG_IMG_MAGIC		0x474d4953	/* "SIMG" */
-#define MIG_IMG_VERSION		2	/* 2: the threads section */
+#define MIG_IMG_VERSION		3	/* 2: threads; 3: rexec */
 #define MIG_IMG_MAX		196608		/* mig.ics start: bytes<196608> */
 
 #define MIG_NR_REGS		27	/* struct user_regs_struct, in order */
@@ -89,7 +91,11 @@ struct mig_img_hdr {
 	__le64 mmap_base, mmap_legacy_base;
 	__le64 vvar_start, vdso_start;
 	__le64 auxv[MIG_NR_AUXV];
+	__le32 exec_len;
+	__le32 dumpable;	/* SUID_DUMP_* of the mm */
 } __packed;
+
+#define MIG_IMG_REXEC		0x0001	/* execute a program there instead */
 
 /* vm_flags bits carried (the rest is derived by mmap on the target) */
 #define MIG_VMA_READ		0x0001

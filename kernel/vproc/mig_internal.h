@@ -47,7 +47,7 @@ struct mig_thread_rec {
 /* Source side: the threads of a process parked while it is sent. */
 struct mig_group {
 	refcount_t ref;
-	spinlock_t lock;
+	spinlock_t lock;		/* recs, arrived, outcome */
 	struct list_head recs;
 	int expected;			/* threads asked to park */
 	int arrived;
@@ -73,6 +73,8 @@ struct mig_in {
 	u32 arrived;
 	wait_queue_head_t wq;
 	int leader_status;		/* 1: pending; 0: restored; < 0 */
+	const void *exec;		/* rexec: in image; else NULL */
+	u32 exec_len;
 };
 
 /* On a process's home node: the task it left behind (mig_deputy.c). */
@@ -106,7 +108,10 @@ int mig_check_node(unsigned int node);
 /* mig_dump.c */
 const struct user_regset *mig_regset(unsigned int note);
 unsigned int mig_fpu_note(void);
-int mig_queue(struct task_struct *task, unsigned int node, bool wait);
+int mig_queue(struct task_struct *task, unsigned int node, bool self);
+void mig_forked(struct task_struct *child, unsigned int node);
+int mig_queue_exec(unsigned int node, void *exec, u32 exec_len);
+int mig_rfork_wait(pid_t pid);
 struct mig_out *mig_out_find(u64 session, unsigned int target);
 void mig_out_put(struct mig_out *out);
 void mig_out_finish(struct mig_out *out, int status);

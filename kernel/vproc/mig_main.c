@@ -52,6 +52,7 @@
 #include <linux/slab.h>
 #include <linux/ssi.h>
 #include <linux/uaccess.h>
+#include <asm/unaligned.h>
 
 #include "clms.h"
 #include "ics.h"
@@ -192,7 +193,7 @@ static long mig_ssisys_restore(void __user *buf, size_t len)
 		return -EINVAL;
 	if (copy_from_user(&r, buf, sizeof(r)))
 		return -EFAULT;
-	if (r.reserved || r.pid != task_tgid_nr(current))
+	if (r.flags || r.pid != task_tgid_nr(current))
 		return -EINVAL;
 	if (!capable(CAP_SYS_ADMIN))
 		return -EPERM;
@@ -201,7 +202,22 @@ static long mig_ssisys_restore(void __user *buf, size_t len)
 	in = mig_in_claim(r.session, r.pid);
 	if (!in)
 		return -ESRCH;
+	if (in->exec_len && r.exec_len < in->exec_len) {
+		mig_in_put(in);
+		return -ENOSPC;		/* before anything is touched */
+	}
 	ret = mig_restore_current(in);
+	if (!ret && in->exec_len) {
+		/* rexec: the helper, now the process, executes the program */
+		r.flags = SSI_MIG_RESTORE_EXEC;
+		r.exec_len = in->exec_len;
+		if (copy_to_user(u64_to_user_ptr(r.exec_buf), in->exec,
+				 in->exec_len) ||
+		    copy_to_user(buf, &r, sizeof(r))) {
+			force_sig(SIGKILL);
+			ret = -EFAULT;
+		}
+	}
 	mig_in_put(in);
 	return ret;
 }
@@ -219,7 +235,7 @@ static long mig_ssisys_restore_thread(void __user *buf, size_t len)
 		return -EINVAL;
 	if (copy_from_user(&r, buf, sizeof(r)))
 		return -EFAULT;
-	if (r.reserved || r.pid != task_pid_nr(current) ||
+	if (r.flags || r.pid != task_pid_nr(current) ||
 	    current == current->group_leader)
 		return -EINVAL;
 	if (!capable(CAP_SYS_ADMIN))
@@ -259,9 +275,92 @@ static long mig_migrate(unsigned int node)
 	return mig_queue(current, node, true);
 }
 
+static long mig_rfork(unsigned int node)
+{
+	int ret = mig_check_node(node);
+
+	if (ret)
+		return ret;
+	return ssi_rfork_current(node == mig_self ? 0 : node);
+}
+
+/* Append the user string @u to @buf (NUL included); false when too long. */
+static long mig_put_string(char *buf, u32 *len, const char __user *u)
+{
+	long n = strncpy_from_user(buf + *len, u, SSI_MIG_EXEC_MAX - *len);
+
+	if (n < 0)
+		return n;
+	if (n == SSI_MIG_EXEC_MAX - *len)
+		return -E2BIG;
+	*len += n + 1;
+	return 0;
+}
+
+/* A NULL-terminated array of user strings; the count in *@count. */
+static long mig_put_strings(char *buf, u32 *len,
+			    const char __user *const __user *v, u32 *count)
+{
+	const char __user *p;
+	long ret;
+
+	for (*count = 0; v; (*count)++) {
+		if (get_user(p, v + *count))
+			return -EFAULT;
+		if (!p)
+			break;
+		ret = mig_put_string(buf, len, p);
+		if (ret)
+			return ret;
+		if (fatal_signal_pending(current))
+			return -EINTR;
+	}
+	return 0;
+}
+
+/*
+ * rexec(node, path, argv, envp): the process moves to @node without its
+ * memory and executes @path there, keeping its PID, files, directory and
+ * credentials.  Arguments are copied here, at the call: at most
+ * SSI_MIG_EXEC_MAX bytes (E2BIG).  Executing on this node is execve(2)'s
+ * job: EINVAL.
+ */
+static long mig_rexec(unsigned int node, const struct ssi_exec_args *args)
+{
+	u32 len = 2 * sizeof(u32), argc, envc;
+	char *buf;
+	long ret;
+
+	ret = mig_check_node(node);
+	if (ret)
+		return ret;
+	if (node == mig_self)
+		return -EINVAL;
+	buf = kvmalloc(SSI_MIG_EXEC_MAX, GFP_KERNEL);
+	if (!buf)
+		return -ENOMEM;
+	ret = mig_put_string(buf, &len, args->path);
+	if (!ret && len == 2 * sizeof(u32) + 1)
+		ret = -ENOENT;		/* empty path, as execve */
+	if (!ret)
+		ret = mig_put_strings(buf, &len, args->argv, &argc);
+	if (!ret)
+		ret = mig_put_strings(buf, &len, args->envp, &envc);
+	if (!ret) {
+		put_unaligned_le32(argc, buf);
+		put_unaligned_le32(envc, buf + sizeof(u32));
+		ret = mig_queue_exec(node, buf, len);
+	}
+	if (ret)
+		kvfree(buf);
+	return ret;
+}
+
 static const struct ssi_proc_ops mig_proc_ops = {
 	.owner = THIS_MODULE,
 	.migrate = mig_migrate,
+	.rfork = mig_rfork,
+	.rexec = mig_rexec,
 };
 
 /* /proc/<pid>/goto: allowed to whoever may kill the process. */
@@ -308,6 +407,8 @@ static const struct ssi_mig_ops mig_hooks = {
 	.goto_node = mig_goto_node,
 	.task_node = mig_task_node,
 	.getppid = mig_getppid,
+	.forked = mig_forked,
+	.rfork_wait = mig_rfork_wait,
 };
 
 static void mig_nodedown(unsigned int node, u64 transition)

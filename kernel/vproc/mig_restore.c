@@ -18,6 +18,8 @@
 #include <linux/futex.h>
 #include <linux/mm.h>
 #include <linux/mman.h>
+#include <linux/mount.h>
+#include <linux/namei.h>
 #include <linux/module.h>
 #include <linux/ptrace.h>
 #include <linux/regset.h>
@@ -32,6 +34,7 @@
 #include <asm/fpu/api.h>
 #include <asm/fsgsbase.h>
 #include <asm/segment.h>
+#include <asm/unaligned.h>
 
 #include "ics.h"
 #include "migration_gen.h"
@@ -58,8 +61,10 @@ struct mig_parsed {
 	const char *cwd;
 	const char *exe;
 	const u8 *threads;	/* nr_threads of (struct mig_img_thread, xstate) */
+	const u8 *exec;		/* rexec: SSI_MIG_RESTORE_EXEC layout */
+	bool rexec;
 	u32 nr_groups, nr_vmas, nr_files, nr_sigq, xstate_len, cwd_len,
-	    exe_len, nr_threads;
+	    exe_len, nr_threads, exec_len;
 };
 
 struct mig_cursor {
@@ -82,6 +87,24 @@ static const void *mig_take(struct mig_cursor *c, size_t len)
 static bool mig_path_ok(const char *p, u32 len)
 {
 	return len && len < PATH_MAX && !memchr(p, 0, len);
+}
+
+/* rexec's program and arguments: counts, then exactly that many strings. */
+static int mig_check_exec(const u8 *p, size_t left, u32 len)
+{
+	u32 argc, envc, strings = 0, i;
+
+	if (len > left || len > SSI_MIG_EXEC_MAX || len < 2 * sizeof(u32) + 1)
+		return -EPROTO;
+	argc = get_unaligned_le32(p);
+	envc = get_unaligned_le32(p + sizeof(u32));
+	if (p[len - 1])
+		return -EPROTO;
+	for (i = 2 * sizeof(u32); i < len; i++)
+		strings += !p[i];
+	if (!argc || (u64)argc + envc + 1 != strings)
+		return -EPROTO;
+	return 0;
 }
 
 static int mig_parse(const void *image, size_t len, struct mig_parsed *m)
@@ -173,12 +196,23 @@ static int mig_parse(const void *image, size_t len, struct mig_parsed *m)
 		if (tid <= 0 || (u32)tid >> SSI_PID_NODE_SHIFT == 0)
 			return -EPROTO;
 	}
+	m->rexec = le16_to_cpu(h->flags) & MIG_IMG_REXEC;
+	m->exec_len = le32_to_cpu(h->exec_len);
+	if (m->rexec) {
+		if (mig_check_exec(c.p, c.left, m->exec_len) || m->nr_vmas ||
+		    m->nr_threads)
+			return -EPROTO;
+		m->exec = c.p;
+		c.left -= m->exec_len;
+	} else if (m->exec_len) {
+		return -EPROTO;
+	}
 	if (c.left)
 		return -EPROTO;
 	if (!mig_path_ok(m->cwd, m->cwd_len) ||
 	    (m->exe_len && !mig_path_ok(m->exe, m->exe_len)))
 		return -EPROTO;
-	if (le32_to_cpu(h->xstate_note) != mig_fpu_note())
+	if (!m->rexec && le32_to_cpu(h->xstate_note) != mig_fpu_note())
 		return -EPROTO;		/* other FPU model: cannot resume */
 	return 0;
 }
@@ -280,6 +314,10 @@ int mig_in_add(u64 session, pid_t pid, unsigned int source,
 	}
 	memcpy(in->image, image, len);
 	in->image_len = len;
+	if (m.rexec) {
+		in->exec = in->image + (m.exec - (const u8 *)image);
+		in->exec_len = m.exec_len;
+	}
 	refcount_set(&in->ref, 1);
 	in->session = session;
 	in->pid = pid;
@@ -292,6 +330,13 @@ int mig_in_add(u64 session, pid_t pid, unsigned int source,
 	init_waitqueue_head(&in->wq);
 
 	if (home == mig_self) {
+		if (m.rexec) {
+			/* its deputy cannot execute a program (yet) */
+			pr_info("pid %d: rexec to its home node is not served\n",
+				pid);
+			mig_in_put(in);
+			return -EOPNOTSUPP;
+		}
 		if (m.nr_threads) {
 			/* its deputy cannot grow the threads back (yet) */
 			pr_info("pid %d: not taken back home: %u threads besides the leader\n",
@@ -354,7 +399,6 @@ void mig_in_exit(void)
 
 int mig_spawn_helper(struct mig_in *in)
 {
-	static char *envp[] = { "PATH=/usr/sbin:/usr/bin:/sbin:/bin", NULL };
 	struct mig_cursor c;
 	struct mig_parsed m;
 	char session[24], pid[16], vvar[24];
@@ -376,7 +420,9 @@ int mig_spawn_helper(struct mig_in *in)
 	}
 	snprintf(session, sizeof(session), "%llx", in->session);
 	snprintf(pid, sizeof(pid), "%d", in->pid);
-	snprintf(vvar, sizeof(vvar), "%llx", le64_to_cpu(m.h->vvar_start));
+	/* rexec: the helper executes a program; no vDSO to place */
+	snprintf(vvar, sizeof(vvar), "%llx",
+		 m.rexec ? 0 : le64_to_cpu(m.h->vvar_start));
 	argv[0] = mig_helper_path;
 	argv[1] = session;
 	argv[2] = pid;
@@ -391,7 +437,9 @@ int mig_spawn_helper(struct mig_in *in)
 		snprintf(tids + i * 12, 12, "%d", le32_to_cpu(t->tid));
 		argv[5 + i] = tids + i * 12;
 	}
-	ret = call_usermodehelper(mig_helper_path, argv, envp, UMH_WAIT_EXEC);
+	/* no environment: it execs nothing by name (rexec brings its own) */
+	ret = call_usermodehelper(mig_helper_path, argv, argv + 5 + m.nr_threads,
+				  UMH_WAIT_EXEC);
 	if (ret)
 		pr_warn("cannot start the restore helper %s: %d\n",
 			mig_helper_path, ret);
@@ -850,6 +898,8 @@ static void mig_restore_task(const struct mig_parsed *m)
 		t->signal->rlim[i].rlim_max = le64_to_cpu(h->rlim_max[i]);
 	}
 	task_unlock(t->group_leader);
+	if (m->rexec)
+		return;		/* addresses in a memory that did not come */
 	t->robust_list = (void __user *)le64_to_cpu(h->robust_list);
 	t->clear_child_tid = (int __user *)le64_to_cpu(h->clear_child_tid);
 #ifdef CONFIG_RSEQ
@@ -877,6 +927,12 @@ static void mig_restore_signals(const struct mig_parsed *m)
 			continue;
 		sa->sa_handler = (__sighandler_t)le64_to_cpu(h->act[i].handler);
 		sa->sa_flags = le64_to_cpu(h->act[i].flags);
+		/* rexec: as execve, caught signals go back to their default */
+		if (m->rexec && sa->sa_handler != SIG_IGN &&
+		    sa->sa_handler != SIG_DFL) {
+			sa->sa_handler = SIG_DFL;
+			sa->sa_flags = 0;
+		}
 #ifdef __ARCH_HAS_SA_RESTORER
 		sa->sa_restorer = (__sigrestore_t)le64_to_cpu(h->act[i].restorer);
 #endif
@@ -887,9 +943,11 @@ static void mig_restore_signals(const struct mig_parsed *m)
 	blocked.sig[0] = le64_to_cpu(h->blocked);
 	sigdelsetmask(&blocked, sigmask(SIGKILL) | sigmask(SIGSTOP));
 	sigprocmask(SIG_SETMASK, &blocked, NULL);
-	current->sas_ss_sp = le64_to_cpu(h->sas_ss_sp);
-	current->sas_ss_size = le64_to_cpu(h->sas_ss_size);
-	current->sas_ss_flags = le32_to_cpu(h->sas_ss_flags);
+	if (!m->rexec) {
+		current->sas_ss_sp = le64_to_cpu(h->sas_ss_sp);
+		current->sas_ss_size = le64_to_cpu(h->sas_ss_size);
+		current->sas_ss_flags = le32_to_cpu(h->sas_ss_flags);
+	}
 
 	for (i = 0; i < m->nr_sigq; i++) {
 		const struct mig_img_sig *s = &m->sigq[i];
@@ -1013,6 +1071,31 @@ static int mig_report(struct mig_in *in, int status)
  * the source has been told and the task must not return to user mode
  * (its memory is gone) unless it is a deputy.
  */
+/* rexec: may the restored credentials execute @path (as execve checks)? */
+static int mig_check_exec_path(const struct mig_parsed *m)
+{
+	const char *name = (const char *)m->exec + 2 * sizeof(u32);
+	struct inode *inode;
+	struct path path;
+	int ret;
+
+	ret = kern_path(name, LOOKUP_FOLLOW, &path);
+	if (ret)
+		return ret;
+	inode = d_backing_inode(path.dentry);
+	if (S_ISDIR(inode->i_mode))
+		ret = -EACCES;
+	else if (!S_ISREG(inode->i_mode))
+		ret = -EACCES;
+	else if (path.mnt->mnt_flags & MNT_NOEXEC ||
+		 path.mnt->mnt_sb->s_iflags & SB_I_NOEXEC)
+		ret = -EACCES;	/* path_noexec(), not exported */
+	else
+		ret = inode_permission(mnt_user_ns(path.mnt), inode, MAY_EXEC);
+	path_put(&path);
+	return ret;
+}
+
 static int mig_restore_into(struct mig_in *in, long *ax)
 {
 	struct mig_parsed m;
@@ -1025,21 +1108,28 @@ static int mig_restore_into(struct mig_in *in, long *ax)
 						in->nr_threads,
 						MIG_CALL_TIMEOUT) <= 0)
 		ret = -ECHILD;
-	if (!ret)
+	if (!ret && !m.rexec)
 		ret = mig_clear_mm(&m);
 	/* the executable link first: it cannot change while the old one is mapped */
-	if (!ret)
+	if (!ret && !m.rexec)
 		ret = mig_restore_mm_fields(&m);
-	if (!ret)
+	if (!ret && !m.rexec)
 		ret = mig_restore_vmas(&m);
-	if (!ret)
+	if (!ret && !m.rexec)
 		ret = mig_restore_pages(in);
 	if (!ret)
 		ret = mig_restore_files(&m);
-	if (!ret)
+	if (!ret && !m.rexec)
 		ret = mig_restore_fpu(m.xstate, m.xstate_len);
 	if (!ret)
 		ret = mig_restore_creds(&m);
+	/* commit_creds() made it undumpable (other ids than the helper's) */
+	if (!ret && !m.rexec)
+		set_mask_bits(&current->mm->flags, MMF_DUMPABLE_MASK,
+			      min_t(u32, le32_to_cpu(m.h->dumpable),
+				    SUID_DUMP_ROOT));
+	if (!ret && m.rexec)
+		ret = mig_check_exec_path(&m);
 	if (ret) {
 		pr_info("restore of pid %d from node %u failed: %d\n",
 			in->pid, in->source, ret);
@@ -1048,7 +1138,7 @@ static int mig_restore_into(struct mig_in *in, long *ax)
 	}
 	mig_restore_task(&m);
 	mig_restore_signals(&m);
-	*ax = mig_restore_regs(m.h->regs);
+	*ax = m.rexec ? 0 : mig_restore_regs(m.h->regs);
 	if (in->home != mig_self) {
 		ret = mig_migrant_add(in->pid, le32_to_cpu(m.h->ppid),
 				      in->home);
@@ -1067,14 +1157,11 @@ static int mig_restore_into(struct mig_in *in, long *ax)
 			in->pid, in->source, ret);
 		return ret;
 	}
-	pr_info("pid %d arrived from node %u\n", in->pid, in->source);
+	pr_info("pid %d arrived from node %u%s\n", in->pid, in->source,
+		m.rexec ? " to execute a program" : "");
 	return 0;
 }
 
-/*
- * In the helper's new task (SSISYS_MIG_RESTORE).  A failure leaves it with
- * no program to return to: it dies of SIGKILL before reaching user mode.
- */
 /* Let the other threads go on (0) or give up; the session is done. */
 static void mig_in_finish(struct mig_in *in, int status)
 {

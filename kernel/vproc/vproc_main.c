@@ -247,6 +247,9 @@ int vproc_here(pid_t pid)
 	unsigned int node;
 	bool found;
 
+	/* its deputy is here; the process itself serves calls about it */
+	if (vproc_emigrant(pid))
+		return -EREMOTE;
 	rcu_read_lock();
 	found = pid_task(find_pid_ns(pid, &init_pid_ns), PIDTYPE_PID);
 	rcu_read_unlock();

@@ -44,9 +44,10 @@ def start(nd: Node, cmd: str, out: str) -> None:
 
 
 def pid_of(nd: Node, out: str, timeout: float = 30.0) -> int:
-    """The PID a migprog prints in its first line of *out*."""
-    line = nd.wait_until_succeeds(f"head -n1 {out} | grep .", timeout=timeout)
-    return int(line.split()[1])
+    """The PID a migprog prints in its first line of *out* ("I PID NODE" or
+    "... pid PID ...")."""
+    f = nd.wait_until_succeeds(f"head -n1 {out} | grep .", timeout=timeout).split()
+    return int(f[f.index("pid") + 1] if "pid" in f else f[1])
 
 
 def goto(nd: Node, pid: int, node: int) -> None:
@@ -130,8 +131,9 @@ def test_kill_from_another_node_reaches_a_moved_process(cluster: Cluster, prog: 
                          "echo $! > /tmp/kill.pid; echo $!").strip())
     goto(nd, pid, 3)
     nd.wait_until_succeeds(f"test $(cat /proc/{pid}/node) = 3", timeout=60)
-    assert int(cluster.node(2).succeed(f"ssictl where {pid} 2>/dev/null || "
-                                       f"cat /proc/{pid}/node").split()[-1]) == 3
+    for n in (1, 2, 3):
+        assert int(cluster.node(n).succeed(f"cat /proc/{pid}/node").strip()) == 3, n
+    assert int(cluster.node(2).succeed(f"ssictl where {pid}").strip()) == 3
     cluster.node(2).succeed(f"kill -TERM {pid}")
     nd.wait_until_succeeds(f"! test -e /proc/{pid}", timeout=30)
     cluster.node(3).wait_until_succeeds(f"! test -e /proc/{pid}/stat", timeout=30)
@@ -196,3 +198,82 @@ def test_bad_node_is_einval_and_down_node_is_ehostdown(cluster: Cluster, prog: P
     for node, err in ((0, EINVAL), (64, EINVAL), (9, EHOSTDOWN)):
         out = nd.succeed(f"{PROG} refuse none {node} </dev/null 2>&1 | cat").split()
         assert int(out[4]) == err, (node, out)
+
+
+@pytest.mark.timeout(300)
+def test_rfork_child_runs_on_the_node_and_is_reaped(cluster: Cluster, prog: Path) -> None:
+    """rfork(3): the child runs on node 3 with the parent as its parent
+    (getppid), and the parent on node 1 reaps its exit status."""
+    up(cluster)
+    out = cluster.node(1).succeed(f"{PROG} rfork 3 9 </dev/null | cat", timeout=240)
+    child = next(ln.split() for ln in out.splitlines() if ln.startswith("child"))
+    parent = next(ln.split() for ln in out.splitlines() if ln.startswith("parent"))
+    assert child[4] == child[8] == parent[2], out  # getppid() is the parent
+    assert child[6] == "3", out  # it runs on node 3
+    assert parent[4] == child[2], out  # the PID rfork returned is the child's
+    assert parent[7:] == ["exited", "1", "code", "9"], out
+
+
+@pytest.mark.timeout(300)
+def test_rexec_runs_the_program_there_with_the_same_pid(cluster: Cluster, prog: Path) -> None:
+    """rexec(2): the program runs on node 2 with the caller's PID, its
+    output reaches the caller's stdout on node 1 and its exit status the
+    caller's parent; a program that cannot be executed fails the call
+    with execve's errno and the caller goes on."""
+    up(cluster)
+    nd = cluster.node(1)
+    out = nd.succeed(f"out=$({PROG} rexec 2 hello </dev/null); echo rc=$?; echo \"$out\"",
+                     timeout=240)
+    before = next(ln.split() for ln in out.splitlines() if ln.startswith("rexec pid"))
+    report = next(ln.split() for ln in out.splitlines() if ln.startswith("report"))
+    assert "rc=5" in out.splitlines(), out
+    assert report == ["report", "pid", before[2], "node", "2", "arg", "hello"], out
+    err = nd.succeed("python3 -S -c 'import ctypes,os; l=ctypes.CDLL(None, use_errno=True);"
+                     " a=(ctypes.c_char_p*2)(b\"x\", None);"
+                     " r=l.syscall(548, 2, b\"/nonexistent\", a, a);"
+                     " print(r, ctypes.get_errno())'").split()
+    assert err == ["-1", "2"], err  # ENOENT, and the caller is still here
+
+
+@pytest.mark.timeout(400)
+def test_target_crash_mid_migration_leaves_the_process_at_the_source(
+        cluster: Cluster, prog: Path) -> None:
+    """The target dies while 128 MiB are being pulled: the process goes on
+    at the source, counting, with the same PID."""
+    up(cluster)
+    nd = cluster.node(1)
+    out = "/tmp/crash.out"
+    start(nd, f"{PROG} count 100000 100 128", out)
+    pid = pid_of(nd, out, timeout=120)
+    goto(nd, pid, 2)
+    time.sleep(2)
+    cluster.node(2).crash()
+    nd.wait_until_succeeds(f"dmesg | grep -q 'pid {pid}: stays on node 1'", timeout=180)
+    assert where(nd, pid) == 1
+    before = int(nd.succeed(f"tail -n1 {out}").split()[0])
+    time.sleep(3)
+    after = int(nd.succeed(f"tail -n1 {out}").split()[0])
+    assert after > before, "the process stopped counting"
+    nd.succeed(f"kill {pid}")
+
+
+@pytest.mark.timeout(400)
+def test_origin_crash_after_a_move_leaves_the_process_running(
+        cluster: Cluster, prog: Path) -> None:
+    """A process moved 1 -> 2 goes on running on node 2 after node 1 (its
+    origin and deputy) crashes; it can still be killed on node 2."""
+    up(cluster)
+    nd = cluster.node(1)
+    pid = int(nd.succeed(f"{PROG} count 100000 20 </dev/null >/dev/null 2>&1 & echo $!").strip())
+    goto(nd, pid, 2)
+    nd.wait_until_succeeds(f"test $(cat /proc/{pid}/node) = 2", timeout=60)
+    n2 = cluster.node(2)
+    cluster.node(1).crash()
+    time.sleep(5)
+    utime = int(n2.succeed(f"cat /proc/{pid}/stat").split()[13])
+    time.sleep(3)
+    stat = n2.succeed(f"cat /proc/{pid}/stat").split()
+    assert stat[2] in ("S", "R"), stat
+    assert int(stat[13]) >= utime
+    n2.succeed(f"kill -9 {pid}")
+    n2.wait_until_succeeds(f"! test -e /proc/{pid}/stat", timeout=30)

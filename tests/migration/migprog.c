@@ -6,7 +6,8 @@
  *   migprog self NODE... MIB     fill MIB MiB with a pattern, migrate() to
  *                                each NODE in turn, check the pattern, the
  *                                PID and /proc/self/node after each move
- *   migprog count N MS           print "i pid node" every MS ms, N lines
+ *   migprog count N MS [MIB]     print "i pid node" every MS ms, N lines
+ *                                (holding MIB MiB of touched memory)
  *   migprog exit CODE NODE       migrate() to NODE, exit(CODE)
  *   migprog abort NODE           migrate() to NODE, then abort() (core)
  *   migprog append FILE N MS     append "i\n" to FILE every MS ms
@@ -15,8 +16,14 @@
  *                                calls migrate(), 1 = the first worker
  *                                does, goto = it waits for a write to
  *                                /proc/<pid>/goto); checks every sum and TID
- *   migprog refuse KIND NODE     set up KIND (threads, shm, ...) and
- *                                print migrate()'s errno
+ *   migprog refuse KIND NODE     set up KIND (shm, none) and print
+ *                                migrate()'s errno
+ *   migprog rfork NODE CODE      rfork() a child to NODE that reports its
+ *                                PID, parent and node and exits CODE; the
+ *                                parent reaps it and prints its status
+ *   migprog rexec NODE ARG       rexec() this program on NODE as
+ *                                "migprog report ARG"
+ *   migprog report ARG           print "report pid P node N arg ARG", exit 5
  */
 #define _GNU_SOURCE
 #include <errno.h>
@@ -29,6 +36,7 @@
 #include <string.h>
 #include <sys/mman.h>
 #include <sys/syscall.h>
+#include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -112,9 +120,18 @@ static int mode_self(int argc, char **argv)
 	return bad;
 }
 
-static int mode_count(char **argv)
+static int mode_count(int argc, char **argv)
 {
 	int n = atoi(argv[2]), ms = atoi(argv[3]);
+
+	if (argc == 5) {
+		size_t len = (size_t)atoi(argv[4]) << 20;
+		uint8_t *p = malloc(len);
+
+		if (!p)
+			return 2;
+		fill(p, len, 7);
+	}
 
 	for (int i = 0; i < n; i++) {
 		printf("%d %d %d\n", i, getpid(), node_of_self());
@@ -273,12 +290,53 @@ static int mode_refuse(char **argv)
 	return 0;
 }
 
+static int mode_rfork(char **argv)
+{
+	int node = atoi(argv[2]), code = atoi(argv[3]), status;
+	pid_t parent = getpid();
+	long child = syscall(__NR_ssi_rfork, node);
+
+	if (child < 0) {
+		printf("rfork -1 errno %d\n", errno);
+		return 1;
+	}
+	if (child == 0) {
+		printf("child pid %d ppid %d node %d parent %d\n", getpid(),
+		       getppid(), node_of_self(), parent);
+		fflush(stdout);
+		_exit(code);
+	}
+	if (waitpid(child, &status, 0) != child)
+		return 2;
+	printf("parent pid %d child %ld status %d exited %d code %d\n",
+	       getpid(), child, status, WIFEXITED(status),
+	       WEXITSTATUS(status));
+	return 0;
+}
+
+static int mode_rexec(char **argv)
+{
+	char *args[] = { "migprog", "report", argv[3], NULL };
+	char self[4096];
+	ssize_t n = readlink("/proc/self/exe", self, sizeof(self) - 1);
+	long r;
+
+	if (n <= 0)
+		return 2;
+	self[n] = 0;
+	printf("rexec pid %d node %d\n", getpid(), node_of_self());
+	fflush(stdout);
+	r = syscall(__NR_ssi_rexec, atoi(argv[2]), self, args, environ);
+	printf("rexec -1 errno %d\n", r ? errno : 0);
+	return 1;
+}
+
 int main(int argc, char **argv)
 {
 	if (argc >= 4 && !strcmp(argv[1], "self"))
 		return mode_self(argc, argv);
-	if (argc == 4 && !strcmp(argv[1], "count"))
-		return mode_count(argv);
+	if ((argc == 4 || argc == 5) && !strcmp(argv[1], "count"))
+		return mode_count(argc, argv);
 	if (argc == 4 && !strcmp(argv[1], "exit")) {
 		if (migrate(atoi(argv[3]))) {
 			perror("migrate");
@@ -293,6 +351,15 @@ int main(int argc, char **argv)
 	}
 	if (argc == 5 && !strcmp(argv[1], "append"))
 		return mode_append(argv);
+	if (argc == 4 && !strcmp(argv[1], "rfork"))
+		return mode_rfork(argv);
+	if (argc == 4 && !strcmp(argv[1], "rexec"))
+		return mode_rexec(argv);
+	if (argc == 3 && !strcmp(argv[1], "report")) {
+		printf("report pid %d node %d arg %s\n", getpid(),
+		       node_of_self(), argv[2]);
+		return 5;
+	}
 	if (argc == 5 && !strcmp(argv[1], "threads"))
 		return mode_threads(argv);
 	if (argc == 4 && !strcmp(argv[1], "refuse"))

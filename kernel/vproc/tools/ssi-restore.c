@@ -121,11 +121,46 @@ static int make_thread(uint64_t session, pid_t tid, int i)
 	return clone3_thread(&ca, &thread_req[i]) < 0 ? -1 : 0;
 }
 
+static char exec_buf[SSI_MIG_EXEC_MAX];
+
+/*
+ * rexec: the task is the process now, with its files and credentials;
+ * execute its program.  Only a failure returns: it is reported on the
+ * process's own stderr, as a shell would.
+ */
+static int run_exec(const struct ssi_mig_restore *r)
+{
+	uint32_t argc, envc, n = 0;
+	char **argv, **envp, *p = exec_buf + 8, *path;
+
+	memcpy(&argc, exec_buf, 4);
+	memcpy(&envc, exec_buf + 4, 4);
+	argv = calloc(argc + 1, sizeof(*argv));
+	envp = calloc(envc + 1, sizeof(*envp));
+	if (!argv || !envp)
+		return 7;
+	path = p;
+	p += strlen(p) + 1;
+	for (n = 0; n < argc + envc && p < exec_buf + r->exec_len; n++) {
+		if (n < argc)
+			argv[n] = p;
+		else
+			envp[n - argc] = p;
+		p += strlen(p) + 1;
+	}
+	execve(path, argv, envp);
+	dprintf(2, "rexec: %s: %s\n", path, strerror(errno));
+	return 7;
+}
+
 /* In the new task: become the process.  Returns only on failure. */
 static int restore(uint64_t session, pid_t pid, unsigned long vvar,
 		   const char *cwd, char **tids, int nr_tids)
 {
-	struct ssi_mig_restore r = { .session = session, .pid = pid };
+	struct ssi_mig_restore r = {
+		.session = session, .pid = pid,
+		.exec_buf = (uintptr_t)exec_buf, .exec_len = sizeof(exec_buf),
+	};
 	unsigned long start, end;
 
 	if (chdir(cwd) && chdir("/"))
@@ -135,7 +170,7 @@ static int restore(uint64_t session, pid_t pid, unsigned long vvar,
 			return 6;
 	if (own_vdso(&start, &end))
 		return 2;
-	if (start != vvar) {
+	if (vvar && start != vvar) {
 		/* no libc call that uses the vDSO past this point */
 		if (munmap((void *)start, end - start) ||
 		    syscall(SYS_arch_prctl, ARCH_MAP_VDSO_64, vvar) < 0)
@@ -143,7 +178,11 @@ static int restore(uint64_t session, pid_t pid, unsigned long vvar,
 	}
 	if (syscall(SYS_close_range, 0, ~0u, 0))
 		return 4;
-	ssisys(SSISYS_MIG_RESTORE, &r, sizeof(r));
+	if (ssisys(SSISYS_MIG_RESTORE, &r, sizeof(r)) == 0 &&
+	    r.flags & SSI_MIG_RESTORE_EXEC) {
+		run_exec(&r);
+		_exit(127);	/* execve failed */
+	}
 	return 5;
 }
 
