@@ -157,6 +157,19 @@ struct ssi_mig_reaped {
 	__s32 status;
 };
 
+/*
+ * SSISYS_RFILE_GETFD: a clusterwide pidfd_getfd(2): returns a new fd of the
+ * caller for fd @fd of process @pid running on @node (0: this node), the
+ * file itself on this node, else a proxy of it (kernel/ipc/README.md).
+ */
+#define SSI_RFILE_GETFD_CLOEXEC	1
+struct ssi_rfile_getfd {
+	__u32 node;		/* where @pid runs; 0: this node */
+	__s32 pid;
+	__s32 fd;
+	__u32 flags;		/* SSI_RFILE_GETFD_CLOEXEC */
+};
+
 /* SSISYS_VPROC_WHERE: set pid; node is the node the process runs on. */
 struct ssi_vproc_where {
 	__s32 pid;

@@ -58,6 +58,17 @@
 	SSI_ERRNO(ENETUNREACH) SSI_ERRNO(EPROTO) SSI_ERRNO(EMSGSIZE)	\
 	SSI_ERRNO(EPROTONOSUPPORT) SSI_ERRNO(EBADMSG)
 
+/*
+ * The same after rfile's getfd (kernel/ipc/rfile_main.c), which turns "the
+ * node is gone" errors (EHOSTDOWN, ENOTCONN, ETIMEDOUT, ECONNREFUSED,
+ * ECONNRESET, EBADMSG, EMSGSIZE: rfile_errno()'s EIO) into ESRCH.
+ */
+#define SSI_ERRNOS_RFILE_ICS						\
+	SSI_ERRNO(EINVAL) SSI_ERRNO(EACCES) SSI_ERRNO(ENOMEM)		\
+	SSI_ERRNO(ENOBUFS) SSI_ERRNO(EINTR) SSI_ERRNO(EPIPE)		\
+	SSI_ERRNO(EHOSTUNREACH) SSI_ERRNO(ENETUNREACH) SSI_ERRNO(EPROTO) \
+	SSI_ERRNO(EPROTONOSUPPORT)
+
 /* migrate(), rfork() and rexec() once migration.ko serves them (mig_errno()) */
 #define SSI_ERRNOS_MIG							\
 	SSI_ERRNO(EINVAL) SSI_ERRNO(EHOSTDOWN) SSI_ERRNO(EOPNOTSUPP)	\
@@ -107,6 +118,11 @@
 	SSI_ERRNO_CALL(vproc_localview, __NR_ssisys,			\
 		       SSISYS_VPROC_LOCALVIEW, "vproc", 0,		\
 		       SSI_ERRNO(EINVAL) SSI_ERRNO(EFAULT))		\
+	SSI_ERRNO_CALL(rfile_getfd, __NR_ssisys, SSISYS_RFILE_GETFD,	\
+		       "rfile", 0,					\
+		       SSI_ERRNO(EFAULT) SSI_ERRNO(EBADF) SSI_ERRNO(ESRCH) \
+		       SSI_ERRNO(EPERM) SSI_ERRNO(EMFILE) SSI_ERRNO(ENFILE) \
+		       SSI_ERRNOS_RFILE_ICS)				\
 	SSI_ERRNO_CALL(ics_test, __NR_ssisys, SSISYS_ICS_TEST, "ics_test", \
 		       SSI_ERRNO_ADMIN,					\
 		       SSI_ERRNO(EINVAL) SSI_ERRNO(EFAULT) SSI_ERRNO(ENOMEM)) \
