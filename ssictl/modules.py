@@ -360,7 +360,6 @@ def _summary(results: list[dict[str, Any]], verb: str, idle: str) -> str:
     return f"nothing to do: {idle}"
 
 
-@app.command()
 def module_params(name: str) -> str:
     """The parameters *name* is loaded with: migration.ko gets its restore
     helper, which a checkout builds into build/guest-bin (as ssi-cluster-up
@@ -372,6 +371,7 @@ def module_params(name: str) -> str:
     return f"helper={helper}" if helper.is_file() else ""
 
 
+@app.command()
 def load(names: NamesArg = None, directory: DirOpt = None, as_json: JsonOpt = False) -> None:
     """Load the modules (dependencies first), skipping those already loaded."""
     with handle_errors(as_json):
