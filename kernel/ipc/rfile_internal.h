@@ -10,29 +10,12 @@
 #include <linux/poll.h>
 #include <linux/refcount.h>
 #include <linux/spinlock.h>
+#include <linux/ssi.h>
 #include <linux/types.h>
 #include <linux/wait.h>
 #include <linux/workqueue.h>
 
 #include "rfile.h"
-
-/*
- * SSISYS_RFILE_GETFD's argument.  Until abi/ssi_abi.h carries it (it is
- * the ABI's rfile block, added with the next kernel build), it is defined
- * here with the same layout.
- */
-#ifndef SSISYS_RFILE_GETFD
-#define SSISYS_RFILE_GETFD	32
-#endif
-#ifndef SSI_RFILE_GETFD_CLOEXEC
-#define SSI_RFILE_GETFD_CLOEXEC	1
-struct ssi_rfile_getfd {
-	__u32 node;		/* where @pid runs; 0: this node */
-	__s32 pid;
-	__s32 fd;
-	__u32 flags;		/* SSI_RFILE_GETFD_CLOEXEC */
-};
-#endif
 
 /* Every ICS call of rfile is bounded by this (a down node fails sooner). */
 #define RFILE_TIMEOUT		(5 * HZ)
@@ -46,8 +29,10 @@ struct ssi_rfile_getfd {
 #define RFILE_SETFL_MASK	(O_APPEND | O_NONBLOCK)
 /* In a request's fl: the flags changed on the proxy, apply them. */
 #define RFILE_FL_SET		0x80000000u
-/* read/write flags: bit 0, positioned at the request's pos. */
+/* read/write flags: positioned at the request's pos (pread, pwrite). */
 #define RFILE_IO_POS		1
+/* read/write flags: at the held file's own f_pos, which moves (read, write). */
+#define RFILE_IO_SHARED		2
 /* f_mode bits a proxy mirrors from the held file. */
 #define RFILE_FMODE_MIRROR	(FMODE_LSEEK | FMODE_PREAD | FMODE_PWRITE | \
 				 FMODE_ATOMIC_POS | FMODE_STREAM)

@@ -24,11 +24,15 @@
  *   first when they changed on the proxy since its last request, so
  *   fcntl(F_SETFL) and FIONBIO on a proxy reach the open file description
  *   (at the next op).  Data moves in chunks of at most 64 KiB
- *   per call.  Seekable files are read and written at the proxy's own
- *   position (pread/pwrite on H; O_APPEND appends at H's end of file and
- *   the proxy's position follows); the position is per node, as for a
- *   file a migrated process reopens.  llseek computes on H from the
- *   proxy's position without moving H's.
+ *   per call.  A seekable file has one position, the held file's f_pos
+ *   (the open file description's, shared with H's users of it): a
+ *   proxy's read/write uses and advances it on H, under its f_pos_lock as
+ *   fdget_pos() takes it (read/write flag RFILE_IO_SHARED), and the proxy's
+ *   f_pos mirrors the reply; pread/pwrite send their offset (RFILE_IO_POS)
+ *   and leave it alone.  The proxy tells them apart by ki_pos: read(2)
+ *   passes the proxy's f_pos (a pread at exactly that offset is taken for
+ *   a read: README.md).  llseek is vfs_llseek of the held file itself.
+ *   O_APPEND appends at H's end of file.
  *
  *   Waiting.  Before a read, write or poll of a file that can block, H
  *   subscribes the calling node: it hooks the file's wait queues once (a
@@ -175,6 +179,7 @@ static struct file *rfile_getfd_remote(unsigned int node, pid_t pid, int fd)
 	struct rfile_getfd_req *req;
 	struct rfile_getfd_rep rep;
 	struct rfile_handle h;
+	struct file *file;
 	int ret;
 
 	req = kzalloc(sizeof(*req), GFP_KERNEL);
@@ -195,7 +200,11 @@ static struct file *rfile_getfd_remote(unsigned int node, pid_t pid, int fd)
 	}
 	h.node = node;
 	h.id = rep.id;
-	return rfile_import(&h, rep.f_flags);
+	file = rfile_import(&h, rep.f_flags);
+	/* The node went down between getfd and the proxy's stat. */
+	if (file == ERR_PTR(-EIO))
+		return ERR_PTR(-ESRCH);
+	return file;
 }
 
 static long rfile_sys_getfd(void __user *buf, size_t len)

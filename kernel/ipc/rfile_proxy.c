@@ -117,16 +117,33 @@ static bool rfile_nonblock(struct kiocb *iocb)
 	       (iocb->ki_flags & IOCB_NOWAIT);
 }
 
-static bool rfile_positioned(struct file *file)
+/*
+ * How a read or write of a proxy is positioned (the request's flags).  A
+ * stream (no FMODE_LSEEK): not at all.  A seekable file has ONE position,
+ * the held file's f_pos (the open file description's, shared with the
+ * holder's other users and every other proxy of it): read(2), write(2),
+ * readv, writev, splice and sendfile without an offset use and advance it
+ * on the holder (RFILE_IO_SHARED), and the proxy's own f_pos mirrors the
+ * answer.  ->read_iter cannot tell those from pread(2) and friends, which
+ * must leave it alone: the VFS hands read(2) the proxy's f_pos as
+ * ki_pos, so any other ki_pos is positioned (RFILE_IO_POS).  A pread at
+ * exactly the proxy's (mirrored, maybe stale) f_pos is taken for a read
+ * (README.md).
+ */
+static u32 rfile_io_mode(struct kiocb *iocb)
 {
-	return file->f_mode & FMODE_LSEEK;
+	struct file *file = iocb->ki_filp;
+
+	if (!(file->f_mode & FMODE_LSEEK))
+		return 0;
+	return iocb->ki_pos == file->f_pos ? RFILE_IO_SHARED : RFILE_IO_POS;
 }
 
 static ssize_t rfile_read_iter(struct kiocb *iocb, struct iov_iter *to)
 {
 	struct file *file = iocb->ki_filp;
 	struct rfile_proxy *px = file->private_data;
-	bool pos = rfile_positioned(file);
+	u32 mode = rfile_io_mode(iocb);
 	struct rfile_read_req req = { .id = px->h.id };
 	struct rfile_read_rep *rep;
 	ssize_t total = 0;
@@ -144,10 +161,10 @@ static ssize_t rfile_read_iter(struct kiocb *iocb, struct iov_iter *to)
 			break;
 		}
 		count = min_t(size_t, iov_iter_count(to), RFILE_CHUNK);
-		req.pos = pos ? iocb->ki_pos : 0;
+		req.pos = mode ? iocb->ki_pos : 0;
 		req.count = count;
 		req.fl = rfile_fl(file);
-		req.flags = pos ? RFILE_IO_POS : 0;
+		req.flags = mode;
 		seq = atomic_read(&px->seq);
 		ret = ics_rfile_read(px->h.node, &req, rep, RFILE_TIMEOUT);
 		if (ret == -EAGAIN && !total && !rfile_nonblock(iocb)) {
@@ -162,14 +179,14 @@ static ssize_t rfile_read_iter(struct kiocb *iocb, struct iov_iter *to)
 		}
 		n = copy_to_iter(rep->data, rep->data_len, to);
 		total += n;
-		if (pos)
+		if (mode)
 			iocb->ki_pos = rep->pos;
 		if (n < rep->data_len) {
 			ret = -EFAULT;
 			break;
 		}
 		/* A stream returns what it had; a file reads on to the end. */
-		if (!pos || rep->data_len < count)
+		if (!mode || rep->data_len < count)
 			break;
 	}
 	kvfree(rep);
@@ -180,7 +197,7 @@ static ssize_t rfile_write_iter(struct kiocb *iocb, struct iov_iter *from)
 {
 	struct file *file = iocb->ki_filp;
 	struct rfile_proxy *px = file->private_data;
-	bool pos = rfile_positioned(file);
+	u32 mode = rfile_io_mode(iocb);
 	struct rfile_write_rep rep;
 	struct rfile_write_req *req;
 	ssize_t total = 0;
@@ -204,9 +221,9 @@ static ssize_t rfile_write_iter(struct kiocb *iocb, struct iov_iter *from)
 			break;
 		}
 		req->data_len = count;
-		req->pos = pos ? iocb->ki_pos : 0;
+		req->pos = mode ? iocb->ki_pos : 0;
 		req->fl = rfile_fl(file);
-		req->flags = pos ? RFILE_IO_POS : 0;
+		req->flags = mode;
 		seq = atomic_read(&px->seq);
 		ret = ics_rfile_write(px->h.node, req, &rep, RFILE_TIMEOUT);
 		if (ret) {
@@ -224,7 +241,7 @@ static ssize_t rfile_write_iter(struct kiocb *iocb, struct iov_iter *from)
 		if (n < count)
 			iov_iter_revert(from, count - n);
 		total += n;
-		if (pos)
+		if (mode)
 			iocb->ki_pos = rep.pos;
 		if (!n || (n < count && rfile_nonblock(iocb)))
 			break;
@@ -238,12 +255,15 @@ static ssize_t rfile_write_iter(struct kiocb *iocb, struct iov_iter *from)
 	return ret;
 }
 
+/*
+ * lseek moves the held file's own position (SEEK_CUR and SEEK_END from
+ * the holder's), which the proxy's f_pos then mirrors.
+ */
 static loff_t rfile_llseek(struct file *file, loff_t offset, int whence)
 {
 	struct rfile_proxy *px = file->private_data;
 	struct rfile_llseek_req req = {
-		.id = px->h.id, .pos = file->f_pos, .offset = offset,
-		.whence = whence,
+		.id = px->h.id, .offset = offset, .whence = whence,
 	};
 	struct rfile_llseek_rep rep;
 	int ret;

@@ -482,6 +482,49 @@ static ssize_t rfile_sock_io(struct socket *sock, struct iov_iter *iter,
 	return sock_recvmsg(sock, &msg, MSG_DONTWAIT);
 }
 
+/*
+ * The position a read or write of a proxy uses (@flags of the request):
+ * RFILE_IO_SHARED, the held file's own f_pos, taken and (rfile_pos_end)
+ * advanced under its f_pos_lock as read(2) and write(2) here do through
+ * fdget_pos(); RFILE_IO_POS, the request's @pos (pread/pwrite, the held
+ * file's position untouched); else none (a stream).  Returns whether
+ * f_pos_lock is held.  The lock is only ever held for one op of a
+ * regular file or directory (FMODE_ATOMIC_POS), never across a wait for
+ * another party.
+ */
+static bool rfile_pos_begin(struct file *file, u32 flags, loff_t *pos,
+			    loff_t **ppos)
+{
+	bool locked = false;
+
+	if (flags & RFILE_IO_SHARED) {
+		if (file->f_mode & FMODE_STREAM) {
+			*ppos = NULL;
+			return false;
+		}
+		if (file->f_mode & FMODE_ATOMIC_POS) {
+			mutex_lock(&file->f_pos_lock);
+			locked = true;
+		}
+		*pos = file->f_pos;
+		*ppos = pos;
+		return locked;
+	}
+	*ppos = (flags & RFILE_IO_POS) ? pos : NULL;
+	return false;
+}
+
+static void rfile_pos_end(struct file *file, u32 flags, bool locked,
+			  ssize_t ret, loff_t pos)
+{
+	/* As ksys_read()/ksys_write(): the position moves on success. */
+	if ((flags & RFILE_IO_SHARED) && !(file->f_mode & FMODE_STREAM) &&
+	    ret >= 0)
+		file->f_pos = pos;
+	if (locked)
+		mutex_unlock(&file->f_pos_lock);
+}
+
 int rfile_srv_read(unsigned int from, const struct rfile_read_req *req,
 		   struct rfile_read_rep *rep)
 {
@@ -490,7 +533,8 @@ int rfile_srv_read(unsigned int from, const struct rfile_read_req *req,
 	struct kvec kv;
 	struct file *file, *io;
 	struct socket *sock;
-	loff_t pos = req->pos;
+	loff_t pos = req->pos, *ppos;
+	bool locked;
 	ssize_t ret;
 
 	if (req->count > RFILE_CHUNK || req->pos < 0) {
@@ -522,8 +566,9 @@ int rfile_srv_read(unsigned int from, const struct rfile_read_req *req,
 			ret = PTR_ERR(io);
 			goto out;
 		}
-		ret = vfs_iter_read(io, &iter, (req->flags & RFILE_IO_POS) ?
-				    &pos : NULL, 0);
+		locked = rfile_pos_begin(file, req->flags, &pos, &ppos);
+		ret = vfs_iter_read(io, &iter, ppos, 0);
+		rfile_pos_end(file, req->flags, locked, ret, pos);
 	}
 	if (ret >= 0) {
 		rep->data_len = ret;
@@ -543,7 +588,8 @@ int rfile_srv_write(unsigned int from, const struct rfile_write_req *req,
 	struct kvec kv;
 	struct file *file, *io;
 	struct socket *sock;
-	loff_t pos = req->pos;
+	loff_t pos = req->pos, *ppos;
+	bool locked;
 	ssize_t ret;
 
 	if (req->pos < 0) {
@@ -575,8 +621,9 @@ int rfile_srv_write(unsigned int from, const struct rfile_write_req *req,
 			ret = PTR_ERR(io);
 			goto out;
 		}
-		ret = vfs_iter_write(io, &iter, (req->flags & RFILE_IO_POS) ?
-				     &pos : NULL, 0);
+		locked = rfile_pos_begin(file, req->flags, &pos, &ppos);
+		ret = vfs_iter_write(io, &iter, ppos, 0);
+		rfile_pos_end(file, req->flags, locked, ret, pos);
 	}
 	if (ret >= 0) {
 		rep->written = ret;
@@ -625,9 +672,10 @@ int rfile_srv_llseek(unsigned int from, const struct rfile_llseek_req *req,
 {
 	struct rfile_export *ex;
 	struct file *file;
-	loff_t ret, saved;
+	bool locked = false;
+	loff_t ret;
 
-	if (req->pos < 0) {
+	if (req->whence > SEEK_MAX) {
 		rfile_count(RFILE_CNT_BAD_REQUEST);
 		return -EINVAL;
 	}
@@ -640,15 +688,16 @@ int rfile_srv_llseek(unsigned int from, const struct rfile_llseek_req *req,
 		goto out;
 	}
 	/*
-	 * Seek from the proxy's position without moving the held file's own:
-	 * the same f_pos_lock that read(2) and lseek(2) take here.
+	 * The proxy's lseek moves the open file description's one position,
+	 * the held file's, as lseek(2) here does (fdget_pos: f_pos_lock).
 	 */
-	mutex_lock(&file->f_pos_lock);
-	saved = file->f_pos;
-	file->f_pos = req->pos;
+	if (file->f_mode & FMODE_ATOMIC_POS) {
+		mutex_lock(&file->f_pos_lock);
+		locked = true;
+	}
 	ret = vfs_llseek(file, req->offset, req->whence);
-	file->f_pos = saved;
-	mutex_unlock(&file->f_pos_lock);
+	if (locked)
+		mutex_unlock(&file->f_pos_lock);
 	if (ret >= 0) {
 		rep->pos = ret;
 		ret = 0;

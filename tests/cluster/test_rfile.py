@@ -8,7 +8,9 @@ order and EOF follows the last close on either node; a blocking read waits on
 the client, is woken by data written on node 1 and interrupted by a signal
 (EINTR, or restarted under SA_RESTART); poll and select see data arrive; the
 pty slave answers TCGETS, TIOCGWINSZ, FIONREAD and its writes reach the
-master; positioned I/O and O_APPEND on the tmpfs file; fstat mirrors the held
+master; positioned I/O and O_APPEND on the tmpfs file; a proxy and the holder
+share the open file description's one position (alternate writes interleave,
+lseek and reads continue where the other side stopped); fstat mirrors the held
 file; GETFD needs ptrace-attach rights on the holding node; requests for an
 export the sender holds no reference of are refused and counted; and when the
 holding node crashes a blocked read fails with EIO within seconds.
@@ -212,8 +214,11 @@ def test_tmpfs_file_positioned_io_and_append(cluster: Cluster, probe: Path) -> N
     assert probe_run(n2, f"append 1 {pid} {FILE_APPEND} XY") == ["ok", "2", "12"]
     assert n1.succeed(f"cat {d}/file") == "0123ZB6789XY"
     assert probe_run(n2, f"fstat 1 {pid} {FILE_RW}")[1:3] == ["100640", "12"]
-    # The holder's own offset did not move (proxies keep their own).
-    assert n1.succeed(f"grep '^pos:' /proc/{pid}/fdinfo/{FILE_RW}").split() == ["pos:", "10"]
+    # The proxy's lseek/read/write moved the open file description's one
+    # position, the holder's (cur=5 above); pread/pwrite did not.
+    assert n1.succeed(f"grep '^pos:' /proc/{pid}/fdinfo/{FILE_RW}").split() == ["pos:", "5"]
+    # O_APPEND appended at the holder's end, and its fd's position followed.
+    assert n1.succeed(f"grep '^pos:' /proc/{pid}/fdinfo/{FILE_APPEND}").split() == ["pos:", "12"]
     # A proxy that did not change its flags does not undo a change the holder
     # made to the shared open file (O_NONBLOCK set on node 1 after the import).
     n2.succeed("rm -f /root/later.out")
@@ -224,6 +229,71 @@ def test_tmpfs_file_positioned_io_and_append(cluster: Cluster, probe: Path) -> N
     assert n2.succeed("cat /root/later.out") == "ok 0\n"
     flags = n1.succeed(f"grep '^flags:' /proc/{pid}/fdinfo/{FILE_RW}").split()[1]
     assert int(flags, 8) & 0o4000, flags  # O_NONBLOCK is still set
+    stop(n1, pid)
+
+
+class Seq:
+    """A long-lived ``rfile-probe seq`` on *nd* using fd *fd* of holder *pid* (on
+    node 1: the holder's open file itself, elsewhere a proxy), fed one command
+    at a time through a FIFO; calling it sends one and returns its answer."""
+
+    def __init__(self, nd: Node, name: str, pid: int, fd: int) -> None:
+        self.nd, self.n = nd, 0
+        self.fifo, self.out = f"/root/{name}.in", f"/root/{name}.out"
+        nd.succeed(f"rm -f {self.fifo} {self.out} && mkfifo {self.fifo}")
+        res = nd.succeed(
+            f"sleep 600 >{self.fifo} 2>/dev/null </dev/null & echo $!; "
+            f"{PROBE} seq 1 {pid} {fd} <{self.fifo} >{self.out} 2>&1 & echo $!"
+        )
+        self.pids = [int(x) for x in res.split()[-2:]]
+
+    def __call__(self, cmd: str) -> str:
+        self.nd.succeed(f"echo '{cmd}' >{self.fifo}")
+        self.n += 1
+        line = self.nd.wait_until_succeeds(f"sed -n {self.n}p {self.out} | grep .", timeout=t(20))
+        return line.strip()
+
+    def close(self) -> None:
+        self.nd.execute(f"kill {self.pids[0]} {self.pids[1]}")
+
+
+@pytest.mark.timeout(300)
+def test_tmpfs_file_offset_is_shared_with_the_holder(cluster: Cluster, probe: Path) -> None:
+    """A migrated process's stdout file is shared with the shell that stayed:
+    writes through a proxy and through the holder's own open file description
+    interleave at ONE position (the holder's), nothing is overwritten, and
+    lseek and read on either side continue where the other stopped."""
+    up(cluster)
+    n1, n2 = cluster.node(1), cluster.node(2)
+    d = "/tmp/rf-shared"
+    pid = hold(n1, d)  # fd 7 holds "0123456789", its position at 10
+    here, there = Seq(n1, "here", pid, FILE_RW), Seq(n2, "there", pid, FILE_RW)
+    # The proxy exists (node 2 holds a reference) before the holder writes.
+    assert there("cur") == "ok 10"
+    n1.wait_until_succeeds(f"grep -q ' 2:1$' {RFILE}/table", timeout=t(10))
+    for i in range(3):
+        assert here(f"w a{i}.") == "ok 3"
+        assert there(f"w b{i}.") == "ok 3"
+    assert n1.succeed(f"cat {d}/file") == "0123456789a0.b0.a1.b1.a2.b2."
+    assert here("cur") == "ok 28" and there("cur") == "ok 28"
+    # A seek on either side moves the one position; reads go on from it.
+    assert there("set 2") == "ok 2"
+    assert here("cur") == "ok 2"
+    assert here("r 3") == "ok 3 234"
+    assert there("r 4") == "ok 4 5678"
+    assert here("r 3") == "ok 3 9a0"
+    assert there("cur") == "ok 12"
+    # SEEK_END from the holder's end; a read at the end is short.
+    assert here("end -3") == "ok 25"
+    assert there("r 10") == "ok 3 b2."
+    assert here("r 10") == "ok 0"
+    # pread through the proxy leaves the shared position alone.
+    assert there("pread 4 13") == "ok 4 b0.a"
+    assert here("cur") == "ok 28"
+    # The holder's fdinfo agrees.
+    assert n1.succeed(f"grep '^pos:' /proc/{pid}/fdinfo/{FILE_RW}").split() == ["pos:", "28"]
+    here.close()
+    there.close()
     stop(n1, pid)
 
 

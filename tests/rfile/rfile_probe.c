@@ -31,6 +31,10 @@
  *   setfl NODE PID FD         F_SETFL O_NONBLOCK then a read: EAGAIN
  *   nb NODE PID FD            F_SETFL O_NONBLOCK only
  *   later NODE PID FD S       sleep S seconds, then pread one byte at 0
+ *   seq NODE PID FD           commands from stdin, one a line, one answer
+ *                             line each: "w TEXT" write, "r N" read,
+ *                             "pread N OFF", "cur" lseek(0, SEEK_CUR),
+ *                             "set OFF" SEEK_SET, "end OFF" SEEK_END
  */
 #define _GNU_SOURCE
 #include <errno.h>
@@ -330,6 +334,50 @@ static int do_seek(int fd)
 	return 0;
 }
 
+/* "seq": the commands of stdin on @fd until EOF (see the top). */
+static int do_seq(int fd)
+{
+	char line[256], buf[256];
+	long long a, b;
+	off_t off;
+	ssize_t n;
+
+	while (fgets(line, sizeof(line), stdin)) {
+		line[strcspn(line, "\n")] = 0;
+		errno = 0;
+		if (!strncmp(line, "w ", 2)) {
+			n = write(fd, line + 2, strlen(line + 2));
+			if (n >= 0)
+				printf("ok %zd\n", n);
+		} else if (sscanf(line, "r %lld", &a) == 1) {
+			n = read(fd, buf, a < 255 ? a : 255);
+			if (n >= 0)
+				printf("ok %zd %.*s\n", n, (int)n, buf);
+		} else if (sscanf(line, "pread %lld %lld", &a, &b) == 2) {
+			n = pread(fd, buf, a < 255 ? a : 255, b);
+			if (n >= 0)
+				printf("ok %zd %.*s\n", n, (int)n, buf);
+		} else {
+			n = 0;
+			if (!strcmp(line, "cur"))
+				off = lseek(fd, 0, SEEK_CUR);
+			else if (sscanf(line, "set %lld", &a) == 1)
+				off = lseek(fd, a, SEEK_SET);
+			else if (sscanf(line, "end %lld", &a) == 1)
+				off = lseek(fd, a, SEEK_END);
+			else
+				off = -1;
+			if (off >= 0)
+				printf("ok %lld\n", (long long)off);
+			else
+				n = -1;
+		}
+		if (n < 0)
+			printf("err %d %s\n", errno, line);
+	}
+	return 0;
+}
+
 int main(int argc, char **argv)
 {
 	const char *cmd;
@@ -395,6 +443,8 @@ int main(int argc, char **argv)
 			printf("err %d\n", errno);
 		else
 			printf("ok %c\n", c);
+	} else if (!strcmp(cmd, "seq")) {
+		return do_seq(fd);
 	} else if (!strcmp(cmd, "setfl")) {
 		char c;
 
