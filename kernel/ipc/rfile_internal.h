@@ -33,6 +33,13 @@
 #define RFILE_IO_POS		1
 /* read/write flags: at the held file's own f_pos, which moves (read, write). */
 #define RFILE_IO_SHARED		2
+/* lock ops and kinds (rfile.ics `lock`). */
+#define RFILE_LK_SET		0
+#define RFILE_LK_TEST		1
+#define RFILE_LK_UNOWN		2
+#define RFILE_LK_POSIX		0
+#define RFILE_LK_OFD		1
+#define RFILE_LK_FLOCK		2
 /* f_mode bits a proxy mirrors from the held file. */
 #define RFILE_FMODE_MIRROR	(FMODE_LSEEK | FMODE_PREAD | FMODE_PWRITE | \
 				 FMODE_ATOMIC_POS | FMODE_STREAM)

@@ -14,8 +14,8 @@
  *   it only if the calling node holds a reference (else EBADF, counted in
  *   /sys/kernel/ssi/rfile/bad_handle); ids are never reused while H runs.
  *
- *   Ops.  read, write, poll, ioctl, fsync, llseek and stat run on H in an
- *   ICS dispatch worker, in full or not at all, and never wait for
+ *   Ops.  read, write, poll, ioctl, fsync, llseek, lock and stat run on
+ *   H in an ICS dispatch worker, in full or not at all, and never wait for
  *   another party: reads and writes of a file that can block (anything
  *   but regular files and block devices) use RWF_NOWAIT where the file
  *   supports it (pipes, sockets) and otherwise check vfs_poll() first
@@ -32,7 +32,11 @@
  *   and leave it alone.  The proxy tells them apart by ki_pos: read(2)
  *   passes the proxy's f_pos (a pread at exactly that offset is taken for
  *   a read: README.md).  llseek is vfs_llseek of the held file itself.
- *   O_APPEND appends at H's end of file.
+ *   O_APPEND appends at H's end of file.  Record locks and flock are
+ *   taken on H's file without waiting (EAGAIN: F_SETLKW and a blocking
+ *   flock retry from the client with a backoff); POSIX locks belong to a
+ *   per-(node, process) owner on H, dropped by the proxy's flush at
+ *   close, by the node's nodedown, and at the export's release.
  *
  *   Waiting.  Before a read, write or poll of a file that can block, H
  *   subscribes the calling node: it hooks the file's wait queues once (a

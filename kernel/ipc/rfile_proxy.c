@@ -9,7 +9,9 @@
  */
 #define pr_fmt(fmt) KBUILD_MODNAME ": " fmt
 
+#include <linux/delay.h>
 #include <linux/err.h>
+#include <linux/fcntl.h>
 #include <linux/file.h>
 #include <linux/fs.h>
 #include <linux/hashtable.h>
@@ -42,6 +44,7 @@ struct rfile_proxy {
 	atomic_t seq;			/* bumped by every `ready` */
 	bool dead;			/* the holder went down */
 	u32 sent_fl;			/* f_flags & RFILE_SETFL_MASK last sent */
+	bool posix_locks;		/* a POSIX lock was taken through it */
 	struct fasync_struct *fasync;
 };
 
@@ -397,10 +400,116 @@ static int rfile_fasync(int fd, struct file *file, int on)
 	return fasync_helper(fd, file, on, &px->fasync);
 }
 
-/* Record locks are not forwarded yet: refuse rather than lock locally. */
+/*
+ * Record locks and flock are the held file's, run by the holder (never
+ * taken on the proxy's own inode).  @op, @kind: RFILE_LK_*.
+ */
+static int rfile_lock_call(struct file *file, u32 op, u32 kind,
+			   const struct file_lock *fl, struct rfile_lock_rep *rep)
+{
+	struct rfile_proxy *px = file->private_data;
+	struct rfile_lock_req req = {
+		.id = px->h.id, .op = op, .kind = kind, .type = fl->fl_type,
+		.pid = fl->fl_pid, .owner = (unsigned long)fl->fl_owner,
+		.start = fl->fl_start, .end = fl->fl_end,
+	};
+	int ret;
+
+	if (READ_ONCE(px->dead))
+		return -EIO;
+	ret = ics_rfile_lock(px->h.node, &req, rep, RFILE_TIMEOUT);
+	return ret ? rfile_px_err(px, ret) : 0;
+}
+
+/*
+ * Set (or remove) a lock; the holder never waits, so a request that may
+ * wait (F_SETLKW, flock without LOCK_NB) asks again while it conflicts,
+ * every 10 ms doubling to 500 ms (no wakeup crosses nodes for locks), until
+ * a signal: -ERESTARTSYS, as a local wait for a lock.  No deadlock
+ * detection across nodes (EDEADLK is never returned).
+ */
+static int rfile_lock_set(struct file *file, u32 kind, struct file_lock *fl,
+			  bool wait)
+{
+	struct rfile_proxy *px = file->private_data;
+	struct rfile_lock_rep rep;
+	unsigned int ms = 10;
+	int ret;
+
+	for (;;) {
+		ret = rfile_lock_call(file, RFILE_LK_SET, kind, fl, &rep);
+		if (ret != -EAGAIN || !wait)
+			return ret;
+		if (msleep_interruptible(ms) || signal_pending(current))
+			return -ERESTARTSYS;
+		if (READ_ONCE(px->dead))
+			return -EIO;
+		ms = min(ms * 2, 500U);
+	}
+}
+
+/* fcntl F_GETLK/F_SETLK/F_SETLKW and their OFD forms. */
 static int rfile_lock(struct file *file, int cmd, struct file_lock *fl)
 {
-	return -ENOLCK;
+	struct rfile_proxy *px = file->private_data;
+	u32 kind = (fl->fl_flags & FL_OFDLCK) ? RFILE_LK_OFD : RFILE_LK_POSIX;
+	struct rfile_lock_rep rep;
+	int ret;
+
+	if (!(fl->fl_flags & FL_POSIX))
+		return -ENOLCK;
+	if (IS_GETLK(cmd)) {
+		ret = rfile_lock_call(file, RFILE_LK_TEST, kind, fl, &rep);
+		if (ret)
+			return ret;
+		fl->fl_type = rep.type;
+		if (rep.type != F_UNLCK) {
+			fl->fl_start = rep.start;
+			fl->fl_end = rep.end;
+			fl->fl_pid = rep.pid;
+			/* An OFD lock reports l_pid -1 (locks_translate_pid). */
+			if (rep.pid < 0)
+				fl->fl_flags |= FL_OFDLCK;
+		}
+		return 0;
+	}
+	/* Its owner's locks go at close(2): see rfile_flush(). */
+	if (kind == RFILE_LK_POSIX && fl->fl_type != F_UNLCK)
+		WRITE_ONCE(px->posix_locks, true);
+	return rfile_lock_set(file, kind, fl, IS_SETLKW(cmd));
+}
+
+/* flock(2): the lock is the open file description's, i.e. the held file's. */
+static int rfile_flock(struct file *file, int cmd, struct file_lock *fl)
+{
+	if (!(fl->fl_flags & FL_FLOCK))
+		return -ENOLCK;
+	/*
+	 * Not at the proxy's last fput (__fput has dropped the count): the
+	 * open file description lives on with the holder, and so does its
+	 * lock (released with the held file itself).
+	 */
+	if (fl->fl_type == F_UNLCK && !file_count(file))
+		return 0;
+	return rfile_lock_set(file, RFILE_LK_FLOCK, fl, IS_SETLKW(cmd));
+}
+
+/*
+ * close(2) of a proxy drops the closing process's POSIX locks of the held
+ * file, as a local close does (the VFS's own locks_remove_posix() finds
+ * none on the proxy's inode).  Only once a POSIX lock went through it.
+ */
+static int rfile_flush(struct file *file, fl_owner_t id)
+{
+	struct rfile_proxy *px = file->private_data;
+	struct file_lock fl = {
+		.fl_type = F_UNLCK, .fl_owner = id, .fl_end = OFFSET_MAX,
+	};
+	struct rfile_lock_rep rep;
+
+	if (READ_ONCE(px->posix_locks) && !READ_ONCE(px->dead))
+		rfile_lock_call(file, RFILE_LK_UNOWN, RFILE_LK_POSIX, &fl, &rep);
+	return 0;
 }
 
 static int rfile_release(struct inode *inode, struct file *file)
@@ -426,8 +535,9 @@ static const struct file_operations rfile_fops = {
 	.unlocked_ioctl = rfile_ioctl,
 	.fsync = rfile_fsync,
 	.fasync = rfile_fasync,
+	.flush = rfile_flush,
 	.lock = rfile_lock,
-	.flock = rfile_lock,
+	.flock = rfile_flock,
 	.release = rfile_release,
 	.splice_read = generic_file_splice_read,
 	.splice_write = iter_file_splice_write,

@@ -65,6 +65,8 @@ struct rfile_export {
 	u32 total;			/* sum of refs[], under rfile_lock */
 	u32 refs[SSI_MAX_NODES + 1];	/* per node, under rfile_lock */
 	atomic64_t subscribers;		/* bit n: node n gets `ready` */
+	atomic64_t lockers;		/* bit n: node n took POSIX locks */
+	struct list_head lk_list;	/* node-down lock cleanup */
 	struct mutex poll_lock;		/* arming */
 	bool armed;
 	unsigned int nr_entries;
@@ -104,6 +106,8 @@ static void rfile_disarm(struct rfile_export *ex)
 	ex->nr_entries = 0;
 }
 
+static void rfile_unlock_remote(struct file *file, unsigned int node);
+
 /* The last user is gone: unhook from the file's wait queues and release. */
 static void rfile_export_free(struct rfile_export *ex)
 {
@@ -111,6 +115,9 @@ static void rfile_export_free(struct rfile_export *ex)
 	rfile_disarm(ex);
 	mutex_unlock(&ex->poll_lock);
 	cancel_work_sync(&ex->notify_work);
+	/* No node holds it: no proxy's POSIX lock may outlive the export. */
+	if (atomic64_read(&ex->lockers))
+		rfile_unlock_remote(ex->file, 0);
 	if (ex->shadow)
 		fput(ex->shadow);
 	fput(ex->file);
@@ -247,6 +254,7 @@ int rfile_export(struct file *file, unsigned int to_node,
 	ex->file = get_file(file);
 	refcount_set(&ex->users, 1);
 	atomic64_set(&ex->subscribers, 0);
+	atomic64_set(&ex->lockers, 0);
 	mutex_init(&ex->poll_lock);
 	INIT_WORK(&ex->notify_work, rfile_notify_work);
 	hash_add(rfile_exports, &ex->hnode, ex->id);
@@ -327,18 +335,23 @@ int rfile_ref_put(u64 id, unsigned int from, unsigned int to_node)
 	return ret;
 }
 
-/* @node went down: drop every reference it held. */
+/* @node went down: drop every reference it held, and its POSIX locks. */
 void rfile_srv_node_down(unsigned int node)
 {
 	struct rfile_export *ex, *tmp;
 	struct hlist_node *n;
 	unsigned int bkt;
+	LIST_HEAD(locked);
 	LIST_HEAD(gone);
 
 	if (!node || node > SSI_MAX_NODES)
 		return;
 	spin_lock(&rfile_lock);
 	hash_for_each_safe(rfile_exports, bkt, n, ex, hnode) {
+		if (atomic64_read(&ex->lockers) & BIT_ULL(node)) {
+			refcount_inc(&ex->users);
+			list_add(&ex->lk_list, &locked);
+		}
 		if (!ex->refs[node])
 			continue;
 		ex->total -= ex->refs[node];
@@ -350,6 +363,12 @@ void rfile_srv_node_down(unsigned int node)
 		}
 	}
 	spin_unlock(&rfile_lock);
+	list_for_each_entry_safe(ex, tmp, &locked, lk_list) {
+		list_del(&ex->lk_list);
+		atomic64_andnot(BIT_ULL(node), &ex->lockers);
+		rfile_unlock_remote(ex->file, node);
+		rfile_export_put_op(ex);
+	}
 	list_for_each_entry_safe(ex, tmp, &gone, dead) {
 		list_del(&ex->dead);
 		rfile_export_put_op(ex);
@@ -845,6 +864,163 @@ unuse:
 	kthread_unuse_mm(rfile_ioc_mm);
 unlock:
 	mutex_unlock(&rfile_ioc_lock);
+out:
+	rfile_export_put_op(ex);
+	return ret;
+}
+
+/* ---- record locks and flock ---- */
+
+/*
+ * The owner on this node of the POSIX locks a process of node @node takes
+ * through a proxy (@owner: its files_struct's address there): a value no
+ * local owner can be (bit 62 set and 63 clear: neither a kernel nor a user
+ * address), the node in bits 48..53, the low 48 bits of @owner below.
+ */
+#define RFILE_OWNER_TAG		BIT_ULL(62)
+#define RFILE_OWNER_TAGMASK	GENMASK_ULL(63, 62)
+#define RFILE_OWNER_NODE_SHIFT	48
+#define RFILE_OWNER_LOW		GENMASK_ULL(47, 0)
+
+static fl_owner_t rfile_owner(unsigned int node, u64 owner)
+{
+	return (fl_owner_t)(unsigned long)(RFILE_OWNER_TAG |
+		((u64)node << RFILE_OWNER_NODE_SHIFT) |
+		(owner & RFILE_OWNER_LOW));
+}
+
+/* Is @o a remote owner, of @node (0: of any node)? */
+static bool rfile_owner_of(fl_owner_t o, unsigned int node)
+{
+	u64 v = (unsigned long)o;
+
+	if ((v & RFILE_OWNER_TAGMASK) != RFILE_OWNER_TAG)
+		return false;
+	return !node || ((v >> RFILE_OWNER_NODE_SHIFT) & 0x3f) == node;
+}
+
+/* Drop every POSIX lock @owner holds on @file's inode (close(2) does so). */
+static int rfile_unlock_owner(struct file *file, fl_owner_t owner)
+{
+	struct file_lock fl;
+	int ret;
+
+	locks_init_lock(&fl);
+	fl.fl_flags = FL_POSIX;
+	fl.fl_type = F_UNLCK;
+	fl.fl_owner = owner;
+	fl.fl_file = file;
+	fl.fl_start = 0;
+	fl.fl_end = OFFSET_MAX;
+	ret = vfs_lock_file(file, F_SETLK, &fl, NULL);
+	locks_release_private(&fl);
+	return ret;
+}
+
+/*
+ * Drop the POSIX locks remote owners (of @node; 0: of every node) took on
+ * @file: a node went down, or the export is released (a lock of it left
+ * behind would outlive the file: "leaked POSIX lock" at its last fput).
+ */
+static void rfile_unlock_remote(struct file *file, unsigned int node)
+{
+	struct file_lock_context *ctx;
+	struct file_lock *fl;
+	fl_owner_t owner;
+	unsigned int i;
+
+	/* Pairs with locks_get_lock_context()'s cmpxchg, as fs/locks.c reads it. */
+	ctx = smp_load_acquire(&file_inode(file)->i_flctx);
+	if (!ctx)
+		return;
+	for (i = 0; i < 4096; i++) {
+		owner = NULL;
+		spin_lock(&ctx->flc_lock);
+		list_for_each_entry(fl, &ctx->flc_posix, fl_list) {
+			if (fl->fl_file == file &&
+			    rfile_owner_of(fl->fl_owner, node)) {
+				owner = fl->fl_owner;
+				break;
+			}
+		}
+		spin_unlock(&ctx->flc_lock);
+		if (!owner || rfile_unlock_owner(file, owner))
+			return;
+	}
+}
+
+/*
+ * A lock request of a proxy, run on the held file without waiting: a
+ * conflict is EAGAIN and the client retries (F_SETLKW, blocking flock).
+ * POSIX locks belong to the calling node's process (rfile_owner()), OFD
+ * locks and flock to the open file description, which is the held file.
+ */
+int rfile_srv_lock(unsigned int from, const struct rfile_lock_req *req,
+		   struct rfile_lock_rep *rep)
+{
+	struct rfile_export *ex;
+	struct file_lock fl;
+	struct file *file;
+	int ret;
+
+	if (!from || from > SSI_MAX_NODES || req->op > RFILE_LK_UNOWN ||
+	    req->kind > RFILE_LK_FLOCK ||
+	    (req->type != F_RDLCK && req->type != F_WRLCK &&
+	     req->type != F_UNLCK) ||
+	    req->start < 0 || req->end < req->start ||
+	    (req->kind == RFILE_LK_FLOCK && req->op != RFILE_LK_SET) ||
+	    (req->op == RFILE_LK_UNOWN && req->kind != RFILE_LK_POSIX)) {
+		rfile_count(RFILE_CNT_BAD_REQUEST);
+		return -EINVAL;
+	}
+	ex = rfile_export_find(req->id, from);
+	if (!ex)
+		return -EBADF;
+	file = ex->file;
+	if (req->op == RFILE_LK_UNOWN) {
+		ret = rfile_unlock_owner(file, rfile_owner(from, req->owner));
+		goto out;
+	}
+	locks_init_lock(&fl);
+	fl.fl_file = file;
+	fl.fl_type = req->type;
+	fl.fl_pid = req->pid;
+	fl.fl_start = req->start;
+	fl.fl_end = req->end;
+	if (req->kind == RFILE_LK_FLOCK) {
+		fl.fl_flags = FL_FLOCK;
+		fl.fl_owner = file;
+		fl.fl_start = 0;
+		fl.fl_end = OFFSET_MAX;
+		if (file->f_op->flock)
+			ret = file->f_op->flock(file, F_SETLK, &fl);
+		else
+			ret = locks_lock_file_wait(file, &fl);
+		goto done;
+	}
+	if (req->kind == RFILE_LK_OFD) {
+		fl.fl_flags = FL_POSIX | FL_OFDLCK;
+		fl.fl_owner = file;
+	} else {
+		fl.fl_flags = FL_POSIX;
+		fl.fl_owner = rfile_owner(from, req->owner);
+	}
+	if (req->op == RFILE_LK_TEST) {
+		ret = vfs_test_lock(file, &fl);
+		if (!ret) {
+			rep->type = fl.fl_type;
+			rep->pid = (fl.fl_flags & FL_OFDLCK) ? -1 : fl.fl_pid;
+			rep->start = fl.fl_start;
+			rep->end = fl.fl_end;
+		}
+		goto done;
+	}
+	/* Before the lock exists, so a node-down after it always sees it. */
+	if (req->kind == RFILE_LK_POSIX && req->type != F_UNLCK)
+		atomic64_or(BIT_ULL(from), &ex->lockers);
+	ret = vfs_lock_file(file, F_SETLK, &fl, NULL);
+done:
+	locks_release_private(&fl);
 out:
 	rfile_export_put_op(ex);
 	return ret;

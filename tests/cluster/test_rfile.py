@@ -247,11 +247,21 @@ class Seq:
         )
         self.pids = [int(x) for x in res.split()[-2:]]
 
-    def __call__(self, cmd: str) -> str:
+    def send(self, cmd: str) -> None:
         self.nd.succeed(f"echo '{cmd}' >{self.fifo}")
         self.n += 1
-        line = self.nd.wait_until_succeeds(f"sed -n {self.n}p {self.out} | grep .", timeout=t(20))
-        return line.strip()
+
+    def answered(self) -> bool:
+        """Whether the last command sent has answered."""
+        return self.nd.execute(f"sed -n {self.n}p {self.out} | grep -q .")[0] == 0
+
+    def answer(self, timeout: float = 20.0) -> str:
+        cmd = f"sed -n {self.n}p {self.out} | grep ."
+        return self.nd.wait_until_succeeds(cmd, timeout=t(timeout)).strip()
+
+    def __call__(self, cmd: str) -> str:
+        self.send(cmd)
+        return self.answer()
 
     def close(self) -> None:
         self.nd.execute(f"kill {self.pids[0]} {self.pids[1]}")
@@ -292,6 +302,49 @@ def test_tmpfs_file_offset_is_shared_with_the_holder(cluster: Cluster, probe: Pa
     assert here("cur") == "ok 28"
     # The holder's fdinfo agrees.
     assert n1.succeed(f"grep '^pos:' /proc/{pid}/fdinfo/{FILE_RW}").split() == ["pos:", "28"]
+    here.close()
+    there.close()
+    stop(n1, pid)
+
+
+@pytest.mark.timeout(300)
+def test_record_locks_and_flock_are_the_held_files(cluster: Cluster, probe: Path) -> None:
+    """fcntl locks and flock through a proxy are taken on the held file: they
+    conflict with node 1's lockers and F_GETLK reports them (with the owner's
+    PID) both ways; F_SETLKW waits on the client until node 1 unlocks;
+    close(2) on node 2 drops that process's POSIX locks; flock belongs to the
+    open file description, which the holder's side shares."""
+    up(cluster)
+    n1, n2 = cluster.node(1), cluster.node(2)
+    d = "/tmp/rf-lock"
+    pid = hold(n1, d)
+    here, there = Seq(n1, "lkhere", pid, FILE_RW), Seq(n2, "lkthere", pid, FILE_RW)
+    assert there("lk w 0 5") == "ok"
+    assert here("lk w 0 5") == f"err {EAGAIN} lk w 0 5"
+    assert here("getlk w 2 1") == f"ok w 0 5 {there.pids[1]}"
+    assert here("lk r 5 5") == "ok"
+    assert there("getlk w 0 10") == f"ok r 5 5 {here.pids[1]}"
+    assert there("lk w 5 1") == f"err {EAGAIN} lk w 5 1"
+    # F_SETLKW waits (on node 2) until node 1's lock goes.
+    there.send("lkw w 5 5")
+    time.sleep(2)
+    assert not there.answered(), "F_SETLKW did not wait for the conflicting lock"
+    assert here("lk u 5 5") == "ok"
+    assert there.answer() == "ok"
+    assert here("lk w 0 20") == f"err {EAGAIN} lk w 0 20"
+    # flock: the open file description's lock, shared with node 1's fd 7.
+    lock_cmd = f"flock -n -E 42 {d}/file true"  # another open file description
+    assert n1.execute(lock_cmd)[0] == 0
+    assert there("flock ex nb") == "ok"
+    assert n1.execute(lock_cmd)[0] == 42
+    assert here("flock sh nb") == "ok"  # the same lock, converted to shared
+    assert n1.execute(f"flock -s -n -E 42 {d}/file true")[0] == 0
+    assert n1.execute(lock_cmd)[0] == 42
+    assert there("flock un") == "ok"
+    assert n1.execute(lock_cmd)[0] == 0
+    # close(2) on node 2 drops node 2's process's POSIX locks.
+    assert there("close") == "ok"
+    assert here("lk w 0 20") == "ok"
     here.close()
     there.close()
     stop(n1, pid)
@@ -351,6 +404,26 @@ def test_requests_without_a_reference_are_refused_and_counted(
     # Without test_knobs the hook is closed.
     n3.succeed("echo 0 > /sys/module/rfile/parameters/test_knobs")
     n3.fail(f"echo '1 {handle}' > {RFILE}/test_call")
+    stop(n1, pid)
+
+
+@pytest.mark.timeout(300)
+def test_posix_locks_of_a_crashed_node_are_dropped(cluster: Cluster, probe: Path) -> None:
+    """A node that goes down holding POSIX locks through a proxy loses them on
+    the holder (while another node keeps the export alive)."""
+    up(cluster)
+    n1, n2, n3 = cluster.node(1), cluster.node(2), cluster.node(3)
+    pid = hold(n1, "/tmp/rf-lkcrash")
+    here = Seq(n1, "lkchere", pid, FILE_RW)
+    other, there = Seq(n2, "lkcother", pid, FILE_RW), Seq(n3, "lkcthere", pid, FILE_RW)
+    assert other("cur") == "ok 10" and there("lk w 0 5") == "ok"
+    assert here("lk w 0 5") == f"err {EAGAIN} lk w 0 5"
+    n3.crash()
+    n1.wait_until_succeeds(f"! grep -q ' 3:' {RFILE}/table", timeout=t(30))
+    assert n1.succeed(f"grep -c ' 2:1' {RFILE}/table").strip() == "1"  # still exported
+    assert here("lk w 0 5") == "ok"
+    here.close()
+    other.close()
     stop(n1, pid)
 
 

@@ -34,7 +34,11 @@
  *   seq NODE PID FD           commands from stdin, one a line, one answer
  *                             line each: "w TEXT" write, "r N" read,
  *                             "pread N OFF", "cur" lseek(0, SEEK_CUR),
- *                             "set OFF" SEEK_SET, "end OFF" SEEK_END
+ *                             "set OFF" SEEK_SET, "end OFF" SEEK_END,
+ *                             "lk T START LEN" fcntl F_SETLK (T: r, w,
+ *                             u), "lkw T START LEN" F_SETLKW, "getlk T
+ *                             START LEN" F_GETLK ("ok T START LEN PID"),
+ *                             "flock sh|ex|un [nb]", "close"
  */
 #define _GNU_SOURCE
 #include <errno.h>
@@ -47,6 +51,7 @@
 #include <string.h>
 #include <sys/ioctl.h>
 #include <sys/epoll.h>
+#include <sys/file.h>
 #include <sys/select.h>
 #include <sys/stat.h>
 #include <sys/sysmacros.h>
@@ -334,6 +339,53 @@ static int do_seek(int fd)
 	return 0;
 }
 
+static short lock_type(char t)
+{
+	return t == 'r' ? F_RDLCK : t == 'w' ? F_WRLCK : F_UNLCK;
+}
+
+/* "lk", "lkw", "getlk" of "seq": -1 (errno) on failure. */
+static int seq_lock(int fd, const char *line)
+{
+	struct flock fl = { .l_whence = SEEK_SET };
+	char cmd[8], t;
+	long long a, b;
+
+	if (sscanf(line, "%7s %c %lld %lld", cmd, &t, &a, &b) != 4) {
+		errno = EINVAL;
+		return -1;
+	}
+	fl.l_type = lock_type(t);
+	fl.l_start = a;
+	fl.l_len = b;
+	if (!strcmp(cmd, "getlk")) {
+		if (fcntl(fd, F_GETLK, &fl))
+			return -1;
+		printf("ok %c %lld %lld %d\n", fl.l_type == F_RDLCK ? 'r' :
+		       fl.l_type == F_WRLCK ? 'w' : 'u', (long long)fl.l_start,
+		       (long long)fl.l_len, fl.l_pid);
+		return 0;
+	}
+	if (fcntl(fd, strcmp(cmd, "lkw") ? F_SETLK : F_SETLKW, &fl))
+		return -1;
+	printf("ok\n");
+	return 0;
+}
+
+/* "flock" of "seq". */
+static int seq_flock(int fd, const char *line)
+{
+	int op = strstr(line, " sh") ? LOCK_SH : strstr(line, " ex") ?
+		 LOCK_EX : LOCK_UN;
+
+	if (strstr(line, " nb"))
+		op |= LOCK_NB;
+	if (flock(fd, op))
+		return -1;
+	printf("ok\n");
+	return 0;
+}
+
 /* "seq": the commands of stdin on @fd until EOF (see the top). */
 static int do_seq(int fd)
 {
@@ -345,7 +397,15 @@ static int do_seq(int fd)
 	while (fgets(line, sizeof(line), stdin)) {
 		line[strcspn(line, "\n")] = 0;
 		errno = 0;
-		if (!strncmp(line, "w ", 2)) {
+		if (!strncmp(line, "lk", 2) || !strncmp(line, "getlk ", 6)) {
+			n = seq_lock(fd, line);
+		} else if (!strncmp(line, "flock", 5)) {
+			n = seq_flock(fd, line);
+		} else if (!strcmp(line, "close")) {
+			n = close(fd);
+			if (!n)
+				printf("ok\n");
+		} else if (!strncmp(line, "w ", 2)) {
 			n = write(fd, line + 2, strlen(line + 2));
 			if (n >= 0)
 				printf("ok %zd\n", n);
