@@ -66,6 +66,10 @@ static inline void rfile_count(enum rfile_counter c)
 unsigned int rfile_self(void);
 struct workqueue_struct *rfile_workqueue(void);
 
+/* Test aid: pause after a no-twin readiness check (test_io_delay_ms). */
+extern unsigned int rfile_test_io_delay_ms;
+extern atomic_t rfile_test_io_delays;
+
 /* The server side (rfile_srv.c): exports of this node's open files. */
 struct rfile_export;
 struct rfile_export *rfile_export_find(u64 id, unsigned int from);

@@ -361,6 +361,41 @@ static ssize_t test_call_store(struct kobject *kobj,
 
 static struct kobj_attribute rfile_attr_test_call = __ATTR_WO(test_call);
 
+/*
+ * Test aid (rfile.test_knobs=1, root): "<ms>" pauses every read or write
+ * of a file with no O_NONBLOCK twin that long after its readiness check
+ * (0: off), to open the window in which another reader on the holder
+ * takes the data; reads "<ms> <pauses so far>".
+ */
+static ssize_t test_io_delay_ms_show(struct kobject *kobj,
+				     struct kobj_attribute *attr, char *buf)
+{
+	return sysfs_emit(buf, "%u %d\n", READ_ONCE(rfile_test_io_delay_ms),
+			  atomic_read(&rfile_test_io_delays));
+}
+
+static ssize_t test_io_delay_ms_store(struct kobject *kobj,
+				      struct kobj_attribute *attr,
+				      const char *buf, size_t count)
+{
+	unsigned int ms;
+	int ret;
+
+	if (!rfile_test_knobs || !capable(CAP_SYS_ADMIN))
+		return -EPERM;
+	ret = kstrtouint(buf, 10, &ms);
+	if (ret)
+		return ret;
+	if (ms > 4000)		/* below RFILE_TIMEOUT */
+		return -EINVAL;
+	WRITE_ONCE(rfile_test_io_delay_ms, ms);
+	return count;
+}
+
+static struct kobj_attribute rfile_attr_test_io_delay_ms =
+	__ATTR(test_io_delay_ms, 0600, test_io_delay_ms_show,
+	       test_io_delay_ms_store);
+
 static struct attribute *rfile_attrs[] = {
 	&rfile_attr_exports.attr,
 	&rfile_attr_released.attr,
@@ -372,6 +407,7 @@ static struct attribute *rfile_attrs[] = {
 	&rfile_attr_exported.attr,
 	&rfile_attr_table.attr,
 	&rfile_attr_test_call.attr,
+	&rfile_attr_test_io_delay_ms.attr,
 	NULL,
 };
 

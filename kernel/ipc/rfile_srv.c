@@ -9,6 +9,7 @@
 
 #include <linux/capability.h>
 #include <linux/cred.h>
+#include <linux/delay.h>
 #include <linux/err.h>
 #include <linux/fdtable.h>
 #include <linux/file.h>
@@ -463,29 +464,66 @@ out:
 	return READ_ONCE(ex->shadow);
 }
 
+/* Test aid (test_knobs): a pause after a readiness check, in ms. */
+unsigned int rfile_test_io_delay_ms;
+atomic_t rfile_test_io_delays;
+
 /*
  * The file to run a read (@events EPOLLIN) or write (EPOLLOUT) of @ex on
  * without waiting, or ERR_PTR(-EAGAIN) if it is not ready: the held file
  * itself when it cannot wait (a regular file, or O_NONBLOCK); else its
  * O_NONBLOCK shadow; else (a pty master, a device) after a readiness
- * check (another reader of the same file on this node could still take
- * the data between the check and the op, which then waits for more:
- * README.md).  Sockets are handled by the caller (MSG_DONTWAIT).
+ * check, and *@unguarded is set: another user of the same file on this
+ * node can still take the data (or the tty's read lock) between the check
+ * and the op, so a read then runs as rfile_guarded_read() does.
+ * Sockets are handled by the caller (MSG_DONTWAIT).
  */
-static struct file *rfile_io_file(struct rfile_export *ex, __poll_t events)
+static struct file *rfile_io_file(struct rfile_export *ex, __poll_t events,
+				  bool *unguarded)
 {
 	struct file *file = ex->file, *sh;
+	unsigned int delay;
 	__poll_t mask;
 
+	*unguarded = false;
 	if (!rfile_may_block(file) || (file->f_flags & O_NONBLOCK))
 		return file;
 	sh = rfile_shadow(ex);
 	if (sh)
 		return sh;
 	mask = vfs_poll(file, NULL);
-	if (mask & (events | EPOLLERR | EPOLLHUP | EPOLLRDHUP))
-		return file;
-	return ERR_PTR(-EAGAIN);
+	if (!(mask & (events | EPOLLERR | EPOLLHUP | EPOLLRDHUP)))
+		return ERR_PTR(-EAGAIN);
+	delay = READ_ONCE(rfile_test_io_delay_ms);
+	if (delay && rfile_test_knobs) {
+		atomic_inc(&rfile_test_io_delays);
+		msleep(delay);
+	}
+	*unguarded = true;
+	return file;
+}
+
+/*
+ * A read of a file with no O_NONBLOCK twin, which may wait after all (the
+ * data checked for was taken by another reader here, or that reader holds
+ * the tty's read lock while it waits): run with TIF_NOTIFY_SIGNAL set on
+ * the worker, as io_uring interrupts its workers' blocking ops, so every
+ * interruptible wait inside returns at once; nothing read is EAGAIN (the
+ * client waits for `ready`).  Not for writes: n_tty_write() gives up
+ * before writing anything when a signal is pending.
+ */
+static ssize_t rfile_guarded_read(struct file *file, struct iov_iter *iter,
+				  loff_t *ppos)
+{
+	ssize_t ret;
+
+	set_thread_flag(TIF_NOTIFY_SIGNAL);
+	ret = vfs_iter_read(file, iter, ppos, 0);
+	clear_notify_signal();
+	if (ret == -EINTR || ret == -ERESTARTSYS || ret == -ERESTARTNOINTR ||
+	    ret == -ERESTARTNOHAND || ret == -ERESTART_RESTARTBLOCK)
+		ret = -EAGAIN;
+	return ret;
 }
 
 /* A socket: send or receive with MSG_DONTWAIT (and never SIGPIPE here). */
@@ -553,7 +591,7 @@ int rfile_srv_read(unsigned int from, const struct rfile_read_req *req,
 	struct file *file, *io;
 	struct socket *sock;
 	loff_t pos = req->pos, *ppos;
-	bool locked;
+	bool locked, unguarded;
 	ssize_t ret;
 
 	if (req->count > RFILE_CHUNK || req->pos < 0) {
@@ -580,13 +618,16 @@ int rfile_srv_read(unsigned int from, const struct rfile_read_req *req,
 	if (sock) {
 		ret = rfile_sock_io(sock, &iter, false);
 	} else {
-		io = rfile_io_file(ex, EPOLLIN | EPOLLRDNORM);
+		io = rfile_io_file(ex, EPOLLIN | EPOLLRDNORM, &unguarded);
 		if (IS_ERR(io)) {
 			ret = PTR_ERR(io);
 			goto out;
 		}
 		locked = rfile_pos_begin(file, req->flags, &pos, &ppos);
-		ret = vfs_iter_read(io, &iter, ppos, 0);
+		if (unguarded)
+			ret = rfile_guarded_read(io, &iter, ppos);
+		else
+			ret = vfs_iter_read(io, &iter, ppos, 0);
 		rfile_pos_end(file, req->flags, locked, ret, pos);
 	}
 	if (ret >= 0) {
@@ -608,7 +649,7 @@ int rfile_srv_write(unsigned int from, const struct rfile_write_req *req,
 	struct file *file, *io;
 	struct socket *sock;
 	loff_t pos = req->pos, *ppos;
-	bool locked;
+	bool locked, unguarded;
 	ssize_t ret;
 
 	if (req->pos < 0) {
@@ -635,7 +676,7 @@ int rfile_srv_write(unsigned int from, const struct rfile_write_req *req,
 	if (sock) {
 		ret = rfile_sock_io(sock, &iter, true);
 	} else {
-		io = rfile_io_file(ex, EPOLLOUT | EPOLLWRNORM);
+		io = rfile_io_file(ex, EPOLLOUT | EPOLLWRNORM, &unguarded);
 		if (IS_ERR(io)) {
 			ret = PTR_ERR(io);
 			goto out;

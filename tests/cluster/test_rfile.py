@@ -40,7 +40,7 @@ NOBODY = "setpriv --reuid=65534 --regid=65534 --clear-groups"
 RFILE = "/sys/kernel/ssi/rfile"
 EPERM, ESRCH, EINTR, EIO, EBADF, EAGAIN = 1, 3, 4, 5, 9, 11
 # fds of `rfile-probe hold`
-PIPE_R, PIPE_W, PTY_SLAVE, FILE_RW, FILE_APPEND = 3, 4, 6, 7, 8
+PIPE_R, PIPE_W, PTY_MASTER, PTY_SLAVE, FILE_RW, FILE_APPEND = 3, 4, 5, 6, 7, 8
 
 
 @pytest.fixture(scope="module")
@@ -199,6 +199,41 @@ def test_pty_slave_proxy(cluster: Cluster, probe: Path) -> None:
     mode, _, rdev = probe_run(n2, f"fstat 1 {pid} {PTY_SLAVE}")[1:]
     assert mode == "20620" and rdev.startswith("136:"), (mode, rdev)  # S_IFCHR, pts
     assert probe_run(n2, f"fstat 1 {pid} {PIPE_R}")[1] == "10600"  # S_IFIFO
+    stop(n1, pid)
+
+
+@pytest.mark.timeout(300)
+def test_pty_master_read_does_not_wait_in_the_holder(cluster: Cluster, probe: Path) -> None:
+    """A pty master has no O_NONBLOCK twin: the holder checks readiness, then
+    reads.  When a reader on node 1 takes the data in between and waits in
+    read(2) again, holding the tty's read lock, the holder's read gives up
+    (EAGAIN) instead of waiting in its ICS worker: the proxy's read waits on
+    node 2 and a signal ends it, EINTR (a worker stuck in the tty would make
+    the call time out: EIO).  A test knob pauses the holder after its check."""
+    up(cluster)
+    n1, n2 = cluster.node(1), cluster.node(2)
+    d = "/tmp/rf-ptm"
+    pid = hold(n1, d)
+    reader = int(n1.succeed(f"pgrep -P {pid}").split()[0])  # copies the master to pty.out
+    n1.succeed("echo 1 > /sys/module/rfile/parameters/test_knobs")
+    n1.succeed(f"kill -STOP {reader}")
+    n1.wait_until_succeeds(f"grep -q '^State:.*T' /proc/{reader}/status", timeout=t(10))
+    assert probe_run(n1, f"w 1 {pid} {PTY_SLAVE} abc") == ["ok", "3"]
+    n1.succeed(f"echo 4000 > {RFILE}/test_io_delay_ms")
+    pauses = int(n1.succeed(f"cat {RFILE}/test_io_delay_ms").split()[1])
+    n2.succeed("rm -f /root/ptm.out")
+    start(n2, f"{PROBE} r 1 {pid} {PTY_MASTER} 100 14", "/root/ptm.out")
+    # The holder found the master readable and pauses: node 1's reader takes
+    # the data and waits for more.
+    n1.wait_until_succeeds(
+        f"test $(cut -d' ' -f2 {RFILE}/test_io_delay_ms) -gt {pauses}", timeout=t(20)
+    )
+    n1.succeed(f"kill -CONT {reader}")
+    n1.wait_until_succeeds(f"grep -q abc {d}/pty.out", timeout=t(10))
+    out = n2.wait_until_succeeds("grep . /root/ptm.out", timeout=t(40)).split()
+    assert out[:2] == ["err", str(EINTR)], out
+    n1.succeed(f"echo 0 > {RFILE}/test_io_delay_ms")
+    n1.succeed("echo 0 > /sys/module/rfile/parameters/test_knobs")
     stop(n1, pid)
 
 
