@@ -100,6 +100,8 @@ static long ssi_core_ssisys(unsigned int cmd, void __user *buf, size_t len)
 static const struct ssi_proc_ops __rcu *ssi_proc_ptr;
 static DEFINE_MUTEX(ssi_proc_lock);
 
+static void ssi_core_route_proc_calls(const struct ssi_proc_ops *ops);
+
 int ssi_proc_register(const struct ssi_proc_ops *ops)
 {
 	int ret = 0;
@@ -107,10 +109,12 @@ int ssi_proc_register(const struct ssi_proc_ops *ops)
 	if (!ops || !ops->owner)
 		return -EINVAL;
 	mutex_lock(&ssi_proc_lock);
-	if (rcu_access_pointer(ssi_proc_ptr))
+	if (rcu_access_pointer(ssi_proc_ptr)) {
 		ret = -EBUSY;
-	else
+	} else {
 		rcu_assign_pointer(ssi_proc_ptr, ops);
+		ssi_core_route_proc_calls(ops);
+	}
 	mutex_unlock(&ssi_proc_lock);
 	return ret;
 }
@@ -174,13 +178,26 @@ static long ssi_core_rexec(unsigned int node, const struct ssi_exec_args *args)
 	return ret;
 }
 
-static const struct ssi_ops ssi_core_ops = {
+/*
+ * migrate, rfork and rexec stay unserved (the kernel answers ENOSYS, before
+ * looking at the node) until a module registers them; from then on they
+ * are routed here, which answers ENOSYS while none is registered.  A
+ * member is never cleared once set: the kernel reads it twice per call.
+ */
+static struct ssi_ops ssi_core_ops = {
 	.owner = THIS_MODULE,
 	.ssisys = ssi_core_ssisys,
-	.migrate = ssi_core_migrate,
-	.rfork = ssi_core_rfork,
-	.rexec = ssi_core_rexec,
 };
+
+static void ssi_core_route_proc_calls(const struct ssi_proc_ops *ops)
+{
+	if (ops->migrate)
+		WRITE_ONCE(ssi_core_ops.migrate, ssi_core_migrate);
+	if (ops->rfork)
+		WRITE_ONCE(ssi_core_ops.rfork, ssi_core_rfork);
+	if (ops->rexec)
+		WRITE_ONCE(ssi_core_ops.rexec, ssi_core_rexec);
+}
 
 static ssize_t node_show(struct kobject *kobj, struct kobj_attribute *attr,
 			 char *buf)
