@@ -734,6 +734,7 @@ EXPORT_SYMBOL_GPL(rfile_put);
 void rfile_proxy_ready(unsigned int node, u64 id, u32 mask)
 {
 	struct rfile_handle h = { .node = node, .id = id };
+	__poll_t events = (__force __poll_t)mask;	/* as the holder's vfs_poll() */
 	struct rfile_proxy *px;
 
 	rfile_count(RFILE_CNT_READY_RX);
@@ -742,10 +743,10 @@ void rfile_proxy_ready(unsigned int node, u64 id, u32 mask)
 		if (px->h.node != node || px->h.id != id)
 			continue;
 		atomic_inc(&px->seq);
-		wake_up_interruptible_poll(&px->wq, (__force __poll_t)mask);
-		if (mask & (EPOLLIN | EPOLLRDNORM))
+		wake_up_interruptible_poll(&px->wq, events);
+		if (events & (EPOLLIN | EPOLLRDNORM))
 			kill_fasync(&px->fasync, SIGIO, POLL_IN);
-		else if (mask & (EPOLLOUT | EPOLLWRNORM))
+		else if (events & (EPOLLOUT | EPOLLWRNORM))
 			kill_fasync(&px->fasync, SIGIO, POLL_OUT);
 	}
 	spin_unlock(&rfile_px_lock);

@@ -167,7 +167,7 @@ static void rfile_notify_work(struct work_struct *work)
 	u64 subs = atomic64_read(&ex->subscribers);
 	unsigned int node;
 
-	msg.mask = vfs_poll(ex->file, NULL);
+	msg.mask = (__force u32)vfs_poll(ex->file, NULL);
 	for (node = 1; node <= SSI_MAX_NODES; node++) {
 		if (!(subs & BIT_ULL(node)) || node == rfile_self())
 			continue;
@@ -707,7 +707,7 @@ int rfile_srv_poll(unsigned int from, const struct rfile_poll_req *req,
 	ret = rfile_apply_fl(ex->file, req->fl);
 	if (!ret) {
 		rfile_subscribe(ex, from);
-		rep->mask = vfs_poll(ex->file, NULL);
+		rep->mask = (__force u32)vfs_poll(ex->file, NULL);
 	}
 	rfile_export_put_op(ex);
 	return ret;

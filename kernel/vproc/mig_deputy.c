@@ -194,7 +194,7 @@ static void mig_deputy_forward(struct mig_deputy *dep,
 /* Queue every signal; act on none (they are the process's, not ours). */
 static void mig_deputy_catch_all(void)
 {
-	struct sighand_struct *sh = current->sighand;
+	struct sighand_struct *sh = mig_sighand();
 	sigset_t none;
 	int i;
 
@@ -217,9 +217,9 @@ static void mig_deputy_drain_signals(struct mig_deputy *dep)
 	int sig;
 
 	for (;;) {
-		spin_lock_irq(&current->sighand->siglock);
+		spin_lock_irq(&mig_sighand()->siglock);
 		sig = dequeue_signal(current, &current->blocked, &info, &type);
-		spin_unlock_irq(&current->sighand->siglock);
+		spin_unlock_irq(&mig_sighand()->siglock);
 		if (sig <= 0)
 			break;
 		mig_deputy_forward(dep, &info);

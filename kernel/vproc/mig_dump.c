@@ -326,17 +326,17 @@ static int mig_dump_thread(struct mig_thread_rec *rec)
 		return -E2BIG;
 	rec->xstate_len = ret;
 	rec->t.xstate_len = cpu_to_le32(ret);
-	spin_lock_irq(&t->sighand->siglock);
+	spin_lock_irq(&mig_sighand()->siglock);
 	blocked = test_restore_sigmask() ? t->saved_sigmask : t->blocked;
-	spin_unlock_irq(&t->sighand->siglock);
+	spin_unlock_irq(&mig_sighand()->siglock);
 	rec->t.blocked = cpu_to_le64(blocked.sig[0]);
 	rec->t.sas_ss_sp = cpu_to_le64(t->sas_ss_sp);
 	rec->t.sas_ss_size = cpu_to_le64(t->sas_ss_size);
 	rec->t.sas_ss_flags = cpu_to_le32(t->sas_ss_flags);
-	rec->t.robust_list = cpu_to_le64((u64)t->robust_list);
-	rec->t.clear_child_tid = cpu_to_le64((u64)t->clear_child_tid);
+	rec->t.robust_list = cpu_to_le64((__force u64)t->robust_list);
+	rec->t.clear_child_tid = cpu_to_le64((__force u64)t->clear_child_tid);
 #ifdef CONFIG_RSEQ
-	rec->t.rseq = cpu_to_le64((u64)t->rseq);
+	rec->t.rseq = cpu_to_le64((__force u64)t->rseq);
 	rec->t.rseq_sig = cpu_to_le32(t->rseq_sig);
 #endif
 	get_task_comm(rec->t.comm, t);
@@ -345,17 +345,17 @@ static int mig_dump_thread(struct mig_thread_rec *rec)
 
 static void mig_dump_signals(struct mig_img_hdr *h)
 {
-	struct sighand_struct *sh = current->sighand;
+	struct sighand_struct *sh = mig_sighand();
 	int i;
 
 	spin_lock_irq(&sh->siglock);
 	for (i = 0; i < MIG_NR_SIGS; i++) {
 		const struct sigaction *sa = &sh->action[i].sa;
 
-		h->act[i].handler = cpu_to_le64((u64)sa->sa_handler);
+		h->act[i].handler = cpu_to_le64((__force u64)sa->sa_handler);
 		h->act[i].flags = cpu_to_le64(sa->sa_flags);
 #ifdef __ARCH_HAS_SA_RESTORER
-		h->act[i].restorer = cpu_to_le64((u64)sa->sa_restorer);
+		h->act[i].restorer = cpu_to_le64((__force u64)sa->sa_restorer);
 #endif
 		h->act[i].mask = cpu_to_le64(sa->sa_mask.sig[0]);
 	}
@@ -385,7 +385,7 @@ static int mig_dump_sigq_list(struct list_head *list, bool shared,
 
 static int mig_dump_pending(struct mig_img_hdr *h, struct mig_buf *b)
 {
-	struct sighand_struct *sh = current->sighand;
+	struct sighand_struct *sh = mig_sighand();
 	u32 nr = 0;
 	int ret;
 

@@ -6,7 +6,10 @@
 #include <linux/atomic.h>
 #include <linux/completion.h>
 #include <linux/list.h>
+#include <linux/rcupdate.h>
 #include <linux/refcount.h>
+#include <linux/sched.h>
+#include <linux/sched/signal.h>
 #include <linux/types.h>
 #include <linux/wait.h>
 
@@ -98,6 +101,12 @@ struct mig_migrant {
 	unsigned int home;
 	bool moved_on;			/* left again: its exit here is no exit */
 };
+
+/* current's signal handlers: only exec changes them, never under us */
+static inline struct sighand_struct *mig_sighand(void)
+{
+	return rcu_dereference_protected(current->sighand, 1);
+}
 
 /* mig_main.c */
 extern unsigned int mig_self;

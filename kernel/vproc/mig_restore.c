@@ -915,7 +915,7 @@ static void mig_restore_task(const struct mig_parsed *m)
 static void mig_restore_signals(const struct mig_parsed *m)
 {
 	const struct mig_img_hdr *h = m->h;
-	struct sighand_struct *sh = current->sighand;
+	struct sighand_struct *sh = mig_sighand();
 	sigset_t blocked;
 	u32 i;
 
