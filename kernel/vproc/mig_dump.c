@@ -137,12 +137,28 @@ unsigned int mig_fpu_note(void)
 	return boot_cpu_has(X86_FEATURE_XSAVE) ? NT_X86_XSTATE : NT_PRFPREG;
 }
 
-/* On the read-only 9p root every node shares (CFS will add its own). */
+/*
+ * On a read-only filesystem the admin declares identical on every node
+ * (module parameter shared_ro_fs: the harness's guests share the host root
+ * over 9p and one EROFS image of the interpreter and its libraries; CFS
+ * will add its own mounts).
+ */
 static bool mig_shared_fs(struct file *file)
 {
 	struct super_block *sb = file_inode(file)->i_sb;
+	const char *list = migration_shared_ro_fs, *type = sb->s_type->name;
+	size_t len = strlen(type);
 
-	return !strcmp(sb->s_type->name, "9p") && sb_rdonly(sb);
+	if (!sb_rdonly(sb) || !list)
+		return false;
+	while (*list) {
+		const char *end = strchrnul(list, ',');
+
+		if (end - list == len && !strncmp(list, type, len))
+			return true;
+		list = *end ? end + 1 : end;
+	}
+	return false;
 }
 
 /* A file the target can open by path as the very same file. */

@@ -277,3 +277,25 @@ def test_origin_crash_after_a_move_leaves_the_process_running(
     assert int(stat[13]) >= utime
     n2.succeed(f"kill -9 {pid}")
     n2.wait_until_succeeds(f"! test -e /proc/{pid}/stat", timeout=30)
+
+
+@pytest.mark.timeout(300)
+def test_pipeline_keeps_flowing_when_either_end_moves(cluster: Cluster, prog: Path) -> None:
+    """`producer | consumer`: the consumer (coreutils cat, a dynamically
+    linked program: its libraries are on the shared read-only image) moves to
+    node 2, then the producer to node 3; every line reaches the file in order."""
+    up(cluster)
+    nd = cluster.node(1)
+    nd.succeed(f"rm -f /tmp/p.out; ({PROG} count 1500 10 </dev/null | cat > /tmp/p.out)"
+               " >/dev/null 2>&1 &")
+    nd.wait_until_succeeds("test -s /tmp/p.out", timeout=30)
+    cat = int(nd.succeed("pgrep -x cat").split()[0])
+    producer = int(nd.succeed(f"pgrep -x {PROG.name}").split()[0])
+    goto(nd, cat, 2)
+    nd.wait_until_succeeds(f'test "$(cat /proc/{cat}/node)" = 2', timeout=60)
+    goto(nd, producer, 3)
+    nd.wait_until_succeeds(f"! test -e /proc/{producer}", timeout=120)
+    nd.wait_until_succeeds(f"! test -e /proc/{cat}", timeout=60)
+    lines = nd.succeed("cat /tmp/p.out").splitlines()
+    assert [int(ln.split()[0]) for ln in lines] == list(range(1500))
+    assert {ln.split()[2] for ln in lines} >= {"1", "3"}
