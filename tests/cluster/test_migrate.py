@@ -299,3 +299,30 @@ def test_pipeline_keeps_flowing_when_either_end_moves(cluster: Cluster, prog: Pa
     lines = nd.succeed("cat /tmp/p.out").splitlines()
     assert [int(ln.split()[0]) for ln in lines] == list(range(1500))
     assert {ln.split()[2] for ln in lines} >= {"1", "3"}
+
+
+TCP_SERVER = ("python3 -S -c \"import socket; s=socket.socket(); s.setsockopt(1, 2, 1);"
+              " s.bind(('', 5555)); s.listen(1); open('/tmp/tcp.ready', 'w').close();"
+              " c, _ = s.accept(); f = open('/tmp/tcp.out', 'wb');"
+              " [f.write(b) for b in iter(lambda: c.recv(65536), b'')]; f.close();"
+              " c.close(); open('/tmp/tcp.done', 'w').close()\"")
+
+
+@pytest.mark.timeout(300)
+def test_tcp_connection_survives_a_move(cluster: Cluster, prog: Path) -> None:
+    """A client on node 1 streaming to a server on node 2 moves to node 3 mid
+    stream: the connection stays (its socket is served by node 1), every
+    line arrives once and in order, and the stream ends with a clean EOF."""
+    up(cluster)
+    n1, n2 = cluster.node(1), cluster.node(2)
+    n2.succeed("rm -f /tmp/tcp.*")
+    n2.succeed(f"({TCP_SERVER}) </dev/null >/dev/null 2>&1 &")
+    n2.wait_until_succeeds("test -e /tmp/tcp.ready", timeout=60)
+    out = "/tmp/tcpc.out"
+    start(n1, f"{PROG} tcp 169.254.77.2 5555 1500 10", out)
+    pid = pid_of(n1, out, timeout=60)
+    goto(n1, pid, 3)
+    n1.wait_until_succeeds(f"grep -q 'tcp sent' {out}", timeout=180)
+    assert n1.succeed(f"grep 'tcp sent' {out}").split()[2:] == ["1500", "node", "3"]
+    n2.wait_until_succeeds("test -e /tmp/tcp.done", timeout=60)
+    assert [int(x) for x in n2.succeed("cat /tmp/tcp.out").split()] == list(range(1500))

@@ -24,6 +24,8 @@
  *   migprog rexec NODE ARG       rexec() this program on NODE as
  *                                "migprog report ARG"
  *   migprog report ARG           print "report pid P node N arg ARG", exit 5
+ *   migprog tcp ADDR PORT N MS   connect, send "i\n" every MS ms, N lines,
+ *                                then close and print "tcp sent N NODE"
  */
 #define _GNU_SOURCE
 #include <errno.h>
@@ -37,6 +39,9 @@
 #include <sys/mman.h>
 #include <sys/syscall.h>
 #include <sys/wait.h>
+#include <sys/socket.h>
+#include <netinet/in.h>
+#include <arpa/inet.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -331,6 +336,35 @@ static int mode_rexec(char **argv)
 	return 1;
 }
 
+static int mode_tcp(char **argv)
+{
+	struct sockaddr_in sa = { .sin_family = AF_INET,
+				  .sin_port = htons(atoi(argv[3])) };
+	int n = atoi(argv[4]), ms = atoi(argv[5]), fd, i;
+	char line[32];
+
+	if (inet_pton(AF_INET, argv[2], &sa.sin_addr) != 1)
+		return 2;
+	fd = socket(AF_INET, SOCK_STREAM, 0);
+	if (fd < 0 || connect(fd, (struct sockaddr *)&sa, sizeof(sa)))
+		return 3;
+	printf("tcp pid %d node %d\n", getpid(), node_of_self());
+	fflush(stdout);
+	for (i = 0; i < n; i++) {
+		int len = snprintf(line, sizeof(line), "%d\n", i);
+
+		if (write(fd, line, len) != len) {
+			printf("tcp write %d errno %d\n", i, errno);
+			return 4;
+		}
+		msleep(ms);
+	}
+	/* close, not shutdown(): socket calls do not reach a moved socket yet */
+	i = close(fd) ? -1 : i;
+	printf("tcp sent %d node %d\n", i, node_of_self());
+	return i < 0 ? 5 : 0;
+}
+
 int main(int argc, char **argv)
 {
 	if (argc >= 4 && !strcmp(argv[1], "self"))
@@ -351,6 +385,8 @@ int main(int argc, char **argv)
 	}
 	if (argc == 5 && !strcmp(argv[1], "append"))
 		return mode_append(argv);
+	if (argc == 6 && !strcmp(argv[1], "tcp"))
+		return mode_tcp(argv);
 	if (argc == 4 && !strcmp(argv[1], "rfork"))
 		return mode_rfork(argv);
 	if (argc == 4 && !strcmp(argv[1], "rexec"))
