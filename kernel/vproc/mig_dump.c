@@ -209,6 +209,11 @@ static int mig_check_movable(void)
 	}
 	if (p->signal->flags & SIGNAL_GROUP_EXIT || p->signal->group_exec_task)
 		return -ESRCH;
+	/* the image does not carry it: a rexec there would drop the sandbox */
+	if (task_no_new_privs(p)) {
+		pr_info("pid %d: not moved: no_new_privs is set\n", pid);
+		return -EOPNOTSUPP;
+	}
 	if (!p->mm || atomic_read(&p->mm->mm_users) > get_nr_threads(p)) {
 		pr_info("pid %d: not moved: shares its address space (vfork or CLONE_VM)\n",
 			pid);

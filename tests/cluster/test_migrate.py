@@ -158,7 +158,7 @@ def test_append_through_a_moved_descriptor_keeps_the_offset(cluster: Cluster, pr
 
 
 @pytest.mark.timeout(300)
-@pytest.mark.parametrize("kind", ["shm"])
+@pytest.mark.parametrize("kind", ["shm", "nnp"])
 def test_refusals_leave_the_process_intact(cluster: Cluster, prog: Path, kind: str) -> None:
     """What cannot move yet fails with EOPNOTSUPP, says why in dmesg, and
     the process goes on where it was."""

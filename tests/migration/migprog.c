@@ -16,7 +16,7 @@
  *                                calls migrate(), 1 = the first worker
  *                                does, goto = it waits for a write to
  *                                /proc/<pid>/goto); checks every sum and TID
- *   migprog refuse KIND NODE     set up KIND (shm, none) and print
+ *   migprog refuse KIND NODE     set up KIND (shm, nnp, none) and print
  *                                migrate()'s errno
  *   migprog rfork NODE CODE      rfork() a child to NODE that reports its
  *                                PID, parent and node and exits CODE; the
@@ -37,6 +37,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
+#include <sys/prctl.h>
 #include <sys/syscall.h>
 #include <sys/wait.h>
 #include <sys/socket.h>
@@ -279,6 +280,9 @@ static int mode_refuse(char **argv)
 		if (m == MAP_FAILED)
 			return 2;
 		memset(m, 1, 4096);
+	} else if (!strcmp(kind, "nnp")) {
+		if (prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0))
+			return 2;
 	} else if (!strcmp(kind, "vfork")) {
 		/* checked from the child side of vfork: shared mm */
 		pid_t c = vfork();
