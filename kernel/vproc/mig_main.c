@@ -125,6 +125,21 @@ int mig_srv_done(unsigned int from, const struct mig_done_req *req,
 	return ret;
 }
 
+/* The task of migrant @pid, for its deputy's node @from only; or NULL. */
+static struct task_struct *mig_migrant_task(unsigned int from, pid_t pid)
+{
+	struct task_struct *task;
+
+	if (mig_migrant_home(pid) != from)
+		return NULL;
+	rcu_read_lock();
+	task = pid_task(find_vpid(pid), PIDTYPE_PID);
+	if (task)
+		get_task_struct(task);
+	rcu_read_unlock();
+	return task;
+}
+
 int mig_srv_signal(unsigned int from, const struct mig_signal_req *req,
 		   struct mig_signal_rep *rep)
 {
@@ -134,20 +149,14 @@ int mig_srv_signal(unsigned int from, const struct mig_signal_req *req,
 
 	if (!valid_signal(req->signo) || !req->signo)
 		return -EINVAL;
-	if (mig_migrant_home(req->pid) != from)
+	task = mig_migrant_task(from, req->pid);
+	if (!task)
 		return -ESRCH;		/* only its deputy signals it this way */
 	clear_siginfo(&info);
 	info.si_signo = req->signo;
 	info.si_code = req->code > 0 ? SI_KERNEL : req->code;
 	info.si_pid = req->sender_pid;
 	info.si_uid = req->sender_uid;
-	rcu_read_lock();
-	task = pid_task(find_vpid(req->pid), PIDTYPE_PID);
-	if (task)
-		get_task_struct(task);
-	rcu_read_unlock();
-	if (!task)
-		return -ESRCH;
 	ret = send_sig_info(req->signo, &info, task);
 	put_task_struct(task);
 	return ret;
@@ -167,15 +176,9 @@ int mig_srv_move(unsigned int from, const struct mig_move_req *req,
 	struct task_struct *task;
 	int ret;
 
-	if (mig_migrant_home(req->pid) != from)
-		return -ESRCH;		/* only its deputy moves it this way */
-	rcu_read_lock();
-	task = pid_task(find_vpid(req->pid), PIDTYPE_PID);
-	if (task)
-		get_task_struct(task);
-	rcu_read_unlock();
+	task = mig_migrant_task(from, req->pid);
 	if (!task)
-		return -ESRCH;
+		return -ESRCH;		/* only its deputy moves it this way */
 	ret = mig_queue(task, req->node, false);
 	put_task_struct(task);
 	return ret;
