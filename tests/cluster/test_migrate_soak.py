@@ -1,0 +1,336 @@
+"""Migration soak (issue 10): a pty session, then four workloads moved at random.
+
+The programs are tests/migration/soak.c, built static on the host into
+build/bin/soak (the guests see the host's root read-only).  Every line a
+workload writes names its PID and the node it ran on.
+
+* A *terminal* (``soak term``) on node 1 holds a pty master and runs ``soak
+  tty`` as a session on the slave; the test types into the terminal through
+  a FIFO (lines, probes of the tty ioctls, ^C) and reads what it logged.
+* The soak runs that session, a 4-thread checksummer, a TCP client streaming
+  to a server on node 3 and a pipeline ``produce | consume`` at once, makes
+  random moves (``echo N > /proc/PID/goto`` on node 1, the home node) and
+  then checks every stream line by line.  ``SSI_SOAK_MOVES`` (default 50) and
+  ``SSI_SOAK_SEED`` (default random, printed) choose the moves.
+"""
+
+from __future__ import annotations
+
+import os
+import random
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import pytest
+
+from qemu import Cluster, Node
+from qemu.cbuild import build_c_program
+
+pytestmark = pytest.mark.cluster
+CLUSTER_NODES = 3
+NODES = (1, 2, 3)
+MODULES = ("ssi_core", "ics", "clms", "vproc", "rfile", "migration")
+REPO = Path(__file__).resolve().parents[2]
+SOURCE = REPO / "tests" / "migration" / "soak.c"
+SOAK = REPO / "build" / "bin" / "soak"
+MOVES = int(os.environ.get("SSI_SOAK_MOVES", "50"))
+PTY_LOG, PTY_IN = "/tmp/pty.log", "/tmp/pty.in"
+SERVER_ADDR, PORT = "169.254.77.3", 5556
+
+
+@pytest.fixture(scope="module")
+def soak() -> Path:
+    return build_c_program(SOURCE, SOAK, ("-static", "-Werror", "-pthread"))
+
+
+def lines_of(nd: Node, path: str) -> list[str]:
+    """The lines of *path* on *nd* (a pty's CR of CR LF dropped)."""
+    return nd.succeed(f"cat {path}").replace("\r", "").splitlines()
+
+
+def node_of(nd: Node, pid: int) -> int:
+    return int(nd.succeed(f"cat /proc/{pid}/node").strip())
+
+
+def move(nd: Node, pid: int, node: int, also: str = "") -> float:
+    """Write *node* to /proc/*pid*/goto on *nd* (and run *also* right after,
+    while the process may still be frozen); the seconds until /proc/PID/node
+    says *node*."""
+    t0 = time.monotonic()
+    nd.succeed(f"echo {node} > /proc/{pid}/goto{'; ' + also if also else ''}")
+    nd.wait_until_succeeds(f'test "$(cat /proc/{pid}/node)" = {node}', timeout=60,
+                           interval=0.1)
+    return time.monotonic() - t0
+
+
+def changes(nodes: list[int]) -> list[int]:
+    """*nodes* with runs collapsed: the sequence of places."""
+    return [n for i, n in enumerate(nodes) if i == 0 or n != nodes[i - 1]]
+
+
+def is_subsequence(seen: list[int], path: list[int]) -> bool:
+    it = iter(path)
+    return all(n in it for n in seen)
+
+
+class Terminal:
+    """``soak term`` on node 1: a pty whose slave is ``soak tty``'s terminal."""
+
+    def __init__(self, nd: Node, ms: int) -> None:
+        self.nd = nd
+        nd.succeed(f"rm -f {PTY_LOG} {PTY_IN}; mkfifo {PTY_IN}")
+        nd.succeed(f"({SOAK} term {PTY_LOG} {PTY_IN} {SOAK} tty {ms}) "
+                   "</dev/null >/dev/null 2>&1 &")
+        first = nd.wait_until_succeeds(f"grep '^tty ' {PTY_LOG}", timeout=60).split()
+        self.pid = int(first[1])
+        assert int(first[2]) == 1, first
+        self.typed: list[int] = []
+        self.probes: list[int] = []
+        self.ctrl_c = 0
+
+    def keys(self, data: str) -> str:
+        """The shell command that types *data* (printf escapes) into the pty."""
+        return f"printf '{data}' > {PTY_IN}"
+
+    def line(self, k: int) -> str:
+        self.typed.append(k)
+        return self.keys(f"line {k}\\n")
+
+    def probe(self, k: int) -> str:
+        self.probes.append(k)
+        return self.keys(f"probe {k}\\n")
+
+    def interrupt(self) -> str:
+        self.ctrl_c += 1
+        return self.keys("\\003")
+
+    def type(self, cmd: str) -> None:
+        self.nd.succeed(cmd)
+
+    def wait_for(self, prefix: str, timeout: float = 60) -> list[str]:
+        """The first logged line starting with *prefix*, as fields."""
+        out = self.nd.wait_until_succeeds(f"tr -d '\\r' < {PTY_LOG} | grep -m1 '^{prefix}'",
+                                          timeout=timeout)
+        return out.split()
+
+    def quit(self) -> list[str]:
+        """Type quit; the session's log once the terminal saw it end."""
+        self.type(self.keys("quit\\n"))
+        self.nd.wait_until_succeeds(f"grep -q '^term exit' {PTY_LOG}", timeout=60)
+        return lines_of(self.nd, PTY_LOG)
+
+    def check(self, log: list[str], path: list[int], sigint: bool = True) -> None:
+        """Everything typed got its answer once, the counter has no gap or
+        duplicate, every probe saw the tty, one PID, places as moved."""
+        by: dict[str, list[list[str]]] = {}
+        for ln in log:
+            f = ln.split()
+            if f:
+                by.setdefault(f[0], []).append(f)
+        pid = str(self.pid)
+        assert [ln for ln in log if ln.split() and ln.split()[0] in ("what", "poll", "read")] \
+            == [], "the session saw something it did not expect"
+        assert by["term"][-1] == ["term", "exit", "0"], by["term"]
+        counter = by["c"]
+        assert [int(f[1]) for f in counter] == list(range(len(counter))), \
+            "gap or duplicate in the pty session's counter"
+        assert by["bye"][0][1:3] == [str(len(counter)), pid], by["bye"]
+        answers = by.get("ans", [])
+        assert sorted(int(f[1]) for f in answers) == sorted(self.typed), \
+            "a typed line lost or answered twice"
+        probes = by.get("probe", [])
+        assert sorted(int(f[1]) for f in probes) == sorted(self.probes)
+        for f in probes:
+            # isatty, the terminal's lflag read back, TIOCGWINSZ, tcsetattr
+            assert f[2:10] == ["isatty", "1", "lflag", "1", "ws", "37x101", "set", "0"], f
+        every = counter + answers + probes + by["bye"] + by.get("sigint", [])
+        assert {f[-2] for f in every} == {pid}, "the session's PID changed"
+        seen = changes([int(f[-1]) for f in counter])
+        assert is_subsequence(seen, path), (seen, path)
+        if sigint:
+            assert [int(f[1]) for f in by.get("sigint", [])] == \
+                list(range(1, self.ctrl_c + 1)), "^C typed into the terminal lost"
+
+
+def ctrl_c_reaches(term: Terminal, n: int) -> bool:
+    """Whether the *n*-th SIGINT was reported within 15 s."""
+    try:
+        term.wait_for(f"sigint {n} ", timeout=15)
+    except Exception:
+        return False
+    return True
+
+
+@pytest.mark.timeout(300)
+def test_pty_session_moves_with_its_terminal(cluster: Cluster, soak: Path) -> None:
+    """A session whose terminal is a pty held on node 1 moves 1 -> 2 -> 3 ->
+    1 while lines are typed: every line gets its answer, the counter has no
+    gap or duplicate, isatty/tcgetattr/TIOCGWINSZ/tcsetattr on the slave go
+    on working after each move, same PID throughout."""
+    cluster.bring_up(modules=MODULES)
+    nd = cluster.node(1)
+    term = Terminal(nd, 20)
+    k = 0
+    path = [1]
+    term.type(term.line(k))
+    term.wait_for(f"ans {k} ")
+    for node in (2, 3, 1):
+        # typed while the session is frozen for the move
+        move(nd, term.pid, node, term.line(k + 1))
+        path.append(node)
+        term.type(term.probe(k + 2))
+        f = term.wait_for(f"probe {k + 2} ")
+        assert f[-1] == str(node), f
+        assert term.wait_for(f"ans {k + 1} ")[-1] in (str(path[-2]), str(node))
+        term.type(term.line(k + 3))
+        assert term.wait_for(f"ans {k + 3} ")[-1] == str(node)
+        k += 4
+    term.check(term.quit(), path, sigint=False)
+
+
+@pytest.mark.timeout(300)
+@pytest.mark.xfail(strict=True, reason="^C on the originating tty does not reach a moved "
+                   "process: see the test's docstring")
+def test_ctrl_c_on_the_terminal_reaches_the_moved_session(cluster: Cluster, soak: Path) -> None:
+    """^C typed into the terminal (the ISIG character) makes the tty send
+    SIGINT to its foreground process group, on node 1; the session's deputy
+    there must forward it to the session on node 2, whose handler reports
+    it.  Checked on node 1 first (the handler works), then after the move."""
+    cluster.bring_up(modules=MODULES)
+    nd = cluster.node(1)
+    term = Terminal(nd, 50)
+    term.type(term.interrupt())
+    assert ctrl_c_reaches(term, 1), "^C does not work even before a move"
+    move(nd, term.pid, 2)
+    term.type(term.interrupt())
+    reached = ctrl_c_reaches(term, 2)
+    term.check(term.quit(), [1, 2], sigint=False)
+    assert reached, "^C typed after the move never reached the session"
+
+
+@dataclass
+class Workload:
+    name: str
+    pid: int
+    at: int = 1
+    path: list[int] = field(default_factory=lambda: [1])
+    avoid: tuple[int, ...] = ()
+
+
+def first_fields(nd: Node, cmd: str, timeout: float = 60) -> list[str]:
+    return nd.wait_until_succeeds(f"{cmd} | head -n1 | grep .", timeout=timeout).split()
+
+
+@pytest.mark.timeout(900)
+def test_soak_random_moves_of_a_mixed_set(cluster: Cluster, soak: Path) -> None:
+    """A pty session, 4 checksumming threads, a TCP client streaming to node
+    3 and a pipeline run at once on node 1 while random moves take a random
+    one to a random other node.  Then every stream is checked: nothing lost
+    or duplicated, a clean EOF at the TCP server, right sums, same PIDs."""
+    seed = int(os.environ.get("SSI_SOAK_SEED") or random.randrange(1, 2**31))
+    print(f"[soak] SSI_SOAK_SEED={seed} SSI_SOAK_MOVES={MOVES}")
+    rng = random.Random(seed)
+    cluster.bring_up(modules=MODULES)
+    n1, n3 = cluster.node(1), cluster.node(3)
+
+    n3.succeed("rm -f /tmp/soak.srv*")
+    n3.succeed(f"({SOAK} tcpsrv {PORT} >/tmp/soak.srv 2>/tmp/soak.srv.err) </dev/null &")
+    n3.wait_until_succeeds("grep -q listening /tmp/soak.srv.err", timeout=60)
+    n1.succeed("rm -f /tmp/soak.*")
+    term = Terminal(n1, 50)
+    n1.succeed(f"({SOAK} threads 16 100 </dev/null 2>&1 | cat >/tmp/soak.thr) "
+               ">/dev/null 2>&1 &")
+    n1.succeed(f"({SOAK} tcp {SERVER_ADDR} {PORT} 20 </dev/null 2>&1 | cat >/tmp/soak.tcp) "
+               ">/dev/null 2>&1 &")
+    n1.succeed(f"({SOAK} produce 10 </dev/null 2>/tmp/soak.prod.err | "
+               f"{SOAK} consume >/tmp/soak.pipe 2>/tmp/soak.cons.err) >/dev/null 2>&1 &")
+    work = [
+        Workload("tty", term.pid),
+        # a multithreaded process does not go back to its home node yet
+        # (README, migration: "Not yet")
+        Workload("threads", int(first_fields(n1, "grep '^t ' /tmp/soak.thr", 120)[3]),
+                 avoid=(1,)),
+        Workload("tcp", int(first_fields(n1, "cat /tmp/soak.tcp")[1])),
+        Workload("producer", int(first_fields(n1, "cat /tmp/soak.pipe")[1])),
+        Workload("consumer", int(first_fields(n1, "cat /tmp/soak.cons.err")[1])),
+    ]
+
+    log: list[str] = []
+    t_start = time.monotonic()
+    for i in range(MOVES):
+        w = rng.choice(work)
+        node = rng.choice([n for n in NODES if n != w.at and n not in w.avoid])
+        also = term.line(i)  # typed while the move goes on
+        try:
+            took = move(n1, w.pid, node, also)
+        except Exception as e:
+            dmesg = {n: cluster.node(n).execute("dmesg | tail -n 15")[1] for n in NODES}
+            raise AssertionError(f"move {i}: {w.name} pid {w.pid} {w.at} -> {node} failed "
+                                 f"after {log}: {e}\ndmesg: {dmesg}") from e
+        log.append(f"{i}:{w.name}:{w.at}->{node}:{took:.2f}s")
+        w.at = node
+        w.path.append(node)
+        if i % 10 == 5:
+            term.type(term.probe(1000 + i))
+        time.sleep(rng.uniform(0.0, 0.3))
+    moved_s = time.monotonic() - t_start
+    print(f"[soak] {MOVES} moves in {moved_s:.1f} s: {' '.join(log)}")
+
+    # every workload still where the last move put it, then stopped
+    for w in work:
+        assert node_of(n1, w.pid) == w.at, w
+    by = {w.name: w for w in work}
+    term_log = term.quit()
+    n1.succeed(f"kill -USR1 {by['threads'].pid} {by['tcp'].pid} {by['producer'].pid}")
+    n1.wait_until_succeeds("grep -q 'threads done' /tmp/soak.thr", timeout=120)
+    n1.wait_until_succeeds("grep -q 'tcp sent' /tmp/soak.tcp", timeout=120)
+    n1.wait_until_succeeds("grep -q consumed /tmp/soak.cons.err", timeout=120)
+    n3.wait_until_succeeds("grep -qE '^(eof|error)' /tmp/soak.srv.err", timeout=120)
+
+    # the pty session
+    term.check(term_log, by["tty"].path, sigint=False)
+
+    # threads: every round of every thread once, every sum right, one PID
+    # and one TID per thread
+    thr = [ln.split() for ln in lines_of(n1, "/tmp/soak.thr")]
+    done = next(f for f in thr if f[:2] == ["threads", "done"])
+    assert done[2] == str(by["threads"].pid) and done[-2:] == ["bad", "0"], done
+    rounds = [int(x) for x in done[4:8]]
+    for k in range(4):
+        mine = [f for f in thr if f[0] == "t" and f[1] == str(k)]
+        assert [int(f[2]) for f in mine] == list(range(rounds[k])), f"thread {k}: gap or dup"
+        assert {f[6] for f in mine} == {"ok"}, f"thread {k}: a wrong sum"
+        assert {f[3] for f in mine} == {str(by["threads"].pid)}
+        assert len({f[4] for f in mine}) == 1, f"thread {k}: its TID changed"
+        assert is_subsequence(changes([int(f[5]) for f in mine]), by["threads"].path)
+    assert len(thr) == sum(rounds) + 1, "a line that is neither progress nor the end"
+
+    # TCP: numbered lines, in order, once; a clean EOF at the server
+    sent = next(ln.split() for ln in lines_of(n1, "/tmp/soak.tcp") if ln.startswith("tcp sent"))
+    assert sent[3] == str(by["tcp"].pid), sent
+    got = [ln.split() for ln in lines_of(n3, "/tmp/soak.srv")]
+    assert [int(f[0]) for f in got] == list(range(int(sent[2]))), "TCP stream: gap or dup"
+    assert {f[1] for f in got} == {str(by["tcp"].pid)}
+    srv_end = n3.succeed("cat /tmp/soak.srv.err").split()
+    size = int(n3.succeed("stat -c %s /tmp/soak.srv").strip())
+    assert srv_end[-2:] == ["eof", str(size)], f"the server's end of stream: {srv_end}"
+    assert is_subsequence(changes([int(f[2]) for f in got]), by["tcp"].path)
+
+    # the pipeline
+    produced = n1.succeed("cat /tmp/soak.prod.err").split()
+    assert produced[0] == "produced" and produced[2] == str(by["producer"].pid), produced
+    pipe = [ln.split() for ln in lines_of(n1, "/tmp/soak.pipe")]
+    assert [int(f[0]) for f in pipe] == list(range(int(produced[1]))), "pipeline: gap or dup"
+    assert {f[1] for f in pipe} == {str(by["producer"].pid)}
+    assert is_subsequence(changes([int(f[2]) for f in pipe]), by["producer"].path)
+    cons = n1.succeed("cat /tmp/soak.cons.err").split()
+    assert cons[:2] == ["consumer", str(by["consumer"].pid)] and \
+        cons[3:5] == ["consumed", str(by["consumer"].pid)], cons
+    assert int(cons[5]) == by["consumer"].at, cons
+
+    # each workload's processes are gone everywhere (deputies included)
+    for w in work:
+        n1.wait_until_succeeds(f"! test -e /proc/{w.pid}", timeout=60)
+        for n in NODES:
+            cluster.node(n).wait_until_succeeds(f"! test -e /proc/{w.pid}/stat", timeout=60)
