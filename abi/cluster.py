@@ -47,6 +47,9 @@ SSISYS_CLUSTER_NAME = header.require("SSISYS_CLUSTER_NAME")
 SSISYS_CLUSTER_SET_NAME = header.require("SSISYS_CLUSTER_SET_NAME")
 SSISYS_ICS_TEST = header.require("SSISYS_ICS_TEST")
 
+SSI_NODEINFO_SIZE_V1 = header.require("SSI_NODEINFO_SIZE_V1")
+SSI_NODEINFO_LOAD = header.require("SSI_NODEINFO_LOAD")
+
 SSI_NODE_NEVERUP = header.require("SSI_NODE_NEVERUP")
 SSI_NODE_UP = header.require("SSI_NODE_UP")
 
@@ -109,7 +112,13 @@ class NodeInfo:
 
     *load* is the 1/5/15-minute load average; *since* the (UTC) time of the last
     state change, ``None`` if the kernel gave none; *transition* the membership
-    transition that set the current state."""
+    transition that set the current state.
+
+    Load-leveling figures (``has_load``: the kernel filled them, i.e. it has them
+    and heard the node recently; a node not heard has *cpus* 0): *nr_running*, the
+    runnable tasks over all the node's CPUs (its run queue, sampled once per
+    heartbeat), *mem_available_kb* (MemAvailable), and *figures_age_ms*, how old
+    the heartbeat that carried them is (0 for this node: sampled at the call)."""
 
     node: int
     state: str
@@ -121,6 +130,16 @@ class NodeInfo:
     incarnation: int
     since: datetime | None
     transition: int
+    nr_running: int = 0
+    mem_available_kb: int = 0
+    figures_age_ms: int = 0
+    has_load: bool = False
+
+    def runq_per_cpu(self) -> float | None:
+        """Runnable tasks per online CPU (``None`` without figures)."""
+        if not self.has_load or self.cpus <= 0:
+            return None
+        return self.nr_running / self.cpus
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -135,6 +154,10 @@ class NodeInfo:
             "since": self.since.isoformat() if self.since else None,
             "since_epoch": self.since.timestamp() if self.since else None,
             "transition": self.transition,
+            "has_load": self.has_load,
+            "nr_running": self.nr_running,
+            "mem_available_kb": self.mem_available_kb,
+            "figures_age_ms": self.figures_age_ms,
         }
 
 
@@ -232,8 +255,14 @@ def decode_membership(
 
 
 def decode_node_info(raw: bytes | bytearray | memoryview) -> NodeInfo:
-    """``struct ssi_node_info`` bytes -> :class:`NodeInfo`."""
-    p = _struct_from("struct ssi_node_info", raw)
+    """``struct ssi_node_info`` bytes -> :class:`NodeInfo`.
+
+    *raw* may also be the ``SSI_NODEINFO_SIZE_V1`` bytes of the struct before the
+    load-leveling figures (those are then absent: ``has_load`` false)."""
+    data = bytes(raw)
+    if len(data) == SSI_NODEINFO_SIZE_V1:
+        data += bytes(binding.ffi().sizeof("struct ssi_node_info") - len(data))
+    p = _struct_from("struct ssi_node_info", data)
     since_ns = int(p.since_ns)
     since = datetime.fromtimestamp(since_ns / 1e9, tz=UTC) if since_ns else None
     return NodeInfo(
@@ -247,6 +276,10 @@ def decode_node_info(raw: bytes | bytearray | memoryview) -> NodeInfo:
         incarnation=int(p.incarnation),
         since=since,
         transition=int(p.transition),
+        nr_running=int(p.nr_running),
+        mem_available_kb=int(p.mem_available_kb),
+        figures_age_ms=int(p.figures_age_ms),
+        has_load=bool(int(p.flags) & SSI_NODEINFO_LOAD) and int(p.cpus) > 0,
     )
 
 

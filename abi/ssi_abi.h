@@ -94,7 +94,21 @@ struct ssi_membership {
 	__u8 state[64];
 };
 
-/* clusternode_info(): set node, the rest is filled in. */
+/*
+ * clusternode_info(): set node, the rest is filled in.  The load figures
+ * (cpus..load, nr_running, mem_available_kb) are this node's own, sampled
+ * at the call, or the ones the node's last heartbeat carried (sent every
+ * heartbeat_ms, 100 ms by default), figures_age_ms ago; all 0 (cpus 0)
+ * while the node is not heard.
+ *
+ * The fields from nr_running on came with load leveling (a policy daemon
+ * compares nodes with them: ssictl loadlevel).  SSISYS_CLUSTERNODE_INFO
+ * takes any len >= SSI_NODEINFO_SIZE_V1, the size before them, and
+ * writes min(len, sizeof(struct ssi_node_info)) bytes; a kernel that has
+ * them sets SSI_NODEINFO_LOAD in flags (an older one leaves it 0).
+ */
+#define SSI_NODEINFO_SIZE_V1	64
+#define SSI_NODEINFO_LOAD	0x1	/* flags: nr_running... are set */
 struct ssi_node_info {
 	__u32 node;
 	__u32 state;		/* SSI_NODE_* */
@@ -106,6 +120,12 @@ struct ssi_node_info {
 	__u32 incarnation;	/* changes each time the node boots */
 	__u64 since_ns;		/* CLOCK_REALTIME of the last state change */
 	__u64 transition;	/* transition that set the current state */
+	/* Load-leveling figures (SSI_NODEINFO_LOAD). */
+	__u32 nr_running;	/* runnable tasks over all CPUs: the run queue */
+	__u32 flags;		/* SSI_NODEINFO_LOAD */
+	__u64 mem_available_kb;	/* MemAvailable: memory a workload can use */
+	__u32 figures_age_ms;	/* age of the figures; 0 for this node */
+	__u32 reserved;		/* 0 */
 };
 
 /* SSISYS_ICS_TEST: run @count RPCs of @op against @node, back to back. */

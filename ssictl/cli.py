@@ -14,7 +14,16 @@ from typing import Any
 
 import typer
 
-from ssictl import cluster_setup, cluster_status, clusternode, ics, migrate, modules, ps
+from ssictl import (
+    cluster_setup,
+    cluster_status,
+    clusternode,
+    ics,
+    loadlevel,
+    migrate,
+    modules,
+    ps,
+)
 from ssictl.output import INTERRUPTED_EXIT, CLIError, report, report_interrupt
 
 # typer's plain help formatter: square brackets in help texts stay literal (rich
@@ -40,6 +49,7 @@ app.add_typer(ics.app, name="ics")
 clusternode.register(app)
 ps.register(app)
 migrate.register(app)
+loadlevel.register(app)
 
 PROG = "ssictl"
 USAGE_EXIT = 2

@@ -77,7 +77,16 @@ def snapshot() -> dict[str, Any]:
     return {"membership": m.to_json(), "name": name, "nodes": nodes}
 
 
-def format_status(data: dict[str, Any], now: float | None = None) -> str:
+def _figures(nd: dict[str, Any]) -> tuple[str, str]:
+    """RUNQ and AVAIL MiB cells: the load-leveling figures, ``-`` when absent."""
+    if not nd.get("has_load"):
+        return "-", "-"
+    return str(nd["nr_running"]), _mib(nd["mem_available_kb"])
+
+
+def format_status(data: dict[str, Any], now: float | None = None, load: bool = False) -> str:
+    """The human table; *load* adds the load-leveling figures (RUNQ: runnable tasks
+    over all the node's CPUs, AVAIL: MemAvailable in MiB)."""
     now = time.time() if now is None else now
     m = data["membership"]
     states: dict[str, str] = m["states"]
@@ -88,13 +97,16 @@ def format_status(data: dict[str, Any], now: float | None = None) -> str:
         f"master {m['master'] or 'none'}, quorum {'yes' if m['quorum'] else 'NO'}, "
         f"{n_up}/{m['nr_configured'] or len(states)} nodes UP"
     )
-    cols = ("NODE", "STATE", "ADDRESS", "CPUS", "LOAD", "MEM MiB FREE/TOTAL", "SINCE")
+    cols: tuple[str, ...] = ("NODE", "STATE", "ADDRESS", "CPUS", "LOAD", "MEM MiB FREE/TOTAL")
+    if load:
+        cols += ("RUNQ", "AVAIL MiB")
+    cols += ("SINCE",)
     rows: list[tuple[str, ...]] = []
     for nd in data["nodes"]:
         mark = "*" if nd["node"] == m["self"] else ""
         label = f"{nd['node']}{mark}"
         if "error" in nd:
-            rows.append((label, nd["state"], "-", "-", "-", "-", "-"))
+            rows.append((label, nd["state"], *("-",) * (len(cols) - 2)))
             continue
         since = (
             datetime.fromtimestamp(nd["since_epoch"]).astimezone()
@@ -102,6 +114,7 @@ def format_status(data: dict[str, Any], now: float | None = None) -> str:
             else None
         )
         up = nd["state"] == "UP"
+        extra = (_figures(nd) if up else ("-", "-")) if load else ()
         rows.append(
             (
                 label,
@@ -110,6 +123,7 @@ def format_status(data: dict[str, Any], now: float | None = None) -> str:
                 str(nd["cpus"]) if up else "-",
                 " ".join(f"{x:.2f}" for x in nd["load"]) if up else "-",
                 f"{_mib(nd['mem_free_kb'])}/{_mib(nd['mem_total_kb'])}" if up else "-",
+                *extra,
                 format_since(since, now),
             )
         )
@@ -247,6 +261,13 @@ TimeoutOpt = Annotated[
 IntervalOpt = Annotated[
     float, typer.Option("--interval", metavar="S", help="--watch: poll period in seconds.")
 ]
+LoadOpt = Annotated[
+    bool,
+    typer.Option(
+        "--load",
+        help="Add the load-leveling figures: RUNQ (runnable tasks) and AVAIL (MemAvailable).",
+    ),
+]
 
 
 def status(
@@ -255,8 +276,10 @@ def status(
     count: CountOpt = None,
     timeout: TimeoutOpt = None,
     interval: IntervalOpt = 0.15,
+    load: LoadOpt = False,
 ) -> None:
-    """Show the nodes, their state, address, CPUs, load and since when (needs clms)."""
+    """Show the nodes, their state, address, CPUs, load and since when (needs clms);
+    --json always carries the load-leveling figures (nr_running, mem_available_kb)."""
     with handle_errors(as_json):
         if not watch_ and (count is not None or timeout is not None):
             raise CLIError(
@@ -278,7 +301,7 @@ def status(
             watch(count, timeout, interval, as_json)
             return
         data = snapshot()
-        emit(data, lambda: format_status(data), as_json)
+        emit(data, lambda: format_status(data, load=load), as_json)
 
 
 def register(app: typer.Typer) -> None:

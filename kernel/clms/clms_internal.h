@@ -65,6 +65,21 @@ struct clms_view {
 	char name[SSI_NAME_MAX];
 };
 
+/*
+ * A node's load figures, as its heartbeats carry them (load-leveling
+ * input): online CPUs, memory (total, free, available as MemAvailable),
+ * load averages x100 and the instantaneous run queue (runnable tasks over
+ * all CPUs).
+ */
+struct clms_load {
+	u32 cpus;
+	u32 nr_running;
+	u64 mem_total_kb;
+	u64 mem_free_kb;
+	u64 mem_avail_kb;
+	u32 load[3];
+};
+
 /* What this node knows of a peer from its heartbeats; under clms.lock. */
 struct clms_peer {
 	bool heard;			/* a heartbeat arrived, ever */
@@ -77,10 +92,7 @@ struct clms_peer {
 	u32 master;			/* the master it follows */
 	u64 up_mask;
 	u64 heard_mask;			/* the nodes it hears */
-	u32 cpus;
-	u64 mem_total_kb;
-	u64 mem_free_kb;
-	u32 load[3];
+	struct clms_load load;
 	/* Sending to it, off the lock: one work item per peer. */
 	unsigned int node;
 	unsigned long send_flags;	/* CLMS_SEND_* bits */
@@ -95,6 +107,7 @@ struct clms_state {
 	enum clms_mode mode;
 	u32 incarnation;		/* ours, never 0 */
 	u64 hb_seq;
+	struct clms_load local;		/* ours, sampled on each beat */
 	u64 max_seen;			/* highest transition heard of */
 	u64 configured;			/* table of the last tick */
 	u64 heard;			/* nodes heard at the last tick */
@@ -115,6 +128,7 @@ bool clms_peer_fresh(const struct clms_peer *p, unsigned long now);
 int clms_set_name(const char *name);
 int clms_test_ping(unsigned int node, unsigned int delay_ms, u32 *inc);
 void clms_kick(void);
+void clms_local_load(struct clms_load *l);
 
 /* clms_notify.c */
 int clms_notify_init(void);

@@ -16,12 +16,14 @@
  * Heartbeats.  Every heartbeat_ms (100) each node sends every configured
  * peer a one-way heartbeat: node, incarnation, a sequence number, the
  * transition it holds, the master it follows (0 unless UP in a cluster),
- * cpus, memory, load average x100, the nodes it sees up and the nodes it
- * hears.  Each peer has its own send work item, so a peer that is down
- * (connect timing out) never delays the heartbeats to the others.  A
- * peer whose last heartbeat is older than timeout_ms (1000), or that said
- * "leave" (clms.ko unloading), is suspect; the others, with this node,
- * are "heard".  A heartbeat whose sender is not in the table, claims
+ * its load figures (cpus; memory total, free and available; load average
+ * x100; the run queue: runnable tasks over all CPUs, sampled once per
+ * heartbeat period), the nodes it sees up and the nodes it hears.  Each
+ * peer has its own send work item, so a peer that is down (connect timing
+ * out) never delays the heartbeats to the others.  A peer whose last
+ * heartbeat is older than timeout_ms (1000), or that said "leave"
+ * (clms.ko unloading), is suspect; the others, with this node, are
+ * "heard".  A heartbeat whose sender is not in the table, claims
  * another node number, or is older (seq) than the last one of its
  * incarnation is dropped and counted.  A tick that runs late (this node
  * was not scheduled: a stalled VM) does not count that time against the
@@ -108,6 +110,7 @@
 #include <linux/module.h>
 #include <linux/random.h>
 #include <linux/sched/loadavg.h>
+#include <linux/sched/signal.h>
 #include <linux/slab.h>
 #include <linux/ssi.h>
 #include <linux/string.h>
@@ -632,8 +635,10 @@ static void clms_tick(struct work_struct *work)
 		clms_push_all_locked(heard);
 
 	beat = !time_before(now, clms.next_beat);
-	if (beat)
+	if (beat) {
 		clms.next_beat = now + period;
+		clms_local_load(&clms.local);
+	}
 	for (n = 1; n < CLMS_NR_SLOTS && beat; n++) {
 		if (n == clms_self || !(cfg & BIT_ULL(n)))
 			continue;
@@ -666,10 +671,43 @@ static u32 clms_load100(unsigned long load)
 	return (load * 100 + FIXED_1 / 2) >> FSHIFT;
 }
 
+/*
+ * Runnable tasks now, over all CPUs: what nr_running() returns, which is
+ * not exported to modules, so the task list is walked (under RCU, as the
+ * hung-task detector does), once per heartbeat period.
+ */
+static u32 clms_nr_running(void)
+{
+	struct task_struct *g, *t;
+	u32 n = 0;
+
+	rcu_read_lock();
+	for_each_process_thread(g, t)
+		if (task_is_running(t))
+			n++;
+	rcu_read_unlock();
+	return n;
+}
+
+/* This node's load figures, sampled now. */
+void clms_local_load(struct clms_load *l)
+{
+	struct sysinfo si;
+	int i;
+
+	si_meminfo(&si);
+	l->cpus = num_online_cpus();
+	l->nr_running = clms_nr_running();
+	l->mem_total_kb = (u64)si.totalram * si.mem_unit >> 10;
+	l->mem_free_kb = (u64)si.freeram * si.mem_unit >> 10;
+	l->mem_avail_kb = (u64)si_mem_available() << (PAGE_SHIFT - 10);
+	for (i = 0; i < 3; i++)
+		l->load[i] = clms_load100(avenrun[i]);
+}
+
 static void clms_send_heartbeat(unsigned int node)
 {
 	struct clms_heartbeat_req hb = {};
-	struct sysinfo si;
 	int ret;
 
 	mutex_lock(&clms.lock);
@@ -680,15 +718,15 @@ static void clms_send_heartbeat(unsigned int node)
 	hb.master = clms.mode == CLMS_MEMBER ? clms.view.master : 0;
 	hb.up_mask = clms.cb_up;
 	hb.heard_mask = clms.heard;
+	hb.cpus = clms.local.cpus;
+	hb.nr_running = clms.local.nr_running;
+	hb.mem_total_kb = clms.local.mem_total_kb;
+	hb.mem_free_kb = clms.local.mem_free_kb;
+	hb.mem_avail_kb = clms.local.mem_avail_kb;
+	hb.load1 = clms.local.load[0];
+	hb.load5 = clms.local.load[1];
+	hb.load15 = clms.local.load[2];
 	mutex_unlock(&clms.lock);
-
-	si_meminfo(&si);
-	hb.cpus = num_online_cpus();
-	hb.mem_total_kb = (u64)si.totalram * si.mem_unit >> 10;
-	hb.mem_free_kb = (u64)si.freeram * si.mem_unit >> 10;
-	hb.load1 = clms_load100(avenrun[0]);
-	hb.load5 = clms_load100(avenrun[1]);
-	hb.load15 = clms_load100(avenrun[2]);
 
 	ret = ics_clms_heartbeat(node, &hb);
 	clms_count(ret ? CLMS_CNT_SEND_ERRORS : CLMS_CNT_HB_SENT);
@@ -785,12 +823,14 @@ void clms_srv_heartbeat(unsigned int from, const struct clms_heartbeat_req *msg)
 	p->master = msg->master;
 	p->up_mask = msg->up_mask;
 	p->heard_mask = msg->heard_mask;
-	p->cpus = msg->cpus;
-	p->mem_total_kb = msg->mem_total_kb;
-	p->mem_free_kb = msg->mem_free_kb;
-	p->load[0] = msg->load1;
-	p->load[1] = msg->load5;
-	p->load[2] = msg->load15;
+	p->load.cpus = msg->cpus;
+	p->load.nr_running = msg->nr_running;
+	p->load.mem_total_kb = msg->mem_total_kb;
+	p->load.mem_free_kb = msg->mem_free_kb;
+	p->load.mem_avail_kb = msg->mem_avail_kb;
+	p->load.load[0] = msg->load1;
+	p->load.load[1] = msg->load5;
+	p->load.load[2] = msg->load15;
 	clms.max_seen = max(clms.max_seen, msg->transition);
 	clms_count(CLMS_CNT_HB_RECEIVED);
 out:

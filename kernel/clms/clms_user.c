@@ -102,26 +102,31 @@ static long clms_ssisys_membership(void __user *buf, size_t len)
 	return 0;
 }
 
-static void clms_local_info(struct ssi_node_info *info)
+static void clms_fill_load(struct ssi_node_info *info,
+			   const struct clms_load *l)
 {
-	struct sysinfo si;
-	int i;
-
-	si_meminfo(&si);
-	info->cpus = num_online_cpus();
-	info->mem_total_kb = (u64)si.totalram * si.mem_unit >> 10;
-	info->mem_free_kb = (u64)si.freeram * si.mem_unit >> 10;
-	for (i = 0; i < 3; i++)
-		info->load[i] = (avenrun[i] * 100 + FIXED_1 / 2) >> FSHIFT;
+	info->cpus = l->cpus;
+	info->mem_total_kb = l->mem_total_kb;
+	info->mem_free_kb = l->mem_free_kb;
+	memcpy(info->load, l->load, sizeof(info->load));
+	info->nr_running = l->nr_running;
+	info->mem_available_kb = l->mem_avail_kb;
+	info->flags |= SSI_NODEINFO_LOAD;
 }
 
+/*
+ * Any @len from SSI_NODEINFO_SIZE_V1 (a caller built before the load
+ * figures) on: min(@len, sizeof(info)) bytes are written.
+ */
 static long clms_ssisys_node_info(void __user *buf, size_t len)
 {
 	struct ssi_node_info info = {};
+	struct clms_load self_load;
 	struct clms_peer *p;
+	unsigned long now;
 	u32 node;
 
-	if (len < sizeof(info))
+	if (len < SSI_NODEINFO_SIZE_V1)
 		return -EINVAL;
 	if (copy_from_user(&node, buf + offsetof(struct ssi_node_info, node),
 			   sizeof(node)))
@@ -131,6 +136,8 @@ static long clms_ssisys_node_info(void __user *buf, size_t len)
 	if (!(ics_configured_nodes() & BIT_ULL(node)))
 		return -ESRCH;
 
+	if (node == clms_self)
+		clms_local_load(&self_load);
 	info.node = node;
 	info.addr = (__force __u32)ics_peer_addr(info.node);
 	mutex_lock(&clms.lock);
@@ -140,17 +147,16 @@ static long clms_ssisys_node_info(void __user *buf, size_t len)
 	info.since_ns = clms.view.since_ns[node];
 	info.transition = clms.view.changed_in[node];
 	p = &clms.peers[node];
-	if (node != clms_self && clms_peer_fresh(p, jiffies)) {
-		info.cpus = p->cpus;
-		info.mem_total_kb = p->mem_total_kb;
-		info.mem_free_kb = p->mem_free_kb;
-		memcpy(info.load, p->load, sizeof(info.load));
+	now = jiffies;
+	if (node == clms_self) {
+		clms_fill_load(&info, &self_load);
+	} else if (clms_peer_fresh(p, now)) {
+		clms_fill_load(&info, &p->load);
+		info.figures_age_ms = jiffies_to_msecs(now - p->last_heard);
 	}
 	mutex_unlock(&clms.lock);
-	if (node == clms_self)
-		clms_local_info(&info);
 
-	if (copy_to_user(buf, &info, sizeof(info)))
+	if (copy_to_user(buf, &info, min(len, sizeof(info))))
 		return -EFAULT;
 	return 0;
 }

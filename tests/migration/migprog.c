@@ -26,6 +26,17 @@
  *   migprog report ARG           print "report pid P node N arg ARG", exit 5
  *   migprog tcp ADDR PORT N MS   connect, send "i\n" every MS ms, N lines,
  *                                then close and print "tcp sent N NODE"
+ *   migprog spin SECS            print "spin pid P node N", burn CPU for
+ *                                SECS s (wall time), print "spin done node N"
+ *   migprog hog MIB SECS         touch MIB MiB, print "hog pid P mib MIB",
+ *                                sleep SECS s holding it
+ *   migprog coredump NODE SIG    fork a child that raises its core limit
+ *                                (to unlimited, or the hard limit),
+ *                                migrate()s to NODE, prints "child pid P
+ *                                node N" and dies of SIG (segv: a NULL
+ *                                write, abrt: abort()); the parent reaps it
+ *                                and prints "parent child P signaled S sig
+ *                                G core C status X"
  */
 #define _GNU_SOURCE
 #include <errno.h>
@@ -38,6 +49,7 @@
 #include <string.h>
 #include <sys/mman.h>
 #include <sys/prctl.h>
+#include <sys/resource.h>
 #include <sys/syscall.h>
 #include <sys/wait.h>
 #include <sys/socket.h>
@@ -174,6 +186,7 @@ struct part {
 	int bad;
 	int mover;		/* this worker calls migrate(mover) */
 	long moved;
+	int from;		/* goto: go on until moved off this node */
 };
 
 static void *thread_sum(void *arg)
@@ -198,7 +211,10 @@ static void *thread_work(void *arg)
 	uint64_t first = 0;
 
 	pt->tid_before = gettid();
-	for (int r = 0; r < pt->rounds; r++) {
+	/* moved from outside: that may come late (pre-copy runs first) */
+	for (int r = 0; r < pt->rounds ||
+	     (pt->from && r < 100 * pt->rounds && node_of_self() == pt->from);
+	     r++) {
 		uint64_t s = sum(pt->p, pt->len);
 
 		if (r == 0)
@@ -232,9 +248,11 @@ static int mode_threads(char **argv)
 	fflush(stdout);
 	for (int i = 0; i < 4; i++) {
 		pt[i] = (struct part){ .p = p + i * q, .len = q,
-				       .rounds = strcmp(who, "0") ? 12 : 60,
+				       .rounds = strcmp(who, "0") ? 12 : 20,
 				       .mover = (i == 0 && !strcmp(who, "1")) ?
-						node : 0 };
+						node : 0,
+				       .from = strcmp(who, "0") ? 0 :
+					       node_of_self() };
 		if (pthread_create(&t[i], NULL, thread_work, &pt[i]))
 			return 2;
 	}
@@ -369,6 +387,84 @@ static int mode_tcp(char **argv)
 	return i < 0 ? 5 : 0;
 }
 
+static double now_s(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return ts.tv_sec + ts.tv_nsec / 1e9;
+}
+
+static int mode_spin(char **argv)
+{
+	double end = now_s() + atof(argv[2]);
+	volatile uint64_t x = 0;
+
+	printf("spin pid %d node %d\n", getpid(), node_of_self());
+	fflush(stdout);
+	while (now_s() < end)
+		for (int i = 0; i < 1000000; i++)
+			x += i;
+	printf("spin done node %d\n", node_of_self());
+	return 0;
+}
+
+static int mode_hog(char **argv)
+{
+	size_t len = (size_t)atoi(argv[2]) << 20;
+	uint8_t *p = malloc(len);
+
+	if (!p)
+		return 2;
+	fill(p, len, 42);
+	printf("hog pid %d mib %d\n", getpid(), atoi(argv[2]));
+	fflush(stdout);
+	msleep(atol(argv[3]) * 1000);
+	printf("hog sum %llx\n", (unsigned long long)sum(p, len));
+	return 0;
+}
+
+static int mode_coredump(char **argv)
+{
+	int node = atoi(argv[2]), status;
+	const char *sig = argv[3];
+	pid_t child;
+
+	if (strcmp(sig, "segv") && strcmp(sig, "abrt"))
+		return 2;
+	fflush(stdout);
+	child = fork();
+	if (child < 0)
+		return 3;
+	if (child == 0) {
+		struct rlimit rl = { RLIM_INFINITY, RLIM_INFINITY };
+
+		/* as high as allowed: unlimited, or the hard limit */
+		if (setrlimit(RLIMIT_CORE, &rl)) {
+			if (getrlimit(RLIMIT_CORE, &rl))
+				_exit(101);
+			rl.rlim_cur = rl.rlim_max;
+			if (setrlimit(RLIMIT_CORE, &rl))
+				_exit(101);
+		}
+		if (migrate(node))
+			_exit(100);
+		printf("child pid %d node %d\n", getpid(), node_of_self());
+		fflush(stdout);
+		if (!strcmp(sig, "abrt"))
+			abort();
+		*(volatile int *)0 = 1;
+		_exit(102);
+	}
+	if (waitpid(child, &status, 0) != child)
+		return 4;
+	printf("parent child %d signaled %d sig %d core %d status %d\n",
+	       child, WIFSIGNALED(status),
+	       WIFSIGNALED(status) ? WTERMSIG(status) : 0,
+	       WIFSIGNALED(status) ? !!WCOREDUMP(status) : 0, status);
+	return 0;
+}
+
 int main(int argc, char **argv)
 {
 	if (argc >= 4 && !strcmp(argv[1], "self"))
@@ -404,6 +500,12 @@ int main(int argc, char **argv)
 		return mode_threads(argv);
 	if (argc == 4 && !strcmp(argv[1], "refuse"))
 		return mode_refuse(argv);
+	if (argc == 3 && !strcmp(argv[1], "spin"))
+		return mode_spin(argv);
+	if (argc == 4 && !strcmp(argv[1], "hog"))
+		return mode_hog(argv);
+	if (argc == 4 && !strcmp(argv[1], "coredump"))
+		return mode_coredump(argv);
 	fprintf(stderr, "usage: see the comment at the top of migprog.c\n");
 	return 2;
 }
