@@ -503,6 +503,18 @@ static struct file *rfile_io_file(struct rfile_export *ex, __poll_t events,
 	return file;
 }
 
+static ssize_t rfile_plain_io(struct file *file, void *buf, size_t count,
+			      loff_t *ppos, bool write, bool guard);
+
+/* A waiting op of a guarded read, cut short by the flag: not ready. */
+static ssize_t rfile_unguard_ret(ssize_t ret)
+{
+	if (ret == -EINTR || ret == -ERESTARTSYS || ret == -ERESTARTNOINTR ||
+	    ret == -ERESTARTNOHAND || ret == -ERESTART_RESTARTBLOCK)
+		return -EAGAIN;
+	return ret;
+}
+
 /*
  * A read of a file with no O_NONBLOCK twin, which may wait after all (the
  * data checked for was taken by another reader here, or that reader holds
@@ -520,10 +532,7 @@ static ssize_t rfile_guarded_read(struct file *file, struct iov_iter *iter,
 	set_thread_flag(TIF_NOTIFY_SIGNAL);
 	ret = vfs_iter_read(file, iter, ppos, 0);
 	clear_notify_signal();
-	if (ret == -EINTR || ret == -ERESTARTSYS || ret == -ERESTARTNOINTR ||
-	    ret == -ERESTARTNOHAND || ret == -ERESTART_RESTARTBLOCK)
-		ret = -EAGAIN;
-	return ret;
+	return rfile_unguard_ret(ret);
 }
 
 /* A socket: send or receive with MSG_DONTWAIT (and never SIGPIPE here). */
@@ -624,7 +633,10 @@ int rfile_srv_read(unsigned int from, const struct rfile_read_req *req,
 			goto out;
 		}
 		locked = rfile_pos_begin(file, req->flags, &pos, &ppos);
-		if (unguarded)
+		if (!io->f_op->read_iter && io->f_op->read)
+			ret = rfile_plain_io(io, rep->data, req->count, ppos,
+					     false, unguarded);
+		else if (unguarded)
 			ret = rfile_guarded_read(io, &iter, ppos);
 		else
 			ret = vfs_iter_read(io, &iter, ppos, 0);
@@ -682,7 +694,11 @@ int rfile_srv_write(unsigned int from, const struct rfile_write_req *req,
 			goto out;
 		}
 		locked = rfile_pos_begin(file, req->flags, &pos, &ppos);
-		ret = vfs_iter_write(io, &iter, ppos, 0);
+		if (!io->f_op->write_iter && io->f_op->write)
+			ret = rfile_plain_io(io, (void *)req->data,
+					     req->data_len, ppos, true, false);
+		else
+			ret = vfs_iter_write(io, &iter, ppos, 0);
 		rfile_pos_end(file, req->flags, locked, ret, pos);
 	}
 	if (ret >= 0) {
@@ -849,6 +865,61 @@ static int rfile_ioc_setup(void)
 	rfile_ioc_mm = mm;
 	rfile_ioc_addr = addr;
 	return 0;
+}
+
+/*
+ * A file with ->read or ->write but no ->read_iter/->write_iter (most of
+ * /proc/<pid>/, proc_create() entries, many character devices), which
+ * vfs_iter_read()/vfs_iter_write() refuse (EINVAL): run its own op on a
+ * user buffer, the ioctl scratch page, one page at a time, as read(2) and
+ * write(2) would (file_start_write() as vfs_write()).  What was done
+ * before an error is the answer; @guard as rfile_guarded_read().
+ */
+static ssize_t rfile_plain_io(struct file *file, void *buf, size_t count,
+			      loff_t *ppos, bool write, bool guard)
+{
+	char __user *ubuf;
+	size_t done = 0;
+	ssize_t ret;
+
+	mutex_lock(&rfile_ioc_lock);
+	ret = rfile_ioc_setup();
+	if (ret)
+		goto unlock;
+	kthread_use_mm(rfile_ioc_mm);
+	ubuf = (char __user *)rfile_ioc_addr;
+	if (guard)
+		set_thread_flag(TIF_NOTIFY_SIGNAL);
+	while (done < count) {
+		size_t len = min_t(size_t, count - done, PAGE_SIZE);
+
+		if (write) {
+			if (copy_to_user(ubuf, buf + done, len)) {
+				ret = -EFAULT;
+				break;
+			}
+			file_start_write(file);
+			ret = file->f_op->write(file, ubuf, len, ppos);
+			file_end_write(file);
+		} else {
+			ret = file->f_op->read(file, ubuf, len, ppos);
+			if (ret > 0 && copy_from_user(buf + done, ubuf, ret))
+				ret = -EFAULT;
+		}
+		if (ret <= 0)
+			break;
+		done += ret;
+		if ((size_t)ret < len)
+			break;
+	}
+	if (guard) {
+		clear_notify_signal();
+		ret = rfile_unguard_ret(ret);
+	}
+	kthread_unuse_mm(rfile_ioc_mm);
+unlock:
+	mutex_unlock(&rfile_ioc_lock);
+	return done ? done : ret;
 }
 
 int rfile_srv_ioctl(unsigned int from, const struct rfile_ioctl_req *req,

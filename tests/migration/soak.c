@@ -29,6 +29,10 @@
  *                 end "eof BYTES" or "error ERRNO BYTES" on stderr
  *   soak tcp ADDR PORT MS "I PID NODE" to ADDR:PORT every MS ms until
  *                 SIGUSR1, close, "tcp sent N PID NODE" on stdout
+ *   soak held PATH NODE [TEXT]   open PATH, migrate() to NODE with it
+ *                 open, write TEXT to it if given, read it from offset 0:
+ *                 "held migrate R wrote W errno E read N errno E size S
+ *                 data DATA node NODE" (DATA's blanks and newlines as _)
  */
 #define _GNU_SOURCE
 #include <errno.h>
@@ -43,12 +47,16 @@
 #include <string.h>
 #include <sys/ioctl.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/syscall.h>
 #include <sys/wait.h>
 #include <netinet/in.h>
 #include <arpa/inet.h>
 #include <termios.h>
 #include <time.h>
 #include <unistd.h>
+
+#include "../../abi/ssi_abi.h"
 
 static volatile sig_atomic_t stop, sigints;
 
@@ -482,6 +490,35 @@ static int mode_tcp(char **argv)
 	return 0;
 }
 
+static int mode_held(int argc, char **argv)
+{
+	const char *text = argc == 5 ? argv[4] : NULL;
+	int fd = open(argv[2], text ? O_RDWR : O_RDONLY), we = 0, re = 0;
+	ssize_t n, w = 0;
+	char buf[256] = "";
+	struct stat st = { 0 };
+	long r;
+
+	if (fd < 0)
+		return 2;
+	r = syscall(__NR_ssi_migrate, atoi(argv[3]));
+	if (text) {
+		w = write(fd, text, strlen(text));
+		we = w < 0 ? errno : 0;
+		lseek(fd, 0, SEEK_SET);
+	}
+	n = read(fd, buf, sizeof(buf) - 1);
+	re = n < 0 ? errno : 0;
+	fstat(fd, &st);
+	buf[n > 0 ? n : 0] = 0;
+	for (char *c = buf; *c; c++)
+		if (*c == '\n' || *c == ' ')
+			*c = '_';
+	printf("held migrate %ld wrote %zd errno %d read %zd errno %d size %lld data %s node %d\n",
+	       r, w, we, n, re, (long long)st.st_size, buf, node_of_self());
+	return 0;
+}
+
 int main(int argc, char **argv)
 {
 	if (argc >= 5 && !strcmp(argv[1], "term"))
@@ -498,6 +535,8 @@ int main(int argc, char **argv)
 		return mode_tcpsrv(argv);
 	if (argc == 5 && !strcmp(argv[1], "tcp"))
 		return mode_tcp(argv);
+	if ((argc == 4 || argc == 5) && !strcmp(argv[1], "held"))
+		return mode_held(argc, argv);
 	fprintf(stderr, "usage: see the comment at the top of soak.c\n");
 	return 64;
 }
