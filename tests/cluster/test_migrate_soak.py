@@ -260,7 +260,7 @@ def test_soak_random_moves_of_a_mixed_set(cluster: Cluster, soak: Path) -> None:
     n1.succeed("rm -f /tmp/soak.*")
     rfile_before = {n: rfile_counters(cluster.node(n)) for n in NODES}
     term = Terminal(n1, 50)
-    n1.succeed(f"({SOAK} threads 16 100 </dev/null 2>&1 | cat >/tmp/soak.thr) "
+    n1.succeed(f"({SOAK} threads 8 100 </dev/null 2>&1 | cat >/tmp/soak.thr) "
                ">/dev/null 2>&1 &")
     n1.succeed(f"({SOAK} tcp {SERVER_ADDR} {PORT} 20 </dev/null 2>&1 | cat >/tmp/soak.tcp) "
                ">/dev/null 2>&1 &")
