@@ -121,7 +121,10 @@ struct ssi_node_info {
 	__u64 since_ns;		/* CLOCK_REALTIME of the last state change */
 	__u64 transition;	/* transition that set the current state */
 	/* Load-leveling figures (SSI_NODEINFO_LOAD). */
-	__u32 nr_running;	/* runnable tasks over all CPUs: the run queue */
+	__u32 nr_running;	/* runnable tasks over all CPUs (the run queue),
+				 * the sampling task not counted: the caller
+				 * (this node), CLMS's worker (others)
+				 */
 	__u32 flags;		/* SSI_NODEINFO_LOAD */
 	__u64 mem_available_kb;	/* MemAvailable: memory a workload can use */
 	__u32 figures_age_ms;	/* age of the figures; 0 for this node */

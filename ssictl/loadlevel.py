@@ -8,9 +8,9 @@ policy daemon; the policy below is deliberately simple (the real one is a later
 issue):
 
 1. **Figures.** Every UP node is sampled ``--samples`` times, ``--interval`` s apart;
-   a node's run queue is the mean of its samples. On this node the sampling process
-   itself is runnable, so 1 is taken off this node's samples. The load of a node is
-   its run queue per online CPU.
+   a node's run queue is the mean of its samples (the kernel does not count the task
+   that samples: an idle node says 0). The load of a node is its run queue per online
+   CPU.
 2. **Nodes.** The busiest node has the highest load (ties: the higher 1-minute load
    average per CPU, then the lower node number); the least loaded has the lowest
    load among the nodes with at least ``--min-avail-mib`` MiB available (ties: more
@@ -91,16 +91,13 @@ class NodeLoad:
 # --------------------------------------------------------------------------- policy
 
 
-def aggregate(samples: Sequence[NodeInfo], self_node: int) -> NodeLoad | None:
-    """Samples of one node -> its :class:`NodeLoad` (``None`` if none had figures).
-
-    The run queue is the mean of the samples' ``nr_running``; on *self_node* each
-    sample counts the sampling process itself, which is taken off (not below 0)."""
+def aggregate(samples: Sequence[NodeInfo]) -> NodeLoad | None:
+    """Samples of one node -> its :class:`NodeLoad` (``None`` if none had figures);
+    the run queue is the mean of the samples' ``nr_running``."""
     good = [s for s in samples if s.has_load and s.cpus > 0]
     if not good:
         return None
-    own = 1 if good[0].node == self_node else 0
-    runq = sum(max(0, s.nr_running - own) for s in good) / len(good)
+    runq = sum(s.nr_running for s in good) / len(good)
     last = good[-1]
     return NodeLoad(
         node=last.node,
@@ -260,7 +257,7 @@ def loadlevel(
         loads: list[NodeLoad] = []
         missing: list[int] = []
         for n in up:
-            agg = aggregate(raw[n], me)
+            agg = aggregate(raw[n])
             if agg is None:
                 missing.append(n)
             else:

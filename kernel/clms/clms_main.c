@@ -17,8 +17,8 @@
  * peer a one-way heartbeat: node, incarnation, a sequence number, the
  * transition it holds, the master it follows (0 unless UP in a cluster),
  * its load figures (cpus; memory total, free and available; load average
- * x100; the run queue: runnable tasks over all CPUs, sampled once per
- * heartbeat period), the nodes it sees up and the nodes it hears.  Each
+ * x100; the run queue: runnable tasks over all CPUs but the sampling
+ * one, sampled once per heartbeat period), the nodes it sees up and the nodes it hears.  Each
  * peer has its own send work item, so a peer that is down (connect timing
  * out) never delays the heartbeats to the others.  A peer whose last
  * heartbeat is older than timeout_ms (1000), or that said "leave"
@@ -672,9 +672,11 @@ static u32 clms_load100(unsigned long load)
 }
 
 /*
- * Runnable tasks now, over all CPUs: what nr_running() returns, which is
- * not exported to modules, so the task list is walked (under RCU, as the
- * hung-task detector does), once per heartbeat period.
+ * Runnable tasks now, over all CPUs, the sampling task (the CLMS worker,
+ * or the caller of SSISYS_CLUSTERNODE_INFO) not counted, so that an idle
+ * node says 0: nr_running() minus one, but nr_running() is not exported
+ * to modules, so the task list is walked (under RCU, as the hung-task
+ * detector does), once per heartbeat period.
  */
 static u32 clms_nr_running(void)
 {
@@ -683,7 +685,7 @@ static u32 clms_nr_running(void)
 
 	rcu_read_lock();
 	for_each_process_thread(g, t)
-		if (task_is_running(t))
+		if (t != current && task_is_running(t))
 			n++;
 	rcu_read_unlock();
 	return n;

@@ -30,8 +30,8 @@
  *                                SECS s (wall time), print "spin done node N"
  *   migprog hog MIB SECS         touch MIB MiB, print "hog pid P mib MIB",
  *                                sleep SECS s holding it
- *   migprog coredump NODE SIG    fork a child that raises its core limit
- *                                (to unlimited, or the hard limit),
+ *   migprog coredump NODE SIG    fork a child that raises its soft core
+ *                                limit to the hard one,
  *                                migrate()s to NODE, prints "child pid P
  *                                node N" and dies of SIG (segv: a NULL
  *                                write, abrt: abort()); the parent reaps it
@@ -437,16 +437,14 @@ static int mode_coredump(char **argv)
 	if (child < 0)
 		return 3;
 	if (child == 0) {
-		struct rlimit rl = { RLIM_INFINITY, RLIM_INFINITY };
+		struct rlimit rl;
 
-		/* as high as allowed: unlimited, or the hard limit */
-		if (setrlimit(RLIMIT_CORE, &rl)) {
-			if (getrlimit(RLIMIT_CORE, &rl))
-				_exit(101);
-			rl.rlim_cur = rl.rlim_max;
-			if (setrlimit(RLIMIT_CORE, &rl))
-				_exit(101);
-		}
+		/* soft limit up to the hard one (which the caller chose) */
+		if (getrlimit(RLIMIT_CORE, &rl))
+			_exit(101);
+		rl.rlim_cur = rl.rlim_max;
+		if (setrlimit(RLIMIT_CORE, &rl))
+			_exit(101);
 		if (migrate(node))
 			_exit(100);
 		printf("child pid %d node %d\n", getpid(), node_of_self());

@@ -123,17 +123,17 @@ def nl(node: int, runq: float, *, cpus: int = 1, avail_mib: int = 200,
     return L.NodeLoad(node, cpus, runq, load1, avail_mib << 10, 256 << 10, 0)
 
 
-def test_aggregate_means_samples_and_discounts_the_caller_on_its_node() -> None:
-    a = L.aggregate([info(2, 3), info(2, 5), info(2, 4, age=90)], self_node=1)
+def test_aggregate_means_samples() -> None:
+    a = L.aggregate([info(2, 3), info(2, 5), info(2, 4, age=90)])
     assert a is not None and a.runq == 4.0 and a.age_ms == 90 and a.load == 4.0
-    own = L.aggregate([info(1, 3), info(1, 1), info(1, 0)], self_node=1)
-    assert own is not None and own.runq == pytest.approx(2 / 3)  # (2 + 0 + 0) / 3
-    two = L.aggregate([info(2, 4, cpus=2)], self_node=1)
+    low = L.aggregate([info(1, 1), info(1, 0), info(1, 0)])
+    assert low is not None and low.runq == pytest.approx(1 / 3)
+    two = L.aggregate([info(2, 4, cpus=2)])
     assert two is not None and two.load == 2.0
-    mixed = L.aggregate([info(2, 9, has=False), info(2, 2)], self_node=1)
+    mixed = L.aggregate([info(2, 9, has=False), info(2, 2)])
     assert mixed is not None and mixed.runq == 2.0  # samples without figures are skipped
-    assert L.aggregate([info(2, 9, has=False)], self_node=1) is None
-    assert L.aggregate([], self_node=1) is None
+    assert L.aggregate([info(2, 9, has=False)]) is None
+    assert L.aggregate([]) is None
 
 
 def test_pick_nodes_busiest_to_least_loaded() -> None:
@@ -236,7 +236,7 @@ class Fake:
         return Membership(4, 1, self.me, True, len(states), states)
 
     def clusternode_info(self, node: int) -> NodeInfo:
-        return info(node, self.runq[node] + (1 if node == self.me else 0))
+        return info(node, self.runq[node])
 
     def process_list(self, local_only: bool = False) -> tuple[list[Proc], list[int]]:
         return [replace(p, node=self.where[p.pid]) for p in self.procs], []
@@ -277,7 +277,7 @@ def test_loadlevel_shows_figures_and_moves_nothing_without_once(
     lines = r.stdout.splitlines()
     assert lines[0].split() == ["NODE", "CPUS", "RUNQ", "RUNQ/CPU", "LOAD1", "AVAIL", "MiB",
                                 "TOTAL", "MiB", "AGE", "ms"]  # fmt: skip
-    assert lines[1].split()[:3] == ["1*", "1", "4.0"]  # the caller taken off
+    assert lines[1].split()[:3] == ["1*", "1", "4.0"]
     assert lines[2].split()[:3] == ["2", "1", "0.0"]
     assert fk.moves == []
 
