@@ -154,6 +154,17 @@ def _save_slices(item: pytest.Item, tc: _TestConsole, ends: dict[int, int]) -> P
     return out
 
 
+def _save_dmesg(c: Cluster, out: Path) -> None:
+    """Every node's kernel log beside its console slice: the console shows
+    warnings and worse (loglevel=5), a failure's story is often in pr_info."""
+    for nd in c.nodes:
+        try:
+            rc, text, _ = nd.execute("dmesg", 30)
+        except Exception as e:  # a node down or busy: say so, go on
+            text, rc = f"(no dmesg: {e})\n", 0
+        (out / f"node{nd.number}.dmesg").write_text(text if rc == 0 else f"(dmesg rc {rc})\n")
+
+
 @pytest.hookimpl(wrapper=True)
 def pytest_runtest_makereport(
     item: pytest.Item, call: pytest.CallInfo[None]
@@ -168,6 +179,8 @@ def pytest_runtest_makereport(
     hits, ends = c.scan_consoles(tc.booted.offsets, allow)
     tc.booted.offsets.update(ends)
     logs = _save_slices(item, tc, ends)
+    if rep.failed and call.when == "call":
+        _save_dmesg(c, logs)
     if hits:
         msg = (
             f"kernel splat(s) on the console during test {call.when} (logs: {logs}):\n"

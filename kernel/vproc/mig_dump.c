@@ -47,6 +47,10 @@ struct mig_work {
 	bool rfork;		/* an rfork child, not yet run: move or end */
 	void *exec;		/* rexec: program and arguments (mig_image.h) */
 	u32 exec_len;
+	/* a move asked from outside pre-copies first, in mig_wq */
+	struct work_struct precopy;
+	struct task_struct *task;
+	struct mig_out *pre;
 };
 
 /* rfork children on their way out, and what their parent is told. */
@@ -178,7 +182,7 @@ static bool mig_reopenable(struct file *file)
 	return false;
 }
 
-static bool mig_special_vma(struct vm_area_struct *vma, const char **name)
+bool mig_special_vma(struct vm_area_struct *vma, const char **name)
 {
 	*name = NULL;
 	if (vma->vm_ops && vma->vm_ops->name)
@@ -936,8 +940,40 @@ struct mig_out *mig_out_find(u64 session, unsigned int target)
 
 void mig_out_put(struct mig_out *out)
 {
-	if (refcount_dec_and_test(&out->ref))
+	if (refcount_dec_and_test(&out->ref)) {
+		mmdrop(out->mm);
 		kfree(out);
+	}
+}
+
+/* A listed session for moving @pid's @mm (mmgrab) to @target. */
+struct mig_out *mig_out_new(pid_t pid, unsigned int target,
+			    struct mm_struct *mm)
+{
+	struct mig_out *out = kzalloc(sizeof(*out), GFP_KERNEL);
+
+	if (!out)
+		return NULL;
+	refcount_set(&out->ref, 1);
+	init_completion(&out->done);
+	out->session = mig_new_session();
+	out->pid = pid;
+	out->target = target;
+	out->mm = mm;
+	mmgrab(mm);
+	spin_lock(&mig_out_lock);
+	list_add(&out->link, &mig_outs);
+	spin_unlock(&mig_out_lock);
+	return out;
+}
+
+/* Unlist @out and drop the creator's reference. */
+void mig_out_discard(struct mig_out *out)
+{
+	spin_lock(&mig_out_lock);
+	list_del(&out->link);
+	spin_unlock(&mig_out_lock);
+	mig_out_put(out);
 }
 
 /* First finisher wins: the target's done, a nodedown, or the source. */
@@ -969,62 +1005,6 @@ void mig_out_nodedown(unsigned int node)
 		}
 	}
 	spin_unlock(&mig_out_lock);
-}
-
-/*
- * The private pages of the frozen address space at or after @addr, up to
- * @cap bytes: anonymous memory and the copied-on-write pages of private
- * file mappings (the rest the target maps from the file itself).
- */
-int mig_serve_pages(struct mig_out *out, u64 addr, u64 *next, u64 *page_addr,
-		    u32 *nr, u8 *data, size_t cap)
-{
-	struct mm_struct *mm = out->mm;
-	struct vm_area_struct *vma;
-	unsigned long a = addr & PAGE_MASK;
-	u32 n = 0, max = cap / PAGE_SIZE;
-
-	*next = 0;
-	if (mmap_read_lock_killable(mm))
-		return -EINTR;
-	for (vma = find_vma(mm, a); vma; vma = find_vma(mm, a)) {
-		const char *special;
-
-		if (a < vma->vm_start)
-			a = vma->vm_start;
-		if (mig_special_vma(vma, &special) ||
-		    (vma->vm_file && vma->vm_flags & VM_SHARED)) {
-			a = vma->vm_end;
-			continue;
-		}
-		for (; a < vma->vm_end; a += PAGE_SIZE) {
-			struct page *page;
-			void *src;
-
-			if (n == max) {
-				*next = a;
-				goto out;
-			}
-			if (get_user_pages_remote(mm, a, 1,
-						  FOLL_FORCE | FOLL_DUMP,
-						  &page, NULL, NULL) != 1)
-				continue;	/* never touched: stays a hole */
-			if (vma->vm_file && !PageAnon(page)) {
-				put_page(page);
-				continue;
-			}
-			src = kmap_local_page(page);
-			memcpy(data + (size_t)n * PAGE_SIZE, src, PAGE_SIZE);
-			kunmap_local(src);
-			put_page(page);
-			page_addr[n++] = a;
-		}
-	}
-out:
-	mmap_read_unlock(mm);
-	*nr = n;
-	atomic_add(n, &out->pages);
-	return 0;
 }
 
 /* --- the deputy's last steps ------------------------------------------ */
@@ -1060,7 +1040,12 @@ static void mig_drop_memory(unsigned long vvar, unsigned long vdso_end)
  * process does.  A process coming back here is restored into its deputy,
  * which then returns 0 to the task_work and on to user mode.
  */
-static int mig_out_run(unsigned int node, void **exec, u32 exec_len)
+/*
+ * @pre: the session of a pre-copy to @node, or NULL; mig_out_run() ends
+ * it either way.
+ */
+static int mig_out_run(unsigned int node, void **exec, u32 exec_len,
+		       struct mig_out *pre)
 {
 	struct mig_start_req *req = NULL;
 	struct mig_start_rep rep;
@@ -1073,18 +1058,28 @@ static int mig_out_run(unsigned int node, void **exec, u32 exec_len)
 	struct mig_group *g;
 	ktime_t frozen = ktime_get();
 	bool leader = current == current->group_leader;
-	bool migrant;
+	bool migrant, precopied = false;
 	unsigned int pages = 0;
 	size_t image_len = 0;
 	long left;
 	int ret;
 
+	/* an exec since the pre-copy made it worthless */
+	if (pre && pre->mm != current->mm) {
+		mig_out_discard(pre);
+		pre = NULL;
+	}
 	ret = mig_check_movable();
-	if (ret)
+	if (!ret) {
+		g = kzalloc(sizeof(*g), GFP_KERNEL);
+		if (!g)
+			ret = -ENOMEM;
+	}
+	if (ret) {
+		if (pre)
+			mig_out_discard(pre);
 		return ret;
-	g = kzalloc(sizeof(*g), GFP_KERNEL);
-	if (!g)
-		return -ENOMEM;
+	}
 	refcount_set(&g->ref, 1);
 	spin_lock_init(&g->lock);
 	INIT_LIST_HEAD(&g->recs);
@@ -1092,12 +1087,16 @@ static int mig_out_run(unsigned int node, void **exec, u32 exec_len)
 	ret = mig_park_others(g);
 	if (!ret && !mig_group_record(g))
 		ret = -ENOMEM;
-	if (ret)
+	if (ret) {
+		if (pre)
+			mig_out_discard(pre);
 		goto end_group;
+	}
 
 	req = kvzalloc(sizeof(*req), GFP_KERNEL);
 	exports = kvcalloc(MIG_MAX_FILES, sizeof(*exports), GFP_KERNEL);
-	out = kzalloc(sizeof(*out), GFP_KERNEL);
+	out = pre ?: mig_out_new(task_tgid_nr(current), node, current->mm);
+	pre = NULL;
 	if (!req || !exports || !out) {
 		ret = -ENOMEM;
 		goto free;
@@ -1114,17 +1113,12 @@ static int mig_out_run(unsigned int node, void **exec, u32 exec_len)
 	vvar = le64_to_cpu(((struct mig_img_hdr *)req->image)->vvar_start);
 	vdso = le64_to_cpu(((struct mig_img_hdr *)req->image)->vdso_start);
 	req->image_len = b.len;
+	precopied = out->precopied;
+	if (precopied) {
+		struct mig_img_hdr *h = (struct mig_img_hdr *)req->image;
 
-	refcount_set(&out->ref, 1);
-	init_completion(&out->done);
-	out->session = mig_new_session();
-	out->pid = task_tgid_nr(current);
-	out->target = node;
-	out->mm = current->mm;
-	mmgrab(out->mm);
-	spin_lock(&mig_out_lock);
-	list_add(&out->link, &mig_outs);
-	spin_unlock(&mig_out_lock);
+		h->flags |= cpu_to_le16(MIG_IMG_PRECOPIED);
+	}
 
 	req->session = out->session;
 	req->pid = out->pid;
@@ -1147,13 +1141,9 @@ static int mig_out_run(unsigned int node, void **exec, u32 exec_len)
 		mig_out_finish(out, ret);
 	}
 unlist:
-	spin_lock(&mig_out_lock);
-	list_del(&out->link);
-	spin_unlock(&mig_out_lock);
 	pages = atomic_read(&out->pages);
 	image_len = req->image_len;
-	mmdrop(out->mm);
-	mig_out_put(out);
+	mig_out_discard(out);
 	out = NULL;
 	if (ret)
 		goto unexport;
@@ -1162,10 +1152,10 @@ unlist:
 	kvfree(req);
 	kvfree(exports);
 	/* frozen: from the freeze to the target's done, on this node's clock */
-	pr_info("pid %d moved to node %u: frozen %lld us, image %zu bytes, %u pages, %d threads\n",
+	pr_info("pid %d moved to node %u: frozen %lld us, image %zu bytes, %u pages%s, %d threads\n",
 		task_tgid_nr(current), node,
 		ktime_us_delta(ktime_get(), frozen), image_len, pages,
-		g->expected + 1);
+		precopied ? " after pre-copy" : "", g->expected + 1);
 	if (migrant)
 		mig_migrant_moved(task_tgid_nr(current), node);
 	mig_close_all_fds();
@@ -1196,7 +1186,8 @@ unexport:
 	for (i = 0; i < nr_exports; i++)
 		rfile_put(&exports[i].h, node);
 free:
-	kfree(out);
+	if (out)
+		mig_out_discard(out);
 	kvfree(exports);
 	kvfree(req);
 end_group:
@@ -1238,10 +1229,11 @@ static void mig_work_fn(struct callback_head *cb)
 	bool rfork = w->rfork;
 	void *exec = w->exec;
 	u32 exec_len = w->exec_len;
+	struct mig_out *pre = w->pre;
 	int ret;
 
 	kfree(w);
-	ret = mig_out_run(node, &exec, exec_len);
+	ret = mig_out_run(node, &exec, exec_len, pre);
 	kvfree(exec);
 	if (ret)
 		ret = mig_errno(ret);
@@ -1256,6 +1248,24 @@ static void mig_work_fn(struct callback_head *cb)
 	if (self && ret)
 		task_pt_regs(current)->ax = ret;
 	module_put(THIS_MODULE);
+}
+
+static void mig_precopy_fn(struct work_struct *work)
+{
+	struct mig_work *w = container_of(work, struct mig_work, precopy);
+	struct task_struct *task = w->task;
+
+	w->pre = mig_precopy(task, w->node);
+	if (task_work_add(task, &w->cb, TWA_SIGNAL)) {
+		/* it ended meanwhile */
+		if (w->pre)
+			mig_out_discard(w->pre);
+		kfree(w);
+		put_task_struct(task);
+		module_put(THIS_MODULE);	/* mig_wq drains before unload */
+		return;
+	}
+	put_task_struct(task);
 }
 
 /*
@@ -1289,6 +1299,14 @@ static int mig_queue_work(struct task_struct *task, unsigned int node,
 	w->exec = exec;
 	w->exec_len = exec_len;
 	init_task_work(&w->cb, mig_work_fn);
+	if (!self && !rfork && migration_precopy) {
+		/* it runs on while its memory goes; then it is asked */
+		get_task_struct(task);
+		w->task = task;
+		INIT_WORK(&w->precopy, mig_precopy_fn);
+		queue_work(mig_wq, &w->precopy);
+		return 0;
+	}
 	ret = task_work_add(task, &w->cb, TWA_SIGNAL);
 	if (ret) {
 		kfree(w);

@@ -20,7 +20,7 @@
 #include <linux/types.h>
 
 #define MIG_IMG_MAGIC		0x474d4953	/* "SIMG" */
-#define MIG_IMG_VERSION		3	/* 2: threads; 3: rexec */
+#define MIG_IMG_VERSION		4	/* 2: threads; 3: rexec; 4: pre-copy */
 #define MIG_IMG_MAX		196608		/* mig.ics start: bytes<196608> */
 
 #define MIG_NR_REGS		27	/* struct user_regs_struct, in order */
@@ -96,6 +96,7 @@ struct mig_img_hdr {
 } __packed;
 
 #define MIG_IMG_REXEC		0x0001	/* execute a program there instead */
+#define MIG_IMG_PRECOPIED	0x0002	/* the target staged the pages before */
 
 /* vm_flags bits carried (the rest is derived by mmap on the target) */
 #define MIG_VMA_READ		0x0001

@@ -17,6 +17,8 @@
 
 struct mm_struct;
 struct task_struct;
+struct vm_area_struct;
+struct workqueue_struct;
 
 /* Every ICS call of this module is bounded by this (jiffies). */
 #define MIG_CALL_TIMEOUT	(10 * HZ)
@@ -35,7 +37,14 @@ struct mig_out {
 	int status;			/* from mig.done, or a local failure */
 	bool finished;
 	atomic_t pages;			/* sent so far */
+	bool live;			/* pre-copy: the process runs */
+	bool precopied;			/* the target staged its pages */
 };
+
+/* mig.pages modes (mig.ics) */
+#define MIG_PAGES_ALL		0
+#define MIG_PAGES_PRECOPY	1
+#define MIG_PAGES_DELTA		2
 
 /* Source side: one thread's own state, written in its own context. */
 struct mig_thread_rec {
@@ -110,6 +119,7 @@ static inline struct sighand_struct *mig_sighand(void)
 
 /* mig_main.c */
 extern unsigned int mig_self;
+extern struct workqueue_struct *mig_wq;
 extern char *mig_helper_path;
 u64 mig_new_session(void);
 int mig_check_node(unsigned int node);
@@ -124,9 +134,22 @@ int mig_rfork_wait(pid_t pid);
 struct mig_out *mig_out_find(u64 session, unsigned int target);
 void mig_out_put(struct mig_out *out);
 void mig_out_finish(struct mig_out *out, int status);
-int mig_serve_pages(struct mig_out *out, u64 addr, u64 *next,
-		    u64 *page_addr, u32 *nr, u8 *data, size_t cap);
 void mig_out_nodedown(unsigned int node);
+struct mig_out *mig_out_new(pid_t pid, unsigned int target,
+			    struct mm_struct *mm);
+void mig_out_discard(struct mig_out *out);
+bool mig_special_vma(struct vm_area_struct *vma, const char **name);
+
+/* mig_pages.c */
+struct mig_pages_req;
+struct mig_pages_rep;
+int mig_serve_pages(struct mig_out *out, const struct mig_pages_req *req,
+		    struct mig_pages_rep *rep);
+struct mig_out *mig_precopy(struct task_struct *task, unsigned int node);
+int mig_restore_pages(struct mig_in *in, const u64 *span, u32 nr_spans,
+		      bool precopied);
+void mig_stage_nodedown(unsigned int node);
+void mig_stage_exit(void);
 
 /* mig_restore.c */
 int mig_in_add(u64 session, pid_t pid, unsigned int source,

@@ -52,6 +52,7 @@
 #include <linux/slab.h>
 #include <linux/ssi.h>
 #include <linux/uaccess.h>
+#include <linux/workqueue.h>
 #include <asm/unaligned.h>
 
 #include "clms.h"
@@ -63,6 +64,7 @@
 
 unsigned int mig_self;
 char *mig_helper_path;
+struct workqueue_struct *mig_wq;
 
 u64 mig_new_session(void)
 {
@@ -100,11 +102,7 @@ int mig_srv_pages(unsigned int from, const struct mig_pages_req *req,
 		return -ESRCH;
 	BUILD_BUG_ON(ARRAY_SIZE(rep->page_addr) * PAGE_SIZE !=
 		     sizeof(rep->data));
-	ret = mig_serve_pages(out, req->addr, &rep->next, rep->page_addr,
-			      &rep->page_addr_count, rep->data,
-			      sizeof(rep->data));
-	if (!ret)
-		rep->data_len = rep->page_addr_count * PAGE_SIZE;
+	ret = mig_serve_pages(out, req, rep);
 	mig_out_put(out);
 	return ret;
 }
@@ -418,6 +416,7 @@ static void mig_nodedown(unsigned int node, u64 transition)
 {
 	mig_out_nodedown(node);
 	mig_in_nodedown(node);
+	mig_stage_nodedown(node);
 	mig_deputy_nodedown(node);
 }
 
@@ -431,9 +430,12 @@ int migration_init(void)
 
 	mig_self = ssi_node_num();
 	mig_helper_path = migration_helper;
+	mig_wq = alloc_workqueue("ssi_migration", WQ_UNBOUND, 0);
+	if (!mig_wq)
+		return -ENOMEM;
 	ret = ics_register_service(&mig_ics_service);
 	if (ret)
-		return ret;
+		goto err_wq;
 	ret = clms_register_notifier(&mig_notifier);
 	if (ret)
 		goto err_ics;
@@ -467,6 +469,8 @@ err_clms:
 	clms_unregister_notifier(&mig_notifier);
 err_ics:
 	ics_unregister_service(&mig_ics_service);
+err_wq:
+	destroy_workqueue(mig_wq);
 	return ret;
 }
 
@@ -479,5 +483,7 @@ void migration_exit(void)
 	ssisys_unregister(SSISYS_MIG_RESTORE, &mig_restore_handler);
 	clms_unregister_notifier(&mig_notifier);
 	ics_unregister_service(&mig_ics_service);
+	destroy_workqueue(mig_wq);
 	mig_in_exit();
+	mig_stage_exit();
 }

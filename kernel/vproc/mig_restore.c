@@ -63,6 +63,7 @@ struct mig_parsed {
 	const u8 *threads;	/* nr_threads of (struct mig_img_thread, xstate) */
 	const u8 *exec;		/* rexec: SSI_MIG_RESTORE_EXEC layout */
 	bool rexec;
+	bool precopied;		/* its pages were staged here beforehand */
 	u32 nr_groups, nr_vmas, nr_files, nr_sigq, xstate_len, cwd_len,
 	    exe_len, nr_threads, exec_len;
 };
@@ -111,6 +112,7 @@ static int mig_parse(const void *image, size_t len, struct mig_parsed *m)
 {
 	struct mig_cursor c = { .p = image, .left = len };
 	const struct mig_img_hdr *h;
+	u64 prev_end = 0;
 	u32 i;
 
 	memset(m, 0, sizeof(*m));
@@ -148,8 +150,9 @@ static int mig_parse(const void *image, size_t len, struct mig_parsed *m)
 		end = le64_to_cpu(v->end);
 		pl = le32_to_cpu(v->path_len);
 		if (start >= end || end > TASK_SIZE_MAX ||
-		    (start | end) & ~PAGE_MASK)
-			return -EPROTO;
+		    (start | end) & ~PAGE_MASK || start < prev_end)
+			return -EPROTO;	/* mappings come in address order */
+		prev_end = end;
 		path = mig_take(&c, pl);
 		if (!path)
 			return -EPROTO;
@@ -196,7 +199,10 @@ static int mig_parse(const void *image, size_t len, struct mig_parsed *m)
 		if (tid <= 0 || (u32)tid >> SSI_PID_NODE_SHIFT == 0)
 			return -EPROTO;
 	}
+	if (le16_to_cpu(h->flags) & ~(MIG_IMG_REXEC | MIG_IMG_PRECOPIED))
+		return -EPROTO;
 	m->rexec = le16_to_cpu(h->flags) & MIG_IMG_REXEC;
+	m->precopied = le16_to_cpu(h->flags) & MIG_IMG_PRECOPIED;
 	m->exec_len = le32_to_cpu(h->exec_len);
 	if (m->rexec) {
 		if (mig_check_exec(c.p, c.left, m->exec_len) || m->nr_vmas ||
@@ -609,56 +615,42 @@ static int mig_restore_vmas(const struct mig_parsed *m)
 	return 0;
 }
 
-/* Write one page of the process, also into its read-only mappings. */
-static int mig_poke_page(unsigned long addr, const void *src)
-{
-	struct vm_area_struct *vma;
-	bool writable;
+#define MIG_MAX_SPANS		128
 
-	mmap_read_lock(current->mm);
-	vma = find_vma(current->mm, addr);
-	writable = vma && vma->vm_start <= addr && vma->vm_flags & VM_WRITE;
-	mmap_read_unlock(current->mm);
-	if (writable)
-		return copy_to_user((void __user *)addr, src, PAGE_SIZE) ?
-			-EFAULT : 0;
-	return access_process_vm(current, addr, (void *)src, PAGE_SIZE,
-				 FOLL_FORCE | FOLL_WRITE) == PAGE_SIZE ?
-		0 : -EFAULT;
+/* The (start, end) pairs covering the private mappings the image lists. */
+static u32 mig_spans(const struct mig_parsed *m, u64 *span)
+{
+	struct mig_cursor c = { .p = m->vmas, .left = ~0ul };
+	u32 i, n = 0;
+
+	for (i = 0; i < m->nr_vmas; i++) {
+		const struct mig_img_vma *v = mig_take(&c, sizeof(*v));
+		u64 start = le64_to_cpu(v->start), end = le64_to_cpu(v->end);
+
+		mig_take(&c, le32_to_cpu(v->path_len));
+		if (le32_to_cpu(v->flags) & MIG_VMA_SHARED)
+			continue;	/* the same pages there: nothing to pull */
+		if (n && (span[2 * n - 1] == start || n == MIG_MAX_SPANS)) {
+			span[2 * n - 1] = end;
+			continue;
+		}
+		span[2 * n] = start;
+		span[2 * n + 1] = end;
+		n++;
+	}
+	return n;
 }
 
-static int mig_restore_pages(struct mig_in *in)
+static int mig_pull_memory(struct mig_in *in, const struct mig_parsed *m)
 {
-	struct mig_pages_req req = { .session = in->session };
-	struct mig_pages_rep *rep;
-	int ret = 0;
-	u32 i;
+	u64 *span = kmalloc_array(2 * MIG_MAX_SPANS, sizeof(*span),
+				  GFP_KERNEL);
+	int ret;
 
-	rep = kvmalloc(sizeof(*rep), GFP_KERNEL);
-	if (!rep)
+	if (!span)
 		return -ENOMEM;
-	do {
-		ret = ics_mig_pages(in->source, &req, rep, MIG_CALL_TIMEOUT);
-		if (ret)
-			break;
-		if (rep->page_addr_count * PAGE_SIZE != rep->data_len) {
-			ret = -EPROTO;
-			break;
-		}
-		for (i = 0; i < rep->page_addr_count && !ret; i++) {
-			u64 a = rep->page_addr[i];
-
-			if (a & ~PAGE_MASK || a >= TASK_SIZE_MAX)
-				ret = -EPROTO;
-			else
-				ret = mig_poke_page(a, rep->data +
-						    (size_t)i * PAGE_SIZE);
-		}
-		if (rep->next && rep->next <= req.addr)
-			ret = -EPROTO;	/* a source going backwards */
-		req.addr = rep->next;
-	} while (!ret && req.addr);
-	kvfree(rep);
+	ret = mig_restore_pages(in, span, mig_spans(m, span), m->precopied);
+	kfree(span);
 	return ret;
 }
 
@@ -1116,7 +1108,7 @@ static int mig_restore_into(struct mig_in *in, long *ax)
 	if (!ret && !m.rexec)
 		ret = mig_restore_vmas(&m);
 	if (!ret && !m.rexec)
-		ret = mig_restore_pages(in);
+		ret = mig_pull_memory(in, &m);
 	if (!ret)
 		ret = mig_restore_files(&m);
 	if (!ret && !m.rexec)
