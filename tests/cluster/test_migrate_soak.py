@@ -227,6 +227,8 @@ class Workload:
     at: int = 1
     path: list[int] = field(default_factory=lambda: [1])
     avoid: tuple[int, ...] = ()
+    since: float | None = None  # a move in flight: when it was asked
+    move: int = -1
 
 
 RFILE = "/sys/kernel/ssi/rfile"
@@ -243,13 +245,16 @@ def first_fields(nd: Node, cmd: str, timeout: float = 60) -> list[str]:
 
 
 @pytest.mark.timeout(900)
-def test_soak_random_moves_of_a_mixed_set(cluster: Cluster, soak: Path) -> None:
+@pytest.mark.parametrize("overlap", [False, True], ids=["one_at_a_time", "overlapping"])
+def test_soak_random_moves_of_a_mixed_set(cluster: Cluster, soak: Path, overlap: bool) -> None:
     """A pty session, 4 checksumming threads, a TCP client streaming to node
     3 and a pipeline run at once on node 1 while random moves take a random
-    one to a random other node.  Then every stream is checked: nothing lost
+    one to a random other node (one_at_a_time: each move has arrived before
+    the next is asked; overlapping: only a process's own previous move, so
+    up to five are in flight).  Then every stream is checked: nothing lost
     or duplicated, a clean EOF at the TCP server, right sums, same PIDs."""
     seed = int(os.environ.get("SSI_SOAK_SEED") or random.randrange(1, 2**31))
-    print(f"[soak] SSI_SOAK_SEED={seed} SSI_SOAK_MOVES={MOVES}")
+    print(f"[soak] SSI_SOAK_SEED={seed} SSI_SOAK_MOVES={MOVES} overlap={overlap}")
     rng = random.Random(seed)
     cluster.bring_up(modules=MODULES)
     n1, n3 = cluster.node(1), cluster.node(3)
@@ -278,25 +283,41 @@ def test_soak_random_moves_of_a_mixed_set(cluster: Cluster, soak: Path) -> None:
     ]
 
     log: list[str] = []
+
+    def settle(w: Workload) -> None:
+        """Wait until *w*'s move in flight has arrived."""
+        if w.since is None:
+            return
+        frm = w.path[-2]
+        try:
+            n1.wait_until_succeeds(f'test "$(cat /proc/{w.pid}/node)" = {w.at}', timeout=90,
+                                   interval=0.1)
+        except Exception as e:
+            dmesg = {n: cluster.node(n).execute("dmesg | tail -n 15")[1] for n in NODES}
+            raise AssertionError(f"move {w.move}: {w.name} pid {w.pid} {frm} -> {w.at} did "
+                                 f"not arrive; moves before: {log}: {e}\ndmesg: {dmesg}") from e
+        log.append(f"{w.move}:{w.name}:{frm}->{w.at}:{time.monotonic() - w.since:.2f}s")
+        w.since = None
+
     t_start = time.monotonic()
     for i in range(MOVES):
         w = rng.choice(work)
+        settle(w)  # one move at a time per process
         node = rng.choice([n for n in NODES if n != w.at and n not in w.avoid])
-        also = term.line(i)  # typed while the move goes on
-        try:
-            took = move(n1, w.pid, node, also)
-        except Exception as e:
-            dmesg = {n: cluster.node(n).execute("dmesg | tail -n 15")[1] for n in NODES}
-            raise AssertionError(f"move {i}: {w.name} pid {w.pid} {w.at} -> {node} failed "
-                                 f"after {log}: {e}\ndmesg: {dmesg}") from e
-        log.append(f"{i}:{w.name}:{w.at}->{node}:{took:.2f}s")
+        w.since, w.move = time.monotonic(), i
+        # a line typed while the move goes on
+        n1.succeed(f"echo {node} > /proc/{w.pid}/goto; {term.line(i)}")
         w.at = node
         w.path.append(node)
+        if not overlap:
+            settle(w)
         if i % 10 == 5:
             term.type(term.probe(1000 + i))
         if i % 10 == 8:
             term.type(term.interrupt())
         time.sleep(rng.uniform(0.0, 0.3))
+    for w in work:
+        settle(w)
     moved_s = time.monotonic() - t_start
     print(f"[soak] {MOVES} moves in {moved_s:.1f} s: {' '.join(log)}")
 
