@@ -31,9 +31,20 @@ SPINNERS = 4
 HOG_MIB = 128
 
 
+TOOL_SRC = REPO / "kernel" / "clms" / "tools" / "clms-tool.c"
+TOOL = REPO / "build" / "bin" / "clms-tool-load"
+
+
 @pytest.fixture(scope="module")
 def prog() -> Path:
     return build_c_program(SOURCE, PROG, ("-static", "-Werror", "-pthread"),
+                           (REPO / "abi" / "ssi_abi.h",))
+
+
+@pytest.fixture(scope="module")
+def tool() -> Path:
+    return build_c_program(TOOL_SRC, TOOL, ("-static", "-O2", "-Wall", "-Werror",
+                                            "-I", str(REPO / "abi")),
                            (REPO / "abi" / "ssi_abi.h",))
 
 
@@ -158,3 +169,27 @@ def test_loadlevel_once_moves_a_busy_process_off_the_busiest_node(
         assert "node 1 is the busiest" in out and "moved " in out, out
     finally:
         kill_all(n1, pids)
+
+
+@pytest.mark.timeout(300)
+def test_node_info_sizes_old_and_new(cluster: Cluster, tool: Path) -> None:
+    """SSISYS_CLUSTERNODE_INFO with the struct's size before the load figures (64
+    bytes) works and writes nothing past them; with the whole struct (88) it writes
+    the figures with SSI_NODEINFO_LOAD set; with more it writes no more than the
+    struct; with less than 64 it is EINVAL."""
+    cluster.bring_up(modules=MODULES)
+    nd = cluster.node(1)
+    for node in (1, 2):
+        assert nd.succeed(f"{tool} info-len {node} 64").split() == [
+            "ret=0", "errno=0", "written=64"]  # fmt: skip
+        assert nd.succeed(f"{tool} info-len {node} 88").split() == [
+            "ret=0", "errno=0", "written=88"]  # fmt: skip
+        assert nd.succeed(f"{tool} info-len {node} 4096").split() == [
+            "ret=0", "errno=0", "written=88"]  # fmt: skip
+        assert nd.succeed(f"{tool} info-len {node} 63").split()[:2] == ["ret=-1", "errno=EINVAL"]
+        info = dict(w.split("=", 1) for w in nd.succeed(f"{tool} info {node}").split())
+        assert info["flags"] == "1" and int(info["mem_available_kb"]) > 0, info
+        assert int(info["mem_available_kb"]) <= int(info["mem_total_kb"]), info
+        assert int(info["figures_age_ms"]) < 1000, info
+        if node == 1:  # sampled at the call
+            assert info["figures_age_ms"] == "0", info

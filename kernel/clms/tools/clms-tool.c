@@ -10,6 +10,10 @@
  *                              table: nodes 1..N at 169.254.77.<n>
  * clms-tool membership         this node's view, one line
  * clms-tool info NODE          clusternode_info, key=value
+ * clms-tool info-len NODE LEN  clusternode_info with a LEN-byte buffer
+ *                              (of 4096 bytes filled with 0xaa); prints
+ *                              "ret=R errno=NAME written=W", W the end of
+ *                              the last byte that is no longer 0xaa
  * clms-tool name | setname NAME
  * clms-tool raw CMD LEN [U32 [null]]
  *                              ssisys(CMD, buf, LEN), buf's first u32 = U32,
@@ -127,10 +131,32 @@ static int cmd_info(unsigned int node)
 	printf("node=%u state=%s addr=%u cpus=%u mem_total_kb=%llu ", i.node,
 	       state_name(i.state), i.addr, i.cpus,
 	       (unsigned long long)i.mem_total_kb);
-	printf("mem_free_kb=%llu load=%u,%u,%u incarnation=%u since_ns=%llu transition=%llu\n",
+	printf("mem_free_kb=%llu load=%u,%u,%u incarnation=%u since_ns=%llu transition=%llu ",
 	       (unsigned long long)i.mem_free_kb, i.load[0], i.load[1],
 	       i.load[2], i.incarnation, (unsigned long long)i.since_ns,
 	       (unsigned long long)i.transition);
+	printf("nr_running=%u flags=%u mem_available_kb=%llu figures_age_ms=%u\n",
+	       i.nr_running, i.flags, (unsigned long long)i.mem_available_kb,
+	       i.figures_age_ms);
+	return 0;
+}
+
+static int cmd_info_len(unsigned int node, size_t len)
+{
+	static unsigned char buf[4096];
+	size_t written = 0, k;
+	long ret;
+
+	if (len > sizeof(buf))
+		return die("len");
+	memset(buf, 0xaa, sizeof(buf));
+	memcpy(buf, &node, sizeof(node));
+	ret = ssisys(SSISYS_CLUSTERNODE_INFO, buf, len);
+	for (k = sizeof(node); k < sizeof(buf); k++)
+		if (buf[k] != 0xaa)
+			written = k + 1;
+	printf("ret=%ld errno=%s written=%zu\n", ret,
+	       errno_name(ret < 0 ? errno : 0), written);
 	return 0;
 }
 
@@ -238,6 +264,9 @@ int main(int argc, char **argv)
 			return die("set name");
 		return 0;
 	}
+	if (argc >= 4 && !strcmp(argv[1], "info-len"))
+		return cmd_info_len(strtoul(argv[2], NULL, 0),
+				    strtoul(argv[3], NULL, 0));
 	if (argc >= 4 && !strcmp(argv[1], "raw"))
 		return cmd_raw(strtoul(argv[2], NULL, 0),
 			       strtoul(argv[3], NULL, 0),
