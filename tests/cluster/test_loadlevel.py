@@ -176,7 +176,8 @@ def test_node_info_sizes_old_and_new(cluster: Cluster, tool: Path) -> None:
     """SSISYS_CLUSTERNODE_INFO with the struct's size before the load figures (64
     bytes) works and writes nothing past them; with the whole struct (88) it writes
     the figures with SSI_NODEINFO_LOAD set; with more it writes no more than the
-    struct; with less than 64 it is EINVAL."""
+    struct; with less than 64 it is EINVAL. ``ssictl cluster status --load`` shows
+    the figures."""
     cluster.bring_up(modules=MODULES)
     nd = cluster.node(1)
     for node in (1, 2):
@@ -193,3 +194,10 @@ def test_node_info_sizes_old_and_new(cluster: Cluster, tool: Path) -> None:
         assert int(info["figures_age_ms"]) < 1000, info
         if node == 1:  # sampled at the call
             assert info["figures_age_ms"] == "0", info
+    # ssictl cluster status --load shows them
+    lines = nd.succeed("ssictl cluster status --load", timeout=180).splitlines()
+    head = lines[1].split()
+    at = head.index("RUNQ")  # LOAD is 3 words in a row, "MEM MiB FREE/TOTAL" 3 in the header
+    assert head[at : at + 3] == ["RUNQ", "AVAIL", "MiB"], lines
+    for row in lines[2:5]:
+        assert row.split()[at].isdigit() and row.split()[at + 1].isdigit(), lines
