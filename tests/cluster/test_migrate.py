@@ -171,6 +171,32 @@ def test_refusals_leave_the_process_intact(cluster: Cluster, prog: Path, kind: s
     assert re.search(r"migration: pid \d+: not moved: ", nd.succeed("dmesg | tail -n 20"))
 
 
+@pytest.mark.timeout(600)
+def test_precopy_keeps_pages_written_during_the_copy(cluster: Cluster, prog: Path) -> None:
+    """A process rewriting an eighth of 24 MiB every generation (and
+    dropping some pages with MADV_DONTNEED) moves 1->2->3->1 by goto, so each
+    move pre-copies its memory while it writes: every page it checks holds
+    what it last wrote there (no stale staged page, no page lost), and each
+    source logged the move as made after a pre-copy."""
+    up(cluster)
+    nd = cluster.node(1)
+    for n in cluster.nodes:
+        n.succeed("dmesg -C")
+    out = "/tmp/sweep.out"
+    start(nd, f"{PROG} sweep 24 600", out)
+    pid = pid_of(nd, out, timeout=60)
+    for target in (2, 3, 1):
+        goto(nd, pid, target)
+        nd.wait_until_succeeds(f'test "$(cat /proc/{pid}/node)" = {target}', timeout=150)
+    nd.succeed(f"kill -USR1 {pid}")
+    line = nd.wait_until_succeeds(f"grep 'sweep done' {out}", timeout=60).strip()
+    f = line.split()
+    assert f[5] == "1,2,3,1" and f[7] == "0" and f[9] == "1", nd.succeed(f"cat {out}")
+    for src, dst in ((1, 2), (2, 3), (3, 1)):
+        log = cluster.node(src).succeed(f"dmesg | grep 'pid {pid} moved to node {dst}:'")
+        assert "after pre-copy" in log, log
+
+
 @pytest.mark.timeout(300)
 @pytest.mark.parametrize("who", ["main", "1", "goto"])
 def test_threads_move_as_a_group_mid_computation(cluster: Cluster, prog: Path, who: str) -> None:

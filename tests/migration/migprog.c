@@ -37,6 +37,14 @@
  *                                write, abrt: abort()); the parent reaps it
  *                                and prints "parent child P signaled S sig
  *                                G core C status X"
+ *   migprog sweep MIB SECS       until SIGUSR1 (or for SECS s), each
+ *                                generation writes an eighth
+ *                                of MIB MiB (page i when i % 8 == gen % 8;
+ *                                some pages are dropped with MADV_DONTNEED
+ *                                instead) after checking that the page still
+ *                                holds what the last writer left; prints
+ *                                "sweep pid P node N", then "sweep done gens
+ *                                G nodes N,N... errors E node N"
  */
 #define _GNU_SOURCE
 #include <errno.h>
@@ -463,6 +471,85 @@ static int mode_coredump(char **argv)
 	return 0;
 }
 
+/* What generation @gen leaves in page @i: its mark, or 0 if it dropped it. */
+static uint64_t sweep_mark(uint64_t gen, size_t i)
+{
+	if (gen % 5 == 0 && i % 7 == 3)
+		return 0;
+	return gen << 32 | (i & 0xffffffff) | 1;
+}
+
+static volatile sig_atomic_t sweep_stop;
+
+static void sweep_on_usr1(int sig)
+{
+	(void)sig;
+	sweep_stop = 1;
+}
+
+static int mode_sweep(char **argv)
+{
+	size_t npages = ((size_t)atoi(argv[2]) << 20) / 4096;
+	double end = now_s() + atof(argv[3]);
+	uint64_t *p = mmap(NULL, npages * 4096, PROT_READ | PROT_WRITE,
+			   MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+	char nodes[256] = "";
+	long errors = 0;
+	int last = -1;
+	uint64_t gen;
+
+	if (p == MAP_FAILED || signal(SIGUSR1, sweep_on_usr1) == SIG_ERR)
+		return 2;
+	/* as if generations 8..15 had written their eighths */
+	for (size_t i = 0; i < npages; i++) {
+		uint64_t *pg = p + i * 512;
+
+		gen = 8 + i % 8;
+		if (sweep_mark(gen, i))
+			pg[0] = pg[511] = sweep_mark(gen, i);
+	}
+	printf("sweep pid %d node %d\n", getpid(), node_of_self());
+	fflush(stdout);
+	for (gen = 16; now_s() < end && !sweep_stop; gen++) {
+		int node = node_of_self();
+
+		if (node != last && strlen(nodes) < sizeof(nodes) - 8) {
+			snprintf(nodes + strlen(nodes), 8, "%s%d",
+				 last < 0 ? "" : ",", node);
+			last = node;
+		}
+		for (size_t i = gen % 8; i < npages; i += 8) {
+			uint64_t *pg = p + i * 512;
+			uint64_t want = sweep_mark(gen - 8, i);
+
+			if (pg[0] != want || pg[511] != want) {
+				if (errors++ < 5)
+					fprintf(stderr, "sweep gen %llu page %zu: %llx %llx, want %llx\n",
+						(unsigned long long)gen, i,
+						(unsigned long long)pg[0],
+						(unsigned long long)pg[511],
+						(unsigned long long)want);
+			}
+			if (!sweep_mark(gen, i))
+				madvise(pg, 4096, MADV_DONTNEED);
+			else
+				pg[0] = pg[511] = sweep_mark(gen, i);
+		}
+		msleep(1);
+	}
+	/* every page, as the last eight generations left them */
+	for (size_t i = 0; i < npages; i++) {
+		uint64_t g = gen - 1 - ((gen - 1 - i % 8) % 8);
+		uint64_t want = sweep_mark(g, i);
+
+		if (p[i * 512] != want || p[i * 512 + 511] != want)
+			errors++;
+	}
+	printf("sweep done gens %llu nodes %s errors %ld node %d\n",
+	       (unsigned long long)(gen - 16), nodes, errors, node_of_self());
+	return errors != 0;
+}
+
 int main(int argc, char **argv)
 {
 	if (argc >= 4 && !strcmp(argv[1], "self"))
@@ -502,6 +589,8 @@ int main(int argc, char **argv)
 		return mode_spin(argv);
 	if (argc == 4 && !strcmp(argv[1], "hog"))
 		return mode_hog(argv);
+	if (argc == 4 && !strcmp(argv[1], "sweep"))
+		return mode_sweep(argv);
 	if (argc == 4 && !strcmp(argv[1], "coredump"))
 		return mode_coredump(argv);
 	fprintf(stderr, "usage: see the comment at the top of migprog.c\n");
