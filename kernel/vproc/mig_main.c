@@ -5,6 +5,11 @@
  * Protocol (ICS service mig, kernel/vproc/mig.ics; S = source, T =
  * target, H = the process's home node, where its deputy lives):
  *
+ *  0. A move asked from outside the process (a write to /proc/<pid>/goto;
+ *     module parameter precopy) first pre-copies, in a kworker on S while
+ *     the process runs: S clears its soft-dirty bits and calls T:
+ *     precopy(session, pid, spans); T pulls every private page with
+ *     pages(mode 1) and stages it.  Any failure only costs the pre-copy.
  *  1. migrate(node) or a write to /proc/<pid>/goto queues a TWA_SIGNAL
  *     task_work on the process.  It runs on the way back to user mode,
  *     where the user registers are final (an interrupted system call is
@@ -20,9 +25,12 @@
  *     (module parameter `helper`), which clone3()s a task with the PID and
  *     calls SSISYS_MIG_RESTORE in it; start then returns.  The task
  *     rebuilds the address space, pulls the private pages from S with
- *     pages(session, addr) (the frozen process's memory, read with
- *     FOLL_DUMP: holes stay holes), reinstalls the files, credentials,
- *     signals, FPU and registers, and calls S: done(session, 0).
+ *     pages(session, addr, end, mode) over windows of its mappings, three
+ *     calls in flight (the frozen process's mapped pages: holes stay
+ *     holes; after a pre-copy, mode 2: the pages written since, and the
+ *     clean ones named for T to take from its stage), reinstalls the
+ *     files, credentials, signals, FPU and registers, and calls S:
+ *     done(session, 0).
  *  4. S's yes to done is the commit: the process runs on T from then on.
  *     S's task, frozen all along, becomes the deputy (on H), or exits
  *     quietly (a process moving on: S was not its home).  Anything else
