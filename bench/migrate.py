@@ -9,7 +9,10 @@ cluster:
   ``goto PID 1`` brings it home (same clock: node 1 is its home, where
   /proc/PID/node follows it).  The freeze time of each move is the source's
   dmesg line ``migration: pid P moved to node N: frozen F us``.  The program
-  checks its pattern afterwards (SIGUSR1).
+  checks its pattern afterwards (SIGUSR1).  A goto pre-copies (the memory
+  travels while the process runs; the freeze covers what it wrote since);
+  the same moves are measured again with ``migration.precopy`` off
+  (stop-and-copy: frozen while everything travels), goals for each.
 * CRIU: a fresh copy of the program, ``criu dump -t PID -D DIR --shell-job``
   then ``criu restore -D DIR --shell-job -d`` on node 1 (tmpfs images), wall
   times by the guest's clock, and CRIU's own stats files (stats-dump
@@ -116,6 +119,21 @@ def _frozen(nd: Node, pid: int, node: int) -> list[dict[str, int]]:
     for m in FROZEN_RE.finditer(out):
         moves.append({"frozen_us": int(m[3]), "image_bytes": int(m[4]), "pages": int(m[5])})
     return moves
+
+
+def _set_precopy(c: Cluster, on: bool) -> None:
+    for nd in c.nodes:
+        nd.succeed(f"echo {'Y' if on else 'N'} > /sys/module/migration/parameters/precopy")
+
+
+def _migrate_stop_and_copy(c: Cluster, tool: Path, mib: int, reps: int) -> dict[str, Any]:
+    """The same moves with pre-copy off: the process is frozen while all of
+    its memory travels."""
+    _set_precopy(c, False)
+    try:
+        return _migrate(c, tool, mib, reps)
+    finally:
+        _set_precopy(c, True)
 
 
 def _migrate(c: Cluster, tool: Path, mib: int, reps: int) -> dict[str, Any]:
@@ -280,9 +298,13 @@ def measure(protect: str, sizes: tuple[int, ...], reps: int, iperf_s: int) -> di
         # and brings the restore helper into node 2's page cache.
         warm = _migrate(c, tool, 1, 1)
         mig = {str(mib): _guarded(c, _migrate, tool, mib, reps) for mib in sizes}
+        stop = {str(mib): _guarded(c, _migrate_stop_and_copy, tool, mib, reps) for mib in sizes}
         criu = {str(mib): _guarded(c, _criu, tool, mib, reps) for mib in sizes}
     done = tuple(m for m in sizes if "error" not in mig[str(m)] and "error" not in criu[str(m)])
     res = _goals(mig, criu, link["bytes_per_s_1to2"], done)
+    done_stop = tuple(m for m in sizes
+                      if "error" not in stop[str(m)] and "error" not in criu[str(m)])
+    res_stop = _goals(stop, criu, link["bytes_per_s_1to2"], done_stop)
     for mib in done:
         m, k, p = mig[str(mib)], criu[str(mib)], res["per_size"][str(mib)]
         print(f"migrate protect={protect} {mib:>3} MiB: migrate {m['wall_s']:.3f} s "
@@ -292,11 +314,21 @@ def measure(protect: str, sizes: tuple[int, ...], reps: int, iperf_s: int) -> di
               f"migrate/criu x{p['migrate_over_criu']:.2f}, freeze/criu "
               f"x{p['freeze_over_criu_frozen_plus_restore']:.2f}, "
               f"migrate/link x{p['migrate_over_link']:.2f}")
-    print(f"migrate protect={protect} goals: {json.dumps(res['goals'])}")
+    for mib in done_stop:
+        m, p = stop[str(mib)], res_stop["per_size"][str(mib)]
+        print(f"migrate protect={protect} {mib:>3} MiB stop-and-copy: migrate "
+              f"{m['wall_s']:.3f} s (frozen {m['frozen_s']:.3f} s); freeze/criu "
+              f"x{p['freeze_over_criu_frozen_plus_restore']:.2f}, "
+              f"migrate/link x{p['migrate_over_link']:.2f}")
+    print(f"migrate protect={protect} goals (pre-copy): {json.dumps(res['goals'])}")
+    print(f"migrate protect={protect} goals (stop-and-copy): {json.dumps(res_stop['goals'])}")
     return {"criu_check": {"rc": criu_check[0], "out": criu_check[1][-400:]},
             "link": link, "warmup_move": {k: warm[k] for k in ("away_s", "home_s")},
             "migrate": mig, "criu": criu, "reps": reps, "guest_memory_mib": MEMORY_MIB,
-            **res}
+            **res,
+            "migrate_stop_and_copy": stop,
+            "per_size_stop_and_copy": res_stop["per_size"],
+            "goals_stop_and_copy": res_stop["goals"]}
 
 
 def run(sizes: tuple[int, ...] = SIZES_MIB, reps: int = 3, iperf_s: int = 5) -> dict[str, Any]:
