@@ -5,7 +5,9 @@ moving processes between nodes (migration.ko).
 of process group PID), which this node serves for the processes it runs and for
 those whose home it is; it then waits until ``/proc/PID/node`` says NODE.  A
 refusal is logged by the node that ran the process (dmesg: ``migration: pid P:
-not moved: <why>``) and the process goes on where it was.  ``rfork`` is a demo of
+not moved: <why>``, and ``/sys/kernel/ssi/migration/outcomes``, which ``migrate``
+reads to say why at once when the process ran here) and the process goes on
+where it was.  ``rfork`` is a demo of
 rfork(2): the child reports where it runs and exits.  ``onnode`` execs CMD on NODE
 with rexec(2), keeping this process's PID.
 """
@@ -15,6 +17,7 @@ from __future__ import annotations
 import os
 import sys
 import time
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Annotated
 
@@ -70,14 +73,75 @@ def _hint(err: int, node: int) -> str:
     }.get(err, "see dmesg on the node the process runs on")
 
 
+OUTCOMES = Path("/sys/kernel/ssi/migration/outcomes")
+
+
+@dataclass(frozen=True)
+class Outcome:
+    """One line of the outcomes file: how a move of *pid* ended on this node."""
+
+    seq: int
+    pid: int
+    node: int
+    err: int  # 0: moved
+    why: str
+
+
+def parse_outcomes(text: str) -> list[Outcome]:
+    """``SEQ PID NODE ERRNO WHY`` lines; malformed ones are skipped."""
+    out = []
+    for line in text.splitlines():
+        f = line.split(maxsplit=4)
+        try:
+            out.append(Outcome(int(f[0]), int(f[1]), int(f[2]), int(f[3]),
+                               f[4] if len(f) > 4 else ""))
+        except (IndexError, ValueError):
+            continue
+    return out
+
+
+def read_outcomes(path: Path | None = None) -> list[Outcome]:
+    try:
+        return parse_outcomes((path or OUTCOMES).read_text())
+    except OSError:
+        return []  # migration.ko not loaded here, or an older one
+
+
+def refusal(outcomes: list[Outcome], pid: int, since: int) -> Outcome | None:
+    """The first refusal of *pid* recorded after sequence number *since*."""
+    return next((o for o in outcomes if o.pid == pid and o.seq > since and o.err), None)
+
+
 def wait_moved(pid: int, node: int, timeout: float) -> int | None:
     """Poll ``/proc/PID/node`` until it says *node* (or the process is gone)."""
+    return wait_outcome(pid, node, timeout, None)[0]
+
+
+def wait_outcome(pid: int, node: int, timeout: float,
+                 since: int | None) -> tuple[int | None, Outcome | None]:
+    """Poll ``/proc/PID/node`` until it says *node*, the process is gone, or
+    (with *since*, the outcomes' last sequence number before the request) this
+    node recorded that it refused to move; returns (node now, the refusal)."""
     deadline = time.monotonic() + timeout
     while True:
         now = proc_node(pid)
-        if now == node or now is None or time.monotonic() >= deadline:
-            return now
+        if now == node or now is None:
+            return now, None
+        why = refusal(read_outcomes(), pid, since) if since is not None else None
+        if why or time.monotonic() >= deadline:
+            return now, why
         time.sleep(0.1)
+
+
+def _refusal_hint(err: int) -> str:
+    import errno
+
+    return {
+        errno.EOPNOTSUPP: "this kind of process cannot move yet (abi/ERRNOS.md, Migration)",
+        errno.EBUSY: "it is tied to another task (ptrace, vfork, a thread starting): "
+                     "try again once that ends",
+        errno.EHOSTDOWN: "the target left the cluster: see `ssictl cluster status`",
+    }.get(err, "see `dmesg | grep migration` on this node")
 
 
 def group_members(pgid: int) -> list[int]:
@@ -97,10 +161,19 @@ def migrate(
         if not pids:
             raise CLIError(f"no process in group {pid}", "check it with `ssictl ps`")
         results = []
+        outcomes = read_outcomes()
+        since = max((o.seq for o in outcomes), default=0)
         for p in pids:
             request_move(p, node)
         for p in pids:
-            now = wait_moved(p, node, wait) if wait > 0 else proc_node(p)
+            why = None
+            if wait > 0:
+                now, why = wait_outcome(p, node, wait, since)
+            else:
+                now = proc_node(p)
+            if why:
+                raise CLIError(f"process {p} was not moved: {why.why} "
+                               f"({os.strerror(why.err)})", _refusal_hint(why.err))
             results.append({"pid": p, "node": now, "moved": now == node})
         stuck = [r for r in results if not r["moved"] and r["node"] is not None]
         if stuck and wait > 0:

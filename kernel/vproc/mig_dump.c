@@ -207,37 +207,35 @@ static int mig_check_movable(void)
 	int ret = 0;
 
 	if (get_nr_threads(p) > MIG_MAX_THREADS + 1) {
-		pr_info("pid %d: not moved: more than %d threads\n", pid,
-			MIG_MAX_THREADS + 1);
+		mig_refuse(pid, "more than %d threads", MIG_MAX_THREADS + 1);
 		return -EOPNOTSUPP;
 	}
 	if (p->signal->flags & SIGNAL_GROUP_EXIT || p->signal->group_exec_task)
 		return -ESRCH;
 	/* the image does not carry it: a rexec there would drop the sandbox */
 	if (task_no_new_privs(p)) {
-		pr_info("pid %d: not moved: no_new_privs is set\n", pid);
+		mig_refuse(pid, "no_new_privs is set");
 		return -EOPNOTSUPP;
 	}
 	if (!p->mm || atomic_read(&p->mm->mm_users) > get_nr_threads(p)) {
-		pr_info("pid %d: not moved: shares its address space (vfork or CLONE_VM)\n",
-			pid);
+		mig_refuse(pid, "shares its address space (vfork or CLONE_VM)");
 		return -EBUSY;
 	}
 	rcu_read_lock();
 	for_each_thread(p, t) {
 		if (t->ptrace || !list_empty(&t->ptraced)) {
-			pr_info("pid %d: not moved: ptraced or ptracing\n", pid);
+			mig_refuse(pid, "ptraced or ptracing");
 			ret = -EBUSY;
 		} else if (mig_uses_io_uring(t)) {
-			pr_info("pid %d: not moved: uses io_uring\n", pid);
+			mig_refuse(pid, "uses io_uring");
 			ret = -EOPNOTSUPP;
 #ifdef CONFIG_SECCOMP
 		} else if (t->seccomp.mode) {
-			pr_info("pid %d: not moved: under seccomp\n", pid);
+			mig_refuse(pid, "under seccomp");
 			ret = -EOPNOTSUPP;
 #endif
 		} else if (t->vfork_done) {
-			pr_info("pid %d: not moved: a vfork child\n", pid);
+			mig_refuse(pid, "a vfork child");
 			ret = -EBUSY;
 		}
 		if (ret)
@@ -335,8 +333,9 @@ static int mig_dump_thread(struct mig_thread_rec *rec)
 	rec->task = t;
 	rec->t.tid = cpu_to_le32(task_pid_nr(t));
 	if (t->thread.fsindex || t->thread.gsindex || t->thread.gsbase) {
-		pr_info("pid %d: not moved: thread %d uses segment TLS (set_thread_area or GS)\n",
-			task_tgid_nr(t), task_pid_nr(t));
+		mig_refuse(task_tgid_nr(t),
+			   "thread %d uses segment TLS (set_thread_area or GS)",
+			   task_pid_nr(t));
 		return -EOPNOTSUPP;
 	}
 	ret = mig_dump_regs(rec->t.regs);
@@ -466,14 +465,16 @@ static int mig_dump_vmas(struct mig_img_hdr *h, struct mig_buf *b,
 			continue;
 		}
 		if (vma->vm_flags & (VM_IO | VM_PFNMAP | VM_MIXEDMAP | VM_HUGETLB)) {
-			pr_info("pid %d: not moved: device or hugetlb mapping at %lx\n",
-				task_tgid_nr(current), vma->vm_start);
+			mig_refuse(task_tgid_nr(current),
+				   "device or hugetlb mapping at %lx",
+				   vma->vm_start);
 			ret = -EOPNOTSUPP;
 			break;
 		}
 		if (vma->vm_file && !mig_shared_fs(vma->vm_file)) {
-			pr_info("pid %d: not moved: mapping at %lx of a file other nodes cannot open (node-local, shared memory or device)\n",
-				task_tgid_nr(current), vma->vm_start);
+			mig_refuse(task_tgid_nr(current),
+				   "mapping at %lx of a file other nodes cannot open (node-local, shared memory or device)",
+				   vma->vm_start);
 			ret = -EOPNOTSUPP;
 			break;
 		}
@@ -623,8 +624,8 @@ static int mig_dump_files(struct mig_img_hdr *h, struct mig_buf *b,
 			ret = rfile_export(file, target, &rh);
 		}
 		if (ret) {
-			pr_info("pid %d: not moved: fd %u cannot be served remotely: %d\n",
-				task_tgid_nr(current), fd, ret);
+			mig_refuse(task_tgid_nr(current),
+				   "fd %u cannot be served remotely: %d", fd, ret);
 			break;
 		}
 		exports[(*nr_exports)++].h = rh;
@@ -1156,6 +1157,7 @@ unlist:
 		task_tgid_nr(current), node,
 		ktime_us_delta(ktime_get(), frozen), image_len, pages,
 		precopied ? " after pre-copy" : "", g->expected + 1);
+	mig_outcome(task_tgid_nr(current), node, 0);
 	if (migrant)
 		mig_migrant_moved(task_tgid_nr(current), node);
 	mig_close_all_fds();
@@ -1237,9 +1239,11 @@ static void mig_work_fn(struct callback_head *cb)
 	kvfree(exec);
 	if (ret)
 		ret = mig_errno(ret);
-	if (ret)
+	if (ret) {
 		pr_info("pid %d: stays on node %u (%d)\n",
 			task_tgid_nr(current), mig_self, ret);
+		mig_outcome(task_tgid_nr(current), node, ret);
+	}
 	if (rfork && ret) {
 		/* an rfork child that could not move never runs */
 		mig_rfork_done(task_tgid_nr(current), ret);

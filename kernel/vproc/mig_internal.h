@@ -123,6 +123,8 @@ extern struct workqueue_struct *mig_wq;
 extern char *mig_helper_path;
 u64 mig_new_session(void);
 int mig_check_node(unsigned int node);
+__printf(2, 3) void mig_refuse(pid_t pid, const char *fmt, ...);
+void mig_outcome(pid_t pid, unsigned int node, int err);
 
 /* mig_dump.c */
 const struct user_regset *mig_regset(unsigned int note);

@@ -52,12 +52,14 @@
 
 #include <linux/capability.h>
 #include <linux/kernel.h>
+#include <linux/kobject.h>
 #include <linux/module.h>
 #include <linux/pid.h>
 #include <linux/random.h>
 #include <linux/sched.h>
 #include <linux/sched/signal.h>
 #include <linux/slab.h>
+#include <linux/sysfs.h>
 #include <linux/ssi.h>
 #include <linux/uaccess.h>
 #include <linux/workqueue.h>
@@ -87,6 +89,104 @@ int mig_check_node(unsigned int node)
 		return -EHOSTDOWN;
 	return 0;
 }
+
+/*
+ * --- outcomes: /sys/kernel/ssi/migration/outcomes --------------------
+ *
+ * The last MIG_NR_OUTCOMES moves this node's processes ended, one line
+ * each, oldest first: "SEQ PID NODE ERRNO WHY", ERRNO 0 and WHY "moved"
+ * for a move made.  A goto returns before the move is tried, so this is
+ * where `ssictl migrate` finds why a process stayed (dmesg says it too).
+ */
+#define MIG_NR_OUTCOMES		32
+#define MIG_WHY_LEN		112
+
+struct mig_outcome_rec {
+	u64 seq;
+	pid_t pid;
+	unsigned int node;
+	int err;		/* 1: a refusal whose errno is not known yet */
+	char why[MIG_WHY_LEN];
+};
+
+static struct mig_outcome_rec mig_outcomes[MIG_NR_OUTCOMES];
+static u64 mig_outcome_seq;
+static DEFINE_SPINLOCK(mig_outcome_lock);
+
+static struct mig_outcome_rec *mig_outcome_new(pid_t pid)
+{
+	struct mig_outcome_rec *o;
+
+	o = &mig_outcomes[mig_outcome_seq % MIG_NR_OUTCOMES];
+	memset(o, 0, sizeof(*o));
+	o->seq = ++mig_outcome_seq;
+	o->pid = pid;
+	return o;
+}
+
+/* Why @pid does not move: dmesg, and the outcome its errno completes. */
+void mig_refuse(pid_t pid, const char *fmt, ...)
+{
+	struct mig_outcome_rec *o;
+	va_list args;
+
+	spin_lock(&mig_outcome_lock);
+	o = mig_outcome_new(pid);
+	o->err = 1;
+	va_start(args, fmt);
+	vsnprintf(o->why, sizeof(o->why), fmt, args);
+	va_end(args);
+	pr_info("pid %d: not moved: %s\n", pid, o->why);
+	spin_unlock(&mig_outcome_lock);
+}
+
+/* The end of a move of @pid to @node: made (0) or not (its errno). */
+void mig_outcome(pid_t pid, unsigned int node, int err)
+{
+	struct mig_outcome_rec *o = NULL;
+	unsigned int i;
+
+	spin_lock(&mig_outcome_lock);
+	/* the refusal this move recorded, if it is the latest of @pid */
+	for (i = 0; i < MIG_NR_OUTCOMES; i++) {
+		struct mig_outcome_rec *r = &mig_outcomes[i];
+
+		if (r->seq && r->pid == pid && (!o || r->seq > o->seq))
+			o = r;
+	}
+	if (!o || o->err != 1 || !err) {
+		o = mig_outcome_new(pid);
+		strscpy(o->why, err ? "see dmesg" : "moved", sizeof(o->why));
+	}
+	o->node = node;
+	o->err = err < 0 ? -err : err;
+	spin_unlock(&mig_outcome_lock);
+}
+
+static ssize_t outcomes_show(struct kobject *kobj, struct kobj_attribute *attr,
+			     char *buf)
+{
+	u64 first, seq;
+	int len = 0;
+
+	spin_lock(&mig_outcome_lock);
+	first = mig_outcome_seq > MIG_NR_OUTCOMES ?
+		mig_outcome_seq - MIG_NR_OUTCOMES + 1 : 1;
+	for (seq = first; seq <= mig_outcome_seq; seq++) {
+		const struct mig_outcome_rec *o =
+			&mig_outcomes[(seq - 1) % MIG_NR_OUTCOMES];
+
+		if (o->err == 1)
+			continue;	/* its move has not ended yet */
+		len += sysfs_emit_at(buf, len, "%llu %d %u %d %s\n", o->seq,
+				     o->pid, o->node, o->err, o->why);
+	}
+	spin_unlock(&mig_outcome_lock);
+	return len;
+}
+
+static struct kobj_attribute mig_outcomes_attr = __ATTR_RO(outcomes);
+static struct kobject *mig_kobj;
 
 /* --- ICS server handlers ---------------------------------------------- */
 
@@ -460,11 +560,21 @@ int migration_init(void)
 	ret = ssi_register_mig_ops(&mig_hooks);
 	if (ret)
 		goto err_thread;
+	mig_kobj = kobject_create_and_add("migration", ssi_sysfs_root());
+	if (!mig_kobj) {
+		ret = -ENOMEM;
+		goto err_hooks;
+	}
+	ret = sysfs_create_file(mig_kobj, &mig_outcomes_attr.attr);
+	if (ret)
+		goto err_kobj;
 	ret = ssi_proc_register(&mig_proc_ops);
 	if (ret)
-		goto err_hooks;
+		goto err_kobj;
 	return 0;
 
+err_kobj:
+	kobject_put(mig_kobj);
 err_hooks:
 	ssi_unregister_mig_ops(&mig_hooks);
 err_thread:
@@ -485,6 +595,7 @@ err_wq:
 void migration_exit(void)
 {
 	ssi_proc_unregister(&mig_proc_ops);
+	kobject_put(mig_kobj);
 	ssi_unregister_mig_ops(&mig_hooks);
 	ssisys_unregister(SSISYS_MIG_RESTORE_THREAD, &mig_restore_thread_handler);
 	ssisys_unregister(SSISYS_MIG_REAPED, &mig_reaped_handler);

@@ -269,6 +269,12 @@ struct mig_out *mig_precopy(struct task_struct *task, unsigned int node)
 	mm = get_task_mm(task);
 	if (!mm)
 		return NULL;
+	/* a small one moves faster in one go, and is not frozen much longer */
+	if (get_mm_counter(mm, MM_ANONPAGES) <
+	    (migration_precopy_min_kb >> (PAGE_SHIFT - 10))) {
+		mmput(mm);
+		return NULL;
+	}
 	req = kzalloc(sizeof(*req), GFP_KERNEL);
 	out = req ? mig_out_new(task_tgid_nr(task), node, mm) : NULL;
 	if (!out)
@@ -360,6 +366,22 @@ static void mig_stage_drop(unsigned int node)
 		mig_stage_free(st);
 }
 
+static void mig_stage_reap(struct work_struct *work);
+static DECLARE_DELAYED_WORK(mig_stage_reaper, mig_stage_reap);
+
+/* Stages no restore came for (the process ended, the source gave up). */
+static void mig_stage_reap(struct work_struct *work)
+{
+	bool more;
+
+	mig_stage_drop(0);
+	spin_lock(&mig_stage_lock);
+	more = !list_empty(&mig_stages);
+	spin_unlock(&mig_stage_lock);
+	if (more)
+		schedule_delayed_work(&mig_stage_reaper, MIG_STAGE_TIMEOUT);
+}
+
 void mig_stage_nodedown(unsigned int node)
 {
 	mig_stage_drop(node);
@@ -367,6 +389,7 @@ void mig_stage_nodedown(unsigned int node)
 
 void mig_stage_exit(void)
 {
+	cancel_delayed_work_sync(&mig_stage_reaper);
 	mig_stage_drop(~0u);
 }
 
@@ -488,7 +511,7 @@ static int mig_pull_run(struct mig_pull *pull)
 		s->pull = pull;
 		s->req.session = pull->session;
 		s->req.mode = pull->mode;
-		INIT_WORK(&s->work, mig_pull_call);
+		INIT_WORK_ONSTACK(&s->work, mig_pull_call);
 		s->rep = kvmalloc(sizeof(*s->rep), GFP_KERNEL);
 		if (!s->rep)
 			err = -ENOMEM;
@@ -536,8 +559,11 @@ static int mig_pull_run(struct mig_pull *pull)
 			busy++;
 		}
 	}
-	for (i = 0; i < MIG_PULL_DEPTH; i++)
+	for (i = 0; i < MIG_PULL_DEPTH; i++) {
+		/* no call is in flight any more: every slot came back */
+		destroy_work_on_stack(&pull->slot[i].work);
 		kvfree(pull->slot[i].rep);
+	}
 	return err;
 }
 
@@ -615,6 +641,7 @@ int mig_srv_precopy(unsigned int from, const struct mig_precopy_req *req,
 	spin_lock(&mig_stage_lock);
 	list_add(&st->link, &mig_stages);
 	spin_unlock(&mig_stage_lock);
+	schedule_delayed_work(&mig_stage_reaper, MIG_STAGE_TIMEOUT + HZ);
 	return 0;
 }
 

@@ -17,6 +17,7 @@
 #include <linux/fs_struct.h>
 #include <linux/futex.h>
 #include <linux/mm.h>
+#include <linux/delay.h>
 #include <linux/mman.h>
 #include <linux/mount.h>
 #include <linux/namei.h>
@@ -298,6 +299,30 @@ static void mig_in_expire(void)
 	}
 }
 
+/*
+ * Is @pid taken here?  A process coming back soon after it left may find
+ * its old task still ending (freeing its memory) and not yet reaped by the
+ * helper; that one goes within seconds, so wait for it (bounded).
+ */
+static bool mig_pid_in_use(pid_t pid)
+{
+	unsigned long until = jiffies + MIG_CALL_TIMEOUT / 2;
+	struct task_struct *t;
+	bool leaving;
+
+	for (;;) {
+		rcu_read_lock();
+		t = pid_task(find_vpid(pid), PIDTYPE_PID);
+		leaving = t && t->flags & PF_EXITING;
+		rcu_read_unlock();
+		if (!t)
+			return false;
+		if (!leaving || time_after(jiffies, until))
+			return true;
+		msleep(20);
+	}
+}
+
 int mig_in_add(u64 session, pid_t pid, unsigned int source,
 	       unsigned int home, const void *image, size_t len)
 {
@@ -355,9 +380,7 @@ int mig_in_add(u64 session, pid_t pid, unsigned int source,
 		mig_in_put(in);
 		return ret;
 	}
-	rcu_read_lock();
-	exists = pid_task(find_vpid(pid), PIDTYPE_PID);
-	rcu_read_unlock();
+	exists = mig_pid_in_use(pid);
 	if (exists) {
 		mig_in_put(in);
 		return -EEXIST;

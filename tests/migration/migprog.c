@@ -16,8 +16,10 @@
  *                                calls migrate(), 1 = the first worker
  *                                does, goto = it waits for a write to
  *                                /proc/<pid>/goto); checks every sum and TID
- *   migprog refuse KIND NODE     set up KIND (shm, nnp, none) and print
- *                                migrate()'s errno
+ *   migprog refuse KIND NODE     set up KIND (shm, nnp, seccomp, ptracing,
+ *                                ptraced, vfork: the vfork child asks,
+ *                                none) and print migrate()'s errno; NODE 0:
+ *                                print "KIND ready pid P" and wait
  *   migprog rfork NODE CODE      rfork() a child to NODE that reports its
  *                                PID, parent and node and exits CODE; the
  *                                parent reaps it and prints its status
@@ -57,6 +59,9 @@
 #include <string.h>
 #include <sys/mman.h>
 #include <sys/prctl.h>
+#include <sys/ptrace.h>
+#include <linux/filter.h>
+#include <linux/seccomp.h>
 #include <sys/resource.h>
 #include <sys/syscall.h>
 #include <sys/wait.h>
@@ -309,14 +314,77 @@ static int mode_refuse(char **argv)
 	} else if (!strcmp(kind, "nnp")) {
 		if (prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0))
 			return 2;
+	} else if (!strcmp(kind, "seccomp")) {
+		struct sock_filter allow =
+			BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_ALLOW);
+		struct sock_fprog prog = { .len = 1, .filter = &allow };
+
+		if (prctl(PR_SET_SECCOMP, SECCOMP_MODE_FILTER, &prog, 0, 0))
+			return 2;
+	} else if (!strcmp(kind, "ptracing")) {
+		/* a child that asked to be traced, stopped: we trace it */
+		pid_t c = fork();
+		int st;
+
+		if (c == 0) {
+			ptrace(PTRACE_TRACEME, 0, NULL, NULL);
+			raise(SIGSTOP);
+			_exit(0);
+		}
+		if (c < 0 || waitpid(c, &st, WUNTRACED) != c)
+			return 2;
+		r = migrate(node);
+		printf("%s migrate %ld errno %d node %d pid %d\n", kind, r,
+		       r ? errno : 0, node_of_self(), getpid());
+		kill(c, SIGKILL);
+		waitpid(c, &st, 0);
+		return 0;
+	} else if (!strcmp(kind, "ptraced")) {
+		/* a child seizes us (no stop) and tells us through a pipe */
+		int fds[2], st;
+		pid_t c, me = getpid();
+		char b;
+
+		if (pipe(fds))
+			return 2;
+		c = fork();
+		if (c == 0) {
+			b = ptrace(PTRACE_SEIZE, me, NULL, NULL) ? 'n' : 'y';
+			if (write(fds[1], &b, 1) != 1)
+				_exit(1);
+			pause();
+			_exit(0);
+		}
+		if (c < 0 || read(fds[0], &b, 1) != 1 || b != 'y')
+			return 2;
+		r = migrate(node);
+		printf("%s migrate %ld errno %d node %d pid %d\n", kind, r,
+		       r ? errno : 0, node_of_self(), getpid());
+		kill(c, SIGKILL);
+		waitpid(c, &st, 0);
+		return 0;
 	} else if (!strcmp(kind, "vfork")) {
 		/* checked from the child side of vfork: shared mm */
+		int st;
 		pid_t c = vfork();
 
 		if (c == 0) {
 			r = migrate(node);
 			_exit(r ? errno : 0);
 		}
+		if (c < 0 || waitpid(c, &st, 0) != c || !WIFEXITED(st))
+			return 2;
+		/* the child's errno, as the others print their own */
+		printf("%s migrate %d errno %d node %d pid %d\n", kind,
+		       WEXITSTATUS(st) ? -1 : 0, WEXITSTATUS(st),
+		       node_of_self(), c);
+		return 0;
+	}
+	if (!node) {
+		/* moved (or not) from outside; a signal ends it */
+		printf("%s ready pid %d\n", kind, getpid());
+		fflush(stdout);
+		pause();
 		return 0;
 	}
 	r = migrate(node);

@@ -21,7 +21,7 @@ from abi import binding, errors, header
 from abi import cluster as C
 
 MEMBERSHIP_FMT = "<QIIII64B"  # struct ssi_membership
-NODE_INFO_FMT = "<IIIIQQIIIIQQ"  # struct ssi_node_info
+NODE_INFO_FMT = "<IIIIQQIIIIQQIIQII"  # struct ssi_node_info
 ICS_TEST_FMT = "<IIIIIIiIQ"  # struct ssi_ics_test
 TABLE_HEAD_FMT = "<II"  # struct ssi_cluster_table, then 63 x (node, addr)
 
@@ -54,6 +54,11 @@ def node_info_bytes(node: int, state: int, addr: str, since_ns: int = 0) -> byte
         3,
         since_ns,
         9,
+        0,  # nr_running
+        0,  # flags: no load figures (an older clms)
+        0,  # mem_available_kb
+        0,  # figures_age_ms
+        0,  # reserved
     )
 
 
