@@ -31,6 +31,7 @@ import pytest
 
 from qemu import Cluster, Node
 from qemu.cbuild import build_c_program
+from qemu.paths import flavor
 
 pytestmark = pytest.mark.cluster
 CLUSTER_NODES = 3
@@ -43,6 +44,7 @@ MOVES = int(os.environ.get("SSI_SOAK_MOVES", "50"))
 SOAK_ON = os.environ.get("SSI_MIG_SOAK", "") not in ("", "0")
 PTY_LOG, PTY_IN = "/tmp/pty.log", "/tmp/pty.in"
 SERVER_ADDR, PORT = "169.254.77.3", 5556
+FACTOR = flavor().timeout_factor  # host-side waits scale with the kernel flavor
 
 
 @pytest.fixture(scope="module")
@@ -66,7 +68,7 @@ def move(nd: Node, pid: int, node: int, also: str = "") -> float:
     says *node*."""
     t0 = time.monotonic()
     nd.succeed(f"echo {node} > /proc/{pid}/goto{'; ' + also if also else ''}")
-    nd.wait_until_succeeds(f'test "$(cat /proc/{pid}/node)" = {node}', timeout=60,
+    nd.wait_until_succeeds(f'test "$(cat /proc/{pid}/node)" = {node}', timeout=FACTOR * 60,
                            interval=0.1)
     return time.monotonic() - t0
 
@@ -89,7 +91,7 @@ class Terminal:
         nd.succeed(f"rm -f {PTY_LOG} {PTY_IN}; mkfifo {PTY_IN}")
         nd.succeed(f"({SOAK} term {PTY_LOG} {PTY_IN} {SOAK} tty {ms}) "
                    "</dev/null >/dev/null 2>&1 &")
-        first = nd.wait_until_succeeds(f"grep '^tty ' {PTY_LOG}", timeout=60).split()
+        first = nd.wait_until_succeeds(f"grep '^tty ' {PTY_LOG}", timeout=FACTOR * 60).split()
         self.pid = int(first[1])
         assert int(first[2]) == 1, first
         self.typed: list[int] = []
@@ -118,13 +120,13 @@ class Terminal:
     def wait_for(self, prefix: str, timeout: float = 60) -> list[str]:
         """The first logged line starting with *prefix*, as fields."""
         out = self.nd.wait_until_succeeds(f"tr -d '\\r' < {PTY_LOG} | grep -m1 '^{prefix}'",
-                                          timeout=timeout)
+                                          timeout=FACTOR * timeout)
         return out.split()
 
     def quit(self) -> list[str]:
         """Type quit; the session's log once the terminal saw it end."""
         self.type(self.keys("quit\\n"))
-        self.nd.wait_until_succeeds(f"grep -q '^term exit' {PTY_LOG}", timeout=60)
+        self.nd.wait_until_succeeds(f"grep -q '^term exit' {PTY_LOG}", timeout=FACTOR * 60)
         return lines_of(self.nd, PTY_LOG)
 
     def check(self, log: list[str], path: list[int], sigint: bool = True) -> None:
@@ -246,7 +248,7 @@ def rfile_counters(nd: Node) -> dict[str, int]:
 
 
 def first_fields(nd: Node, cmd: str, timeout: float = 60) -> list[str]:
-    return nd.wait_until_succeeds(f"{cmd} | head -n1 | grep .", timeout=timeout).split()
+    return nd.wait_until_succeeds(f"{cmd} | head -n1 | grep .", timeout=FACTOR * timeout).split()
 
 
 @pytest.mark.timeout(900)
@@ -270,7 +272,7 @@ def test_soak_random_moves_of_a_mixed_set(cluster: Cluster, soak: Path, overlap:
 
     n3.succeed("rm -f /tmp/soak.srv*")
     n3.succeed(f"({SOAK} tcpsrv {PORT} >/tmp/soak.srv 2>/tmp/soak.srv.err) </dev/null &")
-    n3.wait_until_succeeds("grep -q listening /tmp/soak.srv.err", timeout=60)
+    n3.wait_until_succeeds("grep -q listening /tmp/soak.srv.err", timeout=FACTOR * 60)
     n1.succeed("rm -f /tmp/soak.*")
     rfile_before = {n: rfile_counters(cluster.node(n)) for n in NODES}
     term = Terminal(n1, 50)
@@ -299,8 +301,8 @@ def test_soak_random_moves_of_a_mixed_set(cluster: Cluster, soak: Path, overlap:
             return
         frm = w.path[-2]
         try:
-            n1.wait_until_succeeds(f'test "$(cat /proc/{w.pid}/node)" = {w.at}', timeout=90,
-                                   interval=0.1)
+            n1.wait_until_succeeds(f'test "$(cat /proc/{w.pid}/node)" = {w.at}',
+                                   timeout=FACTOR * 90, interval=0.1)
         except Exception as e:
             dmesg = {n: cluster.node(n).execute("dmesg | tail -n 15")[1] for n in NODES}
             raise AssertionError(f"move {w.move}: {w.name} pid {w.pid} {frm} -> {w.at} did "
@@ -337,10 +339,10 @@ def test_soak_random_moves_of_a_mixed_set(cluster: Cluster, soak: Path, overlap:
     by = {w.name: w for w in work}
     term_log = term.quit()
     n1.succeed(f"kill -USR1 {by['threads'].pid} {by['tcp'].pid} {by['producer'].pid}")
-    n1.wait_until_succeeds("grep -q 'threads done' /tmp/soak.thr", timeout=120)
-    n1.wait_until_succeeds("grep -q 'tcp sent' /tmp/soak.tcp", timeout=120)
-    n1.wait_until_succeeds("grep -q consumed /tmp/soak.cons.err", timeout=120)
-    n3.wait_until_succeeds("grep -qE '^(eof|error)' /tmp/soak.srv.err", timeout=120)
+    n1.wait_until_succeeds("grep -q 'threads done' /tmp/soak.thr", timeout=FACTOR * 120)
+    n1.wait_until_succeeds("grep -q 'tcp sent' /tmp/soak.tcp", timeout=FACTOR * 120)
+    n1.wait_until_succeeds("grep -q consumed /tmp/soak.cons.err", timeout=FACTOR * 120)
+    n3.wait_until_succeeds("grep -qE '^(eof|error)' /tmp/soak.srv.err", timeout=FACTOR * 120)
 
     # the pty session
     term.check(term_log, by["tty"].path)
@@ -385,9 +387,10 @@ def test_soak_random_moves_of_a_mixed_set(cluster: Cluster, soak: Path, overlap:
 
     # each workload's processes are gone everywhere (deputies included)
     for w in work:
-        n1.wait_until_succeeds(f"! test -e /proc/{w.pid}", timeout=60)
+        n1.wait_until_succeeds(f"! test -e /proc/{w.pid}", timeout=FACTOR * 60)
         for n in NODES:
-            cluster.node(n).wait_until_succeeds(f"! test -e /proc/{w.pid}/stat", timeout=60)
+            cluster.node(n).wait_until_succeeds(f"! test -e /proc/{w.pid}/stat",
+                                                timeout=FACTOR * 60)
     for n in NODES:
         print(f"[soak] node {n} moves in:",
               cluster.node(n).succeed("dmesg | grep -c 'migration: pid .* moved to node'").strip(),
@@ -398,7 +401,7 @@ def test_soak_random_moves_of_a_mixed_set(cluster: Cluster, soak: Path, overlap:
     for n in NODES:
         nd = cluster.node(n)
         nd.wait_until_succeeds(f"test $(cat {RFILE}/exported) = {rfile_before[n]['exported']}",
-                               timeout=30)
+                               timeout=FACTOR * 30)
         after = rfile_counters(nd)
         print(f"[soak] node {n} rfile {after}")
         for c in ("bad_handle", "bad_request"):
