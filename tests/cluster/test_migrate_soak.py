@@ -11,11 +11,12 @@ workload writes names its PID and the node it ran on.
   to a server on node 3 and a pipeline ``produce | consume`` at once, makes
   random moves (``echo N > /proc/PID/goto`` on node 1, the home node) and
   then checks every stream line by line.  ``SSI_SOAK_MOVES`` (default 50) and
-  ``SSI_SOAK_SEED`` (default random, printed) choose the moves.  A variant
-  takes 2.2-2.5 min on the 2-core host when nothing else runs (3 TCG guests,
-  moves of 0.2-8 s wall), 4-4.7 min when other guests share it: the
-  overlapping variant always runs, the one-at-a-time one only with
-  ``SSI_MIG_SOAK=1`` in the environment (``SSI_MIG_SOAK=1 make test``).
+  ``SSI_SOAK_SEED`` (default random, printed) choose the moves.  On the
+  2-core host with nothing else running the overlapping variant took 55 s and
+  the one-at-a-time one about 2.3 min; with other guests sharing the host
+  each took 4-4.7 min.  The overlapping variant always runs, the
+  one-at-a-time one only with ``SSI_MIG_SOAK=1`` in the environment
+  (``SSI_MIG_SOAK=1 make test``).
 """
 
 from __future__ import annotations
