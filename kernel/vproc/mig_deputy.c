@@ -9,6 +9,7 @@
  */
 #define pr_fmt(fmt) KBUILD_MODNAME ": " fmt
 
+#include <linux/delay.h>
 #include <linux/module.h>
 #include <linux/sched.h>
 #include <linux/sched/signal.h>
@@ -172,6 +173,7 @@ static void mig_deputy_forward(struct mig_deputy *dep,
 		.code = info->si_code,
 	};
 	struct mig_signal_rep rep;
+	unsigned long until = jiffies + MIG_RESTORE_TIMEOUT;
 	unsigned int node;
 	int ret;
 
@@ -182,10 +184,16 @@ static void mig_deputy_forward(struct mig_deputy *dep,
 	} else if (info->si_code > 0) {
 		req.code = SI_KERNEL;	/* kernel-made; its fields stay here */
 	}
-	spin_lock(&mig_dep_lock);
-	node = dep->node;
-	spin_unlock(&mig_dep_lock);
-	ret = ics_mig_signal(node, &req, &rep, MIG_CALL_TIMEOUT);
+	for (;;) {
+		spin_lock(&mig_dep_lock);
+		node = dep->node;
+		spin_unlock(&mig_dep_lock);
+		ret = ics_mig_signal(node, &req, &rep, MIG_CALL_TIMEOUT);
+		/* moving from @node: where it lands comes with mig.exited */
+		if (ret != -EINPROGRESS || time_after(jiffies, until))
+			break;
+		msleep(20);
+	}
 	if (ret)
 		pr_info("pid %d: signal %d not forwarded to node %u: %d\n",
 			dep->pid, info->si_signo, node, ret);

@@ -51,6 +51,7 @@ struct mig_work {
 	struct work_struct precopy;
 	struct task_struct *task;
 	struct mig_out *pre;
+	bool deferred;		/* requeued behind the task works before it */
 };
 
 /* rfork children on their way out, and what their parent is told. */
@@ -947,6 +948,20 @@ void mig_out_put(struct mig_out *out)
 	}
 }
 
+/* Is @pid frozen here for a move (its image taken or being taken)? */
+bool mig_out_frozen(pid_t pid)
+{
+	struct mig_out *out;
+	bool frozen = false;
+
+	spin_lock(&mig_out_lock);
+	list_for_each_entry(out, &mig_outs, link)
+		if (out->pid == pid && READ_ONCE(out->frozen))
+			frozen = true;
+	spin_unlock(&mig_out_lock);
+	return frozen;
+}
+
 /* A listed session for moving @pid's @mm (mmgrab) to @target. */
 struct mig_out *mig_out_new(pid_t pid, unsigned int target,
 			    struct mm_struct *mm)
@@ -1102,6 +1117,8 @@ static int mig_out_run(unsigned int node, void **exec, u32 exec_len,
 		ret = -ENOMEM;
 		goto free;
 	}
+	/* signals from now on miss the image: the deputy retries them */
+	WRITE_ONCE(out->frozen, true);
 	b.p = req->image;
 	b.len = 0;
 	b.cap = sizeof(req->image);
@@ -1144,6 +1161,9 @@ static int mig_out_run(unsigned int node, void **exec, u32 exec_len,
 unlist:
 	pages = atomic_read(&out->pages);
 	image_len = req->image_len;
+	/* moved on: its deputy learns the new node before signals come here */
+	if (!ret && migrant)
+		mig_migrant_moved(task_tgid_nr(current), node);
 	mig_out_discard(out);
 	out = NULL;
 	if (ret)
@@ -1158,8 +1178,6 @@ unlist:
 		ktime_us_delta(ktime_get(), frozen), image_len, pages,
 		precopied ? " after pre-copy" : "", g->expected + 1);
 	mig_outcome(task_tgid_nr(current), node, 0);
-	if (migrant)
-		mig_migrant_moved(task_tgid_nr(current), node);
 	mig_close_all_fds();
 	if (migrant) {
 		/* not its home: every thread here ends, reaped quietly */
@@ -1234,6 +1252,17 @@ static void mig_work_fn(struct callback_head *cb)
 	struct mig_out *pre = w->pre;
 	int ret;
 
+	/*
+	 * task_work_run() runs a detached chain; this work may end the task
+	 * (moved on) or run the deputy for the process's life, and the rest
+	 * of that chain (an ____fput() of a file just closed...) would be
+	 * lost.  So run once more, alone, after the chain.
+	 */
+	if (!w->deferred) {
+		w->deferred = true;
+		if (!task_work_add(current, cb, TWA_NONE))
+			return;
+	}
 	kfree(w);
 	ret = mig_out_run(node, &exec, exec_len, pre);
 	kvfree(exec);

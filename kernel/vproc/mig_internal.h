@@ -38,6 +38,7 @@ struct mig_out {
 	bool finished;
 	atomic_t pages;			/* sent so far */
 	bool live;			/* pre-copy: the process runs */
+	bool frozen;			/* its image is being taken or sent */
 	bool precopied;			/* the target staged its pages */
 };
 
@@ -140,6 +141,7 @@ void mig_out_nodedown(unsigned int node);
 struct mig_out *mig_out_new(pid_t pid, unsigned int target,
 			    struct mm_struct *mm);
 void mig_out_discard(struct mig_out *out);
+bool mig_out_frozen(pid_t pid);
 bool mig_special_vma(struct vm_area_struct *vma, const char **name);
 
 /* mig_pages.c */
@@ -163,6 +165,7 @@ int mig_reaped(pid_t pid, int status);
 int mig_migrant_ppid(pid_t pid, pid_t *ppid);
 unsigned int mig_migrant_home(pid_t pid);
 void mig_migrant_moved(pid_t pid, unsigned int node);
+bool mig_migrant_moved_on(pid_t pid);
 int mig_restore_deputy(struct mig_in *in);
 void mig_in_nodedown(unsigned int node);
 void mig_in_exit(void);

@@ -258,6 +258,11 @@ int mig_srv_signal(unsigned int from, const struct mig_signal_req *req,
 	task = mig_migrant_task(from, req->pid);
 	if (!task)
 		return -ESRCH;		/* only its deputy signals it this way */
+	if (mig_out_frozen(req->pid) || mig_migrant_moved_on(req->pid)) {
+		/* it is leaving: the deputy asks again where it lands */
+		put_task_struct(task);
+		return -EINPROGRESS;
+	}
 	clear_siginfo(&info);
 	info.si_signo = req->signo;
 	info.si_code = req->code > 0 ? SI_KERNEL : req->code;

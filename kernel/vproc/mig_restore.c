@@ -539,6 +539,19 @@ void mig_migrant_moved(pid_t pid, unsigned int node)
 		ics_mig_exited(home, &req, &rep, MIG_CALL_TIMEOUT);
 }
 
+/* Did @pid, restored here, move on (its task here only ends)? */
+bool mig_migrant_moved_on(pid_t pid)
+{
+	struct mig_migrant *mg;
+	bool moved;
+
+	spin_lock(&mig_in_lock);
+	mg = mig_migrant_find(pid);
+	moved = mg && mg->moved_on;
+	spin_unlock(&mig_in_lock);
+	return moved;
+}
+
 /* The restore helper reaped @pid with wait status @status. */
 int mig_reaped(pid_t pid, int status)
 {

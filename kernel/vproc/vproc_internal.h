@@ -111,6 +111,7 @@ int vproc_locate(pid_t pid, unsigned int *node, bool ask_origin);
 int vproc_kill_pgrp(pid_t pgid, int sig, const struct kernel_siginfo *info,
 		    int ret);
 int vproc_route_kill(pid_t pid, int sig, const struct kernel_siginfo *info);
+int vproc_route_goto(pid_t pid, unsigned int node);
 long vproc_route_task(u32 op, pid_t pid, int arg);
 int vproc_route_attr(pid_t pid, unsigned int *node, u32 *uid, u32 *gid);
 struct vproc_read_rep *vproc_route_read(pid_t pid, const char *name);

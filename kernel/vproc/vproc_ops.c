@@ -683,6 +683,73 @@ static int vproc_kill_req(struct vproc_kill_req *req, pid_t pid, int sig,
 	return 0;
 }
 
+int vproc_srv_move(unsigned int from, const struct vproc_move_req *req,
+		   struct vproc_move_rep *rep)
+{
+	struct task_struct *task;
+	struct vproc_creds c;
+	const struct cred *old;
+	struct cred *cred;
+	int ret;
+
+	if (!vproc_is_cluster_pid(req->pid))
+		return -EINVAL;
+	ret = vproc_here(req->pid);
+	if (ret)
+		return ret;
+	task = vproc_get_task(req->pid);
+	if (!task)
+		return -ESRCH;
+	VPROC_CREDS_FROM_REQ(&c, req);
+	cred = vproc_cred_build(&c);
+	if (IS_ERR(cred)) {
+		put_task_struct(task);
+		return PTR_ERR(cred);
+	}
+	/* what a write to /proc/<pid>/goto here by the caller would do */
+	old = override_creds(cred);
+	ret = ssi_mig_goto(task, req->node);
+	revert_creds(old);
+	put_cred(cred);
+	put_task_struct(task);
+	return ret;
+}
+
+static int vproc_goto_fn(unsigned int node, void *arg)
+{
+	struct vproc_move_rep rep;
+
+	if (node == vproc_self())
+		return vproc_srv_move(node, arg, &rep);
+	return ics_vproc_move(node, arg, &rep, VPROC_TIMEOUT);
+}
+
+/*
+ * /proc/<pid>/goto of a process running on another node: what the write
+ * there returned (abi/ERRNOS.md), the transport's own failures as
+ * EHOSTDOWN (the node went) or EAGAIN (try again).
+ */
+int vproc_route_goto(pid_t pid, unsigned int node)
+{
+	struct vproc_move_req req = { .pid = pid, .node = node };
+	struct vproc_creds c;
+	int ret;
+
+	if (vproc_creds_current(&c))
+		return -EPERM;
+	VPROC_CREDS_TO_REQ(&req, &c);
+	ret = vproc_route(pid, vproc_goto_fn, &req, NULL);
+	switch (ret) {
+	case -ENOTCONN: case -EHOSTUNREACH:
+		return -EHOSTDOWN;
+	case -ETIMEDOUT: case -EBADMSG: case -EMSGSIZE: case -EPROTO:
+	case -EREMOTE:
+		return -EAGAIN;
+	default:
+		return ret;
+	}
+}
+
 /* kill(2): EPERM, ESRCH, and EAGAIN as a local real-time signal's. */
 #define VPROC_KILL_OK	(VPROC_OK_EPERM | VPROC_OK_EAGAIN)
 

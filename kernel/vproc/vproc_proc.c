@@ -233,6 +233,26 @@ static const struct file_operations vproc_file_fops = {
 	.release = vproc_file_release,
 };
 
+/* goto: the node running the process moves it, under the writer's creds. */
+static ssize_t vproc_goto_write(struct file *file, const char __user *buf,
+				size_t count, loff_t *ppos)
+{
+	unsigned int node;
+	int ret;
+
+	ret = kstrtouint_from_user(buf, count, 10, &node);
+	if (ret)
+		return ret;
+	ret = vproc_route_goto(vproc_ipid(file_inode(file)), node);
+	return ret ? ret : count;
+}
+
+static const struct file_operations vproc_goto_fops = {
+	.owner = THIS_MODULE,
+	.write = vproc_goto_write,
+	.llseek = noop_llseek,
+};
+
 /* ---- /proc/<pid> of another node ---- */
 
 static const struct inode_operations vproc_dir_iops;
@@ -258,6 +278,8 @@ static struct dentry *vproc_instantiate(struct dentry *dentry, umode_t mode,
 		inode->i_op = &vproc_dir_iops;
 		inode->i_fop = &vproc_dir_fops;
 		set_nlink(inode, 2);
+	} else if (!strcmp(dentry->d_name.name, "goto")) {
+		inode->i_fop = &vproc_goto_fops;
 	} else {
 		inode->i_fop = &vproc_file_fops;
 	}
@@ -266,7 +288,7 @@ static struct dentry *vproc_instantiate(struct dentry *dentry, umode_t mode,
 	return d_splice_alias(inode, dentry);
 }
 
-/* Entries of a remote /proc/<pid>: the readable files, then "node". */
+/* Entries of a remote /proc/<pid>: the readable files, "node", "goto". */
 static const char *vproc_dir_entry(unsigned int i, bool *private)
 {
 	const char *name = vproc_proc_file_name(i);
@@ -276,7 +298,11 @@ static const char *vproc_dir_entry(unsigned int i, bool *private)
 		vproc_proc_file_ok(name, private);
 		return name;
 	}
-	return vproc_proc_file_name(i - 1) ? "node" : NULL;
+	if (i && vproc_proc_file_name(i - 1))
+		return "node";
+	if (i > 1 && vproc_proc_file_name(i - 2))
+		return "goto";
+	return NULL;
 }
 
 static struct dentry *vproc_dir_lookup(struct inode *dir,
@@ -292,7 +318,8 @@ static struct dentry *vproc_dir_lookup(struct inode *dir,
 			break;
 	if (!vproc_dir_entry(i, &private))
 		return ERR_PTR(-ENOENT);
-	return vproc_instantiate(dentry, S_IFREG | (private ? 0400 : 0444),
+	return vproc_instantiate(dentry, !strcmp(name, "goto") ? S_IFREG | 0222 :
+				 S_IFREG | (private ? 0400 : 0444),
 				 vproc_ipriv(vproc_ipid(dir),
 					     vproc_inode_node(dir), i + 1),
 				 dir->i_uid, dir->i_gid);

@@ -27,6 +27,7 @@ REPO = Path(__file__).resolve().parents[2]
 SOURCE = REPO / "tests" / "migration" / "migprog.c"
 PROG = REPO / "build" / "bin" / "migprog"
 EOPNOTSUPP, EBUSY, EINVAL, EHOSTDOWN = 95, 16, 22, 112
+NOBODY = "setpriv --reuid=65534 --regid=65534 --clear-groups"
 
 
 @pytest.fixture(scope="module")
@@ -183,6 +184,30 @@ def test_refusals_leave_the_process_intact(cluster: Cluster, prog: Path, kind: s
 
 
 @pytest.mark.timeout(300)
+def test_goto_written_on_any_node_moves_the_process(cluster: Cluster, prog: Path) -> None:
+    """/proc/<pid>/goto works on every node: node 3 moves a process of node 1
+    that runs on node 2 (node 2 makes the write under the writer's
+    credentials); an unprivileged writer on node 1 gets EPERM, and an invalid
+    node EINVAL, from node 2 through vproc, and the process stays."""
+    up(cluster)
+    n1, n2, n3 = cluster.node(1), cluster.node(2), cluster.node(3)
+    out = "/tmp/any.out"
+    start(n1, f"{PROG} count 100000 20", out)
+    pid = pid_of(n1, out)
+    goto(n1, pid, 2)
+    n1.wait_until_succeeds(f'test "$(cat /proc/{pid}/node)" = 2', timeout=120)
+    n3.succeed(f"echo 3 > /proc/{pid}/goto")
+    n1.wait_until_succeeds(f'test "$(cat /proc/{pid}/node)" = 3', timeout=120)
+    # coreutils echo says which errno (dash's builtin only says "I/O error")
+    rc, _, err = n2.execute(f"{NOBODY} sh -c '/bin/echo 1 > /proc/{pid}/goto'")
+    assert rc != 0 and "Operation not permitted" in err, (rc, err)
+    rc, _, err = n2.execute(f"/bin/echo 99 > /proc/{pid}/goto")
+    assert rc != 0 and "Invalid argument" in err, (rc, err)
+    assert where(n1, pid) == 3
+    n1.succeed(f"kill {pid}")
+
+
+@pytest.mark.timeout(300)
 def test_ssictl_migrate_says_why_a_process_stays(cluster: Cluster, prog: Path) -> None:
     """`ssictl migrate` of a process that cannot move fails at once with the
     kernel's reason and errno (from /sys/kernel/ssi/migration/outcomes), the
@@ -190,7 +215,7 @@ def test_ssictl_migrate_says_why_a_process_stays(cluster: Cluster, prog: Path) -
     up(cluster)
     nd = cluster.node(1)
     out = "/tmp/refuse.out"
-    start(nd, f"{PROG} refuse seccomp 0", out)
+    start(nd, f"{PROG} refuse seccomp wait", out)
     pid = pid_of(nd, out, timeout=60)
     t0 = time.monotonic()
     rc, so, se = nd.execute(f"ssictl migrate {pid} 2 --wait 90", timeout=180)
@@ -201,7 +226,7 @@ def test_ssictl_migrate_says_why_a_process_stays(cluster: Cluster, prog: Path) -
     outcomes = nd.succeed("cat /sys/kernel/ssi/migration/outcomes")
     assert re.search(rf"^\d+ {pid} 2 {EOPNOTSUPP} under seccomp$", outcomes, re.M), outcomes
     nd.succeed(f"kill {pid}")
-    start(nd, f"{PROG} refuse none 0", out)
+    start(nd, f"{PROG} refuse none wait", out)
     pid = pid_of(nd, out, timeout=60)
     nd.succeed(f"ssictl migrate {pid} 2 --wait 90", timeout=180)
     assert where(nd, pid) == 2

@@ -18,8 +18,8 @@
  *                                /proc/<pid>/goto); checks every sum and TID
  *   migprog refuse KIND NODE     set up KIND (shm, nnp, seccomp, ptracing,
  *                                ptraced, vfork: the vfork child asks,
- *                                none) and print migrate()'s errno; NODE 0:
- *                                print "KIND ready pid P" and wait
+ *                                none) and print migrate()'s errno; NODE
+ *                                wait: print "KIND ready pid P" and wait
  *   migprog rfork NODE CODE      rfork() a child to NODE that reports its
  *                                PID, parent and node and exits CODE; the
  *                                parent reaps it and prints its status
@@ -380,7 +380,7 @@ static int mode_refuse(char **argv)
 		       node_of_self(), c);
 		return 0;
 	}
-	if (!node) {
+	if (!strcmp(argv[3], "wait")) {
 		/* moved (or not) from outside; a signal ends it */
 		printf("%s ready pid %d\n", kind, getpid());
 		fflush(stdout);
