@@ -189,8 +189,13 @@ static void mig_deputy_forward(struct mig_deputy *dep,
 		node = dep->node;
 		spin_unlock(&mig_dep_lock);
 		ret = ics_mig_signal(node, &req, &rep, MIG_CALL_TIMEOUT);
-		/* moving from @node: where it lands comes with mig.exited */
-		if (ret != -EINPROGRESS || time_after(jiffies, until))
+		/*
+		 * EINPROGRESS: moving from @node, where it lands comes with
+		 * mig.exited; ENOTCONN: ICS backs off a failed connect for a
+		 * moment.  Either way the signal must not be lost.
+		 */
+		if ((ret != -EINPROGRESS && ret != -ENOTCONN) ||
+		    time_after(jiffies, until))
 			break;
 		msleep(20);
 	}

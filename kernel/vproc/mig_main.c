@@ -51,6 +51,7 @@
 #define pr_fmt(fmt) KBUILD_MODNAME ": " fmt
 
 #include <linux/capability.h>
+#include <linux/delay.h>
 #include <linux/kernel.h>
 #include <linux/kobject.h>
 #include <linux/module.h>
@@ -493,11 +494,17 @@ static int mig_goto_node(struct task_struct *task, unsigned int node)
 		struct mig_move_req req = { .pid = pid, .node = node };
 		struct mig_move_rep rep;
 
+		unsigned long until = jiffies + MIG_CALL_TIMEOUT;
+
 		ret = mig_check_node(node);
-		if (ret)
+		if (ret || runs == node)
 			return ret;
-		return runs == node ? 0 :
-			ics_mig_move(runs, &req, &rep, MIG_CALL_TIMEOUT);
+		/* ENOTCONN: ICS backs off a failed connect for a moment */
+		while ((ret = ics_mig_move(runs, &req, &rep,
+					   MIG_CALL_TIMEOUT)) == -ENOTCONN &&
+		       time_before(jiffies, until))
+			msleep(20);
+		return ret == -ENOTCONN ? -EAGAIN : ret;
 	}
 	return mig_queue(task->group_leader, node, false);
 }

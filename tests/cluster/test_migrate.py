@@ -53,7 +53,8 @@ def pid_of(nd: Node, out: str, timeout: float = 30.0) -> int:
 
 
 def goto(nd: Node, pid: int, node: int) -> None:
-    nd.succeed(f"echo {node} > /proc/{pid}/goto")
+    # coreutils echo names the errno of a failed write; dash's builtin does not
+    nd.succeed(f"/bin/echo {node} > /proc/{pid}/goto")
 
 
 def where(nd: Node, pid: int) -> int:
@@ -181,6 +182,30 @@ def test_refusals_leave_the_process_intact(cluster: Cluster, prog: Path, kind: s
     assert f[1:4] == ["migrate", "-1", "errno"] and int(f[4]) == errno, out
     assert f[6] == "1", out  # still on node 1
     assert re.search(r"migration: pid \d+: not moved: ", nd.succeed("dmesg | tail -n 20"))
+
+
+@pytest.mark.timeout(300)
+def test_signals_sent_while_it_moves_on_all_arrive(cluster: Cluster, prog: Path) -> None:
+    """Real-time signals sent from node 1 (its deputy forwards them) right
+    after each goto, while the process moves on 2 -> 3 -> 2 (away from its
+    home), all arrive: none is left on the task it leaves."""
+    up(cluster)
+    n1 = cluster.node(1)
+    out = "/tmp/sig.out"
+    start(n1, f"{PROG} sigcount", out)
+    pid = pid_of(n1, out)
+    goto(n1, pid, 2)
+    n1.wait_until_succeeds(f'test "$(cat /proc/{pid}/node)" = 2', timeout=120)
+    sent = 0
+    for target in (3, 2, 3):
+        goto(n1, pid, target)
+        n1.succeed(f"for i in 1 2 3 4 5 6 7 8; do kill -s RTMIN+1 {pid}; done")
+        sent += 8
+        n1.wait_until_succeeds(f'test "$(cat /proc/{pid}/node)" = {target}', timeout=120)
+    time.sleep(1)
+    n1.succeed(f"kill -TERM {pid}")
+    line = n1.wait_until_succeeds(f"grep 'sigcount got' {out}", timeout=60).split()
+    assert line[2] == str(sent) and line[4] == "3", line
 
 
 @pytest.mark.timeout(300)

@@ -39,6 +39,8 @@
  *                                write, abrt: abort()); the parent reaps it
  *                                and prints "parent child P signaled S sig
  *                                G core C status X"
+ *   migprog sigcount             count SIGRTMIN+1 until SIGTERM, then print
+ *                                "sigcount got N node N"
  *   migprog sweep MIB SECS       until SIGUSR1 (or for SECS s), each
  *                                generation writes an eighth
  *                                of MIB MiB (page i when i % 8 == gen % 8;
@@ -539,6 +541,38 @@ static int mode_coredump(char **argv)
 	return 0;
 }
 
+static volatile sig_atomic_t rt_count, rt_done;
+
+static void on_rt(int sig)
+{
+	(void)sig;
+	rt_count++;
+}
+
+static void on_term(int sig)
+{
+	(void)sig;
+	rt_done = 1;
+}
+
+/* Count SIGRTMIN+1 (queued, never merged) until SIGTERM; print the count. */
+static int mode_sigcount(void)
+{
+	struct sigaction sa = { .sa_handler = on_rt };
+	struct sigaction st = { .sa_handler = on_term };
+
+	sigemptyset(&sa.sa_mask);
+	sigemptyset(&st.sa_mask);
+	if (sigaction(SIGRTMIN + 1, &sa, NULL) || sigaction(SIGTERM, &st, NULL))
+		return 2;
+	printf("sigcount pid %d node %d\n", getpid(), node_of_self());
+	fflush(stdout);
+	while (!rt_done)
+		pause();
+	printf("sigcount got %d node %d\n", (int)rt_count, node_of_self());
+	return 0;
+}
+
 /* What generation @gen leaves in page @i: its mark, or 0 if it dropped it. */
 static uint64_t sweep_mark(uint64_t gen, size_t i)
 {
@@ -657,6 +691,8 @@ int main(int argc, char **argv)
 		return mode_spin(argv);
 	if (argc == 4 && !strcmp(argv[1], "hog"))
 		return mode_hog(argv);
+	if (argc == 2 && !strcmp(argv[1], "sigcount"))
+		return mode_sigcount();
 	if (argc == 4 && !strcmp(argv[1], "sweep"))
 		return mode_sweep(argv);
 	if (argc == 4 && !strcmp(argv[1], "coredump"))
