@@ -19,6 +19,7 @@ import pytest
 
 from qemu import Cluster, Node
 from qemu.cbuild import build_c_program
+from qemu.paths import flavor
 
 pytestmark = pytest.mark.cluster
 CLUSTER_NODES = 3
@@ -300,7 +301,9 @@ def test_threads_move_as_a_group_mid_computation(cluster: Cluster, prog: Path, w
     pid = pid_of(nd, out, timeout=60)
     if who == "goto":
         goto(nd, pid, target)
-    line = nd.wait_until_succeeds(f"grep 'threads migrate' {out}", timeout=240)
+    # pre-copying 64 MiB takes minutes under the debug kernel
+    line = nd.wait_until_succeeds(f"grep 'threads migrate' {out}",
+                                  timeout=flavor().timeout(240))
     f = line.split()
     assert f[2] == "0" and f[6] == str(target) and f[8] == str(pid), line
     assert f[10] == "ok" and f[12] == "ok", line

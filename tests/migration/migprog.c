@@ -224,11 +224,18 @@ static void *thread_work(void *arg)
 {
 	struct part *pt = arg;
 	uint64_t first = 0;
+	struct timespec t0, t;
 
 	pt->tid_before = gettid();
-	/* moved from outside: that may come late (pre-copy runs first) */
+	clock_gettime(CLOCK_MONOTONIC, &t0);
+	/*
+	 * Moved from outside: that may come late (pre-copy runs first, and
+	 * takes minutes under a debug kernel), so go on until moved, for
+	 * at most 10 minutes.
+	 */
 	for (int r = 0; r < pt->rounds ||
-	     (pt->from && r < 100 * pt->rounds && node_of_self() == pt->from);
+	     (pt->from && node_of_self() == pt->from &&
+	      !clock_gettime(CLOCK_MONOTONIC, &t) && t.tv_sec - t0.tv_sec < 600);
 	     r++) {
 		uint64_t s = sum(pt->p, pt->len);
 
