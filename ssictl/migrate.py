@@ -6,8 +6,8 @@ of process group PID), which this node serves for the processes it runs and for
 those whose home it is; it then waits until ``/proc/PID/node`` says NODE.  A
 refusal is logged by the node that ran the process (dmesg: ``migration: pid P:
 not moved: <why>``, and ``/sys/kernel/ssi/migration/outcomes``, which ``migrate``
-reads to say why at once when the process ran here) and the process goes on
-where it was.  ``rfork`` is a demo of
+run by root reads to say why at once when the process ran here) and the process
+goes on where it was.  ``rfork`` is a demo of
 rfork(2): the child reports where it runs and exits.  ``onnode`` execs CMD on NODE
 with rexec(2), keeping this process's PID.
 """

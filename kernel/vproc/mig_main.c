@@ -97,7 +97,8 @@ int mig_check_node(unsigned int node)
  * The last MIG_NR_OUTCOMES moves this node's processes ended, one line
  * each, oldest first: "SEQ PID NODE ERRNO WHY", ERRNO 0 and WHY "moved"
  * for a move made.  A goto returns before the move is tried, so this is
- * where `ssictl migrate` finds why a process stayed (dmesg says it too).
+ * where `ssictl migrate` finds why a process stayed (dmesg says it too;
+ * root only, like dmesg).
  */
 #define MIG_NR_OUTCOMES		32
 #define MIG_WHY_LEN		112
@@ -186,7 +187,9 @@ static ssize_t outcomes_show(struct kobject *kobj, struct kobj_attribute *attr,
 	return len;
 }
 
-static struct kobj_attribute mig_outcomes_attr = __ATTR_RO(outcomes);
+/* root only, as dmesg: the reasons name addresses and descriptors */
+static struct kobj_attribute mig_outcomes_attr = __ATTR(outcomes, 0400,
+							 outcomes_show, NULL);
 static struct kobject *mig_kobj;
 
 /* --- ICS server handlers ---------------------------------------------- */

@@ -320,6 +320,14 @@ struct mig_stage {
 
 static LIST_HEAD(mig_stages);
 static DEFINE_SPINLOCK(mig_stage_lock);
+/* Pages staged on this node, every stage and source together. */
+static atomic_long_t mig_staged_pages = ATOMIC_LONG_INIT(0);
+
+static void mig_staged_put(struct page *page)
+{
+	put_page(page);
+	atomic_long_dec(&mig_staged_pages);
+}
 
 static void mig_stage_free(struct mig_stage *st)
 {
@@ -327,7 +335,7 @@ static void mig_stage_free(struct mig_stage *st)
 	unsigned long idx;
 
 	xa_for_each(&st->pages, idx, page)
-		put_page(page);
+		mig_staged_put(page);
 	xa_destroy(&st->pages);
 	kfree(st);
 }
@@ -577,8 +585,9 @@ static int mig_stage_consume(struct mig_pull *pull,
 	for (i = 0; i < rep->page_addr_count; i++) {
 		struct page *page, *old;
 
-		if (st->nr >= st->limit)
-			return -ENOMEM;	/* the move goes without pre-copy */
+		/* every peer's stages together: the move goes without */
+		if (atomic_long_read(&mig_staged_pages) >= st->limit)
+			return -ENOMEM;
 		page = alloc_page(GFP_USER | __GFP_NOWARN);
 		if (!page)
 			return -ENOMEM;
@@ -590,8 +599,9 @@ static int mig_stage_consume(struct mig_pull *pull,
 			put_page(page);
 			return xa_err(old);
 		}
+		atomic_long_inc(&mig_staged_pages);
 		if (old)
-			put_page(old);
+			mig_staged_put(old);
 		else
 			st->nr++;
 	}
@@ -628,8 +638,13 @@ int mig_srv_precopy(unsigned int from, const struct mig_precopy_req *req,
 	st->session = req->session;
 	st->source = from;
 	xa_init(&st->pages);
-	/* the process needs as much again when it is restored */
-	st->limit = si_mem_available() / 2;
+	/*
+	 * Half of what staging may use (the memory available plus what is
+	 * staged already): a restore needs as much again, and no peer may
+	 * take a node's memory by asking for pre-copies.
+	 */
+	st->limit = (si_mem_available() +
+		     atomic_long_read(&mig_staged_pages)) / 2;
 	pull.stage = st;
 	ret = mig_pull_run(&pull);
 	if (ret) {
@@ -725,7 +740,7 @@ static int mig_write_kept(struct mig_stage *st, unsigned long addr, u32 nr)
 			ret = mig_write_run(addr + (unsigned long)done *
 					    PAGE_SIZE, n, mig_kept_page, pages);
 		while (i--)
-			put_page(pages[i]);
+			mig_staged_put(pages[i]);
 	}
 	return ret;
 }

@@ -251,6 +251,8 @@ def test_ssictl_migrate_says_why_a_process_stays(cluster: Cluster, prog: Path) -
     assert where(nd, pid) == 1
     outcomes = nd.succeed("cat /sys/kernel/ssi/migration/outcomes")
     assert re.search(rf"^\d+ {pid} 2 {EOPNOTSUPP} under seccomp$", outcomes, re.M), outcomes
+    # the reasons name addresses and descriptors: root only, as dmesg
+    assert nd.execute(f"{NOBODY} cat /sys/kernel/ssi/migration/outcomes")[0] != 0
     nd.succeed(f"kill {pid}")
     start(nd, f"{PROG} refuse none wait", out)
     pid = pid_of(nd, out, timeout=60)
