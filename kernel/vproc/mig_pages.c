@@ -20,6 +20,10 @@
  * target takes from its staged copy.  The process stops for what it wrote
  * meanwhile, not for all of its memory.  A clean page the target did not
  * stage fails the move (the process goes on at the source).
+ *
+ * The target maps the pages it staged, or filled from a reply, as they
+ * are (ssi_mm_install_anon_page(), patch 0005): under TCG a fault, a clear
+ * and a copy cost some 15 us a page, which a frozen process waited for.
  */
 #define pr_fmt(fmt) KBUILD_MODNAME ": " fmt
 
@@ -43,6 +47,8 @@
 #define MIG_PULL_WINDOW		(2UL << 20)	/* address space per window */
 #define MIG_KEPT_RUN_MAX	4096		/* pages per kept[] entry */
 #define MIG_GUP_BATCH		16
+/* Pages that become the process's: lowmem, so page_address() works. */
+#define MIG_PAGE_GFP		(GFP_USER | __GFP_MOVABLE | __GFP_NOWARN)
 /* Staged pages nobody restored go after this. */
 #define MIG_STAGE_TIMEOUT	(60 * HZ)
 /* A pre-copy pulls everything; it may take a while on a slow link. */
@@ -588,7 +594,7 @@ static int mig_stage_consume(struct mig_pull *pull,
 		/* every peer's stages together: the move goes without */
 		if (atomic_long_read(&mig_staged_pages) >= st->limit)
 			return -ENOMEM;
-		page = alloc_page(GFP_USER | __GFP_NOWARN);
+		page = alloc_page(MIG_PAGE_GFP);
 		if (!page)
 			return -ENOMEM;
 		memcpy(page_address(page), rep->data + (size_t)i * PAGE_SIZE,
@@ -663,62 +669,80 @@ int mig_srv_precopy(unsigned int from, const struct mig_precopy_req *req,
 /* --- target: restoring ----------------------------------------------- */
 
 /*
- * Write @nr pages at @addr of current's process (also into its read-only
- * mappings, as ptrace would) from @src: faulted in a batch at a time with
- * get_user_pages() rather than one exception per page.
+ * Write the contents of @page at @addr of current's process (also into a
+ * read-only mapping, as ptrace would).  For a page that cannot be mapped
+ * as it is.
  */
-static int mig_write_run(unsigned long addr, u32 nr,
-			 const void *(*src)(void *ctx, u32 i), void *ctx)
+static int mig_write_page(unsigned long addr, struct page *page)
 {
-	struct page *pages[MIG_GUP_BATCH];
-	u32 done = 0;
+	struct page *dst;
+	void *to;
+	long got;
 
-	while (done < nr) {
-		long got, j;
-
-		if (mmap_read_lock_killable(current->mm))
-			return -EINTR;
-		got = get_user_pages(addr + (unsigned long)done * PAGE_SIZE,
-				     min_t(u32, nr - done, MIG_GUP_BATCH),
-				     FOLL_WRITE | FOLL_FORCE, pages, NULL);
-		mmap_read_unlock(current->mm);
-		if (got <= 0)
-			return got ? (int)got : -EFAULT;
-		for (j = 0; j < got; j++) {
-			void *dst = kmap_local_page(pages[j]);
-
-			memcpy(dst, src(ctx, done + j), PAGE_SIZE);
-			kunmap_local(dst);
-			put_page(pages[j]);
-		}
-		done += got;
-	}
+	if (mmap_read_lock_killable(current->mm))
+		return -EINTR;
+	got = get_user_pages(addr, 1, FOLL_WRITE | FOLL_FORCE, &dst, NULL);
+	mmap_read_unlock(current->mm);
+	if (got != 1)
+		return got < 0 ? (int)got : -EFAULT;
+	to = kmap_local_page(dst);
+	memcpy(to, page_address(page), PAGE_SIZE);
+	kunmap_local(to);
+	put_page(dst);
 	return 0;
 }
 
-struct mig_data_src {
-	const struct mig_pages_rep *rep;
-	u32 first;
-};
-
-static const void *mig_data_page(void *ctx, u32 i)
+/*
+ * Make @pages[i] the page at @addr[i] of current's process, i < @nr, with
+ * ssi_mm_install_anon_page(): no fault, no clear, no copy.  A page that
+ * cannot be mapped so (something is mapped there, a kernel without the
+ * helper) is written instead.  Consumes every reference of @pages.
+ */
+static int mig_map_pages(const unsigned long *addr, struct page **pages,
+			 u32 nr)
 {
-	const struct mig_data_src *d = ctx;
+	struct mm_struct *mm = current->mm;
+	struct vm_area_struct *vma = NULL;
+	int ret = 0;
+	u32 i;
 
-	return d->rep->data + (size_t)(d->first + i) * PAGE_SIZE;
+	if (mmap_read_lock_killable(mm)) {
+		ret = -EINTR;
+		goto put;
+	}
+	for (i = 0; i < nr && !ret; i++) {
+		if (!vma || addr[i] < vma->vm_start || addr[i] >= vma->vm_end)
+			vma = vma_lookup(mm, addr[i]);
+		if (!vma) {
+			ret = -EFAULT;	/* not a mapping of the image */
+			break;
+		}
+		ret = IS_ENABLED(CONFIG_USERFAULTFD) ?
+		      ssi_mm_install_anon_page(vma, addr[i], pages[i]) :
+		      -EOPNOTSUPP;
+		if (!ret)
+			pages[i] = NULL;	/* the page table's now */
+		else if (ret == -EEXIST || ret == -EINVAL ||
+			 ret == -EOPNOTSUPP)
+			ret = 0;		/* written below */
+	}
+	mmap_read_unlock(mm);
+	for (i = 0; i < nr && !ret; i++) {
+		if (pages[i])
+			ret = mig_write_page(addr[i], pages[i]);
+	}
+put:
+	for (i = 0; i < nr; i++) {
+		if (pages[i])
+			put_page(pages[i]);
+	}
+	return ret;
 }
 
-/* Staged pages are lowmem (GFP_USER): their contents are at page_address(). */
-static const void *mig_kept_page(void *ctx, u32 i)
+/* A run of clean pages: the staged ones become the process's. */
+static int mig_map_kept(struct mig_stage *st, unsigned long addr, u32 nr)
 {
-	struct page **pages = ctx;
-
-	return page_address(pages[i]);
-}
-
-/* A run of clean pages, from the staged copy (taken off it as they go). */
-static int mig_write_kept(struct mig_stage *st, unsigned long addr, u32 nr)
-{
+	unsigned long at[MIG_GUP_BATCH];
 	struct page *pages[MIG_GUP_BATCH];
 	u32 done, n, i;
 	int ret = 0;
@@ -726,44 +750,59 @@ static int mig_write_kept(struct mig_stage *st, unsigned long addr, u32 nr)
 	for (done = 0; done < nr && !ret; done += n) {
 		n = min_t(u32, nr - done, MIG_GUP_BATCH);
 		for (i = 0; i < n; i++) {
-			unsigned long a = addr + (unsigned long)(done + i) *
-					  PAGE_SIZE;
-
-			pages[i] = st ? xa_erase(&st->pages, a >> PAGE_SHIFT) :
+			at[i] = addr + (unsigned long)(done + i) * PAGE_SIZE;
+			pages[i] = st ? xa_erase(&st->pages, at[i] >> PAGE_SHIFT) :
 				   NULL;
 			if (!pages[i]) {
 				ret = -EPROTO;	/* clean, but never staged */
 				break;
 			}
+			atomic_long_dec(&mig_staged_pages);	/* ours now */
 		}
-		if (!ret)
-			ret = mig_write_run(addr + (unsigned long)done *
-					    PAGE_SIZE, n, mig_kept_page, pages);
-		while (i--)
-			mig_staged_put(pages[i]);
+		if (ret) {
+			while (i--)
+				put_page(pages[i]);
+			break;
+		}
+		ret = mig_map_pages(at, pages, n);
 	}
 	return ret;
+}
+
+/* Pages of a reply, @nr from @first: each in a page of ours, then mapped. */
+static int mig_map_data(const struct mig_pages_rep *rep, u32 first, u32 nr)
+{
+	unsigned long at[MIG_GUP_BATCH];
+	struct page *pages[MIG_GUP_BATCH];
+	u32 i;
+
+	for (i = 0; i < nr; i++) {
+		pages[i] = alloc_page(MIG_PAGE_GFP);
+		if (!pages[i]) {
+			while (i--)
+				put_page(pages[i]);
+			return -ENOMEM;
+		}
+		memcpy(page_address(pages[i]),
+		       rep->data + (size_t)(first + i) * PAGE_SIZE, PAGE_SIZE);
+		at[i] = rep->page_addr[first + i];
+	}
+	return mig_map_pages(at, pages, nr);
 }
 
 static int mig_restore_consume(struct mig_pull *pull,
 			       const struct mig_pages_rep *rep)
 {
-	struct mig_data_src d = { .rep = rep };
 	int ret = 0;
 	u32 i, n;
 
-	/* data: runs of consecutive addresses */
 	for (i = 0; i < rep->page_addr_count && !ret; i += n) {
-		for (n = 1; i + n < rep->page_addr_count &&
-		     rep->page_addr[i + n] == rep->page_addr[i] + n * PAGE_SIZE;
-		     n++)
-			;
-		d.first = i;
-		ret = mig_write_run(rep->page_addr[i], n, mig_data_page, &d);
+		n = min_t(u32, rep->page_addr_count - i, MIG_GUP_BATCH);
+		ret = mig_map_data(rep, i, n);
 	}
 	for (i = 0; i < rep->kept_count && !ret; i++) {
 		n = (rep->kept[i] & ~PAGE_MASK) + 1;
-		ret = mig_write_kept(pull->stage, rep->kept[i] & PAGE_MASK, n);
+		ret = mig_map_kept(pull->stage, rep->kept[i] & PAGE_MASK, n);
 		pull->kept += n;
 	}
 	return ret;
