@@ -205,6 +205,22 @@ def pack_body(msg: Message) -> list[str]:
     return [*out, *run, "\treturn len;"]
 
 
+def clear_body(msg: Message, var: str) -> list[str]:
+    """Statements that give *var* (a pointer to an unzeroed ``msg``) what a
+    handler may rely on: scalars, counts and strings zero.  Array and bytes
+    contents stay as they are: only their first count elements are packed,
+    and the handler writes those."""
+    out: list[str] = []
+    for f in msg.fields:
+        if isinstance(f.type, ScalarType):
+            out += _stmt(1, f"{var}->{f.name} = 0;")
+        elif isinstance(f.type, StringType):
+            out += _stmt(1, f"memset({var}->{f.name}, 0, sizeof({var}->{f.name}));")
+        else:
+            out += _stmt(1, f"{var}->{N.len_member(f)} = 0;")
+    return out
+
+
 def c_member_decls(f: Field) -> list[str]:
     t = f.type
     if isinstance(t, ScalarType):
@@ -237,6 +253,8 @@ class MsgView:
     unpack_def: list[str]
     pack_body: list[str]
     unpack_body: list[str]
+    clear_body: list[str]
+    """Statements clearing ``rep`` in a server dispatch (see clear_body())."""
 
 
 def comment(text: str, indent: str = "") -> list[str]:
@@ -273,6 +291,7 @@ def _msg_view(svc: Service, op: Op, which: N.Which, msg: Message) -> MsgView:
                                                 "size_t len"]),
         pack_body=[] if msg.empty else pack_body(msg),
         unpack_body=[] if msg.empty else unpack_body(msg),
+        clear_body=[] if msg.empty else clear_body(msg, "rep"),
     )
 
 
@@ -325,10 +344,10 @@ def _op_view(svc: Service, op: Op) -> OpView:
             "unsigned int from", f"const struct {req.tag} *req", f"struct {rep.tag} *rep"], ";")
         dispatch_params = ["unsigned int from", "const void *req_buf", "size_t req_len",
                            "void *rep_buf", "size_t rep_cap"]
-        wire_call = cwrap.call("\tret = ics_call", [
+        wire_call = cwrap.call("\tret = ics_call" if rep.empty else "\tret = ics_call_take", [
             *wire_head,
             *(["NULL", "0"] if req.empty else ["req_buf", "req_len"]),
-            *(["NULL", "0"] if rep.empty else ["rep_buf", rep.max_macro]),
+            *(["NULL", "0"] if rep.empty else ["&rep_buf", rep.max_macro]),
             "&rep_len", "timeout"], ";")
     return OpView(
         name=op.name,

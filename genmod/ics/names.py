@@ -59,7 +59,7 @@ C_RESERVED = C_KEYWORDS | KERNEL_RESERVED
 
 ICS_H_NAMES = _words(
     """
-    ics_register_service ics_unregister_service ics_call ics_send
+    ics_register_service ics_unregister_service ics_call ics_call_take ics_send
     ics_set_peer ics_clear_peer ics_node_down ics_peer_connected
     ics_configured_nodes ics_peer_addr ics_hdr ics_op ics_service ics_chan ics_kind
     """

@@ -368,7 +368,7 @@ static int ics_rx_deliver(struct ics_conn *conn)
 		return ret > 0 ? ics_rx_authed(conn) : ret;
 	}
 	if (conn->outgoing) {
-		ics_rx_reply(conn, &conn->rx_hdr, body);
+		ics_rx_reply(conn, &conn->rx_hdr, &body);
 		kvfree(body);
 	} else {
 		ics_rx_call(conn, &conn->rx_hdr, body);	/* takes @body */

@@ -160,10 +160,11 @@ static inline bool ics_conn_authed(const struct ics_conn *conn)
 /* A call waiting for its reply; lives on the caller's stack. */
 struct ics_pending {
 	struct completion done;
-	void *rep;
+	void *rep;		/* the caller's buffer, or the one taken */
 	size_t rep_cap;
 	size_t rep_len;
 	int status;
+	bool take;		/* take the received buffer, do not copy */
 };
 
 struct ics_peer {
@@ -227,8 +228,9 @@ extern atomic_t ics_handshakes;
 /* ics_rpc.c */
 void ics_rx_call(struct ics_conn *conn, const struct ics_hdr *hdr,
 		 void *body);
+/* A reply: *@body is taken (set NULL) by a call that takes its buffer. */
 void ics_rx_reply(struct ics_conn *conn, const struct ics_hdr *hdr,
-		  const void *body);
+		  void **body);
 void ics_fail_pending(struct ics_conn *conn, int status);
 void ics_rpc_exit(void);
 

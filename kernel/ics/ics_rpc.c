@@ -183,7 +183,7 @@ void ics_rx_call(struct ics_conn *conn, const struct ics_hdr *hdr, void *body)
 }
 
 void ics_rx_reply(struct ics_conn *conn, const struct ics_hdr *hdr,
-		  const void *body)
+		  void **body)
 {
 	u64 xid = le64_to_cpu(hdr->xid);
 	u32 status = le32_to_cpu(hdr->status);
@@ -202,8 +202,13 @@ void ics_rx_reply(struct ics_conn *conn, const struct ics_hdr *hdr,
 		p->status = status < MAX_ERRNO ? -(int)status : -EPROTO;
 	} else if (len > p->rep_cap) {
 		p->status = -EMSGSIZE;
+	} else if (p->take) {
+		p->rep = *body;
+		*body = NULL;
+		p->rep_len = len;
+		p->status = 0;
 	} else {
-		memcpy(p->rep, body, len);
+		memcpy(p->rep, *body, len);
 		p->rep_len = len;
 		p->status = 0;
 	}
@@ -231,13 +236,13 @@ static bool ics_args_ok(unsigned int node, enum ics_chan chan, size_t len)
 	       chan < ICS_NR_CHANS && len <= ICS_MAX_BODY;
 }
 
-int ics_call(unsigned int node, enum ics_chan chan, u16 service, u16 op,
-	     u16 op_version, const void *req, size_t req_len, void *rep,
-	     size_t rep_cap, size_t *rep_len, unsigned long timeout)
+static int ics_call_pending(unsigned int node, enum ics_chan chan,
+			    u16 service, u16 op, u16 op_version,
+			    const void *req, size_t req_len,
+			    struct ics_pending *p, unsigned long timeout)
 {
 	/* One deadline for the whole call: connect, handshake, send, reply. */
 	unsigned long deadline = jiffies + timeout;
-	struct ics_pending p = { .rep = rep, .rep_cap = rep_cap };
 	unsigned int down_gen;
 	struct ics_conn *conn;
 	struct ics_hdr hdr;
@@ -256,8 +261,8 @@ int ics_call(unsigned int node, enum ics_chan chan, u16 service, u16 op,
 			ics_count(ICS_CNT_CALL_TIMEOUTS);
 		return PTR_ERR(conn);
 	}
-	init_completion(&p.done);
-	ret = xa_alloc_cyclic(&conn->pending, &xid, &p, xa_limit_32b,
+	init_completion(&p->done);
+	ret = xa_alloc_cyclic(&conn->pending, &xid, p, xa_limit_32b,
 			      &conn->next_xid, GFP_KERNEL);
 	if (ret < 0)
 		goto out_err;
@@ -274,7 +279,7 @@ int ics_call(unsigned int node, enum ics_chan chan, u16 service, u16 op,
 		goto out_erase;
 
 	left = (long)(deadline - jiffies);
-	left = wait_for_completion_killable_timeout(&p.done, left > 0 ? left : 1);
+	left = wait_for_completion_killable_timeout(&p->done, left > 0 ? left : 1);
 	xa_lock(&conn->pending);
 	if (__xa_erase(&conn->pending, xid)) {
 		/* Nobody completed us: we own the outcome. */
@@ -285,9 +290,7 @@ int ics_call(unsigned int node, enum ics_chan chan, u16 service, u16 op,
 		goto out_err;
 	}
 	xa_unlock(&conn->pending);
-	ret = p.status;
-	if (!ret && rep_len)
-		*rep_len = p.rep_len;
+	ret = p->status;
 	if (ret)
 		ics_count(ICS_CNT_CALL_ERRORS);
 	ics_conn_put(conn);
@@ -300,7 +303,39 @@ out_err:
 	ics_conn_put(conn);
 	return ret;
 }
+
+int ics_call(unsigned int node, enum ics_chan chan, u16 service, u16 op,
+	     u16 op_version, const void *req, size_t req_len, void *rep,
+	     size_t rep_cap, size_t *rep_len, unsigned long timeout)
+{
+	struct ics_pending p = { .rep = rep, .rep_cap = rep_cap };
+	int ret;
+
+	ret = ics_call_pending(node, chan, service, op, op_version, req,
+			       req_len, &p, timeout);
+	if (!ret && rep_len)
+		*rep_len = p.rep_len;
+	return ret;
+}
 EXPORT_SYMBOL_GPL(ics_call);
+
+int ics_call_take(unsigned int node, enum ics_chan chan, u16 service, u16 op,
+		  u16 op_version, const void *req, size_t req_len, void **rep,
+		  size_t rep_cap, size_t *rep_len, unsigned long timeout)
+{
+	struct ics_pending p = { .rep_cap = rep_cap, .take = true };
+	int ret;
+
+	*rep = NULL;
+	ret = ics_call_pending(node, chan, service, op, op_version, req,
+			       req_len, &p, timeout);
+	if (!ret) {
+		*rep = p.rep;
+		*rep_len = p.rep_len;
+	}
+	return ret;
+}
+EXPORT_SYMBOL_GPL(ics_call_take);
 
 int ics_send(unsigned int node, enum ics_chan chan, u16 service, u16 op,
 	     u16 op_version, const void *msg, size_t len)

@@ -88,6 +88,16 @@ int ics_call(unsigned int node, enum ics_chan chan, u16 service, u16 op,
 	     u16 op_version, const void *req, size_t req_len, void *rep,
 	     size_t rep_cap, size_t *rep_len, unsigned long timeout);
 
+/*
+ * ics_call() that hands over the reply as it arrived instead of copying
+ * it: on success *@rep is a buffer of *@rep_len bytes (at most @rep_cap;
+ * NULL when empty) that the caller frees with kvfree().  For bulk replies,
+ * whose copy costs as much as their trip.
+ */
+int ics_call_take(unsigned int node, enum ics_chan chan, u16 service, u16 op,
+		  u16 op_version, const void *req, size_t req_len, void **rep,
+		  size_t rep_cap, size_t *rep_len, unsigned long timeout);
+
 /* One-way message; returns once queued on the socket.  May sleep. */
 int ics_send(unsigned int node, enum ics_chan chan, u16 service, u16 op,
 	     u16 op_version, const void *msg, size_t len);

@@ -196,6 +196,13 @@ int ics_call(unsigned int node, enum ics_chan chan, u16 service, u16 op,
     return -ENOTCONN;
 }
 
+int ics_call_take(unsigned int node, enum ics_chan chan, u16 service, u16 op,
+          u16 op_version, const void *req, size_t req_len, void **rep,
+          size_t rep_cap, size_t *rep_len, unsigned long timeout)
+{
+    return -ENOTCONN;
+}
+
 int ics_send(unsigned int node, enum ics_chan chan, u16 service, u16 op,
          u16 op_version, const void *msg, size_t len)
 {

@@ -288,6 +288,30 @@ int ics_call(unsigned int node, enum ics_chan chan, u16 service, u16 op, u16 op_
                rep_len);
 }
 
+int ics_call_take(unsigned int node, enum ics_chan chan, u16 service, u16 op,
+          u16 op_version, const void *req, size_t req_len, void **rep, size_t rep_cap,
+          size_t *rep_len, unsigned long timeout)
+{
+    /* as the kernel's: the buffer the reply arrived in, exactly its size */
+    void *buf = kvmalloc(rep_cap, GFP_KERNEL);
+    int ret;
+
+    CHECK(timeout == 100);
+    CHECK(rep_cap);
+    *rep = NULL;
+    if (!buf)
+        return -ENOMEM;
+    ret = deliver(node, chan, service, op, op_version, req, req_len, false, buf, rep_cap,
+                  rep_len);
+    if (ret) {
+        free(buf);
+        return ret;
+    }
+    *rep = *rep_len ? realloc(buf, *rep_len) : (free(buf), NULL);
+    CHECK(*rep || !*rep_len);
+    return 0;
+}
+
 int ics_send(unsigned int node, enum ics_chan chan, u16 service, u16 op, u16 op_version,
          const void *msg, size_t len)
 {
