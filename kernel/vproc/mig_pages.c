@@ -46,7 +46,7 @@
 #define MIG_PULL_DEPTH		3		/* calls in flight */
 #define MIG_PULL_WINDOW		(2UL << 20)	/* address space per window */
 #define MIG_KEPT_RUN_MAX	4096		/* pages per kept[] entry */
-#define MIG_GUP_BATCH		16
+#define MIG_PAGE_BATCH		16		/* pages per GUP or mapping batch */
 /* Pages that become the process's: lowmem, so page_address() works. */
 #define MIG_PAGE_GFP		(GFP_USER | __GFP_MOVABLE | __GFP_NOWARN)
 /* Staged pages nobody restored go after this. */
@@ -152,15 +152,15 @@ static const struct mm_walk_ops mig_walk_ops = {
 /* Copy the pages listed in @addrs into @data; returns how many were kept. */
 static u32 mig_copy_pages(struct mm_struct *mm, u64 *addrs, u32 nr, u8 *data)
 {
-	struct vm_area_struct *vmas[MIG_GUP_BATCH];
-	struct page *pages[MIG_GUP_BATCH];
+	struct vm_area_struct *vmas[MIG_PAGE_BATCH];
+	struct page *pages[MIG_PAGE_BATCH];
 	u32 i = 0, out = 0;
 
 	while (i < nr) {
 		unsigned long start = addrs[i];
 		long run = 1, got, j;
 
-		while (i + run < nr && run < MIG_GUP_BATCH &&
+		while (i + run < nr && run < MIG_PAGE_BATCH &&
 		       addrs[i + run] == start + run * PAGE_SIZE)
 			run++;
 		got = get_user_pages_remote(mm, start, run,
@@ -742,13 +742,13 @@ put:
 /* A run of clean pages: the staged ones become the process's. */
 static int mig_map_kept(struct mig_stage *st, unsigned long addr, u32 nr)
 {
-	unsigned long at[MIG_GUP_BATCH];
-	struct page *pages[MIG_GUP_BATCH];
+	unsigned long at[MIG_PAGE_BATCH];
+	struct page *pages[MIG_PAGE_BATCH];
 	u32 done, n, i;
 	int ret = 0;
 
 	for (done = 0; done < nr && !ret; done += n) {
-		n = min_t(u32, nr - done, MIG_GUP_BATCH);
+		n = min_t(u32, nr - done, MIG_PAGE_BATCH);
 		for (i = 0; i < n; i++) {
 			at[i] = addr + (unsigned long)(done + i) * PAGE_SIZE;
 			pages[i] = st ? xa_erase(&st->pages, at[i] >> PAGE_SHIFT) :
@@ -772,8 +772,8 @@ static int mig_map_kept(struct mig_stage *st, unsigned long addr, u32 nr)
 /* Pages of a reply, @nr from @first: each in a page of ours, then mapped. */
 static int mig_map_data(const struct mig_pages_rep *rep, u32 first, u32 nr)
 {
-	unsigned long at[MIG_GUP_BATCH];
-	struct page *pages[MIG_GUP_BATCH];
+	unsigned long at[MIG_PAGE_BATCH];
+	struct page *pages[MIG_PAGE_BATCH];
 	u32 i;
 
 	for (i = 0; i < nr; i++) {
@@ -797,7 +797,7 @@ static int mig_restore_consume(struct mig_pull *pull,
 	u32 i, n;
 
 	for (i = 0; i < rep->page_addr_count && !ret; i += n) {
-		n = min_t(u32, rep->page_addr_count - i, MIG_GUP_BATCH);
+		n = min_t(u32, rep->page_addr_count - i, MIG_PAGE_BATCH);
 		ret = mig_map_data(rep, i, n);
 	}
 	for (i = 0; i < rep->kept_count && !ret; i++) {

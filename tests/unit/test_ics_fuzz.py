@@ -185,7 +185,7 @@ LOOPBACK = r"""
 #include "ics.h"
 #include "ics_test_ics.h"
 
-static int failed, corrupt_reply, pings;
+static int failed, corrupt_reply, pings, info_writes_nothing;
 static u64 last_ping;
 
 #define CHECK(c) do { if (!(c)) { printf("FAIL line %d: %s\n", __LINE__, #c); failed = 1; } } \
@@ -219,6 +219,8 @@ int ics_test_srv_info(unsigned int from, const struct ics_test_info_req *req,
               struct ics_test_info_rep *rep)
 {
     (void)from; (void)req;
+    if (info_writes_nothing)
+        return 0;   /* what it gets must pack as zeros, not heap contents */
     rep->node = 7;
     strcpy(rep->release, "6.1.0-ssi");
     rep->peers_count = 63;
@@ -354,6 +356,10 @@ int main(void)
     CHECK(irep->node == 7 && !strcmp(irep->release, "6.1.0-ssi") &&
           irep->peers_count == 63 && irep->peers[62] == 63);
     CHECK(ics_ics_test_ping(2, &ping) == 0 && pings == 1 && last_ping == 46);
+    info_writes_nothing = 1;
+    CHECK(ics_ics_test_info(2, &ireq, irep, 100) == 0);
+    CHECK(irep->node == 0 && !irep->release[0] && irep->peers_count == 0);
+    info_writes_nothing = 0;
 
     /* errors: handler, pack bound, malformed and oversized replies */
     req->seq = 13;

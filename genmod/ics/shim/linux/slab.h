@@ -1,6 +1,8 @@
 /* SPDX-License-Identifier: GPL-2.0-only */
 /*
- * Userspace stand-in for <linux/slab.h> (genmod.ics host tests).  Set
+ * Userspace stand-in for <linux/slab.h> (genmod.ics host tests).
+ * kvmalloc() memory comes filled with 0xa5, so generated code that reads
+ * what it did not write shows in the tests.  Set
  * ics_shim_allocs_left to N >= 0 to make every allocation after the next
  * N fail (-1, the default: never fail).
  */
@@ -8,6 +10,7 @@
 #define _ICS_SHIM_LINUX_SLAB_H
 
 #include <stdlib.h>
+#include <string.h>
 #include <linux/types.h>
 
 typedef unsigned int gfp_t;
@@ -22,7 +25,15 @@ static inline void *ics_shim_alloc(size_t size, bool zero)
 		return NULL;
 	if (ics_shim_allocs_left > 0)
 		ics_shim_allocs_left--;
-	return zero ? calloc(1, size ? size : 1) : malloc(size ? size : 1);
+	void *p;
+
+	if (zero)
+		return calloc(1, size ? size : 1);
+	/* poisoned as SLUB debugging would: nothing may rely on its contents */
+	p = malloc(size ? size : 1);
+	if (p)
+		memset(p, 0xa5, size);
+	return p;
 }
 
 static inline void *kvmalloc(size_t size, gfp_t flags __always_unused)
