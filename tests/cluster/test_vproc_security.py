@@ -1,4 +1,4 @@
-"""vproc under the caller's own credentials, in a booted 8-node cluster (issue 9,
+"""vproc under the caller's own credentials, in a booted 5-node cluster (issue 9,
 findings 3, 4, 5, 6 and 8).
 
 * Remote ``/proc/<pid>`` reads give exactly what a local read gives, as root and
@@ -30,7 +30,9 @@ from qemu import Cluster, Node
 from qemu.cbuild import build_c_program
 
 pytestmark = pytest.mark.cluster
-CLUSTER_NODES = 8
+# Three nodes go silent at once in the fan-out test, and two must stay up.  (It
+# was 8: eight TCG guests on the 2-core host ran this module 4x slower.)
+CLUSTER_NODES = 5
 MODULES = ("ssi_core", "ics", "clms", "vproc")
 REPO = Path(__file__).resolve().parents[2]
 SOURCE = REPO / "tests" / "vproc" / "vproc_probe.c"
@@ -77,18 +79,14 @@ def call(nd: Node, args: str, who: str = "") -> tuple[str, int, float]:
 
 
 def proc_dump(nd: Node, pid: int, who: str = "") -> dict[str, str]:
-    """Every file of PROC_FILES of /proc/<pid> as *who* reads it on *nd*: the
-    bytes (NULs as \\0) or cat's error message, and cat's exit status."""
-    script = "; ".join(
-        f"echo '== {f}'; {who} cat /proc/{pid}/{f} >/tmp/proc.out 2>&1; echo \"rc=$?\"; "
-        "od -An -c /tmp/proc.out"
-        for f in PROC_FILES
-    )
-    out = nd.succeed(script)
+    """Every file of PROC_FILES of /proc/<pid> as *who* reads it on *nd*, in one
+    process (vproc-probe read): "ok LEN HEX", "open ERRNO" or "read ERRNO LEN HEX"."""
+    paths = " ".join(f"/proc/{pid}/{f}" for f in PROC_FILES)
+    out = nd.succeed(f"{who} {PROBE} read {paths}")
     parts: dict[str, str] = {}
     for chunk in out.split("== ")[1:]:
-        name, _, body = chunk.partition("\n")
-        parts[name] = body
+        path, _, body = chunk.partition("\n")
+        parts[path.rsplit("/", 1)[-1]] = body.strip()
     assert set(parts) == set(PROC_FILES), out
     return parts
 
@@ -238,12 +236,14 @@ def test_pid_of_a_down_or_unknown_node_costs_no_call(cluster: Cluster, probe: Pa
     every UP node in turn; now it is ESRCH at once, with no ICS call."""
     up(cluster)
     n1 = cluster.node(1)
-    unknown = (9 << 16) | 77  # node 9 is not in the 8-node table
-    cluster.node(8).crash()
-    n1.wait_until_succeeds(f"test $(( $(cat {CLMS}/up_nodes) & 0x100 )) -eq 0", timeout=20)
-    on8 = (8 << 16) | 77
+    last = CLUSTER_NODES
+    unknown = ((last + 1) << 16) | 77  # not in the cluster's table
+    cluster.node(last).crash()
+    n1.wait_until_succeeds(f"test $(( $(cat {CLMS}/up_nodes) & {1 << last} )) -eq 0",
+                           timeout=20)
+    on_down = (last << 16) | 77
     before = ics_calls(n1)
-    for pid in (unknown, on8):
+    for pid in (unknown, on_down):
         for args in (f"kill 0 {pid}", f"getpgid {pid}", f"getprio {pid}"):
             assert call(n1, args)[:2] == ("err", ESRCH), args
         n1.fail(f"test -e /proc/{pid}")
@@ -268,7 +268,7 @@ def test_kill_pgrp_fan_out_is_parallel_and_bounded(cluster: Cluster, probe: Path
     n1, n2 = cluster.node(1), cluster.node(2)
     pgid = start(n2, "setsid sh -c 'sleep 8001 & sleep 8002 & wait'")
     n2.wait_until_succeeds("test $(pgrep -f '^sleep 800[12]' | wc -l) -eq 2", timeout=20)
-    frozen = [cluster.node(n) for n in (6, 7, 8)]
+    frozen = [cluster.node(n) for n in (3, 4, 5)]
     # Silent nodes stay UP for 20 s, long enough for the kill to wait on them.
     for nd in cluster.nodes:
         nd.succeed(f"echo 20000 > {CLMS}/timeout_ms")
@@ -282,7 +282,8 @@ def test_kill_pgrp_fan_out_is_parallel_and_bounded(cluster: Cluster, probe: Path
     finally:
         for nd in frozen:
             thaw(nd)
-    print(f"\n[vproc] kill(-pgid) with 3 silent nodes of 8: {ms:.0f} ms (wall {wall:.2f} s)")
+    print(f"\n[vproc] kill(-pgid) with 3 silent nodes of {CLUSTER_NODES}: {ms:.0f} ms "
+          f"(wall {wall:.2f} s)")
     assert (kind, value) == ("ok", 0)
     assert ms < (VPROC_TIMEOUT + 1.5) * 1000, ms
     n2.wait_until_fails("pgrep -f '^sleep 800[12]'", timeout=20)
