@@ -5,7 +5,9 @@
  * parent, children, process group and session), forwards every signal
  * sent to it to wherever the process runs, ends with the process's own
  * exit status (so its parent's wait() sees exactly that), and is the task
- * the process is restored into when it comes home.
+ * the process is restored into when it comes home.  The process's
+ * children stay the deputy's: the process's wait()s elsewhere are run here
+ * by the deputy, as itself (mig.wait).
  */
 #define pr_fmt(fmt) KBUILD_MODNAME ": " fmt
 
@@ -28,6 +30,20 @@ static DEFINE_SPINLOCK(mig_dep_lock);
 
 /* Not SIG_DFL or SIG_IGN: the signal is queued, never acted on here. */
 #define MIG_DEPUTY_HANDLER	((__sighandler_t)2)
+
+/*
+ * How long mig.wait waits for the deputy to run it (it may be forwarding
+ * a signal to a process that is moving): then the process asks again.
+ */
+#define MIG_WAIT_QUEUED		(2 * HZ)
+
+/* A wait of the process, for the deputy to run as itself. */
+struct mig_wait_job {
+	struct list_head link;		/* in mig_deputy.waits while queued */
+	struct ssi_wait *w;
+	long ret;
+	struct completion done;
+};
 
 void mig_deputy_put(struct mig_deputy *dep)
 {
@@ -66,6 +82,7 @@ struct mig_deputy *mig_deputy_new(struct task_struct *task, unsigned int node)
 	dep->task = get_task_struct(task);
 	dep->node = node;
 	init_waitqueue_head(&dep->wq);
+	INIT_LIST_HEAD(&dep->waits);
 	spin_lock(&mig_dep_lock);
 	list_add(&dep->link, &mig_deputies);
 	spin_unlock(&mig_dep_lock);
@@ -76,9 +93,20 @@ struct mig_deputy *mig_deputy_new(struct task_struct *task, unsigned int node)
 
 static void mig_deputy_unlist(struct mig_deputy *dep)
 {
+	struct mig_wait_job *job, *tmp;
+	LIST_HEAD(waits);
+
 	spin_lock(&mig_dep_lock);
 	list_del_init(&dep->link);
+	dep->closing = true;
+	list_splice_init(&dep->waits, &waits);
 	spin_unlock(&mig_dep_lock);
+	/* the process is here again or gone: its children are no one's there */
+	list_for_each_entry_safe(job, tmp, &waits, link) {
+		list_del_init(&job->link);
+		job->ret = -ECHILD;
+		complete(&job->done);
+	}
 	if (vproc_origin(dep->pid) == mig_self)
 		vproc_set_location(dep->pid, mig_self);
 }
@@ -162,6 +190,70 @@ void mig_deputy_nodedown(unsigned int node)
 		}
 	}
 	spin_unlock(&mig_dep_lock);
+}
+
+/*
+ * mig.wait from @from: run @w as deputy @pid, whose process runs there.
+ * Nothing ready comes back as 0, a deputy too busy to answer in time as
+ * -EAGAIN (the process asks again), no deputy as -ECHILD.
+ */
+long mig_deputy_wait(pid_t pid, unsigned int from, struct ssi_wait *w)
+{
+	struct mig_deputy *dep = mig_deputy_find(pid);
+	struct mig_wait_job job = { .w = w };
+	long ret = 0;
+
+	if (!dep)
+		return -ECHILD;
+	init_completion(&job.done);
+	spin_lock(&mig_dep_lock);
+	if (dep->node != from)
+		ret = -EPERM;		/* only where it runs may ask */
+	else if (dep->closing)
+		ret = -ECHILD;
+	else
+		list_add_tail(&job.link, &dep->waits);
+	spin_unlock(&mig_dep_lock);
+	if (ret) {
+		mig_deputy_put(dep);
+		return ret;
+	}
+	wake_up(&dep->wq);
+	if (!wait_for_completion_timeout(&job.done, MIG_WAIT_QUEUED)) {
+		spin_lock(&mig_dep_lock);
+		if (!list_empty(&job.link)) {
+			list_del_init(&job.link);
+			ret = -EAGAIN;
+		}
+		spin_unlock(&mig_dep_lock);
+		/* taken: the deputy runs it without blocking; wait for it */
+		if (!ret)
+			wait_for_completion(&job.done);
+	}
+	if (!ret)
+		ret = job.ret;
+	mig_deputy_put(dep);
+	return ret;
+}
+
+/* Run the process's queued waits as the deputy, whose children they are. */
+static void mig_deputy_run_waits(struct mig_deputy *dep)
+{
+	struct mig_wait_job *job;
+
+	for (;;) {
+		spin_lock(&mig_dep_lock);
+		job = list_first_entry_or_null(&dep->waits,
+					       struct mig_wait_job, link);
+		if (job)
+			list_del_init(&job->link);
+		spin_unlock(&mig_dep_lock);
+		if (!job)
+			return;
+		job->w->options |= WNOHANG;
+		job->ret = ssi_wait_children(job->w);
+		complete(&job->done);
+	}
 }
 
 static void mig_deputy_forward(struct mig_deputy *dep,
@@ -255,6 +347,7 @@ int mig_deputy_run(struct mig_deputy *dep)
 	for (;;) {
 		wait_event_interruptible(dep->wq, dep->exited ||
 					 dep->homecoming ||
+					 !list_empty_careful(&dep->waits) ||
 					 signal_pending(current));
 		if (fatal_signal_pending(current)) {
 			struct kernel_siginfo kill = { .si_signo = SIGKILL,
@@ -266,6 +359,7 @@ int mig_deputy_run(struct mig_deputy *dep)
 		}
 		if (signal_pending(current))
 			mig_deputy_drain_signals(dep);
+		mig_deputy_run_waits(dep);
 
 		spin_lock(&mig_dep_lock);
 		in = dep->homecoming;

@@ -10,6 +10,7 @@
 #include <linux/refcount.h>
 #include <linux/sched.h>
 #include <linux/sched/signal.h>
+#include <linux/ssi.h>
 #include <linux/types.h>
 #include <linux/wait.h>
 
@@ -101,6 +102,8 @@ struct mig_deputy {
 	bool exited;
 	int exit_status;
 	struct mig_in *homecoming;	/* the process comes back: restore it */
+	struct list_head waits;		/* mig_wait_job: waits to run as us */
+	bool closing;			/* it ends: no more waits */
 };
 
 /* On a node running a process whose deputy is elsewhere (mig_restore.c). */
@@ -182,5 +185,6 @@ int mig_deputy_exited(pid_t pid, int status, unsigned int node,
 int mig_deputy_homecoming(struct mig_in *in);
 unsigned int mig_deputy_node(struct task_struct *task);
 void mig_deputy_nodedown(unsigned int node);
+long mig_deputy_wait(pid_t pid, unsigned int from, struct ssi_wait *w);
 
 #endif /* _MIG_INTERNAL_H */

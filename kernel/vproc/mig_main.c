@@ -42,6 +42,13 @@
  *     exits with that status, so the parent's wait() gets it.  A process
  *     moving on tells H exited(pid, -1, node).  T = H: the deputy itself
  *     restores the process and returns to user mode as it.
+ *  6. The children the process had when it left stay the deputy's.  Its
+ *     wait4()/waitid() where it runs (patch 0006) look for a child there
+ *     and call H: wait(pid, which, nr, options); the deputy runs the same
+ *     wait as itself, never blocking, and answers with the child's PID
+ *     and status, 0 (none ready: the caller sleeps until a local child
+ *     event, the SIGCHLD the deputy forwards, or 250 ms, and asks again)
+ *     or ECHILD.  Only the node the process runs on may ask.
  *
  * On H, vproc's location table says where the process runs, so every
  * node's kill, /proc and ps find it; /proc/<pid>/node on H reads it from
@@ -273,6 +280,14 @@ int mig_srv_signal(unsigned int from, const struct mig_signal_req *req,
 	info.si_pid = req->sender_pid;
 	info.si_uid = req->sender_uid;
 	ret = send_sig_info(req->signo, &info, task);
+	/*
+	 * A child of its deputy changed state: wake the process's wait() (a
+	 * SIGCHLD it ignores is never queued) to ask home again.  The key is
+	 * a task, as do_wait()'s wake-up callback expects.
+	 */
+	if (req->signo == SIGCHLD)
+		__wake_up(&task->signal->wait_chldexit, TASK_INTERRUPTIBLE, 1,
+			  task);
 	put_task_struct(task);
 	return ret;
 }
@@ -283,6 +298,44 @@ int mig_srv_exited(unsigned int from, const struct mig_exited_req *req,
 	if (req->status < -1)
 		return -EINVAL;
 	return mig_deputy_exited(req->pid, req->status, req->node, from);
+}
+
+int mig_srv_wait(unsigned int from, const struct mig_wait_req *req,
+		 struct mig_wait_rep *rep)
+{
+	struct ssi_wait w = {
+		.which = req->which,
+		.nr = req->nr,
+		.options = req->options | WNOHANG,
+		.waitid = req->waitid,
+	};
+	long ret;
+	int i;
+
+	/* the rest of the options and @nr is checked as waitid() checks them */
+	if (req->which != P_ALL && req->which != P_PID && req->which != P_PGID)
+		return -EINVAL;
+	ret = mig_deputy_wait(req->pid, from, &w);
+	if (ret < 0)
+		return ret;
+	rep->child = ret;
+	if (!ret)
+		return 0;
+	rep->stat = w.stat;
+	rep->cause = w.cause;
+	rep->status = w.status;
+	rep->uid = w.uid;
+	rep->utime_us = w.ru.ru_utime.tv_sec * USEC_PER_SEC +
+			w.ru.ru_utime.tv_usec;
+	rep->stime_us = w.ru.ru_stime.tv_sec * USEC_PER_SEC +
+			w.ru.ru_stime.tv_usec;
+	BUILD_BUG_ON(ARRAY_SIZE(rep->ru_counts) !=
+		     (sizeof(w.ru) - offsetof(struct rusage, ru_maxrss)) /
+		     sizeof(long));
+	for (i = 0; i < ARRAY_SIZE(rep->ru_counts); i++)
+		rep->ru_counts[i] = (&w.ru.ru_maxrss)[i];
+	rep->ru_counts_count = ARRAY_SIZE(rep->ru_counts);
+	return 0;
 }
 
 int mig_srv_move(unsigned int from, const struct mig_move_req *req,
@@ -526,6 +579,53 @@ static pid_t mig_getppid(struct task_struct *task)
 	return ppid;
 }
 
+/*
+ * A wait of current, a process restored here, for the children it left
+ * with its deputy at home.  Home unreachable: those children are out of
+ * reach, as if gone (ECHILD); a busy deputy: none ready yet.
+ */
+static long mig_wait(struct ssi_wait *w)
+{
+	pid_t pid = task_tgid_nr(current);
+	unsigned int home = mig_migrant_home(pid);
+	struct mig_wait_req req = {
+		.pid = pid,
+		.which = w->which,
+		.nr = w->nr,
+		.options = w->options | WNOHANG,
+		.waitid = w->waitid,
+	};
+	struct mig_wait_rep rep;
+	long ret;
+	int i;
+
+	if (!home || home == mig_self)
+		return -ECHILD;		/* not the moved process itself */
+	ret = ics_mig_wait(home, &req, &rep, MIG_CALL_TIMEOUT);
+	if (ret == -EAGAIN) {
+		ret = 0;
+	} else if (!ret) {
+		ret = rep.child >= 0 ? rep.child : -ECHILD;
+	} else if (ret != -ECHILD && ret != -EINVAL && ret != -EINTR) {
+		pr_info_ratelimited("pid %d: wait at home node %u: %ld\n",
+				    pid, home, ret);
+		ret = -ECHILD;
+	}
+	if (ret > 0) {
+		w->stat = rep.stat;
+		w->cause = rep.cause;
+		w->status = rep.status;
+		w->uid = rep.uid;
+		w->ru.ru_utime.tv_sec = rep.utime_us / USEC_PER_SEC;
+		w->ru.ru_utime.tv_usec = rep.utime_us % USEC_PER_SEC;
+		w->ru.ru_stime.tv_sec = rep.stime_us / USEC_PER_SEC;
+		w->ru.ru_stime.tv_usec = rep.stime_us % USEC_PER_SEC;
+		for (i = 0; i < rep.ru_counts_count; i++)
+			(&w->ru.ru_maxrss)[i] = rep.ru_counts[i];
+	}
+	return ret;
+}
+
 static const struct ssi_mig_ops mig_hooks = {
 	.owner = THIS_MODULE,
 	.goto_node = mig_goto_node,
@@ -533,6 +633,7 @@ static const struct ssi_mig_ops mig_hooks = {
 	.getppid = mig_getppid,
 	.forked = mig_forked,
 	.rfork_wait = mig_rfork_wait,
+	.wait = mig_wait,
 };
 
 static void mig_nodedown(unsigned int node, u64 transition)

@@ -96,6 +96,29 @@ def test_exit_status_reaches_the_parent(cluster: Cluster, prog: Path) -> None:
 
 
 @pytest.mark.timeout(300)
+def test_moved_parent_waits_for_the_children_it_left_at_home(cluster: Cluster,
+                                                            prog: Path) -> None:
+    """A parent forks three children on node 1 and moves to node 2; they stay
+    with its deputy.  wait4 and waitid there see them as a local parent would:
+    WNOHANG gives 0 while none is ready, a blocking wait by PID or for any child
+    returns each one's status once it exits (by its code or by a signal), a child
+    forked on node 2 is reaped by the same wait(-1), and then ECHILD."""
+    up(cluster)
+    nd = cluster.node(1)
+    out = nd.succeed(f"{PROG} waitkids 2 </dev/null 2>&1; echo rc=$?", timeout=120)
+    lines = out.strip().splitlines()
+    assert lines[-1] == "rc=0", out
+    assert lines[-2] == "waitkids done bad 0 node 2", out
+    steps = {ln.split()[1] for ln in lines if ln.endswith(" ok")}
+    assert steps == {"wnohang-any", "waitid-wnohang", "wait4-pid", "waitid-any",
+                     "wait4-local", "wait4-home", "echild"}, out
+    # Nothing is left behind on either node: no zombie, no stray child.
+    pid = int(lines[0].split()[2])
+    for n in (1, 2):
+        assert cluster.node(n).succeed(f"ps -eo ppid= | grep -cw {pid} || true").strip() == "0"
+
+
+@pytest.mark.timeout(300)
 def test_counter_moves_by_goto_with_no_gap_or_duplicate(cluster: Cluster, prog: Path) -> None:
     """A counter printing every 10 ms is moved 1 -> 2 -> 3 -> 1 by writes to
     /proc/<pid>/goto on its home node: every line arrives once, in order, with

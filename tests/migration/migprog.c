@@ -39,6 +39,13 @@
  *                                write, abrt: abort()); the parent reaps it
  *                                and prints "parent child P signaled S sig
  *                                G core C status X"
+ *   migprog waitkids NODE        fork children that wait for SIGUSR1 (then
+ *                                exit 7) or die of SIGTERM, migrate() to
+ *                                NODE (they stay), then wait for each in
+ *                                turn with wait4 and waitid (WNOHANG while
+ *                                none is ready, blocking, by PID and any,
+ *                                one local child too); prints a line per
+ *                                step and "waitkids done bad B"
  *   migprog sigcount             count SIGRTMIN+1 until SIGTERM, then print
  *                                "sigcount got N node N"
  *   migprog sweep MIB SECS       until SIGUSR1 (or for SECS s), each
@@ -548,6 +555,89 @@ static int mode_coredump(char **argv)
 	return 0;
 }
 
+static void exit_seven(int sig)
+{
+	(void)sig;
+	_exit(7);
+}
+
+/* A child that waits for SIGUSR1 (exit 7) or dies of SIGTERM. */
+static pid_t waiting_child(void)
+{
+	pid_t pid = fork();
+
+	if (pid == 0) {
+		signal(SIGUSR1, exit_seven);
+		for (;;)
+			pause();
+	}
+	return pid;
+}
+
+static int waitkids_bad;
+
+static void waitkids_check(const char *what, int ok)
+{
+	printf("waitkids %s %s\n", what, ok ? "ok" : "BAD");
+	fflush(stdout);
+	waitkids_bad += !ok;
+}
+
+static int mode_waitkids(char **argv)
+{
+	int node = atoi(argv[2]), status = 0;
+	pid_t a, b, d, c, r;
+	siginfo_t si;
+
+	fflush(stdout);
+	a = waiting_child();
+	b = waiting_child();
+	d = waiting_child();
+	if (a < 0 || b < 0 || d < 0)
+		return 3;
+	if (migrate(node))
+		return 4;
+	printf("waitkids pid %d node %d children %d %d %d\n", getpid(),
+	       node_of_self(), a, b, d);
+	/* none ready: 0, not ECHILD */
+	r = waitpid(-1, &status, WNOHANG);
+	waitkids_check("wnohang-any", r == 0);
+	memset(&si, 0, sizeof(si));
+	r = waitid(P_PID, b, &si, WEXITED | WNOHANG);
+	waitkids_check("waitid-wnohang", r == 0 && si.si_pid == 0);
+	/* by PID, blocking */
+	kill(a, SIGUSR1);
+	r = waitpid(a, &status, 0);
+	printf("waitkids wait4 pid %d got %d status %#x\n", a, r, status);
+	waitkids_check("wait4-pid", r == a && WIFEXITED(status) &&
+		       WEXITSTATUS(status) == 7);
+	/* any, blocking, waitid's fields */
+	kill(b, SIGTERM);
+	memset(&si, 0, sizeof(si));
+	r = waitid(P_ALL, 0, &si, WEXITED);
+	printf("waitkids waitid got %d pid %d code %d status %d\n", r,
+	       si.si_pid, si.si_code, si.si_status);
+	waitkids_check("waitid-any", r == 0 && si.si_pid == b &&
+		       si.si_code == CLD_KILLED && si.si_status == SIGTERM &&
+		       si.si_signo == SIGCHLD);
+	/* a child made here and one at home: each reaped by wait(-1) */
+	c = fork();
+	if (c == 0)
+		_exit(5);
+	r = waitpid(-1, &status, 0);
+	printf("waitkids local got %d (child %d) status %#x\n", r, c, status);
+	waitkids_check("wait4-local", r == c && WIFEXITED(status) &&
+		       WEXITSTATUS(status) == 5);
+	kill(d, SIGUSR1);
+	r = waitpid(-1, &status, 0);
+	waitkids_check("wait4-home", r == d && WIFEXITED(status) &&
+		       WEXITSTATUS(status) == 7);
+	r = waitpid(-1, &status, 0);
+	waitkids_check("echild", r == -1 && errno == ECHILD);
+	printf("waitkids done bad %d node %d\n", waitkids_bad, node_of_self());
+	return 0;
+}
+
 static volatile sig_atomic_t rt_count, rt_done;
 
 static void on_rt(int sig)
@@ -702,6 +792,8 @@ int main(int argc, char **argv)
 		return mode_sigcount();
 	if (argc == 4 && !strcmp(argv[1], "sweep"))
 		return mode_sweep(argv);
+	if (argc == 3 && !strcmp(argv[1], "waitkids"))
+		return mode_waitkids(argv);
 	if (argc == 4 && !strcmp(argv[1], "coredump"))
 		return mode_coredump(argv);
 	fprintf(stderr, "usage: see the comment at the top of migprog.c\n");
