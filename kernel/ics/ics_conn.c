@@ -123,7 +123,9 @@ static void ics_hs_timer_fn(struct timer_list *t)
 {
 	struct ics_conn *conn = from_timer(conn, t, hs_timer);
 
-	ics_conn_queue_rx(conn);	/* rx_work sees the deadline has passed */
+	/* rx_work sees the deadline has passed; a dead one is queued already */
+	if (!test_bit(ICS_CONN_DEAD, &conn->flags))
+		ics_conn_queue_rx(conn);
 }
 
 static struct ics_conn *ics_conn_alloc(unsigned int node, enum ics_chan chan,
@@ -194,7 +196,11 @@ static void ics_sk_data_ready(struct sock *sk)
 
 	read_lock_bh(&sk->sk_callback_lock);
 	conn = sk->sk_user_data;
-	if (conn)
+	/*
+	 * ics_conn_kill() queued a dead one's teardown; queueing again from
+	 * softirq while ics_exit() drains the workqueue would be refused.
+	 */
+	if (conn && !test_bit(ICS_CONN_DEAD, &conn->flags))
 		ics_conn_queue_rx(conn);
 	read_unlock_bh(&sk->sk_callback_lock);
 }
@@ -657,6 +663,12 @@ again:
 			continue;
 		mutex_unlock(&ics_conns_lock);
 		ics_conn_kill(conn);
+		/*
+		 * Its teardown is queued: from now on no socket callback may
+		 * queue work, since the caller drains and destroys the queue.
+		 */
+		if (conn->sock)
+			ics_conn_detach(conn);
 		ics_conn_put(conn);
 		goto again;
 	}
