@@ -67,12 +67,36 @@ static long ics_left(unsigned long deadline)
 	return left > 0 ? left : 1;
 }
 
+/*
+ * A socket wait (connect, a full send buffer) ends at any pending signal,
+ * and callers are often processes with signals queued: a deputy forwarding
+ * the very signals it holds, a task being moved.  A connect cut short
+ * failed the call and backed the peer off for every caller (a goto failed
+ * with EAGAIN after 10 s of that); a send cut short leaves a partial frame
+ * and kills the connection.  So every signal but SIGKILL is held back while
+ * on the socket, as sunrpc's rpc_clnt_sigmask() once did: a killed caller
+ * still stops, and what was held is delivered when the mask is restored.
+ */
+static void ics_signals_hold(sigset_t *saved)
+{
+	sigset_t all_but_kill;
+
+	siginitsetinv(&all_but_kill, sigmask(SIGKILL));
+	sigprocmask(SIG_BLOCK, &all_but_kill, saved);
+}
+
+static void ics_signals_release(sigset_t *saved)
+{
+	sigprocmask(SIG_SETMASK, saved, NULL);
+}
+
 /* ---------------------------------------------------------------- sending */
 
 int ics_conn_send_raw(struct ics_conn *conn, const struct kvec *vec,
 		      size_t nr, size_t total, unsigned long deadline)
 {
 	struct msghdr msg = { .msg_flags = MSG_NOSIGNAL };
+	sigset_t saved;
 	int ret;
 
 	mutex_lock(&conn->send_lock);
@@ -81,7 +105,9 @@ int ics_conn_send_raw(struct ics_conn *conn, const struct kvec *vec,
 		goto out;
 	}
 	WRITE_ONCE(conn->sock->sk->sk_sndtimeo, ics_left(deadline));
+	ics_signals_hold(&saved);
 	ret = kernel_sendmsg(conn->sock, &msg, (struct kvec *)vec, nr, total);
+	ics_signals_release(&saved);
 	if (ret == total) {
 		ics_count(ICS_CNT_FRAMES_TX);
 		ics_count_add(ICS_CNT_BYTES_TX, total);
@@ -515,6 +541,7 @@ static int ics_conn_connect(struct ics_conn *conn, __be32 addr,
 		.sin_port = htons(ICS_PORT),
 	};
 	struct socket *sock;
+	sigset_t saved;
 	int ret;
 
 	ret = sock_create_kern(&init_net, AF_INET, SOCK_STREAM, IPPROTO_TCP,
@@ -524,7 +551,9 @@ static int ics_conn_connect(struct ics_conn *conn, __be32 addr,
 	sock->sk->sk_allocation = GFP_NOFS;
 	WRITE_ONCE(sock->sk->sk_sndtimeo,
 		   min_t(long, ics_left(deadline), ICS_CONNECT_TIMEOUT));
+	ics_signals_hold(&saved);
 	ret = kernel_connect(sock, (struct sockaddr *)&sin, sizeof(sin), 0);
+	ics_signals_release(&saved);
 	if (ret) {
 		sock_release(sock);
 		return ret;
@@ -585,8 +614,10 @@ struct ics_conn *ics_conn_get_out(unsigned int node, enum ics_chan chan,
 
 	if (connect) {
 		ret = ics_conn_connect(conn, addr, deadline);
-		if (ret)
+		if (ret) {
+			conn->ready_status = ret;
 			ics_conn_close(conn);	/* counted and backed off below */
+		}
 	}
 	if (!ics_conn_authed(conn)) {
 		left = wait_for_completion_killable_timeout(&conn->ready,
@@ -603,6 +634,9 @@ struct ics_conn *ics_conn_get_out(unsigned int node, enum ics_chan chan,
 		      -ENOTCONN;
 		if (connect && ret != -EHOSTDOWN) {
 			ics_count(ICS_CNT_CONNECT_FAILURES);
+			pr_info_ratelimited("connecting to node %u (%s): %d\n",
+					    node, chan == ICS_CHAN_PRIO ?
+					    "prio" : "bulk", conn->ready_status);
 			mutex_lock(&peer->lock);
 			peer->retry_after = jiffies + ICS_RECONNECT_BACKOFF;
 			mutex_unlock(&peer->lock);

@@ -134,6 +134,39 @@ def test_hostile_frames_are_dropped_and_counted(cluster: Cluster) -> None:
         "errors"] == 0
 
 
+# The same calls with SIGALRM arriving every millisecond (every tick under TCG).
+ICS_TEST_UNDER_SIGNALS = """
+import json, signal, sys
+from abi import cluster
+signal.signal(signal.SIGALRM, lambda *_: None)
+signal.setitimer(signal.ITIMER_REAL, 0.001, 0.001)
+r = cluster.ics_test(3, "echo", 20, size=65536, timeout_ms=int(sys.argv[1]))
+signal.setitimer(signal.ITIMER_REAL, 0)
+print(json.dumps({"errors": r.errors, "last_error": r.last_error}))
+"""
+
+
+@pytest.mark.timeout(240)
+def test_a_caller_taking_signals_connects_and_calls(cluster: Cluster) -> None:
+    """Callers are often processes with signals arriving (a deputy forwards
+    the signals it holds): a signal must not cut a connect or a send short.
+    Before ICS held signals back on the socket, the connect failed with EINTR
+    (every caller then saw ENOTCONN while the peer was backed off)."""
+    cluster.bring_up(modules=MODULES)
+    n1 = cluster.node(1)
+    # Node 3 re-keyed with the same key drops its connections: node 1's next
+    # call to it connects again, under the signals.
+    rekey(cluster, 3, DEFAULT_KEY)
+    n1.wait_until_succeeds("grep -q '^3 .* bulk=0' /sys/kernel/ssi/ics/peers", timeout=30)
+    before = counters(n1)
+    out = n1.succeed(f"{PY} -c '{ICS_TEST_UNDER_SIGNALS}' {CALL_TIMEOUT_MS}", timeout=120)
+    res = json.loads(out.strip().splitlines()[-1])
+    after = counters(n1)
+    assert res["errors"] == 0, res
+    assert after["connects"] > before["connects"], (before, after)
+    assert after["connect_failures"] == before["connect_failures"], (before, after)
+
+
 def rekey(cluster: Cluster, number: int, key: bytes) -> None:
     """Give one node another cluster key (same table, same modules)."""
     peers = peer_table([nd.number for nd in cluster.nodes])

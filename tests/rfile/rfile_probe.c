@@ -15,7 +15,9 @@
  *   r NODE PID FD N [ALARM_S [RESTART]]
  *                             one read of up to N bytes; with ALARM_S a
  *                             SIGALRM after that long (SA_RESTART if
- *                             RESTART is 1); prints the time taken (ms)
+ *                             RESTART is 1); prints the time taken (ms),
+ *                             then on success the bytes read and how
+ *                             many SIGALRMs were handled meanwhile
  *   poll NODE PID FD MS       poll and select for reading, MS ms each
  *                             (-1: no timeout)
  *   epoll NODE PID FD         epoll_wait for reading, no timeout
@@ -100,9 +102,12 @@ static void on_usr(int sig)
 	close(sig == SIGUSR1 ? 4 : 3);
 }
 
+static volatile sig_atomic_t alarms_handled;
+
 static void on_alarm(int sig)
 {
 	(void)sig;
+	alarms_handled++;
 }
 
 /* Put @fd at @target (closing @fd if it was elsewhere). */
@@ -180,7 +185,8 @@ static int do_read(int fd, int argc, char **argv)
 	if (n < 0)
 		printf("err %d %.0f\n", errno, now_ms() - t0);
 	else
-		printf("ok %zd %.0f %s\n", n, now_ms() - t0, buf);
+		printf("ok %zd %.0f %s %d\n", n, now_ms() - t0, buf,
+		       (int)alarms_handled);
 	return 0;
 }
 
