@@ -83,6 +83,16 @@ for d in /sys/block/vd*; do
 done
 stage mounted
 
+# migration.ko execs its restore helper at every move to this node: from the
+# 9p root that exec took 112 ms under TCG, from tmpfs 32 ms (2026-12-02).
+# Serve it from tmpfs at its own path.
+RESTORE="$REPO/build/guest-bin/ssi-restore"
+if [ -x "$RESTORE" ] && $BB cp "$RESTORE" /run/.ssi-restore; then
+	$BB mount -o bind /run/.ssi-restore "$RESTORE" ||
+		echo "<3>ssi-init: cannot serve $RESTORE from tmpfs" >/dev/kmsg
+fi
+stage restore-helper
+
 # The resident ssictl daemon (ssictl/daemon.py) imports the CLI once and then
 # answers every ssictl command at the cost of a fork. The first root ssictl
 # call starts it (ssictl/client.c), with the environment listed here: its
