@@ -269,8 +269,18 @@ static void mig_deputy_forward(struct mig_deputy *dep,
 	unsigned int node;
 	int ret;
 
-	if (info->si_code == SI_USER || info->si_code == SI_QUEUE ||
-	    info->si_code == SI_TKILL) {
+	if (mig_siginfo_is_child(info->si_signo, info->si_code)) {
+		/* a child of the deputy (the process's, left here) */
+		req.sender_pid = info->si_pid;
+		req.sender_uid = info->si_uid;
+		req.status = info->si_status;
+		req.utime = info->si_utime;
+		req.stime = info->si_stime;
+	} else if (mig_siginfo_has_value(info->si_code)) {
+		req.sender_pid = info->si_pid;
+		req.sender_uid = info->si_uid;
+		req.value = (uintptr_t)info->si_ptr;
+	} else if (info->si_code == SI_USER || info->si_code == SI_TKILL) {
 		req.sender_pid = info->si_pid;
 		req.sender_uid = info->si_uid;
 	} else if (info->si_code > 0) {

@@ -134,6 +134,19 @@ void mig_outcome(pid_t pid, unsigned int node, int err);
 const struct user_regset *mig_regset(unsigned int note);
 unsigned int mig_fpu_note(void);
 int mig_queue(struct task_struct *task, unsigned int node, bool self);
+
+/* A SIGCHLD about a child: si_pid, si_uid, si_status, si_utime, si_stime. */
+static inline bool mig_siginfo_is_child(int signo, int code)
+{
+	return signo == SIGCHLD && code >= CLD_EXITED && code <= CLD_CONTINUED;
+}
+
+/* Sent with a value (sigqueue, mq_notify): si_pid, si_uid, si_value. */
+static inline bool mig_siginfo_has_value(int code)
+{
+	return code == SI_QUEUE || code == SI_MESGQ;
+}
+
 void mig_forked(struct task_struct *child, unsigned int node);
 int mig_queue_exec(unsigned int node, void *exec, u32 exec_len);
 int mig_rfork_wait(pid_t pid);

@@ -37,7 +37,9 @@
  *     (an error, S or T down, 120 s) ends the attempt: the process goes on
  *     at S, and a restored task on T dies before reaching user mode.
  *  5. The deputy forwards each signal it gets with signal(pid, ...) to the
- *     node the process runs on.  That node's restore helper reaps the
+ *     node the process runs on, with the siginfo fields a local receiver
+ *     would see (sender, sigqueue value, a child's CLD_* code, status and
+ *     times; other kernel-made signals arrive as SI_KERNEL).  That node's restore helper reaps the
  *     process when it ends and calls H: exited(pid, status); the deputy
  *     exits with that status, so the parent's wait() gets it.  A process
  *     moving on tells H exited(pid, -1, node).  T = H: the deputy itself
@@ -276,9 +278,21 @@ int mig_srv_signal(unsigned int from, const struct mig_signal_req *req,
 	}
 	clear_siginfo(&info);
 	info.si_signo = req->signo;
-	info.si_code = req->code > 0 ? SI_KERNEL : req->code;
+	info.si_code = req->code;
 	info.si_pid = req->sender_pid;
 	info.si_uid = req->sender_uid;
+	if (mig_siginfo_is_child(req->signo, req->code)) {
+		info.si_status = req->status;
+		info.si_utime = req->utime;
+		info.si_stime = req->stime;
+	} else if (mig_siginfo_has_value(req->code)) {
+		info.si_ptr = (void __user *)(uintptr_t)req->value;
+	} else if (req->code > 0) {
+		/* no other kernel-made siginfo is forwarded with its fields */
+		info.si_code = SI_KERNEL;
+		info.si_pid = 0;
+		info.si_uid = 0;
+	}
 	ret = send_sig_info(req->signo, &info, task);
 	/*
 	 * A child of its deputy changed state: wake the process's wait() (a

@@ -102,7 +102,9 @@ def test_moved_parent_waits_for_the_children_it_left_at_home(cluster: Cluster,
     with its deputy.  wait4 and waitid there see them as a local parent would:
     WNOHANG gives 0 while none is ready, a blocking wait by PID or for any child
     returns each one's status once it exits (by its code or by a signal), a child
-    forked on node 2 is reaped by the same wait(-1), and then ECHILD."""
+    forked on node 2 is reaped by the same wait(-1), and then ECHILD.  Its
+    SIGCHLD handler gets each child's siginfo (CLD_EXITED or CLD_KILLED, PID,
+    status) as a local parent's would: the deputy forwards those fields."""
     up(cluster)
     nd = cluster.node(1)
     out = nd.succeed(f"{PROG} waitkids 2 </dev/null 2>&1; echo rc=$?", timeout=120)
@@ -111,7 +113,8 @@ def test_moved_parent_waits_for_the_children_it_left_at_home(cluster: Cluster,
     assert lines[-2] == "waitkids done bad 0 node 2", out
     steps = {ln.split()[1] for ln in lines if ln.endswith(" ok")}
     assert steps == {"wnohang-any", "waitid-wnohang", "wait4-pid", "waitid-any",
-                     "wait4-local", "wait4-home", "echild"}, out
+                     "wait4-local", "wait4-home", "echild", "sigchld-exited",
+                     "sigchld-killed", "sigchld-local", "sigchld-home"}, out
     # Nothing is left behind on either node: no zombie, no stray child.
     pid = int(lines[0].split()[2])
     for n in (1, 2):
@@ -206,6 +209,31 @@ def test_refusals_leave_the_process_intact(cluster: Cluster, prog: Path, kind: s
     assert f[1:4] == ["migrate", "-1", "errno"] and int(f[4]) == errno, out
     assert f[6] == "1", out  # still on node 1
     assert re.search(r"migration: pid \d+: not moved: ", nd.succeed("dmesg | tail -n 20"))
+
+
+@pytest.mark.timeout(300)
+def test_forwarded_signals_carry_their_siginfo(cluster: Cluster, prog: Path) -> None:
+    """A sigqueue() from node 1 reaches a process that moved to node 2 with
+    its value, code SI_QUEUE and the sender's PID and UID; a kill() with
+    SI_USER and the sender's PID: as a local sigwaitinfo() would see them."""
+    up(cluster)
+    n1 = cluster.node(1)
+    out = "/tmp/siginfo.out"
+    start(n1, f"{PROG} siginfo 2", out)
+    pid = pid_of(n1, out)
+    n1.wait_until_succeeds(f'test "$(cat /proc/{pid}/node)" = 2', timeout=120)
+    # exec keeps the shell's PID: the sender's PID is the echoed one
+    queued = n1.succeed(f"sh -c 'echo $$; exec /bin/kill -q 4242 -s RTMIN+2 {pid}'")
+    lines = n1.wait_until_succeeds(f"grep -c '^siginfo sig' {out} | grep -qx 1 && cat {out}",
+                                   timeout=30).splitlines()
+    assert lines[1].split() == ["siginfo", "sig", "rtmin2", "code", "-1", "pid",
+                                queued.strip(), "uid", "0", "value", "4242", "node", "2"], lines
+    killer = n1.succeed(f"sh -c 'echo $$; exec /bin/kill -USR2 {pid}'")
+    lines = n1.wait_until_succeeds(f"grep -c '^siginfo sig' {out} | grep -qx 2 && cat {out}",
+                                   timeout=30).splitlines()
+    assert lines[2].split() == ["siginfo", "sig", "usr2", "code", "0", "pid",
+                                killer.strip(), "uid", "0", "value", "0", "node", "2"], lines
+    n1.wait_until_fails(f"kill -0 {pid}", timeout=30)
 
 
 @pytest.mark.timeout(300)

@@ -44,8 +44,12 @@
  *                                NODE (they stay), then wait for each in
  *                                turn with wait4 and waitid (WNOHANG while
  *                                none is ready, blocking, by PID and any,
- *                                one local child too); prints a line per
- *                                step and "waitkids done bad B"
+ *                                one local child too), and check the
+ *                                siginfo of each child's SIGCHLD; prints a
+ *                                line per step and "waitkids done bad B"
+ *   migprog siginfo NODE         migrate() to NODE, then print the siginfo
+ *                                of a SIGRTMIN+2 and a SIGUSR2 (sigwaitinfo):
+ *                                "siginfo sig S code C pid P uid U value V"
  *   migprog sigcount             count SIGRTMIN+1 until SIGTERM, then print
  *                                "sigcount got N node N"
  *   migprog sweep MIB SECS       until SIGUSR1 (or for SECS s), each
@@ -583,12 +587,51 @@ static void waitkids_check(const char *what, int ok)
 	waitkids_bad += !ok;
 }
 
+/* The SIGCHLDs the parent's handler saw: child, si_code, si_status. */
+static volatile sig_atomic_t chld_seen;
+static volatile sig_atomic_t chld_pid[8], chld_code[8], chld_status[8];
+
+static void on_chld(int sig, siginfo_t *si, void *uc)
+{
+	int i = chld_seen;
+
+	(void)sig;
+	(void)uc;
+	if (i < 8) {
+		chld_pid[i] = si->si_pid;
+		chld_code[i] = si->si_code;
+		chld_status[i] = si->si_status;
+		chld_seen = i + 1;
+	}
+}
+
+/* Did the handler see @pid end with @code and @status (waiting up to 5 s)? */
+static int chld_saw(pid_t pid, int code, int status)
+{
+	struct timespec tick = { 0, 20 * 1000 * 1000 };
+	int i, tries;
+
+	for (tries = 0; tries < 250; tries++) {
+		for (i = 0; i < chld_seen && i < 8; i++)
+			if (chld_pid[i] == pid)
+				return chld_code[i] == code &&
+				       chld_status[i] == status;
+		nanosleep(&tick, NULL);
+	}
+	return 0;
+}
+
 static int mode_waitkids(char **argv)
 {
+	struct sigaction sa = { .sa_sigaction = on_chld,
+				.sa_flags = SA_SIGINFO | SA_RESTART };
 	int node = atoi(argv[2]), status = 0;
 	pid_t a, b, d, c, r;
 	siginfo_t si;
 
+	sigemptyset(&sa.sa_mask);
+	if (sigaction(SIGCHLD, &sa, NULL))
+		return 2;
 	fflush(stdout);
 	a = waiting_child();
 	b = waiting_child();
@@ -634,6 +677,11 @@ static int mode_waitkids(char **argv)
 		       WEXITSTATUS(status) == 7);
 	r = waitpid(-1, &status, 0);
 	waitkids_check("echild", r == -1 && errno == ECHILD);
+	/* The handler got each home child's SIGCHLD as a local one would be. */
+	waitkids_check("sigchld-exited", chld_saw(a, CLD_EXITED, 7));
+	waitkids_check("sigchld-killed", chld_saw(b, CLD_KILLED, SIGTERM));
+	waitkids_check("sigchld-local", chld_saw(c, CLD_EXITED, 5));
+	waitkids_check("sigchld-home", chld_saw(d, CLD_EXITED, 7));
 	printf("waitkids done bad %d node %d\n", waitkids_bad, node_of_self());
 	return 0;
 }
@@ -667,6 +715,39 @@ static int mode_sigcount(void)
 	while (!rt_done)
 		pause();
 	printf("sigcount got %d node %d\n", (int)rt_count, node_of_self());
+	return 0;
+}
+
+/*
+ * Move to @node, then take SIGRTMIN+2 and SIGUSR2 (blocked, by sigwaitinfo)
+ * and print each one's siginfo: what the deputy forwarded must read as a
+ * local delivery would.
+ */
+static int mode_siginfo(char **argv)
+{
+	int node = atoi(argv[2]), i;
+	sigset_t set;
+	siginfo_t si;
+
+	sigemptyset(&set);
+	sigaddset(&set, SIGRTMIN + 2);
+	sigaddset(&set, SIGUSR2);
+	if (sigprocmask(SIG_BLOCK, &set, NULL))
+		return 2;
+	if (migrate(node))
+		return 4;
+	printf("siginfo pid %d node %d\n", getpid(), node_of_self());
+	fflush(stdout);
+	for (i = 0; i < 2; i++) {
+		if (sigwaitinfo(&set, &si) < 0)
+			return 5;
+		printf("siginfo sig %s code %d pid %d uid %d value %d node %d\n",
+		       si.si_signo == SIGUSR2 ? "usr2" : "rtmin2", si.si_code,
+		       si.si_pid, si.si_uid,
+		       si.si_code == SI_QUEUE ? si.si_value.sival_int : 0,
+		       node_of_self());
+		fflush(stdout);
+	}
 	return 0;
 }
 
@@ -794,6 +875,8 @@ int main(int argc, char **argv)
 		return mode_sweep(argv);
 	if (argc == 3 && !strcmp(argv[1], "waitkids"))
 		return mode_waitkids(argv);
+	if (argc == 3 && !strcmp(argv[1], "siginfo"))
+		return mode_siginfo(argv);
 	if (argc == 4 && !strcmp(argv[1], "coredump"))
 		return mode_coredump(argv);
 	fprintf(stderr, "usage: see the comment at the top of migprog.c\n");
