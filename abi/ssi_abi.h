@@ -174,7 +174,10 @@ struct ssi_mig_restore {
 #define SSI_MIG_RESTORE_EXEC	0x1
 #define SSI_MIG_EXEC_MAX	65536	/* bytes of path, arguments, environment */
 
-/* SSISYS_MIG_REAPED: the restore helper reaped @pid with wait @status. */
+/*
+ * SSISYS_MIG_REAPED: the restore helper reaped @pid with wait @status, or
+ * saw it stop or continue (a WIFSTOPPED or WIFCONTINUED @status).
+ */
 struct ssi_mig_reaped {
 	__s32 pid;
 	__s32 status;

@@ -18,6 +18,7 @@
 #include <linux/sched/task.h>
 #include <linux/slab.h>
 #include <linux/ssi.h>
+#include <linux/tty.h>
 
 #include "ics.h"
 #include "migration_gen.h"
@@ -156,6 +157,41 @@ int mig_deputy_exited(pid_t pid, int status, unsigned int node,
 	return ret;
 }
 
+/*
+ * @from, where the process runs, says it stopped or went on (@status).
+ * A stop is the deputy's to make, in its own context; a continue wakes a
+ * stopped deputy with a SIGCONT it will not forward back.
+ */
+int mig_deputy_jobctl(pid_t pid, int status, unsigned int from)
+{
+	struct mig_deputy *dep = mig_deputy_find(pid);
+	struct task_struct *task = NULL;
+	int ret = 0;
+
+	if (!dep)
+		return -ESRCH;
+	spin_lock(&mig_dep_lock);
+	if (dep->node != from) {
+		ret = -EPERM;	/* only where it runs may say so */
+	} else if (status != 0xffff) {
+		dep->stop_signr = (status >> 8) & 0xff;
+	} else {
+		dep->stop_signr = 0;
+		if (dep->task && (dep->task->signal->flags & SIGNAL_STOP_STOPPED)) {
+			task = get_task_struct(dep->task);
+			dep->remote_conts++;
+		}
+	}
+	spin_unlock(&mig_dep_lock);
+	if (task) {
+		send_sig_info(SIGCONT, SEND_SIG_PRIV, task);
+		put_task_struct(task);
+	}
+	wake_up(&dep->wq);
+	mig_deputy_put(dep);
+	return ret;
+}
+
 int mig_deputy_homecoming(struct mig_in *in)
 {
 	struct mig_deputy *dep = mig_deputy_find(in->pid);
@@ -187,6 +223,10 @@ void mig_deputy_nodedown(unsigned int node)
 			dep->exited = true;
 			dep->exit_status = SIGKILL;
 			wake_up(&dep->wq);
+			/* stopped with its process: only SIGKILL wakes it */
+			if (dep->task &&
+			    (dep->task->signal->flags & SIGNAL_STOP_STOPPED))
+				send_sig_info(SIGKILL, SEND_SIG_PRIV, dep->task);
 		}
 	}
 	spin_unlock(&mig_dep_lock);
@@ -286,6 +326,9 @@ static void mig_deputy_forward(struct mig_deputy *dep,
 	} else if (info->si_code > 0) {
 		req.code = SI_KERNEL;	/* kernel-made; its fields stay here */
 	}
+	if (info->si_signo == SIGTSTP || info->si_signo == SIGTTIN ||
+	    info->si_signo == SIGTTOU)
+		req.orphaned = is_current_pgrp_orphaned();
 	for (;;) {
 		spin_lock(&mig_dep_lock);
 		node = dep->node;
@@ -325,6 +368,19 @@ static void mig_deputy_catch_all(void)
 	sigprocmask(SIG_SETMASK, &none, NULL);
 }
 
+/* Was a SIGCONT one that mig_deputy_jobctl() sent?  Counts it off. */
+static bool mig_deputy_own_cont(struct mig_deputy *dep)
+{
+	bool own;
+
+	spin_lock(&mig_dep_lock);
+	own = dep->remote_conts > 0;
+	if (own)
+		dep->remote_conts--;
+	spin_unlock(&mig_dep_lock);
+	return own;
+}
+
 static void mig_deputy_drain_signals(struct mig_deputy *dep)
 {
 	struct kernel_siginfo info;
@@ -337,6 +393,9 @@ static void mig_deputy_drain_signals(struct mig_deputy *dep)
 		spin_unlock_irq(&mig_sighand()->siglock);
 		if (sig <= 0)
 			break;
+		if (sig == SIGCONT && info.si_code == SI_KERNEL &&
+		    mig_deputy_own_cont(dep))
+			continue;	/* it went on there: we followed */
 		mig_deputy_forward(dep, &info);
 	}
 	if (test_thread_flag(TIF_NOTIFY_SIGNAL))
@@ -355,8 +414,11 @@ int mig_deputy_run(struct mig_deputy *dep)
 
 	mig_deputy_catch_all();
 	for (;;) {
+		int stop;
+
 		wait_event_interruptible(dep->wq, dep->exited ||
 					 dep->homecoming ||
+					 READ_ONCE(dep->stop_signr) ||
 					 !list_empty_careful(&dep->waits) ||
 					 signal_pending(current));
 		if (fatal_signal_pending(current)) {
@@ -370,6 +432,13 @@ int mig_deputy_run(struct mig_deputy *dep)
 		if (signal_pending(current))
 			mig_deputy_drain_signals(dep);
 		mig_deputy_run_waits(dep);
+
+		spin_lock(&mig_dep_lock);
+		stop = dep->stop_signr;
+		dep->stop_signr = 0;
+		spin_unlock(&mig_dep_lock);
+		if (stop)
+			ssi_group_stop(stop);	/* until continued or killed */
 
 		spin_lock(&mig_dep_lock);
 		in = dep->homecoming;

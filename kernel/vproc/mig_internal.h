@@ -104,6 +104,8 @@ struct mig_deputy {
 	struct mig_in *homecoming;	/* the process comes back: restore it */
 	struct list_head waits;		/* mig_wait_job: waits to run as us */
 	bool closing;			/* it ends: no more waits */
+	int stop_signr;			/* the process stopped: stop with it */
+	unsigned int remote_conts;	/* SIGCONTs we sent: not forwarded */
 };
 
 /* On a node running a process whose deputy is elsewhere (mig_restore.c). */
@@ -199,5 +201,12 @@ int mig_deputy_homecoming(struct mig_in *in);
 unsigned int mig_deputy_node(struct task_struct *task);
 void mig_deputy_nodedown(unsigned int node);
 long mig_deputy_wait(pid_t pid, unsigned int from, struct ssi_wait *w);
+int mig_deputy_jobctl(pid_t pid, int status, unsigned int from);
+
+/* A wait status that says stopped or continued (job control), not ended. */
+static inline bool mig_status_is_jobctl(int status)
+{
+	return (status & 0xff) == 0x7f || status == 0xffff;
+}
 
 #endif /* _MIG_INTERNAL_H */

@@ -39,11 +39,12 @@
  *  5. The deputy forwards each signal it gets with signal(pid, ...) to the
  *     node the process runs on, with the siginfo fields a local receiver
  *     would see (sender, sigqueue value, a child's CLD_* code, status and
- *     times; other kernel-made signals arrive as SI_KERNEL).  That node's restore helper reaps the
- *     process when it ends and calls H: exited(pid, status); the deputy
- *     exits with that status, so the parent's wait() gets it.  A process
- *     moving on tells H exited(pid, -1, node).  T = H: the deputy itself
- *     restores the process and returns to user mode as it.
+ *     times; other kernel-made signals arrive as SI_KERNEL).  That
+ *     node's restore helper reaps the process when it ends and calls H:
+ *     exited(pid, status); the deputy exits with that status, so the
+ *     parent's wait() gets it.  A process moving on tells H exited(pid,
+ *     -1, node).  T = H: the deputy itself restores the process and
+ *     returns to user mode as it.
  *  6. The children the process had when it left stay the deputy's.  Its
  *     wait4()/waitid() where it runs (patch 0006) look for a child there
  *     and call H: wait(pid, which, nr, options); the deputy runs the same
@@ -51,6 +52,13 @@
  *     and status, 0 (none ready: the caller sleeps until a local child
  *     event, the SIGCHLD the deputy forwards, or 250 ms, and asks again)
  *     or ECHILD.  Only the node the process runs on may ask.
+ *  7. Job control: the restore helper, the process's parent where it runs,
+ *     also sees it stop and continue, and calls H: jobctl(pid, status).
+ *     The deputy stops with it (ssi_group_stop(), patch 0007), so the
+ *     parent at home sees the stop as wait(WUNTRACED) and CLD_STOPPED; a
+ *     continue there sends the stopped deputy a SIGCONT, which it does not
+ *     forward back.  A SIGCONT sent to the deputy continues it at once and
+ *     is forwarded as any signal.
  *
  * On H, vproc's location table says where the process runs, so every
  * node's kill, /proc and ps find it; /proc/<pid>/node on H reads it from
@@ -259,6 +267,27 @@ static struct task_struct *mig_migrant_task(unsigned int from, pid_t pid)
 	return task;
 }
 
+/*
+ * A terminal stop signal for an orphaned process group is dropped unless
+ * the process handles it (get_signal() drops it at its default action).
+ */
+static bool mig_orphaned_stop_is_dropped(struct task_struct *task, int signo)
+{
+	struct sighand_struct *sighand;
+	bool dropped = false;
+
+	if (signo != SIGTSTP && signo != SIGTTIN && signo != SIGTTOU)
+		return false;
+	/* one word read: a handler set meanwhile races as it would locally */
+	rcu_read_lock();
+	sighand = rcu_dereference(task->sighand);
+	if (sighand)
+		dropped = READ_ONCE(sighand->action[signo - 1].sa.sa_handler) ==
+			  SIG_DFL;
+	rcu_read_unlock();
+	return dropped;
+}
+
 int mig_srv_signal(unsigned int from, const struct mig_signal_req *req,
 		   struct mig_signal_rep *rep)
 {
@@ -275,6 +304,10 @@ int mig_srv_signal(unsigned int from, const struct mig_signal_req *req,
 		/* it is leaving: the deputy asks again where it lands */
 		put_task_struct(task);
 		return -EINPROGRESS;
+	}
+	if (req->orphaned && mig_orphaned_stop_is_dropped(task, req->signo)) {
+		put_task_struct(task);
+		return 0;
 	}
 	clear_siginfo(&info);
 	info.si_signo = req->signo;
@@ -312,6 +345,16 @@ int mig_srv_exited(unsigned int from, const struct mig_exited_req *req,
 	if (req->status < -1)
 		return -EINVAL;
 	return mig_deputy_exited(req->pid, req->status, req->node, from);
+}
+
+int mig_srv_jobctl(unsigned int from, const struct mig_jobctl_req *req,
+		   struct mig_jobctl_rep *rep)
+{
+	if (!mig_status_is_jobctl(req->status) ||
+	    ((req->status & 0xff) == 0x7f &&
+	     !sig_kernel_stop((req->status >> 8) & 0xff)))
+		return -EINVAL;
+	return mig_deputy_jobctl(req->pid, req->status, from);
 }
 
 int mig_srv_wait(unsigned int from, const struct mig_wait_req *req,

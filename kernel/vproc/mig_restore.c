@@ -552,7 +552,33 @@ bool mig_migrant_moved_on(pid_t pid)
 	return moved;
 }
 
-/* The restore helper reaped @pid with wait status @status. */
+/* The process the helper watches stopped or went on: tell its deputy. */
+static int mig_jobctl(pid_t pid, int status)
+{
+	struct mig_jobctl_req req = { .pid = pid, .status = status };
+	struct mig_jobctl_rep rep;
+	struct mig_migrant *mg;
+	unsigned int home = 0;
+	bool moved = false;
+
+	spin_lock(&mig_in_lock);
+	mg = mig_migrant_find(pid);
+	if (mg) {
+		home = mg->home;
+		moved = mg->moved_on;
+	}
+	spin_unlock(&mig_in_lock);
+	if (!mg)
+		return -ESRCH;
+	if (moved || !home)
+		return 0;
+	return ics_mig_jobctl(home, &req, &rep, MIG_CALL_TIMEOUT);
+}
+
+/*
+ * The restore helper reaped @pid with wait status @status, or saw it stop
+ * or continue (it goes on).
+ */
 int mig_reaped(pid_t pid, int status)
 {
 	struct mig_exited_req req = { .pid = pid, .status = status };
@@ -561,6 +587,8 @@ int mig_reaped(pid_t pid, int status)
 	unsigned int home = 0;
 	bool moved = false;
 
+	if (mig_status_is_jobctl(status))
+		return mig_jobctl(pid, status);
 	spin_lock(&mig_in_lock);
 	mg = mig_migrant_find(pid);
 	if (mg) {

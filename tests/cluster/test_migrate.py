@@ -237,6 +237,44 @@ def test_forwarded_signals_carry_their_siginfo(cluster: Cluster, prog: Path) -> 
 
 
 @pytest.mark.timeout(300)
+def test_job_control_stops_of_a_moved_child_reach_its_parent(cluster: Cluster,
+                                                            prog: Path) -> None:
+    """A child that moved to node 2 stops and goes on; its parent on node 1
+    sees each stop and continue with wait(WUNTRACED | WCONTINUED), as a shell
+    sees its job's Ctrl-Z and fg: from node 1 (the deputy forwards SIGTSTP and
+    SIGCONT) and from node 2 itself (the deputy stops and goes on with it)."""
+    up(cluster)
+    n1, n2 = cluster.node(1), cluster.node(2)
+    out = "/tmp/jobctl.out"
+    start(n1, f"{PROG} jobctl 2", out)
+    child = int(n1.wait_until_succeeds(f"head -n1 {out} | grep .", timeout=30).split()[4])
+    n1.wait_until_succeeds(f'test "$(cat /proc/{child}/node)" = 2', timeout=120)
+
+    def next_event(k: int) -> str:
+        lines = n1.wait_until_succeeds(
+            f"test $(grep -c '^jobctl [sck]' {out}) -ge {k} && cat {out}", timeout=30
+        ).splitlines()
+        events = [ln for ln in lines if ln.split()[1] in ("stopped", "continued", "killed")]
+        assert len(events) == k, lines
+        return events[-1]
+
+    stopped = f"grep -q '^State:.*T' /proc/{child}/status"
+    n1.succeed(f"kill -TSTP {child}")
+    assert next_event(1) == "jobctl stopped 20"
+    n2.wait_until_succeeds(stopped, timeout=10)
+    n1.succeed(f"kill -CONT {child}")
+    assert next_event(2) == "jobctl continued"
+    n2.wait_until_fails(stopped, timeout=10)
+    n2.succeed(f"kill -STOP {child}")
+    assert next_event(3) == "jobctl stopped 19"
+    n2.succeed(f"kill -CONT {child}")
+    assert next_event(4) == "jobctl continued"
+    n2.wait_until_fails(stopped, timeout=10)
+    n1.succeed(f"kill -TERM {child}")
+    assert next_event(5) == "jobctl killed 15"
+
+
+@pytest.mark.timeout(300)
 def test_signals_sent_while_it_moves_on_all_arrive(cluster: Cluster, prog: Path) -> None:
     """Real-time signals sent from node 1 (its deputy forwards them) right
     after each goto, while the process moves on 2 -> 3 -> 2 (away from its

@@ -47,6 +47,10 @@
  *                                one local child too), and check the
  *                                siginfo of each child's SIGCHLD; prints a
  *                                line per step and "waitkids done bad B"
+ *   migprog jobctl NODE          fork a child that migrate()s to NODE and
+ *                                pauses; print "jobctl stopped SIG",
+ *                                "jobctl continued", "jobctl killed SIG" as
+ *                                waitpid(WUNTRACED | WCONTINUED) reports them
  *   migprog siginfo NODE         migrate() to NODE, then print the siginfo
  *                                of a SIGRTMIN+2 and a SIGUSR2 (sigwaitinfo):
  *                                "siginfo sig S code C pid P uid U value V"
@@ -719,6 +723,53 @@ static int mode_sigcount(void)
 }
 
 /*
+ * Fork a child that moves to @node and waits for signals; report each of
+ * its stops, continues and its end as wait(WUNTRACED | WCONTINUED) gives
+ * them, a line each.
+ */
+static int mode_jobctl(char **argv)
+{
+	int node = atoi(argv[2]), status;
+	pid_t child, r;
+
+	fflush(stdout);
+	child = fork();
+	if (child < 0)
+		return 2;
+	if (child == 0) {
+		/* a job of its own, as a shell makes it: not an orphaned group */
+		setpgid(0, 0);
+		if (migrate(node))
+			_exit(4);
+		for (;;)
+			pause();
+	}
+	setpgid(child, child);
+	printf("jobctl parent %d child %d\n", getpid(), child);
+	fflush(stdout);
+	for (;;) {
+		r = waitpid(child, &status, WUNTRACED | WCONTINUED);
+		if (r < 0 && errno == EINTR)
+			continue;
+		if (r < 0) {
+			printf("jobctl waitpid errno %d\n", errno);
+			return 1;
+		}
+		if (WIFSTOPPED(status))
+			printf("jobctl stopped %d\n", WSTOPSIG(status));
+		else if (WIFCONTINUED(status))
+			printf("jobctl continued\n");
+		else if (WIFSIGNALED(status))
+			printf("jobctl killed %d\n", WTERMSIG(status));
+		else
+			printf("jobctl exited %d\n", WEXITSTATUS(status));
+		fflush(stdout);
+		if (WIFSIGNALED(status) || WIFEXITED(status))
+			return 0;
+	}
+}
+
+/*
  * Move to @node, then take SIGRTMIN+2 and SIGUSR2 (blocked, by sigwaitinfo)
  * and print each one's siginfo: what the deputy forwarded must read as a
  * local delivery would.
@@ -877,6 +928,8 @@ int main(int argc, char **argv)
 		return mode_waitkids(argv);
 	if (argc == 3 && !strcmp(argv[1], "siginfo"))
 		return mode_siginfo(argv);
+	if (argc == 3 && !strcmp(argv[1], "jobctl"))
+		return mode_jobctl(argv);
 	if (argc == 4 && !strcmp(argv[1], "coredump"))
 		return mode_coredump(argv);
 	fprintf(stderr, "usage: see the comment at the top of migprog.c\n");

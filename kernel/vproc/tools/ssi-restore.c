@@ -13,8 +13,8 @@
  * lets the threads take their own registers, and the calls return into
  * the process.  This
  * program stays as the process's parent on this node and tells the module
- * how it ended (SSISYS_MIG_REAPED), so the deputy on its home node can end
- * with the same status.
+ * when it stops or continues and how it ended (SSISYS_MIG_REAPED), so the
+ * deputy on its home node can stop, go on and end as it does.
  */
 #define _GNU_SOURCE
 #include <errno.h>
@@ -217,15 +217,23 @@ int main(int argc, char **argv)
 	if (child == 0)
 		_exit(restore(session, pid, vvar, argv[4], argv + 5, argc - 5) + 120);
 
-	/* Stay the parent here; say how the process ended. */
+	/*
+	 * Stay the parent here; say when the process stops or goes on (its
+	 * deputy at home follows, for the real parent there) and how it ended.
+	 */
 	signal(SIGHUP, SIG_IGN);
 	signal(SIGINT, SIG_IGN);
 	signal(SIGTERM, SIG_IGN);
-	while (waitpid(child, &status, __WALL) < 0)
-		if (errno != EINTR)
-			return 1;
-	reaped.pid = pid;
-	reaped.status = status & 0xffff;
-	ssisys(SSISYS_MIG_REAPED, &reaped, sizeof(reaped));
-	return 0;
+	for (;;) {
+		if (waitpid(child, &status, __WALL | WUNTRACED | WCONTINUED) < 0) {
+			if (errno != EINTR)
+				return 1;
+			continue;
+		}
+		reaped.pid = pid;
+		reaped.status = status & 0xffff;
+		ssisys(SSISYS_MIG_REAPED, &reaped, sizeof(reaped));
+		if (WIFEXITED(status) || WIFSIGNALED(status))
+			return 0;
+	}
 }
