@@ -8,6 +8,7 @@
  */
 #define pr_fmt(fmt) KBUILD_MODNAME ": " fmt
 
+#include <linux/cred.h>
 #include <linux/elf.h>
 #include <linux/fdtable.h>
 #include <linux/file.h>
@@ -200,6 +201,44 @@ static bool mig_uses_io_uring(struct task_struct *t)
 	return t->flags & PF_IO_WORKER;
 }
 
+static u64 mig_cap(kernel_cap_t c)
+{
+	return (u64)c.cap[1] << 32 | c.cap[0];
+}
+
+/*
+ * The image carries one set of credentials, the mover's: a thread that
+ * changed its own (a raw setuid(2), not glibc's broadcast) would get
+ * them too.
+ */
+static bool mig_same_creds(const struct cred *a, const struct cred *b)
+{
+	const struct group_info *ga = a->group_info, *gb = b->group_info;
+	int i;
+
+	if (a == b)
+		return true;
+	if (!uid_eq(a->uid, b->uid) || !uid_eq(a->euid, b->euid) ||
+	    !uid_eq(a->suid, b->suid) || !uid_eq(a->fsuid, b->fsuid) ||
+	    !gid_eq(a->gid, b->gid) || !gid_eq(a->egid, b->egid) ||
+	    !gid_eq(a->sgid, b->sgid) || !gid_eq(a->fsgid, b->fsgid) ||
+	    a->securebits != b->securebits ||
+	    mig_cap(a->cap_inheritable) != mig_cap(b->cap_inheritable) ||
+	    mig_cap(a->cap_permitted) != mig_cap(b->cap_permitted) ||
+	    mig_cap(a->cap_effective) != mig_cap(b->cap_effective) ||
+	    mig_cap(a->cap_bset) != mig_cap(b->cap_bset) ||
+	    mig_cap(a->cap_ambient) != mig_cap(b->cap_ambient))
+		return false;
+	if (ga == gb)
+		return true;
+	if (ga->ngroups != gb->ngroups)
+		return false;
+	for (i = 0; i < ga->ngroups; i++)
+		if (!gid_eq(ga->gid[i], gb->gid[i]))
+			return false;
+	return true;
+}
+
 /* Refusals: what cannot move yet leaves the process exactly as it was. */
 static int mig_check_movable(void)
 {
@@ -238,17 +277,15 @@ static int mig_check_movable(void)
 		} else if (t->vfork_done) {
 			mig_refuse(pid, "a vfork child");
 			ret = -EBUSY;
+		} else if (!mig_same_creds(__task_cred(t), current_cred())) {
+			mig_refuse(pid, "threads with different credentials");
+			ret = -EOPNOTSUPP;
 		}
 		if (ret)
 			break;
 	}
 	rcu_read_unlock();
 	return ret;
-}
-
-static u64 mig_cap(kernel_cap_t c)
-{
-	return (u64)c.cap[1] << 32 | c.cap[0];
 }
 
 static void mig_dump_creds(struct mig_img_hdr *h)
@@ -365,6 +402,8 @@ static int mig_dump_thread(struct mig_thread_rec *rec)
 	rec->t.rseq_sig = cpu_to_le32(t->rseq_sig);
 #endif
 	get_task_comm(rec->t.comm, t);
+	rec->t.nice = cpu_to_le32(task_nice(t));
+	rec->t.personality = cpu_to_le32(t->personality);
 	return 0;
 }
 
@@ -656,10 +695,8 @@ static void mig_dump_task(struct mig_img_hdr *h)
 		if (!mig_migrant_ppid(task_tgid_nr(t), &ppid))
 			h->ppid = cpu_to_le32(ppid);
 	}
-	h->personality = cpu_to_le32(t->personality);
 	h->dumpable = cpu_to_le32(get_dumpable(t->mm));
 	h->umask = cpu_to_le32(t->fs->umask);
-	h->nice = cpu_to_le32(task_nice(t));
 	h->robust_list_len = cpu_to_le64(sizeof(struct robust_list_head));
 	task_lock(t->group_leader);
 	for (i = 0; i < MIG_NR_RLIMITS; i++) {
@@ -715,6 +752,8 @@ static void mig_put_leader(struct mig_img_hdr *h,
 	h->rseq = rec->t.rseq;
 	h->rseq_sig = rec->t.rseq_sig;
 	memcpy(h->comm, rec->t.comm, sizeof(h->comm));
+	h->nice = rec->t.nice;
+	h->personality = rec->t.personality;
 	h->xstate_note = cpu_to_le32(mig_fpu_note());
 	h->xstate_len = cpu_to_le32(rec->xstate_len);
 }
@@ -769,8 +808,12 @@ static int mig_dump(struct mig_buf *b, unsigned int target,
 	mig_dump_creds(h);
 	mig_dump_signals(h);
 	mig_put_leader(h, leader);
-	if (exec)
+	if (exec) {
+		/* the thread that calls exec becomes the process */
 		h->flags = cpu_to_le16(MIG_IMG_REXEC);
+		h->nice = cpu_to_le32(task_nice(current));
+		h->personality = cpu_to_le32(current->personality);
+	}
 	ret = mig_dump_groups(h, b);
 	if (!ret && !exec)
 		ret = mig_dump_vmas(h, b, scratch);

@@ -20,7 +20,9 @@
 #include <linux/types.h>
 
 #define MIG_IMG_MAGIC		0x474d4953	/* "SIMG" */
-#define MIG_IMG_VERSION		4	/* 2: threads; 3: rexec; 4: pre-copy */
+#define MIG_IMG_VERSION		5	/* 2: threads; 3: rexec; 4: pre-copy;
+					 * 5: per-thread nice, personality
+					 */
 #define MIG_IMG_MAX		196608		/* mig.ics start: bytes<196608> */
 
 #define MIG_NR_REGS		27	/* struct user_regs_struct, in order */
@@ -157,6 +159,8 @@ struct mig_img_thread {
 	__le64 robust_list;
 	__le64 clear_child_tid;
 	u8 comm[16];
+	__le32 nice;		/* s32 */
+	__le32 personality;
 } __packed;
 
 #endif /* _MIG_IMAGE_H */

@@ -1288,6 +1288,17 @@ long mig_restore_thread(u64 session, pid_t tid)
 		ret = -ESRCH;
 	if (ret)
 		goto out;
+	/*
+	 * The helper made this thread with its own (root) credentials: it
+	 * takes the process's before the leader goes on, so that the
+	 * leader's commit_creds() is the last to set the mm's dumpable mode
+	 * and no thread ever reaches user mode as the helper.
+	 */
+	ret = mig_restore_creds(&m);
+	if (ret) {
+		force_sig(SIGKILL);	/* the leader gives up waiting for it */
+		goto out;
+	}
 	spin_lock(&mig_in_lock);
 	in->arrived++;
 	spin_unlock(&mig_in_lock);
@@ -1326,6 +1337,10 @@ long mig_restore_thread(u64 session, pid_t tid)
 	memcpy(current->comm, t->comm, sizeof(current->comm));
 	current->comm[sizeof(current->comm) - 1] = 0;
 	task_unlock(current);
+	current->personality = le32_to_cpu(t->personality);
+	/* each thread its own: the helper's nice is no one's */
+	set_user_nice(current, clamp_t(int, (s32)le32_to_cpu(t->nice),
+				       MIN_NICE, MAX_NICE));
 	if (in->home != mig_self)
 		set_bit(SSI_PFA_MIGRANT, &current->atomic_flags);
 	ax = mig_restore_regs(t->regs);

@@ -15,8 +15,10 @@
  *                                process moves (WHO: main = the main thread
  *                                calls migrate(), 1 = the first worker
  *                                does, goto = it waits for a write to
- *                                /proc/<pid>/goto); checks every sum and TID
+ *                                /proc/<pid>/goto); checks every sum, TID
+ *                                and each thread's credentials and nice
  *   migprog refuse KIND NODE     set up KIND (shm, nnp, seccomp, ptracing,
+ *                                setuid: a thread with other ids,
  *                                ptraced, vfork: the vfork child asks,
  *                                none) and print migrate()'s errno; NODE
  *                                wait: print "KIND ready pid P" and wait
@@ -213,6 +215,8 @@ struct part {
 	uint64_t sum;
 	int rounds;
 	pid_t tid_before, tid_after;
+	char creds_before[96], creds_after[96];
+	int nice, nice_before, nice_after;	/* each worker its own */
 	int bad;
 	int mover;		/* this worker calls migrate(mover) */
 	long moved;
@@ -235,6 +239,33 @@ static void *thread_pause(void *arg)
 	return NULL;
 }
 
+/*
+ * This thread's own credentials (the raw system calls: each thread has
+ * its own, and glibc's wrappers would hide a difference between them).
+ */
+static void thread_creds(char *buf, size_t len)
+{
+	unsigned int r[3], e[3];
+	struct { uint32_t version; int pid; } hdr = { 0x20080522, 0 };
+	struct { uint32_t eff, perm, inh; } cap[2];
+
+	syscall(SYS_getresuid, &r[0], &r[1], &r[2]);
+	syscall(SYS_getresgid, &e[0], &e[1], &e[2]);
+	memset(cap, 0, sizeof(cap));
+	syscall(SYS_capget, &hdr, cap);
+	snprintf(buf, len, "%u/%u/%u:%u/%u/%u:%x%08x:%ld", r[0], r[1], r[2],
+		 e[0], e[1], e[2], cap[1].eff, cap[0].eff,
+		 syscall(SYS_getgroups, 0, NULL));
+}
+
+static void *thread_setuid(void *arg)
+{
+	(void)arg;
+	if (!syscall(SYS_setresuid, 65534, 65534, 65534))
+		pause();
+	return NULL;
+}
+
 static void *thread_work(void *arg)
 {
 	struct part *pt = arg;
@@ -242,6 +273,9 @@ static void *thread_work(void *arg)
 	struct timespec t0, t;
 
 	pt->tid_before = gettid();
+	setpriority(PRIO_PROCESS, 0, pt->nice);
+	pt->nice_before = getpriority(PRIO_PROCESS, 0);
+	thread_creds(pt->creds_before, sizeof(pt->creds_before));
 	clock_gettime(CLOCK_MONOTONIC, &t0);
 	/*
 	 * Moved from outside: that may come late (pre-copy runs first, and
@@ -263,6 +297,8 @@ static void *thread_work(void *arg)
 		pt->sum = s;
 	}
 	pt->tid_after = gettid();
+	thread_creds(pt->creds_after, sizeof(pt->creds_after));
+	pt->nice_after = getpriority(PRIO_PROCESS, 0);
 	return NULL;
 }
 
@@ -276,16 +312,19 @@ static int mode_threads(char **argv)
 	pthread_t t[4];
 	uint64_t want, got = 0;
 	long r = 0;
-	int bad = 0;
+	int bad = 0, bad_creds = 0;
+	char creds[96];
 
 	if (!p)
 		return 2;
 	want = fill(p, len, 42);
+	thread_creds(creds, sizeof(creds));
 	printf("threads pid %d node %d\n", getpid(), node_of_self());
 	fflush(stdout);
 	for (int i = 0; i < 4; i++) {
 		pt[i] = (struct part){ .p = p + i * q, .len = q,
 				       .rounds = strcmp(who, "0") ? 12 : 20,
+				       .nice = i + 1,
 				       .mover = (i == 0 && !strcmp(who, "1")) ?
 						node : 0,
 				       .from = strcmp(who, "0") ? 0 :
@@ -301,13 +340,24 @@ static int mode_threads(char **argv)
 		pthread_join(t[i], NULL);
 		got += pt[i].sum;
 		bad |= pt[i].bad || pt[i].tid_before != pt[i].tid_after;
+		bad_creds |= strcmp(pt[i].creds_before, creds) ||
+			     strcmp(pt[i].creds_after, creds) ||
+			     pt[i].nice_before != pt[i].nice ||
+			     pt[i].nice_after != pt[i].nice;
+		if (pt[i].nice_after != pt[i].nice)
+			printf("thread %d nice %d, was %d\n", pt[i].tid_after,
+			       pt[i].nice_after, pt[i].nice);
+		if (strcmp(pt[i].creds_after, creds))
+			printf("thread %d creds %s, process %s\n",
+			       pt[i].tid_after, pt[i].creds_after, creds);
 		if (pt[i].mover)
 			r = pt[i].moved;
 	}
-	printf("threads migrate %ld errno %d node %d pid %d sum %s tids %s\n",
+	printf("threads migrate %ld errno %d node %d pid %d sum %s tids %s creds %s\n",
 	       r, r ? errno : 0, node_of_self(), getpid(),
-	       got == want ? "ok" : "BAD", bad ? "BAD" : "ok");
-	return r || got != want || bad;
+	       got == want ? "ok" : "BAD", bad ? "BAD" : "ok",
+	       bad_creds ? "BAD" : "ok");
+	return r || got != want || bad || bad_creds;
 }
 
 static int mode_refuse(char **argv)
@@ -328,6 +378,11 @@ static int mode_refuse(char **argv)
 		pthread_join(t, NULL);
 		if (pthread_create(&t, NULL, thread_pause, NULL))
 			return 2;
+	} else if (!strcmp(kind, "setuid")) {
+		/* a thread takes other ids for itself alone (a raw setresuid) */
+		if (pthread_create(&t, NULL, thread_setuid, NULL))
+			return 2;
+		msleep(100);
 	} else if (!strcmp(kind, "shm")) {
 		void *m = mmap(NULL, 4096, PROT_READ | PROT_WRITE,
 			       MAP_SHARED | MAP_ANONYMOUS, -1, 0);
