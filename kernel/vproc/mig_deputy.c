@@ -92,11 +92,60 @@ struct mig_deputy *mig_deputy_new(struct task_struct *task, unsigned int node)
 	return dep;
 }
 
+/* @tid is still one of our threads on its way out, or a slot in flux */
+static bool mig_tid_leaving(pid_t tid)
+{
+	struct task_struct *t;
+	bool ours;
+
+	rcu_read_lock();
+	t = pid_task(find_pid_ns(tid, &init_pid_ns), PIDTYPE_PID);
+	ours = !t || same_thread_group(t, current);
+	rcu_read_unlock();
+	return ours;
+}
+
+/*
+ * The process's other threads keep their TIDs where it runs now, but
+ * their tasks here end: hold their numbers until it ends or comes back,
+ * so that this node gives none of them to another task meanwhile.  A
+ * thread's number is free once its task is released, just after the
+ * thread wakes from its park.
+ */
+static void mig_deputy_hold_tids(struct mig_deputy *dep)
+{
+	unsigned long deadline = jiffies + 10 * HZ;
+	unsigned int i, held = 0;
+
+	for (i = 0; i < dep->nr_tids; i++) {
+		pid_t tid = dep->tids[i];
+		int ret;
+
+		while ((ret = ssi_pid_hold(tid)) == -EBUSY &&
+		       mig_tid_leaving(tid) && time_before(jiffies, deadline))
+			usleep_range(200, 1000);
+		if (!ret) {
+			dep->tids[held++] = tid;
+			continue;
+		}
+		pr_warn("pid %d: the number of its thread %d could not be held (%d): this node may give it out again\n",
+			dep->pid, tid, ret);
+	}
+	dep->nr_tids = held;
+}
+
+static void mig_deputy_release_tids(struct mig_deputy *dep)
+{
+	while (dep->nr_tids)
+		ssi_pid_release(dep->tids[--dep->nr_tids]);
+}
+
 static void mig_deputy_unlist(struct mig_deputy *dep)
 {
 	struct mig_wait_job *job, *tmp;
 	LIST_HEAD(waits);
 
+	mig_deputy_release_tids(dep);	/* gone, or its threads end here */
 	spin_lock(&mig_dep_lock);
 	list_del_init(&dep->link);
 	dep->closing = true;
@@ -412,6 +461,7 @@ int mig_deputy_run(struct mig_deputy *dep)
 	struct mig_in *in;
 	int status;
 
+	mig_deputy_hold_tids(dep);
 	mig_deputy_catch_all();
 	for (;;) {
 		int stop;

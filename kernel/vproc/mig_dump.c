@@ -957,6 +957,19 @@ static int mig_park_others(struct mig_group *g)
 	return 0;
 }
 
+/* The TIDs the deputy keeps: every thread's but the leader's (its PID). */
+static void mig_deputy_take_tids(struct mig_deputy *dep, struct mig_group *g)
+{
+	struct mig_thread_rec *rec;
+
+	spin_lock(&g->lock);
+	list_for_each_entry(rec, &g->recs, link)
+		if (rec->task != current->group_leader &&
+		    dep->nr_tids < ARRAY_SIZE(dep->tids))
+			dep->tids[dep->nr_tids++] = task_pid_nr(rec->task);
+	spin_unlock(&g->lock);
+}
+
 static void mig_group_end(struct mig_group *g, int outcome)
 {
 	spin_lock(&g->lock);
@@ -1237,6 +1250,7 @@ unlist:
 		force_sig(SIGKILL);
 		return PTR_ERR(dep);
 	}
+	mig_deputy_take_tids(dep, g);
 	g->dep = dep;
 	mig_group_end(g, 1);
 	mig_group_put(g);

@@ -106,6 +106,9 @@ struct mig_deputy {
 	bool closing;			/* it ends: no more waits */
 	int stop_signr;			/* the process stopped: stop with it */
 	unsigned int remote_conts;	/* SIGCONTs we sent: not forwarded */
+	/* the other threads' numbers, kept from reuse here while it is away */
+	unsigned int nr_tids;
+	pid_t tids[MIG_MAX_THREADS];
 };
 
 /* On a node running a process whose deputy is elsewhere (mig_restore.c). */

@@ -27,7 +27,7 @@ MODULES = ("ssi_core", "ics", "clms", "vproc", "rfile", "migration")
 REPO = Path(__file__).resolve().parents[2]
 SOURCE = REPO / "tests" / "migration" / "migprog.c"
 PROG = REPO / "build" / "bin" / "migprog"
-EOPNOTSUPP, EBUSY, EINVAL, EHOSTDOWN = 95, 16, 22, 112
+EOPNOTSUPP, EBUSY, EEXIST, EINVAL, EHOSTDOWN = 95, 16, 17, 22, 112
 NOBODY = "setpriv --reuid=65534 --regid=65534 --clear-groups"
 
 
@@ -402,6 +402,29 @@ def test_threads_move_as_a_group_mid_computation(cluster: Cluster, prog: Path, w
     f = line.split()
     assert f[2] == "0" and f[6] == str(target) and f[8] == str(pid), line
     assert f[10] == "ok" and f[12] == "ok" and f[14] == "ok", nd.succeed(f"cat {out}")
+
+
+@pytest.mark.timeout(300)
+def test_thread_ids_stay_taken_at_home_while_the_process_is_away(
+        cluster: Cluster, prog: Path) -> None:
+    """Each thread keeps its TID on the node its process moved to, while its
+    task at home is gone: home must not give the number to another task
+    (clone3 set_tid finds it taken) until the process ends, and then must
+    give it back."""
+    up(cluster)
+    nd = cluster.node(1)
+    out = "/tmp/holdtids.out"
+    start(nd, f"{PROG} holdtids 2", out)
+    line = nd.wait_until_succeeds(f"grep 'holdtids moved' {out}",
+                                  timeout=flavor().timeout(120))
+    f = line.split()
+    assert f[2] == "0" and f[6] == "2", line
+    pid, tids = f[8], " ".join(f[10:13])
+    claimed = nd.succeed(f"{PROG} claim {tids}").split()
+    assert claimed[3::4] == [str(EEXIST)] * 3, claimed
+    nd.succeed(f"kill -KILL {pid}")
+    nd.wait_until_succeeds(f"test $({PROG} claim {tids} | grep -c 'errno 0$') = 3",
+                           timeout=flavor().timeout(60))
 
 
 @pytest.mark.timeout(120)

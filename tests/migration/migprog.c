@@ -66,6 +66,12 @@
  *                                holds what the last writer left; prints
  *                                "sweep pid P node N", then "sweep done gens
  *                                G nodes N,N... errors E node N"
+ *   migprog holdtids NODE        start 3 threads that pause, migrate() to
+ *                                NODE, print "holdtids moved R errno E
+ *                                node N pid P tids T T T", then pause
+ *   migprog claim TID...         clone3() a child with each TID (set_tid,
+ *                                root only) and print "claim TID errno E"
+ *                                (0: the number was free and is again)
  */
 #define _GNU_SOURCE
 #include <errno.h>
@@ -80,6 +86,7 @@
 #include <sys/prctl.h>
 #include <sys/ptrace.h>
 #include <linux/filter.h>
+#include <linux/sched.h>
 #include <linux/seccomp.h>
 #include <sys/resource.h>
 #include <sys/syscall.h>
@@ -936,6 +943,56 @@ static int mode_sweep(char **argv)
 	return errors != 0;
 }
 
+static void *thread_tid_pause(void *arg)
+{
+	__atomic_store_n((pid_t *)arg, gettid(), __ATOMIC_RELEASE);
+	for (;;)
+		pause();
+	return NULL;
+}
+
+static int mode_holdtids(char **argv)
+{
+	static pid_t tids[3];
+	pthread_t t;
+	long r;
+
+	for (int i = 0; i < 3; i++)
+		if (pthread_create(&t, NULL, thread_tid_pause, &tids[i]))
+			return 2;
+	for (int i = 0; i < 3; i++)
+		while (!__atomic_load_n(&tids[i], __ATOMIC_ACQUIRE))
+			msleep(10);
+	r = migrate(atoi(argv[2]));
+	printf("holdtids moved %ld errno %d node %d pid %d tids %d %d %d\n",
+	       r, r ? errno : 0, node_of_self(), getpid(), tids[0], tids[1],
+	       tids[2]);
+	fflush(stdout);
+	for (;;)
+		pause();
+}
+
+/* clone3(set_tid): the child gets @tid or the call fails (EEXIST: taken). */
+static int mode_claim(int argc, char **argv)
+{
+	for (int i = 2; i < argc; i++) {
+		pid_t tid = atoi(argv[i]);
+		struct clone_args ca = {
+			.exit_signal = SIGCHLD,
+			.set_tid = (uint64_t)(uintptr_t)&tid,
+			.set_tid_size = 1,
+		};
+		long r = syscall(SYS_clone3, &ca, sizeof(ca));
+
+		if (r == 0)
+			_exit(0);
+		if (r > 0)
+			waitpid(r, NULL, 0);
+		printf("claim %d errno %d\n", tid, r < 0 ? errno : 0);
+	}
+	return 0;
+}
+
 int main(int argc, char **argv)
 {
 	if (argc >= 4 && !strcmp(argv[1], "self"))
@@ -987,6 +1044,10 @@ int main(int argc, char **argv)
 		return mode_jobctl(argv);
 	if (argc == 4 && !strcmp(argv[1], "coredump"))
 		return mode_coredump(argv);
+	if (argc == 3 && !strcmp(argv[1], "holdtids"))
+		return mode_holdtids(argv);
+	if (argc >= 3 && !strcmp(argv[1], "claim"))
+		return mode_claim(argc, argv);
 	fprintf(stderr, "usage: see the comment at the top of migprog.c\n");
 	return 2;
 }

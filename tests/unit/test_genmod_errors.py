@@ -221,3 +221,9 @@ def test_ctrl_c_during_make_stops_make(tmp_path: Path) -> None:
     assert time.monotonic() - start < 30
     assert not Path(f"/proc/{pid_file.read_text().strip()}").exists()  # make ended, reaped
     assert (tmp_path / "make.log").read_text().endswith("# interrupted: make stopped\n")
+
+
+def test_checkpatch_exemptions_apply_to_their_file_only() -> None:
+    from genmod import checkpatch
+    assert checkpatch.ignored_types(Path("/r/kernel/core/ssi_core.c")) == ["ENOSYS"]
+    assert checkpatch.ignored_types(Path("/r/kernel/vproc/mig_main.c")) == []
