@@ -458,6 +458,8 @@ static void mig_deputy_drain_signals(struct mig_deputy *dep)
  */
 int mig_deputy_run(struct mig_deputy *dep)
 {
+	pid_t held[ARRAY_SIZE(dep->tids)];
+	unsigned int nr_held;
 	struct mig_in *in;
 	int status;
 
@@ -495,7 +497,18 @@ int mig_deputy_run(struct mig_deputy *dep)
 		dep->homecoming = NULL;
 		spin_unlock(&mig_dep_lock);
 		if (in) {
-			int ret = mig_restore_deputy(in);
+			int ret;
+
+			/* its threads take their numbers back */
+			memcpy(held, dep->tids, sizeof(held));
+			nr_held = dep->nr_tids;
+			mig_deputy_release_tids(dep);
+			ret = mig_restore_deputy(in);
+			if (ret) {
+				memcpy(dep->tids, held, sizeof(held));
+				dep->nr_tids = nr_held;
+				mig_deputy_hold_tids(dep);
+			}
 
 			mig_in_put(in);
 			if (!ret) {

@@ -44,7 +44,9 @@
  *     exited(pid, status); the deputy exits with that status, so the
  *     parent's wait() gets it.  A process moving on tells H exited(pid,
  *     -1, node).  T = H: the deputy itself restores the process and
- *     returns to user mode as it.
+ *     returns to user mode as it; it first makes the process's other
+ *     threads with their TIDs (ssi_clone_thread(), patch 0009), which H
+ *     held while the process was away (ssi_pid_hold(), patch 0008).
  *  6. The children the process had when it left stay the deputy's.  Its
  *     wait4()/waitid() where it runs (patch 0006) look for a child there
  *     and call H: wait(pid, which, nr, options); the deputy runs the same

@@ -30,6 +30,7 @@
 #include <linux/sched/task_stack.h>
 #include <linux/slab.h>
 #include <linux/ssi.h>
+#include <linux/task_work.h>
 #include <linux/umh.h>
 #include <linux/vmalloc.h>
 #include <asm/fpu/api.h>
@@ -365,13 +366,6 @@ int mig_in_add(u64 session, pid_t pid, unsigned int source,
 			/* its deputy cannot execute a program (yet) */
 			pr_info("pid %d: rexec to its home node is not served\n",
 				pid);
-			mig_in_put(in);
-			return -EOPNOTSUPP;
-		}
-		if (m.nr_threads) {
-			/* its deputy cannot grow the threads back (yet) */
-			pr_info("pid %d: not taken back home: %u threads besides the leader\n",
-				pid, m.nr_threads);
 			mig_in_put(in);
 			return -EOPNOTSUPP;
 		}
@@ -1248,32 +1242,24 @@ long mig_restore_current(struct mig_in *in)
 	return ax;
 }
 
-int mig_restore_deputy(struct mig_in *in)
-{
-	long ax;
-
-	return mig_restore_into(in, &ax);
-}
-
 /*
- * SSISYS_MIG_RESTORE_THREAD: another thread of a process being restored,
- * made by the helper with its TID.  It waits for the leader to restore
- * the process, then takes its own registers, FPU and per-thread state.
+ * Another thread of a process being restored, made with its TID by the
+ * helper (SSISYS_MIG_RESTORE_THREAD) or, at home, by the deputy.  It
+ * waits for the leader to restore the process, then takes its own
+ * registers, FPU and per-thread state; *@ax is its rax.  Made by the
+ * deputy (@home), a thread that fails before the leader's outcome just
+ * ends: the deputy goes on; after it, the process dies as anywhere.
  */
-long mig_restore_thread(u64 session, pid_t tid)
+static int mig_restore_thread_in(struct mig_in *in, pid_t tid, bool home,
+				 long *ax)
 {
 	const struct mig_img_thread *t = NULL;
 	struct mig_cursor c;
 	struct mig_parsed m;
-	struct mig_in *in;
 	sigset_t blocked;
-	long ax;
 	u32 i;
 	int ret;
 
-	in = mig_in_find(session, task_tgid_nr(current));
-	if (!in)
-		return -ESRCH;
 	ret = mig_parse(in->image, in->image_len, &m);
 	c.p = m.threads;
 	c.left = ~0ul;
@@ -1287,7 +1273,7 @@ long mig_restore_thread(u64 session, pid_t tid)
 	if (!ret && (!t || tid != task_pid_nr(current)))
 		ret = -ESRCH;
 	if (ret)
-		goto out;
+		return ret;
 	/*
 	 * The helper made this thread with its own (root) credentials: it
 	 * takes the process's before the leader goes on, so that the
@@ -1296,25 +1282,22 @@ long mig_restore_thread(u64 session, pid_t tid)
 	 */
 	ret = mig_restore_creds(&m);
 	if (ret) {
-		force_sig(SIGKILL);	/* the leader gives up waiting for it */
-		goto out;
+		if (!home)
+			force_sig(SIGKILL); /* the leader gives up waiting */
+		return ret;
 	}
 	spin_lock(&mig_in_lock);
 	in->arrived++;
 	spin_unlock(&mig_in_lock);
 	wake_up_all(&in->wq);
-	if (wait_event_killable(in->wq, READ_ONCE(in->leader_status) != 1)) {
-		ret = -EINTR;
-		goto out;
-	}
-	if (in->leader_status) {
-		ret = -ECANCELED;	/* the leader failed: the process dies */
-		goto out;
-	}
+	if (wait_event_killable(in->wq, READ_ONCE(in->leader_status) != 1))
+		return -EINTR;
+	if (in->leader_status)
+		return -ECANCELED;	/* the leader failed: the process dies */
 	ret = mig_restore_fpu(t + 1, m.xstate_len);
 	if (ret) {
 		force_sig(SIGKILL);
-		goto out;
+		return ret;
 	}
 	blocked.sig[0] = le64_to_cpu(t->blocked);
 	sigdelsetmask(&blocked, sigmask(SIGKILL) | sigmask(SIGSTOP));
@@ -1343,10 +1326,142 @@ long mig_restore_thread(u64 session, pid_t tid)
 				       MIN_NICE, MAX_NICE));
 	if (in->home != mig_self)
 		set_bit(SSI_PFA_MIGRANT, &current->atomic_flags);
-	ax = mig_restore_regs(t->regs);
+	else
+		clear_bit(SSI_PFA_MIGRANT, &current->atomic_flags);
+	*ax = mig_restore_regs(t->regs);
+	return 0;
+}
+
+/* SSISYS_MIG_RESTORE_THREAD: the system call returns to user mode as it. */
+long mig_restore_thread(u64 session, pid_t tid)
+{
+	struct mig_in *in = mig_in_find(session, task_tgid_nr(current));
+	long ax = 0;
+	int ret;
+
+	if (!in)
+		return -ESRCH;
+	ret = mig_restore_thread_in(in, tid, false, &ax);
 	mig_in_put(in);
-	return ax;
-out:
-	mig_in_put(in);
+	return ret ?: ax;
+}
+
+/* --- threads of a process coming home, made by its deputy ----------- */
+
+struct mig_home_thread {
+	struct callback_head cb;
+	struct mig_in *in;
+	pid_t tid;
+	long ax;
+};
+
+/* On the way to user mode, after ret_from_fork zeroed rax. */
+static void mig_home_thread_ax(struct callback_head *cb)
+{
+	struct mig_home_thread *ht = container_of(cb, struct mig_home_thread,
+						  cb);
+
+	current_pt_regs()->ax = ht->ax;
+	kfree(ht);
+	module_put(THIS_MODULE);
+}
+
+static int mig_home_thread_fn(void *arg)
+{
+	struct mig_home_thread *ht = arg;
+	int ret = mig_restore_thread_in(ht->in, ht->tid, true, &ht->ax);
+
+	mig_in_put(ht->in);
+	if (!ret) {
+		init_task_work(&ht->cb, mig_home_thread_ax);
+		ret = task_work_add(current, &ht->cb, TWA_RESUME);
+		if (!ret)
+			return 0;	/* to user mode, as the thread */
+		force_sig(SIGKILL);	/* cannot happen: we are not exiting */
+	}
+	kfree(ht);
+	ssi_module_put_and_exit(THIS_MODULE, 0);
+}
+
+/*
+ * Make the threads of the process coming home into its deputy (current),
+ * with their TIDs, before the leader restores it: each waits for the
+ * leader's outcome in mig_restore_thread_in().  Creating a thread with a
+ * given TID takes CAP_CHECKPOINT_RESTORE, which the deputy, running with
+ * the process's credentials, may not have: the threads are made with the
+ * kernel's and take the process's before the leader goes on.
+ */
+static int mig_spawn_home_threads(struct mig_in *in, const struct mig_parsed *m)
+{
+	const struct cred *kcred, *old;
+	struct mig_cursor c = { .p = m->threads, .left = ~0ul };
+	sigset_t all;
+	int ret = 0;
+	u32 i;
+
+	if (!m->nr_threads)
+		return 0;
+	kcred = prepare_kernel_cred(NULL);
+	if (!kcred)
+		return -ENOMEM;
+	/* a pending signal would fail the clone (fork vs signal) */
+	sigfillset(&all);
+	sigprocmask(SIG_SETMASK, &all, NULL);
+	old = override_creds(kcred);
+	for (i = 0; !ret && i < m->nr_threads; i++) {
+		const struct mig_img_thread *t = mig_take(&c, sizeof(*t));
+		struct mig_home_thread *ht;
+		pid_t tid;
+
+		mig_take(&c, m->xstate_len);
+		ht = kzalloc(sizeof(*ht), GFP_KERNEL);
+		if (!ht || !try_module_get(THIS_MODULE)) {
+			kfree(ht);
+			ret = -ENOMEM;
+			break;
+		}
+		refcount_inc(&in->ref);
+		ht->in = in;
+		ht->tid = le32_to_cpu(t->tid);
+		tid = ssi_clone_thread(mig_home_thread_fn, ht, ht->tid);
+		if (tid < 0) {
+			mig_in_put(in);
+			kfree(ht);
+			module_put(THIS_MODULE);
+			pr_info("pid %d: thread %u not made at home: %d\n",
+				in->pid, le32_to_cpu(t->tid), tid);
+			ret = tid;
+		}
+	}
+	revert_creds(old);
+	put_cred(kcred);
+	return ret;
+}
+
+/*
+ * The process comes home into its deputy (current).  On failure the
+ * source has been told (the process goes on there), the threads made for
+ * it end, and current stays the deputy.
+ */
+int mig_restore_deputy(struct mig_in *in)
+{
+	struct mig_parsed m;
+	sigset_t saved = current->blocked;
+	long ax;
+	int ret;
+
+	ret = mig_parse(in->image, in->image_len, &m);
+	if (!ret)
+		ret = mig_spawn_home_threads(in, &m);
+	if (ret)
+		mig_report(in, ret);
+	else
+		ret = mig_restore_into(in, &ax);
+	spin_lock(&mig_in_lock);
+	in->leader_status = ret;
+	spin_unlock(&mig_in_lock);
+	wake_up_all(&in->wq);
+	if (ret)
+		sigprocmask(SIG_SETMASK, &saved, NULL);
 	return ret;
 }

@@ -427,6 +427,30 @@ def test_thread_ids_stay_taken_at_home_while_the_process_is_away(
                            timeout=flavor().timeout(60))
 
 
+@pytest.mark.timeout(300)
+def test_threads_come_home_with_their_tids(cluster: Cluster, prog: Path) -> None:
+    """A process with threads moves 1->2->1->3->1 as nobody: at home its
+    deputy makes the threads again (patch 0009), each with its TID and the
+    process's credentials, and holds their numbers again when it leaves;
+    once it ends, home has every number free."""
+    up(cluster)
+    nd = cluster.node(1)
+    out = "/tmp/threadshome.out"
+    start(nd, f"{NOBODY} {PROG} holdtids 2,1,3,1", out)
+    last = nd.wait_until_succeeds(f"grep 'holdtids threads' {out}",
+                                  timeout=flavor().timeout(180))
+    text = nd.succeed(f"cat {out}")
+    moves = [ln.split() for ln in text.splitlines()
+             if ln.startswith(("holdtids moved", "holdtids then"))]
+    assert [m[6] for m in moves] == ["2", "1", "3", "1"], text
+    assert all(m[2] == "0" for m in moves), text
+    assert len({tuple(m[8:13]) for m in moves}) == 1, text  # same PID and TIDs
+    assert last.split()[2:] == ["node", "1", "tids", "ok", "creds", "ok"], text
+    tids = " ".join(moves[0][10:13])
+    nd.wait_until_succeeds(f"test $({PROG} claim {tids} | grep -c 'errno 0$') = 3",
+                           timeout=flavor().timeout(60))
+
+
 @pytest.mark.timeout(120)
 def test_bad_node_is_einval_and_down_node_is_ehostdown(cluster: Cluster, prog: Path) -> None:
     up(cluster)

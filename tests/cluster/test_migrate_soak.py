@@ -285,10 +285,7 @@ def test_soak_random_moves_of_a_mixed_set(cluster: Cluster, soak: Path, overlap:
                f"{SOAK} consume >/tmp/soak.pipe 2>/tmp/soak.cons.err) >/dev/null 2>&1 &")
     work = [
         Workload("tty", term.pid),
-        # a multithreaded process does not go back to its home node yet
-        # (README, migration: "Not yet")
-        Workload("threads", int(first_fields(n1, "grep '^t ' /tmp/soak.thr", 120)[3]),
-                 avoid=(1,)),
+        Workload("threads", int(first_fields(n1, "grep '^t ' /tmp/soak.thr", 120)[3])),
         Workload("tcp", int(first_fields(n1, "cat /tmp/soak.tcp")[1])),
         Workload("producer", int(first_fields(n1, "cat /tmp/soak.pipe")[1])),
         Workload("consumer", int(first_fields(n1, "cat /tmp/soak.cons.err")[1])),

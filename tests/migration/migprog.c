@@ -66,9 +66,13 @@
  *                                holds what the last writer left; prints
  *                                "sweep pid P node N", then "sweep done gens
  *                                G nodes N,N... errors E node N"
- *   migprog holdtids NODE        start 3 threads that pause, migrate() to
- *                                NODE, print "holdtids moved R errno E
- *                                node N pid P tids T T T", then pause
+ *   migprog holdtids NODE[,NODE]... start 3 threads that pause, migrate()
+ *                                to each NODE, printing "holdtids moved
+ *                                (then the next: then) R errno E node N pid
+ *                                P tids T T T"; with one NODE pause, else
+ *                                wake each thread and print "holdtids
+ *                                threads node N tids ok|BAD creds ok|BAD"
+ *                                (each is itself, with the process's ids)
  *   migprog claim TID...         clone3() a child with each TID (set_tid,
  *                                root only) and print "claim TID errno E"
  *                                (0: the number was free and is again)
@@ -943,9 +947,28 @@ static int mode_sweep(char **argv)
 	return errors != 0;
 }
 
+struct tid_slot {
+	pid_t tid, tid_after;
+	int go, done;
+	char creds[96];
+};
+
+static void on_wake(int sig)
+{
+	(void)sig;
+}
+
+/* Pause until told to, then report the TID and credentials it runs with. */
 static void *thread_tid_pause(void *arg)
 {
-	__atomic_store_n((pid_t *)arg, gettid(), __ATOMIC_RELEASE);
+	struct tid_slot *s = arg;
+
+	__atomic_store_n(&s->tid, gettid(), __ATOMIC_RELEASE);
+	while (!__atomic_load_n(&s->go, __ATOMIC_ACQUIRE))
+		pause();
+	s->tid_after = gettid();
+	thread_creds(s->creds, sizeof(s->creds));
+	__atomic_store_n(&s->done, 1, __ATOMIC_RELEASE);
 	for (;;)
 		pause();
 	return NULL;
@@ -953,23 +976,53 @@ static void *thread_tid_pause(void *arg)
 
 static int mode_holdtids(char **argv)
 {
-	static pid_t tids[3];
+	static struct tid_slot slot[3];
+	struct sigaction sa = { .sa_handler = on_wake };
+	char nodes[64], *node, *save = NULL, creds[96];
+	int moves = 0, bad_tids = 0, bad_creds = 0;
 	pthread_t t;
 	long r;
 
+	sigaction(SIGUSR1, &sa, NULL);
+	thread_creds(creds, sizeof(creds));
 	for (int i = 0; i < 3; i++)
-		if (pthread_create(&t, NULL, thread_tid_pause, &tids[i]))
+		if (pthread_create(&t, NULL, thread_tid_pause, &slot[i]))
 			return 2;
 	for (int i = 0; i < 3; i++)
-		while (!__atomic_load_n(&tids[i], __ATOMIC_ACQUIRE))
+		while (!__atomic_load_n(&slot[i].tid, __ATOMIC_ACQUIRE))
 			msleep(10);
-	r = migrate(atoi(argv[2]));
-	printf("holdtids moved %ld errno %d node %d pid %d tids %d %d %d\n",
-	       r, r ? errno : 0, node_of_self(), getpid(), tids[0], tids[1],
-	       tids[2]);
-	fflush(stdout);
-	for (;;)
-		pause();
+	snprintf(nodes, sizeof(nodes), "%s", argv[2]);
+	for (node = strtok_r(nodes, ",", &save); node;
+	     node = strtok_r(NULL, ",", &save), moves++) {
+		r = migrate(atoi(node));
+		printf("holdtids %s %ld errno %d node %d pid %d tids %d %d %d\n",
+		       moves ? "then" : "moved", r, r ? errno : 0,
+		       node_of_self(), getpid(), slot[0].tid, slot[1].tid,
+		       slot[2].tid);
+		fflush(stdout);
+		if (r)
+			return 1;
+	}
+	if (moves == 1)
+		for (;;)
+			pause();
+	/* wake each thread where it is now: is it itself, with our ids? */
+	for (int i = 0; i < 3; i++) {
+		__atomic_store_n(&slot[i].go, 1, __ATOMIC_RELEASE);
+		for (int w = 0; w < 1000 &&
+		     !__atomic_load_n(&slot[i].done, __ATOMIC_ACQUIRE); w++) {
+			syscall(SYS_tgkill, getpid(), slot[i].tid, SIGUSR1);
+			msleep(10);
+		}
+		bad_tids |= !slot[i].done || slot[i].tid_after != slot[i].tid;
+		bad_creds |= !slot[i].done || strcmp(slot[i].creds, creds);
+		if (slot[i].done && strcmp(slot[i].creds, creds))
+			printf("thread %d creds %s, process %s\n", slot[i].tid,
+			       slot[i].creds, creds);
+	}
+	printf("holdtids threads node %d tids %s creds %s\n", node_of_self(),
+	       bad_tids ? "BAD" : "ok", bad_creds ? "BAD" : "ok");
+	return bad_tids || bad_creds;
 }
 
 /* clone3(set_tid): the child gets @tid or the call fails (EEXIST: taken). */
