@@ -19,6 +19,7 @@
 #include <linux/slab.h>
 #include <linux/ssi.h>
 #include <linux/tty.h>
+#include <linux/workqueue.h>
 
 #include "ics.h"
 #include "migration_gen.h"
@@ -398,6 +399,45 @@ static void mig_deputy_forward(struct mig_deputy *dep,
 			dep->pid, info->si_signo, node, ret);
 }
 
+struct mig_forward_work {
+	struct work_struct work;
+	struct mig_deputy *dep;
+	struct kernel_siginfo info;
+	struct completion done;
+};
+
+static void mig_forward_fn(struct work_struct *work)
+{
+	struct mig_forward_work *f = container_of(work, struct mig_forward_work,
+						  work);
+
+	mig_deputy_forward(f->dep, &f->info);
+	complete(&f->done);
+}
+
+/*
+ * A killed deputy forwards the SIGKILL from a kworker: the fatal signal
+ * pending on the deputy cuts every socket wait short, so a deputy whose
+ * node had no connection yet to the node running the process could not
+ * send it (connect got -EINTR until the forward gave up, 120 s later).
+ */
+static void mig_deputy_forward_kill(struct mig_deputy *dep)
+{
+	struct mig_forward_work f = {
+		.dep = dep,
+		.info = { .si_signo = SIGKILL, .si_code = SI_KERNEL },
+	};
+
+	INIT_WORK_ONSTACK(&f.work, mig_forward_fn);
+	init_completion(&f.done);
+	queue_work(mig_wq, &f.work);
+	/* bounded by the forward's own limit; wake now and then meanwhile */
+	while (!wait_for_completion_timeout(&f.done, 10 * HZ))
+		;
+	flush_work(&f.work);
+	destroy_work_on_stack(&f.work);
+}
+
 /* Queue every signal; act on none (they are the process's, not ours). */
 static void mig_deputy_catch_all(void)
 {
@@ -474,10 +514,7 @@ int mig_deputy_run(struct mig_deputy *dep)
 					 !list_empty_careful(&dep->waits) ||
 					 signal_pending(current));
 		if (fatal_signal_pending(current)) {
-			struct kernel_siginfo kill = { .si_signo = SIGKILL,
-						       .si_code = SI_KERNEL };
-
-			mig_deputy_forward(dep, &kill);
+			mig_deputy_forward_kill(dep);
 			status = SIGKILL;
 			break;
 		}

@@ -957,6 +957,21 @@ static int mig_park_others(struct mig_group *g)
 	return 0;
 }
 
+/* Moving on from a node not its home: this node keeps its threads' TIDs. */
+static void mig_tids_leaving(struct mig_group *g)
+{
+	pid_t tids[MIG_MAX_THREADS];
+	struct mig_thread_rec *rec;
+	unsigned int nr = 0;
+
+	spin_lock(&g->lock);
+	list_for_each_entry(rec, &g->recs, link)
+		if (rec->task != current->group_leader && nr < ARRAY_SIZE(tids))
+			tids[nr++] = task_pid_nr(rec->task);
+	spin_unlock(&g->lock);
+	mig_tids_left(task_tgid_nr(current), tids, nr);
+}
+
 /* The TIDs the deputy keeps: every thread's but the leader's (its PID). */
 static void mig_deputy_take_tids(struct mig_deputy *dep, struct mig_group *g)
 {
@@ -1237,6 +1252,7 @@ unlist:
 	mig_close_all_fds();
 	if (migrant) {
 		/* not its home: every thread here ends, reaped quietly */
+		mig_tids_leaving(g);
 		mig_group_end(g, 1);
 		mig_group_put(g);
 		ssi_module_put_and_exit(THIS_MODULE, 0);

@@ -206,6 +206,11 @@ void mig_deputy_nodedown(unsigned int node);
 long mig_deputy_wait(pid_t pid, unsigned int from, struct ssi_wait *w);
 int mig_deputy_jobctl(pid_t pid, int status, unsigned int from);
 
+/* mig_tids.c */
+void mig_tids_left(pid_t pid, const pid_t *tids, unsigned int nr);
+void mig_tids_arriving(pid_t pid);
+void mig_tids_exit(void);
+
 /* A wait status that says stopped or continued (job control), not ended. */
 static inline bool mig_status_is_jobctl(int status)
 {

@@ -778,6 +778,7 @@ void migration_exit(void)
 	clms_unregister_notifier(&mig_notifier);
 	ics_unregister_service(&mig_ics_service);
 	destroy_workqueue(mig_wq);
+	mig_tids_exit();
 	mig_in_exit();
 	mig_stage_exit();
 }

@@ -374,6 +374,7 @@ int mig_in_add(u64 session, pid_t pid, unsigned int source,
 		mig_in_put(in);
 		return ret;
 	}
+	mig_tids_arriving(pid);	/* numbers its threads had here */
 	exists = mig_pid_in_use(pid);
 	if (exists) {
 		mig_in_put(in);

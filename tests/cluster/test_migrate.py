@@ -428,6 +428,30 @@ def test_thread_ids_stay_taken_at_home_while_the_process_is_away(
 
 
 @pytest.mark.timeout(300)
+def test_thread_ids_stay_taken_where_the_threads_were_made(
+        cluster: Cluster, prog: Path) -> None:
+    """Threads made on node 2 (TIDs of node 2's range) by a process that
+    then moves on to node 3: node 2 keeps their numbers while they run on
+    node 3, and gives them back once the process is gone everywhere."""
+    up(cluster)
+    nd, n2 = cluster.node(1), cluster.node(2)
+    out = "/tmp/latethreads.out"
+    start(nd, f"{PROG} latethreads 2 3", out)
+    line = nd.wait_until_succeeds(f"grep 'latethreads moved' {out}",
+                                  timeout=flavor().timeout(120))
+    f = line.split()
+    assert f[2] == "0" and f[6] == "3", line
+    pid, tids = f[8], " ".join(f[10:13])
+    assert all(int(t) >> 16 == 2 for t in f[10:13]), line
+    claimed = n2.succeed(f"{PROG} claim {tids}").split()
+    assert claimed[3::4] == [str(EEXIST)] * 3, claimed
+    nd.succeed(f"kill -KILL {pid}")
+    # node 2 asks vproc every 10 s whether the process still exists
+    n2.wait_until_succeeds(f"test $({PROG} claim {tids} | grep -c 'errno 0$') = 3",
+                           timeout=flavor().timeout(60))
+
+
+@pytest.mark.timeout(300)
 def test_threads_come_home_with_their_tids(cluster: Cluster, prog: Path) -> None:
     """A process with threads moves 1->2->1->3->1 as nobody: at home its
     deputy makes the threads again (patch 0009), each with its TID and the

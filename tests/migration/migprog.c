@@ -73,6 +73,10 @@
  *                                wake each thread and print "holdtids
  *                                threads node N tids ok|BAD creds ok|BAD"
  *                                (each is itself, with the process's ids)
+ *   migprog latethreads A B      migrate() to A, start 3 threads that pause
+ *                                there, migrate() to B, print "latethreads
+ *                                moved R errno E node N pid P tids T T T"
+ *                                and pause
  *   migprog claim TID...         clone3() a child with each TID (set_tid,
  *                                root only) and print "claim TID errno E"
  *                                (0: the number was free and is again)
@@ -1025,6 +1029,30 @@ static int mode_holdtids(char **argv)
 	return bad_tids || bad_creds;
 }
 
+/* Threads made after a first move get TIDs of that node's range. */
+static int mode_latethreads(char **argv)
+{
+	static struct tid_slot slot[3];
+	pthread_t t;
+	long r;
+
+	r = migrate(atoi(argv[2]));
+	for (int i = 0; !r && i < 3; i++)
+		if (pthread_create(&t, NULL, thread_tid_pause, &slot[i]))
+			return 2;
+	for (int i = 0; !r && i < 3; i++)
+		while (!__atomic_load_n(&slot[i].tid, __ATOMIC_ACQUIRE))
+			msleep(10);
+	if (!r)
+		r = migrate(atoi(argv[3]));
+	printf("latethreads moved %ld errno %d node %d pid %d tids %d %d %d\n",
+	       r, r ? errno : 0, node_of_self(), getpid(), slot[0].tid,
+	       slot[1].tid, slot[2].tid);
+	fflush(stdout);
+	for (;;)
+		pause();
+}
+
 /* clone3(set_tid): the child gets @tid or the call fails (EEXIST: taken). */
 static int mode_claim(int argc, char **argv)
 {
@@ -1099,6 +1127,8 @@ int main(int argc, char **argv)
 		return mode_coredump(argv);
 	if (argc == 3 && !strcmp(argv[1], "holdtids"))
 		return mode_holdtids(argv);
+	if (argc == 4 && !strcmp(argv[1], "latethreads"))
+		return mode_latethreads(argv);
 	if (argc >= 3 && !strcmp(argv[1], "claim"))
 		return mode_claim(argc, argv);
 	fprintf(stderr, "usage: see the comment at the top of migprog.c\n");
