@@ -33,7 +33,9 @@
  *     done(session, 0).
  *  4. S's yes to done is the commit: the process runs on T from then on.
  *     S's task, frozen all along, becomes the deputy (on H), or exits
- *     quietly (a process moving on: S was not its home).  Anything else
+ *     quietly (a process moving on: S was not its home).  The numbers of
+ *     the threads that end on S stay taken there while they run elsewhere:
+ *     on H by the deputy, on any other node by mig_tids.c.  Anything else
  *     (an error, S or T down, 120 s) ends the attempt: the process goes on
  *     at S, and a restored task on T dies before reaching user mode.
  *  5. The deputy forwards each signal it gets with signal(pid, ...) to the
