@@ -49,7 +49,9 @@ def start(nd: Node, cmd: str, out: str) -> None:
 def pid_of(nd: Node, out: str, timeout: float = 30.0) -> int:
     """The PID a migprog prints in its first line of *out* ("I PID NODE" or
     "... pid PID ...")."""
-    f = nd.wait_until_succeeds(f"head -n1 {out} | grep .", timeout=timeout).split()
+    # filling 64 MiB before the first line takes over a minute under KASAN
+    f = nd.wait_until_succeeds(f"head -n1 {out} | grep .",
+                               timeout=flavor().timeout(timeout)).split()
     return int(f[f.index("pid") + 1] if "pid" in f else f[1])
 
 
