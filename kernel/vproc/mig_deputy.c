@@ -93,52 +93,20 @@ struct mig_deputy *mig_deputy_new(struct task_struct *task, unsigned int node)
 	return dep;
 }
 
-/* @tid is still one of our threads on its way out, or a slot in flux */
-static bool mig_tid_leaving(pid_t tid)
-{
-	struct task_struct *t;
-	bool ours;
-
-	rcu_read_lock();
-	t = pid_task(find_pid_ns(tid, &init_pid_ns), PIDTYPE_PID);
-	ours = !t || same_thread_group(t, current);
-	rcu_read_unlock();
-	return ours;
-}
-
 /*
  * The process's other threads keep their TIDs where it runs now, but
  * their tasks here end: hold their numbers until it ends or comes back,
- * so that this node gives none of them to another task meanwhile.  A
- * thread's number is free once its task is released, just after the
- * thread wakes from its park.
+ * so that this node gives none of them to another task meanwhile.
  */
 static void mig_deputy_hold_tids(struct mig_deputy *dep)
 {
-	unsigned long deadline = jiffies + 10 * HZ;
-	unsigned int i, held = 0;
-
-	for (i = 0; i < dep->nr_tids; i++) {
-		pid_t tid = dep->tids[i];
-		int ret;
-
-		while ((ret = ssi_pid_hold(tid)) == -EBUSY &&
-		       mig_tid_leaving(tid) && time_before(jiffies, deadline))
-			usleep_range(200, 1000);
-		if (!ret) {
-			dep->tids[held++] = tid;
-			continue;
-		}
-		pr_warn("pid %d: the number of its thread %d could not be held (%d): this node may give it out again\n",
-			dep->pid, tid, ret);
-	}
-	dep->nr_tids = held;
+	dep->nr_tids = mig_tids_hold(dep->pid, dep->tids, dep->nr_tids, NULL);
 }
 
 static void mig_deputy_release_tids(struct mig_deputy *dep)
 {
-	while (dep->nr_tids)
-		ssi_pid_release(dep->tids[--dep->nr_tids]);
+	mig_tids_give_back(dep->tids, dep->nr_tids);
+	dep->nr_tids = 0;
 }
 
 static void mig_deputy_unlist(struct mig_deputy *dep)
@@ -498,8 +466,6 @@ static void mig_deputy_drain_signals(struct mig_deputy *dep)
  */
 int mig_deputy_run(struct mig_deputy *dep)
 {
-	pid_t held[ARRAY_SIZE(dep->tids)];
-	unsigned int nr_held;
 	struct mig_in *in;
 	int status;
 
@@ -534,15 +500,13 @@ int mig_deputy_run(struct mig_deputy *dep)
 		dep->homecoming = NULL;
 		spin_unlock(&mig_dep_lock);
 		if (in) {
+			unsigned int nr_held = dep->nr_tids;
 			int ret;
 
-			/* its threads take their numbers back */
-			memcpy(held, dep->tids, sizeof(held));
-			nr_held = dep->nr_tids;
+			/* its threads take their numbers back (tids[] stays) */
 			mig_deputy_release_tids(dep);
 			ret = mig_restore_deputy(in);
 			if (ret) {
-				memcpy(dep->tids, held, sizeof(held));
 				dep->nr_tids = nr_held;
 				mig_deputy_hold_tids(dep);
 			}

@@ -957,32 +957,19 @@ static int mig_park_others(struct mig_group *g)
 	return 0;
 }
 
-/* Moving on from a node not its home: this node keeps its threads' TIDs. */
-static void mig_tids_leaving(struct mig_group *g)
+/* Every parked thread's TID but the leader's (the PID); returns how many. */
+static unsigned int mig_group_tids(struct mig_group *g, pid_t *tids)
 {
-	pid_t tids[MIG_MAX_THREADS];
 	struct mig_thread_rec *rec;
 	unsigned int nr = 0;
 
 	spin_lock(&g->lock);
 	list_for_each_entry(rec, &g->recs, link)
-		if (rec->task != current->group_leader && nr < ARRAY_SIZE(tids))
+		if (rec->task != current->group_leader &&
+		    nr < MIG_MAX_THREADS)
 			tids[nr++] = task_pid_nr(rec->task);
 	spin_unlock(&g->lock);
-	mig_tids_left(task_tgid_nr(current), tids, nr);
-}
-
-/* The TIDs the deputy keeps: every thread's but the leader's (its PID). */
-static void mig_deputy_take_tids(struct mig_deputy *dep, struct mig_group *g)
-{
-	struct mig_thread_rec *rec;
-
-	spin_lock(&g->lock);
-	list_for_each_entry(rec, &g->recs, link)
-		if (rec->task != current->group_leader &&
-		    dep->nr_tids < ARRAY_SIZE(dep->tids))
-			dep->tids[dep->nr_tids++] = task_pid_nr(rec->task);
-	spin_unlock(&g->lock);
+	return nr;
 }
 
 static void mig_group_end(struct mig_group *g, int outcome)
@@ -1251,8 +1238,12 @@ unlist:
 	mig_outcome(task_tgid_nr(current), node, 0);
 	mig_close_all_fds();
 	if (migrant) {
-		/* not its home: every thread here ends, reaped quietly */
-		mig_tids_leaving(g);
+		pid_t tids[MIG_MAX_THREADS];
+
+		/* not its home: every thread here ends, reaped quietly; */
+		/* this node keeps the numbers of its range */
+		mig_tids_left(task_tgid_nr(current), tids,
+			      mig_group_tids(g, tids));
 		mig_group_end(g, 1);
 		mig_group_put(g);
 		ssi_module_put_and_exit(THIS_MODULE, 0);
@@ -1266,7 +1257,8 @@ unlist:
 		force_sig(SIGKILL);
 		return PTR_ERR(dep);
 	}
-	mig_deputy_take_tids(dep, g);
+	BUILD_BUG_ON(ARRAY_SIZE(dep->tids) != MIG_MAX_THREADS);
+	dep->nr_tids = mig_group_tids(g, dep->tids);
 	g->dep = dep;
 	mig_group_end(g, 1);
 	mig_group_put(g);

@@ -207,6 +207,9 @@ long mig_deputy_wait(pid_t pid, unsigned int from, struct ssi_wait *w);
 int mig_deputy_jobctl(pid_t pid, int status, unsigned int from);
 
 /* mig_tids.c */
+unsigned int mig_tids_hold(pid_t pid, pid_t *tids, unsigned int nr,
+			   const bool *stop);
+void mig_tids_give_back(const pid_t *tids, unsigned int nr);
 void mig_tids_left(pid_t pid, const pid_t *tids, unsigned int nr);
 void mig_tids_arriving(pid_t pid);
 void mig_tids_exit(void);

@@ -47,8 +47,7 @@ static DECLARE_DELAYED_WORK(mig_holds_check, mig_tids_check);
 
 static void mig_tids_release(struct mig_tid_hold *h)
 {
-	while (h->nr)
-		ssi_pid_release(h->tids[--h->nr]);
+	mig_tids_give_back(h->tids, h->nr);
 	kfree(h);
 }
 
@@ -65,26 +64,49 @@ static bool mig_tid_leaving(pid_t tid, pid_t pid)
 	return leaving;
 }
 
+/*
+ * Hold the numbers @tids of @pid's threads, each once its task here is
+ * released (just after the thread wakes from its park), unless *@stop
+ * turns true meanwhile.  The held ones are moved to the front of @tids;
+ * returns how many.
+ */
+unsigned int mig_tids_hold(pid_t pid, pid_t *tids, unsigned int nr,
+			   const bool *stop)
+{
+	unsigned long deadline = jiffies + 10 * HZ;
+	unsigned int i, held = 0;
+
+	for (i = 0; i < nr && !(stop && READ_ONCE(*stop)); i++) {
+		int ret;
+
+		while ((ret = ssi_pid_hold(tids[i])) == -EBUSY &&
+		       mig_tid_leaving(tids[i], pid) &&
+		       !(stop && READ_ONCE(*stop)) &&
+		       time_before(jiffies, deadline))
+			usleep_range(200, 1000);
+		if (!ret)
+			tids[held++] = tids[i];
+		else if (!(stop && READ_ONCE(*stop)))
+			pr_warn("pid %d: the number of its thread %d could not be held (%d): this node may give it out again\n",
+				pid, tids[i], ret);
+	}
+	return held;
+}
+
+/* Give back @nr numbers mig_tids_hold() held; @tids stays as it was. */
+void mig_tids_give_back(const pid_t *tids, unsigned int nr)
+{
+	while (nr)
+		ssi_pid_release(tids[--nr]);
+}
+
 static void mig_tids_hold_fn(struct work_struct *work)
 {
 	struct mig_tid_hold *h = container_of(work, struct mig_tid_hold, work);
-	unsigned long deadline = jiffies + 10 * HZ;
-	unsigned int i, held = 0;
+	unsigned int held;
 	bool gone;
 
-	for (i = 0; i < h->nr && !READ_ONCE(h->gone); i++) {
-		int ret;
-
-		while ((ret = ssi_pid_hold(h->tids[i])) == -EBUSY &&
-		       mig_tid_leaving(h->tids[i], h->pid) &&
-		       !READ_ONCE(h->gone) && time_before(jiffies, deadline))
-			usleep_range(200, 1000);
-		if (!ret)
-			h->tids[held++] = h->tids[i];
-		else if (ret != -EBUSY || !READ_ONCE(h->gone))
-			pr_warn("pid %d: the number of its thread %d could not be held (%d): this node may give it out again\n",
-				h->pid, h->tids[i], ret);
-	}
+	held = mig_tids_hold(h->pid, h->tids, h->nr, &h->gone);
 	h->nr = held;
 	spin_lock(&mig_holds_lock);
 	gone = h->gone || !held;

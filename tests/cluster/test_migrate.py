@@ -55,6 +55,18 @@ def pid_of(nd: Node, out: str, timeout: float = 30.0) -> int:
     return int(f[f.index("pid") + 1] if "pid" in f else f[1])
 
 
+def assert_tids_taken(nd: Node, tids: str) -> None:
+    """clone3(set_tid) of each of the three *tids* on *nd* finds it taken."""
+    claimed = nd.succeed(f"{PROG} claim {tids}").split()
+    assert claimed[3::4] == [str(EEXIST)] * 3, claimed
+
+
+def wait_tids_free(nd: Node, tids: str) -> None:
+    """Until clone3(set_tid) on *nd* gets each of the three *tids*."""
+    nd.wait_until_succeeds(f"test $({PROG} claim {tids} | grep -c 'errno 0$') = 3",
+                           timeout=flavor().timeout(60))
+
+
 def goto(nd: Node, pid: int, node: int) -> None:
     # coreutils echo names the errno of a failed write; dash's builtin does not
     nd.succeed(f"/bin/echo {node} > /proc/{pid}/goto")
@@ -422,11 +434,9 @@ def test_thread_ids_stay_taken_at_home_while_the_process_is_away(
     f = line.split()
     assert f[2] == "0" and f[6] == "2", line
     pid, tids = f[8], " ".join(f[10:13])
-    claimed = nd.succeed(f"{PROG} claim {tids}").split()
-    assert claimed[3::4] == [str(EEXIST)] * 3, claimed
+    assert_tids_taken(nd, tids)
     nd.succeed(f"kill -KILL {pid}")
-    nd.wait_until_succeeds(f"test $({PROG} claim {tids} | grep -c 'errno 0$') = 3",
-                           timeout=flavor().timeout(60))
+    wait_tids_free(nd, tids)
 
 
 @pytest.mark.timeout(300)
@@ -445,12 +455,10 @@ def test_thread_ids_stay_taken_where_the_threads_were_made(
     assert f[2] == "0" and f[6] == "3", line
     pid, tids = f[8], " ".join(f[10:13])
     assert all(int(t) >> 16 == 2 for t in f[10:13]), line
-    claimed = n2.succeed(f"{PROG} claim {tids}").split()
-    assert claimed[3::4] == [str(EEXIST)] * 3, claimed
+    assert_tids_taken(n2, tids)
     nd.succeed(f"kill -KILL {pid}")
     # node 2 asks vproc every 10 s whether the process still exists
-    n2.wait_until_succeeds(f"test $({PROG} claim {tids} | grep -c 'errno 0$') = 3",
-                           timeout=flavor().timeout(60))
+    wait_tids_free(n2, tids)
 
 
 @pytest.mark.timeout(300)
@@ -473,8 +481,7 @@ def test_threads_come_home_with_their_tids(cluster: Cluster, prog: Path) -> None
     assert len({tuple(m[8:13]) for m in moves}) == 1, text  # same PID and TIDs
     assert last.split()[2:] == ["node", "1", "tids", "ok", "creds", "ok"], text
     tids = " ".join(moves[0][10:13])
-    nd.wait_until_succeeds(f"test $({PROG} claim {tids} | grep -c 'errno 0$') = 3",
-                           timeout=flavor().timeout(60))
+    wait_tids_free(nd, tids)
 
 
 @pytest.mark.timeout(120)
