@@ -64,6 +64,19 @@ class GuestFlavor:
         """Where `make modules` puts this flavor's .ko files."""
         return BUILD_DIR / f"modules{self.suffix}" / "out"
 
+    def module_config(self, symbol: str) -> str:
+        """The value `make modules` gave CONFIG_`symbol` (an SSI option of
+        kernel/Kconfig) for this flavor: what its modules were built with."""
+        header = self.modules_out.parent / "ssi_config.h"
+        try:
+            text = header.read_text(encoding="utf-8")
+        except FileNotFoundError:
+            raise KernelMissing(f"{header} is missing: run `make modules`") from None
+        m = re.search(rf"^#define CONFIG_{re.escape(symbol)} (\S+)$", text, re.M)
+        if m is None:
+            raise KeyError(f"CONFIG_{symbol} is not in {header}")
+        return m.group(1).strip('"')
+
     def memory(self, base: int = 256) -> int:
         """MiB for a guest that needs `base` MiB under the normal kernel."""
         return base * self.memory_factor

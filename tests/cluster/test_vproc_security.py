@@ -28,6 +28,7 @@ import pytest
 
 from qemu import Cluster, Node
 from qemu.cbuild import build_c_program
+from qemu.paths import flavor
 
 pytestmark = pytest.mark.cluster
 # Three nodes go silent at once in the fan-out test, and two must stay up.  (It
@@ -39,6 +40,7 @@ SOURCE = REPO / "tests" / "vproc" / "vproc_probe.c"
 PROBE = REPO / "build" / "bin" / "vproc-probe"
 NOBODY = "setpriv --reuid=65534 --regid=65534 --clear-groups"
 CLMS = "/sys/kernel/ssi/clms"
+CLMS_TIMEOUT_MS = flavor().module_config("SSI_CLMS_TIMEOUT_MS")  # clms.ko's default
 ICS = "/sys/kernel/ssi/ics"
 EPERM, ESRCH = 1, 3
 VPROC_TIMEOUT = 3.0  # seconds, VPROC_TIMEOUT in kernel/vproc/vproc_internal.h
@@ -289,4 +291,4 @@ def test_kill_pgrp_fan_out_is_parallel_and_bounded(cluster: Cluster, probe: Path
     n2.wait_until_fails("pgrep -f '^sleep 800[12]'", timeout=20)
     time.sleep(2)  # heartbeats from the thawed nodes before the timeout goes back
     for nd in cluster.nodes:
-        nd.succeed(f"echo 1000 > {CLMS}/timeout_ms")
+        nd.succeed(f"echo {CLMS_TIMEOUT_MS} > {CLMS}/timeout_ms")
