@@ -21,7 +21,7 @@
  * one, sampled once per heartbeat period), the nodes it sees up and the nodes it hears.  Each
  * peer has its own send work item, so a peer that is down (connect timing
  * out) never delays the heartbeats to the others.  A peer whose last
- * heartbeat is older than timeout_ms (1000; 4000 on a KASAN kernel,
+ * heartbeat is older than timeout_ms (1000; 4000 on a lockdep kernel,
  * CONFIG_SSI_CLMS_TIMEOUT_MS), or that said "leave"
  * (clms.ko unloading), is suspect; the others, with this node, are
  * "heard".  A heartbeat whose sender is not in the table, claims

@@ -467,6 +467,7 @@ static void mig_deputy_drain_signals(struct mig_deputy *dep)
 int mig_deputy_run(struct mig_deputy *dep)
 {
 	struct mig_in *in;
+	bool exec_failed;
 	int status;
 
 	mig_deputy_hold_tids(dep);
@@ -510,8 +511,13 @@ int mig_deputy_run(struct mig_deputy *dep)
 				dep->nr_tids = nr_held;
 				mig_deputy_hold_tids(dep);
 			}
-
+			/* rexec: home now, it runs the program or ends (127) */
+			exec_failed = !ret && in->exec_len && mig_exec_home(in);
 			mig_in_put(in);
+			if (!ret && exec_failed) {
+				status = 127 << 8;	/* as the helper's */
+				break;
+			}
 			if (!ret) {
 				mig_deputy_unlist(dep);
 				mig_deputy_put(dep);

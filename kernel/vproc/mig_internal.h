@@ -188,6 +188,7 @@ unsigned int mig_migrant_home(pid_t pid);
 void mig_migrant_moved(pid_t pid, unsigned int node);
 bool mig_migrant_moved_on(pid_t pid);
 int mig_restore_deputy(struct mig_in *in);
+int mig_exec_home(const struct mig_in *in);
 void mig_in_nodedown(unsigned int node);
 void mig_in_exit(void);
 int mig_spawn_helper(struct mig_in *in);

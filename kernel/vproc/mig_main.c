@@ -48,7 +48,10 @@
  *     -1, node).  T = H: the deputy itself restores the process and
  *     returns to user mode as it; it first makes the process's other
  *     threads with their TIDs (ssi_clone_thread(), patch 0009), which H
- *     held while the process was away (ssi_pid_hold(), patch 0008).
+ *     held while the process was away (ssi_pid_hold(), patch 0008), and
+ *     takes up the process's working directory (the helper's chdir
+ *     elsewhere).  A rexec() to H restores no memory: the deputy executes
+ *     the program itself (kernel_execve(), patch 0010).
  *  6. The children the process had when it left stay the deputy's.  Its
  *     wait4()/waitid() where it runs (patch 0006) look for a child there
  *     and call H: wait(pid, which, nr, options); the deputy runs the same
@@ -576,6 +579,14 @@ static long mig_rexec(unsigned int node, const struct ssi_exec_args *args)
 		ret = -ENOENT;		/* empty path, as execve */
 	if (!ret)
 		ret = mig_put_strings(buf, &len, args->argv, &argc);
+	if (!ret && !argc) {
+		/* as execve(2) does since 5.18: an empty argv gets "" */
+		if (len == SSI_MIG_EXEC_MAX)
+			ret = -E2BIG;
+		else
+			buf[len++] = 0;
+		argc = 1;
+	}
 	if (!ret)
 		ret = mig_put_strings(buf, &len, args->envp, &envc);
 	if (!ret) {

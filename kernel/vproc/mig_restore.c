@@ -9,6 +9,7 @@
  */
 #define pr_fmt(fmt) KBUILD_MODNAME ": " fmt
 
+#include <linux/binfmts.h>
 #include <linux/cred.h>
 #include <linux/elf.h>
 #include <linux/fdtable.h>
@@ -362,14 +363,7 @@ int mig_in_add(u64 session, pid_t pid, unsigned int source,
 	init_waitqueue_head(&in->wq);
 
 	if (home == mig_self) {
-		if (m.rexec) {
-			/* its deputy cannot execute a program (yet) */
-			pr_info("pid %d: rexec to its home node is not served\n",
-				pid);
-			mig_in_put(in);
-			return -EOPNOTSUPP;
-		}
-		/* coming home: its deputy restores it */
+		/* coming home (to run a program, for rexec): its deputy restores it */
 		ret = mig_deputy_homecoming(in);
 		mig_in_put(in);
 		return ret;
@@ -1147,6 +1141,30 @@ static int mig_check_exec_path(const struct mig_parsed *m)
 	return ret;
 }
 
+/*
+ * At home: take up the working directory the process had where it ran.
+ * Elsewhere the helper does, with chdir(2) before it becomes the process,
+ * and falls back to / when the path is not there; so does this.
+ */
+static int mig_restore_cwd(const struct mig_parsed *m)
+{
+	char *name = mig_strndup(m->cwd, m->cwd_len);
+	struct path path;
+	int ret;
+
+	if (!name)
+		return -ENOMEM;
+	ret = kern_path(name, LOOKUP_FOLLOW | LOOKUP_DIRECTORY, &path);
+	kfree(name);
+	if (ret)
+		ret = kern_path("/", LOOKUP_DIRECTORY, &path);
+	if (ret)
+		return ret;
+	set_fs_pwd(current->fs, &path);
+	path_put(&path);
+	return 0;
+}
+
 static int mig_restore_into(struct mig_in *in, long *ax)
 {
 	struct mig_parsed m;
@@ -1174,6 +1192,9 @@ static int mig_restore_into(struct mig_in *in, long *ax)
 		ret = mig_restore_fpu(m.xstate, m.xstate_len);
 	if (!ret)
 		ret = mig_restore_creds(&m);
+	/* as the restored process, like the helper's chdir before it */
+	if (!ret && in->home == mig_self)
+		ret = mig_restore_cwd(&m);
 	/* commit_creds() made it undumpable (other ids than the helper's) */
 	if (!ret && !m.rexec)
 		set_mask_bits(&current->mm->flags, MMF_DUMPABLE_MASK,
@@ -1464,5 +1485,55 @@ int mig_restore_deputy(struct mig_in *in)
 	wake_up_all(&in->wq);
 	if (ret)
 		sigprocmask(SIG_SETMASK, &saved, NULL);
+	return ret;
+}
+
+/*
+ * rexec() to the home node: the process, restored into its deputy
+ * (current), executes its program, as the helper does on other nodes.
+ * The path was checked against the process's credentials before the
+ * source let it go; what fails now (ENOEXEC, ENOMEM...) ends the process
+ * with status 127 and a line on its stderr, as with the helper.  Returns
+ * 0 when current runs the program on its return to user mode.
+ */
+int mig_exec_home(const struct mig_in *in)
+{
+	const char *p = (const char *)in->exec + 2 * sizeof(u32);
+	u32 argc = get_unaligned_le32(in->exec);
+	u32 envc = get_unaligned_le32((const u8 *)in->exec + sizeof(u32));
+	const char *path = p, **strs;
+	struct file *err;
+	char *msg;
+	u32 i;
+	int ret;
+
+	/* mig_parse() checked the layout: argc >= 1, argc + envc + 1 strings */
+	strs = kvcalloc(argc + envc + 2, sizeof(*strs), GFP_KERNEL);
+	if (!strs) {
+		ret = -ENOMEM;
+		goto fail;
+	}
+	p += strlen(p) + 1;
+	for (i = 0; i < argc + envc; i++) {
+		strs[i < argc ? i : i + 1] = p;
+		p += strlen(p) + 1;
+	}
+	ret = kernel_execve(path, strs, strs + argc + 1);
+	kvfree(strs);
+	if (!ret) {
+		/* execve's 0; the deputy's registers held its own call's */
+		current_pt_regs()->ax = 0;
+		return 0;
+	}
+fail:
+	pr_info("pid %d: rexec of %s at home failed: %d\n",
+		task_tgid_nr(current), path, ret);
+	err = fget(2);
+	msg = kasprintf(GFP_KERNEL, "rexec: %s: error %d\n", path, -ret);
+	if (err && msg && (err->f_mode & FMODE_WRITE))
+		kernel_write(err, msg, strlen(msg), &err->f_pos);
+	kfree(msg);
+	if (err)
+		fput(err);
 	return ret;
 }

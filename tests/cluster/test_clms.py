@@ -43,7 +43,7 @@ SYS = "/sys/kernel/ssi/clms"
 KEY = "ssikit test cluster key, 32 byte"
 WRONG_KEY = "this is not the cluster key!!!!!"
 # clms.ko's default timeout_ms as this flavor's modules were built (1000; a
-# KASAN kernel's 4000), and how long after a crash the survivors may take to
+# lockdep kernel's 4000), and how long after a crash the survivors may take to
 # report the node not UP: the timeout, then a tick and a push.
 TIMEOUT_MS = int(flavor().module_config("SSI_CLMS_TIMEOUT_MS"))
 DETECT_LIMIT = TIMEOUT_MS / 1000 + 0.5  # seconds

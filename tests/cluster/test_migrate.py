@@ -520,12 +520,44 @@ def test_rexec_runs_the_program_there_with_the_same_pid(cluster: Cluster, prog: 
     before = next(ln.split() for ln in out.splitlines() if ln.startswith("rexec pid"))
     report = next(ln.split() for ln in out.splitlines() if ln.startswith("report"))
     assert "rc=5" in out.splitlines(), out
-    assert report == ["report", "pid", before[2], "node", "2", "arg", "hello"], out
+    assert report == ["report", "pid", before[2], "node", "2", "arg", "hello", "cwd", "/"], out
     err = nd.succeed("python3 -S -c 'import ctypes,os; l=ctypes.CDLL(None, use_errno=True);"
                      " a=(ctypes.c_char_p*2)(b\"x\", None);"
                      " r=l.syscall(548, 2, b\"/nonexistent\", a, a);"
                      " print(r, ctypes.get_errno())'").split()
     assert err == ["-1", "2"], err  # ENOENT, and the caller is still here
+
+
+@pytest.mark.timeout(300)
+def test_rexec_home_runs_the_program_in_its_deputy(cluster: Cluster, prog: Path) -> None:
+    """rexec(2) back to the home node: a process moved 1 -> 2 that changed
+    directory there executes on node 1 with its PID, in that directory, and
+    its parent there gets the program's exit status.  A program that cannot
+    be executed fails the call with execve's errno, and the process goes on
+    on node 2.  (It was EOPNOTSUPP: the deputy had no way to execute.)"""
+    up(cluster)
+    nd = cluster.node(1)
+    out = nd.succeed(f"out=$({PROG} rexecvia 2 1 /usr/share hello </dev/null); echo rc=$?; "
+                     "echo \"$out\"", timeout=240)
+    before = next(ln.split() for ln in out.splitlines() if ln.startswith("rexecvia pid"))
+    report = next(ln.split() for ln in out.splitlines() if ln.startswith("report"))
+    assert before[4] == "2", out  # it ran on node 2 when it called rexec
+    assert report == ["report", "pid", before[2], "node", "1", "arg", "hello",
+                      "cwd", "/usr/share"], out
+    assert "rc=5" in out.splitlines(), out
+    out = nd.succeed(f"out=$({PROG} rexecvia 2 1 / - </dev/null); echo rc=$?; echo \"$out\"",
+                     timeout=240)
+    assert "rexecvia -1 errno 2 node 2" in out.splitlines(), out  # ENOENT, still on node 2
+    assert "rc=1" in out.splitlines(), out
+
+
+@pytest.mark.timeout(300)
+def test_a_process_keeps_its_directory_wherever_it_goes(cluster: Cluster, prog: Path) -> None:
+    """The working directory a process takes on node 2 is its directory on
+    node 1 (home, restored into its deputy), node 3, and home again."""
+    up(cluster)
+    out = cluster.node(1).succeed(f"{PROG} cwd /usr/share 2 1 3 1 </dev/null", timeout=240)
+    assert out.split("\n")[:4] == [f"cwd node {n} dir /usr/share" for n in (2, 1, 3, 1)], out
 
 
 @pytest.mark.timeout(400)

@@ -27,7 +27,15 @@
  *                                parent reaps it and prints its status
  *   migprog rexec NODE ARG       rexec() this program on NODE as
  *                                "migprog report ARG"
- *   migprog report ARG           print "report pid P node N arg ARG", exit 5
+ *   migprog rexecvia A NODE DIR ARG  migrate() to A, chdir(DIR), then
+ *                                rexec() this program on NODE as
+ *                                "migprog report ARG" (PROG "-": a program
+ *                                that does not exist, which must fail)
+ *   migprog report ARG           print "report pid P node N arg ARG cwd
+ *                                D", exit 5
+ *   migprog cwd DIR NODE...      migrate() to each NODE in turn, chdir(DIR)
+ *                                after the first move, print "cwd node N
+ *                                dir D" after each
  *   migprog tcp ADDR PORT N MS   connect, send "i\n" every MS ms, N lines,
  *                                then close and print "tcp sent N NODE"
  *   migprog spin SECS            print "spin pid P node N", burn CPU for
@@ -526,6 +534,59 @@ static int mode_rexec(char **argv)
 	r = syscall(__NR_ssi_rexec, atoi(argv[2]), self, args, environ);
 	printf("rexec -1 errno %d\n", r ? errno : 0);
 	return 1;
+}
+
+static int mode_rexecvia(char **argv)
+{
+	char *args[] = { "migprog", "report", argv[5], NULL };
+	char self[4096];
+	ssize_t n = readlink("/proc/self/exe", self, sizeof(self) - 1);
+	long r;
+
+	if (n <= 0)
+		return 2;
+	self[n] = 0;
+	if (migrate(atoi(argv[2]))) {
+		perror("migrate");
+		return 100;
+	}
+	if (chdir(argv[4])) {
+		perror("chdir");
+		return 3;
+	}
+	printf("rexecvia pid %d node %d\n", getpid(), node_of_self());
+	fflush(stdout);
+	r = syscall(__NR_ssi_rexec, atoi(argv[3]),
+		    strcmp(argv[5], "-") ? self : "/nonexistent/migprog",
+		    args, environ);
+	printf("rexecvia -1 errno %d node %d\n", r ? errno : 0,
+	       node_of_self());
+	return 1;
+}
+
+static int mode_cwd(int argc, char **argv)
+{
+	char dir[4096];
+	int bad = 0;
+
+	for (int i = 3; i < argc; i++) {
+		int node = atoi(argv[i]);
+
+		if (migrate(node)) {
+			printf("cwd migrate %d errno %d\n", node, errno);
+			return 100;
+		}
+		if (i == 3 && chdir(argv[2])) {
+			perror("chdir");
+			return 3;
+		}
+		if (!getcwd(dir, sizeof(dir)))
+			strcpy(dir, "?");
+		printf("cwd node %d dir %s\n", node_of_self(), dir);
+		fflush(stdout);
+		bad |= strcmp(dir, argv[2]) != 0;
+	}
+	return bad;
 }
 
 static int mode_tcp(char **argv)
@@ -1100,9 +1161,17 @@ int main(int argc, char **argv)
 		return mode_rfork(argv);
 	if (argc == 4 && !strcmp(argv[1], "rexec"))
 		return mode_rexec(argv);
+	if (argc == 6 && !strcmp(argv[1], "rexecvia"))
+		return mode_rexecvia(argv);
+	if (argc >= 4 && !strcmp(argv[1], "cwd"))
+		return mode_cwd(argc, argv);
 	if (argc == 3 && !strcmp(argv[1], "report")) {
-		printf("report pid %d node %d arg %s\n", getpid(),
-		       node_of_self(), argv[2]);
+		char dir[4096];
+
+		if (!getcwd(dir, sizeof(dir)))
+			strcpy(dir, "?");
+		printf("report pid %d node %d arg %s cwd %s\n", getpid(),
+		       node_of_self(), argv[2], dir);
 		return 5;
 	}
 	if (argc == 5 && !strcmp(argv[1], "threads"))
