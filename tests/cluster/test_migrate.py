@@ -526,6 +526,12 @@ def test_rexec_runs_the_program_there_with_the_same_pid(cluster: Cluster, prog: 
                      " r=l.syscall(548, 2, b\"/nonexistent\", a, a);"
                      " print(r, ctypes.get_errno())'").split()
     assert err == ["-1", "2"], err  # ENOENT, and the caller is still here
+    # An empty argv: the program gets argv[0] "", as execve(2) gives it.
+    out = nd.succeed("python3 -S -c 'import ctypes; l=ctypes.CDLL(None, use_errno=True);"
+                     " a=(ctypes.c_char_p*1)(None);"
+                     f" r=l.syscall(548, 2, b\"{PROG}\", a, a);"
+                     " print(\"rexec\", r, ctypes.get_errno())'; echo rc=$?")
+    assert out.split() == ["rc=2"], out  # migprog's usage exit, on node 2
 
 
 @pytest.mark.timeout(300)
