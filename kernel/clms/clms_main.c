@@ -13,7 +13,8 @@
  * master declared it down): a node that comes back is always a new
  * incarnation, and everyone can tell the two apart.
  *
- * Heartbeats.  Every heartbeat_ms (100) each node sends every configured
+ * Heartbeats.  Every heartbeat_ms (100; 400 on a lockdep kernel,
+ * CONFIG_SSI_CLMS_HEARTBEAT_MS) each node sends every configured
  * peer a one-way heartbeat: node, incarnation, a sequence number, the
  * transition it holds, the master it follows (0 unless UP in a cluster),
  * its load figures (cpus; memory total, free and available; load average

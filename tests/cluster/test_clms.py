@@ -42,9 +42,11 @@ TOOL = REPO / "build" / "bin" / "clms-tool"
 SYS = "/sys/kernel/ssi/clms"
 KEY = "ssikit test cluster key, 32 byte"
 WRONG_KEY = "this is not the cluster key!!!!!"
-# clms.ko's default timeout_ms as this flavor's modules were built (1000; a
-# lockdep kernel's 4000), and how long after a crash the survivors may take to
-# report the node not UP: the timeout, then a tick and a push.
+# clms.ko's default heartbeat_ms and timeout_ms as this flavor's modules were
+# built (100 and 1000; a lockdep kernel's 400 and 4000), and how long after a
+# crash the survivors may take to report the node not UP: the timeout, then a
+# tick and a push.
+HEARTBEAT_MS = int(flavor().module_config("SSI_CLMS_HEARTBEAT_MS"))
 TIMEOUT_MS = int(flavor().module_config("SSI_CLMS_TIMEOUT_MS"))
 DETECT_LIMIT = TIMEOUT_MS / 1000 + 0.5  # seconds
 EHOSTDOWN = 112
@@ -309,7 +311,7 @@ def test_all_up_and_agree(cluster: Cluster) -> None:
         assert sysread(nd, "quorum") == "1"
         assert sysread(nd, "master") == "1"
         assert sysread(nd, "transition") == str(v.transition)
-        assert sysread(nd, "heartbeat_ms") == "100"
+        assert sysread(nd, "heartbeat_ms") == str(HEARTBEAT_MS)
         assert sysread(nd, "timeout_ms") == str(TIMEOUT_MS)
         assert sysread(nd, "up_nodes") == "0xe"
         incs[n] = int(sysread(nd, "incarnation"))
@@ -425,11 +427,11 @@ def test_sysfs_tunables_are_validated(cluster: Cluster) -> None:
     ):
         rc, err = write_sys(nd, name, bad)
         assert rc != 0 and "Invalid argument" in err, (name, bad, err)
-    assert sysread(nd, "heartbeat_ms") == "100"
+    assert sysread(nd, "heartbeat_ms") == str(HEARTBEAT_MS)
     assert sysread(nd, "timeout_ms") == str(TIMEOUT_MS)
     nd.succeed(f"echo 1500 > {SYS}/timeout_ms && echo 200 > {SYS}/heartbeat_ms")
     assert (sysread(nd, "heartbeat_ms"), sysread(nd, "timeout_ms")) == ("200", "1500")
-    nd.succeed(f"echo 100 > {SYS}/heartbeat_ms && echo {TIMEOUT_MS} > {SYS}/timeout_ms")
+    nd.succeed(f"echo {HEARTBEAT_MS} > {SYS}/heartbeat_ms && echo {TIMEOUT_MS} > {SYS}/timeout_ms")
     # test_ping is refused unless test_knobs is set.
     nd.succeed("echo 0 > /sys/module/clms/parameters/test_knobs")
     rc, err = write_sys(nd, "test_ping", "1")
