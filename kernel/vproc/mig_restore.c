@@ -1192,7 +1192,11 @@ static int mig_restore_into(struct mig_in *in, long *ax)
 		ret = mig_restore_fpu(m.xstate, m.xstate_len);
 	if (!ret)
 		ret = mig_restore_creds(&m);
-	/* as the restored process, like the helper's chdir before it */
+	/*
+	 * Looked up as the restored process; the helper's chdir elsewhere runs
+	 * before it becomes the process, as root, so a directory the process
+	 * cannot reach by its path is / here and its directory there.
+	 */
 	if (!ret && in->home == mig_self)
 		ret = mig_restore_cwd(&m);
 	/* commit_creds() made it undumpable (other ids than the helper's) */
@@ -1530,8 +1534,16 @@ fail:
 		task_tgid_nr(current), path, ret);
 	err = fget(2);
 	msg = kasprintf(GFP_KERNEL, "rexec: %s: error %d\n", path, -ret);
-	if (err && msg && (err->f_mode & FMODE_WRITE))
+	if (err && msg && (err->f_mode & FMODE_WRITE)) {
+		/* f_pos under its lock, as write(2) takes it (fdget_pos) */
+		bool lock = err->f_mode & FMODE_ATOMIC_POS;
+
+		if (lock)
+			mutex_lock(&err->f_pos_lock);
 		kernel_write(err, msg, strlen(msg), &err->f_pos);
+		if (lock)
+			mutex_unlock(&err->f_pos_lock);
+	}
 	kfree(msg);
 	if (err)
 		fput(err);

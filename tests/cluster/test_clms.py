@@ -42,19 +42,29 @@ TOOL = REPO / "build" / "bin" / "clms-tool"
 SYS = "/sys/kernel/ssi/clms"
 KEY = "ssikit test cluster key, 32 byte"
 WRONG_KEY = "this is not the cluster key!!!!!"
-# clms.ko's default heartbeat_ms and timeout_ms as this flavor's modules were
-# built (100 and 1000; a lockdep kernel's 400 and 4000), and how long after a
-# crash the survivors may take to report the node not UP: the timeout, then a
-# tick and a push.
-HEARTBEAT_MS = int(flavor().module_config("SSI_CLMS_HEARTBEAT_MS"))
-TIMEOUT_MS = int(flavor().module_config("SSI_CLMS_TIMEOUT_MS"))
-DETECT_LIMIT = TIMEOUT_MS / 1000 + 0.5  # seconds
 EHOSTDOWN = 112
 
 T = TypeVar("T")
 
 
 # --------------------------------------------------------------------------- helpers
+
+
+# clms.ko's defaults as this flavor's modules were built (heartbeat 100 ms and
+# timeout 1000 ms; a lockdep kernel's 400 and 4000).  Read when a test runs, not
+# at import: collecting the tests must not need the modules built.
+def heartbeat_ms() -> int:
+    return int(flavor().module_config("SSI_CLMS_HEARTBEAT_MS"))
+
+
+def timeout_ms() -> int:
+    return int(flavor().module_config("SSI_CLMS_TIMEOUT_MS"))
+
+
+def detect_limit() -> float:
+    """Seconds from a crash until the survivors report the node not UP: the
+    timeout, then a tick and a push."""
+    return timeout_ms() / 1000 + 0.5
 
 
 def on(cluster: Cluster, nodes: Iterable[int], fn: Callable[[Node], T]) -> dict[int, T]:
@@ -284,7 +294,8 @@ def fmt(det: dict[int, tuple[float, str]]) -> str:
     return ", ".join(f"node{n} {secs:.3f} s ({st})" for n, (secs, st) in det.items())
 
 
-def check_detection(det: dict[int, tuple[float, str]], limit: float = DETECT_LIMIT) -> None:
+def check_detection(det: dict[int, tuple[float, str]], limit: float | None = None) -> None:
+    limit = detect_limit() if limit is None else limit
     for n, (secs, _) in det.items():
         assert secs <= limit, f"node{n} took {secs:.3f} s"
         assert secs >= 0, f"node{n} saw it down {-secs:.3f} s before the event: a flap"
@@ -311,8 +322,8 @@ def test_all_up_and_agree(cluster: Cluster) -> None:
         assert sysread(nd, "quorum") == "1"
         assert sysread(nd, "master") == "1"
         assert sysread(nd, "transition") == str(v.transition)
-        assert sysread(nd, "heartbeat_ms") == str(HEARTBEAT_MS)
-        assert sysread(nd, "timeout_ms") == str(TIMEOUT_MS)
+        assert sysread(nd, "heartbeat_ms") == str(heartbeat_ms())
+        assert sysread(nd, "timeout_ms") == str(timeout_ms())
         assert sysread(nd, "up_nodes") == "0xe"
         incs[n] = int(sysread(nd, "incarnation"))
         assert incs[n] != 0
@@ -418,7 +429,7 @@ def test_sysfs_tunables_are_validated(cluster: Cluster) -> None:
         ("heartbeat_ms", "0"),
         ("heartbeat_ms", "9"),
         ("heartbeat_ms", "5001"),
-        ("heartbeat_ms", str(TIMEOUT_MS // 3 + 100)),  # timeout_ms < 3 x heartbeat_ms
+        ("heartbeat_ms", str(timeout_ms() // 3 + 100)),  # timeout_ms < 3 x heartbeat_ms
         ("heartbeat_ms", "abc"),
         ("heartbeat_ms", "-1"),
         ("timeout_ms", "299"),
@@ -427,11 +438,12 @@ def test_sysfs_tunables_are_validated(cluster: Cluster) -> None:
     ):
         rc, err = write_sys(nd, name, bad)
         assert rc != 0 and "Invalid argument" in err, (name, bad, err)
-    assert sysread(nd, "heartbeat_ms") == str(HEARTBEAT_MS)
-    assert sysread(nd, "timeout_ms") == str(TIMEOUT_MS)
+    assert sysread(nd, "heartbeat_ms") == str(heartbeat_ms())
+    assert sysread(nd, "timeout_ms") == str(timeout_ms())
     nd.succeed(f"echo 1500 > {SYS}/timeout_ms && echo 200 > {SYS}/heartbeat_ms")
     assert (sysread(nd, "heartbeat_ms"), sysread(nd, "timeout_ms")) == ("200", "1500")
-    nd.succeed(f"echo {HEARTBEAT_MS} > {SYS}/heartbeat_ms && echo {TIMEOUT_MS} > {SYS}/timeout_ms")
+    nd.succeed(f"echo {heartbeat_ms()} > {SYS}/heartbeat_ms && "
+               f"echo {timeout_ms()} > {SYS}/timeout_ms")
     # test_ping is refused unless test_knobs is set.
     nd.succeed("echo 0 > /sys/module/clms/parameters/test_knobs")
     rc, err = write_sys(nd, "test_ping", "1")
@@ -473,7 +485,7 @@ def test_crash_is_detected_and_pending_calls_fail(cluster: Cluster) -> None:
         f"[clms] the pending call to node 3 failed with EHOSTDOWN {fail_after:.3f} s "
         "after the crash"
     )
-    assert 0 < fail_after <= DETECT_LIMIT
+    assert 0 < fail_after <= detect_limit()
 
     v1 = wait_agree(cluster, (1, 2), {1: "UP", 2: "UP", 3: "DOWN"}, master=1)
     assert v1.transition > v0.transition

@@ -40,7 +40,6 @@ SOURCE = REPO / "tests" / "vproc" / "vproc_probe.c"
 PROBE = REPO / "build" / "bin" / "vproc-probe"
 NOBODY = "setpriv --reuid=65534 --regid=65534 --clear-groups"
 CLMS = "/sys/kernel/ssi/clms"
-CLMS_TIMEOUT_MS = flavor().module_config("SSI_CLMS_TIMEOUT_MS")  # clms.ko's default
 ICS = "/sys/kernel/ssi/ics"
 EPERM, ESRCH = 1, 3
 VPROC_TIMEOUT = 3.0  # seconds, VPROC_TIMEOUT in kernel/vproc/vproc_internal.h
@@ -272,6 +271,7 @@ def test_kill_pgrp_fan_out_is_parallel_and_bounded(cluster: Cluster, probe: Path
     n2.wait_until_succeeds("test $(pgrep -f '^sleep 800[12]' | wc -l) -eq 2", timeout=20)
     frozen = [cluster.node(n) for n in (3, 4, 5)]
     # Silent nodes stay UP for 20 s, long enough for the kill to wait on them.
+    default_timeout = flavor().module_config("SSI_CLMS_TIMEOUT_MS")  # clms.ko's
     for nd in cluster.nodes:
         nd.succeed(f"echo 20000 > {CLMS}/timeout_ms")
     try:
@@ -291,4 +291,4 @@ def test_kill_pgrp_fan_out_is_parallel_and_bounded(cluster: Cluster, probe: Path
     n2.wait_until_fails("pgrep -f '^sleep 800[12]'", timeout=20)
     time.sleep(2)  # heartbeats from the thawed nodes before the timeout goes back
     for nd in cluster.nodes:
-        nd.succeed(f"echo {CLMS_TIMEOUT_MS} > {CLMS}/timeout_ms")
+        nd.succeed(f"echo {default_timeout} > {CLMS}/timeout_ms")

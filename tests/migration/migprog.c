@@ -92,8 +92,10 @@
 #define _GNU_SOURCE
 #include <errno.h>
 #include <fcntl.h>
+#include <limits.h>
 #include <pthread.h>
 #include <signal.h>
+#include <stdbool.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -519,16 +521,25 @@ static int mode_rfork(char **argv)
 	return 0;
 }
 
+/* This program's path into @buf (PATH_MAX); false if unknown. */
+static bool self_path(char *buf)
+{
+	ssize_t n = readlink("/proc/self/exe", buf, PATH_MAX - 1);
+
+	if (n <= 0)
+		return false;
+	buf[n] = 0;
+	return true;
+}
+
 static int mode_rexec(char **argv)
 {
 	char *args[] = { "migprog", "report", argv[3], NULL };
-	char self[4096];
-	ssize_t n = readlink("/proc/self/exe", self, sizeof(self) - 1);
+	char self[PATH_MAX];
 	long r;
 
-	if (n <= 0)
+	if (!self_path(self))
 		return 2;
-	self[n] = 0;
 	printf("rexec pid %d node %d\n", getpid(), node_of_self());
 	fflush(stdout);
 	r = syscall(__NR_ssi_rexec, atoi(argv[2]), self, args, environ);
@@ -539,13 +550,11 @@ static int mode_rexec(char **argv)
 static int mode_rexecvia(char **argv)
 {
 	char *args[] = { "migprog", "report", argv[5], NULL };
-	char self[4096];
-	ssize_t n = readlink("/proc/self/exe", self, sizeof(self) - 1);
+	char self[PATH_MAX];
 	long r;
 
-	if (n <= 0)
+	if (!self_path(self))
 		return 2;
-	self[n] = 0;
 	if (migrate(atoi(argv[2]))) {
 		perror("migrate");
 		return 100;
