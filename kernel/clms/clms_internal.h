@@ -10,6 +10,7 @@
 
 #include <uapi/linux/ssi.h>
 #include "clms.h"
+#include "ics.h"
 
 #define CLMS_NR_SLOTS		(SSI_MAX_NODES + 1)	/* by node number */
 
@@ -19,7 +20,7 @@
 /* timeout_ms must cover at least this many heartbeat periods. */
 #define CLMS_TIMEOUT_MIN_BEATS	3
 /* SSISYS_CLUSTER_SET_NAME forwarded to the master waits this long. */
-#define CLMS_CALL_TIMEOUT	(2 * HZ)
+#define CLMS_CALL_TIMEOUT	(2 * HZ * ICS_SLOW_KERNEL_FACTOR)
 /* Test aid: the longest a ping may make its server sleep. */
 #define CLMS_PING_MAX_DELAY_MS	10000
 

@@ -23,18 +23,6 @@
 #define ICS_NONCE_LEN		32
 #define ICS_MAC_LEN		32
 /*
- * A kernel with sanitizers (the debug flavor: KASAN, lockdep, kmemleak)
- * runs this code several times slower; under it the handshake deadline
- * grows by the same factor the test harness gives the debug flavor's
- * deadlines (qemu/paths.py).  Seen: 3-node TCG clusters of the debug
- * kernel timed out 2 handshakes of 5 s in one plain test.
- */
-#if IS_ENABLED(CONFIG_KASAN) || IS_ENABLED(CONFIG_PROVE_LOCKING)
-#define ICS_SLOW_KERNEL_FACTOR	4
-#else
-#define ICS_SLOW_KERNEL_FACTOR	1
-#endif
-/*
  * One deadline for a whole handshake, TCP connect excluded.  A handshake
  * is four small frames and two HMACs, but 8 TCG guests booting on two host
  * cores took over 2 s for some (tests/cluster/test_vproc_security.py).

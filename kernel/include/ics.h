@@ -10,9 +10,26 @@
 #ifndef _SSI_ICS_H
 #define _SSI_ICS_H
 
+#include <linux/kconfig.h>
 #include <linux/types.h>
 
 struct module;
+
+/*
+ * A kernel with sanitizers (the debug flavor: KASAN, lockdep, kmemleak)
+ * runs this code several times slower, and its TCG guests can go
+ * unscheduled for over a second.  Every module's ICS deadlines (handshake,
+ * send, each call's timeout) grow by this factor there, the factor the
+ * test harness gives the debug flavor's own deadlines (qemu/paths.py).
+ * Seen under it with the normal deadlines: two 5 s handshakes timed out in
+ * one plain 3-node test, and pre-copying 24 MiB failed on a 10 s call
+ * timeout while the moving process kept its guest busy.
+ */
+#if IS_ENABLED(CONFIG_KASAN) || IS_ENABLED(CONFIG_PROVE_LOCKING)
+#define ICS_SLOW_KERNEL_FACTOR	4
+#else
+#define ICS_SLOW_KERNEL_FACTOR	1
+#endif
 
 #define ICS_MAGIC		0x31495353	/* "SSI1" little endian */
 #define ICS_PROTO_VERSION	2	/* 2: handshake v2, frames under kernel TLS */

@@ -15,10 +15,11 @@
 #include <linux/wait.h>
 #include <linux/workqueue.h>
 
+#include "ics.h"
 #include "rfile.h"
 
 /* Every ICS call of rfile is bounded by this (a down node fails sooner). */
-#define RFILE_TIMEOUT		(5 * HZ)
+#define RFILE_TIMEOUT		(5 * HZ * ICS_SLOW_KERNEL_FACTOR)
 /* Largest read or write one call carries (bytes<65536> in rfile.ics). */
 #define RFILE_CHUNK		65536
 /* Largest ioctl argument carried (bytes<64> in rfile.ics). */

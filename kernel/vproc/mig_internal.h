@@ -14,6 +14,7 @@
 #include <linux/types.h>
 #include <linux/wait.h>
 
+#include "ics.h"
 #include "mig_image.h"
 
 struct mm_struct;
@@ -22,9 +23,9 @@ struct vm_area_struct;
 struct workqueue_struct;
 
 /* Every ICS call of this module is bounded by this (jiffies). */
-#define MIG_CALL_TIMEOUT	(10 * HZ)
+#define MIG_CALL_TIMEOUT	(10 * HZ * ICS_SLOW_KERNEL_FACTOR)
 /* A source gives up on a target that has not finished by then. */
-#define MIG_RESTORE_TIMEOUT	(120 * HZ)
+#define MIG_RESTORE_TIMEOUT	(120 * HZ * ICS_SLOW_KERNEL_FACTOR)
 
 /* Source side: one process being sent (mig_dump.c). */
 struct mig_out {

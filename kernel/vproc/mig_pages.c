@@ -50,9 +50,9 @@
 /* Pages that become the process's: lowmem, so page_address() works. */
 #define MIG_PAGE_GFP		(GFP_USER | __GFP_MOVABLE | __GFP_NOWARN)
 /* Staged pages nobody restored go after this. */
-#define MIG_STAGE_TIMEOUT	(60 * HZ)
+#define MIG_STAGE_TIMEOUT	(60 * HZ * ICS_SLOW_KERNEL_FACTOR)
 /* A pre-copy pulls everything; it may take a while on a slow link. */
-#define MIG_PRECOPY_TIMEOUT	(300 * HZ)
+#define MIG_PRECOPY_TIMEOUT	(300 * HZ * ICS_SLOW_KERNEL_FACTOR)
 
 /* --- source: serving pages ------------------------------------------- */
 

@@ -46,7 +46,7 @@
 #include "rfile.h"
 
 /* An unclaimed session (the helper never came) goes after this. */
-#define MIG_CLAIM_TIMEOUT	(30 * HZ)
+#define MIG_CLAIM_TIMEOUT	(30 * HZ * ICS_SLOW_KERNEL_FACTOR)
 
 static LIST_HEAD(mig_ins);
 static LIST_HEAD(mig_migrants);

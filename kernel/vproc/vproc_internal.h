@@ -10,6 +10,7 @@
 #include <linux/string.h>
 #include <linux/types.h>
 
+#include "ics.h"
 #include "vproc.h"
 
 struct cred;
@@ -22,7 +23,7 @@ struct vproc_list_rep;
 struct vproc_read_rep;
 
 /* Every ICS call of vproc is bounded by this (a down node fails sooner). */
-#define VPROC_TIMEOUT		(3 * HZ)
+#define VPROC_TIMEOUT		(3 * HZ * ICS_SLOW_KERNEL_FACTOR)
 /* Supplementary groups a request carries (array<u32, 64> in vproc.ics). */
 #define VPROC_NGROUPS		64
 
