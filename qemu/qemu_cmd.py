@@ -14,6 +14,8 @@ from .paths import INIT_SCRIPT, REPO_ROOT
 from .paths import flavor as kernel_flavor
 
 MAX_NODES = 63
+# -cpu unless $SSI_QEMU_CPU says otherwise (why: QemuConfig.cpu).
+GUEST_CPU = "qemu64,+aes,+pclmulqdq,+ssse3,+sse4.1,+sse4.2"
 
 
 def node_mac(node: int) -> str:
@@ -105,10 +107,15 @@ class NodeConfig:
     # mounting proc over the 9p /proc once failed); others are for `make bench`.
     root_cache: str = field(default_factory=lambda: os.environ.get("SSI_9P_CACHE", "none"))
     accel: str = field(default_factory=lambda: os.environ.get("SSI_QEMU_ACCEL", "tcg"))
-    # QEMU's default model.  `max` would give the kernel AES-NI and PCLMULQDQ
-    # for ICS's AES-GCM, but 8-node clusters formed slower with it under TCG
-    # (15-60 s against 13-14 s, 2026-12-02), so the crypto runs as generic C.
-    cpu: str = field(default_factory=lambda: os.environ.get("SSI_QEMU_CPU", "qemu64"))
+    # QEMU's default model plus the instructions the kernel's AES-GCM and
+    # CRC32C use (aesni_intel, ghash-clmulni, crc32c-intel), which TCG runs as
+    # helpers instead of generic C: ICS bulk under TLS went from x0.23 to x0.42
+    # of TCP (2 guests, 64 KiB echo, same run, 2026-12-03).  Not `max`: its
+    # AVX paths and larger xsave state made 8-node clusters form slower under
+    # TCG (15-60 s against 13-14 s, 2026-12-02); with this model an 8-node
+    # cluster formed as fast as with qemu64 (157 s against 152-157 s, both on
+    # a host busy with a debug-flavor suite).
+    cpu: str = field(default_factory=lambda: os.environ.get("SSI_QEMU_CPU", GUEST_CPU))
     bios: str | None = field(default_factory=lambda: _default_bios())
     # $SSI_FLAVOR: the guest's init.sh loads this flavor's modules.
     flavor: str = field(default_factory=lambda: kernel_flavor().name)
