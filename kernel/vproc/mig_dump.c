@@ -239,6 +239,30 @@ static bool mig_same_creds(const struct cred *a, const struct cred *b)
 	return true;
 }
 
+/*
+ * A process leaving a node that is not its home leaves no deputy there
+ * (step 4 of the protocol): children it has here would be reparented to
+ * this node's reaper, and its wait() elsewhere would never see them or
+ * their exit status.  Called with every other thread parked, so none of
+ * them forks meanwhile; a child that exits only empties the lists, and
+ * list_empty() reads each head once.
+ */
+static bool mig_has_children_here(struct task_struct *p)
+{
+	struct task_struct *t;
+	bool found = false;
+
+	rcu_read_lock();
+	for_each_thread(p, t) {
+		if (!list_empty(&t->children)) {
+			found = true;
+			break;
+		}
+	}
+	rcu_read_unlock();
+	return found;
+}
+
 /* Refusals: what cannot move yet leaves the process exactly as it was. */
 static int mig_check_movable(void)
 {
@@ -1159,6 +1183,13 @@ static int mig_out_run(unsigned int node, void **exec, u32 exec_len,
 	INIT_LIST_HEAD(&g->recs);
 	init_waitqueue_head(&g->wq);
 	ret = mig_park_others(g);
+	if (!ret && test_bit(SSI_PFA_MIGRANT, &current->atomic_flags) &&
+	    mig_has_children_here(current)) {
+		mig_refuse(task_tgid_nr(current),
+			   "has children on node %u, not its home: wait for them first",
+			   mig_self);
+		ret = -EBUSY;
+	}
 	if (!ret && !mig_group_record(g))
 		ret = -ENOMEM;
 	if (ret) {

@@ -33,7 +33,8 @@
  *     done(session, 0).
  *  4. S's yes to done is the commit: the process runs on T from then on.
  *     S's task, frozen all along, becomes the deputy (on H), or exits
- *     quietly (a process moving on: S was not its home).  The numbers of
+ *     quietly (a process moving on: S was not its home; so S refuses to
+ *     let it go with children there, whom nothing would keep).  The numbers of
  *     the threads that end on S stay taken there while they run elsewhere:
  *     on H by the deputy, on any other node by mig_tids.c.  Anything else
  *     (an error, S or T down, 120 s) ends the attempt: the process goes on

@@ -569,6 +569,25 @@ def test_a_process_keeps_its_directory_wherever_it_goes(cluster: Cluster, prog: 
     assert out.split("\n")[:4] == [f"cwd node {n} dir /usr/share" for n in (2, 1, 3, 1)], out
 
 
+@pytest.mark.timeout(300)
+def test_a_process_does_not_leave_its_children_where_it_is_not_home(
+        cluster: Cluster, prog: Path) -> None:
+    """A process that moved 1->2 and forked a child there cannot move on while
+    that child is alive or a zombie: only home keeps a deputy, so anywhere
+    else the child would be reparented to the node's reaper and the parent's
+    wait() would never see it.  The move fails with EBUSY and says why, the
+    process stays on node 2 with its child; once the child is reaped it moves."""
+    up(cluster)
+    out = cluster.node(1).succeed(f"{PROG} kidsaway 2 3 </dev/null; echo rc=$?",
+                                  timeout=flavor().timeout(120))
+    assert out.split("\n")[:4] == [f"kidsaway live errno {EBUSY} node 2",
+                                   f"kidsaway zombie errno {EBUSY} node 2",
+                                   "kidsaway none errno 0 node 3", "rc=0"], out
+    outcomes = cluster.node(2).succeed("cat /sys/kernel/ssi/migration/outcomes")
+    assert re.search(rf"^\d+ \d+ 3 {EBUSY} has children on node 2, not its home",
+                     outcomes, re.M), outcomes
+
+
 @pytest.mark.timeout(400)
 def test_target_crash_mid_migration_leaves_the_process_at_the_source(
         cluster: Cluster, prog: Path) -> None:

@@ -85,6 +85,13 @@
  *                                there, migrate() to B, print "latethreads
  *                                moved R errno E node N pid P tids T T T"
  *                                and pause
+ *   migprog kidsaway A B         migrate() to A (not home), fork a child
+ *                                there that pauses, try migrate() to B;
+ *                                kill and reap it, fork one that exits and
+ *                                try again before reaping it; reap it and
+ *                                try once more.  Prints "kidsaway WHAT
+ *                                errno E node N" for WHAT live, zombie and
+ *                                none
  *   migprog claim TID...         clone3() a child with each TID (set_tid,
  *                                root only) and print "claim TID errno E"
  *                                (0: the number was free and is again)
@@ -571,6 +578,50 @@ static int mode_rexecvia(char **argv)
 	printf("rexecvia -1 errno %d node %d\n", r ? errno : 0,
 	       node_of_self());
 	return 1;
+}
+
+static void kidsaway_try(const char *what, int node)
+{
+	long r = migrate(node);
+
+	printf("kidsaway %s errno %d node %d\n", what, r ? errno : 0,
+	       node_of_self());
+	fflush(stdout);
+}
+
+static int mode_kidsaway(char **argv)
+{
+	siginfo_t si;
+	pid_t child;
+
+	if (migrate(atoi(argv[2]))) {
+		perror("migrate");
+		return 100;
+	}
+	child = fork();
+	if (child < 0)
+		return 3;
+	if (!child) {
+		pause();
+		_exit(0);
+	}
+	kidsaway_try("live", atoi(argv[3]));
+	kill(child, SIGKILL);
+	if (waitpid(child, NULL, 0) != child)
+		return 4;
+	child = fork();
+	if (child < 0)
+		return 3;
+	if (!child)
+		_exit(0);
+	/* a zombie: exited, its status not collected yet */
+	if (waitid(P_PID, child, &si, WEXITED | WNOWAIT))
+		return 4;
+	kidsaway_try("zombie", atoi(argv[3]));
+	if (waitpid(child, NULL, 0) != child)
+		return 4;
+	kidsaway_try("none", atoi(argv[3]));
+	return 0;
 }
 
 static int mode_cwd(int argc, char **argv)
@@ -1207,6 +1258,8 @@ int main(int argc, char **argv)
 		return mode_holdtids(argv);
 	if (argc == 4 && !strcmp(argv[1], "latethreads"))
 		return mode_latethreads(argv);
+	if (argc == 4 && !strcmp(argv[1], "kidsaway"))
+		return mode_kidsaway(argv);
 	if (argc >= 3 && !strcmp(argv[1], "claim"))
 		return mode_claim(argc, argv);
 	fprintf(stderr, "usage: see the comment at the top of migprog.c\n");
