@@ -73,24 +73,33 @@ struct mig_deputy *mig_deputy_find(pid_t pid)
 	return NULL;
 }
 
-struct mig_deputy *mig_deputy_new(struct task_struct *task, unsigned int node)
+/*
+ * The deputy of @task, not yet known to anyone: made before the move
+ * commits, since nothing may fail after that.
+ */
+struct mig_deputy *mig_deputy_alloc(struct task_struct *task)
 {
 	struct mig_deputy *dep = kzalloc(sizeof(*dep), GFP_KERNEL);
 
 	if (!dep)
-		return ERR_PTR(-ENOMEM);
+		return NULL;
 	refcount_set(&dep->ref, 1);
 	dep->pid = task_tgid_nr(task);
 	dep->task = get_task_struct(task);
-	dep->node = node;
 	init_waitqueue_head(&dep->wq);
 	INIT_LIST_HEAD(&dep->waits);
+	return dep;
+}
+
+/* The process runs on @node now: @dep takes its place here. */
+void mig_deputy_add(struct mig_deputy *dep, unsigned int node)
+{
+	dep->node = node;
 	spin_lock(&mig_dep_lock);
 	list_add(&dep->link, &mig_deputies);
 	spin_unlock(&mig_dep_lock);
 	if (vproc_origin(dep->pid) == mig_self)
 		vproc_set_location(dep->pid, node);
-	return dep;
 }
 
 /*

@@ -1152,7 +1152,7 @@ static int mig_out_run(unsigned int node, void **exec, u32 exec_len,
 	u32 nr_exports = 0, i;
 	struct mig_buf b;
 	struct mig_out *out = NULL;
-	struct mig_deputy *dep;
+	struct mig_deputy *dep = NULL;
 	struct mig_group *g;
 	ktime_t frozen = ktime_get();
 	bool leader = current == current->group_leader;
@@ -1202,7 +1202,11 @@ static int mig_out_run(unsigned int node, void **exec, u32 exec_len,
 	exports = kvcalloc(MIG_MAX_FILES, sizeof(*exports), GFP_KERNEL);
 	out = pre ?: mig_out_new(task_tgid_nr(current), node, current->mm);
 	pre = NULL;
-	if (!req || !exports || !out) {
+	/* a migrant moving on: its deputy stays where it is */
+	migrant = test_bit(SSI_PFA_MIGRANT, &current->atomic_flags);
+	if (!migrant)
+		dep = mig_deputy_alloc(current->group_leader);
+	if (!req || !exports || !out || (!migrant && !dep)) {
 		ret = -ENOMEM;
 		goto free;
 	}
@@ -1229,8 +1233,6 @@ static int mig_out_run(unsigned int node, void **exec, u32 exec_len,
 
 	req->session = out->session;
 	req->pid = out->pid;
-	/* a migrant moving on: its deputy stays where it is */
-	migrant = test_bit(SSI_PFA_MIGRANT, &current->atomic_flags);
 	req->home = migrant ? mig_migrant_home(out->pid) : mig_self;
 	if (!req->home) {
 		ret = -EHOSTDOWN;	/* its deputy's node died */
@@ -1280,14 +1282,7 @@ unlist:
 		ssi_module_put_and_exit(THIS_MODULE, 0);
 	}
 	mig_drop_memory(vvar, vdso);
-	dep = mig_deputy_new(current->group_leader, node);
-	if (IS_ERR(dep)) {
-		/* only -ENOMEM; the process runs on @node: end this one */
-		mig_group_end(g, 1);
-		mig_group_put(g);
-		force_sig(SIGKILL);
-		return PTR_ERR(dep);
-	}
+	mig_deputy_add(dep, node);
 	BUILD_BUG_ON(ARRAY_SIZE(dep->tids) != MIG_MAX_THREADS);
 	dep->nr_tids = mig_group_tids(g, dep->tids);
 	g->dep = dep;
@@ -1302,6 +1297,8 @@ unexport:
 	for (i = 0; i < nr_exports; i++)
 		rfile_put(&exports[i].h, node);
 free:
+	if (dep)
+		mig_deputy_put(dep);
 	if (out)
 		mig_out_discard(out);
 	kvfree(exports);

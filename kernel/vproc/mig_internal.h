@@ -197,7 +197,8 @@ long mig_restore_thread(u64 session, pid_t tid);
 
 /* mig_deputy.c */
 int mig_deputy_run(struct mig_deputy *dep);
-struct mig_deputy *mig_deputy_new(struct task_struct *task, unsigned int node);
+struct mig_deputy *mig_deputy_alloc(struct task_struct *task);
+void mig_deputy_add(struct mig_deputy *dep, unsigned int node);
 struct mig_deputy *mig_deputy_find(pid_t pid);
 void mig_deputy_put(struct mig_deputy *dep);
 int mig_deputy_exited(pid_t pid, int status, unsigned int node,

@@ -7,7 +7,9 @@
 * fault injection (debug flavor): failslab and fail_page_alloc aimed at the
   module load alone (task filter, `tests/fuzz/failing_insmod.c`): every
   failure is ENOMEM, never a splat, a leak or a hang, and a clean load works
-  afterwards.
+  afterwards; failslab aimed at a process's own migrate() calls (`migprog
+  failmig`): each moves it or fails with a documented errno and leaves it as
+  it was, and nothing of ours leaks.
 
 The console scan after each test fails it on any splat. The loops run 20 times
 under the debug flavor (`make test FLAVOR=debug`), 3 times otherwise
@@ -16,8 +18,10 @@ under the debug flavor (`make test FLAVOR=debug`), 3 times otherwise
 
 from __future__ import annotations
 
+import errno
 import json
 import os
+import re
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
@@ -159,3 +163,60 @@ def test_module_load_under_fault_injection(cluster: Cluster, kind: str,
     print(f"\n[soak] {kind}: {outcomes}")
     cluster.bring_up(modules=MODULES)
     use_everything(cluster)
+
+
+MIGRATION_MODULES = ("ssi_core", "ics", "clms", "vproc", "rfile", "migration")
+MIGPROG_SOURCE = REPO_ROOT / "tests" / "migration" / "migprog.c"
+
+
+def documented_migration_errnos() -> set[int]:
+    """SSI_ERRNOS_MIG of abi/ssi_errnos.h: what migrate() may return."""
+    text = (REPO_ROOT / "abi" / "ssi_errnos.h").read_text()
+    block = re.search(r"#define SSI_ERRNOS_MIG\b(.*?)\n\n", text, re.S)
+    assert block, "SSI_ERRNOS_MIG not found in abi/ssi_errnos.h"
+    return {getattr(errno, name) for name in re.findall(r"SSI_ERRNO\((E\w+)\)", block.group(1))}
+
+
+@pytest.fixture(scope="module")
+def migprog() -> Path:
+    return build_c_program(MIGPROG_SOURCE, BIN_DIR / "migprog", ("-static", "-Werror", "-pthread"),
+                           (REPO_ROOT / "abi" / "ssi_abi.h",))
+
+
+@pytest.mark.skipif(not DEBUG, reason="fault injection is in the debug flavor's kernel only")
+def test_migration_under_failslab(cluster: Cluster, migprog: Path) -> None:
+    """A process holding 4 MiB moves between nodes 1 and 2, 40 times, with
+    failslab failing 1 in 25 of the slab allocations its own migrate() calls
+    make (task filter; the targets and kworkers allocate normally).  Each call
+    moves it or returns an errno of SSI_ERRNOS_MIG, and leaves it on the node
+    it was on with its PID and memory; some calls must fail and some move
+    (else the injection missed).  Its parent sees it exit 0 (a deputy that
+    failed after the commit would end it as killed while it ran on).  Then no
+    object of ours is left unreferenced (kmemleak)."""
+    cluster.bring_up(modules=MIGRATION_MODULES)
+    on_all(cluster, debugfs)
+    on_all(cluster, clear_node)
+    for n in (1, 2):
+        cluster.node(n).succeed(FAULT_SETUP.format(debugfs=DEBUGFS, kind="failslab",
+                                                   probability=4))
+    try:
+        out = cluster.node(1).succeed(f"{migprog} failmig 4 2 40 </dev/null; echo rc=$?",
+                                      timeout=flavor().timeout(900))
+    finally:
+        for n in (1, 2):
+            cluster.node(n).succeed(f"echo 0 > {DEBUGFS}/failslab/probability")
+    print(f"\n[soak] failmig:\n{out}")
+    lines = out.strip().splitlines()
+    assert lines[-1] == "rc=0", out
+    done = re.fullmatch(r"failmig done moved (\d+) failed (\d+) bad 0", lines[-2])
+    assert done, out
+    assert int(done.group(1)) > 0 and int(done.group(2)) > 0, out
+    allowed = documented_migration_errnos()
+    for line in lines[:-2]:
+        f = line.split()
+        err = int(f[5])
+        assert err == 0 or err in allowed, f"undocumented errno {err}: {line}"
+        assert f[11] == "ok", line
+    cluster.bring_up(modules=MIGRATION_MODULES)  # every node still UP, modules in place
+    leaks = ssikit_leaks(cluster.node(n) for n in NODES)
+    assert not any(leaks.values()), format_leaks(leaks)

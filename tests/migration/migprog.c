@@ -92,6 +92,14 @@
  *                                try once more.  Prints "kidsaway WHAT
  *                                errno E node N" for WHAT live, zombie and
  *                                none
+ *   migprog failmig MIB NODE N   fill MIB MiB, then N times migrate() to
+ *                                NODE and to the node it started on in
+ *                                turn, each call with fault injection on
+ *                                for this task (/proc/self/make-it-fail)
+ *                                and off again before anything else;
+ *                                prints "failmig I to T errno E node N pid
+ *                                P mem ok|BAD" per call and "failmig done
+ *                                moved M failed F bad B"
  *   migprog claim TID...         clone3() a child with each TID (set_tid,
  *                                root only) and print "claim TID errno E"
  *                                (0: the number was free and is again)
@@ -578,6 +586,56 @@ static int mode_rexecvia(char **argv)
 	printf("rexecvia -1 errno %d node %d\n", r ? errno : 0,
 	       node_of_self());
 	return 1;
+}
+
+static int make_it_fail(const char *on)
+{
+	int fd = open("/proc/self/make-it-fail", O_WRONLY);
+	int ok;
+
+	if (fd < 0)
+		return -1;
+	ok = write(fd, on, 1) == 1;
+	close(fd);
+	return ok ? 0 : -1;
+}
+
+static int mode_failmig(char **argv)
+{
+	size_t len = (size_t)atoi(argv[2]) << 20;
+	int away = atoi(argv[3]), home = node_of_self(), moved = 0, failed = 0;
+	uint8_t *p = malloc(len);
+	pid_t pid = getpid();
+	uint64_t want;
+	int bad = 0;
+
+	if (!p)
+		return 2;
+	want = fill(p, len, (uint64_t)pid);
+	for (int i = 0; i < atoi(argv[4]); i++) {
+		int from = node_of_self(), to = from == away ? home : away;
+		long r;
+		int err;
+
+		if (make_it_fail("1"))
+			return 3;
+		r = migrate(to);
+		err = r ? errno : 0;
+		if (make_it_fail("0"))
+			return 3;
+		bad |= sum(p, len) != want || getpid() != pid ||
+		       node_of_self() != (r ? from : to);
+		printf("failmig %d to %d errno %d node %d pid %d mem %s\n", i,
+		       to, err, node_of_self(), getpid(),
+		       sum(p, len) == want ? "ok" : "BAD");
+		fflush(stdout);
+		if (r)
+			failed++;
+		else
+			moved++;
+	}
+	printf("failmig done moved %d failed %d bad %d\n", moved, failed, bad);
+	return bad;
 }
 
 static void kidsaway_try(const char *what, int node)
@@ -1258,6 +1316,8 @@ int main(int argc, char **argv)
 		return mode_holdtids(argv);
 	if (argc == 4 && !strcmp(argv[1], "latethreads"))
 		return mode_latethreads(argv);
+	if (argc == 5 && !strcmp(argv[1], "failmig"))
+		return mode_failmig(argv);
 	if (argc == 4 && !strcmp(argv[1], "kidsaway"))
 		return mode_kidsaway(argv);
 	if (argc >= 3 && !strcmp(argv[1], "claim"))
