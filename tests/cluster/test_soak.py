@@ -220,3 +220,66 @@ def test_migration_under_failslab(cluster: Cluster, migprog: Path) -> None:
     cluster.bring_up(modules=MIGRATION_MODULES)  # every node still UP, modules in place
     leaks = ssikit_leaks(cluster.node(n) for n in NODES)
     assert not any(leaks.values()), format_leaks(leaks)
+
+
+VPROC_PROBE_SOURCE = REPO_ROOT / "tests" / "vproc" / "vproc_probe.c"
+# abi/ERRNOS.md, "vproc and the process calls": what each may return for a remote PID.
+REMOTE_CALL_ERRNOS = {
+    "kill": {errno.EINVAL, errno.EPERM, errno.ESRCH, errno.EAGAIN},
+    "getpgid": {errno.EPERM, errno.ESRCH},
+    "getsid": {errno.EPERM, errno.ESRCH},
+    "getpriority": {errno.ESRCH},
+    "proc-stat": {errno.EACCES, errno.EPERM, errno.ENOENT, errno.ENOMEM, errno.ESRCH},
+}
+
+
+@pytest.fixture(scope="module")
+def vproc_probe() -> Path:
+    return build_c_program(VPROC_PROBE_SOURCE, BIN_DIR / "vproc-probe", ("-static", "-Werror"))
+
+
+def failcalls(nd: Node, probe: Path, rounds: int, pids: list[int]) -> dict[tuple[str, int], int]:
+    """`vproc-probe failcalls` on *nd*: {(call, errno): count}."""
+    out = nd.succeed(f"{probe} failcalls {rounds} {' '.join(map(str, pids))}",
+                     timeout=flavor().timeout(900))
+    outcomes = {}
+    for line in out.split("\n"):
+        if line:
+            call, err, count = line.split()
+            outcomes[(call, int(err))] = int(count)
+    return outcomes
+
+
+@pytest.mark.skipif(not DEBUG, reason="fault injection is in the debug flavor's kernel only")
+def test_remote_process_calls_under_failslab(cluster: Cluster, vproc_probe: Path) -> None:
+    """kill(PID, 0), getpgid, getsid, getpriority and a read of /proc/PID/stat
+    for a process on node 2 and one on node 3, 100 rounds from node 1, with
+    failslab failing 1 in 20 of the caller's own slab allocations (its ICS
+    calls, its proc lookups; the serving nodes allocate normally).  Each call
+    succeeds or returns an errno documented for it (abi/ERRNOS.md), some fail
+    (else the injection missed), then every call succeeds again, the cluster
+    is whole and nothing of ours leaks."""
+    cluster.bring_up(modules=MODULES)
+    on_all(cluster, debugfs)
+    on_all(cluster, clear_node)
+    sleepers = {n: int(cluster.node(n).succeed(
+        "sleep 100000 </dev/null >/dev/null 2>&1 & echo $!").strip()) for n in (2, 3)}
+    pids = list(sleepers.values())
+    n1 = cluster.node(1)
+    n1.succeed(FAULT_SETUP.format(debugfs=DEBUGFS, kind="failslab", probability=5))
+    try:
+        outcomes = failcalls(n1, vproc_probe, 100, pids)
+    finally:
+        n1.succeed(f"echo 0 > {DEBUGFS}/failslab/probability")
+    print(f"\n[soak] failcalls: {outcomes}")
+    undocumented = {k: v for k, v in outcomes.items()
+                    if k[1] and k[1] not in REMOTE_CALL_ERRNOS[k[0]]}
+    assert not undocumented, f"undocumented errnos (call, errno): {undocumented}"
+    assert sum(v for k, v in outcomes.items() if k[1]) > 0, outcomes
+    again = failcalls(n1, vproc_probe, 1, pids)
+    assert all(err == 0 for _, err in again), again
+    use_everything(cluster)
+    for n, pid in sleepers.items():
+        cluster.node(n).succeed(f"kill {pid}")
+    leaks = ssikit_leaks(cluster.node(n) for n in NODES)
+    assert not any(leaks.values()), format_leaks(leaks)

@@ -588,16 +588,25 @@ static int mode_rexecvia(char **argv)
 	return 1;
 }
 
+/*
+ * Fault injection on ("1") or off ("0") for this task.  Switching it off
+ * opens the file with injection still on, which may fail itself: retry.
+ * (No descriptor is kept: the process moves, its /proc/self does not.)
+ */
 static int make_it_fail(const char *on)
 {
-	int fd = open("/proc/self/make-it-fail", O_WRONLY);
-	int ok;
+	for (int tries = 0; tries < 1000; tries++) {
+		int fd = open("/proc/self/make-it-fail", O_WRONLY);
+		int ok;
 
-	if (fd < 0)
-		return -1;
-	ok = write(fd, on, 1) == 1;
-	close(fd);
-	return ok ? 0 : -1;
+		if (fd < 0)
+			continue;
+		ok = write(fd, on, 1) == 1;
+		close(fd);
+		if (ok)
+			return 0;
+	}
+	return -1;
 }
 
 static int mode_failmig(char **argv)

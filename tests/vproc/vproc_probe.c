@@ -26,6 +26,12 @@
  *	(every byte read, in hex) or "open ERRNO" or "read ERRNO LEN HEX"
  *	(what was read before the failing read).  One process for many files:
  *	each process started costs a second in a guest under TCG.
+ *
+ *   vproc-probe failcalls N PID...      N rounds of kill(PID, 0), getpgid,
+ *	getsid, getpriority and a read of /proc/PID/stat for each PID, each
+ *	call with fault injection on for this task (/proc/self/make-it-fail)
+ *	and off again before anything else; then print "CALL ERRNO COUNT"
+ *	for every outcome (ERRNO 0: success), sorted.
  */
 #define _GNU_SOURCE
 #include <errno.h>
@@ -227,6 +233,83 @@ static int do_read(int argc, char **argv)
 	return fflush(stdout) ? 1 : 0;
 }
 
+enum { FC_KILL, FC_GETPGID, FC_GETSID, FC_GETPRIO, FC_STAT, FC_NR };
+
+static const char *const fc_name[FC_NR] = {
+	"kill", "getpgid", "getsid", "getpriority", "proc-stat",
+};
+
+/* Fault injection on ("1") or off ("0") through @fd, opened before. */
+static int make_it_fail(int fd, const char *on)
+{
+	return pwrite(fd, on, 1, 0) == 1 ? 0 : -1;
+}
+
+/* The call @which on @pid; 0 or its errno. */
+static int fc_call(int which, pid_t pid)
+{
+	char path[64], buf[4096];
+	long r = 0;
+	int fd;
+
+	errno = 0;
+	switch (which) {
+	case FC_KILL:
+		r = kill(pid, 0);
+		break;
+	case FC_GETPGID:
+		r = getpgid(pid);
+		break;
+	case FC_GETSID:
+		r = getsid(pid);
+		break;
+	case FC_GETPRIO:
+		/* -1 is also a priority: errno tells */
+		r = getpriority(PRIO_PROCESS, pid);
+		return r == -1 ? errno : 0;
+	default:
+		snprintf(path, sizeof(path), "/proc/%d/stat", pid);
+		fd = open(path, O_RDONLY);
+		if (fd < 0)
+			return errno;
+		r = read(fd, buf, sizeof(buf));
+		close(fd);
+		break;
+	}
+	return r < 0 ? errno : 0;
+}
+
+static int do_failcalls(int argc, char **argv)
+{
+	static unsigned int count[FC_NR][4096];
+	int fd = open("/proc/self/make-it-fail", O_WRONLY);
+
+	if (argc < 2)
+		return usage();
+	if (fd < 0)
+		return 3;
+	for (int round = 0; round < atoi(argv[0]); round++) {
+		for (int i = 1; i < argc; i++) {
+			for (int which = 0; which < FC_NR; which++) {
+				int err;
+
+				if (make_it_fail(fd, "1"))
+					return 3;
+				err = fc_call(which, atoi(argv[i]));
+				if (make_it_fail(fd, "0"))
+					return 3;
+				count[which][err < 4096 ? err : 4095]++;
+			}
+		}
+	}
+	for (int which = 0; which < FC_NR; which++)
+		for (int err = 0; err < 4096; err++)
+			if (count[which][err])
+				printf("%s %d %u\n", fc_name[which], err,
+				       count[which][err]);
+	return fflush(stdout) ? 1 : 0;
+}
+
 int main(int argc, char **argv)
 {
 	if (argc < 2)
@@ -239,5 +322,7 @@ int main(int argc, char **argv)
 		return do_sigwait(argc - 2, argv + 2);
 	if (!strcmp(argv[1], "read"))
 		return do_read(argc - 2, argv + 2);
+	if (!strcmp(argv[1], "failcalls"))
+		return do_failcalls(argc - 2, argv + 2);
 	return usage();
 }
