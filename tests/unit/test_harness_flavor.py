@@ -4,6 +4,7 @@ the kernel command line, and the scaled pytest timeouts of cluster tests."""
 from __future__ import annotations
 
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -170,3 +171,13 @@ def test_a_bogus_flavor_is_a_usage_error(tmp_path: Path) -> None:
     assert r.returncode == 4
     assert "unknown kernel flavor 'bogus' in $SSI_FLAVOR" in r.stderr
     assert "Traceback" not in r.stdout + r.stderr
+
+
+def test_kernel_deadline_factor_is_the_debug_flavors_timeout_factor() -> None:
+    """Tests derive the modules' ICS deadlines under the debug flavor from its
+    timeout factor (test_vproc_security's VPROC_TIMEOUT): it must stay the
+    kernel's ICS_SLOW_KERNEL_FACTOR, and 1 for the normal flavor."""
+    text = (REPO / "kernel" / "include" / "ics.h").read_text()
+    factors = re.findall(r"#define ICS_SLOW_KERNEL_FACTOR\s+(\d+)", text)
+    assert [int(f) for f in factors] == [paths.GUEST_FLAVORS["debug"].timeout_factor,
+                                         paths.GUEST_FLAVORS["normal"].timeout_factor], factors
