@@ -47,6 +47,9 @@ enum clms_counter {
 	CLMS_NR_COUNTERS
 };
 
+bool clms_timing_valid(u32 heartbeat_ms, u32 timeout_ms);
+int clms_set_timing(u32 heartbeat_ms, u32 timeout_ms);
+
 extern atomic64_t clms_counters[CLMS_NR_COUNTERS];
 extern const char *const clms_counter_names[CLMS_NR_COUNTERS];
 

@@ -89,6 +89,13 @@
  * master while a peer it hears follows that master with a newer
  * transition (a one-sided cut: no push reaches it).
  *
+ * Timing.  heartbeat_ms and timeout_ms are the master's: every push
+ * carries them and a node adopting the membership adopts them too, so a
+ * node that joins with other module parameters takes the cluster's.  A
+ * write to either on a member that is not the master goes to the master
+ * (set_timing), which applies it as a new transition and pushes it; a node
+ * outside a cluster keeps its own values until it joins one.
+ *
  * Callbacks.  Whenever the nodes a node sees UP change, by its own
  * decision or an adopted membership, it calls ics_node_down() at once for
  * each node that left (or came back as a new incarnation), so that calls
@@ -204,6 +211,14 @@ void clms_kick(void)
 {
 	if (!READ_ONCE(clms_stopping))
 		mod_delayed_work(clms_wq, &clms_tick_work, 0);
+}
+
+/* Under clms.lock; the tick picks the period up when it is next kicked. */
+static void clms_apply_timing(u32 heartbeat_ms, u32 timeout_ms)
+{
+	WRITE_ONCE(clms_heartbeat_ms, heartbeat_ms);
+	WRITE_ONCE(clms_timeout_ms, timeout_ms);
+	clms_kick();
 }
 
 static bool clms_heard_within(const struct clms_peer *p, unsigned long now,
@@ -763,6 +778,8 @@ static void clms_send_membership(unsigned int node)
 	memcpy(m->incarnation, v->inc, sizeof(v->inc));
 	memcpy(m->since_ns, v->since_ns, sizeof(v->since_ns));
 	memcpy(m->changed_in, v->changed_in, sizeof(v->changed_in));
+	m->heartbeat_ms = READ_ONCE(clms_heartbeat_ms);
+	m->timeout_ms = READ_ONCE(clms_timeout_ms);
 	mutex_unlock(&clms.lock);
 
 	ret = ics_clms_membership(node, m);
@@ -852,7 +869,8 @@ static bool clms_membership_valid(unsigned int from,
 	    m->since_ns_count != CLMS_NR_SLOTS ||
 	    m->changed_in_count != CLMS_NR_SLOTS ||
 	    m->state[0] != SSI_NODE_NEVERUP || m->state[from] != SSI_NODE_UP ||
-	    !clms_name_valid(m->name, strlen(m->name)))
+	    !clms_name_valid(m->name, strlen(m->name)) ||
+	    !clms_timing_valid(m->heartbeat_ms, m->timeout_ms))
 		return false;
 	for (n = 1; n < CLMS_NR_SLOTS; n++)
 		if (m->state[n] > SSI_NODE_DOWN ||
@@ -873,6 +891,12 @@ static void clms_adopt(const struct clms_membership_req *m)
 	memcpy(v->inc, m->incarnation, sizeof(v->inc));
 	memcpy(v->since_ns, m->since_ns, sizeof(v->since_ns));
 	memcpy(v->changed_in, m->changed_in, sizeof(v->changed_in));
+	if (m->heartbeat_ms != READ_ONCE(clms_heartbeat_ms) ||
+	    m->timeout_ms != READ_ONCE(clms_timeout_ms)) {
+		pr_info("heartbeat %u ms, timeout %u ms: node %u's\n",
+			m->heartbeat_ms, m->timeout_ms, m->master);
+		clms_apply_timing(m->heartbeat_ms, m->timeout_ms);
+	}
 
 	if (v->inc[clms_self] != clms.incarnation) {
 		/* The master has not added this incarnation yet. */
@@ -1015,6 +1039,90 @@ int clms_set_name(const char *name)
 	ret = ics_clms_set_name(master, req, &rep, CLMS_CALL_TIMEOUT);
 	kfree(req);
 	return ret;
+}
+
+/* ---- heartbeat and timeout, the master's for the cluster ---- */
+
+bool clms_timing_valid(u32 heartbeat_ms, u32 timeout_ms)
+{
+	return heartbeat_ms >= CLMS_HEARTBEAT_MIN_MS &&
+	       heartbeat_ms <= CLMS_HEARTBEAT_MAX_MS &&
+	       timeout_ms <= CLMS_TIMEOUT_MAX_MS &&
+	       timeout_ms >= CLMS_TIMEOUT_MIN_BEATS * heartbeat_ms;
+}
+
+/* @heartbeat_ms and @timeout_ms (0: the current one) as a valid pair. */
+static int clms_timing_merge(u32 *heartbeat_ms, u32 *timeout_ms)
+{
+	if (!*heartbeat_ms)
+		*heartbeat_ms = READ_ONCE(clms_heartbeat_ms);
+	if (!*timeout_ms)
+		*timeout_ms = READ_ONCE(clms_timeout_ms);
+	return clms_timing_valid(*heartbeat_ms, *timeout_ms) ? 0 : -EINVAL;
+}
+
+/* The master sets the timing for the cluster; with @from 0 it is ours. */
+static int clms_master_set_timing(unsigned int from, u32 heartbeat_ms,
+				  u32 timeout_ms)
+{
+	int ret = 0;
+
+	mutex_lock(&clms.lock);
+	if (clms.mode != CLMS_MEMBER || clms.view.master != clms_self)
+		ret = -EAGAIN;	/* not (or no longer) the master */
+	else if (from && !(clms.cb_up & BIT_ULL(from)))
+		ret = -EACCES;	/* only members set it */
+	else
+		ret = clms_timing_merge(&heartbeat_ms, &timeout_ms);
+	if (!ret && (heartbeat_ms != READ_ONCE(clms_heartbeat_ms) ||
+		     timeout_ms != READ_ONCE(clms_timeout_ms))) {
+		clms_apply_timing(heartbeat_ms, timeout_ms);
+		clms_bump();
+		clms_push_all_locked(clms_heard_locked(clms.configured,
+						       jiffies));
+		clms_publish();
+	}
+	mutex_unlock(&clms.lock);
+	return ret;
+}
+
+int clms_srv_set_timing(unsigned int from,
+			const struct clms_set_timing_req *req,
+			struct clms_set_timing_rep *rep)
+{
+	if (!clms_sender_known(from))
+		return -EACCES;
+	return clms_master_set_timing(from, req->heartbeat_ms,
+				      req->timeout_ms);
+}
+
+/*
+ * A write to heartbeat_ms or timeout_ms (0: the other one): checked here
+ * against our values (the master's), then made by the master for the whole
+ * cluster; outside a cluster it is ours until we join one.
+ */
+int clms_set_timing(u32 heartbeat_ms, u32 timeout_ms)
+{
+	struct clms_set_timing_req req = {
+		.heartbeat_ms = heartbeat_ms,
+		.timeout_ms = timeout_ms,
+	};
+	struct clms_set_timing_rep rep = {};
+	u32 hb = heartbeat_ms, tmo = timeout_ms;
+	unsigned int master;
+	int ret;
+
+	mutex_lock(&clms.lock);
+	ret = clms_timing_merge(&hb, &tmo);
+	master = clms.mode == CLMS_MEMBER ? clms.view.master : 0;
+	if (!ret && !master)
+		clms_apply_timing(hb, tmo);
+	mutex_unlock(&clms.lock);
+	if (ret || !master)
+		return ret;
+	if (master == clms_self)
+		return clms_master_set_timing(0, heartbeat_ms, timeout_ms);
+	return ics_clms_set_timing(master, &req, &rep, CLMS_CALL_TIMEOUT);
 }
 
 /* ---- test aid ---- */

@@ -4,7 +4,8 @@
  * system calls and /sys/kernel/ssi/clms:
  *
  *   heartbeat_ms, timeout_ms   tunables (rw): 10..5000, and
- *                              3 x heartbeat_ms..60000
+ *                              3 x heartbeat_ms..60000; the master's for
+ *                              the whole cluster (a write goes to it)
  *   transition, master, quorum this node's view (master 0: none)
  *   mode                       member | joining | noquorum
  *   incarnation, name, up_nodes (bit mask, as clms_up_nodes())
@@ -291,16 +292,9 @@ static ssize_t heartbeat_ms_store(struct kobject *kobj,
 		return ret;
 	if (val < CLMS_HEARTBEAT_MIN_MS || val > CLMS_HEARTBEAT_MAX_MS)
 		return -EINVAL;
-	mutex_lock(&clms.lock);
-	if (READ_ONCE(clms_timeout_ms) < CLMS_TIMEOUT_MIN_BEATS * val)
-		ret = -EINVAL;	/* raise timeout_ms first */
-	else
-		WRITE_ONCE(clms_heartbeat_ms, val);
-	mutex_unlock(&clms.lock);
-	if (ret)
-		return ret;
-	clms_kick();
-	return count;
+	/* below a third of timeout_ms: raise timeout_ms first */
+	ret = clms_set_timing(val, 0);
+	return ret ? ret : count;
 }
 
 static struct kobj_attribute heartbeat_ms_attr = __ATTR_RW(heartbeat_ms);
@@ -321,14 +315,9 @@ static ssize_t timeout_ms_store(struct kobject *kobj,
 	ret = kstrtouint(buf, 0, &val);
 	if (ret)
 		return ret;
-	if (val > CLMS_TIMEOUT_MAX_MS)
+	if (!val || val > CLMS_TIMEOUT_MAX_MS)
 		return -EINVAL;
-	mutex_lock(&clms.lock);
-	if (val < CLMS_TIMEOUT_MIN_BEATS * READ_ONCE(clms_heartbeat_ms))
-		ret = -EINVAL;
-	else
-		WRITE_ONCE(clms_timeout_ms, val);
-	mutex_unlock(&clms.lock);
+	ret = clms_set_timing(0, val);
 	return ret ? ret : count;
 }
 

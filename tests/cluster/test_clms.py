@@ -454,6 +454,39 @@ def test_sysfs_tunables_are_validated(cluster: Cluster) -> None:
         assert rc != 0 and "Invalid argument" in err, (bad, err)
 
 
+def test_heartbeat_and_timeout_are_the_masters(cluster: Cluster) -> None:
+    """heartbeat_ms and timeout_ms are the cluster's, the master's: written on
+    followers they reach every member through the master, as a new transition;
+    a pair the master would refuse is refused where it is written; a node that
+    joins with its module's defaults takes the cluster's values."""
+    bring_up(cluster)
+    v0 = wait_agree(cluster, ALL, UP3, master=1)
+    hb, tmo = heartbeat_ms(), timeout_ms()
+    new_hb, new_tmo = 2 * hb, 2 * tmo
+    cluster.node(3).succeed(f"echo {new_tmo} > {SYS}/timeout_ms")
+    cluster.node(2).succeed(f"echo {new_hb} > {SYS}/heartbeat_ms")
+    both = f"test $(cat {SYS}/heartbeat_ms) = {new_hb} -a $(cat {SYS}/timeout_ms) = {new_tmo}"
+    for n in ALL:
+        cluster.node(n).wait_until_succeeds(both, timeout=flavor().timeout(10))
+    v1 = wait_agree(cluster, ALL, UP3, master=1)
+    assert v1.transition > v0.transition
+    rc, err = write_sys(cluster.node(3), "heartbeat_ms", str(new_tmo // 3 + 10))
+    assert rc != 0 and "Invalid argument" in err, err
+    n3 = cluster.node(3)
+    n3.succeed("busybox rmmod clms")
+    wait_agree(cluster, (1, 2), {1: "UP", 2: "UP", 3: "DOWN"}, master=1)
+    n3.succeed("dmesg -C")
+    bring_up(cluster, [3])  # clms.ko with its defaults
+    wait_agree(cluster, ALL, UP3, master=1)
+    n3.wait_until_succeeds(both, timeout=flavor().timeout(10))
+    assert f"heartbeat {new_hb} ms, timeout {new_tmo} ms: node 1's" in n3.succeed("dmesg")
+    cluster.node(1).succeed(f"echo {hb} > {SYS}/heartbeat_ms && echo {tmo} > {SYS}/timeout_ms")
+    for n in ALL:
+        cluster.node(n).wait_until_succeeds(
+            f"test $(cat {SYS}/heartbeat_ms) = {hb} -a $(cat {SYS}/timeout_ms) = {tmo}",
+            timeout=flavor().timeout(10))
+
+
 def test_crash_is_detected_and_pending_calls_fail(cluster: Cluster) -> None:
     bring_up(cluster)
     v0 = wait_agree(cluster, ALL, UP3, master=1)
