@@ -117,6 +117,9 @@ int ics_conn_send_raw(struct ics_conn *conn, const struct kvec *vec,
 	/* A partial frame leaves the stream unparseable: drop it. */
 	ics_conn_kill(conn);
 	ret = ret < 0 && ret != -EAGAIN ? ret : -ETIMEDOUT;
+	/* the calls on it fail ENOTCONN: say why once */
+	pr_info_ratelimited("node %u: a send of %zu bytes failed (%d): connection reset\n",
+			    conn->node, total, ret);
 out:
 	mutex_unlock(&conn->send_lock);
 	return ret;

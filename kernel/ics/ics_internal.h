@@ -29,7 +29,12 @@
  */
 #define ICS_HANDSHAKE_TIMEOUT	(5 * HZ * ICS_SLOW_KERNEL_FACTOR)
 #define ICS_CONNECT_TIMEOUT	HZ
-#define ICS_SEND_TIMEOUT	(5 * HZ)
+/*
+ * A send longer than this resets the connection.  Scaled: a debug guest
+ * whose CPU a moving process kept busy took over 5 s to send one 240 KiB
+ * page reply, and the pre-copy's calls failed ENOTCONN.
+ */
+#define ICS_SEND_TIMEOUT	(5 * HZ * ICS_SLOW_KERNEL_FACTOR)
 /* After a failed connect, fail fast for this long instead of retrying. */
 #define ICS_RECONNECT_BACKOFF	(HZ / 2)
 /*
