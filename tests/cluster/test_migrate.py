@@ -639,7 +639,10 @@ def test_pipeline_keeps_flowing_when_either_end_moves(cluster: Cluster, prog: Pa
     node 2, then the producer to node 3; every line reaches the file in order."""
     up(cluster)
     nd = cluster.node(1)
-    nd.succeed(f"rm -f /tmp/p.out; ({PROG} count 1500 10 </dev/null | cat > /tmp/p.out)"
+    # 15 s of lines (normal flavor); under the debug flavor the pipeline ended
+    # before the test had found both PIDs (a pgrep took 30 s there).
+    count = int(1500 * flavor().timeout_factor)
+    nd.succeed(f"rm -f /tmp/p.out; ({PROG} count {count} 10 </dev/null | cat > /tmp/p.out)"
                " >/dev/null 2>&1 &")
     nd.wait_until_succeeds("test -s /tmp/p.out", timeout=30)
     cat = int(nd.succeed("pgrep -x cat").split()[0])
@@ -647,10 +650,10 @@ def test_pipeline_keeps_flowing_when_either_end_moves(cluster: Cluster, prog: Pa
     goto(nd, cat, 2)
     nd.wait_until_succeeds(f'test "$(cat /proc/{cat}/node)" = 2', timeout=60)
     goto(nd, producer, 3)
-    nd.wait_until_succeeds(f"! test -e /proc/{producer}", timeout=120)
-    nd.wait_until_succeeds(f"! test -e /proc/{cat}", timeout=60)
+    nd.wait_until_succeeds(f"! test -e /proc/{producer}", timeout=flavor().timeout(120))
+    nd.wait_until_succeeds(f"! test -e /proc/{cat}", timeout=flavor().timeout(60))
     lines = nd.succeed("cat /tmp/p.out").splitlines()
-    assert [int(ln.split()[0]) for ln in lines] == list(range(1500))
+    assert [int(ln.split()[0]) for ln in lines] == list(range(count))
     assert {ln.split()[2] for ln in lines} >= {"1", "3"}
 
 
