@@ -113,10 +113,13 @@ def test_kmemleak_finds_nothing_of_ours(cluster: Cluster) -> None:
     assert not any(leaks.values()), format_leaks(leaks)
 
 
+# The task filter goes on while the probability is 0 and the probability is
+# set last: in the other order every task of the node (the shell, kworkers,
+# the 9p client) could fail allocations until the filter was on.
 FAULT_SETUP = """
 d={debugfs}/{kind}
-echo N > $d/task-filter 2>/dev/null
-echo {probability} > $d/probability
+echo 0 > $d/probability
+echo Y > $d/task-filter
 echo 0 > $d/interval 2>/dev/null; echo 1 > $d/interval
 echo -1 > $d/times
 echo 0 > $d/space
@@ -124,7 +127,7 @@ echo 0 > $d/verbose
 [ -e $d/ignore-gfp-wait ] && echo N > $d/ignore-gfp-wait
 [ -e $d/ignore-gfp-highmem ] && echo N > $d/ignore-gfp-highmem
 [ -e $d/min-order ] && echo 0 > $d/min-order
-echo Y > $d/task-filter
+echo {probability} > $d/probability
 """
 FAILING_INSMOD_SOURCE = REPO_ROOT / "tests" / "fuzz" / "failing_insmod.c"
 
@@ -192,7 +195,14 @@ def test_migration_under_failslab(cluster: Cluster, migprog: Path) -> None:
     it was on with its PID and memory; some calls must fail and some move
     (else the injection missed).  Its parent sees it exit 0 (a deputy that
     failed after the commit would end it as killed while it ran on).  Then no
-    object of ours is left unreferenced (kmemleak)."""
+    object of ours is left unreferenced (kmemleak).
+
+    Fails today (2026-12-03, debug flavor): the process stayed intact through
+    all 40 calls (2 moved, 38 failed, memory and PID right, exit 0), but one
+    call returned EFAULT and three EINVAL (target node 2, valid), neither
+    documented for this case; and after the process came home, node 1 could
+    exec nothing (EINVAL from execve of /bin/sh and dmesg), with the fault
+    setup already ordered so that only this task fails.  Not diagnosed yet."""
     cluster.bring_up(modules=MIGRATION_MODULES)
     on_all(cluster, debugfs)
     on_all(cluster, clear_node)
