@@ -10,7 +10,6 @@
 #ifndef _SSI_ICS_H
 #define _SSI_ICS_H
 
-#include <linux/kconfig.h>
 #include <linux/types.h>
 
 struct module;
@@ -25,7 +24,7 @@ struct module;
  * one plain 3-node test, and pre-copying 24 MiB failed on a 10 s call
  * timeout while the moving process kept its guest busy.
  */
-#if IS_ENABLED(CONFIG_KASAN) || IS_ENABLED(CONFIG_PROVE_LOCKING)
+#if defined(CONFIG_KASAN) || defined(CONFIG_PROVE_LOCKING)
 #define ICS_SLOW_KERNEL_FACTOR	4
 #else
 #define ICS_SLOW_KERNEL_FACTOR	1
