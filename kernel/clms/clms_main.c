@@ -976,24 +976,39 @@ void clms_srv_leave(unsigned int from, const struct clms_leave_req *msg)
 	clms_kick();
 }
 
-/* ---- cluster name ---- */
+/* ---- clusterwide settings the master makes (name, timing) ---- */
+
+/*
+ * Under clms.lock: may a change asked by @from (0: ourselves) be made
+ * here?  Only the master makes one, for a member.
+ */
+static int clms_master_may_change(unsigned int from)
+{
+	if (clms.mode != CLMS_MEMBER || clms.view.master != clms_self)
+		return -EAGAIN;	/* not (or no longer) the master */
+	if (from && !(clms.cb_up & BIT_ULL(from)))
+		return -EACCES;	/* only members change the cluster */
+	return 0;
+}
+
+/* Under clms.lock: the master made a change; a new transition tells all. */
+static void clms_master_announce_locked(void)
+{
+	clms_bump();
+	clms_push_all_locked(clms_heard_locked(clms.configured, jiffies));
+	clms_publish();
+}
 
 /* The master sets the name for the cluster; with @from 0 it is ours. */
 static int clms_master_set_name(unsigned int from, const char *name)
 {
-	int ret = 0;
+	int ret;
 
 	mutex_lock(&clms.lock);
-	if (clms.mode != CLMS_MEMBER || clms.view.master != clms_self)
-		ret = -EAGAIN;	/* not (or no longer) the master */
-	else if (from && !(clms.cb_up & BIT_ULL(from)))
-		ret = -EACCES;	/* only members name the cluster */
+	ret = clms_master_may_change(from);
 	if (!ret && strcmp(clms.view.name, name)) {
 		strscpy(clms.view.name, name, sizeof(clms.view.name));
-		clms_bump();
-		clms_push_all_locked(clms_heard_locked(clms.configured,
-						       jiffies));
-		clms_publish();
+		clms_master_announce_locked();
 	}
 	mutex_unlock(&clms.lock);
 	return ret;
@@ -1041,7 +1056,7 @@ int clms_set_name(const char *name)
 	return ret;
 }
 
-/* ---- heartbeat and timeout, the master's for the cluster ---- */
+/* heartbeat_ms and timeout_ms, the master's for the cluster */
 
 bool clms_timing_valid(u32 heartbeat_ms, u32 timeout_ms)
 {
@@ -1065,22 +1080,15 @@ static int clms_timing_merge(u32 *heartbeat_ms, u32 *timeout_ms)
 static int clms_master_set_timing(unsigned int from, u32 heartbeat_ms,
 				  u32 timeout_ms)
 {
-	int ret = 0;
+	int ret;
 
 	mutex_lock(&clms.lock);
-	if (clms.mode != CLMS_MEMBER || clms.view.master != clms_self)
-		ret = -EAGAIN;	/* not (or no longer) the master */
-	else if (from && !(clms.cb_up & BIT_ULL(from)))
-		ret = -EACCES;	/* only members set it */
-	else
-		ret = clms_timing_merge(&heartbeat_ms, &timeout_ms);
+	ret = clms_master_may_change(from) ?:
+	      clms_timing_merge(&heartbeat_ms, &timeout_ms);
 	if (!ret && (heartbeat_ms != READ_ONCE(clms_heartbeat_ms) ||
 		     timeout_ms != READ_ONCE(clms_timeout_ms))) {
 		clms_apply_timing(heartbeat_ms, timeout_ms);
-		clms_bump();
-		clms_push_all_locked(clms_heard_locked(clms.configured,
-						       jiffies));
-		clms_publish();
+		clms_master_announce_locked();
 	}
 	mutex_unlock(&clms.lock);
 	return ret;
