@@ -263,6 +263,36 @@ static bool mig_has_children_here(struct task_struct *p)
 	return found;
 }
 
+/*
+ * Does a task outside @p's thread group run on its mm (CLONE_VM, vfork)?
+ * mm_users alone cannot say: every /proc/PID/stat or cmdline read and
+ * every ptrace access holds a passing reference, and refusing a move for
+ * one of those was a spurious EBUSY.  So count first, then look.
+ */
+static bool mig_mm_shared(struct task_struct *p)
+{
+	struct mm_struct *mm = p->mm;
+	struct task_struct *g, *t;
+	bool shared = false;
+
+	if (atomic_read(&mm->mm_users) <= get_nr_threads(p))
+		return false;
+	rcu_read_lock();
+	for_each_process(g) {
+		if (same_thread_group(g, p))
+			continue;
+		for_each_thread(g, t) {
+			if (READ_ONCE(t->mm) == mm) {
+				shared = true;
+				goto out;
+			}
+		}
+	}
+out:
+	rcu_read_unlock();
+	return shared;
+}
+
 /* Refusals: what cannot move yet leaves the process exactly as it was. */
 static int mig_check_movable(void)
 {
@@ -281,7 +311,7 @@ static int mig_check_movable(void)
 		mig_refuse(pid, "no_new_privs is set");
 		return -EOPNOTSUPP;
 	}
-	if (!p->mm || atomic_read(&p->mm->mm_users) > get_nr_threads(p)) {
+	if (!p->mm || mig_mm_shared(p)) {
 		mig_refuse(pid, "shares its address space (vfork or CLONE_VM)");
 		return -EBUSY;
 	}

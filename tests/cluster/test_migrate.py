@@ -136,6 +136,25 @@ def test_moved_parent_waits_for_the_children_it_left_at_home(cluster: Cluster,
 
 
 @pytest.mark.timeout(300)
+def test_a_process_being_read_through_proc_still_moves(cluster: Cluster, prog: Path) -> None:
+    """A child reads its parent's /proc/PID/stat and cmdline without pause
+    (each read holds the parent's mm a moment, as ps and top do) while the
+    parent moves 1 -> 2 -> 1 ten times: every move succeeds.  A reference a
+    reader holds is not a task sharing the address space (CLONE_VM, vfork),
+    which alone is refused."""
+    up(cluster)
+    out = cluster.node(1).succeed(f"{PROG} watched 2 10 </dev/null 2>&1; echo rc=$?",
+                                  timeout=flavor().timeout(240))
+    lines = out.strip().splitlines()
+    moves = [ln.split() for ln in lines if ln.startswith("watched ") and ln.split()[1].isdigit()]
+    assert len(moves) == 20, out
+    assert all(m[5] == "0" and m[7] == m[3] for m in moves), out
+    reads = [int(ln.split()[3]) for ln in lines if ln.startswith("watched reader reads")]
+    assert reads and reads[0] > 0, out
+    assert lines[-1] == "rc=0", out
+
+
+@pytest.mark.timeout(300)
 def test_counter_moves_by_goto_with_no_gap_or_duplicate(cluster: Cluster, prog: Path) -> None:
     """A counter printing every 10 ms is moved 1 -> 2 -> 3 -> 1 by writes to
     /proc/<pid>/goto on its home node: every line arrives once, in order, with
@@ -210,11 +229,13 @@ def test_append_through_a_moved_descriptor_keeps_the_offset(cluster: Cluster, pr
 @pytest.mark.parametrize(("kind", "errno"), [
     ("shm", EOPNOTSUPP), ("nnp", EOPNOTSUPP), ("seccomp", EOPNOTSUPP),
     ("setuid", EOPNOTSUPP),
-    ("ptracing", EBUSY), ("ptraced", EBUSY), ("vfork", EBUSY)])
+    ("ptracing", EBUSY), ("ptraced", EBUSY), ("vfork", EBUSY),
+    ("clonevm", EBUSY)])
 def test_refusals_leave_the_process_intact(cluster: Cluster, prog: Path, kind: str,
                                           errno: int) -> None:
     """What cannot move yet fails with its documented errno (EOPNOTSUPP: not
-    supported yet; EBUSY: tied to another task: ptrace, a vfork parent), says
+    supported yet; EBUSY: tied to another task: ptrace, a vfork parent, a
+    CLONE_VM child on the same address space), says
     why in dmesg, and the process goes on where it was.  (io_uring is refused
     too, but the node kernel has no io_uring to try it with.)"""
     up(cluster)

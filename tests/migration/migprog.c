@@ -20,6 +20,7 @@
  *   migprog refuse KIND NODE     set up KIND (shm, nnp, seccomp, ptracing,
  *                                setuid: a thread with other ids,
  *                                ptraced, vfork: the vfork child asks,
+ *                                clonevm: a CLONE_VM child shares the mm,
  *                                none) and print migrate()'s errno; NODE
  *                                wait: print "KIND ready pid P" and wait
  *   migprog rfork NODE CODE      rfork() a child to NODE that reports its
@@ -100,6 +101,12 @@
  *                                prints "failmig I to T errno E node N pid
  *                                P mem ok|BAD" per call and "failmig done
  *                                moved M failed F bad B"
+ *   migprog watched NODE N       fork a child that reads this process's
+ *                                /proc/PID/stat and cmdline without pause
+ *                                (each read holds its mm a moment), then N
+ *                                times migrate() to NODE and back; prints
+ *                                "watched I to T errno E node N" per call,
+ *                                "watched done moved M reads R"
  *   migprog claim TID...         clone3() a child with each TID (set_tid,
  *                                root only) and print "claim TID errno E"
  *                                (0: the number was free and is again)
@@ -148,6 +155,17 @@ static int node_of_self(void)
 static long migrate(int node)
 {
 	return syscall(__NR_ssi_migrate, node);
+}
+
+/* migrate(), saying why on stderr when it fails: a test shows the errno. */
+static long migrate_or_say(int node)
+{
+	long r = migrate(node);
+
+	if (r)
+		fprintf(stderr, "migprog %d: migrate to %d: %s\n", getpid(),
+			node, strerror(errno));
+	return r;
 }
 
 static uint64_t fill(uint8_t *p, size_t len, uint64_t seed)
@@ -400,6 +418,14 @@ static int mode_threads(char **argv)
 	return r || got != want || bad || bad_creds;
 }
 
+static int clonevm_child(void *arg)
+{
+	(void)arg;
+	for (;;)
+		pause();
+	return 0;
+}
+
 static int mode_refuse(char **argv)
 {
 	const char *kind = argv[2];
@@ -475,6 +501,21 @@ static int mode_refuse(char **argv)
 			_exit(0);
 		}
 		if (c < 0 || read(fds[0], &b, 1) != 1 || b != 'y')
+			return 2;
+		r = migrate(node);
+		printf("%s migrate %ld errno %d node %d pid %d\n", kind, r,
+		       r ? errno : 0, node_of_self(), getpid());
+		kill(c, SIGKILL);
+		waitpid(c, &st, 0);
+		return 0;
+	} else if (!strcmp(kind, "clonevm")) {
+		/* a process of its own on our address space (CLONE_VM) */
+		static char stack[64 * 1024];
+		int st;
+		pid_t c = clone(clonevm_child, stack + sizeof(stack),
+				CLONE_VM | SIGCHLD, NULL);
+
+		if (c < 0)
 			return 2;
 		r = migrate(node);
 		printf("%s migrate %ld errno %d node %d pid %d\n", kind, r,
@@ -607,6 +648,67 @@ static int make_it_fail(const char *on)
 			return 0;
 	}
 	return -1;
+}
+
+static volatile sig_atomic_t statreader_stop;
+
+static void on_statreader_stop(int sig)
+{
+	(void)sig;
+	statreader_stop = 1;
+}
+
+/* Read @pid's stat and cmdline until SIGTERM; print how many reads got text. */
+static void statreader(pid_t pid)
+{
+	char path[2][64], buf[4096];
+	unsigned long reads = 0;
+	int i, fd;
+
+	signal(SIGTERM, on_statreader_stop);
+	snprintf(path[0], sizeof(path[0]), "/proc/%d/stat", pid);
+	snprintf(path[1], sizeof(path[1]), "/proc/%d/cmdline", pid);
+	while (!statreader_stop) {
+		for (i = 0; i < 2; i++) {
+			fd = open(path[i], O_RDONLY);
+			if (fd < 0)
+				continue;
+			if (read(fd, buf, sizeof(buf)) > 0)
+				reads++;
+			close(fd);
+		}
+	}
+	printf("watched reader reads %lu\n", reads);
+	fflush(stdout);
+}
+
+static int mode_watched(char **argv)
+{
+	int node = atoi(argv[2]), n = atoi(argv[3]), home = node_of_self();
+	int i, moved = 0, to;
+	pid_t reader;
+	long r;
+
+	fflush(stdout);
+	reader = fork();
+	if (reader < 0)
+		return 3;
+	if (reader == 0) {
+		statreader(getppid());
+		_exit(0);
+	}
+	for (i = 0; i < 2 * n; i++) {
+		to = i % 2 ? home : node;
+		r = migrate(to);
+		printf("watched %d to %d errno %d node %d\n", i, to,
+		       r ? errno : 0, node_of_self());
+		fflush(stdout);
+		moved += !r;
+	}
+	kill(reader, SIGTERM);
+	waitpid(reader, NULL, 0);
+	printf("watched done moved %d of %d\n", moved, 2 * n);
+	return moved == 2 * n ? 0 : 1;
 }
 
 static int mode_failmig(char **argv)
@@ -803,7 +905,7 @@ static int mode_coredump(char **argv)
 		rl.rlim_cur = rl.rlim_max;
 		if (setrlimit(RLIMIT_CORE, &rl))
 			_exit(101);
-		if (migrate(node))
+		if (migrate_or_say(node))
 			_exit(100);
 		printf("child pid %d node %d\n", getpid(), node_of_self());
 		fflush(stdout);
@@ -900,7 +1002,7 @@ static int mode_waitkids(char **argv)
 	d = waiting_child();
 	if (a < 0 || b < 0 || d < 0)
 		return 3;
-	if (migrate(node))
+	if (migrate_or_say(node))
 		return 4;
 	printf("waitkids pid %d node %d children %d %d %d\n", getpid(),
 	       node_of_self(), a, b, d);
@@ -997,7 +1099,7 @@ static int mode_jobctl(char **argv)
 	if (child == 0) {
 		/* a job of its own, as a shell makes it: not an orphaned group */
 		setpgid(0, 0);
-		if (migrate(node))
+		if (migrate_or_say(node))
 			_exit(4);
 		for (;;)
 			pause();
@@ -1043,7 +1145,7 @@ static int mode_siginfo(char **argv)
 	sigaddset(&set, SIGUSR2);
 	if (sigprocmask(SIG_BLOCK, &set, NULL))
 		return 2;
-	if (migrate(node))
+	if (migrate_or_say(node))
 		return 4;
 	printf("siginfo pid %d node %d\n", getpid(), node_of_self());
 	fflush(stdout);
@@ -1276,7 +1378,7 @@ int main(int argc, char **argv)
 		return atoi(argv[2]);
 	}
 	if (argc == 3 && !strcmp(argv[1], "abort")) {
-		if (migrate(atoi(argv[2])))
+		if (migrate_or_say(atoi(argv[2])))
 			return 100;
 		abort();
 	}
@@ -1325,6 +1427,8 @@ int main(int argc, char **argv)
 		return mode_holdtids(argv);
 	if (argc == 4 && !strcmp(argv[1], "latethreads"))
 		return mode_latethreads(argv);
+	if (argc == 4 && !strcmp(argv[1], "watched"))
+		return mode_watched(argv);
 	if (argc == 5 && !strcmp(argv[1], "failmig"))
 		return mode_failmig(argv);
 	if (argc == 4 && !strcmp(argv[1], "kidsaway"))
