@@ -89,6 +89,9 @@ struct ics_handshake {
 static struct crypto_shash *ics_hmac;	/* keyed with the cluster key */
 static struct crypto_shash *ics_hkdf;	/* keyed with each connection's PRK */
 static bool ics_key_set;
+/* the key as set, to tell a new key from the same one set again */
+static u8 ics_key[SSI_KEY_MAX];
+static size_t ics_key_len;
 static DEFINE_MUTEX(ics_key_lock);	/* both tfms' keys and digests */
 
 int ics_auth_init(void)
@@ -110,17 +113,32 @@ void ics_auth_exit(void)
 {
 	crypto_free_shash(ics_hkdf);
 	crypto_free_shash(ics_hmac);
+	memzero_explicit(ics_key, sizeof(ics_key));
 }
 
+/* 1: a new key is set; 0: this key was set already; or an errno. */
 int ics_auth_set_key(const u8 *key, size_t len)
 {
 	int ret;
 
+	if (len > sizeof(ics_key))
+		return -EINVAL;
 	mutex_lock(&ics_key_lock);
+	if (ics_key_set && len == ics_key_len &&
+	    !crypto_memneq(key, ics_key, len)) {
+		mutex_unlock(&ics_key_lock);
+		return 0;
+	}
 	ret = crypto_shash_setkey(ics_hmac, key, len);
 	ics_key_set = !ret;
+	memzero_explicit(ics_key, sizeof(ics_key));
+	ics_key_len = 0;
+	if (!ret) {
+		memcpy(ics_key, key, len);
+		ics_key_len = len;
+	}
 	mutex_unlock(&ics_key_lock);
-	return ret;
+	return ret ?: 1;
 }
 
 bool ics_auth_have_key(void)

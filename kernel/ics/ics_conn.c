@@ -450,6 +450,25 @@ static int ics_rx_frame(struct ics_conn *conn)
 	return ics_rx_deliver(conn);
 }
 
+static const char *ics_chan_name(enum ics_chan chan)
+{
+	return chan == ICS_CHAN_PRIO ? "prio" : "bulk";
+}
+
+/*
+ * An authenticated connection ended by its peer or by what came on it
+ * (not by us): say so, since every call on it fails ENOTCONN and the
+ * reconnect that follows may fail too.
+ */
+static void ics_conn_lost(struct ics_conn *conn, int why)
+{
+	if (!ics_conn_authed(conn) || test_bit(ICS_CONN_DEAD, &conn->flags))
+		return;
+	pr_info_ratelimited("node %u: %s %s connection lost: %d\n", conn->node,
+			    conn->outgoing ? "outgoing" : "incoming",
+			    ics_chan_name(conn->chan), why);
+}
+
 static void ics_rx_work_fn(struct work_struct *work)
 {
 	struct ics_conn *conn = container_of(work, struct ics_conn, rx_work);
@@ -465,8 +484,10 @@ static void ics_rx_work_fn(struct work_struct *work)
 			conn->ready_status = -ETIMEDOUT;
 			break;
 		}
-		if (ret)
+		if (ret) {
+			ics_conn_lost(conn, ret);
 			break;
+		}
 		if (!--budget) {
 			/* Let other connections' work run; come back at once. */
 			ics_conn_queue_rx(conn);
@@ -573,14 +594,18 @@ static int ics_conn_connect(struct ics_conn *conn, __be32 addr,
  * An authenticated outgoing connection to @node on @chan, made if needed,
  * or an ERR_PTR: -EHOSTDOWN once the node has been declared down since the
  * caller read @down_gen, -ETIMEDOUT at @deadline, -EACCES if the peer
- * refused our key, -ENOTCONN otherwise, -EINTR on a fatal signal.
+ * refused our key, -ENOTCONN otherwise, -EINTR on a fatal signal; on
+ * the @first try, -EAGAIN when our own connect reached the peer and it
+ * closed the connection mid-handshake (no backoff then).
  */
-struct ics_conn *ics_conn_get_out(unsigned int node, enum ics_chan chan,
-				  unsigned long deadline, unsigned int down_gen)
+static struct ics_conn *ics_conn_try_out(unsigned int node,
+					 enum ics_chan chan,
+					 unsigned long deadline,
+					 unsigned int down_gen, bool first)
 {
 	struct ics_peer *peer = &ics_peers[node];
 	struct ics_conn *conn;
-	bool connect = false;
+	bool connect = false, reached = false, again = false;
 	__be32 addr = 0;
 	long left;
 	int ret;
@@ -621,6 +646,7 @@ struct ics_conn *ics_conn_get_out(unsigned int node, enum ics_chan chan,
 			conn->ready_status = ret;
 			ics_conn_close(conn);	/* counted and backed off below */
 		}
+		reached = !ret;
 	}
 	if (!ics_conn_authed(conn)) {
 		left = wait_for_completion_killable_timeout(&conn->ready,
@@ -638,17 +664,40 @@ struct ics_conn *ics_conn_get_out(unsigned int node, enum ics_chan chan,
 		if (connect && ret != -EHOSTDOWN) {
 			ics_count(ICS_CNT_CONNECT_FAILURES);
 			pr_info_ratelimited("connecting to node %u (%s): %d\n",
-					    node, chan == ICS_CHAN_PRIO ?
-					    "prio" : "bulk", conn->ready_status);
-			mutex_lock(&peer->lock);
-			peer->retry_after = jiffies + ICS_RECONNECT_BACKOFF;
-			mutex_unlock(&peer->lock);
+					    node, ics_chan_name(chan),
+					    conn->ready_status);
+			again = first && reached && ret == -ENOTCONN &&
+				conn->ready_status == -ENOTCONN &&
+				time_before(jiffies, deadline);
+			if (!again) {
+				mutex_lock(&peer->lock);
+				peer->retry_after = jiffies +
+						    ICS_RECONNECT_BACKOFF;
+				mutex_unlock(&peer->lock);
+			}
 		}
 		ics_conn_put(conn);
-		return ERR_PTR(ret);
+		return ERR_PTR(again ? -EAGAIN : ret);
 	}
 	if (connect)
 		ics_count(ICS_CNT_CONNECTS);
+	return conn;
+}
+
+/*
+ * ics_conn_try_out(), and once more at once when the peer accepted the
+ * TCP connection but closed it mid-handshake: it is alive, so a caller
+ * should not hear ENOTCONN (a migrate() saw EHOSTDOWN for a member node
+ * that way) and every other caller should not be backed off for it.
+ */
+struct ics_conn *ics_conn_get_out(unsigned int node, enum ics_chan chan,
+				  unsigned long deadline, unsigned int down_gen)
+{
+	struct ics_conn *conn;
+
+	conn = ics_conn_try_out(node, chan, deadline, down_gen, true);
+	if (conn == ERR_PTR(-EAGAIN))
+		conn = ics_conn_try_out(node, chan, deadline, down_gen, false);
 	return conn;
 }
 

@@ -150,10 +150,15 @@ static long ics_ssisys_set_key(void __user *buf, size_t len)
 		return PTR_ERR(key);
 	ret = ics_auth_set_key(key, len);
 	kfree_sensitive(key);
-	/* Connections authenticated with the old key must prove the new one. */
-	if (!ret)
+	/*
+	 * Connections authenticated with the old key must prove the new one.
+	 * The same key set again (every `cluster up` sets it) changes nothing:
+	 * dropping every connection then made the next calls race the
+	 * reconnects, and a migrate() fail with EHOSTDOWN.
+	 */
+	if (ret > 0)
 		ics_conns_shutdown_all();
-	return ret;
+	return ret < 0 ? ret : 0;
 }
 
 static int ics_table_check(const struct ssi_cluster_table *table)

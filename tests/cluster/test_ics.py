@@ -18,6 +18,7 @@ pytestmark = pytest.mark.cluster
 REPO = Path(__file__).resolve().parents[2]
 PY = REPO / ".venv" / "bin" / "python"
 MODULES = ("ssi_core", "ics", "ics_test")
+OTHER_KEY = b"a different cluster key, 32 byte"
 FUZZ_CLIENT = Path(__file__).with_name("ics_fuzz_client.py")
 # Each call's deadline (connect and handshake included), scaled like every
 # harness deadline under the debug flavor: its sanitizers made a first bulk
@@ -83,7 +84,7 @@ def test_wrong_key_is_refused_and_counted(cluster: Cluster) -> None:
     before1, before3 = counters(cluster.node(1)), counters(cluster.node(3))
     # Node 3 switches to another key: its old connections are dropped and
     # nobody can authenticate with it any more, in either direction.
-    rekey(cluster, 3, b"a different cluster key, 32 byte")
+    rekey(cluster, 3, OTHER_KEY)
     res = run_ics_test(cluster.node(1), [(3, "null", 3, 0)])[0]
     assert res["errors"] == 3 and res["last_error"] in (-13, -107), res
     res = run_ics_test(cluster.node(3), [(2, "null", 3, 0)])[0]
@@ -154,8 +155,10 @@ def test_a_caller_taking_signals_connects_and_calls(cluster: Cluster) -> None:
     (every caller then saw ENOTCONN while the peer was backed off)."""
     cluster.bring_up(modules=MODULES)
     n1 = cluster.node(1)
-    # Node 3 re-keyed with the same key drops its connections: node 1's next
-    # call to it connects again, under the signals.
+    # Node 3 re-keyed (to another key and back: the same key again changes
+    # nothing) drops its connections: node 1's next call to it connects
+    # again, under the signals.
+    rekey(cluster, 3, OTHER_KEY)
     rekey(cluster, 3, DEFAULT_KEY)
     n1.wait_until_succeeds("grep -q '^3 .* bulk=0' /sys/kernel/ssi/ics/peers", timeout=30)
     before = counters(n1)
@@ -165,6 +168,25 @@ def test_a_caller_taking_signals_connects_and_calls(cluster: Cluster) -> None:
     assert res["errors"] == 0, res
     assert after["connects"] > before["connects"], (before, after)
     assert after["connect_failures"] == before["connect_failures"], (before, after)
+
+
+@pytest.mark.timeout(240)
+def test_the_same_key_set_again_keeps_every_connection(cluster: Cluster) -> None:
+    """Every `cluster up` sets the key.  Setting the key a node already has
+    changes nothing: no connection of it or to it is dropped (each drop made
+    the next calls race a reconnect, and a migrate() fail with EHOSTDOWN)."""
+    cluster.bring_up(modules=MODULES)
+    n1, n3 = cluster.node(1), cluster.node(3)
+    assert run_ics_test(n1, [(3, "null", 5, 0)])[0]["errors"] == 0
+    assert run_ics_test(n3, [(1, "null", 5, 0)])[0]["errors"] == 0
+    before1, before3 = counters(n1), counters(n3)
+    rekey(cluster, 3, DEFAULT_KEY)
+    assert run_ics_test(n1, [(3, "null", 5, 0)])[0]["errors"] == 0
+    assert run_ics_test(n3, [(1, "null", 5, 0)])[0]["errors"] == 0
+    after1, after3 = counters(n1), counters(n3)
+    for name in ("disconnects", "connects", "connect_failures"):
+        assert after1[name] == before1[name], (name, before1, after1)
+        assert after3[name] == before3[name], (name, before3, after3)
 
 
 def rekey(cluster: Cluster, number: int, key: bytes) -> None:
