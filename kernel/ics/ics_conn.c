@@ -90,6 +90,12 @@ static void ics_signals_release(sigset_t *saved)
 	sigprocmask(SIG_SETMASK, saved, NULL);
 }
 
+/* A local allocation failed (socket, buffer): nothing about the peer. */
+static bool ics_no_local_memory(int err)
+{
+	return err == -ENOMEM || err == -ENOBUFS;
+}
+
 /* ---------------------------------------------------------------- sending */
 
 int ics_conn_send_raw(struct ics_conn *conn, const struct kvec *vec,
@@ -112,6 +118,15 @@ int ics_conn_send_raw(struct ics_conn *conn, const struct kvec *vec,
 		ics_count(ICS_CNT_FRAMES_TX);
 		ics_count_add(ICS_CNT_BYTES_TX, total);
 		ret = 0;
+		goto out;
+	}
+	/*
+	 * No memory here for the frame: TCP and kernel TLS queue nothing when
+	 * they return an error, so the stream is whole and the connection,
+	 * which other callers share, stays.  The caller hears ENOMEM.
+	 */
+	if (ics_no_local_memory(ret)) {
+		ret = -ENOMEM;
 		goto out;
 	}
 	/* A partial frame leaves the stream unparseable: drop it. */
@@ -661,6 +676,15 @@ static struct ics_conn *ics_conn_try_out(unsigned int node,
 		ret = conn->ready_status == -EACCES ? -EACCES :
 		      test_bit(ICS_CONN_NODE_DOWN, &conn->flags) ? -EHOSTDOWN :
 		      -ENOTCONN;
+		/*
+		 * Our own connect found no memory (socket, buffers): that says
+		 * nothing of the peer, so no backoff for the other callers.
+		 */
+		if (connect && ics_no_local_memory(conn->ready_status)) {
+			ics_count(ICS_CNT_CONNECT_FAILURES);
+			ics_conn_put(conn);
+			return ERR_PTR(-ENOMEM);
+		}
 		if (connect && ret != -EHOSTDOWN) {
 			ics_count(ICS_CNT_CONNECT_FAILURES);
 			pr_info_ratelimited("connecting to node %u (%s): %d\n",

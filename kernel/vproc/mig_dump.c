@@ -293,6 +293,25 @@ out:
 	return shared;
 }
 
+/*
+ * Fault injection aimed at the process (/proc/PID/make-it-fail) went with
+ * it: what is left here, threads that end and a deputy, tears down and
+ * serves without it.  Failing allocations while the 9p root's files close
+ * left that node unable to exec anything (the 9p client does not survive a
+ * failed allocation mid-request).
+ */
+static void mig_drop_fault_injection(struct task_struct *p)
+{
+#ifdef CONFIG_FAULT_INJECTION
+	struct task_struct *t;
+
+	rcu_read_lock();
+	for_each_thread(p, t)
+		WRITE_ONCE(t->make_it_fail, 0);
+	rcu_read_unlock();
+#endif
+}
+
 /* Refusals: what cannot move yet leaves the process exactly as it was. */
 static int mig_check_movable(void)
 {
@@ -859,12 +878,17 @@ static int mig_dump(struct mig_buf *b, unsigned int target,
 	if (!scratch)
 		return -ENOMEM;
 	mig_dump_task(h);
+#ifdef CONFIG_FAULT_INJECTION
+	/* a debugging attribute of the process: it goes where the process goes */
+	if (current->group_leader->make_it_fail)
+		h->flags |= cpu_to_le16(MIG_IMG_MAKE_IT_FAIL);
+#endif
 	mig_dump_creds(h);
 	mig_dump_signals(h);
 	mig_put_leader(h, leader);
 	if (exec) {
 		/* the thread that calls exec becomes the process */
-		h->flags = cpu_to_le16(MIG_IMG_REXEC);
+		h->flags |= cpu_to_le16(MIG_IMG_REXEC);
 		h->nice = cpu_to_le32(task_nice(current));
 		h->personality = cpu_to_le32(current->personality);
 	}
@@ -1291,6 +1315,7 @@ unlist:
 		goto unexport;
 
 	/* The process runs on @node now. */
+	mig_drop_fault_injection(current);
 	kvfree(req);
 	kvfree(exports);
 	/* frozen: from the freeze to the target's done, on this node's clock */

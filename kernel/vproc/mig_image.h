@@ -20,8 +20,9 @@
 #include <linux/types.h>
 
 #define MIG_IMG_MAGIC		0x474d4953	/* "SIMG" */
-#define MIG_IMG_VERSION		5	/* 2: threads; 3: rexec; 4: pre-copy;
-					 * 5: per-thread nice, personality
+#define MIG_IMG_VERSION		6	/* 2: threads; 3: rexec; 4: pre-copy;
+					 * 5: per-thread nice, personality;
+					 * 6: MIG_IMG_MAKE_IT_FAIL
 					 */
 #define MIG_IMG_MAX		196608		/* mig.ics start: bytes<196608> */
 
@@ -99,6 +100,7 @@ struct mig_img_hdr {
 
 #define MIG_IMG_REXEC		0x0001	/* execute a program there instead */
 #define MIG_IMG_PRECOPIED	0x0002	/* the target staged the pages before */
+#define MIG_IMG_MAKE_IT_FAIL	0x0004	/* the leader's /proc/PID/make-it-fail */
 
 /* vm_flags bits carried (the rest is derived by mmap on the target) */
 #define MIG_VMA_READ		0x0001

@@ -202,7 +202,8 @@ static int mig_parse(const void *image, size_t len, struct mig_parsed *m)
 		if (tid <= 0 || (u32)tid >> SSI_PID_NODE_SHIFT == 0)
 			return -EPROTO;
 	}
-	if (le16_to_cpu(h->flags) & ~(MIG_IMG_REXEC | MIG_IMG_PRECOPIED))
+	if (le16_to_cpu(h->flags) & ~(MIG_IMG_REXEC | MIG_IMG_PRECOPIED |
+				      MIG_IMG_MAKE_IT_FAIL))
 		return -EPROTO;
 	m->rexec = le16_to_cpu(h->flags) & MIG_IMG_REXEC;
 	m->precopied = le16_to_cpu(h->flags) & MIG_IMG_PRECOPIED;
@@ -1233,6 +1234,11 @@ static int mig_restore_into(struct mig_in *in, long *ax)
 			in->pid, in->source, ret);
 		return ret;
 	}
+#ifdef CONFIG_FAULT_INJECTION
+	/* last: the restore itself is not what the process asked to fail */
+	current->make_it_fail = !!(le16_to_cpu(m.h->flags) &
+				   MIG_IMG_MAKE_IT_FAIL);
+#endif
 	pr_info("pid %d arrived from node %u%s\n", in->pid, in->source,
 		m.rexec ? " to execute a program" : "");
 	return 0;

@@ -134,7 +134,8 @@ FAILING_INSMOD_SOURCE = REPO_ROOT / "tests" / "fuzz" / "failing_insmod.c"
 
 @pytest.fixture(scope="module")
 def failing_insmod() -> Path:
-    """finit_module() with fault injection on for that call alone (see its source)."""
+    """init_module() from memory with fault injection on for that call alone (see
+    its source)."""
     return build_c_program(FAILING_INSMOD_SOURCE, BIN_DIR / "failing-insmod",
                            ("-static", "-Werror"))
 
@@ -145,7 +146,16 @@ def test_module_load_under_fault_injection(cluster: Cluster, kind: str,
                                            failing_insmod: Path) -> None:
     """Each module loaded with 1 in 20 of its load's allocations failing: it loads,
     or is refused with ENOMEM and leaves nothing behind; what loaded unloads; then a
-    clean load forms the cluster."""
+    clean load forms the cluster.
+
+    Fails today (2026-12-03, debug flavor, both kinds): about twenty loads of
+    ssi_core are refused ENOMEM as they should be, most inside load_module()
+    itself ("kobject_add error: -12" for the module's sysfs directory, before
+    any code of ours runs), and then node 2 can exec nothing (every execve
+    EINVAL), so the test loses the node.  The module now comes from memory
+    (init_module) with the program's pages locked, so the 9p root is not read
+    under injection: same result.  The kernel's own load path under failslab
+    is the suspect; not diagnosed further."""
     nd = cluster.node(2)
     on_all(cluster, unload_all)
     debugfs(nd)
@@ -197,12 +207,20 @@ def test_migration_under_failslab(cluster: Cluster, migprog: Path) -> None:
     failed after the commit would end it as killed while it ran on).  Then no
     object of ours is left unreferenced (kmemleak).
 
-    Fails today (2026-12-03, debug flavor): the process stayed intact through
-    all 40 calls (2 moved, 38 failed, memory and PID right, exit 0), but one
-    call returned EFAULT and three EINVAL (target node 2, valid), neither
-    documented for this case; and after the process came home, node 1 could
-    exec nothing (EINVAL from execve of /bin/sh and dmesg), with the fault
-    setup already ordered so that only this task fails.  Not diagnosed yet."""
+    Fails today (2026-12-03, debug flavor).  First runs: 2 moved, 38 failed,
+    one EFAULT and three EINVAL, then node 1 could exec nothing.  Found: the
+    home task kept make-it-fail when the process left, so its deputy, and the
+    restore of a homecoming into it, ran with allocations failing (likely the
+    EFAULT: that restore's page writes); and the task left behind on a node
+    closed its 9p files with allocations failing, which the 9p client does
+    not survive (every later execve there EINVAL, every restore there
+    EINVAL).  Now make-it-fail moves with the process, is set last in the
+    restore, and is dropped by what stays behind; migprog locks its pages.
+    Last run: 4 of the first 6 calls moved (ENOMEM for the others), then the
+    process died of SIGBUS at home and node 2 could exec nothing again: its
+    own migrate() under injection still reaches the 9p client on the way
+    out.  Aiming the injection at the modules' code alone (the stack-trace
+    filter, not in the debug config yet) is the way on."""
     cluster.bring_up(modules=MIGRATION_MODULES)
     on_all(cluster, debugfs)
     on_all(cluster, clear_node)

@@ -93,7 +93,8 @@
  *                                try once more.  Prints "kidsaway WHAT
  *                                errno E node N" for WHAT live, zombie and
  *                                none
- *   migprog failmig MIB NODE N   fill MIB MiB, then N times migrate() to
+ *   migprog failmig MIB NODE N   fill MIB MiB, lock its pages, then N
+ *                                times migrate() to
  *                                NODE and to the node it started on in
  *                                turn, each call with fault injection on
  *                                for this task (/proc/self/make-it-fail)
@@ -723,6 +724,14 @@ static int mode_failmig(char **argv)
 	if (!p)
 		return 2;
 	want = fill(p, len, (uint64_t)pid);
+	/*
+	 * Nothing of ours is faulted in from the 9p root while allocations
+	 * fail: the 9p client does not survive that (the node could exec
+	 * nothing afterwards), and it is not what this tests.  The lock moves
+	 * with the process (MIG_VMA_LOCKED).
+	 */
+	if (mlockall(MCL_CURRENT))
+		return 2;
 	for (int i = 0; i < atoi(argv[4]); i++) {
 		int from = node_of_self(), to = from == away ? home : away;
 		long r;
