@@ -427,6 +427,24 @@ static int clonevm_child(void *arg)
 	return 0;
 }
 
+/* migrate() to @node and print its outcome, a refusal case named @kind. */
+static void refuse_report(const char *kind, int node)
+{
+	long r = migrate(node);
+
+	printf("%s migrate %ld errno %d node %d pid %d\n", kind, r,
+	       r ? errno : 0, node_of_self(), getpid());
+}
+
+/* refuse_report(), then kill and reap @child, the task the case hinges on. */
+static int refuse_report_child(const char *kind, int node, pid_t child)
+{
+	refuse_report(kind, node);
+	kill(child, SIGKILL);
+	waitpid(child, NULL, 0);
+	return 0;
+}
+
 static int mode_refuse(char **argv)
 {
 	const char *kind = argv[2];
@@ -479,15 +497,10 @@ static int mode_refuse(char **argv)
 		}
 		if (c < 0 || waitpid(c, &st, WUNTRACED) != c)
 			return 2;
-		r = migrate(node);
-		printf("%s migrate %ld errno %d node %d pid %d\n", kind, r,
-		       r ? errno : 0, node_of_self(), getpid());
-		kill(c, SIGKILL);
-		waitpid(c, &st, 0);
-		return 0;
+		return refuse_report_child(kind, node, c);
 	} else if (!strcmp(kind, "ptraced")) {
 		/* a child seizes us (no stop) and tells us through a pipe */
-		int fds[2], st;
+		int fds[2];
 		pid_t c, me = getpid();
 		char b;
 
@@ -503,27 +516,16 @@ static int mode_refuse(char **argv)
 		}
 		if (c < 0 || read(fds[0], &b, 1) != 1 || b != 'y')
 			return 2;
-		r = migrate(node);
-		printf("%s migrate %ld errno %d node %d pid %d\n", kind, r,
-		       r ? errno : 0, node_of_self(), getpid());
-		kill(c, SIGKILL);
-		waitpid(c, &st, 0);
-		return 0;
+		return refuse_report_child(kind, node, c);
 	} else if (!strcmp(kind, "clonevm")) {
 		/* a process of its own on our address space (CLONE_VM) */
 		static char stack[64 * 1024];
-		int st;
 		pid_t c = clone(clonevm_child, stack + sizeof(stack),
 				CLONE_VM | SIGCHLD, NULL);
 
 		if (c < 0)
 			return 2;
-		r = migrate(node);
-		printf("%s migrate %ld errno %d node %d pid %d\n", kind, r,
-		       r ? errno : 0, node_of_self(), getpid());
-		kill(c, SIGKILL);
-		waitpid(c, &st, 0);
-		return 0;
+		return refuse_report_child(kind, node, c);
 	} else if (!strcmp(kind, "vfork")) {
 		/* checked from the child side of vfork: shared mm */
 		int st;
@@ -548,9 +550,7 @@ static int mode_refuse(char **argv)
 		pause();
 		return 0;
 	}
-	r = migrate(node);
-	printf("%s migrate %ld errno %d node %d pid %d\n", kind, r,
-	       r ? errno : 0, node_of_self(), getpid());
+	refuse_report(kind, node);
 	return 0;
 }
 
