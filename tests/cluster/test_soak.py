@@ -113,22 +113,44 @@ def test_kmemleak_finds_nothing_of_ours(cluster: Cluster) -> None:
     assert not any(leaks.values()), format_leaks(leaks)
 
 
-# The task filter goes on while the probability is 0 and the probability is
-# set last: in the other order every task of the node (the shell, kworkers,
-# the 9p client) could fail allocations until the filter was on.
-FAULT_SETUP = """
-d={debugfs}/{kind}
-echo 0 > $d/probability
-echo Y > $d/task-filter
-echo 0 > $d/interval 2>/dev/null; echo 1 > $d/interval
-echo -1 > $d/times
-echo 0 > $d/space
-echo 0 > $d/verbose
-[ -e $d/ignore-gfp-wait ] && echo N > $d/ignore-gfp-wait
-[ -e $d/ignore-gfp-highmem ] && echo N > $d/ignore-gfp-highmem
-[ -e $d/min-order ] && echo 0 > $d/min-order
-echo {probability} > $d/probability
+# x86-64's module area: above the kernel image (whose end is _end in
+# /proc/kallsyms) and below MODULES_END (asm/pgtable_64_types.h).  Only our
+# modules live there.
+MODULES_END = 0xFFFFFFFFFF000000
+# 1 prints a line per injected failure, 2 its stack too (SSI_FAULT_VERBOSE).
+FAULT_VERBOSE = int(os.environ.get("SSI_FAULT_VERBOSE", "0"))
+
+
+def fault_setup(kind: str, probability: int) -> str:
+    """A shell script that aims *kind* at our modules' allocations in a task
+    with make-it-fail, failing *probability* percent of them.
+
+    Two filters at once: the task filter (only a task with make-it-fail) and
+    the stack-trace filter (patch 0011): only an allocation with the module
+    area on its stack, made by our code or by a kernel function it called,
+    fails.  Without the second, the injected task's allocations in exec, 9p
+    and load_module() fail too, which tests those (9p does not survive it),
+    not ssikit.  The filters go on while the probability is 0 and the
+    probability is set last: in the other order every task of the node (the
+    shell, kworkers, the 9p client) could fail allocations meanwhile."""
+    d = f"{DEBUGFS}/{kind}"
+    return f"""
+echo 0 > {d}/probability
+echo Y > {d}/task-filter
+echo 0x$(awk '$3 == "_end" {{print $1}}' /proc/kallsyms) > {d}/require-start
+echo {MODULES_END:#x} > {d}/require-end
+echo 32 > {d}/stacktrace-depth
+echo 0 > {d}/interval 2>/dev/null; echo 1 > {d}/interval
+echo -1 > {d}/times
+echo 0 > {d}/space
+echo {FAULT_VERBOSE} > {d}/verbose
+[ -e {d}/ignore-gfp-wait ] && echo N > {d}/ignore-gfp-wait
+[ -e {d}/ignore-gfp-highmem ] && echo N > {d}/ignore-gfp-highmem
+[ -e {d}/min-order ] && echo 0 > {d}/min-order
+echo {probability} > {d}/probability
 """
+
+
 FAILING_INSMOD_SOURCE = REPO_ROOT / "tests" / "fuzz" / "failing_insmod.c"
 
 
@@ -159,7 +181,7 @@ def test_module_load_under_fault_injection(cluster: Cluster, kind: str,
     nd = cluster.node(2)
     on_all(cluster, unload_all)
     debugfs(nd)
-    nd.succeed(FAULT_SETUP.format(debugfs=DEBUGFS, kind=kind, probability=5))
+    nd.succeed(fault_setup(kind, 5))
     outcomes: dict[str, int] = {}
     try:
         for _ in range(LOOPS):
@@ -225,8 +247,7 @@ def test_migration_under_failslab(cluster: Cluster, migprog: Path) -> None:
     on_all(cluster, debugfs)
     on_all(cluster, clear_node)
     for n in (1, 2):
-        cluster.node(n).succeed(FAULT_SETUP.format(debugfs=DEBUGFS, kind="failslab",
-                                                   probability=4))
+        cluster.node(n).succeed(fault_setup("failslab", 4))
     try:
         out = cluster.node(1).succeed(f"{migprog} failmig 4 2 40 </dev/null; echo rc=$?",
                                       timeout=flavor().timeout(900))
@@ -294,7 +315,7 @@ def test_remote_process_calls_under_failslab(cluster: Cluster, vproc_probe: Path
         "sleep 100000 </dev/null >/dev/null 2>&1 & echo $!").strip()) for n in (2, 3)}
     pids = list(sleepers.values())
     n1 = cluster.node(1)
-    n1.succeed(FAULT_SETUP.format(debugfs=DEBUGFS, kind="failslab", probability=5))
+    n1.succeed(fault_setup("failslab", 5))
     try:
         outcomes = failcalls(n1, vproc_probe, 100, pids)
     finally:

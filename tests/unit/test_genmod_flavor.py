@@ -59,6 +59,7 @@ def test_ssi_debug_fragment_requests_what_the_issue_asks() -> None:
                 "DEBUG_OBJECTS_RCU_HEAD", "DEBUG_KMEMLEAK", "UBSAN", "UBSAN_BOUNDS",
                 "SLUB_DEBUG", "DETECT_HUNG_TASK", "SOFTLOCKUP_DETECTOR", "WQ_WATCHDOG",
                 "FAULT_INJECTION", "FAILSLAB", "FAIL_PAGE_ALLOC", "FAULT_INJECTION_DEBUG_FS",
+                "FAULT_INJECTION_STACKTRACE_FILTER",
                 "DEBUG_FS", "KALLSYMS_ALL"):
         assert wanted.get(sym) == "y", sym
     assert wanted["DEBUG_INFO"] == "n" and wanted["DEBUG_KMEMLEAK_AUTO_SCAN"] == "n"
