@@ -3,7 +3,8 @@
  * vproc, ssikit clusterwide processes: what other SSI modules (migration)
  * use.  A PID's origin node (pid >> SSI_PID_NODE_SHIFT) always knows
  * where its process runs; a process running at home needs no entry, one
- * that moved away is recorded with vproc_set_location() on its origin.
+ * that moved away is recorded with vproc_set_location() on its origin,
+ * and on any other node where a sub-deputy of it keeps its children.
  */
 #ifndef _SSI_VPROC_H
 #define _SSI_VPROC_H

@@ -98,8 +98,8 @@ void mig_deputy_add(struct mig_deputy *dep, unsigned int node)
 	spin_lock(&mig_dep_lock);
 	list_add(&dep->link, &mig_deputies);
 	spin_unlock(&mig_dep_lock);
-	if (vproc_origin(dep->pid) == mig_self)
-		vproc_set_location(dep->pid, node);
+	/* a sub-deputy too: this node's calls about it go where it runs */
+	vproc_set_location(dep->pid, node);
 }
 
 /*
@@ -135,8 +135,7 @@ static void mig_deputy_unlist(struct mig_deputy *dep)
 		job->ret = -ECHILD;
 		complete(&job->done);
 	}
-	if (vproc_origin(dep->pid) == mig_self)
-		vproc_set_location(dep->pid, mig_self);
+	vproc_set_location(dep->pid, mig_self);
 }
 
 unsigned int mig_deputy_node(struct task_struct *task)
@@ -177,7 +176,7 @@ int mig_deputy_exited(pid_t pid, int status, unsigned int node,
 		dep->exit_status = status & 0xffff;
 	}
 	spin_unlock(&mig_dep_lock);
-	if (!ret && status == -1 && vproc_origin(pid) == mig_self)
+	if (!ret && status == -1)
 		vproc_set_location(pid, node);
 	wake_up(&dep->wq);
 	mig_deputy_put(dep);

@@ -240,12 +240,12 @@ static bool mig_same_creds(const struct cred *a, const struct cred *b)
 }
 
 /*
- * A process leaving a node that is not its home leaves no deputy there
- * (step 4 of the protocol): children it has here would be reparented to
- * this node's reaper, and its wait() elsewhere would never see them or
- * their exit status.  Called with every other thread parked, so none of
- * them forks meanwhile; a child that exits only empties the lists, and
- * list_empty() reads each head once.
+ * A process leaving a node that is not its home with children there
+ * leaves a sub-deputy to keep them (step 4 of the protocol): else they
+ * would be reparented to this node's reaper, and its wait() elsewhere
+ * would never see them or their exit status.  Called with every other
+ * thread parked, so none of them forks meanwhile; a child that exits only
+ * empties the lists, and list_empty() reads each head once.
  */
 static bool mig_has_children_here(struct task_struct *p)
 {
@@ -1210,7 +1210,8 @@ static int mig_out_run(unsigned int node, void **exec, u32 exec_len,
 	struct mig_group *g;
 	ktime_t frozen = ktime_get();
 	bool leader = current == current->group_leader;
-	bool migrant, precopied = false;
+	bool migrant, deputy, precopied = false;
+	u64 keepers = 0;
 	unsigned int pages = 0;
 	size_t image_len = 0;
 	long left;
@@ -1237,13 +1238,6 @@ static int mig_out_run(unsigned int node, void **exec, u32 exec_len,
 	INIT_LIST_HEAD(&g->recs);
 	init_waitqueue_head(&g->wq);
 	ret = mig_park_others(g);
-	if (!ret && test_bit(SSI_PFA_MIGRANT, &current->atomic_flags) &&
-	    mig_has_children_here(current)) {
-		mig_refuse(task_tgid_nr(current),
-			   "has children on node %u, not its home: wait for them first",
-			   mig_self);
-		ret = -EBUSY;
-	}
 	if (!ret && !mig_group_record(g))
 		ret = -ENOMEM;
 	if (ret) {
@@ -1256,11 +1250,31 @@ static int mig_out_run(unsigned int node, void **exec, u32 exec_len,
 	exports = kvcalloc(MIG_MAX_FILES, sizeof(*exports), GFP_KERNEL);
 	out = pre ?: mig_out_new(task_tgid_nr(current), node, current->mm);
 	pre = NULL;
-	/* a migrant moving on: its deputy stays where it is */
+	/*
+	 * A migrant moving on: its deputy stays where it is, and this node
+	 * keeps a sub-deputy only for children it has here.
+	 */
 	migrant = test_bit(SSI_PFA_MIGRANT, &current->atomic_flags);
-	if (!migrant)
+	if (migrant && node == mig_migrant_home(task_tgid_nr(current)))
+		keepers = mig_keepers_settle(task_tgid_nr(current));
+	else if (migrant)
+		keepers = mig_migrant_keepers(task_tgid_nr(current));
+	if (migrant && mig_has_children_here(current))
+		keepers |= mig_node_bit(mig_self);
+	keepers &= ~mig_node_bit(node);	/* the one it goes to */
+	if (migrant && keepers &&
+	    node == mig_migrant_home(task_tgid_nr(current))) {
+		/* at home it is no migrant: nothing would ask them */
+		mig_refuse(task_tgid_nr(current),
+			   "has children on node %u, which its home cannot keep: wait for them first",
+			   (unsigned int)__ffs64(keepers) + 1);
+		ret = -EBUSY;
+		goto free;
+	}
+	deputy = !migrant || (keepers & mig_node_bit(mig_self));
+	if (deputy)
 		dep = mig_deputy_alloc(current->group_leader);
-	if (!req || !exports || !out || (!migrant && !dep)) {
+	if (!req || !exports || !out || (deputy && !dep)) {
 		ret = -ENOMEM;
 		goto free;
 	}
@@ -1284,6 +1298,7 @@ static int mig_out_run(unsigned int node, void **exec, u32 exec_len,
 
 		h->flags |= cpu_to_le16(MIG_IMG_PRECOPIED);
 	}
+	((struct mig_img_hdr *)req->image)->keepers = cpu_to_le64(keepers);
 
 	req->session = out->session;
 	req->pid = out->pid;
@@ -1325,7 +1340,7 @@ unlist:
 		precopied ? " after pre-copy" : "", g->expected + 1);
 	mig_outcome(task_tgid_nr(current), node, 0);
 	mig_close_all_fds();
-	if (migrant) {
+	if (!deputy) {
 		pid_t tids[MIG_MAX_THREADS];
 
 		/* not its home: every thread here ends, reaped quietly; */

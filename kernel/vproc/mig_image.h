@@ -20,9 +20,9 @@
 #include <linux/types.h>
 
 #define MIG_IMG_MAGIC		0x474d4953	/* "SIMG" */
-#define MIG_IMG_VERSION		6	/* 2: threads; 3: rexec; 4: pre-copy;
+#define MIG_IMG_VERSION		7	/* 2: threads; 3: rexec; 4: pre-copy;
 					 * 5: per-thread nice, personality;
-					 * 6: MIG_IMG_MAKE_IT_FAIL
+					 * 6: MIG_IMG_MAKE_IT_FAIL; 7: keepers
 					 */
 #define MIG_IMG_MAX		196608		/* mig.ics start: bytes<196608> */
 
@@ -96,6 +96,12 @@ struct mig_img_hdr {
 	__le64 auxv[MIG_NR_AUXV];
 	__le32 exec_len;
 	__le32 dumpable;	/* SUID_DUMP_* of the mm */
+	/*
+	 * The nodes, other than its home, whose sub-deputies keep children
+	 * of the process (bit n - 1 for node n): where its wait()s look and
+	 * whom its moves and its exit are told.
+	 */
+	__le64 keepers;
 } __packed;
 
 #define MIG_IMG_REXEC		0x0001	/* execute a program there instead */

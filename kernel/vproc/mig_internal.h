@@ -4,6 +4,7 @@
 #define _MIG_INTERNAL_H
 
 #include <linux/atomic.h>
+#include <linux/bits.h>
 #include <linux/completion.h>
 #include <linux/list.h>
 #include <linux/rcupdate.h>
@@ -90,9 +91,14 @@ struct mig_in {
 	int leader_status;		/* 1: pending; 0: restored; < 0 */
 	const void *exec;		/* rexec: in image; else NULL */
 	u32 exec_len;
+	bool into_deputy;		/* a deputy here becomes the process */
 };
 
-/* On a process's home node: the task it left behind (mig_deputy.c). */
+/*
+ * On a process's home node: the task it left behind (mig_deputy.c).  On a
+ * node that is not its home, where it left children: a sub-deputy, the
+ * same but for its place in the process tree, which is the home's.
+ */
 struct mig_deputy {
 	struct list_head link;
 	refcount_t ref;
@@ -118,8 +124,15 @@ struct mig_migrant {
 	pid_t pid;
 	pid_t ppid;
 	unsigned int home;
+	u64 keepers;			/* mig_img_hdr.keepers */
 	bool moved_on;			/* left again: its exit here is no exit */
 };
+
+/* A node's bit in mig_img_hdr.keepers and mig_migrant.keepers. */
+static inline u64 mig_node_bit(unsigned int node)
+{
+	return node >= 1 && node <= SSI_MAX_NODES ? BIT_ULL(node - 1) : 0;
+}
 
 /* current's signal handlers: only exec changes them, never under us */
 static inline struct sighand_struct *mig_sighand(void)
@@ -133,6 +146,7 @@ extern struct workqueue_struct *mig_wq;
 extern char *mig_helper_path;
 u64 mig_new_session(void);
 int mig_check_node(unsigned int node);
+u64 mig_keepers_settle(pid_t pid);
 __printf(2, 3) void mig_refuse(pid_t pid, const char *fmt, ...);
 void mig_outcome(pid_t pid, unsigned int node, int err);
 
@@ -186,6 +200,9 @@ void mig_in_put(struct mig_in *in);
 int mig_reaped(pid_t pid, int status);
 int mig_migrant_ppid(pid_t pid, pid_t *ppid);
 unsigned int mig_migrant_home(pid_t pid);
+u64 mig_migrant_keepers(pid_t pid);
+void mig_migrant_drop_keeper(pid_t pid, unsigned int node);
+bool mig_migrant_may_ask(pid_t pid, unsigned int from);
 void mig_migrant_moved(pid_t pid, unsigned int node);
 bool mig_migrant_moved_on(pid_t pid);
 int mig_restore_deputy(struct mig_in *in);

@@ -32,11 +32,14 @@
  *     files, credentials, signals, FPU and registers, and calls S:
  *     done(session, 0).
  *  4. S's yes to done is the commit: the process runs on T from then on.
- *     S's task, frozen all along, becomes the deputy (on H), or exits
- *     quietly (a process moving on: S was not its home; so S refuses to
- *     let it go with children there, whom nothing would keep).  The numbers of
+ *     S's task, frozen all along, becomes the deputy (on H); on any other
+ *     node (a process moving on) it becomes a sub-deputy if the process
+ *     has children there, which it keeps as the deputy keeps those at
+ *     home, and else exits quietly.  The image names the nodes with a
+ *     sub-deputy (keepers); each move and the exit are told to every one
+ *     of them as to H.  The numbers of
  *     the threads that end on S stay taken there while they run elsewhere:
- *     on H by the deputy, on any other node by mig_tids.c.  Anything else
+ *     by the deputy or sub-deputy, else by mig_tids.c.  Anything else
  *     (an error, S or T down, 120 s) ends the attempt: the process goes on
  *     at S, and a restored task on T dies before reaching user mode.
  *  5. The deputy forwards each signal it gets with signal(pid, ...) to the
@@ -46,16 +49,18 @@
  *     node's restore helper reaps the process when it ends and calls H:
  *     exited(pid, status); the deputy exits with that status, so the
  *     parent's wait() gets it.  A process moving on tells H exited(pid,
- *     -1, node).  T = H: the deputy itself restores the process and
+ *     -1, node).  T = H (or a node with a sub-deputy of it): the deputy
+ *     itself restores the process and
  *     returns to user mode as it; it first makes the process's other
  *     threads with their TIDs (ssi_clone_thread(), patch 0009), which H
  *     held while the process was away (ssi_pid_hold(), patch 0008), and
  *     takes up the process's working directory (the helper's chdir
  *     elsewhere).  A rexec() to H restores no memory: the deputy executes
  *     the program itself (kernel_execve(), patch 0010).
- *  6. The children the process had when it left stay the deputy's.  Its
- *     wait4()/waitid() where it runs (patch 0006) look for a child there
- *     and call H: wait(pid, which, nr, options); the deputy runs the same
+ *  6. The children the process had when it left stay the deputy's (or a
+ *     sub-deputy's).  Its wait4()/waitid() where it runs (patch 0006) look
+ *     for a child there and call H and every keeper: wait(pid, which, nr,
+ *     options); the deputy runs the same
  *     wait as itself, never blocking, and answers with the child's PID
  *     and status, 0 (none ready: the caller sleeps until a local child
  *     event, the SIGCHLD the deputy forwards, or 250 ms, and asks again)
@@ -260,12 +265,15 @@ int mig_srv_done(unsigned int from, const struct mig_done_req *req,
 	return ret;
 }
 
-/* The task of migrant @pid, for its deputy's node @from only; or NULL. */
+/*
+ * The task of migrant @pid, for the node of its deputy or of one of its
+ * sub-deputies (@from) only; or NULL.
+ */
 static struct task_struct *mig_migrant_task(unsigned int from, pid_t pid)
 {
 	struct task_struct *task;
 
-	if (mig_migrant_home(pid) != from)
+	if (!mig_migrant_may_ask(pid, from))
 		return NULL;
 	rcu_read_lock();
 	task = pid_task(find_vpid(pid), PIDTYPE_PID);
@@ -653,14 +661,39 @@ static pid_t mig_getppid(struct task_struct *task)
 }
 
 /*
+ * One node's deputy of current runs @req as itself: the child's PID (and
+ * @rep), 0 while none of its children is ready, -ECHILD when it has none.
+ * Unreachable: those children are out of reach, as if gone (ECHILD); a
+ * busy deputy: none ready yet.
+ */
+static long mig_wait_at(unsigned int node, const struct mig_wait_req *req,
+			struct mig_wait_rep *rep)
+{
+	long ret = ics_mig_wait(node, req, rep, MIG_CALL_TIMEOUT);
+
+	if (ret == -EAGAIN)
+		return 0;
+	if (!ret)
+		return rep->child >= 0 ? rep->child : -ECHILD;
+	if (ret != -ECHILD && ret != -EINVAL && ret != -EINTR) {
+		pr_info_ratelimited("pid %d: wait at node %u: %ld\n",
+				    req->pid, node, ret);
+		return -ECHILD;
+	}
+	return ret;
+}
+
+/*
  * A wait of current, a process restored here, for the children it left
- * with its deputy at home.  Home unreachable: those children are out of
- * reach, as if gone (ECHILD); a busy deputy: none ready yet.
+ * with its deputy at home and with its sub-deputies on other nodes: the
+ * first child ready on any of them, 0 while some has children but none
+ * is ready, else ECHILD.
  */
 static long mig_wait(struct ssi_wait *w)
 {
 	pid_t pid = task_tgid_nr(current);
 	unsigned int home = mig_migrant_home(pid);
+	unsigned long keepers = mig_migrant_keepers(pid);
 	struct mig_wait_req req = {
 		.pid = pid,
 		.which = w->which,
@@ -669,22 +702,25 @@ static long mig_wait(struct ssi_wait *w)
 		.waitid = w->waitid,
 	};
 	struct mig_wait_rep rep;
-	long ret;
+	unsigned int bit;
+	long ret, found = -ECHILD;
 	int i;
 
-	if (!home || home == mig_self)
-		return -ECHILD;		/* not the moved process itself */
-	ret = ics_mig_wait(home, &req, &rep, MIG_CALL_TIMEOUT);
-	if (ret == -EAGAIN) {
-		ret = 0;
-	} else if (!ret) {
-		ret = rep.child >= 0 ? rep.child : -ECHILD;
-	} else if (ret != -ECHILD && ret != -EINVAL && ret != -EINTR) {
-		pr_info_ratelimited("pid %d: wait at home node %u: %ld\n",
-				    pid, home, ret);
-		ret = -ECHILD;
+	/* not the moved process itself (home 0: no record, or home died) */
+	if (home == mig_self || (!home && !keepers))
+		return -ECHILD;
+	/* every node keeping children of it: home and the keepers */
+	keepers = mig_node_bit(home) | keepers;
+	for_each_set_bit(bit, &keepers, SSI_MAX_NODES) {
+		ret = mig_wait_at(bit + 1, &req, &rep);
+		if (ret == -EINTR || ret == -EINVAL)
+			return ret;
+		if (ret >= 0)
+			found = ret;
+		if (found > 0)
+			break;
 	}
-	if (ret > 0) {
+	if (found > 0) {
 		w->stat = rep.stat;
 		w->cause = rep.cause;
 		w->status = rep.status;
@@ -696,7 +732,38 @@ static long mig_wait(struct ssi_wait *w)
 		for (i = 0; i < rep.ru_counts_count; i++)
 			(&w->ru.ru_maxrss)[i] = rep.ru_counts[i];
 	}
-	return ret;
+	return found;
+}
+
+/*
+ * Migrant @pid, running here, is about to go home, which cannot keep
+ * children on other nodes: its sub-deputies with no child left (alive or
+ * zombie; a wait with WNOWAIT takes no status) end now.  Returns the
+ * keepers that still have some.
+ */
+u64 mig_keepers_settle(pid_t pid)
+{
+	struct mig_wait_req req = {
+		.pid = pid,
+		.which = P_ALL,
+		.options = WEXITED | WSTOPPED | WCONTINUED | WNOHANG | WNOWAIT |
+			   __WALL,
+		.waitid = 1,
+	};
+	struct mig_exited_req end = { .pid = pid, .status = 0 };
+	unsigned long keepers = mig_migrant_keepers(pid);
+	struct mig_exited_rep end_rep;
+	struct mig_wait_rep rep;
+	unsigned int bit;
+
+	for_each_set_bit(bit, &keepers, SSI_MAX_NODES) {
+		if (mig_wait_at(bit + 1, &req, &rep) != -ECHILD)
+			continue;
+		/* gone, or unreachable: its children are out of reach anyway */
+		mig_migrant_drop_keeper(pid, bit + 1);
+		ics_mig_exited(bit + 1, &end, &end_rep, MIG_CALL_TIMEOUT);
+	}
+	return mig_migrant_keepers(pid);
 }
 
 static const struct ssi_mig_ops mig_hooks = {

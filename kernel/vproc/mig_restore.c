@@ -205,6 +205,8 @@ static int mig_parse(const void *image, size_t len, struct mig_parsed *m)
 	if (le16_to_cpu(h->flags) & ~(MIG_IMG_REXEC | MIG_IMG_PRECOPIED |
 				      MIG_IMG_MAKE_IT_FAIL))
 		return -EPROTO;
+	if (le64_to_cpu(h->keepers) & ~GENMASK_ULL(SSI_MAX_NODES - 1, 0))
+		return -EPROTO;
 	m->rexec = le16_to_cpu(h->flags) & MIG_IMG_REXEC;
 	m->precopied = le16_to_cpu(h->flags) & MIG_IMG_PRECOPIED;
 	m->exec_len = le32_to_cpu(h->exec_len);
@@ -363,6 +365,7 @@ int mig_in_add(u64 session, pid_t pid, unsigned int source,
 	in->leader_status = 1;
 	init_waitqueue_head(&in->wq);
 
+	in->into_deputy = true;
 	if (home == mig_self) {
 		/* coming home (to run a program, for rexec): its deputy restores it */
 		ret = mig_deputy_homecoming(in);
@@ -370,6 +373,13 @@ int mig_in_add(u64 session, pid_t pid, unsigned int source,
 		return ret;
 	}
 	mig_tids_arriving(pid);	/* numbers its threads had here */
+	/* back where a sub-deputy keeps children of it: restored into that */
+	ret = mig_deputy_homecoming(in);
+	if (ret != -ESRCH) {
+		mig_in_put(in);
+		return ret;
+	}
+	in->into_deputy = false;
 	exists = mig_pid_in_use(pid);
 	if (exists) {
 		mig_in_put(in);
@@ -391,9 +401,12 @@ void mig_in_nodedown(unsigned int node)
 	struct mig_migrant *mg;
 
 	spin_lock(&mig_in_lock);
-	list_for_each_entry(mg, &mig_migrants, link)
+	list_for_each_entry(mg, &mig_migrants, link) {
 		if (mg->home == node)
 			mg->home = 0;	/* its deputy went: exits go nowhere */
+		/* and the children a sub-deputy kept there with it */
+		mg->keepers &= ~mig_node_bit(node);
+	}
 	spin_unlock(&mig_in_lock);
 }
 
@@ -510,23 +523,93 @@ unsigned int mig_migrant_home(pid_t pid)
 	return home;
 }
 
-/* The migrant left for @node: tell its deputy; its exit here is none. */
+/* The nodes whose sub-deputies keep children of migrant @pid. */
+u64 mig_migrant_keepers(pid_t pid)
+{
+	struct mig_migrant *mg;
+	u64 keepers = 0;
+
+	spin_lock(&mig_in_lock);
+	mg = mig_migrant_find(pid);
+	if (mg)
+		keepers = mg->keepers;
+	spin_unlock(&mig_in_lock);
+	return keepers;
+}
+
+/* Its sub-deputy on @node ended, or is told to. */
+void mig_migrant_drop_keeper(pid_t pid, unsigned int node)
+{
+	struct mig_migrant *mg;
+
+	spin_lock(&mig_in_lock);
+	mg = mig_migrant_find(pid);
+	if (mg)
+		mg->keepers &= ~mig_node_bit(node);
+	spin_unlock(&mig_in_lock);
+}
+
+/* May @from speak for a deputy of migrant @pid: its home, or a keeper? */
+bool mig_migrant_may_ask(pid_t pid, unsigned int from)
+{
+	struct mig_migrant *mg;
+	bool may = false;
+
+	spin_lock(&mig_in_lock);
+	mg = mig_migrant_find(pid);
+	if (mg)
+		may = from == mg->home || (mg->keepers & mig_node_bit(from));
+	spin_unlock(&mig_in_lock);
+	return may;
+}
+
+/*
+ * Tell @pid's deputy at @home and its sub-deputies (@keepers) what
+ * @req says: where it runs now, or that it ended.  Not @skip, which is
+ * where it goes (that deputy takes it back instead).
+ */
+static int mig_tell_deputies(unsigned int home, u64 keepers,
+			     const struct mig_exited_req *req,
+			     unsigned int skip)
+{
+	struct mig_exited_rep rep;
+	unsigned long bits = keepers;
+	unsigned int bit;
+	int ret = 0;
+
+	if (home && home != skip)
+		ret = ics_mig_exited(home, req, &rep, MIG_CALL_TIMEOUT);
+	for_each_set_bit(bit, &bits, SSI_MAX_NODES) {
+		int err;
+
+		if (bit + 1 == skip)
+			continue;
+		/* a keeper that missed it ends with the node running it */
+		err = ics_mig_exited(bit + 1, req, &rep, MIG_CALL_TIMEOUT);
+		if (err)
+			pr_info("pid %d: its sub-deputy on node %u not told: %d\n",
+				req->pid, bit + 1, err);
+	}
+	return ret;
+}
+
+/* The migrant left for @node: tell its deputies; its exit here is none. */
 void mig_migrant_moved(pid_t pid, unsigned int node)
 {
 	struct mig_exited_req req = { .pid = pid, .status = -1, .node = node };
-	struct mig_exited_rep rep;
 	struct mig_migrant *mg;
 	unsigned int home = 0;
+	u64 keepers = 0;
 
 	spin_lock(&mig_in_lock);
 	mg = mig_migrant_find(pid);
 	if (mg) {
 		mg->moved_on = true;
 		home = mg->home;
+		keepers = mg->keepers;
 	}
 	spin_unlock(&mig_in_lock);
-	if (home && home != node)
-		ics_mig_exited(home, &req, &rep, MIG_CALL_TIMEOUT);
+	mig_tell_deputies(home, keepers, &req, node);
 }
 
 /* Did @pid, restored here, move on (its task here only ends)? */
@@ -572,9 +655,9 @@ static int mig_jobctl(pid_t pid, int status)
 int mig_reaped(pid_t pid, int status)
 {
 	struct mig_exited_req req = { .pid = pid, .status = status };
-	struct mig_exited_rep rep;
 	struct mig_migrant *mg;
 	unsigned int home = 0;
+	u64 keepers = 0;
 	bool moved = false;
 
 	if (mig_status_is_jobctl(status))
@@ -584,18 +667,20 @@ int mig_reaped(pid_t pid, int status)
 	if (mg) {
 		list_del(&mg->link);
 		home = mg->home;
+		keepers = mg->keepers;
 		moved = mg->moved_on;
 		kfree(mg);
 	}
 	spin_unlock(&mig_in_lock);
 	if (!mg)
 		return -ESRCH;
-	if (moved || !home)
+	if (moved)
 		return 0;
-	return ics_mig_exited(home, &req, &rep, MIG_CALL_TIMEOUT);
+	return mig_tell_deputies(home, keepers, &req, 0);
 }
 
-static int mig_migrant_add(pid_t pid, pid_t ppid, unsigned int home)
+static int mig_migrant_add(pid_t pid, pid_t ppid, unsigned int home,
+			   u64 keepers)
 {
 	struct mig_migrant *mg = kzalloc(sizeof(*mg), GFP_KERNEL);
 	struct mig_migrant *old;
@@ -605,6 +690,7 @@ static int mig_migrant_add(pid_t pid, pid_t ppid, unsigned int home)
 	mg->pid = pid;
 	mg->ppid = ppid;
 	mg->home = home;
+	mg->keepers = keepers;
 	spin_lock(&mig_in_lock);
 	old = mig_migrant_find(pid);
 	if (old) {
@@ -1198,7 +1284,7 @@ static int mig_restore_into(struct mig_in *in, long *ax)
 	 * before it becomes the process, as root, so a directory the process
 	 * cannot reach by its path is / here and its directory there.
 	 */
-	if (!ret && in->home == mig_self)
+	if (!ret && in->into_deputy)
 		ret = mig_restore_cwd(&m);
 	/* commit_creds() made it undumpable (other ids than the helper's) */
 	if (!ret && !m.rexec)
@@ -1218,7 +1304,8 @@ static int mig_restore_into(struct mig_in *in, long *ax)
 	*ax = m.rexec ? 0 : mig_restore_regs(m.h->regs);
 	if (in->home != mig_self) {
 		ret = mig_migrant_add(in->pid, le32_to_cpu(m.h->ppid),
-				      in->home);
+				      in->home, le64_to_cpu(m.h->keepers) &
+				      ~mig_node_bit(mig_self));
 		if (ret) {
 			mig_report(in, ret);
 			return ret;

@@ -271,19 +271,17 @@ int vproc_where_here(pid_t pid, unsigned int *node)
 	 * The table first: a process that moved away leaves its deputy here
 	 * (the migration module), a local task that is not where it runs.
 	 */
-	if (vproc_origin(pid) == vproc_self()) {
-		spin_lock(&vproc_loc_lock);
-		hash_for_each_possible(vproc_locs, loc, link, pid) {
-			if (loc->pid == pid) {
-				*node = loc->node;
-				ret = 0;
-				break;
-			}
+	spin_lock(&vproc_loc_lock);
+	hash_for_each_possible(vproc_locs, loc, link, pid) {
+		if (loc->pid == pid) {
+			*node = loc->node;
+			ret = 0;
+			break;
 		}
-		spin_unlock(&vproc_loc_lock);
-		if (!ret)
-			return 0;
 	}
+	spin_unlock(&vproc_loc_lock);
+	if (!ret)
+		return 0;
 	rcu_read_lock();
 	found = pid_task(find_pid_ns(pid, &init_pid_ns), PIDTYPE_PID);
 	rcu_read_unlock();
@@ -294,14 +292,15 @@ int vproc_where_here(pid_t pid, unsigned int *node)
 	return -ESRCH;
 }
 
-/* @pid is this origin's and runs on another node (its deputy is here). */
+/*
+ * @pid runs on another node, and a deputy of it is here: its origin's, or
+ * a sub-deputy that keeps children of it on a node it moved through.
+ */
 bool vproc_emigrant(pid_t pid)
 {
 	struct vproc_loc *loc;
 	bool found = false;
 
-	if (vproc_origin(pid) != vproc_self())
-		return false;
 	spin_lock(&vproc_loc_lock);
 	hash_for_each_possible(vproc_locs, loc, link, pid) {
 		if (loc->pid == pid) {
@@ -318,8 +317,7 @@ int vproc_set_location(pid_t pid, unsigned int node)
 	struct vproc_loc *loc, *new = NULL;
 	struct hlist_node *tmp;
 
-	if (!vproc_is_cluster_pid(pid) || vproc_origin(pid) != vproc_self() ||
-	    node < 1 || node > SSI_MAX_NODES)
+	if (!vproc_is_cluster_pid(pid) || node < 1 || node > SSI_MAX_NODES)
 		return -EINVAL;
 	if (node != vproc_self()) {
 		new = kmalloc(sizeof(*new), GFP_KERNEL);

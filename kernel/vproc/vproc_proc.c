@@ -18,6 +18,8 @@
 #include <linux/hashtable.h>
 #include <linux/module.h>
 #include <linux/namei.h>
+#include <linux/pid.h>
+#include <linux/pid_namespace.h>
 #include <linux/sched.h>
 #include <linux/slab.h>
 #include <linux/sort.h>
@@ -380,6 +382,16 @@ struct dentry *vproc_proc_lookup(struct dentry *dentry, unsigned int tgid,
 				 vproc_ipriv(pid, node, 0), kuid, kgid);
 }
 
+static bool vproc_pid_is_local(pid_t pid)
+{
+	bool local;
+
+	rcu_read_lock();
+	local = pid_task(find_pid_ns(pid, &init_pid_ns), PIDTYPE_PID);
+	rcu_read_unlock();
+	return local;
+}
+
 static int vproc_pid_cmp(const void *a, const void *b)
 {
 	pid_t x = *(const pid_t *)a, y = *(const pid_t *)b;
@@ -428,6 +440,9 @@ int vproc_proc_readdir(struct file *file, struct dir_context *ctx,
 	sort(pids, nr, sizeof(*pids), vproc_pid_cmp, NULL);
 	for (i = 0; i < nr; i++) {
 		if (i && pids[i] == pids[i - 1])
+			continue;
+		/* a deputy's: the kernel listed its local task already */
+		if (vproc_pid_is_local(pids[i]))
 			continue;
 		len = snprintf(name, sizeof(name), "%d", pids[i]);
 		ctx->pos = base + pids[i];

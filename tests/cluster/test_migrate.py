@@ -590,23 +590,50 @@ def test_a_process_keeps_its_directory_wherever_it_goes(cluster: Cluster, prog: 
     assert out.split("\n")[:4] == [f"cwd node {n} dir /usr/share" for n in (2, 1, 3, 1)], out
 
 
-@pytest.mark.timeout(300)
-def test_a_process_does_not_leave_its_children_where_it_is_not_home(
+@pytest.mark.timeout(400)
+def test_children_left_on_a_node_that_is_not_home_stay_its_children(
         cluster: Cluster, prog: Path) -> None:
-    """A process that moved 1->2 and forked a child there cannot move on while
-    that child is alive or a zombie: only home keeps a deputy, so anywhere
-    else the child would be reparented to the node's reaper and the parent's
-    wait() would never see it.  The move fails with EBUSY and says why, the
-    process stays on node 2 with its child; once the child is reaped it moves."""
+    """A process moves 1->2, forks there a child that waits and one that exits
+    (a zombie), and moves on to 3.  Node 2 keeps a sub-deputy for them: the
+    children stay there with their parent's PID as their ppid, every node's ps
+    lists the process once, on node 3, and /proc/PID/node on node 2 says 3.
+    From node 3 its wait() reaps the zombie (WNOHANG), then none is ready, then
+    the waiting child once it is told to exit, then ECHILD, and its SIGCHLD
+    handler saw both.  It comes back to node 2 into the sub-deputy, forks again
+    there and moves to node 3.  Going home is refused (EBUSY) while that child
+    lives: home cannot keep a child on another node.  It reaps the child from
+    node 3, then goes home, and exits there: nothing of it is left on any
+    node."""
     up(cluster)
-    out = cluster.node(1).succeed(f"{PROG} kidsaway 2 3 </dev/null; echo rc=$?",
-                                  timeout=flavor().timeout(120))
-    assert out.split("\n")[:4] == [f"kidsaway live errno {EBUSY} node 2",
-                                   f"kidsaway zombie errno {EBUSY} node 2",
-                                   "kidsaway none errno 0 node 3", "rc=0"], out
-    outcomes = cluster.node(2).succeed("cat /sys/kernel/ssi/migration/outcomes")
-    assert re.search(rf"^\d+ \d+ 3 {EBUSY} has children on node 2, not its home",
+    n1, n2, n3 = cluster.node(1), cluster.node(2), cluster.node(3)
+    out = "/tmp/keepkids.out"
+    n3.succeed("rm -f /tmp/keepkids.go")
+    start(n1, f"sh -c '{PROG} keepkids 2 3; echo rc=$?'", out)
+    first = n1.wait_until_succeeds(f"head -n1 {out} | grep keepkids",
+                                   timeout=flavor().timeout(120)).split()
+    assert first[3:5] == ["node", "3"], first
+    pid, live, zombie = int(first[2]), int(first[6]), int(first[7])
+    assert n2.succeed(f"cut -d' ' -f4 /proc/{live}/stat").strip() == str(pid)
+    assert n2.succeed(f"cut -d' ' -f3,4 /proc/{zombie}/stat").strip() == f"Z {pid}"
+    assert where(n2, pid) == 3
+    for nd in (n1, n2, n3):
+        assert nd.succeed(f"ps -eo pid= | grep -cw {pid} || true").strip() == "1"
+    n3.succeed("touch /tmp/keepkids.go")
+    n1.wait_until_succeeds(f"grep -q '^rc=' {out}", timeout=flavor().timeout(180))
+    text = n1.succeed(f"cat {out}")
+    lines = text.strip().splitlines()
+    assert lines[-2:] == ["keepkids done bad 0 node 1", "rc=0"], text
+    steps = {ln.split()[1] for ln in lines if ln.endswith(" ok")}
+    assert steps == {"wnohang-zombie", "wnohang-none-ready", "wait4-live", "echild",
+                     "sigchld-zombie", "sigchld-live", "back", "again",
+                     "home-refused", "waitid-late", "home"}, text
+    outcomes = n3.succeed("cat /sys/kernel/ssi/migration/outcomes")
+    assert re.search(rf"^\d+ {pid} 1 {EBUSY} has children on node 2, which its home",
                      outcomes, re.M), outcomes
+    # The sub-deputy ended with the process: nothing of it or its children left.
+    for nd in (n1, n2, n3):
+        nd.wait_until_succeeds(f"test $(ps -eo pid=,ppid= | grep -cw {pid}) = 0",
+                               timeout=flavor().timeout(30))
 
 
 @pytest.mark.timeout(400)

@@ -86,13 +86,16 @@
  *                                there, migrate() to B, print "latethreads
  *                                moved R errno E node N pid P tids T T T"
  *                                and pause
- *   migprog kidsaway A B         migrate() to A (not home), fork a child
- *                                there that pauses, try migrate() to B;
- *                                kill and reap it, fork one that exits and
- *                                try again before reaping it; reap it and
- *                                try once more.  Prints "kidsaway WHAT
- *                                errno E node N" for WHAT live, zombie and
- *                                none
+ *   migprog keepkids A B         migrate() to A (not home), fork there a
+ *                                child that waits and one that exits, and
+ *                                move on to B: A keeps them.  Prints
+ *                                "keepkids pid P node N children L Z",
+ *                                waits for /tmp/keepkids.go (on B), reaps
+ *                                both from B, comes back to A, forks one
+ *                                more, moves to B, cannot go home while
+ *                                that child lives, reaps it, goes home; prints
+ *                                "keepkids STEP ok|BAD" per check and
+ *                                "keepkids done bad B node N"
  *   migprog failmig MIB NODE N   fill MIB MiB, lock its pages, then N
  *                                times migrate() to
  *                                NODE and to the node it started on in
@@ -758,50 +761,6 @@ static int mode_failmig(char **argv)
 	return bad;
 }
 
-static void kidsaway_try(const char *what, int node)
-{
-	long r = migrate(node);
-
-	printf("kidsaway %s errno %d node %d\n", what, r ? errno : 0,
-	       node_of_self());
-	fflush(stdout);
-}
-
-static int mode_kidsaway(char **argv)
-{
-	siginfo_t si;
-	pid_t child;
-
-	if (migrate(atoi(argv[2]))) {
-		perror("migrate");
-		return 100;
-	}
-	child = fork();
-	if (child < 0)
-		return 3;
-	if (!child) {
-		pause();
-		_exit(0);
-	}
-	kidsaway_try("live", atoi(argv[3]));
-	kill(child, SIGKILL);
-	if (waitpid(child, NULL, 0) != child)
-		return 4;
-	child = fork();
-	if (child < 0)
-		return 3;
-	if (!child)
-		_exit(0);
-	/* a zombie: exited, its status not collected yet */
-	if (waitid(P_PID, child, &si, WEXITED | WNOWAIT))
-		return 4;
-	kidsaway_try("zombie", atoi(argv[3]));
-	if (waitpid(child, NULL, 0) != child)
-		return 4;
-	kidsaway_try("none", atoi(argv[3]));
-	return 0;
-}
-
 static int mode_cwd(int argc, char **argv)
 {
 	char dir[4096];
@@ -952,10 +911,11 @@ static pid_t waiting_child(void)
 }
 
 static int waitkids_bad;
+static const char *waitkids_mode = "waitkids";
 
 static void waitkids_check(const char *what, int ok)
 {
-	printf("waitkids %s %s\n", what, ok ? "ok" : "BAD");
+	printf("%s %s %s\n", waitkids_mode, what, ok ? "ok" : "BAD");
 	fflush(stdout);
 	waitkids_bad += !ok;
 }
@@ -1056,6 +1016,89 @@ static int mode_waitkids(char **argv)
 	waitkids_check("sigchld-local", chld_saw(c, CLD_EXITED, 5));
 	waitkids_check("sigchld-home", chld_saw(d, CLD_EXITED, 7));
 	printf("waitkids done bad %d node %d\n", waitkids_bad, node_of_self());
+	return 0;
+}
+
+/* Until the test creates @path (on the node this process runs on). */
+static int wait_for_file(const char *path, int seconds)
+{
+	for (int i = 0; i < seconds * 10; i++) {
+		if (!access(path, F_OK))
+			return 0;
+		usleep(100000);
+	}
+	return -1;
+}
+
+static int mode_keepkids(char **argv)
+{
+	struct sigaction sa = { .sa_sigaction = on_chld,
+				.sa_flags = SA_SIGINFO | SA_RESTART };
+	int a = atoi(argv[2]), b = atoi(argv[3]), status = 0;
+	int home = node_of_self();
+	pid_t live, zombie, late, r;
+	siginfo_t si;
+	long moved;
+
+	waitkids_mode = "keepkids";
+	sigemptyset(&sa.sa_mask);
+	if (sigaction(SIGCHLD, &sa, NULL))
+		return 2;
+	if (migrate_or_say(a))
+		return 4;
+	live = waiting_child();
+	zombie = fork();
+	if (zombie == 0)
+		_exit(9);
+	if (live < 0 || zombie < 0)
+		return 3;
+	/* a zombie: exited, its status not collected yet */
+	if (waitid(P_PID, zombie, &si, WEXITED | WNOWAIT))
+		return 3;
+	if (migrate_or_say(b))
+		return 4;
+	printf("keepkids pid %d node %d children %d %d\n", getpid(),
+	       node_of_self(), live, zombie);
+	fflush(stdout);
+	/* the test looks at node A meanwhile */
+	if (wait_for_file("/tmp/keepkids.go", 300))
+		return 5;
+	r = waitpid(-1, &status, WNOHANG);
+	waitkids_check("wnohang-zombie", r == zombie && WIFEXITED(status) &&
+		       WEXITSTATUS(status) == 9);
+	r = waitpid(-1, &status, WNOHANG);
+	waitkids_check("wnohang-none-ready", r == 0);
+	kill(live, SIGUSR1);
+	r = waitpid(live, &status, 0);
+	waitkids_check("wait4-live", r == live && WIFEXITED(status) &&
+		       WEXITSTATUS(status) == 7);
+	r = waitpid(-1, &status, 0);
+	waitkids_check("echild", r == -1 && errno == ECHILD);
+	waitkids_check("sigchld-zombie", chld_saw(zombie, CLD_EXITED, 9));
+	waitkids_check("sigchld-live", chld_saw(live, CLD_EXITED, 7));
+	/* back to A, into the task that kept them: then leave a child again */
+	if (migrate_or_say(a))
+		return 4;
+	waitkids_check("back", node_of_self() == a);
+	late = waiting_child();
+	if (late < 0)
+		return 3;
+	if (migrate_or_say(b))
+		return 4;
+	waitkids_check("again", node_of_self() == b);
+	/* home cannot keep a child on another node */
+	moved = migrate(home);
+	waitkids_check("home-refused", moved == -1 && errno == EBUSY &&
+		       node_of_self() == b);
+	kill(late, SIGTERM);
+	memset(&si, 0, sizeof(si));
+	r = waitid(P_ALL, 0, &si, WEXITED);
+	waitkids_check("waitid-late", r == 0 && si.si_pid == late &&
+		       si.si_code == CLD_KILLED && si.si_status == SIGTERM);
+	/* none left there: its sub-deputy ends, and home takes it */
+	moved = migrate(home);
+	waitkids_check("home", moved == 0 && node_of_self() == home);
+	printf("keepkids done bad %d node %d\n", waitkids_bad, node_of_self());
 	return 0;
 }
 
@@ -1440,8 +1483,8 @@ int main(int argc, char **argv)
 		return mode_watched(argv);
 	if (argc == 5 && !strcmp(argv[1], "failmig"))
 		return mode_failmig(argv);
-	if (argc == 4 && !strcmp(argv[1], "kidsaway"))
-		return mode_kidsaway(argv);
+	if (argc == 4 && !strcmp(argv[1], "keepkids"))
+		return mode_keepkids(argv);
 	if (argc >= 3 && !strcmp(argv[1], "claim"))
 		return mode_claim(argc, argv);
 	fprintf(stderr, "usage: see the comment at the top of migprog.c\n");
