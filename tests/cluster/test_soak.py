@@ -166,18 +166,16 @@ def failing_insmod() -> Path:
 @pytest.mark.parametrize("kind", ["failslab", "fail_page_alloc"])
 def test_module_load_under_fault_injection(cluster: Cluster, kind: str,
                                            failing_insmod: Path) -> None:
-    """Each module loaded with 1 in 20 of its load's allocations failing: it loads,
-    or is refused with ENOMEM and leaves nothing behind; what loaded unloads; then a
-    clean load forms the cluster.
+    """Each module loaded with 1 in 20 of the allocations of its own code
+    failing (its init and what that calls): it loads, or is refused with
+    ENOMEM and leaves nothing behind; what loaded unloads; then a clean load
+    forms the cluster.
 
-    Fails today (2026-12-03, debug flavor, both kinds): about twenty loads of
-    ssi_core are refused ENOMEM as they should be, most inside load_module()
-    itself ("kobject_add error: -12" for the module's sysfs directory, before
-    any code of ours runs), and then node 2 can exec nothing (every execve
-    EINVAL), so the test loses the node.  The module now comes from memory
-    (init_module) with the program's pages locked, so the 9p root is not read
-    under injection: same result.  The kernel's own load path under failslab
-    is the suspect; not diagnosed further."""
+    Under the task filter alone (before patch 0011) this failed: most
+    refusals came from load_module()'s own sysfs setup ("kobject_add error:
+    -12"), before any code of ours ran, and after about twenty of them node
+    2 could exec nothing.  With the stack-trace filter the failures are ours
+    to handle, and the node stays whole."""
     nd = cluster.node(2)
     on_all(cluster, unload_all)
     debugfs(nd)
@@ -221,28 +219,21 @@ def migprog() -> Path:
 @pytest.mark.skipif(not DEBUG, reason="fault injection is in the debug flavor's kernel only")
 def test_migration_under_failslab(cluster: Cluster, migprog: Path) -> None:
     """A process holding 4 MiB moves between nodes 1 and 2, 40 times, with
-    failslab failing 1 in 25 of the slab allocations its own migrate() calls
-    make (task filter; the targets and kworkers allocate normally).  Each call
+    failslab failing 1 in 25 of the slab allocations our code makes in its
+    own migrate() calls (task and stack-trace filters; the targets and
+    kworkers allocate normally).  Each call
     moves it or returns an errno of SSI_ERRNOS_MIG, and leaves it on the node
     it was on with its PID and memory; some calls must fail and some move
     (else the injection missed).  Its parent sees it exit 0 (a deputy that
     failed after the commit would end it as killed while it ran on).  Then no
     object of ours is left unreferenced (kmemleak).
 
-    Fails today (2026-12-03, debug flavor).  First runs: 2 moved, 38 failed,
-    one EFAULT and three EINVAL, then node 1 could exec nothing.  Found: the
-    home task kept make-it-fail when the process left, so its deputy, and the
-    restore of a homecoming into it, ran with allocations failing (likely the
-    EFAULT: that restore's page writes); and the task left behind on a node
-    closed its 9p files with allocations failing, which the 9p client does
-    not survive (every later execve there EINVAL, every restore there
-    EINVAL).  Now make-it-fail moves with the process, is set last in the
-    restore, and is dropped by what stays behind; migprog locks its pages.
-    Last run: 4 of the first 6 calls moved (ENOMEM for the others), then the
-    process died of SIGBUS at home and node 2 could exec nothing again: its
-    own migrate() under injection still reaches the 9p client on the way
-    out.  Aiming the injection at the modules' code alone (the stack-trace
-    filter, not in the debug config yet) is the way on."""
+    Under the task filter alone this failed (session 13): the process's own
+    migrate() also failed allocations in the 9p client (its teardown and
+    path work), which broke it: SIGBUS at home, then every execve on the node
+    EINVAL.  With the stack-trace filter (patch 0011) only allocations with
+    our code on the stack fail; first run (2026-12-03): 25 moved, 15 ENOMEM,
+    memory intact, exit 0, no leak."""
     cluster.bring_up(modules=MIGRATION_MODULES)
     on_all(cluster, debugfs)
     on_all(cluster, clear_node)
