@@ -335,6 +335,30 @@ def test_signals_sent_while_it_moves_on_all_arrive(cluster: Cluster, prog: Path)
 
 
 @pytest.mark.timeout(300)
+def test_kill_of_its_process_group_reaches_a_moved_process_once(
+        cluster: Cluster, prog: Path) -> None:
+    """A process that leads its own process group moves 1 -> 2.  kill(-pgid)
+    of a real-time signal sent from its home (where its deputy is a member of
+    the group), from the node it runs on and from a third node each reach it
+    exactly once: the deputy's copy and the group members found where it runs
+    are one delivery, not two."""
+    up(cluster)
+    n1 = cluster.node(1)
+    out = "/tmp/pgsig.out"
+    start(n1, f"setsid {PROG} sigcount", out)
+    pid = pid_of(n1, out)
+    assert n1.succeed(f"cut -d' ' -f5 /proc/{pid}/stat").strip() == str(pid)
+    goto(n1, pid, 2)
+    n1.wait_until_succeeds(f'test "$(cat /proc/{pid}/node)" = 2', timeout=120)
+    for n in (1, 2, 3):
+        cluster.node(n).succeed(f"/bin/kill -s RTMIN+1 -- -{pid}")
+    time.sleep(2)
+    n1.succeed(f"kill -TERM {pid}")
+    line = n1.wait_until_succeeds(f"grep 'sigcount got' {out}", timeout=60).split()
+    assert line[2] == "3" and line[4] == "2", line
+
+
+@pytest.mark.timeout(300)
 def test_goto_written_on_any_node_moves_the_process(cluster: Cluster, prog: Path) -> None:
     """/proc/<pid>/goto works on every node: node 3 moves a process of node 1
     that runs on node 2 (node 2 makes the write under the writer's
