@@ -1210,7 +1210,7 @@ static int mig_out_run(unsigned int node, void **exec, u32 exec_len,
 	struct mig_group *g;
 	ktime_t frozen = ktime_get();
 	bool leader = current == current->group_leader;
-	bool migrant, deputy, precopied = false;
+	bool migrant, deputy, going_home, precopied = false;
 	u64 keepers = 0;
 	unsigned int pages = 0;
 	size_t image_len = 0;
@@ -1255,15 +1255,15 @@ static int mig_out_run(unsigned int node, void **exec, u32 exec_len,
 	 * keeps a sub-deputy only for children it has here.
 	 */
 	migrant = test_bit(SSI_PFA_MIGRANT, &current->atomic_flags);
-	if (migrant && node == mig_migrant_home(task_tgid_nr(current)))
+	going_home = migrant && node == mig_migrant_home(task_tgid_nr(current));
+	if (going_home)
 		keepers = mig_keepers_settle(task_tgid_nr(current));
 	else if (migrant)
 		keepers = mig_migrant_keepers(task_tgid_nr(current));
 	if (migrant && mig_has_children_here(current))
 		keepers |= mig_node_bit(mig_self);
 	keepers &= ~mig_node_bit(node);	/* the one it goes to */
-	if (migrant && keepers &&
-	    node == mig_migrant_home(task_tgid_nr(current))) {
+	if (going_home && keepers) {
 		/* at home it is no migrant: nothing would ask them */
 		mig_refuse(task_tgid_nr(current),
 			   "has children on node %u, which its home cannot keep: wait for them first",
