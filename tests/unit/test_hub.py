@@ -595,6 +595,12 @@ def test_waiting_frames_for_a_vanished_node_are_dropped_safely(
     for src in range(1, NODES + 1):
         for i in range(10):
             nodes.send(src, frame(BCAST, src, bytes([src, i])))
+    # The hub answers its control socket and reads frames in the same loop, so
+    # wait until it has taken all 40 in: until then nothing is pending yet.
+    deadline = time.monotonic() + 5
+    while sum(p.rx for p in hub.ctl.stats().values()) < NODES * 10:
+        assert time.monotonic() < deadline, hub.ctl.stats()
+        time.sleep(0.01)
     nodes.socks[2].close()
     (nodes.dir / "node2.sock").unlink()
     deadline = time.monotonic() + 5
