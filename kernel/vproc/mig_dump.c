@@ -768,6 +768,10 @@ static void mig_dump_task(struct mig_img_hdr *h)
 		if (!mig_migrant_ppid(task_tgid_nr(t), &ppid))
 			h->ppid = cpu_to_le32(ppid);
 	}
+	h->pgid = cpu_to_le32(ssi_group_nr(t, &init_pid_ns, false,
+					   task_pgrp_nr_ns(t, &init_pid_ns)));
+	h->sid = cpu_to_le32(ssi_group_nr(t, &init_pid_ns, true,
+					  task_session_nr_ns(t, &init_pid_ns)));
 	h->dumpable = cpu_to_le32(get_dumpable(t->mm));
 	h->umask = cpu_to_le32(t->fs->umask);
 	h->robust_list_len = cpu_to_le64(sizeof(struct robust_list_head));

@@ -20,9 +20,10 @@
 #include <linux/types.h>
 
 #define MIG_IMG_MAGIC		0x474d4953	/* "SIMG" */
-#define MIG_IMG_VERSION		7	/* 2: threads; 3: rexec; 4: pre-copy;
+#define MIG_IMG_VERSION		8	/* 2: threads; 3: rexec; 4: pre-copy;
 					 * 5: per-thread nice, personality;
-					 * 6: MIG_IMG_MAKE_IT_FAIL; 7: keepers
+					 * 6: MIG_IMG_MAKE_IT_FAIL; 7: keepers;
+					 * 8: pgid, sid
 					 */
 #define MIG_IMG_MAX		196608		/* mig.ics start: bytes<196608> */
 
@@ -102,6 +103,9 @@ struct mig_img_hdr {
 	 * whom its moves and its exit are told.
 	 */
 	__le64 keepers;
+	/* its process group and session, as its home node has them */
+	__le32 pgid;
+	__le32 sid;
 } __packed;
 
 #define MIG_IMG_REXEC		0x0001	/* execute a program there instead */

@@ -28,6 +28,9 @@ struct workqueue_struct;
 /* A source gives up on a target that has not finished by then. */
 #define MIG_RESTORE_TIMEOUT	(120 * HZ * ICS_SLOW_KERNEL_FACTOR)
 
+/* How far up a migrant's local children look for its group and session. */
+#define MIG_GROUP_DEPTH		64
+
 /* Source side: one process being sent (mig_dump.c). */
 struct mig_out {
 	struct list_head link;
@@ -125,6 +128,7 @@ struct mig_migrant {
 	pid_t ppid;
 	unsigned int home;
 	u64 keepers;			/* mig_img_hdr.keepers */
+	pid_t pgid, sid;		/* as its home node has them */
 	bool moved_on;			/* left again: its exit here is no exit */
 };
 
@@ -199,6 +203,7 @@ struct mig_in *mig_in_claim(u64 session, pid_t pid);
 void mig_in_put(struct mig_in *in);
 int mig_reaped(pid_t pid, int status);
 int mig_migrant_ppid(pid_t pid, pid_t *ppid);
+pid_t mig_migrant_group(struct task_struct *task, bool session);
 unsigned int mig_migrant_home(pid_t pid);
 u64 mig_migrant_keepers(pid_t pid);
 void mig_migrant_drop_keeper(pid_t pid, unsigned int node);

@@ -651,6 +651,11 @@ static unsigned int mig_task_node(struct task_struct *task)
 	return mig_deputy_node(task->group_leader);
 }
 
+static pid_t mig_group(struct task_struct *task, bool session)
+{
+	return mig_migrant_group(task, session);
+}
+
 static pid_t mig_getppid(struct task_struct *task)
 {
 	pid_t ppid;
@@ -774,6 +779,7 @@ static const struct ssi_mig_ops mig_hooks = {
 	.forked = mig_forked,
 	.rfork_wait = mig_rfork_wait,
 	.wait = mig_wait,
+	.group = mig_group,
 };
 
 static void mig_nodedown(unsigned int node, u64 transition)

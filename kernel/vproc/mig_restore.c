@@ -207,6 +207,9 @@ static int mig_parse(const void *image, size_t len, struct mig_parsed *m)
 		return -EPROTO;
 	if (le64_to_cpu(h->keepers) & ~GENMASK_ULL(SSI_MAX_NODES - 1, 0))
 		return -EPROTO;
+	if (le32_to_cpu(h->pgid) > PID_MAX_LIMIT ||
+	    le32_to_cpu(h->sid) > PID_MAX_LIMIT)
+		return -EPROTO;
 	m->rexec = le16_to_cpu(h->flags) & MIG_IMG_REXEC;
 	m->precopied = le16_to_cpu(h->flags) & MIG_IMG_PRECOPIED;
 	m->exec_len = le32_to_cpu(h->exec_len);
@@ -510,6 +513,34 @@ int mig_migrant_ppid(pid_t pid, pid_t *ppid)
 	return ret;
 }
 
+/*
+ * The process group (@session: session) of @task, a process restored
+ * here or a child it forked here that kept the group it was born in: the
+ * nearest migrant among it and its ancestors knows it.  -ESRCH: none.
+ */
+pid_t mig_migrant_group(struct task_struct *task, bool session)
+{
+	struct mig_migrant *mg = NULL;
+	struct task_struct *t;
+	pid_t nr = -ESRCH;
+	int depth = 0;
+
+	rcu_read_lock();
+	for (t = task; t && test_bit(SSI_PFA_MIGRANT, &t->atomic_flags) &&
+	     depth < MIG_GROUP_DEPTH; depth++) {
+		spin_lock(&mig_in_lock);
+		mg = mig_migrant_find(task_tgid_nr(t));
+		if (mg && !mg->moved_on)
+			nr = session ? mg->sid : mg->pgid;
+		spin_unlock(&mig_in_lock);
+		if (mg)
+			break;
+		t = rcu_dereference(t->real_parent);
+	}
+	rcu_read_unlock();
+	return nr;
+}
+
 unsigned int mig_migrant_home(pid_t pid)
 {
 	struct mig_migrant *mg;
@@ -679,8 +710,8 @@ int mig_reaped(pid_t pid, int status)
 	return mig_tell_deputies(home, keepers, &req, 0);
 }
 
-static int mig_migrant_add(pid_t pid, pid_t ppid, unsigned int home,
-			   u64 keepers)
+static int mig_migrant_add(pid_t pid, const struct mig_img_hdr *h,
+			   unsigned int home, u64 keepers)
 {
 	struct mig_migrant *mg = kzalloc(sizeof(*mg), GFP_KERNEL);
 	struct mig_migrant *old;
@@ -688,7 +719,9 @@ static int mig_migrant_add(pid_t pid, pid_t ppid, unsigned int home,
 	if (!mg)
 		return -ENOMEM;
 	mg->pid = pid;
-	mg->ppid = ppid;
+	mg->ppid = le32_to_cpu(h->ppid);
+	mg->pgid = le32_to_cpu(h->pgid);
+	mg->sid = le32_to_cpu(h->sid);
 	mg->home = home;
 	mg->keepers = keepers;
 	spin_lock(&mig_in_lock);
@@ -1303,8 +1336,8 @@ static int mig_restore_into(struct mig_in *in, long *ax)
 	mig_restore_signals(&m);
 	*ax = m.rexec ? 0 : mig_restore_regs(m.h->regs);
 	if (in->home != mig_self) {
-		ret = mig_migrant_add(in->pid, le32_to_cpu(m.h->ppid),
-				      in->home, le64_to_cpu(m.h->keepers) &
+		ret = mig_migrant_add(in->pid, m.h, in->home,
+				      le64_to_cpu(m.h->keepers) &
 				      ~mig_node_bit(mig_self));
 		if (ret) {
 			mig_report(in, ret);

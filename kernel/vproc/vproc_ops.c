@@ -266,11 +266,13 @@ int vproc_srv_task(unsigned int from, const struct vproc_task_req *req,
 	switch (req->op) {
 	case SSI_VPROC_GETPGID:
 		ret = vproc_security_getpgid(p);
-		value = task_pgrp_nr_ns(p, &init_pid_ns);
+		value = ssi_group_nr(p, &init_pid_ns, false,
+				     task_pgrp_nr_ns(p, &init_pid_ns));
 		break;
 	case SSI_VPROC_GETSID:
 		ret = vproc_security_getsid(p);
-		value = task_session_nr_ns(p, &init_pid_ns);
+		value = ssi_group_nr(p, &init_pid_ns, true,
+				     task_session_nr_ns(p, &init_pid_ns));
 		break;
 	case SSI_VPROC_GETPRIO:
 		/* getpriority(2) runs no hook. */
@@ -562,9 +564,14 @@ void vproc_list_local(struct vproc_list_rep *rep)
 		if (i >= ARRAY_SIZE(rep->pid))
 			break;
 		rep->pid[i] = tgid;
-		rep->ppid[i] = task_tgid_nr(rcu_dereference(p->real_parent));
-		rep->pgid[i] = task_pgrp_nr_ns(p, &init_pid_ns);
-		rep->sid[i] = task_session_nr_ns(p, &init_pid_ns);
+		/* a process moved here: its parent, group and session at home */
+		rep->ppid[i] = test_bit(SSI_PFA_MIGRANT, &p->atomic_flags) ?
+			       ssi_mig_getppid(p) :
+			       task_tgid_nr(rcu_dereference(p->real_parent));
+		rep->pgid[i] = ssi_group_nr(p, &init_pid_ns, false,
+					    task_pgrp_nr_ns(p, &init_pid_ns));
+		rep->sid[i] = ssi_group_nr(p, &init_pid_ns, true,
+					   task_session_nr_ns(p, &init_pid_ns));
 		cred = __task_cred(p);
 		rep->uid[i] = from_kuid_munged(&init_user_ns, cred->uid);
 		rep->euid[i] = from_kuid_munged(&init_user_ns, cred->euid);

@@ -359,6 +359,57 @@ def test_kill_of_its_process_group_reaches_a_moved_process_once(
 
 
 @pytest.mark.timeout(300)
+def test_a_moved_process_keeps_its_process_group_and_session(
+        cluster: Cluster, prog: Path) -> None:
+    """A job of a shell that leads its own session (pgid = sid = the shell's
+    PID, not the process's) moves 1 -> 2 -> 3.  Wherever it runs, getpgrp(),
+    getsid(0) and getppid() give what they gave at home, so does a child it
+    forks there, and /proc/PID/stat and status where it runs, getpgid/getsid
+    asked from node 2, and every node's ps agree.  A child it forks on node 3
+    is in the group for signals too: its kill(0) and a kill(-pgid) sent from
+    each node reach it and the process once each, and the restore helper on
+    node 3 (in the kernel's group there) is not hit."""
+    up(cluster)
+    n1, n2, n3 = cluster.node(1), cluster.node(2), cluster.node(3)
+    out = "/tmp/groups.out"
+    # the shell ignores SIGRTMIN+1 (35), which the group is sent below
+    start(n1, f"setsid sh -c 'trap \"\" 35; {PROG} groups 2 3 & wait'", out)
+    n1.wait_until_succeeds(f"grep -q 'groups done' {out}", timeout=flavor().timeout(120))
+    lines = n1.succeed(f"cat {out}").splitlines()
+    start_line = lines[0].split()
+    assert start_line[1] == "start", lines
+    pid, shell = int(start_line[3]), int(start_line[7])
+    assert start_line[7:12:2] == [str(shell)] * 3 and shell != pid, lines
+    done = lines[-1].split()
+    assert done[:4] == ["groups", "done", "bad", "0"], lines
+    kid = int(done[5])
+    ids = f"pgid {shell} sid {shell}"
+    assert [ln.split(" node ")[1] for ln in lines[1:-1]] == [
+        f"2 {ids} ppid {shell}", f"2 {ids} ppid {pid}",
+        f"3 {ids} ppid {shell}", f"3 {ids} ppid {pid}"], lines
+    assert where(n1, pid) == 3
+    assert n3.succeed(f"cut -d' ' -f4-6 /proc/{pid}/stat").split() == [str(shell)] * 3
+    assert n3.succeed(f"cut -d' ' -f4-6 /proc/{kid}/stat").split() == [str(pid)] + [
+        str(shell)] * 2
+    status = n3.succeed(f"grep -E '^(PPid|NSpgid|NSsid):' /proc/{pid}/status").split()
+    assert status == ["PPid:", str(shell), "NSpgid:", str(shell), "NSsid:", str(shell)]
+    asked = n2.succeed(f"python3 -c 'import os; print(os.getpgid({pid}), os.getsid({pid}))'")
+    assert asked.split() == [str(shell)] * 2
+    for nd in (n1, n2, n3):
+        row = nd.succeed(f"ps -o pid=,ppid=,pgid=,sid= -p {pid}").split()
+        assert row == [str(pid)] + [str(shell)] * 3, (nd.name, row)
+    helpers = n3.succeed("pgrep -x ssi-restore || true").split()
+    for n in (1, 2, 3):
+        cluster.node(n).succeed(f"/bin/kill -s RTMIN+1 -- -{shell}")
+    time.sleep(2)
+    assert n3.succeed("pgrep -x ssi-restore || true").split() == helpers
+    n1.succeed(f"/bin/kill -s TERM -- -{shell}")
+    n1.wait_until_succeeds(f"grep -q '^groups got' {out}", timeout=60)
+    text = n1.succeed(f"cat {out}")
+    assert "groups kid got 4 node 3" in text and "groups got 4 node 3" in text, text
+
+
+@pytest.mark.timeout(300)
 def test_goto_written_on_any_node_moves_the_process(cluster: Cluster, prog: Path) -> None:
     """/proc/<pid>/goto works on every node: node 3 moves a process of node 1
     that runs on node 2 (node 2 makes the write under the writer's

@@ -96,6 +96,16 @@
  *                                that child lives, reaps it, goes home; prints
  *                                "keepkids STEP ok|BAD" per check and
  *                                "keepkids done bad B node N"
+ *   migprog groups NODE...       print "groups start pid P node N pgid G
+ *                                sid S ppid Q", migrate() to each NODE in
+ *                                turn and print the same "groups moved"
+ *                                line and a "groups child" line of a child
+ *                                forked there (its ppid is P); then forks a
+ *                                child there that does kill(0, SIGRTMIN+1),
+ *                                prints "groups done bad B kid K" (B: lines
+ *                                that differ from the start) and both count
+ *                                SIGRTMIN+1 until SIGTERM: "groups kid got
+ *                                N node N", then "groups got N node N"
  *   migprog failmig MIB NODE N   fill MIB MiB, lock its pages, then N
  *                                times migrate() to
  *                                NODE and to the node it started on in
@@ -1117,6 +1127,80 @@ static void on_term(int sig)
 }
 
 /* Count SIGRTMIN+1 (queued, never merged) until SIGTERM; print the count. */
+/* One "groups WHAT" line; nonzero if the ids differ from @want. */
+static int groups_line(const char *what, const pid_t *want)
+{
+	pid_t have[3] = { getpgrp(), getsid(0), getppid() };
+
+	printf("groups %s pid %d node %d pgid %d sid %d ppid %d\n", what,
+	       getpid(), node_of_self(), have[0], have[1], have[2]);
+	fflush(stdout);
+	return memcmp(have, want, sizeof(have)) != 0;
+}
+
+static int mode_groups(int argc, char **argv)
+{
+	struct sigaction st = { .sa_handler = on_term };
+	pid_t start[3] = { getpgrp(), getsid(0), getppid() };
+	pid_t self = getpid(), child;
+	int bad = 0, status, ready[2];
+	ssize_t n;
+	char c;
+
+	sigemptyset(&st.sa_mask);
+	if (sigaction(SIGTERM, &st, NULL))
+		return 2;
+	groups_line("start", start);
+	for (int i = 2; i < argc; i++) {
+		if (migrate(atoi(argv[i]))) {
+			printf("groups migrate %s errno %d\n", argv[i], errno);
+			return 100;
+		}
+		bad += groups_line("moved", start);
+		fflush(stdout);
+		child = fork();
+		if (child < 0)
+			return 3;
+		if (!child) {
+			pid_t want[3] = { start[0], start[1], self };
+
+			_exit(groups_line("child", want));
+		}
+		if (waitpid(child, &status, 0) != child ||
+		    !WIFEXITED(status) || WEXITSTATUS(status))
+			bad++;
+	}
+	if (sigaction(SIGRTMIN + 1, &(struct sigaction){ .sa_handler = on_rt },
+		      NULL) || pipe(ready))
+		return 2;
+	child = fork();
+	if (child < 0)
+		return 3;
+	if (!child) {
+		if (kill(0, SIGRTMIN + 1) || write(ready[1], "k", 1) != 1)
+			_exit(4);
+		while (!rt_done)
+			pause();
+		printf("groups kid got %d node %d\n", (int)rt_count,
+		       node_of_self());
+		fflush(stdout);
+		_exit(0);
+	}
+	while ((n = read(ready[0], &c, 1)) < 0 && errno == EINTR)
+		;	/* the kid's kill(0) reaches this process too */
+	if (n != 1)
+		bad++;
+	printf("groups done bad %d kid %d\n", bad, child);
+	fflush(stdout);
+	while (!rt_done)
+		pause();
+	if (waitpid(child, &status, 0) != child || !WIFEXITED(status) ||
+	    WEXITSTATUS(status))
+		bad++;
+	printf("groups got %d node %d\n", (int)rt_count, node_of_self());
+	return bad;
+}
+
 static int mode_sigcount(void)
 {
 	struct sigaction sa = { .sa_handler = on_rt };
@@ -1463,6 +1547,8 @@ int main(int argc, char **argv)
 		return mode_spin(argv);
 	if (argc == 4 && !strcmp(argv[1], "hog"))
 		return mode_hog(argv);
+	if (argc >= 3 && !strcmp(argv[1], "groups"))
+		return mode_groups(argc, argv);
 	if (argc == 2 && !strcmp(argv[1], "sigcount"))
 		return mode_sigcount();
 	if (argc == 4 && !strcmp(argv[1], "sweep"))
