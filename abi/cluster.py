@@ -57,7 +57,7 @@ SSI_NODE_UP = header.require("SSI_NODE_UP")
 NODE_STATES: dict[int, str] = {
     v: k[len("SSI_NODE_") :] for k, v in header.constants().items() if k.startswith("SSI_NODE_")
 }
-# SSI_ICS_TEST_* value -> lower-case op name ("null", "echo", "ping").
+# SSI_ICS_TEST_* value -> lower-case op name ("null", "echo", "ping", "echo_pages").
 ICS_TEST_OPS: dict[str, int] = {
     k[len("SSI_ICS_TEST_") :].lower(): v
     for k, v in header.constants().items()
@@ -479,15 +479,18 @@ def ics_test(
     node: int, op: str | int, count: int, size: int = 0, timeout_ms: int = 1000
 ) -> IcsTestResult:
     """Run *count* back-to-back ICS test calls of *op* (``"null"``, ``"echo"``,
-    ``"ping"``) against *node* (another node), *size* echo bytes each way, each call
-    waiting up to *timeout_ms*. Needs ics_test.ko on both nodes and CAP_SYS_ADMIN."""
+    ``"ping"``, ``"echo_pages"``) against *node* (another node), *size* echo bytes each
+    way (for echo_pages a multiple of 4096: whole pages), each call waiting up to
+    *timeout_ms*. Needs ics_test.ko on both nodes and CAP_SYS_ADMIN."""
     binding._check_node(node)
     op_num, op_name = _check_op(op)
     binding._check_int("count", count, 1, ICS_TEST_MAX_COUNT)
     binding._check_int("size", size, 0, ICS_TEST_MAX_SIZE)
     binding._check_int("timeout_ms", timeout_ms, 1, ICS_TEST_MAX_TIMEOUT_MS)
-    if size and op_name != "echo":
-        raise ValueError(f"size applies to echo only, not {op_name}")
+    if size and op_name not in ("echo", "echo_pages"):
+        raise ValueError(f"size applies to echo and echo_pages only, not {op_name}")
+    if op_name == "echo_pages" and size % 4096:
+        raise ValueError(f"echo_pages sends whole pages: size {size} is not a multiple of 4096")
     try:
         me = binding.clusternode_num()
     except OSError:

@@ -135,6 +135,9 @@ struct ssi_node_info {
 #define SSI_ICS_TEST_NULL	1	/* null call */
 #define SSI_ICS_TEST_ECHO	2	/* echo call with @size bytes each way */
 #define SSI_ICS_TEST_PING	3	/* one-way message */
+#define SSI_ICS_TEST_ECHO_PAGES	4	/* echo call with @size bytes each way
+					 * as whole pages (a multiple of 4096)
+					 */
 
 struct ssi_ics_test {
 	__u32 node;

@@ -1,8 +1,10 @@
 """ICS between two guests, against a plain userspace TCP ping-pong between the same two.
 
 * latency: null RPC round trip (ics_test null) vs a 1-byte TCP ping-pong;
-* bulk: 64 KiB echo RPCs (ics_test echo) vs 64 KiB TCP echo messages, as MiB/s moved
-  in both directions together;
+* bulk: 64 KiB echo RPCs vs 64 KiB TCP echo messages, as MiB/s moved in both
+  directions together: ``ics_test echo`` (a bytes<65536> field: packed into and
+  unpacked from buffers) and ``ics_test echo_pages`` (a pages<16> field: sent from
+  and received into pages, as migration's page replies are);
 each with ICS frames under kernel TLS (``protect=tls``, the default) and in the clear
 (``protect=none``, the trusted-interconnect mode), the TCP baseline measured again
 in each cluster.
@@ -69,6 +71,7 @@ def measure(protect: str, calls: int, bulk_msgs: int, bulk_size: int) -> dict[st
         tcp_null = _tcp(c, str(tool), 0, calls)
         ics_bulk = _ics(c, "echo", bulk_msgs, bulk_size)
         tcp_bulk = _tcp(c, str(tool), bulk_size, bulk_msgs)
+        ics_pages = _ics(c, "echo_pages", bulk_msgs, bulk_size)
 
     mib = 2 * bulk_msgs * bulk_size / 2**20
     lat = {"ics_null_rpc_us": ics_null / calls / 1e3, "tcp_pingpong_us": tcp_null / calls / 1e3}
@@ -76,10 +79,13 @@ def measure(protect: str, calls: int, bulk_msgs: int, bulk_size: int) -> dict[st
     bulk = {"ics_echo_mib_s": mib / (ics_bulk / 1e9), "tcp_echo_mib_s": mib / (tcp_bulk / 1e9),
             "message_bytes": bulk_size, "messages": bulk_msgs}
     bulk["ratio_ics_over_tcp"] = bulk["ics_echo_mib_s"] / bulk["tcp_echo_mib_s"]
+    bulk["ics_echo_pages_mib_s"] = mib / (ics_pages / 1e9)
+    bulk["ratio_ics_pages_over_tcp"] = bulk["ics_echo_pages_mib_s"] / bulk["tcp_echo_mib_s"]
     print(f"ICS protect={protect}: null RPC {lat['ics_null_rpc_us']:.1f} us vs TCP ping-pong "
           f"{lat['tcp_pingpong_us']:.1f} us (x{lat['ratio_ics_over_tcp']:.2f}); "
           f"bulk {bulk['ics_echo_mib_s']:.1f} vs {bulk['tcp_echo_mib_s']:.1f} MiB/s "
-          f"(x{bulk['ratio_ics_over_tcp']:.2f})")
+          f"(x{bulk['ratio_ics_over_tcp']:.2f}), as pages {bulk['ics_echo_pages_mib_s']:.1f} "
+          f"MiB/s (x{bulk['ratio_ics_pages_over_tcp']:.2f})")
     return {"latency": lat, "bulk": bulk, "calls": calls}
 
 

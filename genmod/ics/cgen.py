@@ -23,6 +23,7 @@ from genmod.ics.model import (
     IntType,
     Message,
     Op,
+    PagesType,
     ScalarType,
     Service,
     StringType,
@@ -225,11 +226,50 @@ def c_member_decls(f: Field) -> list[str]:
     t = f.type
     if isinstance(t, ScalarType):
         return [f"{t.int_type.name} {f.name};"]
+    if isinstance(t, PagesType):
+        return [f"u32 {f.name}_count;", f"struct page *{f.name}[{t.bound}];"]
     if isinstance(t, BytesType):
         return [f"u32 {f.name}_len;", f"u8 {f.name}[{t.bound}];"]
     if isinstance(t, StringType):
         return [f"char {f.name}[{t.bound + 1}];"]
     return [f"u32 {f.name}_count;", f"{t.elem.name} {f.name}[{t.bound}];"]
+
+
+def paged_pack_body(msg: Message, fields_fn: str) -> list[str]:
+    """``<tag>_pack()`` of a message with a pages<N> field: its count, then
+    the other fields (``fields_fn``); the pages travel after the message."""
+    f = msg.pages
+    assert f is not None and isinstance(f.type, PagesType)
+    return [
+        "\tint len;",
+        "",
+        *cwrap.cond("if", [f"m->{f.name}_count > {f.type.bound}", f"cap < {LEN_SIZE}"], "||", 1),
+        "\t\treturn -EMSGSIZE;",
+        f"\tput_unaligned_le32(m->{f.name}_count, buf);",
+        *_stmt(1, f"len = {fields_fn}(m, buf + {LEN_SIZE}, cap - {LEN_SIZE});"),
+        f"\treturn len < 0 ? len : len + {LEN_SIZE};",
+    ]
+
+
+def paged_unpack_body(msg: Message, fields_fn: str) -> list[str]:
+    """``<tag>_unpack()`` of a message with a pages<N> field: the count
+    must be the number of pages that came, the other fields follow it
+    (``fields_fn``), and @m points to the pages (it does not take them)."""
+    f = msg.pages
+    assert f is not None and isinstance(f.type, PagesType)
+    return [
+        "\tint ret;",
+        "",
+        *cwrap.cond("if", [f"len < {LEN_SIZE}", f"nr_pages > {f.type.bound}",
+                           "get_unaligned_le32(buf) != nr_pages"], "||", 1),
+        "\t\treturn -EBADMSG;",
+        *_stmt(1, f"ret = {fields_fn}(m, buf + {LEN_SIZE}, len - {LEN_SIZE});"),
+        "\tif (ret)",
+        "\t\treturn ret;",
+        f"\tm->{f.name}_count = nr_pages;",
+        *_stmt(1, f"memcpy(m->{f.name}, pages, nr_pages * sizeof(*pages));"),
+        "\treturn 0;",
+    ]
 
 
 # --- views for the templates ---------------------------------------------------
@@ -255,6 +295,15 @@ class MsgView:
     unpack_body: list[str]
     clear_body: list[str]
     """Statements clearing ``rep`` in a server dispatch (see clear_body())."""
+    pages: str | None
+    """The name of its pages<N> field, if it has one."""
+    pages_bound: int
+    fields_pack_def: list[str]
+    """With pages: the static function packing the other fields."""
+    fields_unpack_def: list[str]
+    fields_pack_body: list[str]
+    fields_unpack_body: list[str]
+    fields_empty: bool
 
 
 def comment(text: str, indent: str = "") -> list[str]:
@@ -271,6 +320,14 @@ def _msg_view(svc: Service, op: Op, which: N.Which, msg: Message) -> MsgView:
     tag = N.struct_tag(svc, op, which)
     pack, unpack = N.pack_fn(svc, op, which), N.unpack_fn(svc, op, which)
     u = UNUSED if msg.empty else ""
+    unpack_params = [f"struct {tag} *m{u}", f"const u8 *buf{u}", "size_t len"]
+    pf = msg.pages
+    head = msg.head
+    fpack, funpack = f"{pack}_fields", f"{unpack}_fields"
+    hu = UNUSED if head.empty else ""
+    if pf is not None:
+        unpack_params = [f"struct {tag} *m", "const u8 *buf", "size_t len",
+                         "struct page **pages", "unsigned int nr_pages"]
     return MsgView(
         which=which,
         tag=tag,
@@ -283,15 +340,25 @@ def _msg_view(svc: Service, op: Op, which: N.Which, msg: Message) -> MsgView:
         unpack_fn=unpack,
         pack_proto=cwrap.func(f"int {pack}", [f"const struct {tag} *m", "u8 *buf",
                                               "size_t cap"], ";"),
-        unpack_proto=cwrap.func(f"int {unpack}", [f"struct {tag} *m", "const u8 *buf",
-                                                  "size_t len"], ";"),
+        unpack_proto=cwrap.func(f"int {unpack}", [p.replace(UNUSED, "") for p in unpack_params],
+                                ";"),
         pack_def=cwrap.func(f"int {pack}", [f"const struct {tag} *m{u}", f"u8 *buf{u}",
                                             f"size_t cap{u}"]),
-        unpack_def=cwrap.func(f"int {unpack}", [f"struct {tag} *m{u}", f"const u8 *buf{u}",
-                                                "size_t len"]),
-        pack_body=[] if msg.empty else pack_body(msg),
-        unpack_body=[] if msg.empty else unpack_body(msg),
+        unpack_def=cwrap.func(f"int {unpack}", unpack_params),
+        pack_body=([] if msg.empty else pack_body(msg)) if pf is None
+        else paged_pack_body(msg, fpack),
+        unpack_body=([] if msg.empty else unpack_body(msg)) if pf is None
+        else paged_unpack_body(msg, funpack),
         clear_body=[] if msg.empty else clear_body(msg, "rep"),
+        pages=None if pf is None else pf.name,
+        pages_bound=pf.type.bound if pf is not None and isinstance(pf.type, PagesType) else 0,
+        fields_pack_def=cwrap.func(f"static int {fpack}", [
+            f"const struct {tag} *m{hu}", f"u8 *buf{hu}", f"size_t cap{hu}"]),
+        fields_unpack_def=cwrap.func(f"static int {funpack}", [
+            f"struct {tag} *m{hu}", f"const u8 *buf{hu}", "size_t len"]),
+        fields_pack_body=[] if head.empty else pack_body(head),
+        fields_unpack_body=[] if head.empty else unpack_body(head),
+        fields_empty=head.empty,
     )
 
 
@@ -314,6 +381,8 @@ class OpView:
     dispatch_def: list[str]
     wire_call: list[str]
     """The ics_call()/ics_send() statement of the client stub."""
+    paged: bool
+    """Its request or reply has a pages<N> field: ics_call_pages(), dispatch_pages."""
 
 
 def _op_view(svc: Service, op: Op) -> OpView:
@@ -344,11 +413,21 @@ def _op_view(svc: Service, op: Op) -> OpView:
             "unsigned int from", f"const struct {req.tag} *req", f"struct {rep.tag} *rep"], ";")
         dispatch_params = ["unsigned int from", "const void *req_buf", "size_t req_len",
                            "void *rep_buf", "size_t rep_cap"]
-        wire_call = cwrap.call("\tret = ics_call" if rep.empty else "\tret = ics_call_take", [
-            *wire_head,
-            *(["NULL", "0"] if req.empty else ["req_buf", "req_len"]),
-            *(["NULL", "0"] if rep.empty else ["&rep_buf", rep.max_macro]),
-            "&rep_len", "timeout"], ";")
+        if op.paged:
+            wire_call = cwrap.call("\tret = ics_call_pages", [
+                *wire_head,
+                *(["NULL", "0"] if req.empty else ["req_buf", "req_len"]),
+                *([f"req->{req.pages}", f"req->{req.pages}_count"] if req.pages
+                  else ["NULL", "0"]),
+                "&r", "0" if rep.empty else rep.max_macro, str(rep.pages_bound), "timeout"],
+                ";")
+        else:
+            wire_call = cwrap.call(
+                "\tret = ics_call" if rep.empty else "\tret = ics_call_take", [
+                    *wire_head,
+                    *(["NULL", "0"] if req.empty else ["req_buf", "req_len"]),
+                    *(["NULL", "0"] if rep.empty else ["&rep_buf", rep.max_macro]),
+                    "&rep_len", "timeout"], ";")
     return OpView(
         name=op.name,
         id=op.id,
@@ -364,8 +443,11 @@ def _op_view(svc: Service, op: Op) -> OpView:
         stub_proto=cwrap.func(f"int {stub}", stub_params, ";"),
         stub_def=cwrap.func(f"int {stub}", stub_def_params),
         handler_proto=handler_proto,
-        dispatch_def=cwrap.func(f"static int {dispatch}", dispatch_params),
+        dispatch_def=cwrap.func(f"static int {dispatch}", [
+            "unsigned int from", "struct ics_msg *req_msg", "struct ics_msg *rep_msg"])
+        if op.paged else cwrap.func(f"static int {dispatch}", dispatch_params),
         wire_call=wire_call,
+        paged=op.paged,
     )
 
 

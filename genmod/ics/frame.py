@@ -13,8 +13,10 @@ from typing import Self
 
 ICS_MAGIC = 0x31495353
 """"SSI1" little endian."""
-ICS_PROTO_VERSION = 2
+ICS_PROTO_VERSION = 3
 ICS_MAX_BODY = 256 * 1024
+ICS_MAX_PAGES = 256
+ICS_PAGE_SIZE = 4096
 
 ICS_CHAN_PRIO = 0
 ICS_CHAN_BULK = 1
@@ -24,6 +26,9 @@ ICS_KIND_CALL = 1
 ICS_KIND_REPLY = 2
 ICS_KIND_ONEWAY = 3
 ICS_KIND_AUTH = 4
+ICS_KIND_PAGES = 0x80
+"""Or'ed into the kind of a call or reply whose message has a pages<N> field:
+the body is the packed message (its page count first), then the pages."""
 
 HDR_FORMAT = "<IBBHHHIIQ"
 """magic, version, kind, service, op, op_version, len, status, xid."""
@@ -74,10 +79,15 @@ class IcsHdr:
             raise ValueError(f"ics_hdr: bad magic {self.magic:#010x}")
         if self.version != ICS_PROTO_VERSION:
             raise ValueError(f"ics_hdr: unknown protocol version {self.version}")
-        if self.kind not in (ICS_KIND_CALL, ICS_KIND_REPLY, ICS_KIND_ONEWAY, ICS_KIND_AUTH):
+        kind = self.kind & ~ICS_KIND_PAGES
+        if kind not in (ICS_KIND_CALL, ICS_KIND_REPLY, ICS_KIND_ONEWAY, ICS_KIND_AUTH) or (
+                self.kind & ICS_KIND_PAGES and kind not in (ICS_KIND_CALL, ICS_KIND_REPLY)):
             raise ValueError(f"ics_hdr: unknown kind {self.kind}")
-        if self.len > ICS_MAX_BODY:
-            raise ValueError(f"ics_hdr: body of {self.len} bytes is over ICS_MAX_BODY")
+        limit = ICS_MAX_BODY + (ICS_MAX_PAGES * ICS_PAGE_SIZE if self.kind & ICS_KIND_PAGES
+                                else 0)
+        if self.len > limit:
+            raise ValueError(f"ics_hdr: body of {self.len} bytes is over ICS_MAX_BODY"
+                             + (" and its pages" if self.kind & ICS_KIND_PAGES else ""))
 
 
 def split_frame(data: bytes) -> tuple[IcsHdr, bytes, bytes] | None:

@@ -2,9 +2,11 @@
 
 A :class:`Service` has :class:`Op` s; every op has a request
 :class:`Message` and, for calls, a reply message; a message is a tuple of
-:class:`Field` s, each of an integer, ``bytes<N>``, ``string<N>`` or
-``array<T, N>`` type.  Sizes here are wire sizes: little endian integers,
-a u32 length or count before variable data, no padding.
+:class:`Field` s, each of an integer, ``bytes<N>``, ``string<N>``,
+``array<T, N>`` or ``pages<N>`` type.  Sizes here are wire sizes: little
+endian integers, a u32 length or count before variable data, no padding;
+the pages of a ``pages<N>`` field travel after the packed message and are
+not counted in it.
 """
 
 from __future__ import annotations
@@ -171,8 +173,28 @@ class ArrayType:
         return LEN_SIZE + self.bound * self.elem.size
 
 
-FieldType = ScalarType | BytesType | StringType | ArrayType
-VarType = BytesType | StringType | ArrayType
+@dataclass(frozen=True)
+class PagesType:
+    """``pages<N>``: up to N whole pages.  Its u32 count comes first in the
+    packed message and the pages after it (ICS_KIND_PAGES frames)."""
+
+    bound: int
+
+    @property
+    def spec(self) -> str:
+        return f"pages<{self.bound}>"
+
+    @property
+    def fixed_size(self) -> int:
+        return LEN_SIZE
+
+    @property
+    def max_size(self) -> int:
+        return LEN_SIZE
+
+
+FieldType = ScalarType | BytesType | StringType | ArrayType | PagesType
+VarType = BytesType | StringType | ArrayType | PagesType
 
 
 @dataclass(frozen=True)
@@ -207,6 +229,18 @@ class Message:
     def empty(self) -> bool:
         return not self.fields
 
+    @property
+    def pages(self) -> Field | None:
+        """Its ``pages<N>`` field (the last one), if it has one."""
+        last = self.fields[-1] if self.fields else None
+        return last if last is not None and isinstance(last.type, PagesType) else None
+
+    @property
+    def head(self) -> Message:
+        """The message without its ``pages<N>`` field."""
+        return Message(tuple(f for f in self.fields if not isinstance(f.type, PagesType)),
+                       self.loc)
+
 
 @dataclass(frozen=True)
 class Op:
@@ -225,6 +259,12 @@ class Op:
     @property
     def req_kind(self) -> Kind:
         return Kind.ONEWAY if self.oneway else Kind.CALL
+
+    @property
+    def paged(self) -> bool:
+        """Its request or reply has a ``pages<N>`` field."""
+        return self.req.pages is not None or (self.rep is not None and
+                                               self.rep.pages is not None)
 
 
 @dataclass(frozen=True)

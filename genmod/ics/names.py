@@ -21,6 +21,7 @@ from genmod.ics.model import (
     Loc,
     Message,
     Op,
+    PagesType,
     Service,
     SpecError,
 )
@@ -60,6 +61,7 @@ C_RESERVED = C_KEYWORDS | KERNEL_RESERVED
 ICS_H_NAMES = _words(
     """
     ics_register_service ics_unregister_service ics_call ics_call_take ics_send
+    ics_call_pages ics_put_pages ics_msg
     ics_set_peer ics_clear_peer ics_node_down ics_peer_connected
     ics_configured_nodes ics_peer_addr ics_hdr ics_op ics_service ics_chan ics_kind
     """
@@ -134,7 +136,7 @@ def len_member(f: Field) -> str | None:
     """The struct member holding a bytes length or an array count, if any."""
     if isinstance(f.type, BytesType):
         return f"{f.name}_len"
-    if isinstance(f.type, ArrayType):
+    if isinstance(f.type, ArrayType | PagesType):
         return f"{f.name}_count"
     return None
 

@@ -9,6 +9,7 @@ Grammar (``#`` starts a comment to the end of the line)::
     fields  := [ field ("," field)* ]
     field   := type NAME
     type    := INT | "bytes" "<" N ">" | "string" "<" N ">" | "array" "<" INT "," N ">"
+             | "pages" "<" N ">"      (calls only; the last field; N <= ICS_MAX_PAGES)
     INT     := u8 | u16 | u32 | u64 | s8 | s16 | s32 | s64
     VERSION := "v" digits
 
@@ -33,6 +34,7 @@ from genmod.ics.model import (
     Loc,
     Message,
     Op,
+    PagesType,
     ScalarType,
     Service,
     SpecError,
@@ -189,16 +191,17 @@ class _Parser:
         name = self.name("op name")
         oid, _ = self.number("op id", 1, MAX_ID)
         version = self.version()
-        req = self.message(f"'{name.text}' request" if t.text == "call"
-                           else f"'{name.text}' message")
+        call = t.text == "call"
+        req = self.message(f"'{name.text}' request" if call else f"'{name.text}' message",
+                           pages_ok=call)
         rep = None
-        if t.text == "call":
+        if call:
             self.expect("->", after="the request fields")
-            rep = self.message(f"'{name.text}' reply")
+            rep = self.message(f"'{name.text}' reply", pages_ok=True)
         self.expect(";", after=f"op '{name.text}'")
         return Op(name.text, oid, version, req, rep, t.loc)
 
-    def message(self, what: str) -> Message:
+    def message(self, what: str, pages_ok: bool) -> Message:
         start = self.expect("(")
         fields: list[Field] = []
         seen: dict[str, Field] = {}
@@ -216,6 +219,15 @@ class _Parser:
         if self.tok.text != ")":
             raise self.fail("',' or ')'")
         self.next()
+        for i, f in enumerate(fields):
+            if not isinstance(f.type, PagesType):
+                continue
+            if not pages_ok:
+                raise SpecError(f.loc, f"pages<N> field '{f.name}' in the {what}: only calls "
+                                       "carry pages")
+            if i != len(fields) - 1:
+                raise SpecError(f.loc, f"pages<N> field '{f.name}' must be the last field of "
+                                       f"the {what}")
         msg = Message(tuple(fields), start.loc)
         if msg.max_size > frame.ICS_MAX_BODY:
             raise SpecError(start.loc, f"the {what} can be {msg.max_size} bytes packed, more "
@@ -246,6 +258,12 @@ class _Parser:
             bound, _ = self.number(f"{t.text} bound", 1, MAX_BLOB)
             self.expect(">")
             return BytesType(bound) if t.text == "bytes" else StringType(bound)
+        if t.kind == "word" and t.text == "pages":
+            self.next()
+            self.expect("<")
+            bound, _ = self.number("pages bound", 1, frame.ICS_MAX_PAGES)
+            self.expect(">")
+            return PagesType(bound)
         if t.kind == "word" and t.text == "array":
             self.next()
             self.expect("<")
@@ -257,7 +275,7 @@ class _Parser:
         after = self.toks[self.i + 1]
         if t.kind == "word" and (after.kind == "word" or after.text == "<"):
             raise SpecError(t.loc, f"unknown type '{t.text}' (types: u8 u16 u32 u64 s8 s16 "
-                                   "s32 s64 bytes<N> string<N> array<T, N>)")
+                                   "s32 s64 bytes<N> string<N> array<T, N> pages<N>)")
         raise self.fail("a field type")
 
 

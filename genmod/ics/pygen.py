@@ -21,6 +21,7 @@ from genmod.ics.model import (
     Kind,
     Message,
     Op,
+    PagesType,
     ScalarType,
     Service,
     StringType,
@@ -53,6 +54,10 @@ def py_field(f: Field) -> PyField:
     if isinstance(t, StringType):
         return PyField(f.name, attr, "str", '""', f"w.text({q}, self.{attr}, {t.bound})",
                        f"r.text({q}, {t.bound})")
+    if isinstance(t, PagesType):
+        # its count went first (pre_pack/pre_unpack); the pages come last
+        return PyField(f.name, attr, "tuple[bytes, ...]", "()", f"w.pages({q}, self.{attr})",
+                       f"r.pages({q}, n_pages)")
     assert isinstance(t, ArrayType)
     code = t.elem.struct_code
     return PyField(f.name, attr, "tuple[int, ...]", "()",
@@ -69,6 +74,9 @@ class PyMsg:
     kind: str
     max_size: int
     fields: list[PyField]
+    pre_pack: list[str]
+    """Statements before the fields: the count of a pages<N> field."""
+    pre_unpack: list[str]
 
 
 def _msg(svc: Service, op: Op, which: N.Which, msg: Message, kind: Kind) -> PyMsg:
@@ -84,7 +92,20 @@ def _msg(svc: Service, op: Op, which: N.Which, msg: Message, kind: Kind) -> PyMs
         kind=f"KIND_{kind.name}",
         max_size=msg.max_size,
         fields=[py_field(f) for f in msg.fields],
+        pre_pack=_pages_count(msg, pack=True),
+        pre_unpack=_pages_count(msg, pack=False),
     )
+
+
+def _pages_count(msg: Message, pack: bool) -> list[str]:
+    """The statement writing or reading the count of a pages<N> field, which
+    comes first in the packed message; none without one."""
+    f = msg.pages
+    if f is None or not isinstance(f.type, PagesType):
+        return []
+    if pack:
+        return [f'w.pages_count("{f.name}", self.{N.py_field(f)}, {f.type.bound})']
+    return [f'n_pages = r.pages_count("{f.name}", {f.type.bound})']
 
 
 def render(svc: Service) -> dict[str, str]:

@@ -264,7 +264,7 @@ int ics_auth_send(struct ics_conn *conn, u16 step, const void *body,
 
 	ics_hdr_fill(&hdr, ICS_KIND_AUTH, 0, step, 1, len, status, 0);
 	return ics_conn_send_raw(conn, vec, len ? 2 : 1, sizeof(hdr) + len,
-				 conn->hs_deadline);
+				 NULL, 0, conn->hs_deadline);
 }
 
 static void ics_auth_refused(const char *why, unsigned int node)

@@ -15,6 +15,7 @@
  */
 #define pr_fmt(fmt) "ics: " fmt
 
+#include <linux/highmem.h>
 #include <linux/in.h>
 #include <linux/jiffies.h>
 #include <linux/mm.h>
@@ -29,23 +30,36 @@
 static LIST_HEAD(ics_conns);
 static DEFINE_MUTEX(ics_conns_lock);	/* ics_conns; after peer->lock */
 
-bool ics_hdr_valid(const struct ics_hdr *hdr)
+/* The largest body a frame of @hdr's kind may have. */
+static size_t ics_hdr_max_len(const struct ics_hdr *hdr)
 {
-	return le32_to_cpu(hdr->magic) == ICS_MAGIC &&
-	       hdr->version == ICS_PROTO_VERSION &&
-	       hdr->kind >= ICS_KIND_CALL && hdr->kind <= ICS_KIND_AUTH &&
-	       le32_to_cpu(hdr->len) <= ICS_MAX_BODY;
+	if (hdr->kind & ICS_KIND_PAGES)
+		return ICS_MAX_BODY + (size_t)ICS_MAX_PAGES * ICS_PAGE_SIZE;
+	return ICS_MAX_BODY;
 }
 
-/* A well-formed header whose only fault is a body over ICS_MAX_BODY. */
+bool ics_hdr_valid(const struct ics_hdr *hdr)
+{
+	u8 kind = hdr->kind & ~ICS_KIND_PAGES;
+
+	if ((hdr->kind & ICS_KIND_PAGES) && kind != ICS_KIND_CALL &&
+	    kind != ICS_KIND_REPLY)
+		return false;
+	return le32_to_cpu(hdr->magic) == ICS_MAGIC &&
+	       hdr->version == ICS_PROTO_VERSION &&
+	       kind >= ICS_KIND_CALL && kind <= ICS_KIND_AUTH &&
+	       le32_to_cpu(hdr->len) <= ics_hdr_max_len(hdr);
+}
+
+/* A well-formed header whose only fault is a body over its bound. */
 static bool ics_hdr_oversized(const struct ics_hdr *hdr)
 {
 	return le32_to_cpu(hdr->magic) == ICS_MAGIC &&
 	       hdr->version == ICS_PROTO_VERSION &&
-	       le32_to_cpu(hdr->len) > ICS_MAX_BODY;
+	       le32_to_cpu(hdr->len) > ics_hdr_max_len(hdr);
 }
 
-void ics_hdr_fill(struct ics_hdr *hdr, enum ics_kind kind, u16 service,
+void ics_hdr_fill(struct ics_hdr *hdr, u8 kind, u16 service,
 		  u16 op, u16 op_version, size_t len, int status, u64 xid)
 {
 	hdr->magic = cpu_to_le32(ICS_MAGIC);
@@ -98,10 +112,43 @@ static bool ics_no_local_memory(int err)
 
 /* ---------------------------------------------------------------- sending */
 
-int ics_conn_send_raw(struct ics_conn *conn, const struct kvec *vec,
-		      size_t nr, size_t total, unsigned long deadline)
+/*
+ * Sends @nr_pages whole pages after the rest of a frame, in one sendmsg
+ * from where they are: TCP copies them into its buffers (kernel TLS
+ * encrypts them) straight from the pages, never through a buffer of
+ * ours.  Returns how many bytes went, or an error.
+ */
+static int ics_send_pages(struct socket *sock, struct page *const *pages,
+			  unsigned int nr_pages)
 {
 	struct msghdr msg = { .msg_flags = MSG_NOSIGNAL };
+	struct bio_vec *bvec;
+	unsigned int i;
+	int ret;
+
+	bvec = kmalloc_array(nr_pages, sizeof(*bvec), GFP_KERNEL);
+	if (!bvec)
+		return -ENOMEM;
+	for (i = 0; i < nr_pages; i++) {
+		bvec[i].bv_page = pages[i];
+		bvec[i].bv_offset = 0;
+		bvec[i].bv_len = ICS_PAGE_SIZE;
+	}
+	iov_iter_bvec(&msg.msg_iter, ITER_SOURCE, bvec, nr_pages,
+		      (size_t)nr_pages * ICS_PAGE_SIZE);
+	ret = sock_sendmsg(sock, &msg);
+	kfree(bvec);
+	return ret;
+}
+
+int ics_conn_send_raw(struct ics_conn *conn, const struct kvec *vec,
+		      size_t nr, size_t total, struct page *const *pages,
+		      unsigned int nr_pages, unsigned long deadline)
+{
+	struct msghdr msg = {
+		.msg_flags = MSG_NOSIGNAL | (nr_pages ? MSG_MORE : 0),
+	};
+	size_t page_bytes = (size_t)nr_pages * ICS_PAGE_SIZE;
 	sigset_t saved;
 	int ret;
 
@@ -113,10 +160,17 @@ int ics_conn_send_raw(struct ics_conn *conn, const struct kvec *vec,
 	WRITE_ONCE(conn->sock->sk->sk_sndtimeo, ics_left(deadline));
 	ics_signals_hold(&saved);
 	ret = kernel_sendmsg(conn->sock, &msg, (struct kvec *)vec, nr, total);
+	if (ret == total && nr_pages) {
+		ret = ics_send_pages(conn->sock, pages, nr_pages);
+		/* the head went: anything short of every page is a cut frame */
+		ret = ret == page_bytes ? total : ret < 0 ? ret : -EPIPE;
+		if (ret == -ENOMEM || ret == -ENOBUFS)
+			ret = -EPIPE;
+	}
 	ics_signals_release(&saved);
 	if (ret == total) {
 		ics_count(ICS_CNT_FRAMES_TX);
-		ics_count_add(ICS_CNT_BYTES_TX, total);
+		ics_count_add(ICS_CNT_BYTES_TX, total + page_bytes);
 		ret = 0;
 		goto out;
 	}
@@ -141,7 +195,8 @@ out:
 }
 
 int ics_conn_send(struct ics_conn *conn, const struct ics_hdr *hdr,
-		  const void *body, size_t len, unsigned long deadline)
+		  const void *body, size_t len, struct page *const *pages,
+		  unsigned int nr_pages, unsigned long deadline)
 {
 	struct kvec vec[2] = {
 		{ .iov_base = (void *)hdr, .iov_len = sizeof(*hdr) },
@@ -149,7 +204,24 @@ int ics_conn_send(struct ics_conn *conn, const struct ics_hdr *hdr,
 	};
 
 	return ics_conn_send_raw(conn, vec, len ? 2 : 1, sizeof(*hdr) + len,
-				 deadline);
+				 pages, nr_pages, deadline);
+}
+
+void ics_put_pages(struct page *const *pages, unsigned int nr)
+{
+	unsigned int i;
+
+	for (i = 0; pages && i < nr; i++)
+		if (pages[i])
+			put_page(pages[i]);
+}
+EXPORT_SYMBOL_GPL(ics_put_pages);
+
+/* ics_put_pages() and the array itself. */
+void ics_free_pages(struct page **pages, unsigned int nr)
+{
+	ics_put_pages(pages, nr);
+	kfree(pages);
 }
 
 /* ------------------------------------------------------- life and death */
@@ -212,6 +284,7 @@ static void ics_conn_release(struct kref *ref)
 	if (conn->sock)
 		sock_release(conn->sock);
 	kvfree(conn->rx_body);
+	ics_free_pages(conn->rx_pages, le32_to_cpu(conn->rx_nr_pages));
 	ics_auth_free(conn->hs);
 	kfree(conn);
 }
@@ -319,13 +392,10 @@ static void ics_conn_close(struct ics_conn *conn)
 /* ---------------------------------------------------------------- receive */
 
 /* Reads what has arrived, up to @len bytes: their count, -EAGAIN or an error. */
-static int ics_recv_some(struct ics_conn *conn, void *buf, size_t len)
+static int ics_recv_msg(struct ics_conn *conn, struct msghdr *msg)
 {
-	struct kvec vec = { .iov_base = buf, .iov_len = len };
-	struct msghdr msg = { };
-	int ret;
+	int ret = sock_recvmsg(conn->sock, msg, MSG_DONTWAIT);
 
-	ret = kernel_recvmsg(conn->sock, &msg, &vec, 1, len, MSG_DONTWAIT);
 	if (ret == 0)
 		return -ECONNRESET;
 	if (ret == -EBADMSG) {
@@ -337,8 +407,18 @@ static int ics_recv_some(struct ics_conn *conn, void *buf, size_t len)
 	return ret;
 }
 
+static int ics_recv_some(struct ics_conn *conn, void *buf, size_t len)
+{
+	struct kvec vec = { .iov_base = buf, .iov_len = len };
+	struct msghdr msg = { };
+
+	iov_iter_kvec(&msg.msg_iter, ITER_DEST, &vec, 1, len);
+	return ics_recv_msg(conn, &msg);
+}
+
 static bool ics_rx_kind_ok(const struct ics_conn *conn, u8 kind)
 {
+	kind &= ~ICS_KIND_PAGES;
 	if (conn->outgoing)
 		return kind == ICS_KIND_REPLY;
 	return kind == ICS_KIND_CALL || kind == ICS_KIND_ONEWAY;
@@ -372,6 +452,14 @@ static int ics_rx_header(struct ics_conn *conn)
 		ics_count(ICS_CNT_BAD_HEADER);
 		return -EPROTO;
 	}
+	if (hdr->kind & ICS_KIND_PAGES) {
+		/* its buffers come once its page count is in (ics_rx_paged) */
+		if (len < sizeof(conn->rx_nr_pages)) {
+			ics_count(ICS_CNT_BAD_HEADER);
+			return -EPROTO;
+		}
+		return 0;
+	}
 	if (len) {
 		conn->rx_body = kvmalloc(len, GFP_KERNEL);
 		if (!conn->rx_body)
@@ -400,14 +488,21 @@ static int ics_rx_authed(struct ics_conn *conn)
 /* A whole frame has arrived: hand it on. */
 static int ics_rx_deliver(struct ics_conn *conn)
 {
+	bool paged = conn->rx_hdr.kind & ICS_KIND_PAGES;
 	void *body = conn->rx_body;
 	size_t len = le32_to_cpu(conn->rx_hdr.len);
+	struct page **pages = conn->rx_pages;
+	unsigned int nr = paged ? le32_to_cpu(conn->rx_nr_pages) : 0;
 	int ret;
 
 	conn->rx_body = NULL;
+	conn->rx_pages = NULL;
+	conn->rx_nr_pages = 0;
 	conn->rx_got = 0;
 	ics_count(ICS_CNT_FRAMES_RX);
 	ics_count_add(ICS_CNT_BYTES_RX, sizeof(conn->rx_hdr) + len);
+	if (paged)
+		len = conn->rx_head;
 	if (!ics_conn_authed(conn)) {
 		ret = ics_auth_rx(conn);
 		if (ret == -EACCES || ret == -EPROTO)
@@ -418,12 +513,117 @@ static int ics_rx_deliver(struct ics_conn *conn)
 		return ret > 0 ? ics_rx_authed(conn) : ret;
 	}
 	if (conn->outgoing) {
-		ics_rx_reply(conn, &conn->rx_hdr, &body);
+		ics_rx_reply(conn, &conn->rx_hdr, &body, len, &pages, nr);
 		kvfree(body);
+		ics_free_pages(pages, nr);
 	} else {
-		ics_rx_call(conn, &conn->rx_hdr, body);	/* takes @body */
+		/* takes @body and @pages */
+		ics_rx_call(conn, &conn->rx_hdr, body, len, pages, nr);
 	}
 	return 0;
+}
+
+/*
+ * An ICS_KIND_PAGES frame's page count is in: check it against the frame
+ * length and get the buffer for the rest of the packed message (which
+ * starts with the count) and the array for the pages.
+ */
+static int ics_rx_paged_start(struct ics_conn *conn, size_t len)
+{
+	u32 n = le32_to_cpu(conn->rx_nr_pages);
+	size_t page_bytes = (size_t)n * ICS_PAGE_SIZE;
+
+	if (n > ICS_MAX_PAGES || page_bytes + sizeof(n) > len ||
+	    len - page_bytes > ICS_MAX_BODY) {
+		conn->rx_nr_pages = 0;
+		ics_count(ICS_CNT_BAD_HEADER);
+		return -EPROTO;
+	}
+	conn->rx_head = len - page_bytes;
+	conn->rx_body = kvmalloc(conn->rx_head, GFP_KERNEL);
+	if (n)
+		conn->rx_pages = kcalloc(n, sizeof(*conn->rx_pages), GFP_KERNEL);
+	if (!conn->rx_body || (n && !conn->rx_pages))
+		goto nomem;
+	while (n--) {
+		conn->rx_pages[n] = alloc_page(GFP_HIGHUSER_MOVABLE);
+		if (!conn->rx_pages[n])
+			goto nomem;
+	}
+	memcpy(conn->rx_body, &conn->rx_nr_pages, sizeof(conn->rx_nr_pages));
+	return 0;
+nomem:
+	kvfree(conn->rx_body);
+	conn->rx_body = NULL;
+	ics_free_pages(conn->rx_pages, le32_to_cpu(conn->rx_nr_pages));
+	conn->rx_pages = NULL;
+	conn->rx_nr_pages = 0;
+	return -ENOMEM;
+}
+
+/* Reads what has arrived of the pages, @done bytes of which are in. */
+static int ics_recv_pages(struct ics_conn *conn, size_t done)
+{
+	unsigned int nr = le32_to_cpu(conn->rx_nr_pages), i;
+	struct msghdr msg = { };
+	struct bio_vec *bvec;
+	int ret;
+
+	bvec = kmalloc_array(nr, sizeof(*bvec), GFP_KERNEL);
+	if (!bvec)
+		return -ENOMEM;
+	for (i = 0; i < nr; i++) {
+		bvec[i].bv_page = conn->rx_pages[i];
+		bvec[i].bv_offset = 0;
+		bvec[i].bv_len = ICS_PAGE_SIZE;
+	}
+	iov_iter_bvec(&msg.msg_iter, ITER_DEST, bvec, nr,
+		      (size_t)nr * ICS_PAGE_SIZE);
+	iov_iter_advance(&msg.msg_iter, done);
+	ret = ics_recv_msg(conn, &msg);
+	kfree(bvec);
+	return ret;
+}
+
+/*
+ * The body of an ICS_KIND_PAGES frame: its page count, the rest of the
+ * packed message, then the pages, read straight into pages of their own.
+ */
+static int ics_rx_paged(struct ics_conn *conn)
+{
+	const size_t hlen = sizeof(conn->rx_hdr);
+	const size_t clen = sizeof(conn->rx_nr_pages);
+	size_t len = le32_to_cpu(conn->rx_hdr.len), off;
+	int ret;
+
+	while (conn->rx_got < hlen + clen) {
+		ret = ics_recv_some(conn, (u8 *)&conn->rx_nr_pages +
+				    (conn->rx_got - hlen),
+				    hlen + clen - conn->rx_got);
+		if (ret < 0)
+			return ret;
+		conn->rx_got += ret;
+	}
+	if (!conn->rx_body) {
+		ret = ics_rx_paged_start(conn, len);
+		if (ret)
+			return ret;
+	}
+	while (conn->rx_got < hlen + conn->rx_head) {
+		off = conn->rx_got - hlen;
+		ret = ics_recv_some(conn, conn->rx_body + off,
+				    conn->rx_head - off);
+		if (ret < 0)
+			return ret;
+		conn->rx_got += ret;
+	}
+	while (conn->rx_got < hlen + len) {
+		ret = ics_recv_pages(conn, conn->rx_got - hlen - conn->rx_head);
+		if (ret < 0)
+			return ret;
+		conn->rx_got += ret;
+	}
+	return ics_rx_deliver(conn);
 }
 
 /*
@@ -453,6 +653,8 @@ static int ics_rx_frame(struct ics_conn *conn)
 			return ret;
 		}
 	}
+	if (conn->rx_hdr.kind & ICS_KIND_PAGES)
+		return ics_rx_paged(conn);	/* authenticated: ics_rx_header() */
 	len = le32_to_cpu(conn->rx_hdr.len);
 	buf = ics_conn_authed(conn) ? conn->rx_body : ics_auth_rx_buf(conn);
 	while (conn->rx_got < hlen + len) {

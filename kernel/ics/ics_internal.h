@@ -130,6 +130,9 @@ struct ics_conn {
 	struct ics_hdr rx_hdr;
 	size_t rx_got;		/* bytes of header and body read so far */
 	void *rx_body;
+	size_t rx_head;		/* ICS_KIND_PAGES: bytes of body before the pages */
+	__le32 rx_nr_pages;	/* ICS_KIND_PAGES: the count, as it came */
+	struct page **rx_pages;
 	/* until authenticated */
 	struct ics_handshake *hs;
 	unsigned long hs_deadline;
@@ -158,6 +161,9 @@ struct ics_pending {
 	size_t rep_len;
 	int status;
 	bool take;		/* take the received buffer, do not copy */
+	unsigned int max_pages;	/* pages the reply may carry (takes them) */
+	struct page **pages;
+	unsigned int nr_pages;
 };
 
 struct ics_peer {
@@ -197,9 +203,12 @@ int ics_tls_tx(struct socket *sock, const u8 *tx);
 
 /* ics_conn.c */
 int ics_conn_send(struct ics_conn *conn, const struct ics_hdr *hdr,
-		  const void *body, size_t len, unsigned long deadline);
+		  const void *body, size_t len, struct page *const *pages,
+		  unsigned int nr_pages, unsigned long deadline);
 int ics_conn_send_raw(struct ics_conn *conn, const struct kvec *vec,
-		      size_t nr, size_t total, unsigned long deadline);
+		      size_t nr, size_t total, struct page *const *pages,
+		      unsigned int nr_pages, unsigned long deadline);
+void ics_free_pages(struct page **pages, unsigned int nr);
 struct ics_conn *ics_conn_get_out(unsigned int node, enum ics_chan chan,
 				  unsigned long deadline, unsigned int down_gen);
 struct ics_conn *ics_conn_accepted(struct socket *sock, __be32 addr);
@@ -209,7 +218,7 @@ void ics_conns_kill_node(unsigned int node, bool node_down);
 void ics_conns_shutdown_all(void);
 unsigned int ics_conns_handshaking_from(__be32 addr);
 bool ics_hdr_valid(const struct ics_hdr *hdr);
-void ics_hdr_fill(struct ics_hdr *hdr, enum ics_kind kind, u16 service,
+void ics_hdr_fill(struct ics_hdr *hdr, u8 kind, u16 service,
 		  u16 op, u16 op_version, size_t len, int status, u64 xid);
 
 /* ics_listen.c */
@@ -219,11 +228,17 @@ bool ics_listen_stopping(void);
 extern atomic_t ics_handshakes;
 
 /* ics_rpc.c */
+/* A call or one-way message: takes @body and @pages. */
 void ics_rx_call(struct ics_conn *conn, const struct ics_hdr *hdr,
-		 void *body);
-/* A reply: *@body is taken (set NULL) by a call that takes its buffer. */
+		 void *body, size_t len, struct page **pages,
+		 unsigned int nr_pages);
+/*
+ * A reply: *@body and *@pages are taken (set NULL) by a call that takes
+ * them.
+ */
 void ics_rx_reply(struct ics_conn *conn, const struct ics_hdr *hdr,
-		  void **body);
+		  void **body, size_t len, struct page ***pages,
+		  unsigned int nr_pages);
 void ics_fail_pending(struct ics_conn *conn, int status);
 void ics_rpc_exit(void);
 

@@ -38,6 +38,22 @@ int ics_test_srv_echo(unsigned int from, const struct ics_test_echo_req *req,
 	return 0;
 }
 
+int ics_test_srv_echo_pages(unsigned int from,
+			    const struct ics_test_echo_pages_req *req,
+			    struct ics_test_echo_pages_rep *rep)
+{
+	u32 i;
+
+	rep->seq = req->seq;
+	for (i = 0; i < req->data_count; i++) {
+		/* the reply's own reference: ICS puts the request's */
+		get_page(req->data[i]);
+		rep->data[i] = req->data[i];
+	}
+	rep->data_count = req->data_count;
+	return 0;
+}
+
 void ics_test_srv_ping(unsigned int from, const struct ics_test_ping_req *msg)
 {
 	atomic64_inc(&ics_test_pings);
@@ -61,7 +77,31 @@ int ics_test_srv_info(unsigned int from, const struct ics_test_info_req *req,
 struct ics_test_bufs {
 	struct ics_test_echo_req req;
 	struct ics_test_echo_rep rep;
+	struct ics_test_echo_pages_req preq;
+	struct ics_test_echo_pages_rep prep;
 };
+
+/* An echo_pages call: its reply must be the pages sent, byte for byte. */
+static int ics_test_echo_pages(const struct ssi_ics_test *t, u32 seq,
+			       struct ics_test_bufs *b, unsigned long timeout)
+{
+	u32 i;
+	int ret;
+
+	b->preq.seq = seq;
+	ret = ics_ics_test_echo_pages(t->node, &b->preq, &b->prep, timeout);
+	if (ret)
+		return ret;
+	if (b->prep.seq != seq || b->prep.data_count != b->preq.data_count)
+		ret = -EIO;
+	for (i = 0; !ret && i < b->prep.data_count; i++) {
+		if (memcmp(page_address(b->prep.data[i]),
+			   page_address(b->preq.data[i]), PAGE_SIZE))
+			ret = -EIO;
+	}
+	ics_put_pages(b->prep.data, b->prep.data_count);
+	return ret;
+}
 
 static int ics_test_one(const struct ssi_ics_test *t, u32 seq,
 			struct ics_test_bufs *b, unsigned long timeout)
@@ -76,6 +116,8 @@ static int ics_test_one(const struct ssi_ics_test *t, u32 seq,
 		return ics_ics_test_null(t->node, &nreq, &nrep, timeout);
 	case SSI_ICS_TEST_PING:
 		return ics_ics_test_ping(t->node, &ping);
+	case SSI_ICS_TEST_ECHO_PAGES:
+		return ics_test_echo_pages(t, seq, b, timeout);
 	default:
 		b->req.seq = seq;
 		ret = ics_ics_test_echo(t->node, &b->req, &b->rep, timeout);
@@ -104,20 +146,33 @@ static long ics_test_ssisys(void __user *buf, size_t len)
 	if (copy_from_user(&t, buf, sizeof(t)))
 		return -EFAULT;
 	if (t.node < 1 || t.node > SSI_MAX_NODES || t.op < SSI_ICS_TEST_NULL ||
-	    t.op > SSI_ICS_TEST_PING || t.count < 1 || t.count > 1000000 ||
-	    t.size > sizeof(b->req.data) || t.timeout_ms < 1 ||
-	    t.timeout_ms > 60000 || t.reserved)
+	    t.op > SSI_ICS_TEST_ECHO_PAGES || t.count < 1 ||
+	    t.count > 1000000 || t.size > sizeof(b->req.data) ||
+	    t.timeout_ms < 1 || t.timeout_ms > 60000 || t.reserved ||
+	    (t.op == SSI_ICS_TEST_ECHO_PAGES && t.size % PAGE_SIZE))
 		return -EINVAL;
 	if (t.node == ssi_node_num())
 		return -EINVAL;
 
-	if (t.op == SSI_ICS_TEST_ECHO) {
+	if (t.op == SSI_ICS_TEST_ECHO || t.op == SSI_ICS_TEST_ECHO_PAGES) {
 		b = kvzalloc(sizeof(*b), GFP_KERNEL);
 		if (!b)
 			return -ENOMEM;
 		b->req.data_len = t.size;
 		for (i = 0; i < t.size; i++)
 			b->req.data[i] = i * 7 + 1;
+	}
+	if (t.op == SSI_ICS_TEST_ECHO_PAGES) {
+		for (i = 0; i < t.size / PAGE_SIZE; i++) {
+			b->preq.data[i] = alloc_page(GFP_KERNEL);
+			if (!b->preq.data[i]) {
+				ret = -ENOMEM;
+				goto out;
+			}
+			b->preq.data_count++;
+			memcpy(page_address(b->preq.data[i]),
+			       b->req.data + i * PAGE_SIZE, PAGE_SIZE);
+		}
 	}
 	timeout = msecs_to_jiffies(t.timeout_ms);
 	t.errors = 0;
@@ -134,10 +189,12 @@ static long ics_test_ssisys(void __user *buf, size_t len)
 		cond_resched();
 	}
 	t.elapsed_ns = ktime_to_ns(ktime_sub(ktime_get(), start));
+	ret = copy_to_user(buf, &t, sizeof(t)) ? -EFAULT : 0;
+out:
+	if (b)
+		ics_put_pages(b->preq.data, b->preq.data_count);
 	kvfree(b);
-	if (copy_to_user(buf, &t, sizeof(t)))
-		return -EFAULT;
-	return 0;
+	return ret;
 }
 
 static const struct ssisys_handler ics_test_handler = {

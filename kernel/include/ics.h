@@ -13,6 +13,7 @@
 #include <linux/types.h>
 
 struct module;
+struct page;
 
 /*
  * A kernel with sanitizers (the debug flavor: KASAN, lockdep, kmemleak)
@@ -31,9 +32,13 @@ struct module;
 #endif
 
 #define ICS_MAGIC		0x31495353	/* "SSI1" little endian */
-#define ICS_PROTO_VERSION	2	/* 2: handshake v2, frames under kernel TLS */
+/* 2: handshake v2, frames under kernel TLS; 3: ICS_KIND_PAGES */
+#define ICS_PROTO_VERSION	3
 /* Largest body a frame may carry; larger frames are dropped and counted. */
 #define ICS_MAX_BODY		(256 * 1024)
+/* Most whole pages a frame carries after its body (a pages<N> field). */
+#define ICS_MAX_PAGES		256
+#define ICS_PAGE_SIZE		4096
 
 /*
  * Channels are separate TCP connections, so membership traffic never
@@ -52,6 +57,15 @@ enum ics_kind {
 	ICS_KIND_AUTH = 4,	/* connection setup, before any service frame */
 };
 
+/*
+ * Or'ed into the kind of a call or reply whose message has a pages<N>
+ * field: its body (@len bytes in all) is the packed message, which starts
+ * with the page count n, then n pages of ICS_PAGE_SIZE bytes.  The pages
+ * are sent from where they are (sendpage) and received into pages of
+ * their own, never through a buffer.
+ */
+#define ICS_KIND_PAGES		0x80
+
 /* Every frame: this header (little endian), then @len body bytes. */
 struct ics_hdr {
 	__le32 magic;
@@ -65,6 +79,17 @@ struct ics_hdr {
 	__le64 xid;		/* call <-> reply matching */
 } __packed;
 
+/*
+ * A message with a pages<N> field, as ics_call_pages() and an op's
+ * dispatch_pages see it: the packed message (@buf, @len) and its pages.
+ */
+struct ics_msg {
+	void *buf;
+	size_t len;
+	struct page **pages;
+	unsigned int nr_pages;
+};
+
 struct ics_op {
 	u16 op;
 	u16 version;
@@ -77,7 +102,19 @@ struct ics_op {
 	 */
 	int (*dispatch)(unsigned int from, const void *req, size_t req_len,
 			void *rep, size_t rep_cap);
+	/*
+	 * Instead of @dispatch, for an op whose request or reply has a
+	 * pages<N> field (@req_pages, @rep_pages: its N).  @req holds the
+	 * request and its pages: the pages it leaves in @req->pages are put
+	 * afterwards.  @rep has a buffer of @rep_max bytes (@rep->len) and
+	 * room for @rep_pages pages: it returns the reply length as @dispatch
+	 * does and the pages in @rep->pages (@rep->nr_pages), which are put
+	 * once sent.
+	 */
+	int (*dispatch_pages)(unsigned int from, struct ics_msg *req,
+			      struct ics_msg *rep);
 	size_t rep_max;		/* largest packed reply */
+	u16 req_pages, rep_pages;
 };
 
 struct ics_service {
@@ -113,6 +150,22 @@ int ics_call(unsigned int node, enum ics_chan chan, u16 service, u16 op,
 int ics_call_take(unsigned int node, enum ics_chan chan, u16 service, u16 op,
 		  u16 op_version, const void *req, size_t req_len, void **rep,
 		  size_t rep_cap, size_t *rep_len, unsigned long timeout);
+
+/*
+ * ics_call_take() for an op with a pages<N> field: when its request has
+ * one, @req_pages is not NULL and its @nr_req_pages pages travel after
+ * @req; on success @rep holds the reply (@rep->buf, to kvfree()) and its
+ * pages, at most @rep_max_pages (@rep->pages, an array to kfree() whose
+ * pages the caller owns).
+ */
+int ics_call_pages(unsigned int node, enum ics_chan chan, u16 service,
+		   u16 op, u16 op_version, const void *req, size_t req_len,
+		   struct page *const *req_pages, unsigned int nr_req_pages,
+		   struct ics_msg *rep, size_t rep_cap,
+		   unsigned int rep_max_pages, unsigned long timeout);
+
+/* put_page() each of @nr @pages that is not NULL. */
+void ics_put_pages(struct page *const *pages, unsigned int nr);
 
 /* One-way message; returns once queued on the socket.  May sleep. */
 int ics_send(unsigned int node, enum ics_chan chan, u16 service, u16 op,

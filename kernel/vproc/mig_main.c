@@ -28,7 +28,10 @@
  *     pages(session, addr, end, mode) over windows of its mappings, three
  *     calls in flight (the frozen process's mapped pages: holes stay
  *     holes; after a pre-copy, mode 2: the pages written since, and the
- *     clean ones named for T to take from its stage), reinstalls the
+ *     clean ones named for T to take from its stage).  A reply carries
+ *     up to 128 pages as an ICS pages<N> field: S sends them from the
+ *     process's own pages, T receives them into the pages it maps (or
+ *     stages), with no copy in between.  T then reinstalls the
  *     files, credentials, signals, FPU and registers, and calls S:
  *     done(session, 0).
  *  4. S's yes to done is the commit: the process runs on T from then on.
@@ -242,8 +245,7 @@ int mig_srv_pages(unsigned int from, const struct mig_pages_req *req,
 
 	if (!out)
 		return -ESRCH;
-	BUILD_BUG_ON(ARRAY_SIZE(rep->page_addr) * PAGE_SIZE !=
-		     sizeof(rep->data));
+	BUILD_BUG_ON(ARRAY_SIZE(rep->page_addr) != ARRAY_SIZE(rep->data));
 	ret = mig_serve_pages(out, req, rep);
 	mig_out_put(out);
 	return ret;

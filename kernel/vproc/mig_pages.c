@@ -48,7 +48,6 @@
 #define MIG_KEPT_RUN_MAX	4096		/* pages per kept[] entry */
 #define MIG_PAGE_BATCH		16		/* pages per GUP or mapping batch */
 /* Pages that become the process's: lowmem, so page_address() works. */
-#define MIG_PAGE_GFP		(GFP_USER | __GFP_MOVABLE | __GFP_NOWARN)
 /* Staged pages nobody restored go after this. */
 #define MIG_STAGE_TIMEOUT	(60 * HZ * ICS_SLOW_KERNEL_FACTOR)
 /* A pre-copy pulls everything; it may take a while on a slow link. */
@@ -149,8 +148,13 @@ static const struct mm_walk_ops mig_walk_ops = {
 	.test_walk = mig_walk_test,
 };
 
-/* Copy the pages listed in @addrs into @data; returns how many were kept. */
-static u32 mig_copy_pages(struct mm_struct *mm, u64 *addrs, u32 nr, u8 *data)
+/*
+ * Take a reference on each page listed in @addrs, for the reply to send
+ * from where it is (@data); returns how many there are, @addrs holding
+ * theirs.
+ */
+static u32 mig_take_pages(struct mm_struct *mm, u64 *addrs, u32 nr,
+			  struct page **data)
 {
 	struct vm_area_struct *vmas[MIG_PAGE_BATCH];
 	struct page *pages[MIG_PAGE_BATCH];
@@ -169,16 +173,11 @@ static u32 mig_copy_pages(struct mm_struct *mm, u64 *addrs, u32 nr, u8 *data)
 		if (got < 0)
 			got = 0;
 		for (j = 0; j < got; j++) {
-			void *src;
-
 			if (vmas[j]->vm_file && !PageAnon(pages[j])) {
 				put_page(pages[j]);
 				continue;	/* never written: the file's page */
 			}
-			src = kmap_local_page(pages[j]);
-			memcpy(data + (size_t)out * PAGE_SIZE, src, PAGE_SIZE);
-			kunmap_local(src);
-			put_page(pages[j]);
+			data[out] = pages[j];	/* the reply's reference */
 			addrs[out++] = start + j * PAGE_SIZE;
 		}
 		/* a page GUP refused (the zero page under FOLL_DUMP) is skipped */
@@ -220,9 +219,9 @@ int mig_serve_pages(struct mig_out *out, const struct mig_pages_req *req,
 	ret = walk_page_range(mm, req->addr, TASK_SIZE_MAX, &mig_walk_ops, &w);
 	if (ret >= 0) {
 		rep->next = ret ? w.next : 0;
-		rep->page_addr_count = mig_copy_pages(mm, rep->page_addr,
+		rep->page_addr_count = mig_take_pages(mm, rep->page_addr,
 						      w.nr_data, rep->data);
-		rep->data_len = rep->page_addr_count * PAGE_SIZE;
+		rep->data_count = rep->page_addr_count;
 		rep->kept_count = w.nr_kept;
 		atomic_add(rep->page_addr_count, &out->pages);
 		ret = 0;
@@ -432,7 +431,8 @@ struct mig_pull {
 	spinlock_t lock;		/* done */
 	unsigned long done;		/* slots whose call returned */
 	struct mig_pull_slot slot[MIG_PULL_DEPTH];
-	int (*consume)(struct mig_pull *pull, const struct mig_pages_rep *rep);
+	/* takes the pages it keeps (sets their rep->data[] NULL) */
+	int (*consume)(struct mig_pull *pull, struct mig_pages_rep *rep);
 	struct mig_stage *stage;
 	unsigned long staged, kept;
 };
@@ -486,7 +486,7 @@ static int mig_pull_check(const struct mig_pages_req *req,
 	u64 last = 0;
 	u32 i;
 
-	if (rep->page_addr_count * PAGE_SIZE != rep->data_len)
+	if (rep->page_addr_count != rep->data_count)
 		return -EPROTO;
 	if (rep->next && rep->next <= req->addr)
 		return -EPROTO;		/* a source going backwards */
@@ -526,7 +526,7 @@ static int mig_pull_run(struct mig_pull *pull)
 		s->req.session = pull->session;
 		s->req.mode = pull->mode;
 		INIT_WORK_ONSTACK(&s->work, mig_pull_call);
-		s->rep = kvmalloc(sizeof(*s->rep), GFP_KERNEL);
+		s->rep = kvzalloc(sizeof(*s->rep), GFP_KERNEL);
 		if (!s->rep)
 			err = -ENOMEM;
 	}
@@ -555,6 +555,11 @@ static int mig_pull_run(struct mig_pull *pull)
 				err = s->ret ?: mig_pull_check(&s->req, s->rep);
 			if (!err)
 				err = pull->consume(pull, s->rep);
+			if (!s->ret) {
+				/* the pages consume did not take */
+				ics_put_pages(s->rep->data, s->rep->data_count);
+				s->rep->data_count = 0;
+			}
 			if (err)
 				continue;
 			next = s->rep->next;
@@ -581,30 +586,24 @@ static int mig_pull_run(struct mig_pull *pull)
 	return err;
 }
 
-/* Pre-copy: keep the pages for the restore to come. */
+/* Pre-copy: keep the pages (those of the reply) for the restore to come. */
 static int mig_stage_consume(struct mig_pull *pull,
-			     const struct mig_pages_rep *rep)
+			     struct mig_pages_rep *rep)
 {
 	struct mig_stage *st = pull->stage;
 	u32 i;
 
 	for (i = 0; i < rep->page_addr_count; i++) {
-		struct page *page, *old;
+		struct page *page = rep->data[i], *old;
 
 		/* every peer's stages together: the move goes without */
 		if (atomic_long_read(&mig_staged_pages) >= st->limit)
 			return -ENOMEM;
-		page = alloc_page(MIG_PAGE_GFP);
-		if (!page)
-			return -ENOMEM;
-		memcpy(page_address(page), rep->data + (size_t)i * PAGE_SIZE,
-		       PAGE_SIZE);
 		old = xa_store(&st->pages, rep->page_addr[i] >> PAGE_SHIFT,
 			       page, GFP_KERNEL);
-		if (xa_is_err(old)) {
-			put_page(page);
+		if (xa_is_err(old))
 			return xa_err(old);
-		}
+		rep->data[i] = NULL;	/* the stage's now */
 		atomic_long_inc(&mig_staged_pages);
 		if (old)
 			mig_staged_put(old);
@@ -769,29 +768,23 @@ static int mig_map_kept(struct mig_stage *st, unsigned long addr, u32 nr)
 	return ret;
 }
 
-/* Pages of a reply, @nr from @first: each in a page of ours, then mapped. */
-static int mig_map_data(const struct mig_pages_rep *rep, u32 first, u32 nr)
+/* Pages of a reply, @nr from @first: the pages they came in are mapped. */
+static int mig_map_data(struct mig_pages_rep *rep, u32 first, u32 nr)
 {
 	unsigned long at[MIG_PAGE_BATCH];
 	struct page *pages[MIG_PAGE_BATCH];
 	u32 i;
 
 	for (i = 0; i < nr; i++) {
-		pages[i] = alloc_page(MIG_PAGE_GFP);
-		if (!pages[i]) {
-			while (i--)
-				put_page(pages[i]);
-			return -ENOMEM;
-		}
-		memcpy(page_address(pages[i]),
-		       rep->data + (size_t)(first + i) * PAGE_SIZE, PAGE_SIZE);
+		pages[i] = rep->data[first + i];
+		rep->data[first + i] = NULL;	/* mig_map_pages() takes it */
 		at[i] = rep->page_addr[first + i];
 	}
 	return mig_map_pages(at, pages, nr);
 }
 
 static int mig_restore_consume(struct mig_pull *pull,
-			       const struct mig_pages_rep *rep)
+			       struct mig_pages_rep *rep)
 {
 	int ret = 0;
 	u32 i, n;

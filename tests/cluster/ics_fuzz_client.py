@@ -188,6 +188,36 @@ def main() -> int:
                 authed().sendall(header(frame.ICS_KIND_REPLY, 1, 1, 1, 0, 7))
                 count("reply_on_incoming")
                 drop()
+            elif r < 0.15:
+                # Frames with pages (ICS_KIND_PAGES): the body is the packed message, its
+                # page count first, then the pages.  ics_test echo_pages is op 5 v1.
+                paged = frame.ICS_KIND_CALL | frame.ICS_KIND_PAGES
+                k = rnd.randint(0, 3)
+                pages = os.urandom(k * frame.ICS_PAGE_SIZE)
+                what = rnd.random()
+                if what < 0.25:
+                    # more pages counted than the frame holds: the stream is lost
+                    body = struct.pack("<II", k + rnd.randint(1, 300), i) + pages
+                    authed().sendall(header(paged, 1, 5, 1, len(body), i) + body)
+                    count("paged_bad_count")
+                    drop()
+                    continue
+                if what < 0.5:
+                    # fewer counted than sent: the rest is trailing bytes of the message
+                    body = struct.pack("<II", max(k - 1, 0), i) + pages + b"x" * (k == 0)
+                    count("paged_malformed")
+                elif what < 0.75:
+                    # pages for an op whose messages have none (echo, op 2)
+                    body = struct.pack("<I", k) + struct.pack("<II", i, 0) + pages
+                    authed().sendall(header(paged, 1, 2, 1, len(body), i) + body)
+                    count("paged_malformed")
+                    drain()
+                    continue
+                else:
+                    body = struct.pack("<II", k, i) + pages
+                    count("paged_ok")
+                authed().sendall(header(paged, 1, 5, 1, len(body), i) + body)
+                drain()
             elif r < 0.45:
                 # Well-framed, unknown service/op/version: dropped, counted, conn kept.
                 body = os.urandom(rnd.randint(0, 64))

@@ -90,6 +90,7 @@ def test_constants_come_from_the_header() -> None:
         "null": c["SSI_ICS_TEST_NULL"],
         "echo": c["SSI_ICS_TEST_ECHO"],
         "ping": c["SSI_ICS_TEST_PING"],
+        "echo_pages": c["SSI_ICS_TEST_ECHO_PAGES"],
     } == C.ICS_TEST_OPS
     assert (c["SSI_KEY_MIN"], c["SSI_KEY_MAX"]) == (C.SSI_KEY_MIN, C.SSI_KEY_MAX)
 
@@ -394,7 +395,7 @@ def test_ics_test(kernel: FakeKernel) -> None:
         ((2, 99, 1), ValueError, "unknown ICS test op 99"),
         ((2, None, 1), TypeError, "op must be"),
         ((2, "null", 0), ValueError, r"count must be in 1\.\.1000000"),
-        ((2, "null", 1, 8), ValueError, "size applies to echo only"),
+        ((2, "null", 1, 8), ValueError, "size applies to echo and echo_pages only"),
         ((2, "echo", 1, 65537), ValueError, r"size must be in 0\.\.65536"),
         ((2, "null", 1, 0, 0), ValueError, r"timeout_ms must be in 1\.\.60000"),
         ((0, "null", 1), ValueError, "node must be in"),

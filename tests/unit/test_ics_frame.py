@@ -78,7 +78,7 @@ def test_header_round_trip_and_checks() -> None:
     h = frame.IcsHdr.new(frame.ICS_KIND_CALL, 1, 2, 3, 5, xid=0x1122334455667788)
     raw = h.pack()
     assert raw[:4] == b"SSI1" and len(raw) == 28
-    assert raw == struct.pack("<IBBHHHIIQ", frame.ICS_MAGIC, 2, 1, 1, 2, 3, 5, 0,
+    assert raw == struct.pack("<IBBHHHIIQ", frame.ICS_MAGIC, 3, 1, 1, 2, 3, 5, 0,
                               0x1122334455667788)
     assert frame.IcsHdr.unpack(raw + b"body!") == h
     h.check()
@@ -91,8 +91,16 @@ def test_header_round_trip_and_checks() -> None:
     for bad, why in [(dataclasses.replace(h, magic=0), "bad magic"),
                      (dataclasses.replace(h, version=1), "protocol version 1"),
                      (dataclasses.replace(h, kind=9), "unknown kind 9"),
-                     (dataclasses.replace(h, len=frame.ICS_MAX_BODY + 1), "over ICS_MAX_BODY")]:
+                     (dataclasses.replace(h, len=frame.ICS_MAX_BODY + 1), "over ICS_MAX_BODY"),
+                     (dataclasses.replace(h, kind=frame.ICS_KIND_ONEWAY | frame.ICS_KIND_PAGES),
+                      "unknown kind 131"),
+                     (dataclasses.replace(h, kind=frame.ICS_KIND_CALL | frame.ICS_KIND_PAGES,
+                                          len=frame.ICS_MAX_BODY + 256 * 4096 + 1),
+                      "over ICS_MAX_BODY and its pages")]:
         with pytest.raises(ValueError, match=why):
             bad.check()
+    # a frame with pages may be longer by its pages
+    dataclasses.replace(h, kind=frame.ICS_KIND_REPLY | frame.ICS_KIND_PAGES,
+                        len=frame.ICS_MAX_BODY + 256 * 4096).check()
     with pytest.raises(ValueError, match="ics_hdr"):
         dataclasses.replace(h, op=1 << 16).pack()

@@ -238,6 +238,100 @@ static const struct ics_op *find(u16 op, u16 version)
     return NULL;
 }
 
+/* Pages in userspace: a reference count and the bytes. */
+struct page {
+    int refs;
+    u8 data[4096];
+};
+static int live_pages;
+
+static struct page *page_new(u8 fill)
+{
+    struct page *p = calloc(1, sizeof(*p));
+
+    p->refs = 1;
+    memset(p->data, fill, sizeof(p->data));
+    live_pages++;
+    return p;
+}
+
+void ics_put_pages(struct page *const *pages, unsigned int nr)
+{
+    for (unsigned int i = 0; pages && i < nr; i++) {
+        if (pages[i] && --pages[i]->refs == 0) {
+            free(pages[i]);
+            live_pages--;
+        }
+    }
+}
+
+int ics_test_srv_echo_pages(unsigned int from, const struct ics_test_echo_pages_req *req,
+                struct ics_test_echo_pages_rep *rep)
+{
+    for (u32 i = 0; i < req->data_count; i++) {
+        req->data[i]->refs++;   /* get_page(): the reply's reference */
+        rep->data[i] = req->data[i];
+    }
+    rep->data_count = req->data_count;
+    rep->seq = req->seq + from;
+    return req->seq == 13 ? -EPERM : 0;   /* a failing handler's pages are put */
+}
+
+/* The ICS core for pages: the receiver gets copies, each side puts its own. */
+static struct page **copy_pages(struct page *const *pages, unsigned int nr)
+{
+    struct page **out = calloc(nr + 1, sizeof(*out));
+
+    for (unsigned int i = 0; i < nr; i++) {
+        out[i] = page_new(0);
+        memcpy(out[i]->data, pages[i]->data, sizeof(out[i]->data));
+    }
+    return out;
+}
+
+int ics_call_pages(unsigned int node, enum ics_chan chan, u16 service, u16 op,
+           u16 op_version, const void *req, size_t req_len,
+           struct page *const *req_pages, unsigned int nr_req_pages,
+           struct ics_msg *rep, size_t rep_cap, unsigned int rep_max_pages,
+           unsigned long timeout)
+{
+    const struct ics_op *o = find(op, op_version);
+    struct ics_msg q = {}, r = {};
+    int ret;
+
+    memset(rep, 0, sizeof(*rep));
+    CHECK(node == 2 && chan == ICS_CHAN_BULK && service == ICS_TEST_ICS_SERVICE);
+    CHECK(timeout == 100 && rep_cap == o->rep_max && rep_max_pages == o->rep_pages);
+    if (!o || !o->dispatch_pages)
+        return -EPROTONOSUPPORT;
+    CHECK((req_pages != NULL) == (o->req_pages != 0) && nr_req_pages <= o->req_pages);
+    q.buf = malloc(req_len + 1);
+    memcpy(q.buf, req, req_len);
+    q.len = req_len;
+    q.pages = copy_pages(req_pages, nr_req_pages);
+    q.nr_pages = nr_req_pages;
+    r.buf = malloc(o->rep_max + 1);
+    r.len = o->rep_max;
+    r.pages = calloc(o->rep_pages + 1, sizeof(*r.pages));
+    ret = o->dispatch_pages(5, &q, &r);
+    ics_put_pages(q.pages, q.nr_pages);    /* the request's: ICS puts them */
+    free(q.pages);
+    free(q.buf);
+    if (ret >= 0) {
+        CHECK((size_t)ret <= o->rep_max && r.nr_pages <= o->rep_pages);
+        rep->buf = r.buf;
+        rep->len = ret;
+        rep->pages = copy_pages(r.pages, r.nr_pages);
+        rep->nr_pages = r.nr_pages;
+    } else {
+        free(r.buf);
+        CHECK(r.nr_pages == 0);
+    }
+    ics_put_pages(r.pages, r.nr_pages);    /* sent: ICS puts them */
+    free(r.pages);
+    return ret < 0 ? ret : 0;
+}
+
 /* The ICS core, minus the network: copy, dispatch as node 5, copy back. */
 static int deliver(unsigned int node, enum ics_chan chan, u16 service, u16 op, u16 op_version,
            const void *req, size_t req_len, bool oneway, void *rep, size_t rep_cap,
@@ -335,7 +429,7 @@ int main(void)
     int ret, n, ok;
 
     /* the service table */
-    CHECK(ics_test_ics_service.id == 1 && ics_test_ics_service.nr_ops == 4);
+    CHECK(ics_test_ics_service.id == 1 && ics_test_ics_service.nr_ops == 5);
     CHECK(ics_test_ics_service.chan == ICS_CHAN_BULK && !ics_test_ics_service.owner);
     CHECK(!strcmp(ics_test_ics_service.name, "ics_test"));
     CHECK(find(1, 1) && !find(1, 1)->oneway && find(1, 1)->rep_max == 0);
@@ -373,6 +467,47 @@ int main(void)
     CHECK(ics_ics_test_info(2, &ireq, irep, 100) == -EBADMSG);
     CHECK(ics_ics_test_null(2, &nreq, &nrep, 100) == -EMSGSIZE);
     corrupt_reply = 0;
+
+    /* pages<N>: the stub sends the caller's pages; the reply's are the caller's */
+    {
+        struct ics_test_echo_pages_req *preq = calloc(1, sizeof(*preq));
+        struct ics_test_echo_pages_rep *prep = calloc(1, sizeof(*prep));
+
+        o = find(ICS_TEST_ICS_OP_ECHO_PAGES, 1);
+        CHECK(o && o->dispatch_pages && !o->dispatch && o->req_pages == 16 &&
+              o->rep_pages == 16 && o->rep_max == 8);
+        preq->seq = 3;
+        preq->data_count = 2;
+        preq->data[0] = page_new(0x11);
+        preq->data[1] = page_new(0x22);
+        CHECK(ics_ics_test_echo_pages(2, preq, prep, 100) == 0);
+        CHECK(prep->seq == 8 && prep->data_count == 2 && prep->data[0]->data[4095] == 0x11 &&
+              prep->data[1]->data[0] == 0x22 && prep->data[0] != preq->data[0]);
+        CHECK(prep->data[0]->refs == 1 && preq->data[0]->refs == 1 && live_pages == 4);
+        ics_put_pages(prep->data, prep->data_count);
+        CHECK(live_pages == 2);
+        preq->seq = 13;
+        CHECK(ics_ics_test_echo_pages(2, preq, prep, 100) == -EPERM && live_pages == 2);
+        preq->seq = 1;
+        preq->data_count = 17;
+        CHECK(ics_ics_test_echo_pages(2, preq, prep, 100) == -EMSGSIZE && live_pages == 2);
+        preq->data_count = 0;
+        CHECK(ics_ics_test_echo_pages(2, preq, prep, 100) == 0 && prep->data_count == 0);
+        /* a request whose count is not the number of pages that came */
+        {
+            u8 body[8] = { 1, 0, 0, 0, 9, 0, 0, 0 };
+            struct ics_msg q = { .buf = body, .len = sizeof(body) };
+            struct ics_msg r = { .buf = buf, .len = o->rep_max };
+            struct page *none[16] = {};
+
+            r.pages = none;
+            CHECK(o->dispatch_pages(5, &q, &r) == -EBADMSG && r.nr_pages == 0);
+        }
+        ics_put_pages(preq->data, 2);
+        CHECK(live_pages == 0);
+        free(prep);
+        free(preq);
+    }
 
     /* dispatch rejects malformed requests */
     o = find(ICS_TEST_ICS_OP_ECHO, 1);

@@ -9,7 +9,15 @@ import pytest
 
 from genmod.errors import GenmodError
 from genmod.ics import names, parse, parse_file
-from genmod.ics.model import ArrayType, BytesType, Chan, ScalarType, SpecError, StringType
+from genmod.ics.model import (
+    ArrayType,
+    BytesType,
+    Chan,
+    PagesType,
+    ScalarType,
+    SpecError,
+    StringType,
+)
 
 REPO = Path(__file__).resolve().parents[2]
 ICS_TEST = REPO / "kernel" / "ics" / "ics_test.ics"
@@ -21,13 +29,19 @@ def test_ics_test_spec() -> None:
     assert (svc.name, svc.id, svc.chan, svc.source) == ("ics_test", 1, Chan.BULK, "ics_test.ics")
     assert [(op.name, op.id, op.version, op.oneway) for op in svc.ops] == [
         ("null", 1, 1, False), ("echo", 2, 1, False), ("ping", 3, 1, True), ("info", 4, 1, False),
+        ("echo_pages", 5, 1, False),
     ]
-    null, echo, ping, info = svc.ops
+    null, echo, ping, info, echo_pages = svc.ops
     assert null.req.empty and null.rep is not None and null.rep.empty
     assert [f.name for f in echo.req.fields] == ["seq", "data"]
     assert echo.req.fields[1].type == BytesType(65536)
     assert echo.req.max_size == 4 + 4 + 65536 and echo.req.min_size == 8
     assert ping.rep is None and ping.req.max_size == 12
+    # pages travel after the packed message: only their count is in it
+    assert echo_pages.paged and not echo.paged
+    assert echo_pages.req.pages is not None and echo_pages.req.pages.type == PagesType(16)
+    assert echo_pages.req.max_size == 4 + 4 and [f.name for f in echo_pages.req.head.fields] == [
+        "seq"]
     assert info.rep is not None
     node, release, peers = info.rep.fields
     assert isinstance(node.type, ScalarType) and node.type.int_type.name == "u32"
@@ -133,6 +147,17 @@ BAD = [
      r"bad.ics:2:1: generated C name 'ics_set_peer' collides with the one from ics.h"),
     (HEAD + "call a_b 1 v1 () -> ();\ncall a__b 2 v1 () -> ();\n",
      r"bad.ics:3:1: generated Python class 'ABReq' collides"),
+    # pages<N>: calls only, the last field, at most ICS_MAX_PAGES
+    (HEAD + "oneway a 1 v1 (pages<4> p);\n",
+     r"bad.ics:2:16: pages<N> field 'p' in the 'a' message: only calls carry pages"),
+    (HEAD + "call a 1 v1 (pages<4> p, u8 x) -> ();\n",
+     r"bad.ics:2:14: pages<N> field 'p' must be the last field of the 'a' request"),
+    (HEAD + "call a 1 v1 () -> (pages<4> p, pages<4> q);\n",
+     r"bad.ics:2:20: pages<N> field 'p' must be the last field of the 'a' reply"),
+    (HEAD + "call a 1 v1 (pages<257> p) -> ();\n",
+     r"bad.ics:2:20: pages bound 257 out of range 1\.\.256"),
+    (HEAD + "call a 1 v1 (u32 p_count, pages<4> p) -> ();\n",
+     r"bad.ics:2:27: C struct member 'p_count' collides with the one from bad.ics:2:14"),
 ]
 
 

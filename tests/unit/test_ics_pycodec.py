@@ -52,12 +52,12 @@ def ics_test(gen: Path) -> ModuleType:
 def test_constants_and_decoders(zoo: ModuleType, ics_test: ModuleType) -> None:
     assert (ics_test.SERVICE, ics_test.SERVICE_NAME, ics_test.CHAN) == (1, "ics_test", 1)
     assert (ics_test.OP_ECHO, ics_test.OP_ECHO_VERSION, ics_test.OP_PING) == (2, 1, 3)
-    assert ics_test.OP_NAMES == {1: "null", 2: "echo", 3: "ping", 4: "info"}
+    assert ics_test.OP_NAMES == {1: "null", 2: "echo", 3: "ping", 4: "info", 5: "echo_pages"}
     assert (ics_test.KIND_CALL, ics_test.KIND_REPLY, ics_test.KIND_ONEWAY) == (1, 2, 3)
     d = ics_test.DECODERS
     assert d[(1, 2, 1, 1)] is ics_test.EchoReq and d[(1, 2, 1, 2)] is ics_test.EchoRep
     assert d[(1, 3, 1, 3)] is ics_test.PingReq and (1, 3, 1, 1) not in d
-    assert len(d) == 7
+    assert len(d) == 9
     assert ics_test.EchoReq.MAX_SIZE == 65544 and ics_test.InfoRep.MAX_SIZE == 328
     assert zoo.IntsReq.VERSION == 3 and zoo.NothingReq.KIND == 3 and zoo.SERVICE == 4242
     for (svc, op, ver, kind), cls in {**d, **zoo.DECODERS}.items():
@@ -167,3 +167,24 @@ def test_generated_python_needs_only_the_stdlib(gen: Path) -> None:
     text = (gen / "zoo_ics.py").read_text()
     imports = {ln.split()[1] for ln in text.splitlines() if ln.startswith(("import ", "from "))}
     assert imports <= {"__future__", "dataclasses", "struct", "collections.abc", "typing"}
+
+
+def test_pages_travel_after_the_message_with_their_count_first(ics_test: ModuleType) -> None:
+    """echo_pages: the count of its pages<16> field first, then seq, then the pages."""
+    pages = (b"\x01" * 4096, bytes(range(256)) * 16)
+    req = ics_test.EchoPagesReq(seq=7, data=pages)
+    body = req.pack()
+    assert body == b"\x02\0\0\0" + b"\x07\0\0\0" + pages[0] + pages[1]
+    assert ics_test.EchoPagesReq.unpack(body) == req
+    assert ics_test.EchoPagesReq.MAX_SIZE == 8  # the pages are not in the packed message
+    assert ics_test.EchoPagesRep.unpack(b"\0\0\0\0\x05\0\0\0").data == ()
+    for bad, why in [(body[:-1], "bytes after the other fields for 2 pages"),
+                     (body + b"x", "bytes after the other fields"),
+                     (b"\x11\0\0\0" + body[4:], "count 17 of data over its bound 16"),
+                     (b"\x01\0", "short body")]:
+        with pytest.raises(ValueError, match=why):
+            ics_test.EchoPagesReq.unpack(bad)
+    with pytest.raises(ValueError, match=r"data\[0\]: not 4096 bytes"):
+        ics_test.EchoPagesReq(seq=1, data=(b"short",)).pack()
+    with pytest.raises(ValueError, match="count 17 over its bound 16"):
+        ics_test.EchoPagesReq(seq=1, data=(b"\0" * 4096,) * 17).pack()
