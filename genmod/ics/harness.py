@@ -31,7 +31,6 @@ from genmod.ics.model import (
     BytesType,
     Kind,
     Message,
-    PagesType,
     ScalarType,
     Service,
     StringType,
@@ -354,8 +353,6 @@ def random_values(msg: Message, rng: random.Random) -> dict[str, Any]:
         elif isinstance(t, StringType):
             raw = bytes(rng.randint(1, 255) for _ in range(_rand_len(rng, t.bound)))
             v = raw.decode("utf-8", "surrogateescape")
-        elif isinstance(t, PagesType):
-            v = tuple(rng.randbytes(4096) for _ in range(_rand_len(rng, t.bound)))
         else:
             assert isinstance(t, ArrayType)
             v = tuple(_rand_int(rng, t.elem.min, t.elem.max)

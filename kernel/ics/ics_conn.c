@@ -113,32 +113,22 @@ static bool ics_no_local_memory(int err)
 /* ---------------------------------------------------------------- sending */
 
 /*
- * Sends @nr_pages whole pages after the rest of a frame, in one sendmsg
- * from where they are: TCP copies them into its buffers (kernel TLS
- * encrypts them) straight from the pages, never through a buffer of
- * ours.  Returns how many bytes went, or an error.
+ * One bio_vec per whole page of @pages, so that one sendmsg or recvmsg
+ * moves them straight from or into the pages, never through a buffer of
+ * ours (TCP copies them, kernel TLS encrypts or decrypts them in place).
  */
-static int ics_send_pages(struct socket *sock, struct page *const *pages,
-			  unsigned int nr_pages)
+static struct bio_vec *ics_pages_bvec(struct page *const *pages,
+				      unsigned int nr)
 {
-	struct msghdr msg = { .msg_flags = MSG_NOSIGNAL };
-	struct bio_vec *bvec;
+	struct bio_vec *bvec = kmalloc_array(nr, sizeof(*bvec), GFP_KERNEL);
 	unsigned int i;
-	int ret;
 
-	bvec = kmalloc_array(nr_pages, sizeof(*bvec), GFP_KERNEL);
-	if (!bvec)
-		return -ENOMEM;
-	for (i = 0; i < nr_pages; i++) {
+	for (i = 0; bvec && i < nr; i++) {
 		bvec[i].bv_page = pages[i];
 		bvec[i].bv_offset = 0;
 		bvec[i].bv_len = ICS_PAGE_SIZE;
 	}
-	iov_iter_bvec(&msg.msg_iter, ITER_SOURCE, bvec, nr_pages,
-		      (size_t)nr_pages * ICS_PAGE_SIZE);
-	ret = sock_sendmsg(sock, &msg);
-	kfree(bvec);
-	return ret;
+	return bvec;
 }
 
 int ics_conn_send_raw(struct ics_conn *conn, const struct kvec *vec,
@@ -148,10 +138,20 @@ int ics_conn_send_raw(struct ics_conn *conn, const struct kvec *vec,
 	struct msghdr msg = {
 		.msg_flags = MSG_NOSIGNAL | (nr_pages ? MSG_MORE : 0),
 	};
+	struct msghdr page_msg = { .msg_flags = MSG_NOSIGNAL };
 	size_t page_bytes = (size_t)nr_pages * ICS_PAGE_SIZE;
+	struct bio_vec *bvec = NULL;
 	sigset_t saved;
 	int ret;
 
+	/* before anything goes: no memory for it must not cut a frame */
+	if (nr_pages) {
+		bvec = ics_pages_bvec(pages, nr_pages);
+		if (!bvec)
+			return -ENOMEM;
+		iov_iter_bvec(&page_msg.msg_iter, ITER_SOURCE, bvec, nr_pages,
+			      page_bytes);
+	}
 	mutex_lock(&conn->send_lock);
 	if (test_bit(ICS_CONN_DEAD, &conn->flags) || !conn->sock) {
 		ret = -ENOTCONN;
@@ -161,7 +161,7 @@ int ics_conn_send_raw(struct ics_conn *conn, const struct kvec *vec,
 	ics_signals_hold(&saved);
 	ret = kernel_sendmsg(conn->sock, &msg, (struct kvec *)vec, nr, total);
 	if (ret == total && nr_pages) {
-		ret = ics_send_pages(conn->sock, pages, nr_pages);
+		ret = sock_sendmsg(conn->sock, &page_msg);
 		/* the head went: anything short of every page is a cut frame */
 		ret = ret == page_bytes ? total : ret < 0 ? ret : -EPIPE;
 		if (ret == -ENOMEM || ret == -ENOBUFS)
@@ -191,6 +191,7 @@ int ics_conn_send_raw(struct ics_conn *conn, const struct kvec *vec,
 			    conn->node, total, ret);
 out:
 	mutex_unlock(&conn->send_lock);
+	kfree(bvec);
 	return ret;
 }
 
@@ -285,6 +286,7 @@ static void ics_conn_release(struct kref *ref)
 		sock_release(conn->sock);
 	kvfree(conn->rx_body);
 	ics_free_pages(conn->rx_pages, le32_to_cpu(conn->rx_nr_pages));
+	kfree(conn->rx_bvec);
 	ics_auth_free(conn->hs);
 	kfree(conn);
 }
@@ -498,6 +500,8 @@ static int ics_rx_deliver(struct ics_conn *conn)
 	conn->rx_body = NULL;
 	conn->rx_pages = NULL;
 	conn->rx_nr_pages = 0;
+	kfree(conn->rx_bvec);
+	conn->rx_bvec = NULL;
 	conn->rx_got = 0;
 	ics_count(ICS_CNT_FRAMES_RX);
 	ics_count_add(ICS_CNT_BYTES_RX, sizeof(conn->rx_hdr) + len);
@@ -550,6 +554,12 @@ static int ics_rx_paged_start(struct ics_conn *conn, size_t len)
 		if (!conn->rx_pages[n])
 			goto nomem;
 	}
+	n = le32_to_cpu(conn->rx_nr_pages);
+	if (n) {
+		conn->rx_bvec = ics_pages_bvec(conn->rx_pages, n);
+		if (!conn->rx_bvec)
+			goto nomem;
+	}
 	memcpy(conn->rx_body, &conn->rx_nr_pages, sizeof(conn->rx_nr_pages));
 	return 0;
 nomem:
@@ -564,25 +574,13 @@ nomem:
 /* Reads what has arrived of the pages, @done bytes of which are in. */
 static int ics_recv_pages(struct ics_conn *conn, size_t done)
 {
-	unsigned int nr = le32_to_cpu(conn->rx_nr_pages), i;
+	unsigned int nr = le32_to_cpu(conn->rx_nr_pages);
 	struct msghdr msg = { };
-	struct bio_vec *bvec;
-	int ret;
 
-	bvec = kmalloc_array(nr, sizeof(*bvec), GFP_KERNEL);
-	if (!bvec)
-		return -ENOMEM;
-	for (i = 0; i < nr; i++) {
-		bvec[i].bv_page = conn->rx_pages[i];
-		bvec[i].bv_offset = 0;
-		bvec[i].bv_len = ICS_PAGE_SIZE;
-	}
-	iov_iter_bvec(&msg.msg_iter, ITER_DEST, bvec, nr,
+	iov_iter_bvec(&msg.msg_iter, ITER_DEST, conn->rx_bvec, nr,
 		      (size_t)nr * ICS_PAGE_SIZE);
 	iov_iter_advance(&msg.msg_iter, done);
-	ret = ics_recv_msg(conn, &msg);
-	kfree(bvec);
-	return ret;
+	return ics_recv_msg(conn, &msg);
 }
 
 /*

@@ -133,6 +133,7 @@ struct ics_conn {
 	size_t rx_head;		/* ICS_KIND_PAGES: bytes of body before the pages */
 	__le32 rx_nr_pages;	/* ICS_KIND_PAGES: the count, as it came */
 	struct page **rx_pages;
+	struct bio_vec *rx_bvec;	/* over rx_pages, for recvmsg */
 	/* until authenticated */
 	struct ics_handshake *hs;
 	unsigned long hs_deadline;

@@ -47,7 +47,6 @@
 #define MIG_PULL_WINDOW		(2UL << 20)	/* address space per window */
 #define MIG_KEPT_RUN_MAX	4096		/* pages per kept[] entry */
 #define MIG_PAGE_BATCH		16		/* pages per GUP or mapping batch */
-/* Pages that become the process's: lowmem, so page_address() works. */
 /* Staged pages nobody restored go after this. */
 #define MIG_STAGE_TIMEOUT	(60 * HZ * ICS_SLOW_KERNEL_FACTOR)
 /* A pre-copy pulls everything; it may take a while on a slow link. */
