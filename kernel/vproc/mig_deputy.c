@@ -7,7 +7,8 @@
  * exit status (so its parent's wait() sees exactly that), and is the task
  * the process is restored into when it comes home.  The process's
  * children stay the deputy's: the process's wait()s elsewhere are run here
- * by the deputy, as itself (mig.wait).
+ * by the deputy, as itself (mig.wait), and so are its setpgid(0, pgid)
+ * and setsid() (mig.setgroup): the deputy holds its place in the groups.
  */
 #define pr_fmt(fmt) KBUILD_MODNAME ": " fmt
 
@@ -18,6 +19,7 @@
 #include <linux/sched/task.h>
 #include <linux/slab.h>
 #include <linux/ssi.h>
+#include <linux/syscalls.h>
 #include <linux/tty.h>
 #include <linux/workqueue.h>
 
@@ -34,15 +36,24 @@ static DEFINE_SPINLOCK(mig_dep_lock);
 #define MIG_DEPUTY_HANDLER	((__sighandler_t)2)
 
 /*
- * How long mig.wait waits for the deputy to run it (it may be forwarding
- * a signal to a process that is moving): then the process asks again.
+ * How long mig.wait or mig.setgroup waits for the deputy to run it (it may
+ * be forwarding a signal to a process that is moving): then the process
+ * asks again.
  */
-#define MIG_WAIT_QUEUED		(2 * HZ)
+#define MIG_JOB_QUEUED		(2 * HZ)
 
-/* A wait of the process, for the deputy to run as itself. */
-struct mig_wait_job {
-	struct list_head link;		/* in mig_deputy.waits while queued */
-	struct ssi_wait *w;
+enum mig_job_kind {
+	MIG_JOB_WAIT,
+	MIG_JOB_SETPGID,
+	MIG_JOB_SETSID,
+};
+
+/* A call of the process, for the deputy to make as itself. */
+struct mig_job {
+	struct list_head link;		/* in mig_deputy.jobs while queued */
+	enum mig_job_kind kind;
+	struct ssi_wait *w;		/* MIG_JOB_WAIT */
+	pid_t pgid, sid;		/* MIG_JOB_SET*: asked; then the deputy's */
 	long ret;
 	struct completion done;
 };
@@ -87,7 +98,7 @@ struct mig_deputy *mig_deputy_alloc(struct task_struct *task)
 	dep->pid = task_tgid_nr(task);
 	dep->task = get_task_struct(task);
 	init_waitqueue_head(&dep->wq);
-	INIT_LIST_HEAD(&dep->waits);
+	INIT_LIST_HEAD(&dep->jobs);
 	return dep;
 }
 
@@ -120,17 +131,17 @@ static void mig_deputy_release_tids(struct mig_deputy *dep)
 
 static void mig_deputy_unlist(struct mig_deputy *dep)
 {
-	struct mig_wait_job *job, *tmp;
-	LIST_HEAD(waits);
+	struct mig_job *job, *tmp;
+	LIST_HEAD(jobs);
 
 	mig_deputy_release_tids(dep);	/* gone, or its threads end here */
 	spin_lock(&mig_dep_lock);
 	list_del_init(&dep->link);
 	dep->closing = true;
-	list_splice_init(&dep->waits, &waits);
+	list_splice_init(&dep->jobs, &jobs);
 	spin_unlock(&mig_dep_lock);
 	/* the process is here again or gone: its children are no one's there */
-	list_for_each_entry_safe(job, tmp, &waits, link) {
+	list_for_each_entry_safe(job, tmp, &jobs, link) {
 		list_del_init(&job->link);
 		job->ret = -ECHILD;
 		complete(&job->done);
@@ -259,65 +270,109 @@ void mig_deputy_nodedown(unsigned int node)
 }
 
 /*
- * mig.wait from @from: run @w as deputy @pid, whose process runs there.
- * Nothing ready comes back as 0, a deputy too busy to answer in time as
- * -EAGAIN (the process asks again), no deputy as -ECHILD.
+ * Queue @job for deputy @pid, whose process runs on @from, and wait for
+ * its result.  A deputy too busy to take it in time: -EAGAIN (the process
+ * asks again); no deputy: -ECHILD.
  */
-long mig_deputy_wait(pid_t pid, unsigned int from, struct ssi_wait *w)
+static long mig_deputy_job(pid_t pid, unsigned int from, struct mig_job *job)
 {
 	struct mig_deputy *dep = mig_deputy_find(pid);
-	struct mig_wait_job job = { .w = w };
 	long ret = 0;
 
 	if (!dep)
 		return -ECHILD;
-	init_completion(&job.done);
+	init_completion(&job->done);
 	spin_lock(&mig_dep_lock);
 	if (dep->node != from)
 		ret = -EPERM;		/* only where it runs may ask */
 	else if (dep->closing)
 		ret = -ECHILD;
 	else
-		list_add_tail(&job.link, &dep->waits);
+		list_add_tail(&job->link, &dep->jobs);
 	spin_unlock(&mig_dep_lock);
 	if (ret) {
 		mig_deputy_put(dep);
 		return ret;
 	}
 	wake_up(&dep->wq);
-	if (!wait_for_completion_timeout(&job.done, MIG_WAIT_QUEUED)) {
+	if (!wait_for_completion_timeout(&job->done, MIG_JOB_QUEUED)) {
 		spin_lock(&mig_dep_lock);
-		if (!list_empty(&job.link)) {
-			list_del_init(&job.link);
+		if (!list_empty(&job->link)) {
+			list_del_init(&job->link);
 			ret = -EAGAIN;
 		}
 		spin_unlock(&mig_dep_lock);
 		/* taken: the deputy runs it without blocking; wait for it */
 		if (!ret)
-			wait_for_completion(&job.done);
+			wait_for_completion(&job->done);
 	}
 	if (!ret)
-		ret = job.ret;
+		ret = job->ret;
 	mig_deputy_put(dep);
 	return ret;
 }
 
-/* Run the process's queued waits as the deputy, whose children they are. */
-static void mig_deputy_run_waits(struct mig_deputy *dep)
+/*
+ * mig.wait from @from: run @w as deputy @pid, whose process runs there.
+ * Nothing ready comes back as 0, a busy deputy as -EAGAIN, no deputy as
+ * -ECHILD.
+ */
+long mig_deputy_wait(pid_t pid, unsigned int from, struct ssi_wait *w)
 {
-	struct mig_wait_job *job;
+	struct mig_job job = { .kind = MIG_JOB_WAIT, .w = w };
+
+	return mig_deputy_job(pid, from, &job);
+}
+
+/*
+ * mig.setgroup from @from: deputy @pid makes its process's setpgid(0,
+ * @pgid) (@session: setsid()) as itself; the syscall's result, and in
+ * @out_pgid and @out_sid the deputy's group and session after it.
+ */
+long mig_deputy_setgroup(pid_t pid, unsigned int from, pid_t pgid,
+			 bool session, pid_t *out_pgid, pid_t *out_sid)
+{
+	struct mig_job job = {
+		.kind = session ? MIG_JOB_SETSID : MIG_JOB_SETPGID,
+		.pgid = pgid,
+	};
+	long ret = mig_deputy_job(pid, from, &job);
+
+	*out_pgid = job.pgid;
+	*out_sid = job.sid;
+	return ret;
+}
+
+/* Run the process's queued calls as the deputy, whose children they are. */
+static void mig_deputy_run_jobs(struct mig_deputy *dep)
+{
+	struct mig_job *job;
 
 	for (;;) {
 		spin_lock(&mig_dep_lock);
-		job = list_first_entry_or_null(&dep->waits,
-					       struct mig_wait_job, link);
+		job = list_first_entry_or_null(&dep->jobs, struct mig_job,
+					       link);
 		if (job)
 			list_del_init(&job->link);
 		spin_unlock(&mig_dep_lock);
 		if (!job)
 			return;
-		job->w->options |= WNOHANG;
-		job->ret = ssi_wait_children(job->w);
+		switch (job->kind) {
+		case MIG_JOB_WAIT:
+			job->w->options |= WNOHANG;
+			job->ret = ssi_wait_children(job->w);
+			break;
+		case MIG_JOB_SETPGID:
+			job->ret = ksys_setpgid(0, job->pgid);
+			break;
+		case MIG_JOB_SETSID:
+			job->ret = ksys_setsid();
+			break;
+		}
+		if (job->kind != MIG_JOB_WAIT) {
+			job->pgid = task_pgrp_vnr(current);
+			job->sid = task_session_vnr(current);
+		}
 		complete(&job->done);
 	}
 }
@@ -486,7 +541,7 @@ int mig_deputy_run(struct mig_deputy *dep)
 		wait_event_interruptible(dep->wq, dep->exited ||
 					 dep->homecoming ||
 					 READ_ONCE(dep->stop_signr) ||
-					 !list_empty_careful(&dep->waits) ||
+					 !list_empty_careful(&dep->jobs) ||
 					 signal_pending(current));
 		if (fatal_signal_pending(current)) {
 			mig_deputy_forward_kill(dep);
@@ -495,7 +550,7 @@ int mig_deputy_run(struct mig_deputy *dep)
 		}
 		if (signal_pending(current))
 			mig_deputy_drain_signals(dep);
-		mig_deputy_run_waits(dep);
+		mig_deputy_run_jobs(dep);
 
 		spin_lock(&mig_dep_lock);
 		stop = dep->stop_signr;

@@ -19,7 +19,9 @@
 #include <linux/mm.h>
 #include <linux/mman.h>
 #include <linux/module.h>
+#include <linux/magic.h>
 #include <linux/personality.h>
+#include <linux/proc_fs.h>
 #include <linux/ptrace.h>
 #include <linux/regset.h>
 #include <linux/sched/mm.h>
@@ -167,11 +169,39 @@ static bool mig_shared_fs(struct file *file)
 	return false;
 }
 
+/*
+ * A file under /proc/<pid> of the moving process itself: /proc/<pid>
+ * follows the process, so the same path on the target names the same
+ * entry.  Left behind, it would answer only where the process is no more
+ * (ESRCH; its home, where the deputy stands in, is the exception).
+ */
+static bool mig_own_proc_file(struct file *file)
+{
+	struct super_block *sb = file_inode(file)->i_sb;
+	struct dentry *d = file->f_path.dentry;
+	struct name_snapshot name;
+	int nr;
+	bool own;
+
+	if (sb->s_magic != PROC_SUPER_MAGIC || IS_ROOT(d))
+		return false;
+	/* procfs never renames: the chain is stable while the file pins it */
+	while (!IS_ROOT(d->d_parent))
+		d = d->d_parent;
+	take_dentry_name_snapshot(&name, d);
+	own = !kstrtoint(name.name.name, 10, &nr) &&
+	      nr == task_tgid_nr_ns(current, proc_pid_ns(sb));
+	release_dentry_name_snapshot(&name);
+	return own;
+}
+
 /* A file the target can open by path as the very same file. */
 static bool mig_reopenable(struct file *file)
 {
 	struct inode *inode = file_inode(file);
 
+	if (mig_own_proc_file(file))
+		return S_ISREG(inode->i_mode) || S_ISDIR(inode->i_mode);
 	if (mig_shared_fs(file) && !(file->f_mode & FMODE_WRITE))
 		return S_ISREG(inode->i_mode) || S_ISDIR(inode->i_mode);
 	/* Stateless character devices, the same on every node. */

@@ -112,8 +112,8 @@ struct mig_deputy {
 	bool exited;
 	int exit_status;
 	struct mig_in *homecoming;	/* the process comes back: restore it */
-	struct list_head waits;		/* mig_wait_job: waits to run as us */
-	bool closing;			/* it ends: no more waits */
+	struct list_head jobs;		/* mig_job: calls to make as us */
+	bool closing;			/* it ends: no more jobs */
 	int stop_signr;			/* the process stopped: stop with it */
 	unsigned int remote_conts;	/* SIGCONTs we sent: not forwarded */
 	/* the other threads' numbers, kept from reuse here while it is away */
@@ -204,6 +204,7 @@ void mig_in_put(struct mig_in *in);
 int mig_reaped(pid_t pid, int status);
 int mig_migrant_ppid(pid_t pid, pid_t *ppid);
 pid_t mig_migrant_group(struct task_struct *task, bool session);
+void mig_migrant_set_group(pid_t pid, pid_t pgid, pid_t sid);
 unsigned int mig_migrant_home(pid_t pid);
 u64 mig_migrant_keepers(pid_t pid);
 void mig_migrant_drop_keeper(pid_t pid, unsigned int node);
@@ -229,6 +230,8 @@ int mig_deputy_homecoming(struct mig_in *in);
 unsigned int mig_deputy_node(struct task_struct *task);
 void mig_deputy_nodedown(unsigned int node);
 long mig_deputy_wait(pid_t pid, unsigned int from, struct ssi_wait *w);
+long mig_deputy_setgroup(pid_t pid, unsigned int from, pid_t pgid,
+			 bool session, pid_t *out_pgid, pid_t *out_sid);
 int mig_deputy_jobctl(pid_t pid, int status, unsigned int from);
 
 /* mig_tids.c */

@@ -413,6 +413,18 @@ int mig_srv_wait(unsigned int from, const struct mig_wait_req *req,
 	return 0;
 }
 
+int mig_srv_setgroup(unsigned int from, const struct mig_setgroup_req *req,
+		     struct mig_setgroup_rep *rep)
+{
+	long ret;
+
+	if (req->setsid > 1 || (req->setsid && req->pgid))
+		return -EINVAL;
+	ret = mig_deputy_setgroup(req->pid, from, req->pgid, req->setsid,
+				  &rep->pgid, &rep->sid);
+	return ret < 0 ? ret : 0;
+}
+
 int mig_srv_move(unsigned int from, const struct mig_move_req *req,
 		 struct mig_move_rep *rep)
 {
@@ -668,6 +680,42 @@ static pid_t mig_getppid(struct task_struct *task)
 }
 
 /*
+ * setpgid(0, @pgid) or setsid() (@session) of current, a process restored
+ * here: its deputy at home makes it (mig.setgroup), and the groups it
+ * reports become the process's here (mig_migrant_group()).  A child
+ * forked here (no record of its own) has local groups, and a process
+ * whose home is gone (no deputy left) has only those: both call locally.
+ */
+static bool mig_setgroup(pid_t pgid, bool session, long *ret)
+{
+	pid_t pid = task_tgid_nr(current);
+	unsigned int home = mig_migrant_home(pid);
+	struct mig_setgroup_req req = {
+		.pid = pid,
+		.pgid = pgid,
+		.setsid = session,
+	};
+	struct mig_setgroup_rep rep;
+	long err;
+
+	if (!home || home == mig_self)
+		return false;
+	/* a busy deputy (EAGAIN): it takes the call once it is free */
+	while ((err = ics_mig_setgroup(home, &req, &rep,
+				       MIG_CALL_TIMEOUT)) == -EAGAIN &&
+	       !fatal_signal_pending(current))
+		;
+	if (err == -ECHILD || err == -EHOSTDOWN)
+		return false;
+	if (!err) {
+		mig_migrant_set_group(pid, rep.pgid, rep.sid);
+		err = session ? rep.sid : 0;
+	}
+	*ret = err;
+	return true;
+}
+
+/*
  * One node's deputy of current runs @req as itself: the child's PID (and
  * @rep), 0 while none of its children is ready, -ECHILD when it has none.
  * Unreachable: those children are out of reach, as if gone (ECHILD); a
@@ -782,6 +830,7 @@ static const struct ssi_mig_ops mig_hooks = {
 	.rfork_wait = mig_rfork_wait,
 	.wait = mig_wait,
 	.group = mig_group,
+	.setgroup = mig_setgroup,
 };
 
 static void mig_nodedown(unsigned int node, u64 transition)

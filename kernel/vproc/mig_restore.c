@@ -541,6 +541,20 @@ pid_t mig_migrant_group(struct task_struct *task, bool session)
 	return nr;
 }
 
+/* Migrant @pid's group and session changed at home (mig.setgroup). */
+void mig_migrant_set_group(pid_t pid, pid_t pgid, pid_t sid)
+{
+	struct mig_migrant *mg;
+
+	spin_lock(&mig_in_lock);
+	mg = mig_migrant_find(pid);
+	if (mg) {
+		mg->pgid = pgid;
+		mg->sid = sid;
+	}
+	spin_unlock(&mig_in_lock);
+}
+
 unsigned int mig_migrant_home(pid_t pid)
 {
 	struct mig_migrant *mg;

@@ -10,6 +10,7 @@ rfile back to node 1.
 
 from __future__ import annotations
 
+import errno
 import os
 import re
 import time
@@ -407,6 +408,57 @@ def test_a_moved_process_keeps_its_process_group_and_session(
     n1.wait_until_succeeds(f"grep -q '^groups got' {out}", timeout=60)
     text = n1.succeed(f"cat {out}")
     assert "groups kid got 4 node 3" in text and "groups got 4 node 3" in text, text
+
+
+@pytest.mark.timeout(300)
+def test_setpgid_and_setsid_after_a_move_change_the_groups_at_home(
+        cluster: Cluster, prog: Path) -> None:
+    """Two jobs of a session-leading shell S move away from node 1: A to
+    node 2, where it makes a group of its own (setpgid(0, 0); then setsid()
+    fails with EPERM, as for any group leader), B to node 3, where it makes
+    a session of its own (setsid() returns its PID).  Their deputies at home
+    make the calls (mig.setgroup), so every node sees the new ids (ps,
+    getpgid/getsid from node 1) and signals follow them: kill(-A) and
+    kill(-B) from each node reach each once; kill(-S), their old group,
+    reaches neither.  Made locally, as before patch 0013, the deputies stayed
+    in S's group and kill(-S) reached both.  A goes home keeping its group."""
+    up(cluster)
+    n1 = cluster.node(1)
+    out = "/tmp/setgroup.out"
+    # the shell ignores SIGRTMIN+1 (35), which its group is sent below
+    start(n1, f"setsid sh -c 'trap \"\" 35; echo shell $$; {PROG} setgroup 2 pgid & "
+              f"{PROG} setgroup 3 sid & wait'", out)
+    n1.wait_until_succeeds(f"test $(grep -c '^setgroup ids' {out}) = 2",
+                           timeout=flavor().timeout(120))
+    text = n1.succeed(f"cat {out}")
+    shell = int(text.split()[1])
+    ids = {int(f[3]): f for f in (ln.split() for ln in text.splitlines())
+           if f[:2] == ["setgroup", "ids"]}
+    a = next(p for p, f in ids.items() if f[-1] == "2")
+    b = next(p for p, f in ids.items() if f[-1] == "3")
+    assert "setgroup setpgid 0 errno 0" in text, text
+    assert f"setgroup setsid -1 errno {errno.EPERM}" in text, text
+    assert f"setgroup setsid {b} errno 0" in text, text
+    assert ids[a][4:8] == ["pgid", str(a), "sid", str(shell)], text
+    assert ids[b][4:8] == ["pgid", str(b), "sid", str(b)], text
+    want = {a: [str(a), str(shell)], b: [str(b), str(b)]}
+    for nd in cluster.nodes:
+        for pid, w in want.items():
+            assert nd.succeed(f"ps -o pgid=,sid= -p {pid}").split() == w, (nd.name, pid)
+    asked = n1.succeed(f"python3 -c 'import os; print(*(f(p) for p in ({a}, {b}) "
+                       f"for f in (os.getpgid, os.getsid)))'").split()
+    assert asked == want[a] + want[b], asked
+    for nd in cluster.nodes:
+        for grp in (a, b, shell):
+            nd.succeed(f"/bin/kill -s RTMIN+1 -- -{grp}")
+    time.sleep(2)
+    goto(n1, a, 1)
+    n1.wait_until_succeeds(f'test "$(cat /proc/{a}/node)" = 1', timeout=120)
+    assert n1.succeed(f"ps -o pgid=,sid= -p {a}").split() == want[a]
+    n1.succeed(f"kill -TERM {a} {b}")
+    n1.wait_until_succeeds(f"test $(grep -c '^setgroup got' {out}) = 2", timeout=60)
+    got = n1.succeed(f"grep '^setgroup got' {out}")
+    assert "setgroup got 3 node 1" in got and "setgroup got 3 node 3" in got, got
 
 
 @pytest.mark.timeout(300)

@@ -209,23 +209,28 @@ def test_ctrl_c_on_the_terminal_reaches_the_moved_session(cluster: Cluster, soak
 
 
 @pytest.mark.timeout(300)
-def test_proc_files_held_across_a_move_are_read_and_written_through_rfile(
+def test_proc_files_of_the_process_held_across_a_move_follow_it(
         cluster: Cluster, soak: Path) -> None:
     """The soak's workloads read /proc/self/node (open, read, close): a move
-    that falls between the open and the read leaves the descriptor on node
-    1 behind rfile.  Such /proc files have ->read/->write but no
-    ->read_iter/->write_iter; read and written through the proxy they give
-    the held file's answer (the deputy's node: where the process runs), not
-    EINVAL."""
+    can fall between the open and the read.  A /proc/<pid> file of the moving
+    process is reopened on the target by its path, as the same entry of the
+    same process, wherever it was opened: read and written there it gives
+    the process's answer (the node it runs on), not ESRCH.  Before, such a
+    file stayed behind rfile on the node that opened it, which answered only
+    where the process had a deputy (its home): opened on node 3 after a move
+    1 -> 3 and read after 3 -> 2 it failed with ESRCH (the soak's TCP client
+    printed node 0, debug run of 2026-12-04)."""
     cluster.bring_up(modules=MODULES)
     nd = cluster.node(1)
-    f = nd.succeed(f"{SOAK} held /proc/self/node 2 </dev/null | cat").split()
-    assert f[1:3] == ["migrate", "0"] and f[-1] == "2", f
-    assert f[7:11] == ["read", "2", "errno", "0"] and f[14] == "2_", f"read through the proxy: {f}"
-    f = nd.succeed(f"{SOAK} held /proc/self/oom_score_adj 3 123 </dev/null | cat").split()
-    assert f[1:3] == ["migrate", "0"] and f[-1] == "3", f
-    assert f[3:7] == ["wrote", "3", "errno", "0"], f"write through the proxy: {f}"
-    assert f[9:11] == ["errno", "0"] and f[14] == "123_", f"read back through the proxy: {f}"
+    for to in ("2", "3:2"):
+        f = nd.succeed(f"{SOAK} held /proc/self/node {to} </dev/null | cat").split()
+        assert f[1:3] == ["migrate", "0"] and f[-1] == "2", f
+        assert f[7:11] == ["read", "2", "errno", "0"] and f[14] == "2_", f"read after {to}: {f}"
+    for to in ("3", "2:3"):
+        f = nd.succeed(f"{SOAK} held /proc/self/oom_score_adj {to} 123 </dev/null | cat").split()
+        assert f[1:3] == ["migrate", "0"] and f[-1] == "3", f
+        assert f[3:7] == ["wrote", "3", "errno", "0"], f"write after {to}: {f}"
+        assert f[9:11] == ["errno", "0"] and f[14] == "123_", f"read back after {to}: {f}"
 
 
 @dataclass

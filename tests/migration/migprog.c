@@ -106,6 +106,13 @@
  *                                that differ from the start) and both count
  *                                SIGRTMIN+1 until SIGTERM: "groups kid got
  *                                N node N", then "groups got N node N"
+ *   migprog setgroup NODE pgid|sid   migrate() to NODE, then setpgid(0, 0)
+ *                                and setsid() (pgid) or setsid() alone
+ *                                (sid): "setgroup setpgid R errno E"
+ *                                and "setgroup setsid R errno E" per call,
+ *                                "setgroup ids pid P pgid G sid S node N",
+ *                                then counts SIGRTMIN+1 until SIGTERM:
+ *                                "setgroup got N node N"
  *   migprog failmig MIB NODE N   fill MIB MiB, lock its pages, then N
  *                                times migrate() to
  *                                NODE and to the node it started on in
@@ -1201,6 +1208,35 @@ static int mode_groups(int argc, char **argv)
 	return bad;
 }
 
+static int mode_setgroup(char **argv)
+{
+	struct sigaction st = { .sa_handler = on_term };
+	struct sigaction sa = { .sa_handler = on_rt };
+	long r;
+
+	sigemptyset(&st.sa_mask);
+	sigemptyset(&sa.sa_mask);
+	if (sigaction(SIGTERM, &st, NULL) || sigaction(SIGRTMIN + 1, &sa, NULL))
+		return 2;
+	if (migrate(atoi(argv[2]))) {
+		printf("setgroup migrate %s errno %d\n", argv[2], errno);
+		return 100;
+	}
+	if (!strcmp(argv[3], "pgid")) {
+		r = setpgid(0, 0);
+		printf("setgroup setpgid %ld errno %d\n", r, r ? errno : 0);
+	}
+	r = setsid();
+	printf("setgroup setsid %ld errno %d\n", r, r < 0 ? errno : 0);
+	printf("setgroup ids pid %d pgid %d sid %d node %d\n", getpid(),
+	       getpgrp(), getsid(0), node_of_self());
+	fflush(stdout);
+	while (!rt_done)
+		pause();
+	printf("setgroup got %d node %d\n", (int)rt_count, node_of_self());
+	return 0;
+}
+
 static int mode_sigcount(void)
 {
 	struct sigaction sa = { .sa_handler = on_rt };
@@ -1547,6 +1583,8 @@ int main(int argc, char **argv)
 		return mode_spin(argv);
 	if (argc == 4 && !strcmp(argv[1], "hog"))
 		return mode_hog(argv);
+	if (argc == 4 && !strcmp(argv[1], "setgroup"))
+		return mode_setgroup(argv);
 	if (argc >= 3 && !strcmp(argv[1], "groups"))
 		return mode_groups(argc, argv);
 	if (argc == 2 && !strcmp(argv[1], "sigcount"))

@@ -29,7 +29,8 @@
  *                 end "eof BYTES" or "error ERRNO BYTES" on stderr
  *   soak tcp ADDR PORT MS "I PID NODE" to ADDR:PORT every MS ms until
  *                 SIGUSR1, close, "tcp sent N PID NODE" on stdout
- *   soak held PATH NODE [TEXT]   open PATH, migrate() to NODE with it
+ *   soak held PATH [FIRST:]NODE [TEXT]   migrate() to FIRST if given,
+ *                 open PATH, migrate() to NODE with it
  *                 open, write TEXT to it if given, read it from offset 0:
  *                 "held migrate R wrote W errno E read N errno E size S
  *                 data DATA node NODE" (DATA's blanks and newlines as _)
@@ -493,15 +494,19 @@ static int mode_tcp(char **argv)
 static int mode_held(int argc, char **argv)
 {
 	const char *text = argc == 5 ? argv[4] : NULL;
-	int fd = open(argv[2], text ? O_RDWR : O_RDONLY), we = 0, re = 0;
+	const char *to = strchr(argv[3], ':');
+	int fd, we = 0, re = 0;
 	ssize_t n, w = 0;
 	char buf[256] = "";
 	struct stat st = { 0 };
 	long r;
 
+	if (to && syscall(__NR_ssi_migrate, atoi(argv[3])))
+		return 3;
+	fd = open(argv[2], text ? O_RDWR : O_RDONLY);
 	if (fd < 0)
 		return 2;
-	r = syscall(__NR_ssi_migrate, atoi(argv[3]));
+	r = syscall(__NR_ssi_migrate, atoi(to ? to + 1 : argv[3]));
 	if (text) {
 		w = write(fd, text, strlen(text));
 		we = w < 0 ? errno : 0;
