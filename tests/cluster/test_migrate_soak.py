@@ -215,11 +215,12 @@ def test_proc_files_of_the_process_held_across_a_move_follow_it(
     can fall between the open and the read.  A /proc/<pid> file of the moving
     process is reopened on the target by its path, as the same entry of the
     same process, wherever it was opened: read and written there it gives
-    the process's answer (the node it runs on), not ESRCH.  Before, such a
-    file stayed behind rfile on the node that opened it, which answered only
-    where the process had a deputy (its home): opened on node 3 after a move
-    1 -> 3 and read after 3 -> 2 it failed with ESRCH (the soak's TCP client
-    printed node 0, debug run of 2026-12-04)."""
+    the process's answer (the node it runs on).  Before, such a file stayed
+    behind rfile on the node that opened it, which answered right only where
+    the process had a deputy (its home): opened on node 3 after a move
+    1 -> 3 and read after 3 -> 2 it said 3 (A/B run), or failed with ESRCH
+    once the task there had gone (the soak's TCP client printed node 0,
+    debug run of 2026-12-04)."""
     cluster.bring_up(modules=MODULES)
     nd = cluster.node(1)
     for to in ("2", "3:2"):
