@@ -112,6 +112,7 @@ int vproc_locate(pid_t pid, unsigned int *node, bool ask_origin);
 int vproc_kill_pgrp(pid_t pgid, int sig, const struct kernel_siginfo *info,
 		    int ret);
 int vproc_route_kill(pid_t pid, int sig, const struct kernel_siginfo *info);
+void vproc_queue_pgrp_signal(pid_t pgid, int sig, bool priv);
 int vproc_route_goto(pid_t pid, unsigned int node);
 long vproc_route_task(u32 op, pid_t pid, int arg);
 int vproc_route_attr(pid_t pid, unsigned int *node, u32 *uid, u32 *gid);

@@ -400,6 +400,7 @@ static const struct ssi_vproc_ops vproc_ops = {
 	.task_op = vproc_hook_task_op,
 	.proc_readdir = vproc_proc_readdir,
 	.proc_lookup = vproc_proc_lookup,
+	.kill_pgrp = vproc_queue_pgrp_signal,
 };
 
 /* ---- ssisys ---- */

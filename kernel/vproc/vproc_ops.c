@@ -185,10 +185,10 @@ int vproc_srv_kill(unsigned int from, const struct vproc_kill_req *req,
 	pid_t pid = req->pid;
 	int ret;
 
-	if (!valid_signal(req->sig) || req->sig < 0)
+	if (!valid_signal(req->sig) || req->sig < 0 || req->kernel > 1)
 		return -EINVAL;
 	if (pid > 0) {
-		if (!vproc_is_cluster_pid(pid))
+		if (!vproc_is_cluster_pid(pid) || req->kernel)
 			return -EINVAL;
 		ret = vproc_here(pid);
 		if (ret)
@@ -196,6 +196,8 @@ int vproc_srv_kill(unsigned int from, const struct vproc_kill_req *req,
 	} else if (pid == INT_MIN || !vproc_is_cluster_pid(-pid)) {
 		return -EINVAL;
 	}
+	if (req->kernel)
+		return ssi_kill_local(req->sig, SEND_SIG_PRIV, pid);
 
 	cred = vproc_kill_cred(req);
 	if (IS_ERR(cred))
@@ -818,7 +820,7 @@ static void vproc_fanout_fn(struct work_struct *work)
 	if (left > 0)
 		ret = ics_vproc_kill(c->node, &fo->req, &rep, left);
 	c->ret = ret;
-	/* Pairs with smp_load_acquire() in vproc_kill_pgrp(). */
+	/* Pairs with smp_load_acquire() in vproc_fanout_kill(). */
 	smp_store_release(&c->done, true);
 	if (atomic_dec_and_test(&fo->pending))
 		complete(&fo->all_done);
@@ -826,11 +828,12 @@ static void vproc_fanout_fn(struct work_struct *work)
 }
 
 /*
- * Merged like __kill_pgrp_info(): success if any delivery succeeded (here
- * or on another node), else the last real error (EPERM over ESRCH).
+ * @req, a kill(-pgid), on every other UP node under one deadline.  Merged
+ * like __kill_pgrp_info(), with @ret the local result: success if any
+ * delivery succeeded (here or on another node), else the last real error
+ * (EPERM over ESRCH).
  */
-int vproc_kill_pgrp(pid_t pgid, int sig, const struct kernel_siginfo *info,
-		    int ret)
+static int vproc_fanout_kill(const struct vproc_kill_req *req, int ret)
 {
 	bool success = !ret;
 	struct vproc_fanout *fo;
@@ -839,18 +842,13 @@ int vproc_kill_pgrp(pid_t pgid, int sig, const struct kernel_siginfo *info,
 	u64 up;
 	int err;
 
-	if (!valid_signal(sig) || sig < 0)
-		return ret;
 	up = clms_up_nodes() & ~BIT_ULL(vproc_self());
 	if (!up)
 		return ret;
 	fo = kzalloc(struct_size(fo, calls, hweight64(up)), GFP_KERNEL);
 	if (!fo)
 		return success ? 0 : ret;
-	if (vproc_kill_req(&fo->req, -pgid, sig, info)) {
-		kfree(fo);
-		return success ? 0 : -EPERM;
-	}
+	fo->req = *req;
 	kref_init(&fo->ref);
 	init_completion(&fo->all_done);
 	fo->deadline = jiffies + VPROC_TIMEOUT;
@@ -885,6 +883,78 @@ int vproc_kill_pgrp(pid_t pgid, int sig, const struct kernel_siginfo *info,
 	}
 	kref_put(&fo->ref, vproc_fanout_free);
 	return success ? 0 : ret;
+}
+
+int vproc_kill_pgrp(pid_t pgid, int sig, const struct kernel_siginfo *info,
+		    int ret)
+{
+	struct vproc_kill_req *req;
+
+	if (!valid_signal(sig) || sig < 0)
+		return ret;
+	req = kzalloc(sizeof(*req), GFP_KERNEL);
+	if (!req)
+		return ret;
+	if (vproc_kill_req(req, -pgid, sig, info))
+		ret = ret ? -EPERM : 0;
+	else
+		ret = vproc_fanout_kill(req, ret);
+	kfree(req);
+	return ret;
+}
+
+/*
+ * A terminal's signals to a process group (kill_pgrp()) go to the other
+ * nodes from here, one at a time and in order (Ctrl-Z before the SIGCONT
+ * of a later fg), after kill_pgrp() has returned: it may hold the
+ * terminal's locks and cannot wait for other nodes.
+ */
+static struct workqueue_struct *vproc_pgrp_signal_wq;
+
+struct vproc_pgrp_signal {
+	struct work_struct work;
+	struct vproc_kill_req req;
+};
+
+static void vproc_pgrp_signal_fn(struct work_struct *work)
+{
+	struct vproc_pgrp_signal *s =
+		container_of(work, struct vproc_pgrp_signal, work);
+
+	/* as for kill_pgrp(): nobody waits for the outcome */
+	vproc_fanout_kill(&s->req, 0);
+	kfree(s);
+}
+
+/* struct ssi_vproc_ops.kill_pgrp: any context, never sleeps. */
+void vproc_queue_pgrp_signal(pid_t pgid, int sig, bool priv)
+{
+	struct vproc_pgrp_signal *s;
+	struct vproc_creds c;
+
+	if (!valid_signal(sig) || sig <= 0 || !vproc_is_cluster_pid(pgid))
+		return;
+	s = kzalloc(sizeof(*s), GFP_ATOMIC);
+	if (!s) {
+		pr_warn_ratelimited("signal %d to group %d: not sent to other nodes (no memory)\n",
+				    sig, pgid);
+		return;
+	}
+	s->req.pid = -pgid;
+	s->req.sig = sig;
+	if (priv) {
+		s->req.kernel = 1;
+	} else {
+		/* sent as current, who may be in too many groups to say */
+		if (vproc_creds_current(&c)) {
+			kfree(s);
+			return;
+		}
+		s->req.sender_pid = task_tgid_nr(current);
+		VPROC_CREDS_TO_REQ(&s->req, &c);
+	}
+	INIT_WORK(&s->work, vproc_pgrp_signal_fn);
+	queue_work(vproc_pgrp_signal_wq, &s->work);
 }
 
 struct vproc_task_call {
@@ -1071,11 +1141,17 @@ int vproc_ops_init(void)
 	vproc_fanout_wq = alloc_workqueue("vproc_fanout", WQ_UNBOUND, 0);
 	if (!vproc_fanout_wq)
 		return -ENOMEM;
+	vproc_pgrp_signal_wq = alloc_ordered_workqueue("vproc_pgrp_signal", 0);
+	if (!vproc_pgrp_signal_wq) {
+		destroy_workqueue(vproc_fanout_wq);
+		return -ENOMEM;
+	}
 
 	ret = kern_path("/proc", LOOKUP_FOLLOW | LOOKUP_DIRECTORY,
 			&vproc_proc_root);
 	if (ret) {
 		pr_err("cannot find /proc: %d\n", ret);
+		destroy_workqueue(vproc_pgrp_signal_wq);
 		destroy_workqueue(vproc_fanout_wq);
 		return ret;
 	}
@@ -1085,6 +1161,7 @@ int vproc_ops_init(void)
 	    proc_pid_ns(sb) != &init_pid_ns) {
 		pr_err("/proc is not the initial PID namespace's procfs root\n");
 		path_put(&vproc_proc_root);
+		destroy_workqueue(vproc_pgrp_signal_wq);
 		destroy_workqueue(vproc_fanout_wq);
 		return -ENOENT;
 	}
@@ -1093,7 +1170,12 @@ int vproc_ops_init(void)
 
 void vproc_ops_exit(void)
 {
-	/* Waits for a fan-out's stragglers (each bounded by VPROC_TIMEOUT). */
+	/*
+	 * The hooks are unregistered: no signal is queued any more.  Waits
+	 * for the queued ones, then for a fan-out's stragglers (each bounded
+	 * by VPROC_TIMEOUT).
+	 */
+	destroy_workqueue(vproc_pgrp_signal_wq);
 	destroy_workqueue(vproc_fanout_wq);
 	path_put(&vproc_proc_root);
 }

@@ -209,6 +209,33 @@ def test_ctrl_c_on_the_terminal_reaches_the_moved_session(cluster: Cluster, soak
 
 
 @pytest.mark.timeout(300)
+def test_ctrl_c_reaches_a_child_the_moved_session_forked_on_another_node(
+        cluster: Cluster, soak: Path) -> None:
+    """The session moves to node 2 and forks a child there (in its process
+    group, on node 2 only).  ^C typed into the terminal on node 1 reaches
+    both once: the session through its deputy, the child because the tty's
+    kill_pgrp() now also goes to the group's members on the other nodes
+    (patch 0014, vproc.kill v3 with the kernel's SI_KERNEL).  Before, the
+    child never saw it."""
+    cluster.bring_up(modules=MODULES)
+    nd = cluster.node(1)
+    term = Terminal(nd, 50)
+    move(nd, term.pid, 2)
+    term.type(term.keys("kid\\n"))
+    kid = int(term.wait_for("kid ", timeout=30)[1])
+    assert term.wait_for(f"kid {kid} ")[-1] == "2"
+    for n in (1, 2):
+        term.type(term.interrupt())
+        assert term.wait_for(f"sigint {n} ", timeout=15)[-1] == "2"
+        assert term.wait_for(f"kid sigint {n} {kid} ", timeout=15)[-1] == "2"
+    nd.succeed(f"kill -TERM {kid}")
+    term.wait_for(f"kid end {kid}", timeout=30)
+    log = term.quit()
+    assert len([ln for ln in log if ln.startswith("kid sigint")]) == 2, log
+    term.check(log, [1, 2])
+
+
+@pytest.mark.timeout(300)
 def test_proc_files_of_the_process_held_across_a_move_follow_it(
         cluster: Cluster, soak: Path) -> None:
     """The soak's workloads read /proc/self/node (open, read, close): a move

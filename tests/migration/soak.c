@@ -16,7 +16,10 @@
  *   soak tty MS   the session: "c I PID NODE" every MS ms; a typed line
  *                 "line K" gets "ans K PID NODE", "probe K" gets "probe K
  *                 isatty A lflag L ws ROWSxCOLS set S PID NODE" (tty ioctls
- *                 on fd 0), "quit" ends it ("bye I PID NODE"); SIGINT prints
+ *                 on fd 0), "kid" forks a child in its group ("forked
+ *                 KID PID NODE"; the child prints "kid KID NODE", then
+ *                 "kid sigint N KID NODE" per SIGINT until SIGTERM),
+ *                 "quit" ends it ("bye I PID NODE"); SIGINT prints
  *                 "sigint N PID NODE"
  *   soak threads MIB MS   4 threads checksum their quarter of MIB MiB every
  *                 MS ms, each printing "t K R PID TID NODE ok|BAD"; at
@@ -228,6 +231,27 @@ static int mode_term(char **argv)
 
 /* --- the pty session ------------------------------------------------------ */
 
+/*
+ * A child of the tty session, in its process group: "kid PID NODE", then
+ * "kid sigint N PID NODE" for each SIGINT until SIGTERM, "kid end PID".
+ */
+static int kid_loop(void)
+{
+	int seen = 0;
+
+	sigints = 0;
+	handle(SIGTERM, on_usr1);
+	say(1, "kid %d %d\n", getpid(), node_of_self());
+	while (!stop) {
+		nap(20);
+		while (seen < sigints)
+			say(1, "kid sigint %d %d %d\n", ++seen, getpid(),
+			    node_of_self());
+	}
+	say(1, "kid end %d\n", getpid());
+	return 0;
+}
+
 static void tty_line(const char *line, int *quit)
 {
 	pid_t pid = getpid();
@@ -247,6 +271,12 @@ static void tty_line(const char *line, int *quit)
 		s = g ? -1 : tcsetattr(0, TCSANOW, &t);
 		say(1, "probe %d isatty %d lflag %d ws %dx%d set %d %d %d\n", k,
 		    a, l, w ? -1 : ws.ws_row, w ? -1 : ws.ws_col, s, pid, node);
+	} else if (!strcmp(line, "kid")) {
+		pid_t kid = fork();
+
+		if (!kid)
+			_exit(kid_loop());
+		say(1, "forked %d %d %d\n", kid, pid, node);
 	} else if (!strcmp(line, "quit")) {
 		*quit = 1;
 	} else {
