@@ -50,7 +50,21 @@
 
 static LIST_HEAD(mig_ins);
 static LIST_HEAD(mig_migrants);
-static DEFINE_SPINLOCK(mig_in_lock);
+/*
+ * Children a migrant forked here that were in its group when it changed
+ * its group (mig.setgroup): they stay in the old one, as POSIX has it, but
+ * would find the new one at their nearest migrant ancestor, so the old one
+ * is pinned to them.  Keyed by PID and start time: a PID is reused.
+ */
+struct mig_pin {
+	struct list_head link;
+	pid_t pid;
+	u64 start_time;
+	pid_t pgid, sid;
+};
+
+static LIST_HEAD(mig_pins);
+static DEFINE_SPINLOCK(mig_in_lock);	/* mig_ins, mig_migrants, mig_pins */
 
 /* --- the image, checked ----------------------------------------------- */
 
@@ -417,6 +431,7 @@ void mig_in_exit(void)
 {
 	struct mig_in *in, *tmp;
 	struct mig_migrant *mg, *mtmp;
+	struct mig_pin *pin, *ptmp;
 
 	spin_lock(&mig_in_lock);
 	list_for_each_entry_safe(in, tmp, &mig_ins, link) {
@@ -426,6 +441,10 @@ void mig_in_exit(void)
 	list_for_each_entry_safe(mg, mtmp, &mig_migrants, link) {
 		list_del(&mg->link);
 		kfree(mg);
+	}
+	list_for_each_entry_safe(pin, ptmp, &mig_pins, link) {
+		list_del(&pin->link);
+		kfree(pin);
 	}
 	spin_unlock(&mig_in_lock);
 }
@@ -513,46 +532,123 @@ int mig_migrant_ppid(pid_t pid, pid_t *ppid)
 	return ret;
 }
 
+static struct mig_pin *mig_pin_find(struct task_struct *t)
+{
+	struct mig_pin *pin;
+
+	list_for_each_entry(pin, &mig_pins, link)
+		if (pin->pid == task_tgid_nr(t) &&
+		    pin->start_time == t->group_leader->start_time)
+			return pin;
+	return NULL;
+}
+
+/*
+ * The nearest of @task and its ancestors that is a migrant restored here
+ * (@*mg) or a pinned child (@*pin), both NULL if none is.  Under
+ * rcu_read_lock() and mig_in_lock.
+ */
+static void mig_group_source(struct task_struct *task, struct mig_migrant **mg,
+			     struct mig_pin **pin)
+{
+	struct task_struct *t;
+	int depth = 0;
+
+	*mg = NULL;
+	*pin = NULL;
+	for (t = task; t && test_bit(SSI_PFA_MIGRANT, &t->atomic_flags) &&
+	     depth < MIG_GROUP_DEPTH; depth++) {
+		*pin = mig_pin_find(t);
+		if (*pin)
+			return;
+		*mg = mig_migrant_find(task_tgid_nr(t));
+		if (*mg)
+			return;
+		t = rcu_dereference(t->real_parent);
+	}
+}
+
 /*
  * The process group (@session: session) of @task, a process restored
  * here or a child it forked here that kept the group it was born in: the
- * nearest migrant among it and its ancestors knows it.  -ESRCH: none.
+ * nearest migrant among it and its ancestors knows it, unless the child
+ * was pinned to the group the migrant left.  -ESRCH: none.
  */
 pid_t mig_migrant_group(struct task_struct *task, bool session)
 {
-	struct mig_migrant *mg = NULL;
-	struct task_struct *t;
+	struct mig_migrant *mg;
+	struct mig_pin *pin;
 	pid_t nr = -ESRCH;
-	int depth = 0;
 
 	rcu_read_lock();
-	for (t = task; t && test_bit(SSI_PFA_MIGRANT, &t->atomic_flags) &&
-	     depth < MIG_GROUP_DEPTH; depth++) {
-		spin_lock(&mig_in_lock);
-		mg = mig_migrant_find(task_tgid_nr(t));
-		if (mg && !mg->moved_on)
-			nr = session ? mg->sid : mg->pgid;
-		spin_unlock(&mig_in_lock);
-		if (mg)
-			break;
-		t = rcu_dereference(t->real_parent);
-	}
+	spin_lock(&mig_in_lock);
+	mig_group_source(task, &mg, &pin);
+	if (pin)
+		nr = session ? pin->sid : pin->pgid;
+	else if (mg && !mg->moved_on)
+		nr = session ? mg->sid : mg->pgid;
+	spin_unlock(&mig_in_lock);
 	rcu_read_unlock();
 	return nr;
 }
 
-/* Migrant @pid's group and session changed at home (mig.setgroup). */
+/* Pins whose task is gone go; under rcu_read_lock() and mig_in_lock. */
+static void mig_pins_prune(void)
+{
+	struct mig_pin *pin, *tmp;
+	struct task_struct *t;
+
+	list_for_each_entry_safe(pin, tmp, &mig_pins, link) {
+		t = pid_task(find_pid_ns(pin->pid, &init_pid_ns), PIDTYPE_PID);
+		if (t && t->group_leader->start_time == pin->start_time)
+			continue;
+		list_del(&pin->link);
+		kfree(pin);
+	}
+}
+
+/*
+ * Migrant @pid's group and session changed at home (mig.setgroup): the
+ * children it forked here that were in its old ones stay there.
+ */
 void mig_migrant_set_group(pid_t pid, pid_t pgid, pid_t sid)
 {
-	struct mig_migrant *mg;
+	struct task_struct *t;
+	struct mig_migrant *mg, *src;
+	struct mig_pin *pin;
 
+	rcu_read_lock();
 	spin_lock(&mig_in_lock);
+	mig_pins_prune();
 	mg = mig_migrant_find(pid);
+	for_each_process(t) {
+		if (!mg || task_tgid_nr(t) == pid ||
+		    !test_bit(SSI_PFA_MIGRANT, &t->atomic_flags) ||
+		    task_pgrp_nr_ns(t, &init_pid_ns) ||
+		    task_session_nr_ns(t, &init_pid_ns))
+			continue;	/* not in a group by its ancestor */
+		mig_group_source(t, &src, &pin);
+		if (pin || src != mg)
+			continue;
+		pin = kzalloc(sizeof(*pin), GFP_ATOMIC);
+		if (!pin) {
+			/* it follows the migrant's new group instead */
+			pr_warn_ratelimited("pid %d: group of child %d not kept\n",
+					    pid, task_tgid_nr(t));
+			continue;
+		}
+		pin->pid = task_tgid_nr(t);
+		pin->start_time = t->start_time;
+		pin->pgid = mg->pgid;
+		pin->sid = mg->sid;
+		list_add(&pin->link, &mig_pins);
+	}
 	if (mg) {
 		mg->pgid = pgid;
 		mg->sid = sid;
 	}
 	spin_unlock(&mig_in_lock);
+	rcu_read_unlock();
 }
 
 unsigned int mig_migrant_home(pid_t pid)

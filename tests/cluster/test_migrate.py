@@ -421,14 +421,17 @@ def test_setpgid_and_setsid_after_a_move_change_the_groups_at_home(
     getpgid/getsid from node 1) and signals follow them: kill(-A) and
     kill(-B) from each node reach each once; kill(-S), their old group,
     reaches neither.  Made locally, as before patch 0013, the deputies stayed
-    in S's group and kill(-S) reached both.  A goes home keeping its group."""
+    in S's group and kill(-S) reached both.  A child A forked on node 2
+    before its setpgid stays in S's group (getpgrp(), and kill(-S) reaches
+    it, kill(-A) does not), though it finds its group at A.  A goes home
+    keeping its group."""
     up(cluster)
     n1 = cluster.node(1)
     out = "/tmp/setgroup.out"
     # the shell ignores SIGRTMIN+1 (35), which its group is sent below
     start(n1, f"setsid sh -c 'trap \"\" 35; echo shell $$; {PROG} setgroup 2 pgid & "
               f"{PROG} setgroup 3 sid & wait'", out)
-    n1.wait_until_succeeds(f"test $(grep -c '^setgroup ids' {out}) = 2",
+    n1.wait_until_succeeds(f"test $(grep -c '^setgroup .*ids' {out}) = 3",
                            timeout=flavor().timeout(120))
     text = n1.succeed(f"cat {out}")
     shell = int(text.split()[1])
@@ -441,24 +444,31 @@ def test_setpgid_and_setsid_after_a_move_change_the_groups_at_home(
     assert f"setgroup setsid {b} errno 0" in text, text
     assert ids[a][4:8] == ["pgid", str(a), "sid", str(shell)], text
     assert ids[b][4:8] == ["pgid", str(b), "sid", str(b)], text
-    want = {a: [str(a), str(shell)], b: [str(b), str(b)]}
+    kid_line = next(ln.split() for ln in text.splitlines() if ln.startswith("setgroup kid ids"))
+    kid = int(kid_line[4])
+    assert kid_line[5:] == ["pgid", str(shell), "sid", str(shell), "node", "2"], kid_line
+    want = {a: [str(a), str(shell)], b: [str(b), str(b)], kid: [str(shell), str(shell)]}
     for nd in cluster.nodes:
         for pid, w in want.items():
             assert nd.succeed(f"ps -o pgid=,sid= -p {pid}").split() == w, (nd.name, pid)
-    asked = n1.succeed(f"python3 -c 'import os; print(*(f(p) for p in ({a}, {b}) "
+    asked = n1.succeed(f"python3 -c 'import os; print(*(f(p) for p in ({a}, {b}, {kid}) "
                        f"for f in (os.getpgid, os.getsid)))'").split()
-    assert asked == want[a] + want[b], asked
+    assert asked == want[a] + want[b] + want[kid], asked
     for nd in cluster.nodes:
         for grp in (a, b, shell):
             nd.succeed(f"/bin/kill -s RTMIN+1 -- -{grp}")
     time.sleep(2)
+    n1.succeed(f"kill -TERM {kid}")
+    n1.wait_until_succeeds(f"grep -q '^setgroup kid got' {out}", timeout=60)
+    n1.wait_until_succeeds(f"! test -e /proc/{kid}/stat", timeout=60)  # reaped by A
     goto(n1, a, 1)
     n1.wait_until_succeeds(f'test "$(cat /proc/{a}/node)" = 1', timeout=120)
     assert n1.succeed(f"ps -o pgid=,sid= -p {a}").split() == want[a]
     n1.succeed(f"kill -TERM {a} {b}")
-    n1.wait_until_succeeds(f"test $(grep -c '^setgroup got' {out}) = 2", timeout=60)
-    got = n1.succeed(f"grep '^setgroup got' {out}")
+    n1.wait_until_succeeds(f"test $(grep -c '^setgroup .*got' {out}) = 3", timeout=60)
+    got = n1.succeed(f"grep '^setgroup .*got' {out}")
     assert "setgroup got 3 node 1" in got and "setgroup got 3 node 3" in got, got
+    assert "setgroup kid got 3" in got, got
 
 
 @pytest.mark.timeout(300)

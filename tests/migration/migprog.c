@@ -107,12 +107,15 @@
  *                                SIGRTMIN+1 until SIGTERM: "groups kid got
  *                                N node N", then "groups got N node N"
  *   migprog setgroup NODE pgid|sid   migrate() to NODE, then setpgid(0, 0)
- *                                and setsid() (pgid) or setsid() alone
- *                                (sid): "setgroup setpgid R errno E"
- *                                and "setgroup setsid R errno E" per call,
- *                                "setgroup ids pid P pgid G sid S node N",
- *                                then counts SIGRTMIN+1 until SIGTERM:
- *                                "setgroup got N node N"
+ *                                and setsid() (pgid; a child forked
+ *                                before stays in the old group: "setgroup
+ *                                kid ids pid K pgid G sid S node N" and,
+ *                                after SIGTERM, "setgroup kid got N") or
+ *                                setsid() alone (sid): "setgroup setpgid
+ *                                R errno E" and "setgroup setsid R errno
+ *                                E" per call, "setgroup ids pid P pgid G
+ *                                sid S node N", then counts SIGRTMIN+1
+ *                                until SIGTERM: "setgroup got N node N"
  *   migprog failmig MIB NODE N   fill MIB MiB, lock its pages, then N
  *                                times migrate() to
  *                                NODE and to the node it started on in
@@ -1208,6 +1211,11 @@ static int mode_groups(int argc, char **argv)
 	return bad;
 }
 
+static void on_chld_wake(int sig)
+{
+	(void)sig;
+}
+
 static int mode_setgroup(char **argv)
 {
 	struct sigaction st = { .sa_handler = on_term };
@@ -1223,16 +1231,47 @@ static int mode_setgroup(char **argv)
 		return 100;
 	}
 	if (!strcmp(argv[3], "pgid")) {
+		int go[2];
+		pid_t kid;
+		char c;
+
+		if (pipe(go))
+			return 2;
+		fflush(stdout);
+		kid = fork();
+		if (kid < 0)
+			return 3;
+		if (!kid) {
+			/* after the parent changed its group */
+			if (read(go[0], &c, 1) != 1)
+				_exit(4);
+			printf("setgroup kid ids pid %d pgid %d sid %d node %d\n",
+			       getpid(), getpgrp(), getsid(0), node_of_self());
+			fflush(stdout);
+			while (!rt_done)
+				pause();
+			printf("setgroup kid got %d\n", (int)rt_count);
+			_exit(0);
+		}
 		r = setpgid(0, 0);
 		printf("setgroup setpgid %ld errno %d\n", r, r ? errno : 0);
+		if (write(go[1], "g", 1) != 1)
+			return 2;
 	}
 	r = setsid();
 	printf("setgroup setsid %ld errno %d\n", r, r < 0 ? errno : 0);
 	printf("setgroup ids pid %d pgid %d sid %d node %d\n", getpid(),
 	       getpgrp(), getsid(0), node_of_self());
 	fflush(stdout);
-	while (!rt_done)
+	/* SIGCHLD wakes pause(): the kid is reaped, so this can go home */
+	if (sigaction(SIGCHLD, &(struct sigaction){ .sa_handler = on_chld_wake },
+		      NULL))
+		return 2;
+	while (!rt_done) {
 		pause();
+		while (waitpid(-1, NULL, WNOHANG) > 0)
+			;
+	}
 	printf("setgroup got %d node %d\n", (int)rt_count, node_of_self());
 	return 0;
 }
