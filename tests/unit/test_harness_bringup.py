@@ -10,6 +10,7 @@ from typing import Any
 import pytest
 
 from qemu import bringup
+from qemu.paths import flavor
 from qemu.qemu_cmd import node_ip
 
 KEY_HEX = "00112233445566778899aabbccddeeff00112233445566778899aabbccddeeff"
@@ -68,10 +69,11 @@ def test_bring_up_runs_one_command_per_node_and_logs_no_key() -> None:
         assert timeout == 240.0
         assert log_as is not None and bringup.DEFAULT_KEY.hex() not in log_as
         assert log_as == cmd.replace(bringup.DEFAULT_KEY.hex(), bringup.KEY_MASK)
-    run_bring_up(nodes)  # clms: waits for all UP by default
+    run_bring_up(nodes)  # clms: waits for all UP by default, as long as the flavor says
     cmd, timeout, _ = nodes[0].cmds[-1]
-    assert "--modules ssi_core,ics,clms,vproc" in cmd and "--wait 120" in cmd
-    assert timeout == 240.0 + 120.0
+    wait = flavor().timeout(bringup.DEFAULT_WAIT_UP)
+    assert "--modules ssi_core,ics,clms,vproc" in cmd and f"--wait {wait:g}" in cmd
+    assert timeout == 240.0 + wait
     assert bringup.DEFAULT_KEY.hex() in cmd and len(bringup.DEFAULT_KEY) == 32
 
 
