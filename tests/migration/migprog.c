@@ -1251,6 +1251,7 @@ static int mode_setgroup(char **argv)
 			while (!rt_done)
 				pause();
 			printf("setgroup kid got %d\n", (int)rt_count);
+			fflush(stdout);
 			_exit(0);
 		}
 		r = setpgid(0, 0);
