@@ -707,6 +707,10 @@ static bool mig_setgroup(pid_t pgid, bool session, long *ret)
 		;
 	if (err == -ECHILD || err == -EHOSTDOWN)
 		return false;
+	/* ids from the wire: a PID or nothing */
+	if (!err && (rep.pgid <= 0 || rep.pgid > PID_MAX_LIMIT ||
+		     rep.sid <= 0 || rep.sid > PID_MAX_LIMIT))
+		err = -EPROTO;
 	if (!err) {
 		mig_migrant_set_group(pid, rep.pgid, rep.sid);
 		err = session ? rep.sid : 0;
