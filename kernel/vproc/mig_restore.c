@@ -11,6 +11,7 @@
 
 #include <linux/binfmts.h>
 #include <linux/cred.h>
+#include <linux/magic.h>
 #include <linux/elf.h>
 #include <linux/fdtable.h>
 #include <linux/file.h>
@@ -985,6 +986,103 @@ static int mig_restore_mm_fields(const struct mig_parsed *m)
 }
 
 /* Open files at their numbers; the helper closed all of its own. */
+static kernel_cap_t mig_cap(__le64 v)
+{
+	kernel_cap_t c;
+	u64 x = le64_to_cpu(v);
+
+	c.cap[0] = (u32)x;
+	c.cap[1] = (u32)(x >> 32);
+	return c;
+}
+
+/* The process's credentials from the image, prepared, not committed. */
+static struct cred *mig_build_creds(const struct mig_parsed *m)
+{
+	const struct mig_img_hdr *h = m->h;
+	struct group_info *gi;
+	struct cred *new;
+	u32 i;
+
+	gi = groups_alloc(m->nr_groups);
+	if (!gi)
+		return ERR_PTR(-ENOMEM);
+	for (i = 0; i < m->nr_groups; i++) {
+		gi->gid[i] = make_kgid(&init_user_ns,
+				       le32_to_cpu(m->groups[i]));
+		if (!gid_valid(gi->gid[i])) {
+			put_group_info(gi);
+			return ERR_PTR(-EPROTO);
+		}
+	}
+	groups_sort(gi);
+	new = prepare_creds();
+	if (!new) {
+		put_group_info(gi);
+		return ERR_PTR(-ENOMEM);
+	}
+	new->uid = make_kuid(&init_user_ns, le32_to_cpu(h->uid));
+	new->euid = make_kuid(&init_user_ns, le32_to_cpu(h->euid));
+	new->suid = make_kuid(&init_user_ns, le32_to_cpu(h->suid));
+	new->fsuid = make_kuid(&init_user_ns, le32_to_cpu(h->fsuid));
+	new->gid = make_kgid(&init_user_ns, le32_to_cpu(h->gid));
+	new->egid = make_kgid(&init_user_ns, le32_to_cpu(h->egid));
+	new->sgid = make_kgid(&init_user_ns, le32_to_cpu(h->sgid));
+	new->fsgid = make_kgid(&init_user_ns, le32_to_cpu(h->fsgid));
+	if (!uid_valid(new->uid) || !uid_valid(new->euid) ||
+	    !uid_valid(new->suid) || !uid_valid(new->fsuid) ||
+	    !gid_valid(new->gid) || !gid_valid(new->egid) ||
+	    !gid_valid(new->sgid) || !gid_valid(new->fsgid)) {
+		put_group_info(gi);
+		abort_creds(new);
+		return ERR_PTR(-EPROTO);
+	}
+	new->securebits = le32_to_cpu(h->securebits);
+	new->cap_inheritable = mig_cap(h->cap_inheritable);
+	new->cap_permitted = mig_cap(h->cap_permitted);
+	new->cap_effective = mig_cap(h->cap_effective);
+	new->cap_bset = mig_cap(h->cap_bset);
+	new->cap_ambient = mig_cap(h->cap_ambient);
+	set_groups(new, gi);
+	put_group_info(gi);
+	return new;
+}
+
+static int mig_restore_creds(const struct mig_parsed *m)
+{
+	struct cred *new = mig_build_creds(m);
+
+	if (IS_ERR(new))
+		return PTR_ERR(new);
+	commit_creds(new);
+	return 0;
+}
+
+/*
+ * A procfs file reopened by path: opened under the process's credentials,
+ * not the helper's (root), since some /proc files answer by their opener's
+ * (pagemap shows frame numbers only to an opener with CAP_SYS_ADMIN).
+ */
+static struct file *mig_reopen_proc(const struct mig_parsed *m,
+				    struct file *file, const char *path,
+				    int flags)
+{
+	const struct cred *old;
+	struct cred *cred;
+
+	if (file_inode(file)->i_sb->s_magic != PROC_SUPER_MAGIC)
+		return file;
+	fput(file);
+	cred = mig_build_creds(m);
+	if (IS_ERR(cred))
+		return ERR_CAST(cred);
+	old = override_creds(cred);
+	file = filp_open(path, flags, 0);
+	revert_creds(old);
+	abort_creds(cred);
+	return file;
+}
+
 static int mig_restore_files(const struct mig_parsed *m)
 {
 	struct mig_cursor c = { .p = m->files, .left = ~0ul };
@@ -1015,14 +1113,16 @@ static int mig_restore_files(const struct mig_parsed *m)
 			get_file(file);
 		} else if (le32_to_cpu(f->kind) == MIG_FILE_REOPEN) {
 			char *path = mig_strndup(p, pl);
+			int oflags = (flags & ~(O_CREAT | O_TRUNC | O_EXCL)) |
+				     O_LARGEFILE;
 
 			if (!path) {
 				ret = -ENOMEM;
 				break;
 			}
-			file = filp_open(path, (flags & ~(O_CREAT | O_TRUNC |
-							  O_EXCL)) |
-					 O_LARGEFILE, 0);
+			file = filp_open(path, oflags, 0);
+			if (!IS_ERR(file))
+				file = mig_reopen_proc(m, file, path, oflags);
 			kfree(path);
 			if (IS_ERR(file)) {
 				ret = PTR_ERR(file);
@@ -1089,68 +1189,6 @@ static int mig_restore_files(const struct mig_parsed *m)
 			fput(opened[i]);
 	kvfree(opened);
 	return ret;
-}
-
-static kernel_cap_t mig_cap(__le64 v)
-{
-	kernel_cap_t c;
-	u64 x = le64_to_cpu(v);
-
-	c.cap[0] = (u32)x;
-	c.cap[1] = (u32)(x >> 32);
-	return c;
-}
-
-static int mig_restore_creds(const struct mig_parsed *m)
-{
-	const struct mig_img_hdr *h = m->h;
-	struct group_info *gi;
-	struct cred *new;
-	u32 i;
-
-	gi = groups_alloc(m->nr_groups);
-	if (!gi)
-		return -ENOMEM;
-	for (i = 0; i < m->nr_groups; i++) {
-		gi->gid[i] = make_kgid(&init_user_ns,
-				       le32_to_cpu(m->groups[i]));
-		if (!gid_valid(gi->gid[i])) {
-			put_group_info(gi);
-			return -EPROTO;
-		}
-	}
-	groups_sort(gi);
-	new = prepare_creds();
-	if (!new) {
-		put_group_info(gi);
-		return -ENOMEM;
-	}
-	new->uid = make_kuid(&init_user_ns, le32_to_cpu(h->uid));
-	new->euid = make_kuid(&init_user_ns, le32_to_cpu(h->euid));
-	new->suid = make_kuid(&init_user_ns, le32_to_cpu(h->suid));
-	new->fsuid = make_kuid(&init_user_ns, le32_to_cpu(h->fsuid));
-	new->gid = make_kgid(&init_user_ns, le32_to_cpu(h->gid));
-	new->egid = make_kgid(&init_user_ns, le32_to_cpu(h->egid));
-	new->sgid = make_kgid(&init_user_ns, le32_to_cpu(h->sgid));
-	new->fsgid = make_kgid(&init_user_ns, le32_to_cpu(h->fsgid));
-	if (!uid_valid(new->uid) || !uid_valid(new->euid) ||
-	    !uid_valid(new->suid) || !uid_valid(new->fsuid) ||
-	    !gid_valid(new->gid) || !gid_valid(new->egid) ||
-	    !gid_valid(new->sgid) || !gid_valid(new->fsgid)) {
-		put_group_info(gi);
-		abort_creds(new);
-		return -EPROTO;
-	}
-	new->securebits = le32_to_cpu(h->securebits);
-	new->cap_inheritable = mig_cap(h->cap_inheritable);
-	new->cap_permitted = mig_cap(h->cap_permitted);
-	new->cap_effective = mig_cap(h->cap_effective);
-	new->cap_bset = mig_cap(h->cap_bset);
-	new->cap_ambient = mig_cap(h->cap_ambient);
-	set_groups(new, gi);
-	put_group_info(gi);
-	commit_creds(new);
-	return 0;
 }
 
 static void mig_restore_task(const struct mig_parsed *m)
