@@ -1059,27 +1059,29 @@ static int mig_restore_creds(const struct mig_parsed *m)
 }
 
 /*
- * A procfs file reopened by path: opened under the process's credentials,
- * not the helper's (root), since some /proc files answer by their opener's
- * (pagemap shows frame numbers only to an opener with CAP_SYS_ADMIN).
+ * A procfs file reopened by path carries the process's credentials as its
+ * opener's, not the helper's (root): some /proc files answer by their
+ * opener's (pagemap shows frame numbers only to an opener with
+ * CAP_SYS_ADMIN).  It cannot be opened under them yet: until the restore
+ * commits them, /proc/<pid> is root's.  The file is new and ours alone, so
+ * its f_cred is replaced before anyone sees it.
  */
 static struct file *mig_reopen_proc(const struct mig_parsed *m,
-				    struct file *file, const char *path,
-				    int flags)
+				    struct file *file)
 {
-	const struct cred *old;
+	const struct cred *helper;
 	struct cred *cred;
 
 	if (file_inode(file)->i_sb->s_magic != PROC_SUPER_MAGIC)
 		return file;
-	fput(file);
 	cred = mig_build_creds(m);
-	if (IS_ERR(cred))
+	if (IS_ERR(cred)) {
+		fput(file);
 		return ERR_CAST(cred);
-	old = override_creds(cred);
-	file = filp_open(path, flags, 0);
-	revert_creds(old);
-	abort_creds(cred);
+	}
+	helper = file->f_cred;
+	file->f_cred = cred;	/* prepare_creds()'s reference, now the file's */
+	put_cred(helper);
 	return file;
 }
 
@@ -1122,7 +1124,7 @@ static int mig_restore_files(const struct mig_parsed *m)
 			}
 			file = filp_open(path, oflags, 0);
 			if (!IS_ERR(file))
-				file = mig_reopen_proc(m, file, path, oflags);
+				file = mig_reopen_proc(m, file);
 			kfree(path);
 			if (IS_ERR(file)) {
 				ret = PTR_ERR(file);

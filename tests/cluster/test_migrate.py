@@ -472,6 +472,24 @@ def test_setpgid_and_setsid_after_a_move_change_the_groups_at_home(
 
 
 @pytest.mark.timeout(300)
+def test_pagemap_held_across_a_move_shows_frames_only_to_a_privileged_opener(
+        cluster: Cluster, prog: Path) -> None:
+    """/proc/self/pagemap, opened before a move, is reopened on the target:
+    read there by root it shows the page's frame number, read by nobody it
+    shows 0, as a local open by nobody would.  Reopened with the restore
+    helper's credentials (root), it showed nobody the frame numbers."""
+    up(cluster)
+    n1 = cluster.node(1)
+    root = n1.succeed(f"{PROG} pagemap 2").split()
+    assert root[1:7] == ["migrate", "0", "errno", "0", "present", "1"] and root[-1] == "2", root
+    assert int(root[8]) != 0, root
+    nobody = n1.succeed(f"{NOBODY} {PROG} pagemap 2").split()
+    assert nobody[1:7] == ["migrate", "0", "errno", "0", "present", "1"] and \
+        nobody[-1] == "2", nobody
+    assert nobody[8] == "0", f"frame number shown to nobody: {nobody}"
+
+
+@pytest.mark.timeout(300)
 def test_goto_written_on_any_node_moves_the_process(cluster: Cluster, prog: Path) -> None:
     """/proc/<pid>/goto works on every node: node 3 moves a process of node 1
     that runs on node 2 (node 2 makes the write under the writer's

@@ -116,6 +116,9 @@
  *                                E" per call, "setgroup ids pid P pgid G
  *                                sid S node N", then counts SIGRTMIN+1
  *                                until SIGTERM: "setgroup got N node N"
+ *   migprog pagemap NODE         open /proc/self/pagemap, migrate() to
+ *                                NODE, read the entry of a page it wrote:
+ *                                "pagemap migrate R present P pfn F node N"
  *   migprog failmig MIB NODE N   fill MIB MiB, lock its pages, then N
  *                                times migrate() to
  *                                NODE and to the node it started on in
@@ -1211,6 +1214,26 @@ static int mode_groups(int argc, char **argv)
 	return bad;
 }
 
+static int mode_pagemap(char **argv)
+{
+	static char page[4096] __attribute__((aligned(4096)));
+	int fd = open("/proc/self/pagemap", O_RDONLY);
+	unsigned long long e = 0;
+	long r;
+
+	if (fd < 0)
+		return 2;
+	r = migrate(atoi(argv[2]));
+	page[0] = 1;	/* present after the move */
+	if (pread(fd, &e, sizeof(e), (off_t)((unsigned long)page / 4096) * 8) !=
+	    sizeof(e))
+		return 3;
+	printf("pagemap migrate %ld errno %d present %llu pfn %llu node %d\n", r,
+	       r ? errno : 0, e >> 63,
+	       e & ((1ULL << 55) - 1), node_of_self());
+	return 0;
+}
+
 static void on_chld_wake(int sig)
 {
 	(void)sig;
@@ -1623,6 +1646,8 @@ int main(int argc, char **argv)
 		return mode_spin(argv);
 	if (argc == 4 && !strcmp(argv[1], "hog"))
 		return mode_hog(argv);
+	if (argc == 3 && !strcmp(argv[1], "pagemap"))
+		return mode_pagemap(argv);
 	if (argc == 4 && !strcmp(argv[1], "setgroup"))
 		return mode_setgroup(argv);
 	if (argc >= 3 && !strcmp(argv[1], "groups"))
