@@ -27,4 +27,10 @@ int vproc_set_location(pid_t pid, unsigned int node);
 /* Where @pid runs: 0 and *@node, or -ESRCH.  May sleep (ICS calls). */
 int vproc_where(pid_t pid, unsigned int *node);
 
+/*
+ * @pid, of another origin, runs here since a migration: if it outlived its
+ * origin, this node answers for it from now on (vproc_adopt.c).
+ */
+void vproc_arrived(pid_t pid);
+
 #endif /* _SSI_VPROC_H */

@@ -44,6 +44,7 @@
 #include "migration_gen.h"
 #include "mig_ics.h"
 #include "mig_internal.h"
+#include "vproc.h"
 #include "rfile.h"
 
 /* An unclaimed session (the helper never came) goes after this. */
@@ -1504,6 +1505,8 @@ static int mig_restore_into(struct mig_in *in, long *ax)
 			in->pid, in->source, ret);
 		return ret;
 	}
+	/* outlived its origin: this node now answers for it clusterwide */
+	vproc_arrived(in->pid);
 #ifdef CONFIG_FAULT_INJECTION
 	/* last: the restore itself is not what the process asked to fail */
 	current->make_it_fail = !!(le16_to_cpu(m.h->flags) &

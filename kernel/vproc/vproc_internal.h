@@ -106,6 +106,14 @@ int vproc_where_here(pid_t pid, unsigned int *node);
 bool vproc_emigrant(pid_t pid);
 int vproc_here(pid_t pid);
 
+/* Processes that outlive their origin (vproc_adopt.c). */
+#define VPROC_ADOPT_GONE	BIT(0)
+bool vproc_orphan_node(pid_t pid, unsigned int *node);
+void vproc_adopt_nodedown(unsigned int node);
+void vproc_adopt_nodeup(unsigned int node);
+int vproc_adopt_init(void);
+void vproc_adopt_exit(void);
+
 /* Calls routed to where a process runs (vproc_ops.c). */
 #define VPROC_COMM_LEN		16
 int vproc_locate(pid_t pid, unsigned int *node, bool ask_origin);

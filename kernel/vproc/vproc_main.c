@@ -8,7 +8,9 @@
  * recorded in this module's location table (emigrants only).  Calls about
  * a process go to its origin, which serves them or answers EREMOTE; the
  * caller then asks it where the process runs.  When the origin is down,
- * every UP node is asked whether it runs the PID.
+ * the nodes running processes of its range have told every node which
+ * (vproc_adopt.c), and calls about any other PID of the range fail with
+ * ESRCH at once.
  *
  * The kernel asks this module through struct ssi_vproc_ops (patches/0002)
  * when a local answer is not the whole one: kill of a PID or process
@@ -289,7 +291,8 @@ int vproc_where_here(pid_t pid, unsigned int *node)
 		*node = vproc_self();
 		return 0;
 	}
-	return -ESRCH;
+	/* a process that outlived its origin (this one, rebooted, or another) */
+	return vproc_orphan_node(pid, node) ? 0 : -ESRCH;
 }
 
 /*
@@ -362,10 +365,12 @@ static void vproc_nodedown(unsigned int node, u64 transition)
 {
 	vproc_locs_drop(node);
 	vproc_cache_drop_node(node);
+	vproc_adopt_nodedown(node);
 }
 
 static void vproc_nodeup(unsigned int node, u64 transition)
 {
+	vproc_adopt_nodeup(node);
 }
 
 static struct clms_notifier vproc_notifier = {
@@ -563,9 +568,12 @@ int vproc_init(void)
 	ret = vproc_proc_init();
 	if (ret)
 		goto err_ops;
-	ret = ics_register_service(&vproc_ics_service);
+	ret = vproc_adopt_init();
 	if (ret)
 		goto err_proc;
+	ret = ics_register_service(&vproc_ics_service);
+	if (ret)
+		goto err_adopt;
 	ret = clms_register_notifier(&vproc_notifier);
 	if (ret)
 		goto err_service;
@@ -594,6 +602,8 @@ err_notifier:
 	clms_unregister_notifier(&vproc_notifier);
 err_service:
 	ics_unregister_service(&vproc_ics_service);
+err_adopt:
+	vproc_adopt_exit();
 err_proc:
 	vproc_proc_exit();
 err_ops:
@@ -609,6 +619,7 @@ void vproc_exit(void)
 	ssisys_unregister(SSISYS_VPROC_WHERE, &vproc_where_handler);
 	clms_unregister_notifier(&vproc_notifier);
 	ics_unregister_service(&vproc_ics_service);
+	vproc_adopt_exit();
 	vproc_proc_exit();
 	vproc_ops_exit();
 	vproc_locs_drop(0);

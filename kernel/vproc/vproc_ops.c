@@ -611,9 +611,9 @@ int vproc_srv_list(unsigned int from, const struct vproc_list_req *req,
 /*
  * Where to send a call about @pid: its origin, which serves it or answers
  * EREMOTE (then, with @ask_origin, the node the origin says runs it).
- * An origin that is not UP (down, or not in the cluster table) means
- * ESRCH at once: nothing moves processes yet, so no other node can run a
- * PID of that range, and no node is asked (issue 9, finding 8).
+ * An origin that is not UP (down, or not in the cluster table): the node
+ * that vproc_adopt.c's table names, else ESRCH at once, with no node asked
+ * (issue 9, finding 8).
  */
 int vproc_locate(pid_t pid, unsigned int *node, bool ask_origin)
 {
@@ -625,7 +625,7 @@ int vproc_locate(pid_t pid, unsigned int *node, bool ask_origin)
 	if (origin == vproc_self())
 		return vproc_where_here(pid, node);
 	if (!clms_node_is_up(origin))
-		return -ESRCH;
+		return vproc_where_here(pid, node);
 	if (!ask_origin) {
 		*node = origin;
 		return 0;

@@ -19,6 +19,7 @@ from pathlib import Path
 import pytest
 
 from qemu import Cluster, Node
+from qemu.bringup import DEFAULT_KEY, peer_table, up_command
 from qemu.cbuild import build_c_program
 from qemu.paths import flavor
 
@@ -833,6 +834,49 @@ def test_origin_crash_after_a_move_leaves_the_process_running(
     assert int(stat[13]) >= utime
     n2.succeed(f"kill -9 {pid}")
     n2.wait_until_succeeds(f"! test -e /proc/{pid}/stat", timeout=30)
+
+
+@pytest.mark.timeout(900)
+def test_a_process_outliving_its_origin_stays_reachable_from_every_node(
+        cluster: Cluster, prog: Path) -> None:
+    """A process moved 1 -> 2 outlives node 1, its origin: node 3 still finds
+    it (/proc, kill, ps) while a PID of node 1's range that nobody runs stays
+    ESRCH; it moves on 2 -> 3 with its origin down; node 1, rebooted and back
+    in the cluster, answers for it again and keeps its number from its own
+    new tasks until it ends (vproc_adopt.c)."""
+    up(cluster)
+    n1, n2, n3 = (cluster.node(n) for n in (1, 2, 3))
+    pid = int(n1.succeed(f"{PROG} count 1000000 20 </dev/null >/dev/null 2>&1 & echo $!")
+              .strip())
+    goto(n1, pid, 2)
+    n1.wait_until_succeeds(f"test $(cat /proc/{pid}/node) = 2", timeout=60)
+    n1.crash()
+    n3.wait_until_succeeds(f"test $(cat /proc/{pid}/node) = 2", timeout=flavor().timeout(60))
+    assert n3.succeed(f"cat /proc/{pid}/stat").split()[:2] == [str(pid), "(migprog)"]
+    n3.succeed(f"kill -0 {pid}")
+    assert n3.succeed(f"ps -o pid= -p {pid}").split() == [str(pid)]
+    n3.fail(f"kill -0 {pid + 1}")   # of node 1's range, run by nobody
+    n3.fail(f"test -e /proc/{pid + 1}")
+
+    goto(n3, pid, 3)  # written on node 3, made on node 2
+    n2.wait_until_succeeds(f"test $(cat /proc/{pid}/node) = 3", timeout=flavor().timeout(60))
+    assert where(n3, pid) == 3
+    utime = int(n2.succeed(f"cat /proc/{pid}/stat").split()[13])
+    n2.wait_until_succeeds(f"test $(cut -d' ' -f14 /proc/{pid}/stat) -gt {utime}",
+                           timeout=30)
+
+    n1.start(timeout=cluster.boot_timeout)
+    n1.succeed(up_command(peer_table(range(1, CLUSTER_NODES + 1)), DEFAULT_KEY, MODULES,
+                          wait_up=120), timeout=240)
+    n1.wait_until_succeeds(f"test $(cat /proc/{pid}/node) = 3", timeout=flavor().timeout(60))
+    assert n1.succeed(f"{PROG} claim {pid}").split() == ["claim", str(pid), "errno",
+                                                          str(EEXIST)]
+    n2.succeed(f"kill {pid}")  # asks node 1, its origin, which sends it to node 3
+    n3.wait_until_succeeds(f"! test -e /proc/{pid}/stat", timeout=30)
+    n1.wait_until_succeeds(f"! test -e /proc/{pid}", timeout=30)
+    # node 3 withdraws it (a sweep every 5 s), and node 1 gives the number back
+    n1.wait_until_succeeds(f"{PROG} claim {pid} | grep -q 'errno 0$'",
+                           timeout=flavor().timeout(60))
 
 
 @pytest.mark.timeout(300)
