@@ -271,8 +271,12 @@ void mig_deputy_nodedown(unsigned int node)
 
 /*
  * Queue @job for deputy @pid, whose process runs on @from, and wait for
- * its result.  A deputy too busy to take it in time: -EAGAIN (the process
- * asks again); no deputy: -ECHILD.
+ * its result.  -EAGAIN (the process asks again): a deputy too busy to take
+ * it in time, or not in place yet: the process runs on @from as soon as
+ * the target's done is answered, before its source here has become its
+ * deputy (the move is still listed) or, for a process moving on, before
+ * the deputy has heard where it went.  Only the node it runs on is ever
+ * served.  No deputy: -ECHILD.
  */
 static long mig_deputy_job(pid_t pid, unsigned int from, struct mig_job *job)
 {
@@ -280,11 +284,11 @@ static long mig_deputy_job(pid_t pid, unsigned int from, struct mig_job *job)
 	long ret = 0;
 
 	if (!dep)
-		return -ECHILD;
+		return mig_out_frozen(pid) ? -EAGAIN : -ECHILD;
 	init_completion(&job->done);
 	spin_lock(&mig_dep_lock);
 	if (dep->node != from)
-		ret = -EPERM;		/* only where it runs may ask */
+		ret = -EAGAIN;
 	else if (dep->closing)
 		ret = -ECHILD;
 	else

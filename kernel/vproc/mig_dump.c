@@ -38,6 +38,7 @@
 #include "migration_gen.h"
 #include "mig_ics.h"
 #include "mig_internal.h"
+#include "vproc.h"
 #include "rfile.h"
 
 static LIST_HEAD(mig_outs);
@@ -1337,11 +1338,17 @@ static int mig_out_run(unsigned int node, void **exec, u32 exec_len,
 	req->session = out->session;
 	req->pid = out->pid;
 	req->home = migrant ? mig_migrant_home(out->pid) : mig_self;
-	if (!req->home) {
-		ret = -EHOSTDOWN;	/* its deputy's node died */
+	if (!req->home && node == vproc_origin(out->pid)) {
+		/* its deputy's node died; restarted, it keeps nothing of it */
+		mig_refuse(out->pid, "its home node %u restarted since it left",
+			   node);
+		ret = -EHOSTDOWN;
 		mig_out_finish(out, ret);
 		goto unlist;
 	}
+	/* its deputy's node died: the target records it without a home */
+	if (!req->home)
+		req->home = vproc_origin(out->pid);
 	ret = ics_mig_start(node, req, &rep, MIG_CALL_TIMEOUT);
 	if (!ret) {
 		left = wait_for_completion_killable_timeout(&out->done,
@@ -1358,6 +1365,13 @@ unlist:
 	/* moved on: its deputy learns the new node before signals come here */
 	if (!ret && migrant)
 		mig_migrant_moved(task_tgid_nr(current), node);
+	/*
+	 * It may already run there and ask its deputy (wait, setpgid): the
+	 * deputy takes its place while the session is still listed, which
+	 * until then makes such calls wait (mig_deputy_job()).
+	 */
+	if (!ret && deputy)
+		mig_deputy_add(dep, node);
 	mig_out_discard(out);
 	out = NULL;
 	if (ret)
@@ -1386,7 +1400,6 @@ unlist:
 		ssi_module_put_and_exit(THIS_MODULE, 0);
 	}
 	mig_drop_memory(vvar, vdso);
-	mig_deputy_add(dep, node);
 	BUILD_BUG_ON(ARRAY_SIZE(dep->tids) != MIG_MAX_THREADS);
 	dep->nr_tids = mig_group_tids(g, dep->tids);
 	g->dep = dep;

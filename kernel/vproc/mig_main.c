@@ -135,6 +135,8 @@ int mig_check_node(unsigned int node)
  */
 #define MIG_NR_OUTCOMES		32
 #define MIG_WHY_LEN		112
+/* Between two mig.setgroup calls a deputy answered EAGAIN to. */
+#define MIG_SETGROUP_RETRY	max(HZ / 100, 1)
 
 struct mig_outcome_rec {
 	u64 seq;
@@ -700,11 +702,11 @@ static bool mig_setgroup(pid_t pgid, bool session, long *ret)
 
 	if (!home || home == mig_self)
 		return false;
-	/* a busy deputy (EAGAIN): it takes the call once it is free */
+	/* a deputy busy or not in place yet (EAGAIN): ask again */
 	while ((err = ics_mig_setgroup(home, &req, &rep,
 				       MIG_CALL_TIMEOUT)) == -EAGAIN &&
 	       !fatal_signal_pending(current))
-		;
+		schedule_timeout_killable(MIG_SETGROUP_RETRY);
 	if (err == -ECHILD || err == -EHOSTDOWN)
 		return false;
 	/* ids from the wire: a PID or nothing */

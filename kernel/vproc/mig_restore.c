@@ -40,6 +40,7 @@
 #include <asm/segment.h>
 #include <asm/unaligned.h>
 
+#include "clms.h"
 #include "ics.h"
 #include "migration_gen.h"
 #include "mig_ics.h"
@@ -834,7 +835,8 @@ static int mig_migrant_add(pid_t pid, const struct mig_img_hdr *h,
 	mg->ppid = le32_to_cpu(h->ppid);
 	mg->pgid = le32_to_cpu(h->pgid);
 	mg->sid = le32_to_cpu(h->sid);
-	mg->home = home;
+	/* a home that died, before or during the move: exits go nowhere */
+	mg->home = clms_node_is_up(home) ? home : 0;
 	mg->keepers = keepers;
 	spin_lock(&mig_in_lock);
 	old = mig_migrant_find(pid);

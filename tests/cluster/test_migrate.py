@@ -846,6 +846,9 @@ def test_a_process_outliving_its_origin_stays_reachable_from_every_node(
     new tasks until it ends (vproc_adopt.c)."""
     up(cluster)
     n1, n2, n3 = (cluster.node(n) for n in (1, 2, 3))
+    # Past the numbers node 1 gives out again while it reboots and rejoins,
+    # which it would have given before it was told about the process.
+    n1.succeed("i=0; while [ $i -lt 2000 ]; do (:); i=$((i + 1)); done", timeout=300)
     pid = int(n1.succeed(f"{PROG} count 1000000 20 </dev/null >/dev/null 2>&1 & echo $!")
               .strip())
     goto(n1, pid, 2)
@@ -861,14 +864,16 @@ def test_a_process_outliving_its_origin_stays_reachable_from_every_node(
     goto(n3, pid, 3)  # written on node 3, made on node 2
     n2.wait_until_succeeds(f"test $(cat /proc/{pid}/node) = 3", timeout=flavor().timeout(60))
     assert where(n3, pid) == 3
-    utime = int(n2.succeed(f"cat /proc/{pid}/stat").split()[13])
-    n2.wait_until_succeeds(f"test $(cut -d' ' -f14 /proc/{pid}/stat) -gt {utime}",
-                           timeout=30)
+    # it goes on there: it sleeps 20 ms between lines
+    switches = f"awk '/^voluntary_ctxt_switches/ {{print $2}}' /proc/{pid}/status"
+    before = int(n3.succeed(switches))
+    n3.wait_until_succeeds(f"test $({switches}) -gt {before + 10}", timeout=30)
 
     n1.start(timeout=cluster.boot_timeout)
     n1.succeed(up_command(peer_table(range(1, CLUSTER_NODES + 1)), DEFAULT_KEY, MODULES,
                           wait_up=120), timeout=240)
     n1.wait_until_succeeds(f"test $(cat /proc/{pid}/node) = 3", timeout=flavor().timeout(60))
+    assert int(n1.succeed("echo $$")) < pid, "node 1 gave out numbers up to the process's"
     assert n1.succeed(f"{PROG} claim {pid}").split() == ["claim", str(pid), "errno",
                                                           str(EEXIST)]
     n2.succeed(f"kill {pid}")  # asks node 1, its origin, which sends it to node 3
