@@ -69,7 +69,6 @@ static DEFINE_HASHTABLE(vproc_orphans, 8);
 static DEFINE_SPINLOCK(vproc_orphan_lock);
 static DEFINE_MUTEX(vproc_orphan_mutex);
 static unsigned int vproc_orphan_count;
-static bool vproc_orphan_full_logged;
 
 static struct workqueue_struct *vproc_adopt_wq;
 static struct work_struct vproc_scan_work;
@@ -124,10 +123,8 @@ static void vproc_orphan_add(pid_t pid, unsigned int node)
 	if (o)
 		return;
 	if (vproc_orphan_count >= VPROC_ADOPT_MAX) {
-		if (!vproc_orphan_full_logged)
-			pr_warn("table of processes outliving their origin is full (%u)\n",
-				VPROC_ADOPT_MAX);
-		vproc_orphan_full_logged = true;
+		pr_warn_once("table of processes outliving their origin is full (%u)\n",
+			     VPROC_ADOPT_MAX);
 		return;
 	}
 	new = kzalloc(sizeof(*new), GFP_KERNEL);
@@ -375,7 +372,7 @@ static void vproc_scan_fn(struct work_struct *work)
 /* Withdraw the own entries whose process ended here or left. */
 static void vproc_sweep_fn(struct work_struct *work)
 {
-	unsigned int i, nr, ended = 0, own;
+	unsigned int i, ended = 0, own;
 	pid_t *pids;
 	u64 up;
 
@@ -384,7 +381,7 @@ static void vproc_sweep_fn(struct work_struct *work)
 		goto again;
 	mutex_lock(&vproc_orphan_mutex);
 	own = vproc_own_entries(pids);
-	for (i = 0, nr = own; i < nr; i++) {
+	for (i = 0; i < own; i++) {
 		if (vproc_runs_here(pids[i]))
 			continue;
 		vproc_orphan_remove(pids[i], vproc_self());
