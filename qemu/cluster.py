@@ -43,9 +43,11 @@ class Cluster:
         smp: int = 1,
         boot_timeout: float | None = None,
         direct: bool = False,
+        mem_prealloc: bool = False,
     ) -> None:
         """`direct=True` (2 nodes only) wires the nodes to each other, no hub: a
-        baseline for measuring what the hub costs. Logs go to `log_dir`, by
+        baseline for measuring what the hub costs; `mem_prealloc=True` backs
+        every guest's RAM with host memory before it boots (benches). Logs go to `log_dir`, by
         default a new `<run>/<name>` directory (see `qemu.logs`)."""
         if not 1 <= nodes <= MAX_NODES:
             raise ValueError(f"nodes must be 1..{MAX_NODES}")
@@ -57,6 +59,7 @@ class Cluster:
         # The kernel flavor's defaults: the debug kernel needs more of both.
         self.memory = memory if memory is not None else flavor().memory()
         self.smp = smp
+        self.mem_prealloc = mem_prealloc
         self.extra_append = extra_append
         self.boot_timeout = (boot_timeout if boot_timeout is not None
                              else flavor().timeout(120.0))
@@ -115,6 +118,7 @@ class Cluster:
             console_log=self.log_dir / f"node{n}.console.log",
             memory=self.memory,
             smp=self.smp,
+            mem_prealloc=self.mem_prealloc,
             extra_append=self.extra_append,
             net_peer=NodeSockets(self.sock_dir, 3 - n).net if self.direct else None,
         )
