@@ -2,16 +2,15 @@
 
 from __future__ import annotations
 
-import dataclasses
 from pathlib import Path
 
 from qemu.qemu_cmd import NodeConfig, NodeSockets, qemu_command
 
 
-def _config(**kw: object) -> NodeConfig:
-    cfg = NodeConfig(node=2, nodes=3, kernel=Path("/k"), sockets=NodeSockets(Path("/s"), 2),
-                     console_log=Path("/c.log"), python_image=None, memory=1024)
-    return dataclasses.replace(cfg, **kw)
+def _config(mem_prealloc: bool = False) -> NodeConfig:
+    return NodeConfig(node=2, nodes=3, kernel=Path("/k"), sockets=NodeSockets(Path("/s"), 2),
+                      console_log=Path("/c.log"), python_image=None, memory=1024,
+                      mem_prealloc=mem_prealloc)
 
 
 def test_guest_ram_is_allocated_lazily_unless_asked() -> None:
