@@ -195,6 +195,12 @@ int mig_restore_pages(struct mig_in *in, const u64 *span, u32 nr_spans,
 void mig_stage_nodedown(unsigned int node);
 void mig_stage_exit(void);
 
+/* A migrant here whose home is gone, with a parent of its origin. */
+struct mig_homeless {
+	pid_t pid, ppid, pgid;
+	uid_t uid;
+};
+
 /* mig_restore.c */
 int mig_in_add(u64 session, pid_t pid, unsigned int source,
 	       unsigned int home, const void *image, size_t len);
@@ -214,6 +220,8 @@ bool mig_migrant_moved_on(pid_t pid);
 int mig_restore_deputy(struct mig_in *in);
 int mig_exec_home(const struct mig_in *in);
 void mig_in_nodedown(unsigned int node);
+unsigned int mig_migrants_homeless(struct mig_homeless *out, unsigned int max);
+bool mig_migrant_orphan(pid_t pid, pid_t ppid);
 void mig_in_exit(void);
 int mig_spawn_helper(struct mig_in *in);
 long mig_restore_thread(u64 session, pid_t tid);
@@ -233,6 +241,21 @@ long mig_deputy_wait(pid_t pid, unsigned int from, struct ssi_wait *w);
 long mig_deputy_setgroup(pid_t pid, unsigned int from, pid_t pgid,
 			 bool session, pid_t *out_pgid, pid_t *out_sid);
 int mig_deputy_jobctl(pid_t pid, int status, unsigned int from);
+
+/* mig_family.c: what mig.family says (its @what) */
+#define MIG_FAMILY_RUNS		1
+#define MIG_FAMILY_EXITED	2
+#define MIG_FAMILY_ZOMBIE	3
+#define MIG_FAMILY_PARENT_GONE	4
+
+void mig_family_announce(void);
+void mig_family_child_exited(pid_t pid, pid_t ppid, int st);
+long mig_family_wait(struct ssi_wait *w);
+void mig_family_parent_moved(pid_t ppid, unsigned int node);
+void mig_family_parent_exited(pid_t ppid);
+void mig_family_nodedown(unsigned int node);
+int mig_family_show(char *buf);
+void mig_family_exit(void);
 
 /* mig_tids.c */
 unsigned int mig_tids_hold(pid_t pid, pid_t *tids, unsigned int nr,

@@ -76,6 +76,9 @@
  *     forward back.  A SIGCONT sent to the deputy continues it at once and
  *     is forwarded as any signal.
  *
+ *  8. H going down: a parent and child that had both left it stay a
+ *     family through family(...) between their nodes (mig_family.c).
+ *
  * On H, vproc's location table says where the process runs, so every
  * node's kill, /proc and ps find it; /proc/<pid>/node on H reads it from
  * the deputy.  A node going down fails the migrations it takes part in;
@@ -225,6 +228,16 @@ static ssize_t outcomes_show(struct kobject *kobj, struct kobj_attribute *attr,
 /* root only, as dmesg: the reasons name addresses and descriptors */
 static struct kobj_attribute mig_outcomes_attr = __ATTR(outcomes, 0400,
 							 outcomes_show, NULL);
+
+static ssize_t family_show(struct kobject *kobj, struct kobj_attribute *attr,
+			   char *buf)
+{
+	return mig_family_show(buf);
+}
+
+/* root only: it names other users' processes */
+static struct kobj_attribute mig_family_attr = __ATTR(family, 0400,
+						      family_show, NULL);
 static struct kobject *mig_kobj;
 
 /* --- ICS server handlers ---------------------------------------------- */
@@ -724,8 +737,9 @@ static bool mig_setgroup(pid_t pgid, bool session, long *ret)
 /*
  * One node's deputy of current runs @req as itself: the child's PID (and
  * @rep), 0 while none of its children is ready, -ECHILD when it has none.
- * Unreachable: those children are out of reach, as if gone (ECHILD); a
- * busy deputy: none ready yet.
+ * Down: those children are out of reach, as if gone (ECHILD); a busy
+ * deputy, or a node not reached before its nodedown ran here: none ready
+ * yet.
  */
 static long mig_wait_at(unsigned int node, const struct mig_wait_req *req,
 			struct mig_wait_rep *rep)
@@ -736,6 +750,16 @@ static long mig_wait_at(unsigned int node, const struct mig_wait_req *req,
 		return 0;
 	if (!ret)
 		return rep->child >= 0 ? rep->child : -ECHILD;
+	/*
+	 * Not reached, while the process's record still names the node (its
+	 * nodedown has not run here yet): it may be dying, and then its
+	 * nodedown says what became of the children (mig_family.c), or slow.
+	 */
+	if ((ret == -EHOSTDOWN || ret == -ENOTCONN || ret == -ETIMEDOUT ||
+	     ret == -EHOSTUNREACH || ret == -ECONNRESET || ret == -ENOMEM) &&
+	    (mig_migrant_home(req->pid) == node ||
+	     mig_migrant_keepers(req->pid) & mig_node_bit(node)))
+		return 0;
 	if (ret != -ECHILD && ret != -EINVAL && ret != -EINTR) {
 		pr_info_ratelimited("pid %d: wait at node %u: %ld\n",
 				    req->pid, node, ret);
@@ -768,8 +792,10 @@ static long mig_wait(struct ssi_wait *w)
 	int i;
 
 	/* not the moved process itself (home 0: no record, or home died) */
-	if (home == mig_self || (!home && !keepers))
+	if (home == mig_self)
 		return -ECHILD;
+	if (!home && !keepers)
+		return mig_family_wait(w);
 	/* every node keeping children of it: home and the keepers */
 	keepers = mig_node_bit(home) | keepers;
 	for_each_set_bit(bit, &keepers, SSI_MAX_NODES) {
@@ -780,6 +806,12 @@ static long mig_wait(struct ssi_wait *w)
 			found = ret;
 		if (found > 0)
 			break;
+	}
+	/* and the children its home took with it, if it died (meanwhile) */
+	if (found <= 0 && !mig_migrant_home(pid)) {
+		ret = mig_family_wait(w);
+		if (ret >= 0)
+			return ret;
 	}
 	if (found > 0) {
 		w->stat = rep.stat;
@@ -845,6 +877,7 @@ static void mig_nodedown(unsigned int node, u64 transition)
 	mig_in_nodedown(node);
 	mig_stage_nodedown(node);
 	mig_deputy_nodedown(node);
+	mig_family_nodedown(node);
 }
 
 static struct clms_notifier mig_notifier = {
@@ -885,6 +918,8 @@ int migration_init(void)
 		goto err_hooks;
 	}
 	ret = sysfs_create_file(mig_kobj, &mig_outcomes_attr.attr);
+	if (!ret)
+		ret = sysfs_create_file(mig_kobj, &mig_family_attr.attr);
 	if (ret)
 		goto err_kobj;
 	ret = ssi_proc_register(&mig_proc_ops);
@@ -921,6 +956,7 @@ void migration_exit(void)
 	ssisys_unregister(SSISYS_MIG_RESTORE, &mig_restore_handler);
 	clms_unregister_notifier(&mig_notifier);
 	ics_unregister_service(&mig_ics_service);
+	mig_family_exit();
 	destroy_workqueue(mig_wq);
 	mig_tids_exit();
 	mig_in_exit();

@@ -754,6 +754,7 @@ void mig_migrant_moved(pid_t pid, unsigned int node)
 	}
 	spin_unlock(&mig_in_lock);
 	mig_tell_deputies(home, keepers, &req, node);
+	mig_family_parent_moved(pid, node);
 }
 
 /* Did @pid, restored here, move on (its task here only ends)? */
@@ -767,6 +768,58 @@ bool mig_migrant_moved_on(pid_t pid)
 	moved = mg && mg->moved_on;
 	spin_unlock(&mig_in_lock);
 	return moved;
+}
+
+/* Its home is gone and its parent came from there: mig_family.c's. */
+static bool mig_migrant_homeless(const struct mig_migrant *mg)
+{
+	return !mg->home && !mg->moved_on && mg->ppid > 1 &&
+	       vproc_origin(mg->ppid) == vproc_origin(mg->pid);
+}
+
+/* The migrants here that mig_family.c tells their parents about. */
+unsigned int mig_migrants_homeless(struct mig_homeless *out, unsigned int max)
+{
+	struct mig_migrant *mg;
+	unsigned int n = 0;
+
+	rcu_read_lock();
+	spin_lock(&mig_in_lock);
+	list_for_each_entry(mg, &mig_migrants, link) {
+		struct task_struct *t;
+
+		if (n == max)
+			break;
+		if (!mig_migrant_homeless(mg))
+			continue;
+		t = pid_task(find_vpid(mg->pid), PIDTYPE_PID);
+		if (!t)
+			continue;
+		out[n].pid = mg->pid;
+		out[n].ppid = mg->ppid;
+		out[n].pgid = mg->pgid;
+		out[n++].uid = from_kuid_munged(&init_user_ns,
+						__task_cred(t)->uid);
+	}
+	spin_unlock(&mig_in_lock);
+	rcu_read_unlock();
+	return n;
+}
+
+/* Parent @ppid of migrant @pid is gone: getppid() says 1, as locally. */
+bool mig_migrant_orphan(pid_t pid, pid_t ppid)
+{
+	struct mig_migrant *mg;
+	bool done = false;
+
+	spin_lock(&mig_in_lock);
+	mg = mig_migrant_find(pid);
+	if (mg && mg->ppid == ppid) {
+		mg->ppid = 1;
+		done = true;
+	}
+	spin_unlock(&mig_in_lock);
+	return done;
 }
 
 /* The process the helper watches stopped or went on: tell its deputy. */
@@ -802,7 +855,8 @@ int mig_reaped(pid_t pid, int status)
 	struct mig_migrant *mg;
 	unsigned int home = 0;
 	u64 keepers = 0;
-	bool moved = false;
+	bool moved = false, homeless = false;
+	pid_t ppid = 0;
 
 	if (mig_status_is_jobctl(status))
 		return mig_jobctl(pid, status);
@@ -813,6 +867,8 @@ int mig_reaped(pid_t pid, int status)
 		home = mg->home;
 		keepers = mg->keepers;
 		moved = mg->moved_on;
+		homeless = mig_migrant_homeless(mg);
+		ppid = mg->ppid;
 		kfree(mg);
 	}
 	spin_unlock(&mig_in_lock);
@@ -820,6 +876,9 @@ int mig_reaped(pid_t pid, int status)
 		return -ESRCH;
 	if (moved)
 		return 0;
+	mig_family_parent_exited(pid);
+	if (homeless)
+		mig_family_child_exited(pid, ppid, status);
 	return mig_tell_deputies(home, keepers, &req, 0);
 }
 
@@ -828,6 +887,7 @@ static int mig_migrant_add(pid_t pid, const struct mig_img_hdr *h,
 {
 	struct mig_migrant *mg = kzalloc(sizeof(*mg), GFP_KERNEL);
 	struct mig_migrant *old;
+	bool homeless;
 
 	if (!mg)
 		return -ENOMEM;
@@ -845,7 +905,11 @@ static int mig_migrant_add(pid_t pid, const struct mig_img_hdr *h,
 		kfree(old);
 	}
 	list_add(&mg->link, &mig_migrants);
+	homeless = mig_migrant_homeless(mg);
 	spin_unlock(&mig_in_lock);
+	/* its parent learns where it runs now (once it runs: a retry) */
+	if (homeless)
+		mig_family_announce();
 	return 0;
 }
 

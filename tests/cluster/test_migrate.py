@@ -884,6 +884,91 @@ def test_a_process_outliving_its_origin_stays_reachable_from_every_node(
                            timeout=flavor().timeout(60))
 
 
+def _family_after_crash(cluster: Cluster) -> tuple[int, int, int]:
+    """migprog family started on node 1, its children moved to node 2 and
+    the parent to node 3, node 1 crashed, and node 3 told of both children:
+    (parent, child a, child b)."""
+    n1, n3 = cluster.node(1), cluster.node(3)
+    for nd in cluster.nodes:
+        nd.succeed("rm -f /tmp/family.child /tmp/family.out")
+    # nothing open on node 1: a descriptor served by a dead node stops a move
+    n1.succeed(f"({PROG} family </dev/null >/dev/null 2>&1 &)")
+    f = n1.wait_until_succeeds("grep '^family pid' /tmp/family.out", timeout=30).split()
+    parent, kid_a, kid_b = int(f[2]), int(f[4]), int(f[5])
+    for pid, node in ((kid_a, 2), (kid_b, 2), (parent, 3)):
+        goto(n1, pid, node)
+        n1.wait_until_succeeds(f"test $(cat /proc/{pid}/node) = {node}", timeout=60)
+    n1.crash()
+    # node 2 tells node 3 about both children once vproc there finds the parent
+    n3.wait_until_succeeds(
+        f"grep -qx '{parent} {kid_a} 2 0' /sys/kernel/ssi/migration/family && "
+        f"grep -qx '{parent} {kid_b} 2 0' /sys/kernel/ssi/migration/family",
+        timeout=flavor().timeout(60))
+    return parent, kid_a, kid_b
+
+
+@pytest.mark.timeout(300)
+def test_a_parent_and_children_that_left_their_dead_home_stay_a_family(
+        cluster: Cluster, prog: Path) -> None:
+    """A parent and its two children, all forked on node 1, move away (the
+    children to node 2, the parent to node 3, where it waits in wait4), and
+    node 1 crashes with their deputies (mig_family.c): the parent still reaps
+    one child's exit 7 with its SIGCHLD (CLD_EXITED, 7), then the other as
+    killed (CLD_KILLED, SIGKILL) when node 2 crashes with it, then gets
+    ECHILD.  The child still says its parent's PID for getppid()."""
+    up(cluster)
+    n2, n3 = cluster.node(2), cluster.node(3)
+    parent, kid_a, kid_b = _family_after_crash(cluster)
+    n3.succeed(f"kill -USR1 {kid_a}")
+    n3.wait_until_succeeds(f"grep -q '^reaped {kid_a} ' /tmp/family.out", timeout=60)
+    assert n2.succeed("cat /tmp/family.child").split() == [
+        "child", str(kid_a), "ppid", str(parent), "node", "2"]
+    # exit 7: status 7 << 8; SIGCHLD: CLD_EXITED (1) with 7
+    assert n3.succeed("cat /tmp/family.out").split() == [
+        "reaped", str(kid_a), "status", str(7 << 8), "sigchld", "1", "code", "1",
+        "sigstatus", "7", "node", "3"]
+    n2.crash()
+    n3.wait_until_succeeds("grep -q '^wait errno' /tmp/family.out",
+                           timeout=flavor().timeout(60))
+    lines = n3.succeed("cat /tmp/family.out").splitlines()
+    # killed with its node: status SIGKILL (9); CLD_KILLED (2) with 9; then ECHILD
+    assert [ln.split() for ln in lines[1:]] == [
+        ["reaped", str(kid_b), "status", "9", "sigchld", "2", "code", "2",
+         "sigstatus", "9", "node", "3"],
+        ["wait", "errno", str(errno.ECHILD), "node", "3"]]
+    assert n3.succeed("cat /sys/kernel/ssi/migration/family") == ""
+
+
+@pytest.mark.timeout(300)
+def test_a_family_whose_home_died_moves_and_ends_as_one(
+        cluster: Cluster, prog: Path) -> None:
+    """The same family after node 1's crash: the parent moves 3 -> 2, to its
+    children's node, and takes its records with it; it reaps one child there
+    (exit 7); once it is killed, the other child is an orphan (getppid()
+    says 1), as locally."""
+    up(cluster)
+    n2, n3 = cluster.node(2), cluster.node(3)
+    parent, kid_a, kid_b = _family_after_crash(cluster)
+    goto(n3, parent, 2)
+    n2.wait_until_succeeds(f"test $(cat /proc/{parent}/node) = 2", timeout=60)
+    n2.wait_until_succeeds(
+        f"grep -qx '{parent} {kid_a} 2 0' /sys/kernel/ssi/migration/family && "
+        f"grep -qx '{parent} {kid_b} 2 0' /sys/kernel/ssi/migration/family", timeout=30)
+    assert n3.succeed("cat /sys/kernel/ssi/migration/family") == ""
+    n2.succeed(f"kill -USR1 {kid_a}")
+    n2.wait_until_succeeds(f"grep -q '^reaped {kid_a} ' /tmp/family.out", timeout=60)
+    assert n2.succeed("cat /tmp/family.out").split() == [
+        "reaped", str(kid_a), "status", str(7 << 8), "sigchld", "1", "code", "1",
+        "sigstatus", "7", "node", "2"]
+    n2.succeed(f"kill -KILL {parent}")
+    n2.wait_until_succeeds(f"! test -e /proc/{parent}", timeout=60)
+    assert n2.succeed("cat /sys/kernel/ssi/migration/family") == ""
+    n2.succeed(f"kill -USR1 {kid_b}")
+    n2.wait_until_succeeds(f"grep -q '^child {kid_b} ' /tmp/family.child", timeout=60)
+    assert n2.succeed(f"grep '^child {kid_b} ' /tmp/family.child").split() == [
+        "child", str(kid_b), "ppid", "1", "node", "2"]
+
+
 @pytest.mark.timeout(300)
 def test_pipeline_keeps_flowing_when_either_end_moves(cluster: Cluster, prog: Path) -> None:
     """`producer | consumer`: the consumer (coreutils cat, a dynamically

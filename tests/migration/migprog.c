@@ -58,6 +58,15 @@
  *                                one local child too), and check the
  *                                siginfo of each child's SIGCHLD; prints a
  *                                line per step and "waitkids done bad B"
+ *   migprog family               fork two children that wait for SIGUSR1
+ *                                (then append "child P ppid Q node N" to
+ *                                /tmp/family.child and exit 7); append
+ *                                "family pid P kids A B" to
+ *                                /tmp/family.out, then wait4(-1)
+ *                                until ECHILD, appending "reaped C status
+ *                                S sigchld N code C sigstatus T node N"
+ *                                or "wait errno E node N" to
+ *                                /tmp/family.out where it runs then
  *   migprog jobctl NODE          fork a child that migrate()s to NODE and
  *                                pauses; print "jobctl stopped SIG",
  *                                "jobctl continued", "jobctl killed SIG" as
@@ -144,6 +153,7 @@
 #include <limits.h>
 #include <pthread.h>
 #include <signal.h>
+#include <stdarg.h>
 #include <stdbool.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -977,6 +987,109 @@ static int chld_saw(pid_t pid, int code, int status)
 	return 0;
 }
 
+/* Did the handler see @pid's SIGCHLD? */
+static int chld_seen_pid(pid_t pid)
+{
+	int i;
+
+	for (i = 0; i < chld_seen && i < 8; i++)
+		if (chld_pid[i] == pid)
+			return 1;
+	return 0;
+}
+
+static int chld_code_of(pid_t pid)
+{
+	int i;
+
+	for (i = 0; i < chld_seen && i < 8; i++)
+		if (chld_pid[i] == pid)
+			return chld_code[i];
+	return -1;
+}
+
+static int chld_status_of(pid_t pid)
+{
+	int i;
+
+	for (i = 0; i < chld_seen && i < 8; i++)
+		if (chld_pid[i] == pid)
+			return chld_status[i];
+	return -1;
+}
+
+/* Append a line to @path, opened where this process runs now. */
+static void note_here(const char *path, const char *fmt, ...)
+{
+	char line[256];
+	va_list ap;
+	int fd, n;
+
+	va_start(ap, fmt);
+	n = vsnprintf(line, sizeof(line), fmt, ap);
+	va_end(ap);
+	fd = open(path, O_WRONLY | O_CREAT | O_APPEND, 0644);
+	if (fd < 0)
+		return;
+	if (write(fd, line, n) != n)
+		n = -1;
+	close(fd);
+}
+
+static void family_child_ends(int sig)
+{
+	(void)sig;
+	note_here("/tmp/family.child", "child %d ppid %d node %d\n", getpid(),
+		  getppid(), node_of_self());
+	_exit(7);
+}
+
+/*
+ * migprog family: two children that wait for SIGUSR1 (then note their
+ * parent and exit 7); the parent notes who they are, then waits with
+ * wait4(-1) until ECHILD, noting each result with the SIGCHLDs seen so
+ * far.  Notes go to /tmp/family.out where it runs then: its stdout, had
+ * it been a pipe or a file of the node it started on, could die with it.
+ */
+static int mode_family(void)
+{
+	struct sigaction sa = { .sa_sigaction = on_chld,
+				.sa_flags = SA_SIGINFO | SA_RESTART };
+	pid_t kid[2], r;
+	int i, status;
+
+	sigemptyset(&sa.sa_mask);
+	if (sigaction(SIGCHLD, &sa, NULL))
+		return 2;
+	fflush(stdout);
+	for (i = 0; i < 2; i++) {
+		kid[i] = fork();
+		if (kid[i] < 0)
+			return 3;
+		if (kid[i] == 0) {
+			signal(SIGUSR1, family_child_ends);
+			for (;;)
+				pause();
+		}
+	}
+	note_here("/tmp/family.out", "family pid %d kids %d %d\n", getpid(),
+		  kid[0], kid[1]);
+	for (;;) {
+		r = wait4(-1, &status, 0, NULL);
+		if (r < 0) {
+			note_here("/tmp/family.out", "wait errno %d node %d\n",
+				  errno, node_of_self());
+			return 0;
+		}
+		for (i = 0; i < 250 && !chld_seen_pid(r); i++)
+			usleep(20000);
+		note_here("/tmp/family.out",
+			  "reaped %d status %d sigchld %d code %d sigstatus %d node %d\n",
+			  r, status, chld_seen, chld_code_of(r), chld_status_of(r),
+			  node_of_self());
+	}
+}
+
 static int mode_waitkids(char **argv)
 {
 	struct sigaction sa = { .sa_sigaction = on_chld,
@@ -1656,6 +1769,8 @@ int main(int argc, char **argv)
 		return mode_sigcount();
 	if (argc == 4 && !strcmp(argv[1], "sweep"))
 		return mode_sweep(argv);
+	if (argc == 2 && !strcmp(argv[1], "family"))
+		return mode_family();
 	if (argc == 3 && !strcmp(argv[1], "waitkids"))
 		return mode_waitkids(argv);
 	if (argc == 3 && !strcmp(argv[1], "siginfo"))
