@@ -57,4 +57,15 @@ struct file *rfile_import(const struct rfile_handle *h, unsigned int f_flags);
 /* True if @file is a proxy; *@h is then its handle. */
 bool rfile_is_proxy(struct file *file, struct rfile_handle *h);
 
+/* True if @file is a proxy whose holder went down (its calls fail EIO). */
+bool rfile_proxy_is_dead(struct file *file);
+
+/*
+ * A proxy of @h, whose holder went down, for a process moving on with a
+ * descriptor it served: every call fails with EIO, as with the proxy it
+ * stands for.  Takes and gives back no reference.  ERR_PTR(-ENOMEM).
+ */
+struct file *rfile_import_dead(const struct rfile_handle *h,
+			       unsigned int f_flags);
+
 #endif /* _SSI_RFILE_H */

@@ -700,6 +700,36 @@ bool rfile_is_proxy(struct file *file, struct rfile_handle *h)
 }
 EXPORT_SYMBOL_GPL(rfile_is_proxy);
 
+bool rfile_proxy_is_dead(struct file *file)
+{
+	struct rfile_proxy *px;
+
+	if (file->f_op != &rfile_fops)
+		return false;
+	px = file->private_data;
+	return READ_ONCE(px->dead);
+}
+EXPORT_SYMBOL_GPL(rfile_proxy_is_dead);
+
+struct file *rfile_import_dead(const struct rfile_handle *h,
+			       unsigned int f_flags)
+{
+	/* nothing to ask: getattr of a dead proxy fails before using it */
+	struct rfile_stat_rep st = {};
+	struct rfile_proxy *px;
+	struct file *file;
+
+	if (!h->node || h->node > SSI_MAX_NODES)
+		return ERR_PTR(-EINVAL);
+	file = rfile_new_proxy(h, f_flags, &st);
+	if (IS_ERR(file))
+		return file;
+	px = file->private_data;
+	WRITE_ONCE(px->dead, true);
+	return file;
+}
+EXPORT_SYMBOL_GPL(rfile_import_dead);
+
 int rfile_get(const struct rfile_handle *h, unsigned int to_node)
 {
 	struct rfile_get_req req = { .id = h->id, .to_node = to_node };

@@ -34,6 +34,7 @@
 #include <linux/vmalloc.h>
 #include <asm/cpufeature.h>
 
+#include "clms.h"
 #include "ics.h"
 #include "migration_gen.h"
 #include "mig_ics.h"
@@ -756,7 +757,20 @@ static int mig_dump_files(struct mig_img_hdr *h, struct mig_buf *b,
 			continue;
 
 		if (rfile_is_proxy(file, &rh)) {
-			ret = rfile_get(&rh, target);
+			bool dead = rfile_proxy_is_dead(file);
+
+			if (!dead) {
+				ret = rfile_get(&rh, target);
+				dead = ret && !clms_node_is_up(rh.node);
+			}
+			if (dead) {
+				/* its holder is down: EIO here, and there */
+				f->kind = cpu_to_le32(MIG_FILE_DEAD);
+				f->rnode = cpu_to_le32(rh.node);
+				f->rid = cpu_to_le64(rh.id);
+				ret = 0;
+				continue;
+			}
 		} else if (mig_reopenable(file)) {
 			f->kind = cpu_to_le32(MIG_FILE_REOPEN);
 			ret = mig_put_path(b, &file->f_path, &f->path_len,

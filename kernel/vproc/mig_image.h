@@ -133,6 +133,7 @@ struct mig_img_vma {
 /* How a descriptor comes back on the target. */
 #define MIG_FILE_REOPEN		1	/* same file clusterwide: open path */
 #define MIG_FILE_REMOTE		2	/* served by its holder through rfile */
+#define MIG_FILE_DEAD		3	/* its holder went down: EIO, as before */
 
 #define MIG_FILE_CLOEXEC	0x1
 
@@ -143,8 +144,8 @@ struct mig_img_file {
 	__le32 fd_flags;	/* MIG_FILE_CLOEXEC */
 	__le64 pos;
 	__le32 same_as;		/* fd of an earlier entry sharing the file, or ~0 */
-	__le32 rnode;		/* MIG_FILE_REMOTE: the holder */
-	__le64 rid;		/* MIG_FILE_REMOTE: the export id */
+	__le32 rnode;		/* MIG_FILE_REMOTE, _DEAD: the holder */
+	__le64 rid;		/* MIG_FILE_REMOTE, _DEAD: the export id */
 	__le32 path_len;	/* MIG_FILE_REOPEN */
 } __packed;
 

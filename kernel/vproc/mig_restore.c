@@ -194,7 +194,8 @@ static int mig_parse(const void *image, size_t len, struct mig_parsed *m)
 		if (le32_to_cpu(f->fd) >= INR_OPEN_MAX)
 			return -EPROTO;
 		if (same != ~0u ? same >= i || pl :
-		    kind != MIG_FILE_REOPEN && kind != MIG_FILE_REMOTE)
+		    kind != MIG_FILE_REOPEN && kind != MIG_FILE_REMOTE &&
+		    kind != MIG_FILE_DEAD)
 			return -EPROTO;
 		path = mig_take(&c, pl);
 		if (!path || (kind == MIG_FILE_REOPEN && same == ~0u &&
@@ -1204,7 +1205,10 @@ static int mig_restore_files(const struct mig_parsed *m)
 				.id = le64_to_cpu(f->rid),
 			};
 
-			file = rfile_import(&h, flags);
+			if (le32_to_cpu(f->kind) == MIG_FILE_DEAD)
+				file = rfile_import_dead(&h, flags);
+			else
+				file = rfile_import(&h, flags);
 			if (IS_ERR(file)) {
 				ret = PTR_ERR(file);
 				break;

@@ -836,6 +836,31 @@ def test_origin_crash_after_a_move_leaves_the_process_running(
     n2.wait_until_succeeds(f"! test -e /proc/{pid}/stat", timeout=30)
 
 
+@pytest.mark.timeout(300)
+def test_a_descriptor_of_a_dead_node_moves_on_and_still_fails_with_eio(
+        cluster: Cluster, prog: Path) -> None:
+    """A process moved 1 -> 2 writes to a pipe node 1 holds; node 1 crashes,
+    and its writes fail with EIO.  It still moves on 2 -> 3 (the descriptor
+    goes as a dead one, MIG_FILE_DEAD), where the same write still fails
+    with EIO."""
+    up(cluster)
+    n1, n2, n3 = (cluster.node(n) for n in (1, 2, 3))
+    n3.succeed("rm -f /tmp/deadfd.out")
+    start(n1, f"{PROG} deadfd", "/tmp/deadfd.log")
+    pid = pid_of(n1, "/tmp/deadfd.log")
+    goto(n1, pid, 2)
+    n1.wait_until_succeeds(f"test $(cat /proc/{pid}/node) = 2", timeout=60)
+    n1.crash()
+    n2.wait_until_succeeds("! grep -q '^1 UP' /sys/kernel/ssi/clms/members",
+                           timeout=flavor().timeout(30))
+    goto(n2, pid, 3)
+    n2.wait_until_succeeds(f"test $(cat /proc/{pid}/node) = 3", timeout=flavor().timeout(60))
+    n3.succeed(f"kill -USR1 {pid}")
+    n3.wait_until_succeeds("test -s /tmp/deadfd.out", timeout=30)
+    assert n3.succeed("cat /tmp/deadfd.out").split() == [
+        "deadfd", "write", "errno", str(errno.EIO), "node", "3"]
+
+
 @pytest.mark.timeout(900)
 def test_a_process_outliving_its_origin_stays_reachable_from_every_node(
         cluster: Cluster, prog: Path) -> None:
@@ -891,7 +916,7 @@ def _family_after_crash(cluster: Cluster) -> tuple[int, int, int]:
     n1, n3 = cluster.node(1), cluster.node(3)
     for nd in cluster.nodes:
         nd.succeed("rm -f /tmp/family.child /tmp/family.out")
-    # nothing open on node 1: a descriptor served by a dead node stops a move
+    # it notes what it sees in /tmp/family.out where it runs: node 1 dies
     n1.succeed(f"({PROG} family </dev/null >/dev/null 2>&1 &)")
     f = n1.wait_until_succeeds("grep '^family pid' /tmp/family.out", timeout=30).split()
     parent, kid_a, kid_b = int(f[2]), int(f[4]), int(f[5])

@@ -58,6 +58,11 @@
  *                                one local child too), and check the
  *                                siginfo of each child's SIGCHLD; prints a
  *                                line per step and "waitkids done bad B"
+ *   migprog deadfd               print "deadfd pid P", then a line every
+ *                                20 ms whatever write() says; on SIGUSR1
+ *                                append "deadfd write errno E node N" (one
+ *                                more write's errno) to /tmp/deadfd.out
+ *                                where it runs then, and end
  *   migprog family               fork two children that wait for SIGUSR1
  *                                (then append "child P ppid Q node N" to
  *                                /tmp/family.child and exit 7); append
@@ -1036,6 +1041,41 @@ static void note_here(const char *path, const char *fmt, ...)
 	close(fd);
 }
 
+static volatile sig_atomic_t deadfd_asked;
+
+static void deadfd_ask(int sig)
+{
+	(void)sig;
+	deadfd_asked = 1;
+}
+
+/*
+ * migprog deadfd: write a line to stdout every 20 ms whatever it returns;
+ * on SIGUSR1 note the errno of one more write (0: it went) in
+ * /tmp/deadfd.out where it runs then, and end.
+ */
+static int mode_deadfd(void)
+{
+	char line[64];
+	int n, i;
+
+	signal(SIGUSR1, deadfd_ask);
+	n = snprintf(line, sizeof(line), "deadfd pid %d\n", getpid());
+	if (write(1, line, n) != n)
+		return 2;
+	for (i = 0; !deadfd_asked; i++) {
+		n = snprintf(line, sizeof(line), "%d\n", i);
+		if (write(1, line, n) < 0 && errno != EIO)
+			note_here("/tmp/deadfd.out", "deadfd unexpected errno %d\n",
+				  errno);
+		usleep(20000);
+	}
+	n = write(1, "end\n", 4) < 0 ? errno : 0;
+	note_here("/tmp/deadfd.out", "deadfd write errno %d node %d\n", n,
+		  node_of_self());
+	return 0;
+}
+
 static void family_child_ends(int sig)
 {
 	(void)sig;
@@ -1769,6 +1809,8 @@ int main(int argc, char **argv)
 		return mode_sigcount();
 	if (argc == 4 && !strcmp(argv[1], "sweep"))
 		return mode_sweep(argv);
+	if (argc == 2 && !strcmp(argv[1], "deadfd"))
+		return mode_deadfd();
 	if (argc == 2 && !strcmp(argv[1], "family"))
 		return mode_family();
 	if (argc == 3 && !strcmp(argv[1], "waitkids"))
