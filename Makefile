@@ -35,8 +35,23 @@ modules: kernel
 cluster: modules
 	$(RUN) $(PY) -m qemu up --nodes $(NODES) --load-modules --exec-env SSI_EXEC
 
+# When this make started: the debug subset's budget counts from here.
+MAKE_START := $(shell date +%s)
+# The debug flavor's named subset that `make test` runs after the normal
+# suite (README, "CI"; scripts/test-debug-subset.sh).  Not with PYTEST_ARGS
+# (a chosen run) nor with FLAVOR=debug (the whole suite is debug then).
+DEBUG_SUBSET ?= tests/cluster/test_fuzz.py tests/cluster/test_migrate_core.py \
+	tests/cluster/test_soak.py::test_kmemleak_finds_nothing_of_ours \
+	tests/cluster/test_soak.py::test_migration_under_failslab \
+	tests/cluster/test_soak.py::test_remote_process_calls_under_failslab \
+	tests/cluster/test_migrate.py::test_counter_moves_by_goto_with_no_gap_or_duplicate \
+	tests/cluster/test_migrate.py::test_a_parent_and_children_that_left_their_dead_home_stay_a_family
+
 test: modules
 	$(RUN) $(VENV)/bin/pytest $(PYTEST_ARGS)
+ifeq ($(FLAVOR)$(PYTEST_ARGS),normal)
+	./scripts/test-debug-subset.sh $(MAKE_START) $(DEBUG_SUBSET)
+endif
 
 unit: deps
 	$(VENV)/bin/pytest tests/unit $(PYTEST_ARGS)
