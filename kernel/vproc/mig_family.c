@@ -79,7 +79,7 @@ static unsigned int mig_kin_tries;	/* under mig_kin_lock */
  * ECHILD: the children of a node that went down announce themselves
  * within the announce's tries.
  */
-static unsigned long mig_kin_grace_until;
+static unsigned long mig_kin_grace_until = INITIAL_JIFFIES;	/* none yet */
 
 static struct mig_kin *mig_kin_find(pid_t ppid, pid_t pid)
 {
