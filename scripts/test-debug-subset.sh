@@ -7,7 +7,7 @@
 # this subset does, on a host as fast as CI usually is (normal suite with
 # its kernel build: 18-20 min).  CI hosts were up to 3.5x slower on some
 # days; the debug build and subset slow down with them, so when the normal
-# part already took more than SSI_DEBUG_BUDGET_MIN minutes (default 28)
+# part already took more than SSI_DEBUG_BUDGET_MIN minutes (default 35)
 # the subset is skipped, and says so: run `make test FLAVOR=debug`.
 #
 # Usage: test-debug-subset.sh START_EPOCH PYTEST_ARGS...
@@ -15,7 +15,7 @@ set -eu
 
 start=$1
 shift
-budget=${SSI_DEBUG_BUDGET_MIN:-28}
+budget=${SSI_DEBUG_BUDGET_MIN:-35}
 took=$(( ($(date +%s) - start) / 60 ))
 
 if [ "${SSI_DEBUG_SUBSET:-1}" = 0 ]; then
