@@ -1,6 +1,6 @@
 #!/bin/sh
 # `make test`, after the normal flavor's suite: the debug flavor's named
-# subset (README, "CI"): its kernel (about 20 min cold) and modules, then
+# subset (README, "CI"): its kernel (6-20 min cold) and modules, then
 # DEBUG_SUBSET under KASAN, lockdep, kmemleak and fault injection.
 #
 # The whole debug suite takes over 1.5 h and does not fit CI's 90 minutes;
