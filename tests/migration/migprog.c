@@ -992,34 +992,14 @@ static int chld_saw(pid_t pid, int code, int status)
 	return 0;
 }
 
-/* Did the handler see @pid's SIGCHLD? */
-static int chld_seen_pid(pid_t pid)
+/* Where the handler noted @pid's SIGCHLD in chld_*[], or -1. */
+static int chld_index(pid_t pid)
 {
 	int i;
 
 	for (i = 0; i < chld_seen && i < 8; i++)
 		if (chld_pid[i] == pid)
-			return 1;
-	return 0;
-}
-
-static int chld_code_of(pid_t pid)
-{
-	int i;
-
-	for (i = 0; i < chld_seen && i < 8; i++)
-		if (chld_pid[i] == pid)
-			return chld_code[i];
-	return -1;
-}
-
-static int chld_status_of(pid_t pid)
-{
-	int i;
-
-	for (i = 0; i < chld_seen && i < 8; i++)
-		if (chld_pid[i] == pid)
-			return chld_status[i];
+			return i;
 	return -1;
 }
 
@@ -1033,11 +1013,15 @@ static void note_here(const char *path, const char *fmt, ...)
 	va_start(ap, fmt);
 	n = vsnprintf(line, sizeof(line), fmt, ap);
 	va_end(ap);
+	if (n < 0)
+		return;
+	if (n >= (int)sizeof(line))
+		n = sizeof(line) - 1;	/* cut, never read past it */
 	fd = open(path, O_WRONLY | O_CREAT | O_APPEND, 0644);
 	if (fd < 0)
 		return;
 	if (write(fd, line, n) != n)
-		n = -1;
+		n = -1;	/* nobody to tell: the test sees the line missing */
 	close(fd);
 }
 
@@ -1121,12 +1105,13 @@ static int mode_family(void)
 				  errno, node_of_self());
 			return 0;
 		}
-		for (i = 0; i < 250 && !chld_seen_pid(r); i++)
+		for (i = 0; i < 250 && chld_index(r) < 0; i++)
 			usleep(20000);
+		i = chld_index(r);
 		note_here("/tmp/family.out",
 			  "reaped %d status %d sigchld %d code %d sigstatus %d node %d\n",
-			  r, status, chld_seen, chld_code_of(r), chld_status_of(r),
-			  node_of_self());
+			  r, status, chld_seen, i < 0 ? -1 : chld_code[i],
+			  i < 0 ? -1 : chld_status[i], node_of_self());
 	}
 }
 
