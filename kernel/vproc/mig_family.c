@@ -28,9 +28,11 @@
  *    second SIGCHLD).  P ending tells each running child's node
  *    family(parent gone): the child becomes an orphan.
  *
- * For the announces' time after a node goes down, a homeless parent's
- * wait that finds no record says "none ready" (it sleeps, WNOHANG returns
- * 0) instead of ECHILD: its children may not have announced themselves.
+ * For the announces' time after a node goes down, the wait of a moved
+ * process whose home is gone and that finds no record says "none ready"
+ * (it sleeps, WNOHANG returns 0) instead of ECHILD: its children may not
+ * have announced themselves.  A child it forked where it runs waits as
+ * any local process.
  *
  * Not kept: stops and continues of C (no WUNTRACED/WCONTINUED reports),
  * its rusage and the times in SIGCHLD's siginfo (0).
@@ -383,9 +385,15 @@ void mig_family_child_exited(pid_t pid, pid_t ppid, int st)
  */
 long mig_family_wait(struct ssi_wait *w)
 {
-	pid_t ppid = task_tgid_nr(current);
+	pid_t ppid = task_tgid_nr(current), unused;
 	struct mig_kin *k, *reaped = NULL;
 	long ret = -ECHILD;
+	/*
+	 * Only a moved process (its own record) had children at its home; a
+	 * child it forked here inherits SSI_PFA_MIGRANT but no record, and
+	 * gets its ECHILD at once.
+	 */
+	bool moved = !mig_migrant_ppid(ppid, &unused);
 
 	spin_lock(&mig_kin_lock);
 	list_for_each_entry(k, &mig_kins, link) {
@@ -411,7 +419,8 @@ long mig_family_wait(struct ssi_wait *w)
 		}
 		break;
 	}
-	if (ret == -ECHILD && time_before(jiffies, mig_kin_grace_until))
+	if (ret == -ECHILD && moved &&
+	    time_before(jiffies, mig_kin_grace_until))
 		ret = 0;
 	spin_unlock(&mig_kin_lock);
 	kfree(reaped);

@@ -995,6 +995,31 @@ def test_a_family_whose_home_died_moves_and_ends_as_one(
 
 
 @pytest.mark.timeout(300)
+def test_a_child_forked_after_a_move_gets_echild_at_once_after_a_nodedown(
+        cluster: Cluster, prog: Path) -> None:
+    """A process moved 1 -> 2 forks a child there (it inherits the moved
+    flag, not the record).  Node 3 crashes: the wait that a moved process
+    whose home died gives its children to announce themselves is not the
+    child's.  With no child of its own it gets ECHILD from wait4(WNOHANG)
+    and from a blocking wait4 at once."""
+    up(cluster)
+    n2, n3 = cluster.node(2), cluster.node(3)
+    n2.succeed("rm -f /tmp/forkwait.out")
+    cluster.node(1).succeed(f"({PROG} forkwait 2 </dev/null >/dev/null 2>&1 &)")
+    f = n2.wait_until_succeeds("grep '^forkwait kid' /tmp/forkwait.out", timeout=60).split()
+    kid = int(f[2])
+    n3.crash()
+    n2.wait_until_succeeds("! grep -q '^3 UP' /sys/kernel/ssi/clms/members",
+                           timeout=flavor().timeout(30))
+    n2.succeed(f"kill -USR1 {kid}")
+    line = n2.wait_until_succeeds("grep '^forkwait wnohang' /tmp/forkwait.out",
+                                  timeout=60).split()
+    assert line[:9] == ["forkwait", "wnohang", "-1", "errno", str(errno.ECHILD),
+                        "blocking", "-1", "errno", str(errno.ECHILD)], line
+    assert int(line[10]) < 1000, line
+
+
+@pytest.mark.timeout(300)
 def test_pipeline_keeps_flowing_when_either_end_moves(cluster: Cluster, prog: Path) -> None:
     """`producer | consumer`: the consumer (coreutils cat, a dynamically
     linked program: its libraries are on the shared read-only image) moves to

@@ -72,6 +72,11 @@
  *                                S sigchld N code C sigstatus T node N"
  *                                or "wait errno E node N" to
  *                                /tmp/family.out where it runs then
+ *   migprog forkwait NODE        migrate() to NODE, fork a child that waits
+ *                                for SIGUSR1, then appends to
+ *                                /tmp/forkwait.out "forkwait wnohang R
+ *                                errno E blocking R errno E ms M" (two
+ *                                wait4(-1) with no child to wait for)
  *   migprog jobctl NODE          fork a child that migrate()s to NODE and
  *                                pauses; print "jobctl stopped SIG",
  *                                "jobctl continued", "jobctl killed SIG" as
@@ -1025,12 +1030,12 @@ static void note_here(const char *path, const char *fmt, ...)
 	close(fd);
 }
 
-static volatile sig_atomic_t deadfd_asked;
+static volatile sig_atomic_t usr1_seen;
 
-static void deadfd_ask(int sig)
+static void on_usr1(int sig)
 {
 	(void)sig;
-	deadfd_asked = 1;
+	usr1_seen = 1;
 }
 
 /*
@@ -1043,11 +1048,11 @@ static int mode_deadfd(void)
 	char line[64];
 	int n, i;
 
-	signal(SIGUSR1, deadfd_ask);
+	signal(SIGUSR1, on_usr1);
 	n = snprintf(line, sizeof(line), "deadfd pid %d\n", getpid());
 	if (write(1, line, n) != n)
 		return 2;
-	for (i = 0; !deadfd_asked; i++) {
+	for (i = 0; !usr1_seen; i++) {
 		n = snprintf(line, sizeof(line), "%d\n", i);
 		if (write(1, line, n) < 0 && errno != EIO)
 			note_here("/tmp/deadfd.out", "deadfd unexpected errno %d\n",
@@ -1057,6 +1062,44 @@ static int mode_deadfd(void)
 	n = write(1, "end\n", 4) < 0 ? errno : 0;
 	note_here("/tmp/deadfd.out", "deadfd write errno %d node %d\n", n,
 		  node_of_self());
+	return 0;
+}
+
+/*
+ * migprog forkwait NODE: migrate() to NODE, fork a child there that waits
+ * for SIGUSR1, then notes in /tmp/forkwait.out "forkwait wnohang R errno
+ * E blocking R errno E ms M": a wait4(-1, WNOHANG) and a blocking
+ * wait4(-1) of a process with no children, and how long the second took.
+ */
+static int mode_forkwait(char **argv)
+{
+	struct timespec t0, t1;
+	pid_t kid;
+	int r1, e1, r2, e2;
+
+	if (migrate(atoi(argv[2])))
+		return 2;
+	kid = fork();
+	if (kid < 0)
+		return 3;
+	if (kid > 0) {
+		note_here("/tmp/forkwait.out", "forkwait kid %d node %d\n", kid,
+			  node_of_self());
+		return 0;
+	}
+	signal(SIGUSR1, on_usr1);
+	while (!usr1_seen)
+		pause();
+	r1 = wait4(-1, NULL, WNOHANG, NULL);
+	e1 = r1 < 0 ? errno : 0;
+	clock_gettime(CLOCK_MONOTONIC, &t0);
+	r2 = wait4(-1, NULL, 0, NULL);
+	e2 = r2 < 0 ? errno : 0;
+	clock_gettime(CLOCK_MONOTONIC, &t1);
+	note_here("/tmp/forkwait.out",
+		  "forkwait wnohang %d errno %d blocking %d errno %d ms %ld\n",
+		  r1, e1, r2, e2, (long)((t1.tv_sec - t0.tv_sec) * 1000 +
+					 (t1.tv_nsec - t0.tv_nsec) / 1000000));
 	return 0;
 }
 
@@ -1796,6 +1839,8 @@ int main(int argc, char **argv)
 		return mode_sweep(argv);
 	if (argc == 2 && !strcmp(argv[1], "deadfd"))
 		return mode_deadfd();
+	if (argc == 3 && !strcmp(argv[1], "forkwait"))
+		return mode_forkwait(argv);
 	if (argc == 2 && !strcmp(argv[1], "family"))
 		return mode_family();
 	if (argc == 3 && !strcmp(argv[1], "waitkids"))
