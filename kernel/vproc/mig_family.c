@@ -491,6 +491,17 @@ void mig_family_parent_exited(pid_t ppid)
 }
 
 /*
+ * A node is going down: from before any migrant here loses its home
+ * (mig_in_nodedown()), a wait finding no record waits for the announces.
+ */
+void mig_family_grace(void)
+{
+	spin_lock(&mig_kin_lock);
+	mig_kin_grace_until = jiffies + (MIG_KIN_TRIES + 2) * MIG_KIN_RETRY;
+	spin_unlock(&mig_kin_lock);
+}
+
+/*
  * @node went down: the children it ran end as killed; this node's
  * homeless migrants tell their parents again (theirs may have been there).
  */
@@ -505,7 +516,6 @@ void mig_family_nodedown(unsigned int node)
 
 	dead = kcalloc(MIG_KIN_MAX, sizeof(*dead), GFP_KERNEL);
 	spin_lock(&mig_kin_lock);
-	mig_kin_grace_until = jiffies + (MIG_KIN_TRIES + 2) * MIG_KIN_RETRY;
 	list_for_each_entry(k, &mig_kins, link) {
 		if (k->node != node)
 			continue;

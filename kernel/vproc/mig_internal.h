@@ -253,6 +253,7 @@ void mig_family_child_exited(pid_t pid, pid_t ppid, int st);
 long mig_family_wait(struct ssi_wait *w);
 void mig_family_parent_moved(pid_t ppid, unsigned int node);
 void mig_family_parent_exited(pid_t ppid);
+void mig_family_grace(void);
 void mig_family_nodedown(unsigned int node);
 int mig_family_show(char *buf);
 void mig_family_exit(void);

@@ -873,6 +873,8 @@ static const struct ssi_mig_ops mig_hooks = {
 
 static void mig_nodedown(unsigned int node, u64 transition)
 {
+	/* before home 0 lets a wait find no record and no grace */
+	mig_family_grace();
 	mig_out_nodedown(node);
 	mig_in_nodedown(node);
 	mig_stage_nodedown(node);
