@@ -18,13 +18,16 @@
  * (ICS_HANDSHAKE_TIMEOUT), enforced by ics_conn.c, which also feeds these
  * steps the frames as they arrive: no step blocks on the network.
  *
- * With protect=tls, each direction's TLS key, salt and IV come from
- * HKDF-SHA256 (RFC 5869), the cluster key as salt:
+ * With protect=tls, each direction's TLS key, salt and IV (28 bytes), and
+ * with protect=auth its Poly1305 session key (32 bytes, ics_mac.c), come
+ * from HKDF-SHA256 (RFC 5869), the cluster key as salt:
  *
  *   PRK = HMAC(key, "ics2-prk" | node_c | node_s | chan | protect |
  *              nonce_c | nonce_s)
- *   connector -> acceptor: HMAC(PRK, "ics2 c2s" | 0x01)[0..27]
- *   acceptor -> connector: HMAC(PRK, "ics2 s2c" | 0x01)[0..27]
+ *   connector -> acceptor: HMAC(PRK, "ics2 c2s" | 0x01)[0..len-1]
+ *   acceptor -> connector: HMAC(PRK, "ics2 s2c" | 0x01)[0..len-1]
+ *
+ * The mode is in the PRK's input, so the two modes never share a key.
  *
  * Fresh nonces on both sides make every connection's keys new, so records
  * of one connection cannot be replayed into another.
@@ -206,8 +209,11 @@ static int ics_auth_expand(const char *info, u8 *out, size_t len)
 	return ret;
 }
 
-/* Derives this end's TLS material: @tx for what it sends, @rx for what it receives. */
-static int ics_auth_keys(struct ics_conn *conn, u8 *tx, u8 *rx)
+/*
+ * Derives this end's session keys, @len bytes each: @tx for what it
+ * sends, @rx for what it receives.
+ */
+static int ics_auth_keys(struct ics_conn *conn, u8 *tx, u8 *rx, size_t len)
 {
 	u8 prk[32];
 	int ret = -ENOKEY;
@@ -217,31 +223,67 @@ static int ics_auth_keys(struct ics_conn *conn, u8 *tx, u8 *rx)
 		ret = ics_auth_digest(ics_hmac, "ics2-prk", conn->hs, prk) ?:
 		      crypto_shash_setkey(ics_hkdf, prk, sizeof(prk)) ?:
 		      ics_auth_expand(conn->outgoing ? "ics2 c2s" : "ics2 s2c", tx,
-				      ICS_TLS_KEY_MATERIAL) ?:
+				      len) ?:
 		      ics_auth_expand(conn->outgoing ? "ics2 s2c" : "ics2 c2s", rx,
-				      ICS_TLS_KEY_MATERIAL);
+				      len);
 	mutex_unlock(&ics_key_lock);
 	memzero_explicit(prk, sizeof(prk));
 	return ret;
 }
 
+/* Receive protection on: every later frame that arrives is checked. */
+static int ics_auth_protect_rx(struct ics_conn *conn, const u8 *rx)
+{
+	switch (ics_protect_mode) {
+	case ICS_PROTECT_TLS:
+		return ics_tls_rx(conn->sock, rx);
+	case ICS_PROTECT_AUTH:
+		ics_mac_set(&conn->rx_mac, rx);
+		conn->rx_tagged = true;	/* read by this rx_work only */
+		return 0;
+	case ICS_PROTECT_NONE:
+		break;
+	}
+	return 0;
+}
+
+/* Send protection on: every later frame that goes is protected. */
+static int ics_auth_protect_tx(struct ics_conn *conn, const u8 *tx)
+{
+	switch (ics_protect_mode) {
+	case ICS_PROTECT_TLS:
+		return ics_tls_tx(conn->sock, tx);
+	case ICS_PROTECT_AUTH:
+		mutex_lock(&conn->send_lock);
+		ics_mac_set(&conn->tx_mac, tx);
+		conn->tx_tagged = true;
+		mutex_unlock(&conn->send_lock);
+		return 0;
+	case ICS_PROTECT_NONE:
+		break;
+	}
+	return 0;
+}
+
 /*
  * The last step on either side: protection on (unless protect=none), and
  * for the acceptor (@send_ok) the OK between receive and send protection,
- * since the connector may send records as soon as it has read OK.
+ * since the connector may send protected frames as soon as it has read OK.
  * Returns 1: this end is authenticated and protected.
  */
 static int ics_auth_finish(struct ics_conn *conn, bool send_ok)
 {
-	u8 tx[ICS_TLS_KEY_MATERIAL], rx[ICS_TLS_KEY_MATERIAL];
-	bool tls = ics_protect_mode == ICS_PROTECT_TLS;
-	int ret;
+	u8 tx[ICS_SESSION_KEY_MAX], rx[ICS_SESSION_KEY_MAX];
+	size_t len = ics_protect_mode == ICS_PROTECT_TLS ? ICS_TLS_KEY_MATERIAL :
+		     ICS_MAC_KEY_LEN;
+	int ret = 0;
 
-	ret = tls ? ics_auth_keys(conn, tx, rx) ?: ics_tls_rx(conn->sock, rx) : 0;
+	if (ics_protect_mode != ICS_PROTECT_NONE)
+		ret = ics_auth_keys(conn, tx, rx, len);
+	ret = ret ?: ics_auth_protect_rx(conn, rx);
 	if (!ret && send_ok)
 		ret = ics_auth_send(conn, ICS_AUTH_OK, NULL, 0, 0);
-	if (!ret && tls)
-		ret = ics_tls_tx(conn->sock, tx);
+	ret = ret ?: ics_auth_protect_tx(conn, tx);
 	memzero_explicit(tx, sizeof(tx));
 	memzero_explicit(rx, sizeof(rx));
 	if (ret) {

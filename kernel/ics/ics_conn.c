@@ -131,19 +131,42 @@ static struct bio_vec *ics_pages_bvec(struct page *const *pages,
 	return bvec;
 }
 
+/*
+ * protect=auth: the frame's tag goes after its pages, or with its head
+ * when it has none (one sendmsg, as before).  @head has room for it.
+ */
+static size_t ics_tag_frame(struct ics_conn *conn, struct kvec *head, size_t nr,
+			    struct page *const *pages, unsigned int nr_pages,
+			    u8 *tag, struct kvec *tag_vec)
+{
+	ics_mac_tag(&conn->tx_mac, head, nr, pages, nr_pages, tag);
+	tag_vec->iov_base = tag;
+	tag_vec->iov_len = ICS_FRAME_TAG_LEN;
+	if (nr_pages)
+		return nr;
+	head[nr] = *tag_vec;
+	tag_vec->iov_len = 0;
+	return nr + 1;
+}
+
 int ics_conn_send_raw(struct ics_conn *conn, const struct kvec *vec,
 		      size_t nr, size_t total, struct page *const *pages,
 		      unsigned int nr_pages, unsigned long deadline)
 {
-	struct msghdr msg = {
-		.msg_flags = MSG_NOSIGNAL | (nr_pages ? MSG_MORE : 0),
-	};
+	struct msghdr msg = { .msg_flags = MSG_NOSIGNAL };
 	struct msghdr page_msg = { .msg_flags = MSG_NOSIGNAL };
 	size_t page_bytes = (size_t)nr_pages * ICS_PAGE_SIZE;
+	struct kvec head[ICS_SEND_MAX_VEC + 1], tag_vec = { };
+	size_t head_bytes = total, nr_head = nr;
+	u8 tag[ICS_FRAME_TAG_LEN];
 	struct bio_vec *bvec = NULL;
+	bool tagged = false;
 	sigset_t saved;
 	int ret;
 
+	if (WARN_ON_ONCE(nr > ICS_SEND_MAX_VEC))
+		return -EINVAL;
+	memcpy(head, vec, nr * sizeof(*vec));
 	/* before anything goes: no memory for it must not cut a frame */
 	if (nr_pages) {
 		bvec = ics_pages_bvec(pages, nr_pages);
@@ -157,18 +180,35 @@ int ics_conn_send_raw(struct ics_conn *conn, const struct kvec *vec,
 		ret = -ENOTCONN;
 		goto out;
 	}
+	if (conn->tx_tagged) {
+		tagged = true;
+		nr_head = ics_tag_frame(conn, head, nr, pages, nr_pages, tag,
+					&tag_vec);
+		head_bytes += nr_pages ? 0 : ICS_FRAME_TAG_LEN;
+	}
+	if (nr_pages)
+		msg.msg_flags |= MSG_MORE;
+	if (tag_vec.iov_len)
+		page_msg.msg_flags |= MSG_MORE;
 	WRITE_ONCE(conn->sock->sk->sk_sndtimeo, ics_left(deadline));
 	ics_signals_hold(&saved);
-	ret = kernel_sendmsg(conn->sock, &msg, (struct kvec *)vec, nr, total);
-	if (ret == total && nr_pages) {
+	ret = kernel_sendmsg(conn->sock, &msg, head, nr_head, head_bytes);
+	if (ret == head_bytes && nr_pages) {
 		ret = sock_sendmsg(conn->sock, &page_msg);
-		/* the head went: anything short of every page is a cut frame */
-		ret = ret == page_bytes ? total : ret < 0 ? ret : -EPIPE;
+		if (ret == page_bytes && tag_vec.iov_len) {
+			struct msghdr tag_msg = { .msg_flags = MSG_NOSIGNAL };
+
+			ret = kernel_sendmsg(conn->sock, &tag_msg, &tag_vec, 1,
+					     tag_vec.iov_len);
+			ret = ret == tag_vec.iov_len ? page_bytes : ret;
+		}
+		/* the head went: anything short of the rest is a cut frame */
+		ret = ret == page_bytes ? head_bytes : ret < 0 ? ret : -EPIPE;
 		if (ret == -ENOMEM || ret == -ENOBUFS)
 			ret = -EPIPE;
 	}
 	ics_signals_release(&saved);
-	if (ret == total) {
+	if (ret == head_bytes) {
 		ics_count(ICS_CNT_FRAMES_TX);
 		ics_count_add(ICS_CNT_BYTES_TX, total + page_bytes);
 		ret = 0;
@@ -177,9 +217,12 @@ int ics_conn_send_raw(struct ics_conn *conn, const struct kvec *vec,
 	/*
 	 * No memory here for the frame: TCP and kernel TLS queue nothing when
 	 * they return an error, so the stream is whole and the connection,
-	 * which other callers share, stays.  The caller hears ENOMEM.
+	 * which other callers share, stays.  The caller hears ENOMEM.  The
+	 * frame was never sent, so neither was its number.
 	 */
 	if (ics_no_local_memory(ret)) {
+		if (tagged)
+			conn->tx_mac.seq--;
 		ret = -ENOMEM;
 		goto out;
 	}
@@ -191,6 +234,7 @@ int ics_conn_send_raw(struct ics_conn *conn, const struct kvec *vec,
 			    conn->node, total, ret);
 out:
 	mutex_unlock(&conn->send_lock);
+	memzero_explicit(tag, sizeof(tag));
 	kfree(bvec);
 	return ret;
 }
@@ -288,7 +332,7 @@ static void ics_conn_release(struct kref *ref)
 	ics_free_pages(conn->rx_pages, le32_to_cpu(conn->rx_nr_pages));
 	kfree(conn->rx_bvec);
 	ics_auth_free(conn->hs);
-	kfree(conn);
+	kfree_sensitive(conn);	/* the session keys of protect=auth */
 }
 
 void ics_conn_put(struct ics_conn *conn)
@@ -416,6 +460,41 @@ static int ics_recv_some(struct ics_conn *conn, void *buf, size_t len)
 
 	iov_iter_kvec(&msg.msg_iter, ITER_DEST, &vec, 1, len);
 	return ics_recv_msg(conn, &msg);
+}
+
+/*
+ * protect=auth: reads the tag that follows the frame's @end bytes and
+ * checks it over everything the frame brought (@body: what of its body is
+ * not in pages).  0 when the frame may be delivered.
+ */
+static int ics_rx_tag(struct ics_conn *conn, size_t end, void *body,
+		      size_t body_len)
+{
+	struct kvec vec[2] = {
+		{ .iov_base = &conn->rx_hdr, .iov_len = sizeof(conn->rx_hdr) },
+		{ .iov_base = body, .iov_len = body_len },
+	};
+	bool paged = conn->rx_hdr.kind & ICS_KIND_PAGES;
+	int ret;
+
+	if (!conn->rx_tagged)
+		return 0;
+	while (conn->rx_got < end + ICS_FRAME_TAG_LEN) {
+		ret = ics_recv_some(conn, conn->rx_tag + (conn->rx_got - end),
+				    end + ICS_FRAME_TAG_LEN - conn->rx_got);
+		if (ret < 0)
+			return ret;
+		conn->rx_got += ret;
+	}
+	if (ics_mac_verify(&conn->rx_mac, vec, body_len ? 2 : 1,
+			   paged ? conn->rx_pages : NULL,
+			   paged ? le32_to_cpu(conn->rx_nr_pages) : 0,
+			   conn->rx_tag))
+		return 0;
+	ics_count(ICS_CNT_BAD_RECORD);
+	pr_warn_ratelimited("node %u: a frame failed authentication: resetting\n",
+			    conn->node);
+	return -EBADMSG;
 }
 
 static bool ics_rx_kind_ok(const struct ics_conn *conn, u8 kind)
@@ -621,7 +700,8 @@ static int ics_rx_paged(struct ics_conn *conn)
 			return ret;
 		conn->rx_got += ret;
 	}
-	return ics_rx_deliver(conn);
+	ret = ics_rx_tag(conn, hlen + len, conn->rx_body, conn->rx_head);
+	return ret ?: ics_rx_deliver(conn);
 }
 
 /*
@@ -662,7 +742,8 @@ static int ics_rx_frame(struct ics_conn *conn)
 			return ret;	/* a frame cut short is counted at close */
 		conn->rx_got += ret;
 	}
-	return ics_rx_deliver(conn);
+	ret = ics_rx_tag(conn, hlen + len, buf, len);
+	return ret ?: ics_rx_deliver(conn);
 }
 
 static const char *ics_chan_name(enum ics_chan chan)

@@ -52,6 +52,16 @@
 enum ics_protect {
 	ICS_PROTECT_TLS = 1,	/* kernel TLS 1.3, AES-128-GCM, keys from the handshake */
 	ICS_PROTECT_NONE = 2,	/* trusted interconnect: the admin vouches for the wire */
+	ICS_PROTECT_AUTH = 3,	/* a Poly1305 tag per frame: integrity, no secrecy */
+};
+
+#define ICS_MAC_KEY_LEN		32
+#define ICS_FRAME_TAG_LEN	16
+
+/* protect=auth: one direction of a connection (ics_mac.c) */
+struct ics_mac {
+	u8 key[ICS_MAC_KEY_LEN];
+	u64 seq;		/* frames tagged or checked so far */
 };
 
 extern enum ics_protect ics_protect_mode;
@@ -134,6 +144,12 @@ struct ics_conn {
 	__le32 rx_nr_pages;	/* ICS_KIND_PAGES: the count, as it came */
 	struct page **rx_pages;
 	struct bio_vec *rx_bvec;	/* over rx_pages, for recvmsg */
+	u8 rx_tag[ICS_FRAME_TAG_LEN];	/* protect=auth: the frame's tag as it came */
+	/* protect=auth: on once the handshake has set them (send_lock / rx_work) */
+	bool tx_tagged;
+	bool rx_tagged;
+	struct ics_mac tx_mac;
+	struct ics_mac rx_mac;
 	/* until authenticated */
 	struct ics_handshake *hs;
 	unsigned long hs_deadline;
@@ -201,8 +217,20 @@ int ics_auth_send(struct ics_conn *conn, u16 step, const void *body,
 int ics_tls_rx(struct socket *sock, const u8 *rx);
 int ics_tls_tx(struct socket *sock, const u8 *tx);
 #define ICS_TLS_KEY_MATERIAL	28	/* key 16, salt 4, iv 8 */
+/* the longest session key of any mode: one HKDF-SHA256 block */
+#define ICS_SESSION_KEY_MAX	32
+
+/* ics_mac.c */
+void ics_mac_set(struct ics_mac *mac, const u8 *key);
+void ics_mac_clear(struct ics_mac *mac);
+void ics_mac_tag(struct ics_mac *mac, const struct kvec *vec, size_t nr,
+		 struct page *const *pages, unsigned int nr_pages, u8 *tag);
+bool ics_mac_verify(struct ics_mac *mac, const struct kvec *vec, size_t nr,
+		    struct page *const *pages, unsigned int nr_pages,
+		    const u8 *tag);
 
 /* ics_conn.c */
+#define ICS_SEND_MAX_VEC	2	/* kvecs of a frame's head: header, body */
 int ics_conn_send(struct ics_conn *conn, const struct ics_hdr *hdr,
 		  const void *body, size_t len, struct page *const *pages,
 		  unsigned int nr_pages, unsigned long deadline);

@@ -12,7 +12,9 @@
  *                 the cluster key and agree on protect=; one deadline
  *                 (ICS_HANDSHAKE_TIMEOUT); then session keys by HKDF-SHA256
  *   ics_tls.c     protection: every later byte is a kernel TLS 1.3 record
- *                 (AES-128-GCM) under those keys, unless protect=none
+ *                 (AES-128-GCM) under those keys (protect=tls), or
+ *   ics_mac.c     every later frame carries a Poly1305 tag under them
+ *                 (protect=auth: integrity, no secrecy); protect=none: none
  *   ics_conn.c    framing: struct ics_hdr (ics.h) and a body of hdr.len
  *                 bytes, read from socket callbacks without blocking
  *   ics_rpc.c     calls (xid-matched replies, one deadline per call),
@@ -316,11 +318,14 @@ int ics_init(void)
 	}
 	if (!strcmp(ics_protect, "tls")) {
 		ics_protect_mode = ICS_PROTECT_TLS;
+	} else if (!strcmp(ics_protect, "auth")) {
+		ics_protect_mode = ICS_PROTECT_AUTH;
+		pr_info("protect=auth: frames are authenticated, not encrypted\n");
 	} else if (!strcmp(ics_protect, "none")) {
 		ics_protect_mode = ICS_PROTECT_NONE;
 		pr_warn("protect=none: frames travel unprotected; only for a trusted interconnect\n");
 	} else {
-		pr_err("protect=%s: use tls, or none on a trusted interconnect\n",
+		pr_err("protect=%s: use tls, auth (integrity without secrecy), or none on a trusted interconnect\n",
 		       ics_protect);
 		return -EINVAL;
 	}
