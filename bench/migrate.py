@@ -28,7 +28,8 @@ cluster:
   connection not), the link time "for the same bytes".
 
 Each is done with ICS frames under kernel TLS (``protect=tls``, the
-default) and in the clear (``protect=none``), one cluster each.  Guests get
+default), with a Poly1305 tag per frame (``protect=auth``: integrity, no
+secrecy) and in the clear (``protect=none``), one cluster each.  Guests get
 1 GiB: 256 MiB resident plus CRIU's 256 MiB image on tmpfs do not fit in the
 default 256 MiB.  Their RAM is preallocated on the host (QEMU
 ``-mem-prealloc``), as a physical machine's is: without it the first move
@@ -378,7 +379,7 @@ def run(sizes: tuple[int, ...] = SIZES_MIB, reps: int = 3, iperf_s: int = 5) -> 
     head = subprocess.run(["git", "-C", str(REPO), "describe", "--always", "--dirty"],
                           capture_output=True, text=True, check=False).stdout.strip()
     res: dict[str, Any] = {"commit": head, "host_loadavg": {"start": os.getloadavg()}}
-    for protect in ("tls", "none"):
+    for protect in ("tls", "auth", "none"):
         res[protect] = measure(protect, sizes, reps, iperf_s)
         res["host_loadavg"][f"after_{protect}"] = os.getloadavg()
     return res

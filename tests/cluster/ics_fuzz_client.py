@@ -49,10 +49,8 @@ def tls_info(material: bytes) -> bytes:
 
 
 def protect(s: socket.socket, key: bytes, idb: bytes, nonce_c: bytes, nonce_s: bytes) -> None:
-    """HKDF-SHA256 as ics_auth.c does it, then kernel TLS on this socket."""
-    prk = mac(key, b"ics2-prk", idb, nonce_c, nonce_s)
-    c2s = hmac.new(prk, b"ics2 c2s\x01", hashlib.sha256).digest()[:28]
-    s2c = hmac.new(prk, b"ics2 s2c\x01", hashlib.sha256).digest()[:28]
+    """The session keys, then kernel TLS on this socket."""
+    c2s, s2c = session_keys(key, idb, nonce_c, nonce_s, 28)
     s.setsockopt(socket.IPPROTO_TCP, TCP_ULP, b"tls")
     s.setsockopt(SOL_TLS, TLS_TX, tls_info(c2s))
     s.setsockopt(SOL_TLS, TLS_RX, tls_info(s2c))
@@ -79,13 +77,14 @@ def connect(host: str, port: int) -> socket.socket:
     return s
 
 
-def authenticate(host: str, port: int, me: int, target: int, key: bytes,
-                 verify: bool = True) -> socket.socket:
+def handshake(host: str, port: int, me: int, target: int, key: bytes, protect_mode: int,
+              verify: bool = True) -> tuple[socket.socket, bytes, bytes, bytes]:
+    """HELLO .. OK as SELF_NODE; (socket, ids, nonce_c, nonce_s), nothing protected yet."""
     s = connect(host, port)
     nonce_c = os.urandom(NONCE)
     chan = frame.ICS_CHAN_BULK
-    idb = ids(me, target, chan, PROTECT_TLS)
-    s.sendall(auth_frame(1, struct.pack("<IIII", me, chan, target, PROTECT_TLS) + nonce_c))
+    idb = ids(me, target, chan, protect_mode)
+    s.sendall(auth_frame(1, struct.pack("<IIII", me, chan, target, protect_mode) + nonce_c))
     hdr = frame.IcsHdr.unpack(recv_exact(s, frame.HDR_SIZE))
     body = recv_exact(s, hdr.len)
     if hdr.status or len(body) != 8 + 2 * NONCE:
@@ -98,6 +97,20 @@ def authenticate(host: str, port: int, me: int, target: int, key: bytes,
     s.settimeout(5)
     if ok.status or ok.op != 4:
         raise ConnectionError("not accepted")
+    return s, idb, nonce_c, nonce_s
+
+
+def session_keys(key: bytes, idb: bytes, nonce_c: bytes, nonce_s: bytes,
+                 length: int) -> tuple[bytes, bytes]:
+    """HKDF-SHA256 as ics_auth.c does it: (connector to acceptor, acceptor to connector)."""
+    prk = mac(key, b"ics2-prk", idb, nonce_c, nonce_s)
+    return (hmac.new(prk, b"ics2 c2s\x01", hashlib.sha256).digest()[:length],
+            hmac.new(prk, b"ics2 s2c\x01", hashlib.sha256).digest()[:length])
+
+
+def authenticate(host: str, port: int, me: int, target: int, key: bytes,
+                 verify: bool = True) -> socket.socket:
+    s, idb, nonce_c, nonce_s = handshake(host, port, me, target, key, PROTECT_TLS, verify)
     protect(s, key, idb, nonce_c, nonce_s)
     # Blocking sends: Python's timeouts make the socket non-blocking, and then kernel
     # TLS may keep part of a record for later, which a shutdown() would cut off.

@@ -31,6 +31,7 @@ pytestmark = [pytest.mark.cluster, pytest.mark.timeout(300)]
 
 REPO = Path(__file__).resolve().parents[2]
 PY = REPO / ".venv" / "bin" / "python"
+PEER = Path(__file__).with_name("ics_auth_peer.py")
 CALLS = 150
 EIO = 5
 # Each call's deadline (connect and handshake included), scaled with the flavor
@@ -143,3 +144,21 @@ def test_nodes_with_different_protect_modes_refuse_each_other(cluster: Cluster) 
     assert rc != 0
     cluster.node(3).wait_for_console_text("protect=maybe: use tls, auth",
                                           timeout=flavor().timeout(10))
+
+
+def test_a_peer_written_from_the_auth_wire_format_talks_to_a_node(cluster: Cluster) -> None:
+    """protect=auth as documented (ics_mac.c), implemented independently in Python
+    (genmod.ics.frame_tag): the node accepts its tags, its replies carry the tags the
+    description gives, and a frame with one tag bit flipped is never answered: the node
+    resets the connection and counts it."""
+    load_ics(cluster, "auth")
+    before = counters(cluster.node(1))["dropped_bad_record"]
+    out = cluster.node(2).succeed(
+        f"cd {REPO} && PYTHONPATH={REPO}:{PEER.parent} {PY} {PEER} 169.254.77.1 4600 2 1 "
+        f"{DEFAULT_KEY.hex()} 40", timeout=120)
+    result = json.loads(out.strip().splitlines()[-1])
+    assert result == {"echoed": 40, "replies_tagged_right": 40, "bad_tag_answered": False,
+                      "closed_after_bad_tag": True}, result
+    assert counters(cluster.node(1))["dropped_bad_record"] == before + 1
+    # The node's own connections were not disturbed by the peer's reset.
+    assert echo_outcomes(cluster.node(2), 1, 5) == {0: 5}
