@@ -300,8 +300,9 @@ static void clms_publish(void)
 	clms_user_changed();
 	WRITE_ONCE(clms_pub_up, clms.cb_up);
 	WRITE_ONCE(clms_pub_transition, clms.view.transition);
+	/* a node not UP in a cluster (no quorum, or joining) follows none */
 	WRITE_ONCE(clms_pub_master,
-		   clms.mode == CLMS_NOQUORUM ? 0 : clms.view.master);
+		   clms.mode == CLMS_MEMBER ? clms.view.master : 0);
 	WRITE_ONCE(clms_pub_quorum, clms.mode != CLMS_NOQUORUM);
 }
 
@@ -1135,6 +1136,13 @@ int clms_set_timing(u32 heartbeat_ms, u32 timeout_ms)
 
 /* ---- test aid ---- */
 
+/*
+ * A ping that sleeps holds a worker of the prio dispatch queue, which
+ * carries the heartbeats: only on a node loaded with test_knobs=1, and one
+ * at a time, so that peers cannot park that queue's workers with pings.
+ */
+static atomic_t clms_ping_sleeping = ATOMIC_INIT(0);
+
 int clms_srv_ping(unsigned int from, const struct clms_ping_req *req,
 		  struct clms_ping_rep *rep)
 {
@@ -1142,8 +1150,14 @@ int clms_srv_ping(unsigned int from, const struct clms_ping_req *req,
 		return -EACCES;
 	if (req->delay_ms > CLMS_PING_MAX_DELAY_MS)
 		return -EINVAL;
-	if (req->delay_ms)
+	if (req->delay_ms) {
+		if (!READ_ONCE(clms_test_knobs))
+			return -EPERM;
+		if (atomic_cmpxchg(&clms_ping_sleeping, 0, 1))
+			return -EBUSY;
 		msleep(req->delay_ms);
+		atomic_set(&clms_ping_sleeping, 0);
+	}
 	rep->node = clms_self;
 	rep->incarnation = READ_ONCE(clms.incarnation);
 	return 0;

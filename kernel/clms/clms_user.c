@@ -91,7 +91,7 @@ static long clms_ssisys_membership(void __user *buf, size_t len)
 		return -EINVAL;
 	mutex_lock(&clms.lock);
 	m.transition = clms.view.transition;
-	m.master = clms.mode == CLMS_NOQUORUM ? 0 : clms.view.master;
+	m.master = clms.mode == CLMS_MEMBER ? clms.view.master : 0;
 	m.self = clms_self;
 	m.quorum = clms.mode != CLMS_NOQUORUM;
 	m.nr_configured = hweight64(clms.configured);
