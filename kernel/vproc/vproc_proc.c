@@ -163,15 +163,15 @@ static int vproc_d_revalidate(struct dentry *dentry, unsigned int flags)
 	return inode && clms_node_is_up(vproc_inode_node(inode));
 }
 
-static void vproc_d_release(struct dentry *dentry)
-{
-	module_put(THIS_MODULE);
-}
-
+/*
+ * Each dentry holds a reference on this module (vproc_instantiate());
+ * built-in code drops it, as our own d_release would run our text after
+ * the last module_put().
+ */
 static const struct dentry_operations vproc_dops = {
 	.d_revalidate = vproc_d_revalidate,
 	.d_delete = always_delete_dentry,
-	.d_release = vproc_d_release,
+	.d_release = ssi_d_release_module_put,
 };
 
 /* ---- files ---- */
