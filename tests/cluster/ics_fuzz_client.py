@@ -1,6 +1,13 @@
 """Hostile ICS client, run inside a guest: sends malformed frames to a node's ICS port.
 
-Usage: ics_fuzz_client.py HOST PORT SELF_NODE TARGET_NODE KEYHEX FRAMES SEED
+Usage: ics_fuzz_client.py HOST PORT SELF_NODE TARGET_NODE KEYHEX FRAMES SEED [CODECS]
+
+CODECS is the directory of a module build (build/modules or build/modules-debug)
+whose generated Python codecs (*/<service>_ics.py, genmod.ics) give every service's
+requests: one class of frames sends each of them mutated (truncated, extended,
+bytes flipped, random), and the codec's own unpack, which rejects exactly what the
+kernel's generated unpack rejects, predicts which ones the node must drop as
+malformed ("service_malformed") and which it must dispatch ("service_valid").
 
 Half the classes run before authentication (garbage the acceptor must refuse), the
 rest after authenticating as SELF_NODE with the cluster key (frames the receive loop
@@ -12,14 +19,17 @@ that reach the acceptor's frame parser.  Prints one JSON line with what was sent
 
 from __future__ import annotations
 
+import glob
 import hashlib
 import hmac
+import importlib.util
 import json
 import os
 import random
 import socket
 import struct
 import sys
+from typing import Any
 
 from genmod.ics import frame
 
@@ -118,12 +128,55 @@ def authenticate(host: str, port: int, me: int, target: int, key: bytes,
     return s
 
 
+def service_requests(codecs: str) -> list[Any]:
+    """Every request class (call or one-way, no pages) of every generated codec."""
+    out: list[Any] = []
+    for path in sorted(glob.glob(os.path.join(codecs, "*", "*_ics.py"))):
+        spec = importlib.util.spec_from_file_location(os.path.basename(path)[:-3], path)
+        if spec is None or spec.loader is None:
+            continue
+        mod = importlib.util.module_from_spec(spec)
+        sys.modules[spec.name] = mod  # dataclasses looks its module up there
+        spec.loader.exec_module(mod)
+        for (_, _, _, kind), cls in mod.DECODERS.items():
+            # pages<N> messages travel in ICS_KIND_PAGES frames: the paged class's
+            if kind != mod.KIND_REPLY and "pages_count" not in cls.pack.__code__.co_names:
+                out.append(cls)
+    return out
+
+
+def mutated_body(rnd: random.Random, cls: Any) -> bytes:
+    """A body for *cls*'s op: its all-zero message, then maybe cut, extended, flipped
+    or replaced by random bytes."""
+    body = bytearray(cls().pack())
+    what = rnd.random()
+    if what < 0.2 and body:
+        del body[rnd.randrange(len(body)):]
+    elif what < 0.35:
+        body += os.urandom(rnd.randint(1, 8))
+    elif what < 0.65 and body:
+        for _ in range(rnd.randint(1, 4)):
+            body[rnd.randrange(len(body))] = rnd.randrange(256)
+    elif what < 0.85:
+        body = bytearray(os.urandom(rnd.randint(0, cls.MAX_SIZE + 8)))
+    return bytes(body)
+
+
+def unpacks(cls: Any, body: bytes) -> bool:
+    try:
+        cls.unpack(body)
+    except ValueError:
+        return False
+    return True
+
+
 def header(kind: int, service: int, op: int, ver: int, length: int, xid: int = 0) -> bytes:
     return frame.IcsHdr.new(kind, service, op, ver, length, 0, xid).pack()
 
 
 def main() -> int:
     host, port, me, target, keyhex, frames, seed = sys.argv[1:8]
+    requests = service_requests(sys.argv[8]) if len(sys.argv) > 8 else []
     rnd = random.Random(int(seed))
     key = bytes.fromhex(keyhex)
     total = int(frames)
@@ -230,6 +283,14 @@ def main() -> int:
                     body = struct.pack("<II", k, i) + pages
                     count("paged_ok")
                 authed().sendall(header(paged, 1, 5, 1, len(body), i) + body)
+                drain()
+            elif r < 0.35 and requests:
+                # A request of some service, mutated; the codec says if it is malformed.
+                cls = rnd.choice(requests)
+                body = mutated_body(rnd, cls)
+                authed().sendall(header(cls.KIND, cls.SERVICE, cls.OP, cls.VERSION, len(body),
+                                        i) + body)
+                count("service_valid" if unpacks(cls, body) else "service_malformed")
                 drain()
             elif r < 0.45:
                 # Well-framed, unknown service/op/version: dropped, counted, conn kept.
