@@ -17,6 +17,7 @@ from typing import Any
 from . import bringup
 from .channel import AgentError
 from .console_scan import Splat, scan_file
+from .disks import keep_disks_default, make_node_disk, remove_node_disks
 from .hub import Hub
 from .hubctl import Impairment, LinkStats, PortStats
 from .logs import CommandLog, cluster_log_dir
@@ -44,11 +45,15 @@ class Cluster:
         boot_timeout: float | None = None,
         direct: bool = False,
         mem_prealloc: bool = False,
+        disk_mib: int = 0,
+        keep_disks: bool | None = None,
     ) -> None:
         """`direct=True` (2 nodes only) wires the nodes to each other, no hub: a
         baseline for measuring what the hub costs; `mem_prealloc=True` backs
-        every guest's RAM with host memory before it boots (benches). Logs go to `log_dir`, by
-        default a new `<run>/<name>` directory (see `qemu.logs`)."""
+        every guest's RAM with host memory before it boots (benches); `disk_mib` gives
+        every node a local ext4 disk of that size, mounted at /srv (qemu/disks.py),
+        removed at `stop()` unless `keep_disks` (default $SSI_KEEP_DISKS=1). Logs go to
+        `log_dir`, by default a new `<run>/<name>` directory (see `qemu.logs`)."""
         if not 1 <= nodes <= MAX_NODES:
             raise ValueError(f"nodes must be 1..{MAX_NODES}")
         if direct and nodes != 2:
@@ -60,6 +65,9 @@ class Cluster:
         self.memory = memory if memory is not None else flavor().memory()
         self.smp = smp
         self.mem_prealloc = mem_prealloc
+        self.disk_mib = disk_mib
+        self.keep_disks = keep_disks_default() if keep_disks is None else keep_disks
+        self.disks: list[Path] = []
         self.extra_append = extra_append
         self.boot_timeout = (boot_timeout if boot_timeout is not None
                              else flavor().timeout(120.0))
@@ -108,8 +116,16 @@ class Cluster:
         finally:
             pool.shutdown(wait=True, cancel_futures=True)
 
+    def disk_path(self, n: int) -> Path:
+        """Node `n`'s disk image on the host."""
+        return self.log_dir / f"node{n}.disk.img"
+
     def _make_node(self, n: int) -> Node:
         assert self.sock_dir is not None
+        disk = None
+        if self.disk_mib:
+            disk = make_node_disk(self.disk_path(n), self.disk_mib, n)
+            self.disks.append(disk)
         cfg = NodeConfig(
             node=n,
             nodes=self.size,
@@ -121,6 +137,7 @@ class Cluster:
             mem_prealloc=self.mem_prealloc,
             extra_append=self.extra_append,
             net_peer=NodeSockets(self.sock_dir, 3 - n).net if self.direct else None,
+            data_disk=disk,
         )
         return Node(
             cfg,
@@ -138,6 +155,9 @@ class Cluster:
         if self.sock_dir is not None:
             shutil.rmtree(self.sock_dir, ignore_errors=True)
             self.sock_dir = None
+        if not self.keep_disks:
+            remove_node_disks(self.disks)
+        self.disks = []
 
     def __enter__(self) -> Cluster:
         if not self.nodes:

@@ -9,6 +9,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from . import cbuild, guest_image, paths
+from .disks import DATA_DISK_SERIAL
 from .guest_image import DISK_SERIAL
 from .paths import INIT_SCRIPT, REPO_ROOT
 from .paths import flavor as kernel_flavor
@@ -103,6 +104,8 @@ class NodeConfig:
     # (a 64 MiB migration's first arrival: ~0.3 s of 1.5 s).  For benches.
     mem_prealloc: bool = False
     net_peer: Path | None = None  # send frames here instead of the hub (direct pair)
+    # The node's own writable disk (qemu/disks.py), mounted at /srv; None: none.
+    data_disk: Path | None = None
     extra_append: str = ""
     init: Path = INIT_SCRIPT
     # The guests' Python runtime (qemu/guest_image.py), built on first use;
@@ -192,6 +195,14 @@ def qemu_command(cfg: NodeConfig) -> list[str]:
             "-drive",
             f"file={cfg.python_image},if=none,id=pyimg,format=raw,readonly=on",
             "-device", f"virtio-blk-pci,drive=pyimg,serial={DISK_SERIAL}",
+        ]
+    if cfg.data_disk is not None:
+        # cache=writeback: the guest's flushes (fsync) reach the host file, so
+        # what it synced survives a crash of QEMU, as on a disk.
+        image += [
+            "-drive",
+            f"file={cfg.data_disk},if=none,id=data,format=raw,cache=writeback,discard=unmap",
+            "-device", f"virtio-blk-pci,drive=data,serial={DATA_DISK_SERIAL}",
         ]
     return [
         cfg.qemu,

@@ -1,7 +1,7 @@
 """Shared pytest fixtures: a booted QEMU cluster, and a console splat scan per test.
 
 Cluster tests take the `cluster` fixture. One cluster boots per test module
-(module constants CLUSTER_NODES / CLUSTER_MEMORY choose its size); before each
+(module constants CLUSTER_NODES / CLUSTER_MEMORY / CLUSTER_DISK_MIB choose its size); before each
 test it is healed and any node that is down is rebooted, and again after it (so
 a test's teardown pays for, and is blamed for, the reboots it caused).
 
@@ -112,7 +112,9 @@ def _booted_cluster(request: pytest.FixtureRequest) -> Iterator[_Booted]:
     nodes = int(getattr(request.module, "CLUSTER_NODES", 3))
     kind = flavor()
     memory = kind.memory(int(getattr(request.module, "CLUSTER_MEMORY", 256)))
-    c = Cluster(nodes=nodes, memory=memory, name=mod, boot_timeout=kind.timeout(BOOT_TIMEOUT))
+    disk_mib = int(getattr(request.module, "CLUSTER_DISK_MIB", 0))
+    c = Cluster(nodes=nodes, memory=memory, name=mod, boot_timeout=kind.timeout(BOOT_TIMEOUT),
+                disk_mib=disk_mib)
     c.start()
     print(
         f"\n[qemu] {nodes} nodes ({kind.name} kernel, {memory} MiB) booted in "

@@ -81,6 +81,15 @@ for d in /sys/block/vd*; do
 		echo "<3>ssi-init: cannot mount the Python image /dev/${d##*/}" >/dev/kmsg
 	fi
 done
+# The node's own disk (qemu/disks.py), when the harness gave it one: ext4,
+# read-write at /srv, as a server's local file system is.
+for d in /sys/block/vd*; do
+	[ -r "$d/serial" ] || continue
+	read -r serial <"$d/serial"
+	[ "$serial" = ssi-disk ] || continue
+	$BB mount -t ext4 "/dev/${d##*/}" /srv ||
+		echo "<3>ssi-init: cannot mount the node disk /dev/${d##*/} at /srv" >/dev/kmsg
+done
 stage mounted
 
 # migration.ko execs its restore helper at every move to this node: from the
