@@ -24,8 +24,6 @@
 #define RFILE_CHUNK		65536
 /* Largest ioctl argument carried (bytes<64> in rfile.ics). */
 #define RFILE_IOC_MAX		64
-/* Supplementary groups a getfd request carries (array<u32, 64>). */
-#define RFILE_NGROUPS		64
 /* f_flags a proxy carries to the held file with every op (F_SETFL). */
 #define RFILE_SETFL_MASK	(O_APPEND | O_NONBLOCK)
 /* In a request's fl: the flags changed on the proxy, apply them. */

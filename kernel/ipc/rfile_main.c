@@ -146,36 +146,15 @@ static struct clms_notifier rfile_notifier = {
 
 /* ---- SSISYS_RFILE_GETFD ---- */
 
+/* -E2BIG: a caller in more groups than a request carries. */
 static int rfile_creds_current(struct rfile_getfd_req *r)
 {
-	const struct cred *cred = current_cred();
-	const struct group_info *gi = cred->group_info;
-	u32 i;
+	struct ssi_creds c;
+	int ret = ssi_creds_current(&c);
 
-	if (gi->ngroups > RFILE_NGROUPS)
-		return -E2BIG;
-	r->uid = from_kuid_munged(&init_user_ns, cred->uid);
-	r->euid = from_kuid_munged(&init_user_ns, cred->euid);
-	r->suid = from_kuid_munged(&init_user_ns, cred->suid);
-	r->fsuid = from_kuid_munged(&init_user_ns, cred->fsuid);
-	r->gid = from_kgid_munged(&init_user_ns, cred->gid);
-	r->egid = from_kgid_munged(&init_user_ns, cred->egid);
-	r->sgid = from_kgid_munged(&init_user_ns, cred->sgid);
-	r->fsgid = from_kgid_munged(&init_user_ns, cred->fsgid);
-	r->cap_effective = 0;
-	r->cap_permitted = 0;
-	if (cred->user_ns == &init_user_ns) {
-		for (i = 0; i <= CAP_LAST_CAP; i++) {
-			if (cap_raised(cred->cap_effective, i))
-				r->cap_effective |= BIT_ULL(i);
-			if (cap_raised(cred->cap_permitted, i))
-				r->cap_permitted |= BIT_ULL(i);
-		}
-	}
-	r->groups_count = gi->ngroups;
-	for (i = 0; i < gi->ngroups; i++)
-		r->groups[i] = from_kgid_munged(&init_user_ns, gi->gid[i]);
-	return 0;
+	if (!ret)
+		SSI_CREDS_TO_REQ(r, &c);
+	return ret;
 }
 
 static struct file *rfile_getfd_remote(unsigned int node, pid_t pid, int fd)

@@ -30,7 +30,6 @@
 #include <linux/sched/mm.h>
 #include <linux/sched/signal.h>
 #include <linux/sched/task.h>
-#include <linux/securebits.h>
 #include <linux/slab.h>
 #include <linux/socket.h>
 #include <linux/stat.h>
@@ -43,6 +42,7 @@
 #include "rfile_gen.h"
 #include "rfile_ics.h"
 #include "rfile_internal.h"
+#include "ssi_core.h"
 
 /* Wait queue heads one file registers in its ->poll (pipes and ttys: 2). */
 #define RFILE_POLL_HEADS	2
@@ -1140,90 +1140,13 @@ out:
 
 /* ---- getfd ---- */
 
-static bool rfile_kuid(u32 id, kuid_t *k)
-{
-	*k = make_kuid(&init_user_ns, id);
-	return uid_valid(*k);
-}
-
-static bool rfile_kgid(u32 id, kgid_t *k)
-{
-	*k = make_kgid(&init_user_ns, id);
-	return gid_valid(*k);
-}
-
-/*
- * Credentials of a remote caller, built as vproc_cred_build() does
- * (kernel/vproc/README.md "Credentials"): PID 1's with the caller's ids,
- * capability sets and groups.
- */
+/* The credentials of a remote caller (ssi_cred_build()). */
 static struct cred *rfile_cred_build(const struct rfile_getfd_req *r)
 {
-	kuid_t uid, euid, suid, fsuid;
-	kgid_t gid, egid, sgid, fsgid;
-	struct task_struct *init;
-	struct group_info *gi;
-	struct cred *cred;
-	u32 i;
+	struct ssi_creds c;
 
-	if (!rfile_kuid(r->uid, &uid) || !rfile_kuid(r->euid, &euid) ||
-	    !rfile_kuid(r->suid, &suid) || !rfile_kuid(r->fsuid, &fsuid) ||
-	    !rfile_kgid(r->gid, &gid) || !rfile_kgid(r->egid, &egid) ||
-	    !rfile_kgid(r->sgid, &sgid) || !rfile_kgid(r->fsgid, &fsgid) ||
-	    r->groups_count > RFILE_NGROUPS)
-		return ERR_PTR(-EINVAL);
-	gi = groups_alloc(r->groups_count);
-	if (!gi)
-		return ERR_PTR(-ENOMEM);
-	for (i = 0; i < r->groups_count; i++) {
-		if (!rfile_kgid(r->groups[i], &gi->gid[i])) {
-			put_group_info(gi);
-			return ERR_PTR(-EINVAL);
-		}
-	}
-	groups_sort(gi);
-	rcu_read_lock();
-	init = pid_task(find_pid_ns(1, &init_pid_ns), PIDTYPE_PID);
-	if (init)
-		get_task_struct(init);
-	rcu_read_unlock();
-	if (!init) {
-		put_group_info(gi);
-		return ERR_PTR(-ESRCH);
-	}
-	cred = prepare_kernel_cred(init);
-	put_task_struct(init);
-	if (!cred) {
-		put_group_info(gi);
-		return ERR_PTR(-ENOMEM);
-	}
-	if (cred->user_ns != &init_user_ns) {
-		put_group_info(gi);
-		put_cred(cred);
-		return ERR_PTR(-EINVAL);
-	}
-	cred->uid = uid;
-	cred->euid = euid;
-	cred->suid = suid;
-	cred->fsuid = fsuid;
-	cred->gid = gid;
-	cred->egid = egid;
-	cred->sgid = sgid;
-	cred->fsgid = fsgid;
-	cred->securebits = SECUREBITS_DEFAULT;
-	cap_clear(cred->cap_inheritable);
-	cap_clear(cred->cap_permitted);
-	cap_clear(cred->cap_effective);
-	cap_clear(cred->cap_ambient);
-	for (i = 0; i <= CAP_LAST_CAP; i++) {
-		if (r->cap_permitted & BIT_ULL(i))
-			cap_raise(cred->cap_permitted, i);
-		if (r->cap_effective & r->cap_permitted & BIT_ULL(i))
-			cap_raise(cred->cap_effective, i);
-	}
-	set_groups(cred, gi);
-	put_group_info(gi);
-	return cred;
+	SSI_CREDS_FROM_REQ(&c, r);
+	return ssi_cred_build(&c);
 }
 
 /* CAP_SYS_PTRACE over everything: only a caller of the initial user ns. */

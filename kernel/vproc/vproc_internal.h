@@ -11,6 +11,7 @@
 #include <linux/types.h>
 
 #include "ics.h"
+#include "ssi_core.h"
 #include "vproc.h"
 
 struct cred;
@@ -24,61 +25,6 @@ struct vproc_read_rep;
 
 /* Every ICS call of vproc is bounded by this (a down node fails sooner). */
 #define VPROC_TIMEOUT		(3 * HZ * ICS_SLOW_KERNEL_FACTOR)
-/* Supplementary groups a request carries (array<u32, 64> in vproc.ics). */
-#define VPROC_NGROUPS		64
-
-/*
- * A caller's credentials as requests carry them (vproc.ics): ids in the
- * initial user namespace, capability sets (bit n = capability n) and the
- * supplementary groups.
- */
-struct vproc_creds {
-	u32 uid, euid, suid, fsuid;
-	u32 gid, egid, sgid, fsgid;
-	u64 cap_effective, cap_permitted;
-	u32 ngroups;
-	u32 groups[VPROC_NGROUPS];
-};
-
-/* Copy between struct vproc_creds and a request of vproc.ics. */
-#define VPROC_CREDS_TO_REQ(req, c) do {					\
-	typeof(req) r_ = (req);						\
-	const struct vproc_creds *c_ = (c);				\
-									\
-	BUILD_BUG_ON(ARRAY_SIZE(r_->groups) != VPROC_NGROUPS);		\
-	r_->uid = c_->uid;						\
-	r_->euid = c_->euid;						\
-	r_->suid = c_->suid;						\
-	r_->fsuid = c_->fsuid;						\
-	r_->gid = c_->gid;						\
-	r_->egid = c_->egid;						\
-	r_->sgid = c_->sgid;						\
-	r_->fsgid = c_->fsgid;						\
-	r_->cap_effective = c_->cap_effective;				\
-	r_->cap_permitted = c_->cap_permitted;				\
-	r_->groups_count = c_->ngroups;					\
-	memcpy(r_->groups, c_->groups, c_->ngroups * sizeof(u32));	\
-} while (0)
-
-#define VPROC_CREDS_FROM_REQ(c, req) do {				\
-	struct vproc_creds *c_ = (c);					\
-	typeof(req) r_ = (req);						\
-									\
-	BUILD_BUG_ON(ARRAY_SIZE(r_->groups) != VPROC_NGROUPS);		\
-	c_->uid = r_->uid;						\
-	c_->euid = r_->euid;						\
-	c_->suid = r_->suid;						\
-	c_->fsuid = r_->fsuid;						\
-	c_->gid = r_->gid;						\
-	c_->egid = r_->egid;						\
-	c_->sgid = r_->sgid;						\
-	c_->fsgid = r_->fsgid;						\
-	c_->cap_effective = r_->cap_effective;				\
-	c_->cap_permitted = r_->cap_permitted;				\
-	c_->ngroups = min_t(u32, r_->groups_count, VPROC_NGROUPS);	\
-	memcpy(c_->groups, r_->groups, c_->ngroups * sizeof(u32));	\
-} while (0)
-
 /* Clusterwide PIDs are routed; node-local ones (< 65536) never are. */
 static inline bool vproc_is_cluster_pid(pid_t pid)
 {
@@ -96,10 +42,6 @@ int vproc_errno(int err);
 #define VPROC_OK_ENOENT		BIT(3)
 #define VPROC_OK_ENOMEM		BIT(4)
 int vproc_clamp(int err, unsigned int ok);
-
-/* Credentials (vproc_main.c). */
-int vproc_creds_current(struct vproc_creds *c);
-struct cred *vproc_cred_build(const struct vproc_creds *c);
 
 /* Location table (vproc_main.c). */
 int vproc_where_here(pid_t pid, unsigned int *node);

@@ -89,26 +89,26 @@ static struct task_struct *vproc_get_task(pid_t pid)
 /* The credentials a request carries, built for serving it here. */
 static struct cred *vproc_kill_cred(const struct vproc_kill_req *req)
 {
-	struct vproc_creds c;
+	struct ssi_creds c;
 
-	VPROC_CREDS_FROM_REQ(&c, req);
-	return vproc_cred_build(&c);
+	SSI_CREDS_FROM_REQ(&c, req);
+	return ssi_cred_build(&c);
 }
 
 static struct cred *vproc_task_cred(const struct vproc_task_req *req)
 {
-	struct vproc_creds c;
+	struct ssi_creds c;
 
-	VPROC_CREDS_FROM_REQ(&c, req);
-	return vproc_cred_build(&c);
+	SSI_CREDS_FROM_REQ(&c, req);
+	return ssi_cred_build(&c);
 }
 
 static struct cred *vproc_read_cred(const struct vproc_read_req *req)
 {
-	struct vproc_creds c;
+	struct ssi_creds c;
 
-	VPROC_CREDS_FROM_REQ(&c, req);
-	return vproc_cred_build(&c);
+	SSI_CREDS_FROM_REQ(&c, req);
+	return ssi_cred_build(&c);
 }
 
 /*
@@ -678,17 +678,17 @@ static int vproc_kill_fn(unsigned int node, void *arg)
 static int vproc_kill_req(struct vproc_kill_req *req, pid_t pid, int sig,
 			  const struct kernel_siginfo *info)
 {
-	struct vproc_creds c;
+	struct ssi_creds c;
 	int ret;
 
-	ret = vproc_creds_current(&c);
+	ret = ssi_creds_current(&c);
 	if (ret)
 		return ret;
 	req->pid = pid;
 	req->sig = sig;
 	/* The sender's tgid: the hooks run only in the initial PID namespace. */
 	req->sender_pid = info->si_pid;
-	VPROC_CREDS_TO_REQ(req, &c);
+	SSI_CREDS_TO_REQ(req, &c);
 	return 0;
 }
 
@@ -696,7 +696,7 @@ int vproc_srv_move(unsigned int from, const struct vproc_move_req *req,
 		   struct vproc_move_rep *rep)
 {
 	struct task_struct *task;
-	struct vproc_creds c;
+	struct ssi_creds c;
 	const struct cred *old;
 	struct cred *cred;
 	int ret;
@@ -709,8 +709,8 @@ int vproc_srv_move(unsigned int from, const struct vproc_move_req *req,
 	task = vproc_get_task(req->pid);
 	if (!task)
 		return -ESRCH;
-	VPROC_CREDS_FROM_REQ(&c, req);
-	cred = vproc_cred_build(&c);
+	SSI_CREDS_FROM_REQ(&c, req);
+	cred = ssi_cred_build(&c);
 	if (IS_ERR(cred)) {
 		put_task_struct(task);
 		return PTR_ERR(cred);
@@ -741,12 +741,12 @@ static int vproc_goto_fn(unsigned int node, void *arg)
 int vproc_route_goto(pid_t pid, unsigned int node)
 {
 	struct vproc_move_req req = { .pid = pid, .node = node };
-	struct vproc_creds c;
+	struct ssi_creds c;
 	int ret;
 
-	if (vproc_creds_current(&c))
+	if (ssi_creds_current(&c))
 		return -EPERM;
-	VPROC_CREDS_TO_REQ(&req, &c);
+	SSI_CREDS_TO_REQ(&req, &c);
 	ret = vproc_route(pid, vproc_goto_fn, &req, NULL);
 	switch (ret) {
 	case -ENOTCONN: case -EHOSTUNREACH:
@@ -930,7 +930,7 @@ static void vproc_pgrp_signal_fn(struct work_struct *work)
 void vproc_queue_pgrp_signal(pid_t pgid, int sig, bool priv)
 {
 	struct vproc_pgrp_signal *s;
-	struct vproc_creds c;
+	struct ssi_creds c;
 
 	if (!valid_signal(sig) || sig <= 0 || !vproc_is_cluster_pid(pgid))
 		return;
@@ -946,12 +946,12 @@ void vproc_queue_pgrp_signal(pid_t pgid, int sig, bool priv)
 		s->req.kernel = 1;
 	} else {
 		/* sent as current, who may be in too many groups to say */
-		if (vproc_creds_current(&c)) {
+		if (ssi_creds_current(&c)) {
 			kfree(s);
 			return;
 		}
 		s->req.sender_pid = task_tgid_nr(current);
-		VPROC_CREDS_TO_REQ(&s->req, &c);
+		SSI_CREDS_TO_REQ(&s->req, &c);
 	}
 	INIT_WORK(&s->work, vproc_pgrp_signal_fn);
 	queue_work(vproc_pgrp_signal_wq, &s->work);
@@ -990,12 +990,12 @@ long vproc_route_task(u32 op, pid_t pid, int arg)
 	struct vproc_task_call c = {
 		.req = { .op = op, .pid = pid, .arg = arg },
 	};
-	struct vproc_creds creds;
+	struct ssi_creds creds;
 	int ret;
 
-	if (vproc_creds_current(&creds))
+	if (ssi_creds_current(&creds))
 		return op == SSI_VPROC_GETPRIO ? -ESRCH : -EPERM;
-	VPROC_CREDS_TO_REQ(&c.req, &creds);
+	SSI_CREDS_TO_REQ(&c.req, &creds);
 	ret = vproc_clamp(vproc_route(pid, vproc_task_fn, &c, NULL),
 			  vproc_task_ok(op));
 	if (ret)
@@ -1062,20 +1062,20 @@ static int vproc_read_fn(unsigned int node, void *arg)
 struct vproc_read_rep *vproc_route_read(pid_t pid, const char *name)
 {
 	struct vproc_read_call *c;
-	struct vproc_creds creds;
+	struct ssi_creds creds;
 	struct vproc_read_rep *rep;
 	int ret;
 
 	if (vproc_readable_index(name) < 0)
 		return ERR_PTR(-ENOENT);
-	if (vproc_creds_current(&creds))
+	if (ssi_creds_current(&creds))
 		return ERR_PTR(-EACCES);
 	c = kzalloc(sizeof(*c), GFP_KERNEL);
 	if (!c)
 		return ERR_PTR(-ENOMEM);
 	c->req.pid = pid;
 	strscpy(c->req.name, name, sizeof(c->req.name));
-	VPROC_CREDS_TO_REQ(&c->req, &creds);
+	SSI_CREDS_TO_REQ(&c->req, &creds);
 	c->rep = kvzalloc(sizeof(*c->rep), GFP_KERNEL);
 	if (!c->rep) {
 		kfree(c);
