@@ -1,0 +1,232 @@
+// SPDX-License-Identifier: GPL-2.0-only
+/*
+ * CFS, the client's open files: an open file of the server, used through
+ * an rfile proxy (its read, write, fsync and lseek go to the server), and
+ * directory listings read from the server.
+ */
+#define pr_fmt(fmt) "cfs: " fmt
+
+#include <linux/file.h>
+#include <linux/fs.h>
+#include <linux/slab.h>
+#include <linux/uio.h>
+#include <asm/unaligned.h>
+
+#include "cfs_internal.h"
+#include "rfile.h"
+
+/* What a client's open carries to the server (cfs_srv_open()). */
+#define CFS_OPEN_FLAGS	(O_ACCMODE | O_APPEND | O_NONBLOCK | O_DSYNC | \
+			 __O_SYNC | O_DIRECT | O_NOATIME | O_LARGEFILE)
+
+static int cfs_open_call(struct inode *inode, struct file *file,
+			 struct rfile_handle *h, u32 *f_flags)
+{
+	struct cfs_open_req *req;
+	struct cfs_open_rep rep;
+	struct ssi_creds c;
+	int ret;
+
+	req = kzalloc(sizeof(*req), GFP_KERNEL);
+	if (!req)
+		return -ENOMEM;
+	if (ssi_creds_current(&c)) {
+		kfree(req);
+		return -EPERM;
+	}
+	SSI_CREDS_TO_REQ(req, &c);
+	req->export = CFS_SB(inode->i_sb)->export;
+	CFS_FH_TO_REQ(req, &CFS_I(inode)->fh);
+	req->flags = file->f_flags & CFS_OPEN_FLAGS;
+	ret = CFS_CALL(inode->i_sb, ics_cfs_open, req, &rep);
+	kfree(req);
+	if (ret)
+		return ret;
+	h->node = rep.node;
+	h->id = rep.id;
+	*f_flags = rep.f_flags;
+	return 0;
+}
+
+/*
+ * The server's open file, as an rfile proxy in ->private_data.  The
+ * proxy's own position is parked where no read or write can start, so
+ * that rfile takes each of ours as positioned at the position we give:
+ * this file's f_pos is the only one (rfile_proxy.c, rfile_io_mode()).
+ */
+static int cfs_open(struct inode *inode, struct file *file)
+{
+	struct rfile_handle h;
+	struct file *proxy;
+	u32 f_flags;
+	int ret;
+
+	ret = cfs_open_call(inode, file, &h, &f_flags);
+	if (ret)
+		return ret;
+	proxy = rfile_import(&h, f_flags);
+	if (IS_ERR(proxy))
+		return cfs_errno(PTR_ERR(proxy));
+	proxy->f_pos = -1;
+	file->private_data = proxy;
+	return 0;
+}
+
+static int cfs_release(struct inode *inode, struct file *file)
+{
+	fput(file->private_data);
+	return 0;
+}
+
+static ssize_t cfs_read_iter(struct kiocb *iocb, struct iov_iter *to)
+{
+	struct file *proxy = iocb->ki_filp->private_data;
+	struct kiocb kiocb;
+	ssize_t ret;
+
+	if (!(proxy->f_mode & FMODE_READ))
+		return -EBADF;
+	init_sync_kiocb(&kiocb, proxy);
+	kiocb.ki_pos = iocb->ki_pos;
+	ret = call_read_iter(proxy, &kiocb, to);
+	if (ret > 0)
+		iocb->ki_pos = kiocb.ki_pos;
+	return ret < 0 ? cfs_errno(ret) : ret;
+}
+
+static ssize_t cfs_write_iter(struct kiocb *iocb, struct iov_iter *from)
+{
+	struct file *file = iocb->ki_filp;
+	struct file *proxy = file->private_data;
+	struct kiocb kiocb;
+	ssize_t ret;
+
+	if (!(proxy->f_mode & FMODE_WRITE))
+		return -EBADF;
+	init_sync_kiocb(&kiocb, proxy);
+	kiocb.ki_pos = iocb->ki_pos;
+	ret = call_write_iter(proxy, &kiocb, from);
+	if (ret > 0) {
+		/* O_APPEND: the server put it at its end; that is our place */
+		iocb->ki_pos = kiocb.ki_pos;
+		if (iocb->ki_pos > i_size_read(file_inode(file)))
+			i_size_write(file_inode(file), iocb->ki_pos);
+	}
+	return ret < 0 ? cfs_errno(ret) : ret;
+}
+
+static loff_t cfs_llseek(struct file *file, loff_t offset, int whence)
+{
+	int ret;
+
+	/* the end, data and holes are the server's, as they are now */
+	if (whence == SEEK_END || whence == SEEK_DATA || whence == SEEK_HOLE) {
+		ret = cfs_refresh(file_inode(file));
+		if (ret)
+			return ret;
+	}
+	return generic_file_llseek(file, offset, whence);
+}
+
+static int cfs_fsync(struct file *file, loff_t start, loff_t end,
+		     int datasync)
+{
+	return cfs_errno(vfs_fsync_range(file->private_data, start, end,
+					 datasync));
+}
+
+/* Mapping a CFS file comes with the page cache under tokens (cfs_main.c). */
+static int cfs_mmap(struct file *file, struct vm_area_struct *vma)
+{
+	return -ENODEV;
+}
+
+/* Never node-local locks on a clusterwide file: not yet (cfs_main.c). */
+static int cfs_lock(struct file *file, int cmd, struct file_lock *fl)
+{
+	return -ENOLCK;
+}
+
+const struct file_operations cfs_file_fops = {
+	.owner = THIS_MODULE,
+	.open = cfs_open,
+	.release = cfs_release,
+	.read_iter = cfs_read_iter,
+	.write_iter = cfs_write_iter,
+	.llseek = cfs_llseek,
+	.fsync = cfs_fsync,
+	.mmap = cfs_mmap,
+	.lock = cfs_lock,
+	.flock = cfs_lock,
+};
+
+/* ---- directories ---- */
+
+/*
+ * Emits the entries of one reply, each at its own position: an entry the
+ * caller's buffer has no room for leaves ctx->pos at it, to be asked for
+ * again.  False when @ctx wants no more (or the reply is malformed).
+ */
+static bool cfs_emit(struct dir_context *ctx, const u8 *p, u32 len)
+{
+	u32 off = 0, n;
+
+	while (off < len) {
+		if (len - off < CFS_DIRENT_HEAD)
+			return false;
+		n = p[off + 17];
+		if (!n || len - off - CFS_DIRENT_HEAD < n)
+			return false;
+		ctx->pos = get_unaligned_le64(p + off);
+		if (!dir_emit(ctx, (const char *)p + off + CFS_DIRENT_HEAD, n,
+			      get_unaligned_le64(p + off + 8), p[off + 16]))
+			return false;
+		off += CFS_DIRENT_HEAD + n;
+	}
+	return true;
+}
+
+static int cfs_iterate(struct file *file, struct dir_context *ctx)
+{
+	struct inode *inode = file_inode(file);
+	struct cfs_readdir_req *req;
+	struct cfs_readdir_rep *rep;
+	struct ssi_creds c;
+	int ret = 0;
+
+	req = kzalloc(sizeof(*req), GFP_KERNEL);
+	rep = kvmalloc(sizeof(*rep), GFP_KERNEL);
+	if (!req || !rep) {
+		ret = -ENOMEM;
+		goto out;
+	}
+	if (ssi_creds_current(&c)) {
+		ret = -EPERM;
+		goto out;
+	}
+	SSI_CREDS_TO_REQ(req, &c);
+	req->export = CFS_SB(inode->i_sb)->export;
+	CFS_FH_TO_REQ(req, &CFS_I(inode)->fh);
+	for (;;) {
+		req->pos = ctx->pos;
+		ret = CFS_CALL(inode->i_sb, ics_cfs_readdir, req, rep);
+		if (ret)
+			break;
+		if (!cfs_emit(ctx, rep->entries, rep->entries_len))
+			break;
+		ctx->pos = rep->pos;
+		if (rep->eof || !rep->entries_len)
+			break;
+	}
+out:
+	kvfree(rep);
+	kfree(req);
+	return ret;
+}
+
+const struct file_operations cfs_dir_fops = {
+	.owner = THIS_MODULE,
+	.iterate_shared = cfs_iterate,
+	.llseek = generic_file_llseek,
+	.read = generic_read_dir,
+};

@@ -1,0 +1,331 @@
+// SPDX-License-Identifier: GPL-2.0-only
+/*
+ * CFS, the client's inode and dentry operations: each a call to the server
+ * (cfs_srv.c), made under the caller's credentials.
+ */
+#define pr_fmt(fmt) "cfs: " fmt
+
+#include <linux/fs.h>
+#include <linux/namei.h>
+#include <linux/slab.h>
+#include <linux/string.h>
+
+#include "cfs_internal.h"
+
+/*
+ * A request for a call about @inode: zeroed, the caller's credentials,
+ * the inode's export and handle.  kfree() it.  -EPERM: a caller in more
+ * groups than a request carries is refused, never sent with fewer.
+ */
+#define CFS_NEW_REQ(req, ino) ({					\
+	typeof(req) *new_reqp_ = &(req);				\
+	struct ssi_creds new_creds_;					\
+	struct inode *new_ino_ = (ino);					\
+	int new_ret_ = -ENOMEM;						\
+									\
+	*new_reqp_ = kzalloc(sizeof(**new_reqp_), GFP_KERNEL);		\
+	if (*new_reqp_ && ssi_creds_current(&new_creds_)) {		\
+		kfree(*new_reqp_);					\
+		*new_reqp_ = NULL;					\
+		new_ret_ = -EPERM;					\
+	} else if (*new_reqp_) {					\
+		SSI_CREDS_TO_REQ(*new_reqp_, &new_creds_);		\
+		(*new_reqp_)->export = CFS_SB(new_ino_->i_sb)->export;	\
+		CFS_FH_TO_REQ(*new_reqp_, &CFS_I(new_ino_)->fh);	\
+		new_ret_ = 0;						\
+	}								\
+	new_ret_;							\
+})
+
+/* Fetches @inode's attributes from the server. */
+int cfs_refresh(struct inode *inode)
+{
+	struct cfs_getattr_req *req;
+	struct cfs_getattr_rep rep;
+	struct cfs_attr attr;
+	int ret;
+
+	ret = CFS_NEW_REQ(req, inode);
+	if (ret)
+		return ret;
+	ret = CFS_CALL(inode->i_sb, ics_cfs_getattr, req, &rep);
+	kfree(req);
+	if (ret)
+		return ret;
+	CFS_ATTR_FROM_REP(&attr, &rep);
+	if ((attr.mode ^ inode->i_mode) & S_IFMT)
+		return -ESTALE;
+	cfs_inode_update(inode, &attr);
+	return 0;
+}
+
+static int cfs_getattr(struct user_namespace *ns, const struct path *path,
+		       struct kstat *stat, u32 request_mask,
+		       unsigned int flags)
+{
+	struct inode *inode = d_inode(path->dentry);
+	int ret;
+
+	if ((flags & AT_STATX_SYNC_TYPE) != AT_STATX_DONT_SYNC) {
+		ret = cfs_refresh(inode);
+		if (ret)
+			return ret;
+	}
+	generic_fillattr(ns, inode, stat);
+	stat->blksize = PAGE_SIZE;
+	return 0;
+}
+
+/* @name in @dir on the server: 0 and *@fh, *@attr; -ENOENT; or an error. */
+static int cfs_lookup_call(struct inode *dir, const struct qstr *name,
+			   struct cfs_fh *fh, struct cfs_attr *attr)
+{
+	struct cfs_lookup_req *req;
+	struct cfs_lookup_rep *rep;
+	int ret;
+
+	if (name->len > CFS_NAME_MAX)
+		return -ENAMETOOLONG;
+	ret = CFS_NEW_REQ(req, dir);
+	if (ret)
+		return ret;
+	rep = kmalloc(sizeof(*rep), GFP_KERNEL);
+	if (!rep) {
+		kfree(req);
+		return -ENOMEM;
+	}
+	memcpy(req->name, name->name, name->len);
+	req->name[name->len] = '\0';
+	ret = CFS_CALL(dir->i_sb, ics_cfs_lookup, req, rep);
+	if (!ret) {
+		CFS_FH_FROM_REP(fh, rep);
+		CFS_ATTR_FROM_REP(attr, rep);
+	}
+	kfree(rep);
+	kfree(req);
+	return ret;
+}
+
+static struct dentry *cfs_lookup(struct inode *dir, struct dentry *dentry,
+				 unsigned int flags)
+{
+	struct inode *inode = NULL;
+	struct cfs_attr attr;
+	struct cfs_fh fh;
+	int ret;
+
+	ret = cfs_lookup_call(dir, &dentry->d_name, &fh, &attr);
+	if (ret && ret != -ENOENT)
+		return ERR_PTR(ret);
+	if (!ret) {
+		inode = cfs_iget(dir->i_sb, &fh, &attr);
+		if (IS_ERR(inode))
+			return ERR_CAST(inode);
+	}
+	return d_splice_alias(inode, dentry);
+}
+
+/*
+ * No dentry is trusted without asking: the name may have gone or become
+ * another file on the server since (cfs_main.c, "no cache").
+ */
+static int cfs_d_revalidate(struct dentry *dentry, unsigned int flags)
+{
+	struct inode *dir, *inode;
+	struct dentry *parent;
+	struct cfs_attr attr;
+	struct cfs_fh fh;
+	int ret;
+
+	if (flags & LOOKUP_RCU)
+		return -ECHILD;
+	parent = dget_parent(dentry);
+	dir = d_inode(parent);
+	inode = d_inode(dentry);
+	ret = cfs_lookup_call(dir, &dentry->d_name, &fh, &attr);
+	dput(parent);
+	if (ret == -ENOENT)
+		return !inode;	/* still absent: a valid negative dentry */
+	if (ret)
+		return ret == -ESTALE ? 0 : ret;
+	if (!inode || !cfs_fh_equal(&CFS_I(inode)->fh, &fh) ||
+	    ((inode->i_mode ^ attr.mode) & S_IFMT))
+		return 0;	/* another file by that name now */
+	cfs_inode_update(inode, &attr);
+	return 1;
+}
+
+const struct dentry_operations cfs_dops = {
+	.d_revalidate = cfs_d_revalidate,
+};
+
+/* create and mkdir: @dir is locked by the VFS, the server locks its own. */
+static int cfs_create_call(struct inode *dir, struct dentry *dentry,
+			   umode_t mode, bool excl, bool is_dir)
+{
+	struct cfs_create_req *req;
+	struct cfs_create_rep *rep;
+	struct inode *inode;
+	struct cfs_attr attr;
+	struct cfs_fh fh;
+	int ret;
+
+	if (dentry->d_name.len > CFS_NAME_MAX)
+		return -ENAMETOOLONG;
+	ret = CFS_NEW_REQ(req, dir);
+	if (ret)
+		return ret;
+	rep = kmalloc(sizeof(*rep), GFP_KERNEL);
+	if (!rep) {
+		kfree(req);
+		return -ENOMEM;
+	}
+	memcpy(req->name, dentry->d_name.name, dentry->d_name.len);
+	req->name[dentry->d_name.len] = '\0';
+	req->mode = mode;
+	req->excl = excl;
+	req->dir = is_dir;
+	ret = CFS_CALL(dir->i_sb, ics_cfs_create, req, rep);
+	if (!ret) {
+		CFS_FH_FROM_REP(&fh, rep);
+		CFS_ATTR_FROM_REP(&attr, rep);
+	}
+	kfree(rep);
+	kfree(req);
+	if (ret)
+		return ret;
+	inode = cfs_iget(dir->i_sb, &fh, &attr);
+	if (IS_ERR(inode))
+		return PTR_ERR(inode);
+	d_instantiate(dentry, inode);
+	return cfs_refresh(dir);
+}
+
+static int cfs_create(struct user_namespace *ns, struct inode *dir,
+		      struct dentry *dentry, umode_t mode, bool excl)
+{
+	return cfs_create_call(dir, dentry, mode, excl, false);
+}
+
+static int cfs_mkdir(struct user_namespace *ns, struct inode *dir,
+		     struct dentry *dentry, umode_t mode)
+{
+	return cfs_create_call(dir, dentry, mode, true, true);
+}
+
+static int cfs_remove_call(struct inode *dir, struct dentry *dentry,
+			   bool rmdir)
+{
+	struct cfs_remove_req *req;
+	struct cfs_remove_rep rep;
+	int ret;
+
+	ret = CFS_NEW_REQ(req, dir);
+	if (ret)
+		return ret;
+	memcpy(req->name, dentry->d_name.name, dentry->d_name.len);
+	req->name[dentry->d_name.len] = '\0';
+	req->rmdir = rmdir;
+	ret = CFS_CALL(dir->i_sb, ics_cfs_remove, req, &rep);
+	kfree(req);
+	if (ret)
+		return ret;
+	/* what the server now says of both (nlink of an open file...) */
+	cfs_refresh(d_inode(dentry));
+	if (rmdir)
+		clear_nlink(d_inode(dentry));
+	return cfs_refresh(dir);
+}
+
+static int cfs_unlink(struct inode *dir, struct dentry *dentry)
+{
+	return cfs_remove_call(dir, dentry, false);
+}
+
+static int cfs_rmdir(struct inode *dir, struct dentry *dentry)
+{
+	return cfs_remove_call(dir, dentry, true);
+}
+
+static int cfs_rename(struct user_namespace *ns, struct inode *old_dir,
+		      struct dentry *old_dentry, struct inode *new_dir,
+		      struct dentry *new_dentry, unsigned int flags)
+{
+	struct cfs_rename_req *req;
+	struct cfs_rename_rep rep;
+	const struct cfs_fh *to = &CFS_I(new_dir)->fh;
+	int ret;
+
+	if (flags & ~(RENAME_NOREPLACE | RENAME_EXCHANGE))
+		return -EINVAL;
+	ret = CFS_NEW_REQ(req, old_dir);
+	if (ret)
+		return ret;
+	memcpy(req->name, old_dentry->d_name.name, old_dentry->d_name.len);
+	req->name[old_dentry->d_name.len] = '\0';
+	memcpy(req->to_name, new_dentry->d_name.name, new_dentry->d_name.len);
+	req->to_name[new_dentry->d_name.len] = '\0';
+	req->to_type = to->type;
+	req->to_len = to->len;
+	memcpy(req->to, to->data, to->len);
+	req->flags = flags;
+	ret = CFS_CALL(old_dir->i_sb, ics_cfs_rename, req, &rep);
+	kfree(req);
+	if (ret)
+		return ret;
+	if (d_really_is_positive(new_dentry) && !(flags & RENAME_EXCHANGE))
+		cfs_refresh(d_inode(new_dentry));
+	cfs_refresh(new_dir);
+	return cfs_refresh(old_dir);
+}
+
+static int cfs_setattr(struct user_namespace *ns, struct dentry *dentry,
+		       struct iattr *ia)
+{
+	struct inode *inode = d_inode(dentry);
+	struct cfs_setattr_req *req;
+	struct cfs_setattr_rep rep;
+	struct cfs_attr attr;
+	int ret;
+
+	/* the server checks and applies; these are for it to redo or none */
+	ia->ia_valid &= ~(ATTR_KILL_SUID | ATTR_KILL_SGID | ATTR_KILL_PRIV |
+			  ATTR_FORCE | ATTR_FILE | ATTR_OPEN | ATTR_CTIME);
+	if (!ia->ia_valid)
+		return 0;
+	ret = CFS_NEW_REQ(req, inode);
+	if (ret)
+		return ret;
+	req->valid = ia->ia_valid;
+	req->set_mode = ia->ia_mode;
+	req->set_uid = from_kuid(&init_user_ns, ia->ia_uid);
+	req->set_gid = from_kgid(&init_user_ns, ia->ia_gid);
+	req->set_size = ia->ia_size;
+	req->set_atime = ia->ia_atime.tv_sec;
+	req->set_atime_ns = ia->ia_atime.tv_nsec;
+	req->set_mtime = ia->ia_mtime.tv_sec;
+	req->set_mtime_ns = ia->ia_mtime.tv_nsec;
+	ret = CFS_CALL(inode->i_sb, ics_cfs_setattr, req, &rep);
+	kfree(req);
+	if (ret)
+		return ret;
+	CFS_ATTR_FROM_REP(&attr, &rep);
+	cfs_inode_update(inode, &attr);
+	return 0;
+}
+
+const struct inode_operations cfs_dir_iops = {
+	.lookup = cfs_lookup,
+	.create = cfs_create,
+	.mkdir = cfs_mkdir,
+	.unlink = cfs_unlink,
+	.rmdir = cfs_rmdir,
+	.rename = cfs_rename,
+	.getattr = cfs_getattr,
+	.setattr = cfs_setattr,
+};
+
+const struct inode_operations cfs_file_iops = {
+	.getattr = cfs_getattr,
+	.setattr = cfs_setattr,
+};

@@ -1,0 +1,182 @@
+/* SPDX-License-Identifier: GPL-2.0-only */
+/* CFS module internals shared by its source files. */
+#ifndef _SSI_CFS_INTERNAL_H
+#define _SSI_CFS_INTERNAL_H
+
+#include <linux/fs.h>
+#include <linux/jiffies.h>
+#include <linux/stat.h>
+#include <linux/string.h>
+#include <linux/types.h>
+
+#include "ics.h"
+#include "ssi_core.h"
+#include "cfs_ics.h"
+
+#define CFS_MAGIC		0x43465331	/* "CFS1" */
+#define CFS_FH_MAX		64		/* bytes<64> fh in cfs.ics */
+#define CFS_NAME_MAX		255
+/* A readdir entry: __le64 pos, __le64 ino, u8 d_type, u8 name length, name */
+#define CFS_DIRENT_HEAD		18
+/* Every call is bounded by this; a server that does not answer is EIO. */
+#define CFS_TIMEOUT		(5 * HZ * ICS_SLOW_KERNEL_FACTOR)
+
+/* A file on its server: the export it is under and its exportfs handle. */
+struct cfs_fh {
+	u32 type;
+	u32 len;
+	u8 data[CFS_FH_MAX];
+};
+
+static inline bool cfs_fh_equal(const struct cfs_fh *a, const struct cfs_fh *b)
+{
+	return a->type == b->type && a->len == b->len &&
+	       !memcmp(a->data, b->data, a->len);
+}
+
+/* Attributes as replies carry them. */
+struct cfs_attr {
+	u64 ino;
+	u32 mode, nlink, uid, gid, rdev, blksize;
+	s64 size;
+	u64 blocks;
+	struct timespec64 atime, mtime, ctime;
+};
+
+#define CFS_ATTR_FROM_REP(a, rep) do {					\
+	struct cfs_attr *a_ = (a);					\
+	typeof(rep) p_ = (rep);						\
+									\
+	a_->ino = p_->ino;						\
+	a_->mode = p_->mode;						\
+	a_->nlink = p_->nlink;						\
+	a_->uid = p_->uid;						\
+	a_->gid = p_->gid;						\
+	a_->rdev = p_->rdev;						\
+	a_->size = p_->size;						\
+	a_->blocks = p_->blocks;					\
+	a_->blksize = p_->blksize;					\
+	a_->atime.tv_sec = p_->atime;					\
+	a_->atime.tv_nsec = p_->atime_ns;				\
+	a_->mtime.tv_sec = p_->mtime;					\
+	a_->mtime.tv_nsec = p_->mtime_ns;				\
+	a_->ctime.tv_sec = p_->ctime;					\
+	a_->ctime.tv_nsec = p_->ctime_ns;				\
+} while (0)
+
+#define CFS_ATTR_TO_REP(rep, st) do {					\
+	typeof(rep) p_ = (rep);						\
+	const struct kstat *s_ = (st);					\
+									\
+	p_->ino = s_->ino;						\
+	p_->mode = s_->mode;						\
+	p_->nlink = s_->nlink;						\
+	p_->uid = from_kuid_munged(&init_user_ns, s_->uid);		\
+	p_->gid = from_kgid_munged(&init_user_ns, s_->gid);		\
+	p_->rdev = new_encode_dev(s_->rdev);				\
+	p_->size = s_->size;						\
+	p_->blocks = s_->blocks;					\
+	p_->blksize = s_->blksize;					\
+	p_->atime = s_->atime.tv_sec;					\
+	p_->atime_ns = s_->atime.tv_nsec;				\
+	p_->mtime = s_->mtime.tv_sec;					\
+	p_->mtime_ns = s_->mtime.tv_nsec;				\
+	p_->ctime = s_->ctime.tv_sec;					\
+	p_->ctime_ns = s_->ctime.tv_nsec;				\
+} while (0)
+
+/* A request's file handle fields from/to struct cfs_fh. */
+#define CFS_FH_TO_REQ(req, f) do {					\
+	typeof(req) q_ = (req);						\
+	const struct cfs_fh *f_ = (f);					\
+									\
+	q_->fh_type = f_->type;						\
+	q_->fh_len = f_->len;						\
+	memcpy(q_->fh, f_->data, f_->len);				\
+} while (0)
+
+#define CFS_FH_FROM_REP(f, rep) do {					\
+	struct cfs_fh *f_ = (f);					\
+	typeof(rep) p_ = (rep);						\
+									\
+	f_->type = p_->fh_type;						\
+	f_->len = p_->fh_len;						\
+	memcpy(f_->data, p_->fh, p_->fh_len);				\
+} while (0)
+
+/*
+ * The client's view of a mount: its server, the export there, and what
+ * asks for the export again when the server has forgotten it (restarted):
+ * the path and the mounter's credentials.
+ */
+struct cfs_sb_info {
+	unsigned int server;
+	u32 export;
+	char *path;
+	const struct cred *mounter;
+};
+
+/*
+ * A call about a file of @sb's mount.  A server that restarted no longer
+ * knows the export (ENXIO): it is asked for it again, as the mounter, and
+ * the call made once more; a mount it cannot give back is stale.
+ */
+#define CFS_CALL(sb, stub, req, rep) ({					\
+	struct super_block *call_sb_ = (sb);				\
+	__auto_type call_fn_ = &(stub);				\
+	typeof(req) call_req_ = (req);					\
+	typeof(rep) call_rep_ = (rep);					\
+	int call_ret_ = cfs_errno(call_fn_(CFS_SB(call_sb_)->server,	\
+					   call_req_, call_rep_,	\
+					   CFS_TIMEOUT));		\
+									\
+	if (call_ret_ == -ENXIO && !cfs_remount(call_sb_)) {		\
+		call_req_->export = READ_ONCE(CFS_SB(call_sb_)->export);	\
+		call_ret_ = cfs_errno(call_fn_(CFS_SB(call_sb_)->server,	\
+					       call_req_, call_rep_,	\
+					       CFS_TIMEOUT));		\
+	}								\
+	call_ret_ == -ENXIO ? -ESTALE : call_ret_;			\
+})
+
+struct cfs_inode {
+	struct inode vfs_inode;
+	struct cfs_fh fh;
+};
+
+static inline struct cfs_inode *CFS_I(struct inode *inode)
+{
+	return container_of(inode, struct cfs_inode, vfs_inode);
+}
+
+static inline struct cfs_sb_info *CFS_SB(struct super_block *sb)
+{
+	return sb->s_fs_info;
+}
+
+/* cfs_main.c */
+int cfs_errno(int err);
+
+/* cfs_super.c: the file system type, its super block and inodes */
+extern struct file_system_type cfs_fs_type;
+int cfs_inode_cache_init(void);
+void cfs_inode_cache_exit(void);
+struct inode *cfs_iget(struct super_block *sb, const struct cfs_fh *fh,
+		       const struct cfs_attr *attr);
+void cfs_inode_update(struct inode *inode, const struct cfs_attr *attr);
+int cfs_remount(struct super_block *sb);
+
+/* cfs_inode.c: inode and dentry operations */
+extern const struct inode_operations cfs_dir_iops;
+extern const struct inode_operations cfs_file_iops;
+extern const struct dentry_operations cfs_dops;
+int cfs_refresh(struct inode *inode);
+
+/* cfs_file.c: file operations */
+extern const struct file_operations cfs_file_fops;
+extern const struct file_operations cfs_dir_fops;
+
+/* cfs_srv.c: the serving side */
+void cfs_srv_exit(void);
+
+#endif /* _SSI_CFS_INTERNAL_H */

@@ -1,0 +1,699 @@
+// SPDX-License-Identifier: GPL-2.0-only
+/*
+ * CFS, the serving side: exports, file handles, and each call performed
+ * under the caller's credentials on the server's own file system.
+ */
+#define pr_fmt(fmt) "cfs: " fmt
+
+#include <linux/cred.h>
+#include <linux/err.h>
+#include <linux/exportfs.h>
+#include <linux/file.h>
+#include <linux/fs.h>
+#include <linux/mount.h>
+#include <linux/mutex.h>
+#include <linux/namei.h>
+#include <linux/slab.h>
+#include <linux/string.h>
+#include <asm/unaligned.h>
+
+#include "cfs_internal.h"
+#include "rfile.h"
+
+/* Exports live until the module goes: a client's mount may outlive us. */
+#define CFS_MAX_EXPORTS	64
+
+static struct path cfs_exports[CFS_MAX_EXPORTS];
+static unsigned int cfs_nr_exports;
+static DEFINE_MUTEX(cfs_exports_lock);
+
+void cfs_srv_exit(void)
+{
+	unsigned int i;
+
+	mutex_lock(&cfs_exports_lock);
+	for (i = 0; i < cfs_nr_exports; i++)
+		path_put(&cfs_exports[i]);
+	cfs_nr_exports = 0;
+	mutex_unlock(&cfs_exports_lock);
+}
+
+/* The caller's credentials, in force until cfs_srv_revert(). */
+#define CFS_SRV_CREDS(req, old) ({					\
+	struct ssi_creds srv_creds_;					\
+	struct cred *srv_new_;						\
+	int srv_ret_ = 0;						\
+									\
+	SSI_CREDS_FROM_REQ(&srv_creds_, (req));				\
+	srv_new_ = ssi_cred_build(&srv_creds_);				\
+	if (IS_ERR(srv_new_)) {						\
+		srv_ret_ = PTR_ERR(srv_new_);				\
+	} else {							\
+		*(old) = override_creds(srv_new_);			\
+		put_cred(srv_new_);	/* override_creds() took one */	\
+	}								\
+	srv_ret_;							\
+})
+
+static void cfs_srv_revert(const struct cred *old)
+{
+	revert_creds(old);
+}
+
+/* -ENXIO: no such export here (this node restarted since the mount). */
+static int cfs_export_root(u32 export, struct path *root)
+{
+	int ret = -ENXIO;
+
+	mutex_lock(&cfs_exports_lock);
+	if (export < cfs_nr_exports) {
+		*root = cfs_exports[export];
+		path_get(root);
+		ret = 0;
+	}
+	mutex_unlock(&cfs_exports_lock);
+	return ret;
+}
+
+static int cfs_acceptable(void *ctx, struct dentry *dentry)
+{
+	return 1;	/* no subtree check: cfs_main.c */
+}
+
+/* The file (fh_type, fh) of a request under its export, as a path. */
+#define CFS_SRV_PATH(req, out) ({					\
+	typeof(req) path_req_ = (req);					\
+									\
+	cfs_srv_decode(path_req_->export, path_req_->fh_type,		\
+		       path_req_->fh, path_req_->fh_len, (out));	\
+})
+
+static int cfs_srv_decode(u32 export, u32 type, const u8 *fh, u32 len,
+			  struct path *path)
+{
+	u32 words[CFS_FH_MAX / 4];
+	struct dentry *dentry;
+	struct path root;
+	int ret;
+
+	if (!len || len % 4 || len > CFS_FH_MAX || type > 0xff)
+		return -ESTALE;
+	ret = cfs_export_root(export, &root);
+	if (ret)
+		return ret;
+	memcpy(words, fh, len);
+	dentry = exportfs_decode_fh(root.mnt, (struct fid *)words, len / 4,
+				    type, cfs_acceptable, NULL);
+	if (IS_ERR_OR_NULL(dentry)) {
+		path_put(&root);
+		return -ESTALE;
+	}
+	path->mnt = mntget(root.mnt);
+	path->dentry = dentry;
+	path_put(&root);
+	return 0;
+}
+
+static int cfs_srv_encode(struct dentry *dentry, u32 *type, u8 *fh, u32 *len)
+{
+	u32 words[CFS_FH_MAX / 4];
+	int max = ARRAY_SIZE(words);
+	int t;
+
+	t = exportfs_encode_fh(dentry, (struct fid *)words, &max, 0);
+	if (t < 0 || t == FILEID_INVALID || max <= 0 ||
+	    max > (int)ARRAY_SIZE(words))
+		return -EOPNOTSUPP;	/* a file system without handles */
+	*type = t;
+	*len = max * 4;
+	memcpy(fh, words, *len);
+	return 0;
+}
+
+static int cfs_srv_stat(const struct path *path, struct kstat *st)
+{
+	return vfs_getattr(path, st, STATX_BASIC_STATS,
+			   AT_STATX_SYNC_AS_STAT);
+}
+
+/* Handle and attributes of @dentry under @vfsmnt into a reply. */
+#define CFS_SRV_REPLY_FILE(rep, vfsmnt, dent) ({			\
+	typeof(rep) srv_rep_ = (rep);					\
+	struct path srv_pa_ = { .mnt = (vfsmnt), .dentry = (dent) };	\
+	struct kstat srv_st_;						\
+	int srv_r_ = cfs_srv_encode(srv_pa_.dentry, &srv_rep_->fh_type,\
+				    srv_rep_->fh, &srv_rep_->fh_len);	\
+									\
+	if (!srv_r_)							\
+		srv_r_ = cfs_srv_stat(&srv_pa_, &srv_st_);		\
+	if (!srv_r_)							\
+		CFS_ATTR_TO_REP(srv_rep_, &srv_st_);			\
+	srv_r_;								\
+})
+
+int cfs_srv_mount(unsigned int from, const struct cfs_mount_req *req,
+		  struct cfs_mount_rep *rep)
+{
+	const struct cred *old;
+	struct path path;
+	unsigned int i;
+	int ret;
+
+	ret = CFS_SRV_CREDS(req, &old);
+	if (ret)
+		return ret;
+	ret = -EPERM;
+	if (!capable(CAP_SYS_ADMIN))
+		goto out;
+	ret = kern_path(req->path, LOOKUP_FOLLOW | LOOKUP_DIRECTORY, &path);
+	if (ret)
+		goto out;
+	mutex_lock(&cfs_exports_lock);
+	for (i = 0; i < cfs_nr_exports; i++)
+		if (path_equal(&cfs_exports[i], &path))
+			break;
+	if (i == cfs_nr_exports) {
+		if (i == CFS_MAX_EXPORTS) {
+			mutex_unlock(&cfs_exports_lock);
+			path_put(&path);
+			ret = -ENOSPC;
+			goto out;
+		}
+		cfs_exports[i] = path;
+		path_get(&path);
+		cfs_nr_exports++;
+	}
+	mutex_unlock(&cfs_exports_lock);
+	rep->export = i;
+	ret = CFS_SRV_REPLY_FILE(rep, path.mnt, path.dentry);
+	path_put(&path);
+out:
+	cfs_srv_revert(old);
+	return ret;
+}
+
+int cfs_srv_getattr(unsigned int from, const struct cfs_getattr_req *req,
+		    struct cfs_getattr_rep *rep)
+{
+	const struct cred *old;
+	struct kstat st;
+	struct path path;
+	int ret;
+
+	ret = CFS_SRV_CREDS(req, &old);
+	if (ret)
+		return ret;
+	ret = CFS_SRV_PATH(req, &path);
+	if (!ret) {
+		ret = cfs_srv_stat(&path, &st);
+		if (!ret)
+			CFS_ATTR_TO_REP(rep, &st);
+		path_put(&path);
+	}
+	cfs_srv_revert(old);
+	return ret;
+}
+
+static int cfs_srv_name_ok(const char *name)
+{
+	size_t len = strlen(name);
+
+	if (!len || len > CFS_NAME_MAX || strchr(name, '/') ||
+	    !strcmp(name, ".") || !strcmp(name, ".."))
+		return -EINVAL;
+	return 0;
+}
+
+int cfs_srv_lookup(unsigned int from, const struct cfs_lookup_req *req,
+		   struct cfs_lookup_rep *rep)
+{
+	const struct cred *old;
+	struct dentry *child;
+	struct path dir;
+	int ret;
+
+	ret = cfs_srv_name_ok(req->name);
+	if (ret)
+		return ret;
+	ret = CFS_SRV_CREDS(req, &old);
+	if (ret)
+		return ret;
+	ret = CFS_SRV_PATH(req, &dir);
+	if (ret)
+		goto out;
+	ret = -ENOTDIR;
+	if (!d_is_dir(dir.dentry))
+		goto put;
+	/* checks the caller may search @dir */
+	child = lookup_one_len_unlocked(req->name, dir.dentry,
+					strlen(req->name));
+	ret = PTR_ERR_OR_ZERO(child);
+	if (ret)
+		goto put;
+	if (d_is_negative(child))
+		ret = -ENOENT;
+	else
+		ret = CFS_SRV_REPLY_FILE(rep, dir.mnt, child);
+	dput(child);
+put:
+	path_put(&dir);
+out:
+	cfs_srv_revert(old);
+	return ret;
+}
+
+/* readdir: packs entries into the reply until one does not fit. */
+struct cfs_readdir_ctx {
+	struct dir_context ctx;
+	struct cfs_readdir_rep *rep;
+	bool full;
+};
+
+static bool cfs_srv_filldir(struct dir_context *ctx, const char *name,
+			    int len, loff_t pos, u64 ino, unsigned int type)
+{
+	struct cfs_readdir_ctx *c = container_of(ctx, struct cfs_readdir_ctx,
+						 ctx);
+	struct cfs_readdir_rep *rep = c->rep;
+	size_t need = CFS_DIRENT_HEAD + len;
+	u8 *p;
+
+	if (len <= 0 || len > CFS_NAME_MAX)
+		return true;	/* no such name on the wire; skip it */
+	if (rep->entries_len + need > sizeof(rep->entries)) {
+		c->full = true;
+		return false;
+	}
+	p = rep->entries + rep->entries_len;
+	put_unaligned_le64(pos, p);
+	put_unaligned_le64(ino, p + 8);
+	p[16] = type;
+	p[17] = len;
+	memcpy(p + CFS_DIRENT_HEAD, name, len);
+	rep->entries_len += need;
+	return true;
+}
+
+int cfs_srv_readdir(unsigned int from, const struct cfs_readdir_req *req,
+		    struct cfs_readdir_rep *rep)
+{
+	struct cfs_readdir_ctx c = {
+		.ctx.actor = cfs_srv_filldir,
+		.rep = rep,
+	};
+	const struct cred *old;
+	struct file *file;
+	struct path dir;
+	loff_t pos;
+	int ret;
+
+	if (req->pos < 0)
+		return -EINVAL;
+	ret = CFS_SRV_CREDS(req, &old);
+	if (ret)
+		return ret;
+	ret = CFS_SRV_PATH(req, &dir);
+	if (ret)
+		goto out;
+	ret = -ENOTDIR;
+	if (!d_is_dir(dir.dentry))
+		goto put;
+	ret = inode_permission(mnt_user_ns(dir.mnt), d_inode(dir.dentry),
+			       MAY_READ);
+	if (ret)
+		goto put;
+	file = dentry_open(&dir, O_RDONLY | O_DIRECTORY, current_cred());
+	ret = PTR_ERR_OR_ZERO(file);
+	if (ret)
+		goto put;
+	pos = vfs_llseek(file, req->pos, SEEK_SET);
+	if (pos < 0) {
+		ret = pos;
+		goto close;
+	}
+	rep->entries_len = 0;
+	ret = iterate_dir(file, &c.ctx);
+	if (ret)
+		goto close;
+	if (c.full && !rep->entries_len) {
+		ret = -EOVERFLOW;
+		goto close;
+	}
+	rep->pos = c.ctx.pos;
+	rep->eof = !c.full;
+close:
+	fput(file);
+put:
+	path_put(&dir);
+out:
+	cfs_srv_revert(old);
+	return ret;
+}
+
+/* What open(2)'s may_open() checks for these flags, as the caller. */
+static int cfs_srv_may_open(const struct path *path, u32 flags)
+{
+	struct inode *inode = d_inode(path->dentry);
+	int acc = 0;
+
+	switch (flags & O_ACCMODE) {
+	case O_RDONLY:
+		acc = MAY_READ;
+		break;
+	case O_WRONLY:
+		acc = MAY_WRITE;
+		break;
+	case O_RDWR:
+		acc = MAY_READ | MAY_WRITE;
+		break;
+	default:
+		return -EINVAL;
+	}
+	if (d_is_dir(path->dentry) && (acc & MAY_WRITE))
+		return -EISDIR;
+	if (!d_is_reg(path->dentry) && !d_is_dir(path->dentry))
+		return -EOPNOTSUPP;	/* devices, FIFOs, sockets: not yet */
+	if (IS_APPEND(inode) && (acc & MAY_WRITE) && !(flags & O_APPEND))
+		return -EPERM;
+	return inode_permission(mnt_user_ns(path->mnt), inode,
+				acc | MAY_OPEN);
+}
+
+#define CFS_OPEN_FLAGS	(O_ACCMODE | O_APPEND | O_NONBLOCK | O_DSYNC | \
+			 __O_SYNC | O_DIRECT | O_NOATIME | O_LARGEFILE)
+
+int cfs_srv_open(unsigned int from, const struct cfs_open_req *req,
+		 struct cfs_open_rep *rep)
+{
+	const struct cred *old;
+	struct rfile_handle h;
+	struct file *file;
+	struct path path;
+	int ret;
+
+	if (req->flags & ~CFS_OPEN_FLAGS)
+		return -EINVAL;
+	ret = CFS_SRV_CREDS(req, &old);
+	if (ret)
+		return ret;
+	ret = CFS_SRV_PATH(req, &path);
+	if (ret)
+		goto out;
+	ret = cfs_srv_may_open(&path, req->flags);
+	if (ret)
+		goto put;
+	file = dentry_open(&path, req->flags, current_cred());
+	ret = PTR_ERR_OR_ZERO(file);
+	if (ret)
+		goto put;
+	ret = rfile_export(file, from, &h);
+	if (!ret) {
+		rep->node = h.node;
+		rep->id = h.id;
+		rep->f_flags = file->f_flags;
+	}
+	fput(file);	/* the export holds its own reference */
+put:
+	path_put(&path);
+out:
+	cfs_srv_revert(old);
+	return ret;
+}
+
+int cfs_srv_create(unsigned int from, const struct cfs_create_req *req,
+		   struct cfs_create_rep *rep)
+{
+	struct user_namespace *ns;
+	const struct cred *old;
+	struct dentry *child;
+	struct inode *dir;
+	struct path parent;
+	umode_t mode;
+	int ret;
+
+	ret = cfs_srv_name_ok(req->name);
+	if (ret)
+		return ret;
+	ret = CFS_SRV_CREDS(req, &old);
+	if (ret)
+		return ret;
+	ret = CFS_SRV_PATH(req, &parent);
+	if (ret)
+		goto out;
+	ret = -ENOTDIR;
+	if (!d_is_dir(parent.dentry))
+		goto put;
+	ret = mnt_want_write(parent.mnt);
+	if (ret)
+		goto put;
+	ns = mnt_user_ns(parent.mnt);
+	dir = d_inode(parent.dentry);
+	inode_lock_nested(dir, I_MUTEX_PARENT);
+	child = lookup_one_len(req->name, parent.dentry, strlen(req->name));
+	ret = PTR_ERR_OR_ZERO(child);
+	if (ret)
+		goto unlock;
+	if (d_is_positive(child)) {
+		ret = req->excl || req->dir ? -EEXIST : 0;
+	} else if (req->dir) {
+		mode = (req->mode & 01777) | S_IFDIR;	/* rwx and sticky */
+		ret = vfs_mkdir(ns, dir, child, mode);
+	} else {
+		mode = (req->mode & S_IALLUGO) | S_IFREG;
+		ret = vfs_create(ns, dir, child, mode, req->excl);
+	}
+	if (!ret && d_is_negative(child))
+		ret = -ENOENT;	/* a file system that unhashed it (none here) */
+	if (!ret)
+		ret = CFS_SRV_REPLY_FILE(rep, parent.mnt, child);
+	dput(child);
+unlock:
+	inode_unlock(dir);
+	mnt_drop_write(parent.mnt);
+put:
+	path_put(&parent);
+out:
+	cfs_srv_revert(old);
+	return ret;
+}
+
+int cfs_srv_remove(unsigned int from, const struct cfs_remove_req *req,
+		   struct cfs_remove_rep *rep)
+{
+	struct user_namespace *ns;
+	const struct cred *old;
+	struct dentry *child;
+	struct inode *dir;
+	struct path parent;
+	int ret;
+
+	ret = cfs_srv_name_ok(req->name);
+	if (ret)
+		return ret;
+	ret = CFS_SRV_CREDS(req, &old);
+	if (ret)
+		return ret;
+	ret = CFS_SRV_PATH(req, &parent);
+	if (ret)
+		goto out;
+	ret = -ENOTDIR;
+	if (!d_is_dir(parent.dentry))
+		goto put;
+	ret = mnt_want_write(parent.mnt);
+	if (ret)
+		goto put;
+	ns = mnt_user_ns(parent.mnt);
+	dir = d_inode(parent.dentry);
+	inode_lock_nested(dir, I_MUTEX_PARENT);
+	child = lookup_one_len(req->name, parent.dentry, strlen(req->name));
+	ret = PTR_ERR_OR_ZERO(child);
+	if (ret)
+		goto unlock;
+	if (d_is_negative(child))
+		ret = -ENOENT;
+	else if (req->rmdir)
+		ret = vfs_rmdir(ns, dir, child);
+	else
+		ret = vfs_unlink(ns, dir, child, NULL);
+	dput(child);
+unlock:
+	inode_unlock(dir);
+	mnt_drop_write(parent.mnt);
+put:
+	path_put(&parent);
+out:
+	cfs_srv_revert(old);
+	return ret;
+}
+
+int cfs_srv_rename(unsigned int from, const struct cfs_rename_req *req,
+		   struct cfs_rename_rep *rep)
+{
+	struct dentry *old_dentry, *new_dentry, *trap;
+	struct path old_dir, new_dir;
+	struct renamedata rd = { };
+	const struct cred *old;
+	int ret;
+
+	if (req->flags & ~(RENAME_NOREPLACE | RENAME_EXCHANGE))
+		return -EINVAL;
+	ret = cfs_srv_name_ok(req->name) ?: cfs_srv_name_ok(req->to_name);
+	if (ret)
+		return ret;
+	ret = CFS_SRV_CREDS(req, &old);
+	if (ret)
+		return ret;
+	ret = CFS_SRV_PATH(req, &old_dir);
+	if (ret)
+		goto out;
+	ret = cfs_srv_decode(req->export, req->to_type, req->to, req->to_len,
+			     &new_dir);
+	if (ret)
+		goto put_old;
+	ret = -EXDEV;
+	if (old_dir.mnt != new_dir.mnt)
+		goto put_new;
+	ret = -ENOTDIR;
+	if (!d_is_dir(old_dir.dentry) || !d_is_dir(new_dir.dentry))
+		goto put_new;
+	ret = mnt_want_write(old_dir.mnt);
+	if (ret)
+		goto put_new;
+	trap = lock_rename(new_dir.dentry, old_dir.dentry);
+	old_dentry = lookup_one_len(req->name, old_dir.dentry,
+				    strlen(req->name));
+	ret = PTR_ERR_OR_ZERO(old_dentry);
+	if (ret)
+		goto unlock;
+	new_dentry = lookup_one_len(req->to_name, new_dir.dentry,
+				    strlen(req->to_name));
+	ret = PTR_ERR_OR_ZERO(new_dentry);
+	if (ret)
+		goto put_od;
+	ret = -ENOENT;
+	if (d_is_negative(old_dentry))
+		goto put_nd;
+	/* as do_renameat2(): a source that is an ancestor of the target... */
+	ret = -EINVAL;
+	if (old_dentry == trap)
+		goto put_nd;
+	/* ...and a target that is an ancestor of the source */
+	ret = (req->flags & RENAME_EXCHANGE) ? -EINVAL : -ENOTEMPTY;
+	if (new_dentry == trap)
+		goto put_nd;
+	rd.old_mnt_userns = mnt_user_ns(old_dir.mnt);
+	rd.old_dir = d_inode(old_dir.dentry);
+	rd.old_dentry = old_dentry;
+	rd.new_mnt_userns = mnt_user_ns(new_dir.mnt);
+	rd.new_dir = d_inode(new_dir.dentry);
+	rd.new_dentry = new_dentry;
+	rd.flags = req->flags;
+	ret = vfs_rename(&rd);
+put_nd:
+	dput(new_dentry);
+put_od:
+	dput(old_dentry);
+unlock:
+	unlock_rename(new_dir.dentry, old_dir.dentry);
+	mnt_drop_write(old_dir.mnt);
+put_new:
+	path_put(&new_dir);
+put_old:
+	path_put(&old_dir);
+out:
+	cfs_srv_revert(old);
+	return ret;
+}
+
+#define CFS_SETATTR_VALID (ATTR_MODE | ATTR_UID | ATTR_GID | ATTR_SIZE | \
+			   ATTR_ATIME | ATTR_MTIME | ATTR_ATIME_SET | \
+			   ATTR_MTIME_SET | ATTR_TOUCH | ATTR_TIMES_SET)
+
+static int cfs_srv_iattr(const struct cfs_setattr_req *req,
+			 struct iattr *ia)
+{
+	memset(ia, 0, sizeof(*ia));
+	if (req->valid & ~CFS_SETATTR_VALID)
+		return -EINVAL;
+	ia->ia_valid = req->valid;
+	if (req->valid & ATTR_MODE)
+		ia->ia_mode = req->set_mode & S_IALLUGO;
+	if (req->valid & ATTR_UID) {
+		ia->ia_uid = make_kuid(&init_user_ns, req->set_uid);
+		if (!uid_valid(ia->ia_uid))
+			return -EINVAL;
+	}
+	if (req->valid & ATTR_GID) {
+		ia->ia_gid = make_kgid(&init_user_ns, req->set_gid);
+		if (!gid_valid(ia->ia_gid))
+			return -EINVAL;
+	}
+	if (req->valid & ATTR_SIZE) {
+		if (req->set_size < 0)
+			return -EINVAL;
+		ia->ia_size = req->set_size;
+	}
+	if (req->set_atime_ns >= NSEC_PER_SEC ||
+	    req->set_mtime_ns >= NSEC_PER_SEC)
+		return -EINVAL;
+	ia->ia_atime.tv_sec = req->set_atime;
+	ia->ia_atime.tv_nsec = req->set_atime_ns;
+	ia->ia_mtime.tv_sec = req->set_mtime;
+	ia->ia_mtime.tv_nsec = req->set_mtime_ns;
+	/* setattr_prepare() fills ctime: the change happens now, here */
+	ia->ia_valid |= ATTR_CTIME;
+	return 0;
+}
+
+int cfs_srv_setattr(unsigned int from, const struct cfs_setattr_req *req,
+		    struct cfs_setattr_rep *rep)
+{
+	const struct cred *old;
+	struct inode *inode;
+	struct iattr ia;
+	struct path path;
+	struct kstat st;
+	int ret;
+
+	ret = cfs_srv_iattr(req, &ia);
+	if (ret)
+		return ret;
+	ret = CFS_SRV_CREDS(req, &old);
+	if (ret)
+		return ret;
+	ret = CFS_SRV_PATH(req, &path);
+	if (ret)
+		goto out;
+	inode = d_inode(path.dentry);
+	if (ia.ia_valid & ATTR_SIZE) {
+		/* as vfs_truncate(): the caller must be able to write it */
+		ret = -EISDIR;
+		if (S_ISDIR(inode->i_mode))
+			goto put;
+		ret = -EINVAL;
+		if (!S_ISREG(inode->i_mode))
+			goto put;
+		ret = inode_permission(mnt_user_ns(path.mnt), inode, MAY_WRITE);
+		if (ret)
+			goto put;
+		ret = -EPERM;
+		if (IS_APPEND(inode))
+			goto put;
+	}
+	ret = mnt_want_write(path.mnt);
+	if (ret)
+		goto put;
+	inode_lock(inode);
+	ret = notify_change(mnt_user_ns(path.mnt), path.dentry, &ia, NULL);
+	inode_unlock(inode);
+	mnt_drop_write(path.mnt);
+	if (!ret)
+		ret = cfs_srv_stat(&path, &st);
+	if (!ret)
+		CFS_ATTR_TO_REP(rep, &st);
+put:
+	path_put(&path);
+out:
+	cfs_srv_revert(old);
+	return ret;
+}

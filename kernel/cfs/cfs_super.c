@@ -1,0 +1,321 @@
+// SPDX-License-Identifier: GPL-2.0-only
+/*
+ * CFS, the client: the file system type, mounting (NODE:/path), the super
+ * block and the inodes that stand for the server's files.
+ */
+#define pr_fmt(fmt) "cfs: " fmt
+
+#include <linux/cred.h>
+#include <linux/fs_context.h>
+#include <linux/kernel.h>
+#include <linux/module.h>
+#include <linux/slab.h>
+#include <linux/statfs.h>
+#include <linux/string.h>
+
+#include "cfs_internal.h"
+
+static struct kmem_cache *cfs_inode_cachep;
+
+static struct inode *cfs_alloc_inode(struct super_block *sb)
+{
+	struct cfs_inode *ci = alloc_inode_sb(sb, cfs_inode_cachep, GFP_KERNEL);
+
+	if (!ci)
+		return NULL;
+	memset(&ci->fh, 0, sizeof(ci->fh));
+	return &ci->vfs_inode;
+}
+
+static void cfs_free_inode(struct inode *inode)
+{
+	kmem_cache_free(cfs_inode_cachep, CFS_I(inode));
+}
+
+static void cfs_inode_init_once(void *p)
+{
+	struct cfs_inode *ci = p;
+
+	inode_init_once(&ci->vfs_inode);
+}
+
+int cfs_inode_cache_init(void)
+{
+	cfs_inode_cachep = kmem_cache_create("cfs_inode_cache",
+					     sizeof(struct cfs_inode), 0,
+					     SLAB_RECLAIM_ACCOUNT |
+					     SLAB_MEM_SPREAD | SLAB_ACCOUNT,
+					     cfs_inode_init_once);
+	return cfs_inode_cachep ? 0 : -ENOMEM;
+}
+
+void cfs_inode_cache_exit(void)
+{
+	rcu_barrier();	/* inodes freed by RCU */
+	kmem_cache_destroy(cfs_inode_cachep);
+}
+
+/* The server's attributes of @inode, as they are now. */
+void cfs_inode_update(struct inode *inode, const struct cfs_attr *attr)
+{
+	/* A file never changes type; a handle reused for another is stale. */
+	inode->i_mode = (inode->i_mode & S_IFMT) | (attr->mode & ~S_IFMT);
+	inode->i_uid = make_kuid(&init_user_ns, attr->uid);
+	inode->i_gid = make_kgid(&init_user_ns, attr->gid);
+	set_nlink(inode, attr->nlink);
+	i_size_write(inode, attr->size);
+	inode->i_blocks = attr->blocks;
+	inode->i_atime = attr->atime;
+	inode->i_mtime = attr->mtime;
+	inode->i_ctime = attr->ctime;
+}
+
+static int cfs_inode_test(struct inode *inode, void *data)
+{
+	return cfs_fh_equal(&CFS_I(inode)->fh, data);
+}
+
+static int cfs_inode_set(struct inode *inode, void *data)
+{
+	CFS_I(inode)->fh = *(const struct cfs_fh *)data;
+	return 0;
+}
+
+/* The inode of the server's file @fh, made or found, with @attr. */
+struct inode *cfs_iget(struct super_block *sb, const struct cfs_fh *fh,
+		       const struct cfs_attr *attr)
+{
+	struct inode *inode;
+
+	inode = iget5_locked(sb, (unsigned long)attr->ino, cfs_inode_test,
+			     cfs_inode_set, (void *)fh);
+	if (!inode)
+		return ERR_PTR(-ENOMEM);
+	if (!(inode->i_state & I_NEW)) {
+		if ((inode->i_mode ^ attr->mode) & S_IFMT) {
+			iput(inode);
+			return ERR_PTR(-ESTALE);
+		}
+		cfs_inode_update(inode, attr);
+		return inode;
+	}
+	inode->i_ino = attr->ino;
+	inode->i_mode = attr->mode;
+	inode->i_rdev = new_decode_dev(attr->rdev);
+	cfs_inode_update(inode, attr);
+	switch (attr->mode & S_IFMT) {
+	case S_IFDIR:
+		inode->i_op = &cfs_dir_iops;
+		inode->i_fop = &cfs_dir_fops;
+		break;
+	case S_IFREG:
+		inode->i_op = &cfs_file_iops;
+		inode->i_fop = &cfs_file_fops;
+		break;
+	default:
+		/* listed and stat-able; opening one is refused by the server */
+		inode->i_op = &cfs_file_iops;
+		inode->i_fop = &cfs_file_fops;
+		break;
+	}
+	unlock_new_inode(inode);
+	return inode;
+}
+
+static const struct super_operations cfs_sops = {
+	.alloc_inode = cfs_alloc_inode,
+	.free_inode = cfs_free_inode,
+	.drop_inode = generic_delete_inode,	/* nothing worth keeping */
+	.statfs = simple_statfs,
+};
+
+/* ---- mounting ---- */
+
+struct cfs_fs_context {
+	unsigned int server;
+	char *path;
+};
+
+/* "NODE:/path": the server's node number and an absolute path there. */
+static int cfs_parse_source(struct fs_context *fc, const char *source)
+{
+	struct cfs_fs_context *ctx = fc->fs_private;
+	const char *colon = strchr(source, ':');
+	char node[4];
+	int ret;
+
+	if (!colon || colon == source || colon - source >= sizeof(node) ||
+	    colon[1] != '/' || strlen(colon + 1) > 1024)
+		return invalfc(fc, "cfs: the source is NODE:/path, not %s",
+			       source);
+	memcpy(node, source, colon - source);
+	node[colon - source] = '\0';
+	ret = kstrtouint(node, 10, &ctx->server);
+	if (ret || !ctx->server || ctx->server > SSI_MAX_NODES)
+		return invalfc(fc, "cfs: %s is not a node number (1..%u)",
+			       node, SSI_MAX_NODES);
+	kfree(ctx->path);
+	ctx->path = kstrdup(colon + 1, GFP_KERNEL);
+	return ctx->path ? 0 : -ENOMEM;
+}
+
+static int cfs_parse_param(struct fs_context *fc, struct fs_parameter *param)
+{
+	if (strcmp(param->key, "source"))
+		return invalfc(fc, "cfs: no option %s", param->key);
+	if (param->type != fs_value_is_string)
+		return invalfc(fc, "cfs: the source must be a string");
+	if (fc->source)
+		return invalfc(fc, "cfs: one source only");
+	fc->source = param->string;
+	param->string = NULL;
+	return cfs_parse_source(fc, fc->source);
+}
+
+static int cfs_mount_call(unsigned int server, const char *path,
+			  struct cfs_fh *fh, struct cfs_attr *attr, u32 *export)
+{
+	struct cfs_mount_req *req;
+	struct cfs_mount_rep *rep;
+	struct ssi_creds c;
+	int ret;
+
+	req = kzalloc(sizeof(*req), GFP_KERNEL);
+	rep = kzalloc(sizeof(*rep), GFP_KERNEL);
+	ret = -ENOMEM;
+	if (!req || !rep)
+		goto out;
+	ret = -EPERM;
+	if (ssi_creds_current(&c))
+		goto out;
+	SSI_CREDS_TO_REQ(req, &c);
+	strscpy(req->path, path, sizeof(req->path));
+	ret = cfs_errno(ics_cfs_mount(server, req, rep, CFS_TIMEOUT));
+	if (ret)
+		goto out;
+	*export = rep->export;
+	CFS_FH_FROM_REP(fh, rep);
+	CFS_ATTR_FROM_REP(attr, rep);
+	ret = S_ISDIR(attr->mode) ? 0 : -ENOTDIR;
+out:
+	kfree(req);
+	kfree(rep);
+	return ret;
+}
+
+/*
+ * The server restarted and forgot the export: ask for it again as the
+ * mounter did.  Its root must still be the directory mounted.
+ */
+int cfs_remount(struct super_block *sb)
+{
+	struct cfs_sb_info *sbi = CFS_SB(sb);
+	const struct cred *old;
+	struct cfs_attr attr;
+	struct cfs_fh fh;
+	u32 export;
+	int ret;
+
+	old = override_creds(sbi->mounter);
+	ret = cfs_mount_call(sbi->server, sbi->path, &fh, &attr, &export);
+	revert_creds(old);
+	if (ret)
+		return ret;
+	if (!cfs_fh_equal(&fh, &CFS_I(d_inode(sb->s_root))->fh))
+		return -ESTALE;	/* another directory by that path now */
+	WRITE_ONCE(sbi->export, export);
+	pr_info("node %u: export of %s found again\n", sbi->server, sbi->path);
+	return 0;
+}
+
+static int cfs_fill_super(struct super_block *sb, struct fs_context *fc)
+{
+	struct cfs_fs_context *ctx = fc->fs_private;
+	struct cfs_sb_info *sbi;
+	struct cfs_attr attr;
+	struct inode *root;
+	struct cfs_fh fh;
+	int ret;
+
+	sbi = kzalloc(sizeof(*sbi), GFP_KERNEL);
+	if (!sbi)
+		return -ENOMEM;
+	sb->s_fs_info = sbi;
+	sbi->server = ctx->server;
+	sbi->mounter = get_cred(current_cred());
+	sbi->path = kstrdup(ctx->path, GFP_KERNEL);
+	if (!sbi->path)
+		return -ENOMEM;	/* kill_sb frees sbi */
+	ret = cfs_mount_call(sbi->server, sbi->path, &fh, &attr,
+			     &sbi->export);
+	if (ret)
+		return ret;
+	sb->s_magic = CFS_MAGIC;
+	sb->s_op = &cfs_sops;
+	sb->s_d_op = &cfs_dops;
+	sb->s_maxbytes = MAX_LFS_FILESIZE;
+	sb->s_time_gran = 1;
+	sb->s_blocksize = PAGE_SIZE;
+	sb->s_blocksize_bits = PAGE_SHIFT;
+	root = cfs_iget(sb, &fh, &attr);
+	if (IS_ERR(root))
+		return PTR_ERR(root);
+	sb->s_root = d_make_root(root);
+	return sb->s_root ? 0 : -ENOMEM;
+}
+
+static int cfs_get_tree(struct fs_context *fc)
+{
+	struct cfs_fs_context *ctx = fc->fs_private;
+
+	if (!ctx->path)
+		return invalfc(fc, "cfs: no source: mount -t cfs NODE:/path DIR");
+	/* every mount its own super block: two mounts are two clients */
+	return get_tree_nodev(fc, cfs_fill_super);
+}
+
+static void cfs_free_fc(struct fs_context *fc)
+{
+	struct cfs_fs_context *ctx = fc->fs_private;
+
+	if (ctx)
+		kfree(ctx->path);
+	kfree(ctx);
+}
+
+static const struct fs_context_operations cfs_context_ops = {
+	.parse_param = cfs_parse_param,
+	.get_tree = cfs_get_tree,
+	.free = cfs_free_fc,
+};
+
+static int cfs_init_fs_context(struct fs_context *fc)
+{
+	struct cfs_fs_context *ctx = kzalloc(sizeof(*ctx), GFP_KERNEL);
+
+	if (!ctx)
+		return -ENOMEM;
+	fc->fs_private = ctx;
+	fc->ops = &cfs_context_ops;
+	return 0;
+}
+
+static void cfs_kill_sb(struct super_block *sb)
+{
+	struct cfs_sb_info *sbi = sb->s_fs_info;
+
+	kill_anon_super(sb);
+	if (sbi) {
+		put_cred(sbi->mounter);
+		kfree(sbi->path);
+	}
+	kfree(sbi);
+}
+
+struct file_system_type cfs_fs_type = {
+	.owner = THIS_MODULE,
+	.name = "cfs",
+	.init_fs_context = cfs_init_fs_context,
+	.kill_sb = cfs_kill_sb,
+};
+MODULE_ALIAS_FS("cfs");
