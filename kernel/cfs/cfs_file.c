@@ -141,10 +141,32 @@ static int cfs_mmap(struct file *file, struct vm_area_struct *vma)
 	return -ENODEV;
 }
 
-/* Never node-local locks on a clusterwide file: not yet (cfs_main.c). */
+/*
+ * Record locks, OFD locks and flock are the server's, on the open file it
+ * holds for us: rfile runs them there (never on this node's inode), where
+ * every other node's and the server's own processes' locks of the file
+ * are.  Ours are asked for again while they conflict (F_SETLKW).
+ */
 static int cfs_lock(struct file *file, int cmd, struct file_lock *fl)
 {
-	return -ENOLCK;
+	struct file *proxy = file->private_data;
+
+	return cfs_errno(proxy->f_op->lock(proxy, cmd, fl));
+}
+
+static int cfs_flock(struct file *file, int cmd, struct file_lock *fl)
+{
+	struct file *proxy = file->private_data;
+
+	return cfs_errno(proxy->f_op->flock(proxy, cmd, fl));
+}
+
+/* close(2) drops the closer's POSIX locks of the file, as locally. */
+static int cfs_flush(struct file *file, fl_owner_t id)
+{
+	struct file *proxy = file->private_data;
+
+	return proxy->f_op->flush(proxy, id);
 }
 
 const struct file_operations cfs_file_fops = {
@@ -157,7 +179,8 @@ const struct file_operations cfs_file_fops = {
 	.fsync = cfs_fsync,
 	.mmap = cfs_mmap,
 	.lock = cfs_lock,
-	.flock = cfs_lock,
+	.flock = cfs_flock,
+	.flush = cfs_flush,
 };
 
 /* ---- directories ---- */

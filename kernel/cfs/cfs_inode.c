@@ -213,6 +213,106 @@ static int cfs_mkdir(struct user_namespace *ns, struct inode *dir,
 	return cfs_create_call(dir, dentry, mode, true, true);
 }
 
+static int cfs_symlink(struct user_namespace *ns, struct inode *dir,
+		       struct dentry *dentry, const char *target)
+{
+	struct cfs_symlink_req *req;
+	struct cfs_symlink_rep *rep;
+	struct inode *inode;
+	struct cfs_attr attr;
+	struct cfs_fh fh;
+	int ret;
+
+	if (dentry->d_name.len > CFS_NAME_MAX)
+		return -ENAMETOOLONG;
+	if (strlen(target) >= sizeof(req->target))
+		return -ENAMETOOLONG;
+	ret = CFS_NEW_REQ(req, dir);
+	if (ret)
+		return ret;
+	rep = kmalloc(sizeof(*rep), GFP_KERNEL);
+	if (!rep) {
+		kfree(req);
+		return -ENOMEM;
+	}
+	memcpy(req->name, dentry->d_name.name, dentry->d_name.len);
+	req->name[dentry->d_name.len] = '\0';
+	strscpy(req->target, target, sizeof(req->target));
+	ret = CFS_CALL(dir->i_sb, ics_cfs_symlink, req, rep);
+	if (!ret) {
+		CFS_FH_FROM_REP(&fh, rep);
+		CFS_ATTR_FROM_REP(&attr, rep);
+	}
+	kfree(rep);
+	kfree(req);
+	if (ret)
+		return ret;
+	inode = cfs_iget(dir->i_sb, &fh, &attr);
+	if (IS_ERR(inode))
+		return PTR_ERR(inode);
+	d_instantiate(dentry, inode);
+	return cfs_refresh(dir);
+}
+
+static int cfs_link(struct dentry *old_dentry, struct inode *dir,
+		    struct dentry *dentry)
+{
+	struct inode *inode = d_inode(old_dentry);
+	const struct cfs_fh *to = &CFS_I(dir)->fh;
+	struct cfs_link_req *req;
+	struct cfs_link_rep rep;
+	struct cfs_attr attr;
+	int ret;
+
+	if (dentry->d_name.len > CFS_NAME_MAX)
+		return -ENAMETOOLONG;
+	ret = CFS_NEW_REQ(req, inode);
+	if (ret)
+		return ret;
+	req->to_type = to->type;
+	req->to_len = to->len;
+	memcpy(req->to, to->data, to->len);
+	memcpy(req->to_name, dentry->d_name.name, dentry->d_name.len);
+	req->to_name[dentry->d_name.len] = '\0';
+	ret = CFS_CALL(dir->i_sb, ics_cfs_link, req, &rep);
+	kfree(req);
+	if (ret)
+		return ret;
+	CFS_ATTR_FROM_REP(&attr, &rep);
+	cfs_inode_update(inode, &attr);
+	ihold(inode);
+	d_instantiate(dentry, inode);
+	return cfs_refresh(dir);
+}
+
+/* The target is read from the server each time: it may change there. */
+static const char *cfs_get_link(struct dentry *dentry, struct inode *inode,
+				struct delayed_call *done)
+{
+	struct cfs_readlink_req *req;
+	struct cfs_readlink_rep *rep;
+	char *target;
+	int ret;
+
+	if (!dentry)
+		return ERR_PTR(-ECHILD);	/* RCU walk: it needs a call */
+	ret = CFS_NEW_REQ(req, inode);
+	if (ret)
+		return ERR_PTR(ret);
+	rep = kmalloc(sizeof(*rep), GFP_KERNEL);
+	ret = -ENOMEM;
+	if (rep)
+		ret = CFS_CALL(inode->i_sb, ics_cfs_readlink, req, rep);
+	target = ret ? ERR_PTR(ret) : kstrdup(rep->target, GFP_KERNEL);
+	if (!target)
+		target = ERR_PTR(-ENOMEM);
+	kfree(rep);
+	kfree(req);
+	if (!IS_ERR(target))
+		set_delayed_call(done, kfree_link, target);
+	return target;
+}
+
 static int cfs_remove_call(struct inode *dir, struct dentry *dentry,
 			   bool rmdir)
 {
@@ -321,11 +421,22 @@ const struct inode_operations cfs_dir_iops = {
 	.unlink = cfs_unlink,
 	.rmdir = cfs_rmdir,
 	.rename = cfs_rename,
+	.symlink = cfs_symlink,
+	.link = cfs_link,
 	.getattr = cfs_getattr,
 	.setattr = cfs_setattr,
+	.listxattr = cfs_listxattr,
 };
 
 const struct inode_operations cfs_file_iops = {
 	.getattr = cfs_getattr,
 	.setattr = cfs_setattr,
+	.listxattr = cfs_listxattr,
+};
+
+const struct inode_operations cfs_symlink_iops = {
+	.get_link = cfs_get_link,
+	.getattr = cfs_getattr,
+	.setattr = cfs_setattr,
+	.listxattr = cfs_listxattr,
 };

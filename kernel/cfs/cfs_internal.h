@@ -9,11 +9,12 @@
 #include <linux/string.h>
 #include <linux/types.h>
 
+#include "cfs.h"
 #include "ics.h"
 #include "ssi_core.h"
 #include "cfs_ics.h"
 
-#define CFS_MAGIC		0x43465331	/* "CFS1" */
+#define CFS_MAGIC		CFS_SUPER_MAGIC
 #define CFS_FH_MAX		64		/* bytes<64> fh in cfs.ics */
 #define CFS_NAME_MAX		255
 /* A readdir entry: __le64 pos, __le64 ino, u8 d_type, u8 name length, name */
@@ -169,12 +170,17 @@ int cfs_remount(struct super_block *sb);
 /* cfs_inode.c: inode and dentry operations */
 extern const struct inode_operations cfs_dir_iops;
 extern const struct inode_operations cfs_file_iops;
+extern const struct inode_operations cfs_symlink_iops;
 extern const struct dentry_operations cfs_dops;
 int cfs_refresh(struct inode *inode);
 
 /* cfs_file.c: file operations */
 extern const struct file_operations cfs_file_fops;
 extern const struct file_operations cfs_dir_fops;
+
+/* cfs_xattr.c: extended attributes */
+extern const struct xattr_handler *cfs_xattr_handlers[];
+ssize_t cfs_listxattr(struct dentry *dentry, char *buffer, size_t size);
 
 /* cfs_srv.c: the serving side */
 void cfs_srv_exit(void);

@@ -37,9 +37,16 @@
  * Open files.  An open asks the server to open the file under the
  * caller's credentials and to export that open file through rfile for the
  * client node; the client imports it as a proxy, and read, write,
- * pread/pwrite, O_APPEND, fsync and lseek use rfile's forwarding (its
- * protocol: kernel/ipc/rfile_main.c).  The client's file keeps its own
- * position and gives it with every read and write.  The open file lives
+ * pread/pwrite, O_APPEND, fsync, lseek, record locks (POSIX and OFD) and
+ * flock use rfile's forwarding (its protocol: kernel/ipc/rfile_main.c).
+ * Locks are thus the server's, on its file, together with those of every
+ * other node and of the server's own processes: a lock held on one node
+ * blocks the others, F_GETLK reports the holder's (clusterwide) PID,
+ * close(2) drops the closer's POSIX locks, and a client node going down
+ * gives its open files, and their locks, back (rfile's nodedown).
+ * F_SETLKW waits by asking again (no deadlock detection across nodes).
+ * The client's file keeps its own position and gives it with every read
+ * and write.  The open file lives
  * on the server until the last client reference goes (close, or the
  * client node going down), so an unlinked file stays readable and
  * writable by those that hold it open, as locally.
@@ -57,10 +64,15 @@
  * works again once the server is back (handles are the file system's own,
  * so they survive its reboot; open files do not).
  *
- * Not yet: the page cache under tokens, clusterwide mounts and their
- * propagation, record locks and flock (ENOLCK, never node-local ones),
- * mmap (ENODEV), symlinks, hard links, xattrs and ACLs, statfs of the
- * server, and migration reopening CFS files instead of forwarding them.
+ * symlink, link, readlink (read from the server at every use), statfs (the
+ * server file system's figures) and extended attributes (user., trusted.,
+ * security.: get, set, remove, list) are calls too.
+ *
+ * Not yet: the page cache under tokens, the server mounting its own
+ * export (refused: its files are there already), clusterwide mounts and
+ * their propagation, mmap (ENODEV), devices, FIFOs and sockets on CFS (mknod is
+ * refused, opening one is EOPNOTSUPP), POSIX ACLs, and migration
+ * reopening CFS files instead of forwarding them.
  */
 #define pr_fmt(fmt) "cfs: " fmt
 

@@ -14,7 +14,9 @@
 #include <linux/mutex.h>
 #include <linux/namei.h>
 #include <linux/slab.h>
+#include <linux/statfs.h>
 #include <linux/string.h>
+#include <linux/xattr.h>
 #include <asm/unaligned.h>
 
 #include "cfs_internal.h"
@@ -691,6 +693,284 @@ int cfs_srv_setattr(unsigned int from, const struct cfs_setattr_req *req,
 		ret = cfs_srv_stat(&path, &st);
 	if (!ret)
 		CFS_ATTR_TO_REP(rep, &st);
+put:
+	path_put(&path);
+out:
+	cfs_srv_revert(old);
+	return ret;
+}
+
+int cfs_srv_symlink(unsigned int from, const struct cfs_symlink_req *req,
+		    struct cfs_symlink_rep *rep)
+{
+	const struct cred *old;
+	struct dentry *child;
+	struct inode *dir;
+	struct path parent;
+	int ret;
+
+	ret = cfs_srv_name_ok(req->name);
+	if (ret)
+		return ret;
+	if (!req->target[0])
+		return -ENOENT;	/* as symlink(2) with an empty target */
+	ret = CFS_SRV_CREDS(req, &old);
+	if (ret)
+		return ret;
+	ret = CFS_SRV_PATH(req, &parent);
+	if (ret)
+		goto out;
+	ret = -ENOTDIR;
+	if (!d_is_dir(parent.dentry))
+		goto put;
+	ret = mnt_want_write(parent.mnt);
+	if (ret)
+		goto put;
+	dir = d_inode(parent.dentry);
+	inode_lock_nested(dir, I_MUTEX_PARENT);
+	child = lookup_one_len(req->name, parent.dentry, strlen(req->name));
+	ret = PTR_ERR_OR_ZERO(child);
+	if (ret)
+		goto unlock;
+	ret = d_is_positive(child) ? -EEXIST :
+	      vfs_symlink(mnt_user_ns(parent.mnt), dir, child, req->target);
+	if (!ret && d_is_negative(child))
+		ret = -ENOENT;
+	if (!ret)
+		ret = CFS_SRV_REPLY_FILE(rep, parent.mnt, child);
+	dput(child);
+unlock:
+	inode_unlock(dir);
+	mnt_drop_write(parent.mnt);
+put:
+	path_put(&parent);
+out:
+	cfs_srv_revert(old);
+	return ret;
+}
+
+int cfs_srv_link(unsigned int from, const struct cfs_link_req *req,
+		 struct cfs_link_rep *rep)
+{
+	struct path target, parent;
+	const struct cred *old;
+	struct dentry *child;
+	struct inode *dir;
+	struct kstat st;
+	int ret;
+
+	ret = cfs_srv_name_ok(req->to_name);
+	if (ret)
+		return ret;
+	ret = CFS_SRV_CREDS(req, &old);
+	if (ret)
+		return ret;
+	ret = CFS_SRV_PATH(req, &target);
+	if (ret)
+		goto out;
+	ret = cfs_srv_decode(req->export, req->to_type, req->to, req->to_len,
+			     &parent);
+	if (ret)
+		goto put_target;
+	ret = -EXDEV;
+	if (parent.mnt != target.mnt)
+		goto put_parent;
+	ret = -ENOTDIR;
+	if (!d_is_dir(parent.dentry))
+		goto put_parent;
+	ret = -EPERM;	/* as linkat(2): no hard links to directories */
+	if (d_is_dir(target.dentry))
+		goto put_parent;
+	ret = mnt_want_write(parent.mnt);
+	if (ret)
+		goto put_parent;
+	dir = d_inode(parent.dentry);
+	inode_lock_nested(dir, I_MUTEX_PARENT);
+	child = lookup_one_len(req->to_name, parent.dentry,
+			       strlen(req->to_name));
+	ret = PTR_ERR_OR_ZERO(child);
+	if (ret)
+		goto unlock;
+	ret = d_is_positive(child) ? -EEXIST :
+	      vfs_link(target.dentry, mnt_user_ns(parent.mnt), dir, child,
+		       NULL);
+	dput(child);
+unlock:
+	inode_unlock(dir);
+	mnt_drop_write(parent.mnt);
+	if (!ret)
+		ret = cfs_srv_stat(&target, &st);
+	if (!ret)
+		CFS_ATTR_TO_REP(rep, &st);
+put_parent:
+	path_put(&parent);
+put_target:
+	path_put(&target);
+out:
+	cfs_srv_revert(old);
+	return ret;
+}
+
+int cfs_srv_readlink(unsigned int from, const struct cfs_readlink_req *req,
+		     struct cfs_readlink_rep *rep)
+{
+	DEFINE_DELAYED_CALL(done);
+	const struct cred *old;
+	const char *link;
+	struct path path;
+	int ret;
+
+	ret = CFS_SRV_CREDS(req, &old);
+	if (ret)
+		return ret;
+	ret = CFS_SRV_PATH(req, &path);
+	if (ret)
+		goto out;
+	ret = -EINVAL;
+	if (!d_is_symlink(path.dentry))
+		goto put;
+	link = vfs_get_link(path.dentry, &done);
+	ret = PTR_ERR_OR_ZERO(link);
+	if (!ret && strscpy(rep->target, link, sizeof(rep->target)) < 0)
+		ret = -ENAMETOOLONG;
+	do_delayed_call(&done);
+put:
+	path_put(&path);
+out:
+	cfs_srv_revert(old);
+	return ret;
+}
+
+int cfs_srv_statfs(unsigned int from, const struct cfs_statfs_req *req,
+		   struct cfs_statfs_rep *rep)
+{
+	const struct cred *old;
+	struct kstatfs st;
+	struct path path;
+	int ret;
+
+	ret = CFS_SRV_CREDS(req, &old);
+	if (ret)
+		return ret;
+	ret = CFS_SRV_PATH(req, &path);
+	if (ret)
+		goto out;
+	ret = vfs_statfs(&path, &st);
+	if (!ret) {
+		rep->blocks = st.f_blocks;
+		rep->bfree = st.f_bfree;
+		rep->bavail = st.f_bavail;
+		rep->files = st.f_files;
+		rep->ffree = st.f_ffree;
+		rep->bsize = st.f_bsize;
+		rep->namelen = st.f_namelen;
+		rep->frsize = st.f_frsize;
+	}
+	path_put(&path);
+out:
+	cfs_srv_revert(old);
+	return ret;
+}
+
+/* A name as getxattr(2) takes it: "prefix.rest", NUL-free, not too long. */
+static int cfs_srv_xattr_name(const char *name)
+{
+	size_t len = strlen(name);
+
+	if (!len || len > XATTR_NAME_MAX)
+		return -ERANGE;
+	return 0;
+}
+
+int cfs_srv_getxattr(unsigned int from, const struct cfs_getxattr_req *req,
+		     struct cfs_getxattr_rep *rep)
+{
+	const struct cred *old;
+	struct path path;
+	ssize_t n;
+	int ret;
+
+	ret = cfs_srv_xattr_name(req->name);
+	if (ret)
+		return ret;
+	ret = CFS_SRV_CREDS(req, &old);
+	if (ret)
+		return ret;
+	ret = CFS_SRV_PATH(req, &path);
+	if (ret)
+		goto out;
+	n = vfs_getxattr(mnt_user_ns(path.mnt), path.dentry, req->name,
+			 req->size ? rep->value : NULL,
+			 min_t(u32, req->size, sizeof(rep->value)));
+	if (n < 0) {
+		ret = n;
+	} else {
+		rep->len = n;
+		rep->value_len = req->size ? n : 0;
+	}
+	path_put(&path);
+out:
+	cfs_srv_revert(old);
+	return ret;
+}
+
+int cfs_srv_listxattr(unsigned int from, const struct cfs_listxattr_req *req,
+		      struct cfs_listxattr_rep *rep)
+{
+	const struct cred *old;
+	struct path path;
+	ssize_t n;
+	int ret;
+
+	ret = CFS_SRV_CREDS(req, &old);
+	if (ret)
+		return ret;
+	ret = CFS_SRV_PATH(req, &path);
+	if (ret)
+		goto out;
+	n = vfs_listxattr(path.dentry, req->size ? (char *)rep->names : NULL,
+			  min_t(u32, req->size, sizeof(rep->names)));
+	if (n < 0) {
+		ret = n;
+	} else {
+		rep->len = n;
+		rep->names_len = req->size ? n : 0;
+	}
+	path_put(&path);
+out:
+	cfs_srv_revert(old);
+	return ret;
+}
+
+int cfs_srv_setxattr(unsigned int from, const struct cfs_setxattr_req *req,
+		     struct cfs_setxattr_rep *rep)
+{
+	const struct cred *old;
+	struct path path;
+	int ret;
+
+	ret = cfs_srv_xattr_name(req->name);
+	if (ret)
+		return ret;
+	if (req->flags & ~(XATTR_CREATE | XATTR_REPLACE))
+		return -EINVAL;
+	ret = CFS_SRV_CREDS(req, &old);
+	if (ret)
+		return ret;
+	ret = CFS_SRV_PATH(req, &path);
+	if (ret)
+		goto out;
+	ret = mnt_want_write(path.mnt);
+	if (ret)
+		goto put;
+	if (req->remove)
+		ret = vfs_removexattr(mnt_user_ns(path.mnt), path.dentry,
+				      req->name);
+	else
+		ret = vfs_setxattr(mnt_user_ns(path.mnt), path.dentry,
+				   req->name, req->value, req->value_len,
+				   req->flags);
+	mnt_drop_write(path.mnt);
 put:
 	path_put(&path);
 out:

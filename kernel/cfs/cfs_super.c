@@ -112,6 +112,9 @@ struct inode *cfs_iget(struct super_block *sb, const struct cfs_fh *fh,
 		inode->i_op = &cfs_file_iops;
 		inode->i_fop = &cfs_file_fops;
 		break;
+	case S_IFLNK:
+		inode->i_op = &cfs_symlink_iops;
+		break;
 	default:
 		/* listed and stat-able; opening one is refused by the server */
 		inode->i_op = &cfs_file_iops;
@@ -122,11 +125,46 @@ struct inode *cfs_iget(struct super_block *sb, const struct cfs_fh *fh,
 	return inode;
 }
 
+/* The server file system's figures, asked for each time. */
+static int cfs_statfs(struct dentry *dentry, struct kstatfs *buf)
+{
+	struct inode *inode = d_inode(dentry);
+	struct cfs_statfs_req *req;
+	struct cfs_statfs_rep rep;
+	struct ssi_creds c;
+	int ret;
+
+	req = kzalloc(sizeof(*req), GFP_KERNEL);
+	if (!req)
+		return -ENOMEM;
+	ret = -EPERM;
+	if (ssi_creds_current(&c))
+		goto out;
+	SSI_CREDS_TO_REQ(req, &c);
+	req->export = CFS_SB(inode->i_sb)->export;
+	CFS_FH_TO_REQ(req, &CFS_I(inode)->fh);
+	ret = CFS_CALL(inode->i_sb, ics_cfs_statfs, req, &rep);
+	if (ret)
+		goto out;
+	buf->f_type = CFS_MAGIC;
+	buf->f_bsize = rep.bsize;
+	buf->f_frsize = rep.frsize;
+	buf->f_blocks = rep.blocks;
+	buf->f_bfree = rep.bfree;
+	buf->f_bavail = rep.bavail;
+	buf->f_files = rep.files;
+	buf->f_ffree = rep.ffree;
+	buf->f_namelen = rep.namelen;
+out:
+	kfree(req);
+	return ret;
+}
+
 static const struct super_operations cfs_sops = {
 	.alloc_inode = cfs_alloc_inode,
 	.free_inode = cfs_free_inode,
 	.drop_inode = generic_delete_inode,	/* nothing worth keeping */
-	.statfs = simple_statfs,
+	.statfs = cfs_statfs,
 };
 
 /* ---- mounting ---- */
@@ -154,6 +192,10 @@ static int cfs_parse_source(struct fs_context *fc, const char *source)
 	if (ret || !ctx->server || ctx->server > SSI_MAX_NODES)
 		return invalfc(fc, "cfs: %s is not a node number (1..%u)",
 			       node, SSI_MAX_NODES);
+	/* its own files need no server: not yet a client of itself */
+	if (ctx->server == ssi_node_num())
+		return invalfc(fc, "cfs: node %u is this node: use %s itself",
+			       ctx->server, colon + 1);
 	kfree(ctx->path);
 	ctx->path = kstrdup(colon + 1, GFP_KERNEL);
 	return ctx->path ? 0 : -ENOMEM;
@@ -253,6 +295,7 @@ static int cfs_fill_super(struct super_block *sb, struct fs_context *fc)
 	sb->s_magic = CFS_MAGIC;
 	sb->s_op = &cfs_sops;
 	sb->s_d_op = &cfs_dops;
+	sb->s_xattr = cfs_xattr_handlers;
 	sb->s_maxbytes = MAX_LFS_FILESIZE;
 	sb->s_time_gran = 1;
 	sb->s_blocksize = PAGE_SIZE;

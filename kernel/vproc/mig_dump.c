@@ -34,6 +34,7 @@
 #include <linux/vmalloc.h>
 #include <asm/cpufeature.h>
 
+#include "cfs.h"
 #include "clms.h"
 #include "ics.h"
 #include "migration_gen.h"
@@ -717,7 +718,7 @@ static int mig_dump_files(struct mig_img_hdr *h, struct mig_buf *b,
 		return -ENOMEM;
 
 	for (fd = 0; fd < max; fd++) {
-		struct file *file = fget_raw(fd);
+		struct file *file = fget_raw(fd), *backing;
 		struct mig_img_file *f;
 		struct rfile_handle rh;
 		bool cloexec;
@@ -756,6 +757,28 @@ static int mig_dump_files(struct mig_img_hdr *h, struct mig_buf *b,
 		if (le32_to_cpu(f->same_as) != ~0u)
 			continue;
 
+		backing = cfs_backing_file(file);
+		if (backing) {
+			/*
+			 * A CFS file goes as the server's open file it stands
+			 * for, positioned where this one is: the target uses
+			 * it directly, its offset, flags and locks with it.
+			 */
+			loff_t pos = vfs_llseek(backing, file->f_pos, SEEK_SET);
+
+			/* its positioned use by CFS here goes on (cfs_open()) */
+			backing->f_pos = -1;
+			if (pos < 0 && rfile_proxy_is_dead(backing)) {
+				pos = 0;	/* as below: EIO there too */
+			} else if (pos < 0) {
+				ret = pos;
+				mig_refuse(task_tgid_nr(current),
+					   "fd %u: its CFS server did not take its position: %d",
+					   fd, ret);
+				break;
+			}
+			file = backing;
+		}
 		if (rfile_is_proxy(file, &rh)) {
 			bool dead = rfile_proxy_is_dead(file);
 
