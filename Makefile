@@ -45,7 +45,12 @@ DEBUG_SUBSET ?= tests/cluster/test_fuzz.py tests/cluster/test_migrate_core.py \
 	tests/cluster/test_soak.py::test_migration_under_failslab \
 	tests/cluster/test_soak.py::test_remote_process_calls_under_failslab \
 	tests/cluster/test_migrate.py::test_counter_moves_by_goto_with_no_gap_or_duplicate \
-	tests/cluster/test_migrate.py::test_a_parent_and_children_that_left_their_dead_home_stay_a_family
+	tests/cluster/test_migrate.py::test_a_parent_and_children_that_left_their_dead_home_stay_a_family \
+	tests/cluster/test_cfs.py::test_what_one_node_writes_another_reads_at_once \
+	tests/cluster/test_cfs.py::test_exclusive_create_append_and_unlink_of_an_open_file \
+	tests/cluster/test_cfs.py::test_locks_are_the_servers_and_block_every_node \
+	tests/cluster/test_cfs.py::test_a_process_writing_a_cfs_file_moves_with_the_open_file_itself \
+	tests/cluster/test_cfs.py::test_a_dead_server_is_eio_and_the_mount_works_when_it_is_back
 
 test: modules
 	$(RUN) $(VENV)/bin/pytest $(PYTEST_ARGS)
