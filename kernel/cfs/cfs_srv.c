@@ -667,6 +667,10 @@ int cfs_srv_setattr(unsigned int from, const struct cfs_setattr_req *req,
 	if (ret)
 		goto out;
 	inode = d_inode(path.dentry);
+	/* as chmod_common(): the permission bits change, never the type */
+	if (ia.ia_valid & ATTR_MODE)
+		ia.ia_mode = (ia.ia_mode & S_IALLUGO) |
+			     (inode->i_mode & ~S_IALLUGO);
 	if (ia.ia_valid & ATTR_SIZE) {
 		/* as vfs_truncate(): the caller must be able to write it */
 		ret = -EISDIR;

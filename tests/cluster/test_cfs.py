@@ -22,6 +22,8 @@ MODULES = ("ssi_core", "ics", "clms", "vproc", "rfile", "migration", "cfs")
 MNT = "/run/cfs"
 SRV = "/srv/data"
 NOBODY = "setpriv --reuid=65534 --regid=65534 --clear-groups"
+POSIX_SOURCE = REPO_ROOT / "tests" / "cfs" / "posix_check.c"
+POSIX = REPO_ROOT / "build" / "bin" / "cfs_posix_check"
 FSX_SOURCE = REPO_ROOT / "tests" / "cfs" / "cfs_fsx.c"
 FSX = REPO_ROOT / "build" / "bin" / "cfs_fsx"
 # The issue's number, per node; about 2 minutes at once from two TCG guests.
@@ -152,6 +154,23 @@ def test_extended_attributes_are_the_servers(cfs: Cluster) -> None:
     assert n1.succeed(f"{py} {SRV}/x list") == "\n"
     _, _, err = n2.execute(f"{py} {MNT}/x get")
     assert "No data available" in err, err
+
+
+def test_posix_checks_give_a_client_what_the_servers_own_fs_gives(cfs: Cluster) -> None:
+    """tests/cfs/posix_check.c (files, directories, renames, links, symlinks,
+    permissions as root and as nobody, xattrs, an unlinked open file: 90 steps, each
+    with its result or errno) on node 1's ext4 directly and on node 2 through CFS:
+    the same output, line for line."""
+    check = build_c_program(POSIX_SOURCE, POSIX, ("-static", "-O2", "-Wall", "-Werror"))
+    n1, n2 = cfs.node(1), cfs.node(2)
+    n1.succeed(f"mkdir {SRV}/local {SRV}/remote")
+    local = n1.succeed(f"{check} {SRV}/local", timeout=120).splitlines()
+    remote = n2.succeed(f"{check} {MNT}/remote", timeout=120).splitlines()
+    assert len(local) > 80 and all(" ok" in ln or " E" in ln for ln in local), local
+    diff = [(a, b) for a, b in zip(local, remote, strict=False) if a != b]
+    for a, b in diff:
+        print(f"[posix] server: {a}\n[posix] client: {b}")
+    assert not diff and len(local) == len(remote), diff
 
 
 def test_exclusive_create_append_and_unlink_of_an_open_file(cfs: Cluster) -> None:
