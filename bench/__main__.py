@@ -6,7 +6,7 @@ import sys
 from collections.abc import Callable
 from typing import Any
 
-from . import boot, clms, guest, ics, migrate, vproc
+from . import boot, cfs, clms, guest, ics, migrate, vproc
 from .common import write_result
 
 BENCHMARKS: dict[str, Callable[[], dict[str, Any]]] = {
@@ -16,6 +16,7 @@ BENCHMARKS: dict[str, Callable[[], dict[str, Any]]] = {
     "clms": clms.run,
     "vproc": vproc.run,
     "migrate": migrate.run,
+    "cfs": cfs.run,
 }
 
 

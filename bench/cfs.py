@@ -1,0 +1,128 @@
+"""CFS v1 (no cache) between two guests, each figure against its baseline in the same run.
+
+Node 1 serves /srv/data (its own ext4 disk); node 2 mounts it at /run/cfs.
+
+* sequential write and read of 64 MiB with dd (1 MiB blocks; write with fsync, read
+  with the server's page cache dropped first): from the client through CFS, and on
+  the server to its own disk; and ICS bulk between the same two guests
+  (``ics_test echo_pages``, 64 KiB, both directions counted, as ``make bench ics``);
+* ``ls -l`` of a 2,000-file directory, warm (the second of two runs): client vs
+  the server's local ext4;
+* creating 2,000 files in one directory: from one client, and from two nodes at
+  once (the client and the server itself, 1,000 each).
+
+Frames under the default ``protect=tls``.  No fio in the guests' root: dd only, so
+no 4 KiB random I/O figures yet.  NFS v4.2, the issue's other baseline, needs nfsd
+in the node kernel: not measured yet.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from qemu import Cluster, Node
+from qemu.paths import flavor
+
+from .common import REPO
+
+PY = REPO / ".venv" / "bin" / "python"
+MODULES = ("ssi_core", "ics", "clms", "vproc", "rfile", "cfs", "ics_test")
+MNT = "/run/cfs"
+SRV = "/srv/data"
+SEQ_MIB = 64
+FILES = 2000
+ICS_ECHO = """
+import json
+from abi import cluster
+r = cluster.ics_test(1, "echo_pages", 200, size=65536, timeout_ms=5000)
+print(json.dumps({"errors": r.errors, "elapsed_ns": r.elapsed_ns}))
+"""
+
+
+def _ns(nd: Node, cmd: str, timeout: float = 600) -> int:
+    """Wall nanoseconds of *cmd* in the guest (its own clock, no command-channel cost)."""
+    out = nd.succeed(f"s=$(date +%s%N); {cmd} >/dev/null 2>&1; e=$(date +%s%N); "
+                     "echo $((e - s))", timeout=timeout)
+    return int(out.strip().splitlines()[-1])
+
+
+def _mib_s(nbytes: int, ns: float) -> float:
+    return nbytes / 2**20 / (ns / 1e9)
+
+
+def _drop_caches(nd: Node) -> None:
+    nd.succeed("sync; echo 3 > /proc/sys/vm/drop_caches")
+
+
+def _creates(nd: Node, where: str, prefix: str, count: int) -> str:
+    return (f"cd {where} && i=0; while [ $i -lt {count} ]; do : > {prefix}$i; "
+            "i=$((i+1)); done")
+
+
+def measure() -> dict[str, Any]:
+    with Cluster(nodes=2, name="bench-cfs", disk_mib=512) as c:
+        c.bring_up(modules=MODULES)
+        n1, n2 = c.node(1), c.node(2)
+        n1.succeed(f"mkdir -p {SRV}/many {SRV}/c1 {SRV}/c2")
+        n2.succeed(f"mkdir -p {MNT} && mount -t cfs 1:{SRV} {MNT}")
+        nbytes = SEQ_MIB * 2**20
+        dd_w = f"dd if=/dev/zero bs=1M count={SEQ_MIB} conv=fsync of="
+        seq: dict[str, float] = {
+            "client_write_ns": _ns(n2, f"{dd_w}{MNT}/seq"),
+            "server_write_ns": _ns(n1, f"{dd_w}{SRV}/local-seq"),
+        }
+        _drop_caches(n1)
+        seq["client_read_ns"] = _ns(n2, f"dd if={MNT}/seq of=/dev/null bs=1M")
+        _drop_caches(n1)
+        seq["server_read_ns"] = _ns(n1, f"dd if={SRV}/local-seq of=/dev/null bs=1M")
+        out = n2.succeed(f"{PY} -c '{ICS_ECHO}'", timeout=600)
+        echo = json.loads(out.strip().splitlines()[-1])
+        if echo["errors"]:
+            raise RuntimeError(f"ics_test echo_pages: {echo['errors']} failed calls")
+        ics_mib_s = _mib_s(2 * 200 * 65536, int(echo["elapsed_ns"]))
+        for k in ("client_write", "server_write", "client_read", "server_read"):
+            seq[f"{k}_mib_s"] = _mib_s(nbytes, seq[f"{k}_ns"])
+        seq["ics_echo_pages_mib_s"] = ics_mib_s
+        for k in ("write", "read"):
+            seq[f"{k}_client_over_server_local"] = (seq[f"client_{k}_mib_s"]
+                                                    / seq[f"server_{k}_mib_s"])
+            seq[f"{k}_client_over_ics_bulk"] = seq[f"client_{k}_mib_s"] / ics_mib_s
+
+        n1.succeed(_creates(n1, f"{SRV}/many", "file-", FILES), timeout=600)
+        ls: dict[str, float] = {}
+        for who, nd, path in (("client", n2, MNT), ("server", n1, SRV)):
+            _ns(nd, f"ls -l {path}/many", timeout=900)
+            ls[f"{who}_ns"] = _ns(nd, f"ls -l {path}/many", timeout=900)
+        ls["client_over_server"] = ls["client_ns"] / ls["server_ns"]
+
+        creates: dict[str, float] = {"one_client_ns": _ns(n2, _creates(n2, f"{MNT}/c1", "f", FILES),
+                                        timeout=1800)}
+        half = FILES // 2
+        n1.succeed(f"({_creates(n1, f'{SRV}/c2', 'a', half)}; echo done > /tmp/c.done) "
+                   ">/dev/null 2>&1 &")
+        t_client = _ns(n2, _creates(n2, f"{MNT}/c2", "b", half), timeout=1800)
+        n1.wait_until_succeeds("test -e /tmp/c.done", timeout=flavor().timeout(1800))
+        creates["two_nodes_client_half_ns"] = t_client
+        creates["two_nodes_over_one"] = t_client / creates["one_client_ns"]
+        assert int(n1.succeed(f"ls {SRV}/c2 | wc -l")) == FILES
+
+    res: dict[str, Any] = {"sequential_64mib": seq, "ls_l_2000": ls, "create_2000": creates,
+                           "protect": "tls"}
+    res["goals"] = {
+        "seq_ge_0.8x_ics_bulk": {k: seq[f"{k}_client_over_ics_bulk"] >= 0.8
+                                 for k in ("write", "read")},
+        "ls_l_within_2x_local": ls["client_over_server"] <= 2.0,
+        "two_node_creates_not_slower": creates["two_nodes_over_one"] <= 1.0,
+        "nfs_baseline": "not measured (no nfsd in the node kernel yet)",
+    }
+    print(f"CFS seq write {seq['client_write_mib_s']:.1f} MiB/s (server local "
+          f"{seq['server_write_mib_s']:.1f}), read {seq['client_read_mib_s']:.1f} "
+          f"(local {seq['server_read_mib_s']:.1f}), ICS bulk {ics_mib_s:.1f}; ls -l 2000 "
+          f"x{ls['client_over_server']:.1f} of local; 2000 creates from two nodes "
+          f"x{creates['two_nodes_over_one']:.2f} of one")
+    return res
+
+
+def run() -> dict[str, Any]:
+    return measure()
