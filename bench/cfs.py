@@ -11,7 +11,8 @@ Node 1 serves /srv/data (its own ext4 disk); node 2 mounts it at /run/cfs.
 * creating 2,000 files in one directory: from one client, and from two nodes at
   once (the client and the server itself, 1,000 each).
 
-Frames under the default ``protect=tls``.  No fio in the guests' root: dd only, so
+Once with frames under the default ``protect=tls``, once under ``protect=auth``
+(Poly1305 tags, no secrecy).  No fio in the guests' root: dd only, so
 no 4 KiB random I/O figures yet.  NFS v4.2, the issue's other baseline, needs nfsd
 in the node kernel: not measured yet.
 """
@@ -60,9 +61,20 @@ def _creates(nd: Node, where: str, prefix: str, count: int) -> str:
             "i=$((i+1)); done")
 
 
-def measure() -> dict[str, Any]:
-    with Cluster(nodes=2, name="bench-cfs", disk_mib=512) as c:
-        c.bring_up(modules=MODULES)
+def _load(c: Cluster, protect: str) -> None:
+    """ICS with protect=*protect* (insmod before the bring-up, which keeps it), then
+    the modules and one cluster."""
+    if protect != "tls":
+        mods = flavor().modules_out
+        for nd in c.nodes:
+            nd.succeed(f"insmod {mods}/ssi_core.ko && insmod {mods}/ics.ko protect={protect}",
+                       timeout=120)
+    c.bring_up(modules=MODULES)
+
+
+def measure(protect: str) -> dict[str, Any]:
+    with Cluster(nodes=2, name=f"bench-cfs-{protect}", disk_mib=512) as c:
+        _load(c, protect)
         n1, n2 = c.node(1), c.node(2)
         n1.succeed(f"mkdir -p {SRV}/many {SRV}/c1 {SRV}/c2")
         n2.succeed(f"mkdir -p {MNT} && mount -t cfs 1:{SRV} {MNT}")
@@ -108,7 +120,7 @@ def measure() -> dict[str, Any]:
         assert int(n1.succeed(f"ls {SRV}/c2 | wc -l")) == FILES
 
     res: dict[str, Any] = {"sequential_64mib": seq, "ls_l_2000": ls, "create_2000": creates,
-                           "protect": "tls"}
+                           "protect": protect}
     res["goals"] = {
         "seq_ge_0.8x_ics_bulk": {k: seq[f"{k}_client_over_ics_bulk"] >= 0.8
                                  for k in ("write", "read")},
@@ -116,7 +128,7 @@ def measure() -> dict[str, Any]:
         "two_node_creates_not_slower": creates["two_nodes_over_one"] <= 1.0,
         "nfs_baseline": "not measured (no nfsd in the node kernel yet)",
     }
-    print(f"CFS seq write {seq['client_write_mib_s']:.1f} MiB/s (server local "
+    print(f"CFS protect={protect}: seq write {seq['client_write_mib_s']:.1f} MiB/s (server local "
           f"{seq['server_write_mib_s']:.1f}), read {seq['client_read_mib_s']:.1f} "
           f"(local {seq['server_read_mib_s']:.1f}), ICS bulk {ics_mib_s:.1f}; ls -l 2000 "
           f"x{ls['client_over_server']:.1f} of local; 2000 creates from two nodes "
@@ -125,4 +137,4 @@ def measure() -> dict[str, Any]:
 
 
 def run() -> dict[str, Any]:
-    return measure()
+    return {protect: measure(protect) for protect in ("tls", "auth")}
