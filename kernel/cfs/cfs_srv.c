@@ -377,6 +377,9 @@ static int cfs_srv_may_open(const struct path *path, u32 flags)
 		return -EOPNOTSUPP;	/* devices, FIFOs, sockets: not yet */
 	if (IS_APPEND(inode) && (acc & MAY_WRITE) && !(flags & O_APPEND))
 		return -EPERM;
+	if ((flags & O_NOATIME) &&
+	    !inode_owner_or_capable(mnt_user_ns(path->mnt), inode))
+		return -EPERM;
 	return inode_permission(mnt_user_ns(path->mnt), inode,
 				acc | MAY_OPEN);
 }
@@ -573,7 +576,11 @@ int cfs_srv_rename(unsigned int from, const struct cfs_rename_req *req,
 	if (ret)
 		goto put_od;
 	ret = -ENOENT;
-	if (d_is_negative(old_dentry))
+	if (d_is_negative(old_dentry) ||
+	    ((req->flags & RENAME_EXCHANGE) && d_is_negative(new_dentry)))
+		goto put_nd;
+	ret = -EEXIST;
+	if ((req->flags & RENAME_NOREPLACE) && d_is_positive(new_dentry))
 		goto put_nd;
 	/* as do_renameat2(): a source that is an ancestor of the target... */
 	ret = -EINVAL;
@@ -753,6 +760,27 @@ out:
 	return ret;
 }
 
+/*
+ * linkat(2)'s rule for the source (may_linkat() with fs.protected_hardlinks
+ * on, Debian's default; the sysctl is not visible to modules, so its safe
+ * setting always applies): the caller owns the file, or may read and write
+ * a regular file that is neither setuid nor setgid-executable, or has
+ * CAP_FOWNER.
+ */
+static int cfs_srv_may_link(const struct path *target)
+{
+	struct user_namespace *ns = mnt_user_ns(target->mnt);
+	struct inode *inode = d_inode(target->dentry);
+
+	if (uid_eq(current_fsuid(), i_uid_into_mnt(ns, inode)))
+		return 0;
+	if (S_ISREG(inode->i_mode) && !(inode->i_mode & S_ISUID) &&
+	    (inode->i_mode & 02010) != 02010 &&	/* setgid and group-exec */
+	    !inode_permission(ns, inode, MAY_READ | MAY_WRITE))
+		return 0;
+	return capable_wrt_inode_uidgid(ns, inode, CAP_FOWNER) ? 0 : -EPERM;
+}
+
 int cfs_srv_link(unsigned int from, const struct cfs_link_req *req,
 		 struct cfs_link_rep *rep)
 {
@@ -784,6 +812,9 @@ int cfs_srv_link(unsigned int from, const struct cfs_link_req *req,
 		goto put_parent;
 	ret = -EPERM;	/* as linkat(2): no hard links to directories */
 	if (d_is_dir(target.dentry))
+		goto put_parent;
+	ret = cfs_srv_may_link(&target);
+	if (ret)
 		goto put_parent;
 	ret = mnt_want_write(parent.mnt);
 	if (ret)

@@ -5,7 +5,8 @@
  * its outcome: what it returned (the part that does not depend on where it
  * ran: sizes, modes, link counts, data, names) or the errno's name.  Run as
  * root; the last steps drop to uid/gid 65534.  The same output from a CFS
- * client and from the server's own file system is the test.
+ * client and from the server's own file system (with fs.protected_hardlinks
+ * on, as CFS's server always has it) is the test.
  */
 #define _GNU_SOURCE
 #include <dirent.h>
@@ -222,6 +223,8 @@ int main(int argc, char **argv)
 	out("nobody writes 0644 file", open("open/roots", O_WRONLY), NULL);
 	out("nobody creates in 0755 dir", open("d/new", O_CREAT | O_WRONLY, 0644), NULL);
 	out("nobody chmods root's", chmod("secret", 0666), NULL);
+	out("nobody hard-links root's", link("secret", "open/stolen"), NULL);
+	out("nobody O_NOATIME root's", open("open/roots", O_RDONLY | O_NOATIME), NULL);
 	out("nobody unlinks in sticky", unlink("open/roots"), NULL);
 	fd = open("open/mine", O_CREAT | O_WRONLY, 0640);
 	out("nobody creates in 1777", fd, fd < 0 ? NULL : "fd");
