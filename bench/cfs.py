@@ -25,7 +25,7 @@ from typing import Any
 from qemu import Cluster, Node
 from qemu.paths import flavor
 
-from .common import REPO
+from .common import REPO, bring_up_protected
 
 PY = REPO / ".venv" / "bin" / "python"
 MODULES = ("ssi_core", "ics", "clms", "vproc", "rfile", "cfs", "ics_test")
@@ -61,20 +61,9 @@ def _creates(nd: Node, where: str, prefix: str, count: int) -> str:
             "i=$((i+1)); done")
 
 
-def _load(c: Cluster, protect: str) -> None:
-    """ICS with protect=*protect* (insmod before the bring-up, which keeps it), then
-    the modules and one cluster."""
-    if protect != "tls":
-        mods = flavor().modules_out
-        for nd in c.nodes:
-            nd.succeed(f"insmod {mods}/ssi_core.ko && insmod {mods}/ics.ko protect={protect}",
-                       timeout=120)
-    c.bring_up(modules=MODULES)
-
-
 def measure(protect: str) -> dict[str, Any]:
     with Cluster(nodes=2, name=f"bench-cfs-{protect}", disk_mib=512) as c:
-        _load(c, protect)
+        bring_up_protected(c, protect, MODULES)
         n1, n2 = c.node(1), c.node(2)
         n1.succeed(f"mkdir -p {SRV}/many {SRV}/c1 {SRV}/c2")
         n2.succeed(f"mkdir -p {MNT} && mount -t cfs 1:{SRV} {MNT}")

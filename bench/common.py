@@ -9,6 +9,9 @@ import time
 from pathlib import Path
 from typing import Any
 
+from qemu import Cluster
+from qemu.paths import flavor
+
 REPO = Path(__file__).resolve().parents[1]
 OUT_DIR = REPO / "build" / "bench"
 BIN_DIR = REPO / "build" / "bin"
@@ -37,3 +40,14 @@ def static_binary(source: Path, name: str) -> Path:
         subprocess.run(["gcc", "-static", "-O2", "-Wall", "-Wextra", "-Werror", "-o", str(out),
                         str(source)], check=True)
     return out
+
+
+def bring_up_protected(c: Cluster, protect: str, modules: tuple[str, ...]) -> None:
+    """*modules* and one cluster, ICS with protect=*protect*: ics is loaded with the
+    parameter first (tls is its default), and the bring-up keeps loaded modules."""
+    if protect != "tls":
+        mods = flavor().modules_out
+        for nd in c.nodes:
+            nd.succeed(f"insmod {mods}/ssi_core.ko && insmod {mods}/ics.ko protect={protect}",
+                       timeout=120)
+    c.bring_up(modules=modules)

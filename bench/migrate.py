@@ -54,9 +54,8 @@ from typing import Any
 from qemu import Cluster, Node
 from qemu.channel import AgentTimeout
 from qemu.node import CommandFailed
-from qemu.paths import flavor
 
-from .common import REPO, static_binary
+from .common import REPO, bring_up_protected, static_binary
 
 MODULES = ("ssi_core", "ics", "clms", "vproc", "rfile", "migration")
 SIZES_MIB = (1, 16, 64, 256)
@@ -71,16 +70,6 @@ FROZEN_RE = re.compile(r"migration: pid (\d+) moved to node (\d+): frozen (\d+) 
 
 def _median(xs: list[float]) -> float:
     return float(statistics.median(xs))
-
-
-def _load(c: Cluster, protect: str) -> None:
-    """The migration modules, ICS with protect=*protect*, one cluster."""
-    if protect != "tls":
-        mods = flavor().modules_out
-        for nd in c.nodes:
-            nd.succeed(f"insmod {mods}/ssi_core.ko && insmod {mods}/ics.ko protect={protect}",
-                       timeout=120)
-    c.bring_up(modules=MODULES)
 
 
 def _start_hold(nd: Node, tool: Path, mib: int) -> tuple[int, int]:
@@ -327,7 +316,7 @@ def measure(protect: str, sizes: tuple[int, ...], reps: int, iperf_s: int) -> di
     tool = static_binary(REPO / "bench" / "migbench.c", "migbench")
     with Cluster(nodes=2, memory=MEMORY_MIB, name=f"bench-migrate-{protect}",
                  mem_prealloc=True) as c:
-        _load(c, protect)
+        bring_up_protected(c, protect, MODULES)
         n1 = c.node(1)
         criu_check = n1.execute("criu check 2>&1", 120)
         link = {"bytes_per_s_1to2": _iperf(c, False, iperf_s),

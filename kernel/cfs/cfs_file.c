@@ -15,31 +15,19 @@
 #include "cfs_internal.h"
 #include "rfile.h"
 
-/* What a client's open carries to the server (cfs_srv_open()). */
-#define CFS_OPEN_FLAGS	(O_ACCMODE | O_APPEND | O_NONBLOCK | O_DSYNC | \
-			 __O_SYNC | O_DIRECT | O_NOATIME | O_LARGEFILE)
-
 static int cfs_open_call(struct inode *inode, struct file *file,
 			 struct rfile_handle *h, u32 *f_flags)
 {
 	struct cfs_open_req *req;
 	struct cfs_open_rep rep;
-	struct ssi_creds c;
 	int ret;
 
-	req = kzalloc(sizeof(*req), GFP_KERNEL);
-	if (!req)
-		return -ENOMEM;
-	if (ssi_creds_current(&c)) {
-		kfree(req);
-		return -EPERM;
-	}
-	SSI_CREDS_TO_REQ(req, &c);
-	req->export = CFS_SB(inode->i_sb)->export;
-	CFS_FH_TO_REQ(req, &CFS_I(inode)->fh);
+	ret = CFS_NEW_REQ(req, inode);
+	if (ret)
+		return ret;
 	req->flags = file->f_flags & CFS_OPEN_FLAGS;
 	ret = CFS_CALL(inode->i_sb, ics_cfs_open, req, &rep);
-	kfree(req);
+	kvfree(req);
 	if (ret)
 		return ret;
 	h->node = rep.node;
@@ -214,22 +202,16 @@ static int cfs_iterate(struct file *file, struct dir_context *ctx)
 	struct inode *inode = file_inode(file);
 	struct cfs_readdir_req *req;
 	struct cfs_readdir_rep *rep;
-	struct ssi_creds c;
-	int ret = 0;
+	int ret;
 
-	req = kzalloc(sizeof(*req), GFP_KERNEL);
+	ret = CFS_NEW_REQ(req, inode);
+	if (ret)
+		return ret;
 	rep = kvmalloc(sizeof(*rep), GFP_KERNEL);
-	if (!req || !rep) {
+	if (!rep) {
 		ret = -ENOMEM;
 		goto out;
 	}
-	if (ssi_creds_current(&c)) {
-		ret = -EPERM;
-		goto out;
-	}
-	SSI_CREDS_TO_REQ(req, &c);
-	req->export = CFS_SB(inode->i_sb)->export;
-	CFS_FH_TO_REQ(req, &CFS_I(inode)->fh);
 	for (;;) {
 		req->pos = ctx->pos;
 		ret = CFS_CALL(inode->i_sb, ics_cfs_readdir, req, rep);
@@ -243,7 +225,7 @@ static int cfs_iterate(struct file *file, struct dir_context *ctx)
 	}
 out:
 	kvfree(rep);
-	kfree(req);
+	kvfree(req);
 	return ret;
 }
 

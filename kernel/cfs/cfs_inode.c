@@ -12,31 +12,6 @@
 
 #include "cfs_internal.h"
 
-/*
- * A request for a call about @inode: zeroed, the caller's credentials,
- * the inode's export and handle.  kfree() it.  -EPERM: a caller in more
- * groups than a request carries is refused, never sent with fewer.
- */
-#define CFS_NEW_REQ(req, ino) ({					\
-	typeof(req) *new_reqp_ = &(req);				\
-	struct ssi_creds new_creds_;					\
-	struct inode *new_ino_ = (ino);					\
-	int new_ret_ = -ENOMEM;						\
-									\
-	*new_reqp_ = kzalloc(sizeof(**new_reqp_), GFP_KERNEL);		\
-	if (*new_reqp_ && ssi_creds_current(&new_creds_)) {		\
-		kfree(*new_reqp_);					\
-		*new_reqp_ = NULL;					\
-		new_ret_ = -EPERM;					\
-	} else if (*new_reqp_) {					\
-		SSI_CREDS_TO_REQ(*new_reqp_, &new_creds_);		\
-		(*new_reqp_)->export = CFS_SB(new_ino_->i_sb)->export;	\
-		CFS_FH_TO_REQ(*new_reqp_, &CFS_I(new_ino_)->fh);	\
-		new_ret_ = 0;						\
-	}								\
-	new_ret_;							\
-})
-
 /* Fetches @inode's attributes from the server. */
 int cfs_refresh(struct inode *inode)
 {
@@ -49,7 +24,7 @@ int cfs_refresh(struct inode *inode)
 	if (ret)
 		return ret;
 	ret = CFS_CALL(inode->i_sb, ics_cfs_getattr, req, &rep);
-	kfree(req);
+	kvfree(req);
 	if (ret)
 		return ret;
 	CFS_ATTR_FROM_REP(&attr, &rep);
@@ -91,7 +66,7 @@ static int cfs_lookup_call(struct inode *dir, const struct qstr *name,
 		return ret;
 	rep = kmalloc(sizeof(*rep), GFP_KERNEL);
 	if (!rep) {
-		kfree(req);
+		kvfree(req);
 		return -ENOMEM;
 	}
 	memcpy(req->name, name->name, name->len);
@@ -102,7 +77,7 @@ static int cfs_lookup_call(struct inode *dir, const struct qstr *name,
 		CFS_ATTR_FROM_REP(attr, rep);
 	}
 	kfree(rep);
-	kfree(req);
+	kvfree(req);
 	return ret;
 }
 
@@ -177,7 +152,7 @@ static int cfs_create_call(struct inode *dir, struct dentry *dentry,
 		return ret;
 	rep = kmalloc(sizeof(*rep), GFP_KERNEL);
 	if (!rep) {
-		kfree(req);
+		kvfree(req);
 		return -ENOMEM;
 	}
 	memcpy(req->name, dentry->d_name.name, dentry->d_name.len);
@@ -191,7 +166,7 @@ static int cfs_create_call(struct inode *dir, struct dentry *dentry,
 		CFS_ATTR_FROM_REP(&attr, rep);
 	}
 	kfree(rep);
-	kfree(req);
+	kvfree(req);
 	if (ret)
 		return ret;
 	inode = cfs_iget(dir->i_sb, &fh, &attr);
@@ -232,7 +207,7 @@ static int cfs_symlink(struct user_namespace *ns, struct inode *dir,
 		return ret;
 	rep = kmalloc(sizeof(*rep), GFP_KERNEL);
 	if (!rep) {
-		kfree(req);
+		kvfree(req);
 		return -ENOMEM;
 	}
 	memcpy(req->name, dentry->d_name.name, dentry->d_name.len);
@@ -244,7 +219,7 @@ static int cfs_symlink(struct user_namespace *ns, struct inode *dir,
 		CFS_ATTR_FROM_REP(&attr, rep);
 	}
 	kfree(rep);
-	kfree(req);
+	kvfree(req);
 	if (ret)
 		return ret;
 	inode = cfs_iget(dir->i_sb, &fh, &attr);
@@ -275,7 +250,7 @@ static int cfs_link(struct dentry *old_dentry, struct inode *dir,
 	memcpy(req->to_name, dentry->d_name.name, dentry->d_name.len);
 	req->to_name[dentry->d_name.len] = '\0';
 	ret = CFS_CALL(dir->i_sb, ics_cfs_link, req, &rep);
-	kfree(req);
+	kvfree(req);
 	if (ret)
 		return ret;
 	CFS_ATTR_FROM_REP(&attr, &rep);
@@ -307,7 +282,7 @@ static const char *cfs_get_link(struct dentry *dentry, struct inode *inode,
 	if (!target)
 		target = ERR_PTR(-ENOMEM);
 	kfree(rep);
-	kfree(req);
+	kvfree(req);
 	if (!IS_ERR(target))
 		set_delayed_call(done, kfree_link, target);
 	return target;
@@ -327,7 +302,7 @@ static int cfs_remove_call(struct inode *dir, struct dentry *dentry,
 	req->name[dentry->d_name.len] = '\0';
 	req->rmdir = rmdir;
 	ret = CFS_CALL(dir->i_sb, ics_cfs_remove, req, &rep);
-	kfree(req);
+	kvfree(req);
 	if (ret)
 		return ret;
 	/* what the server now says of both (nlink of an open file...) */
@@ -370,7 +345,7 @@ static int cfs_rename(struct user_namespace *ns, struct inode *old_dir,
 	memcpy(req->to, to->data, to->len);
 	req->flags = flags;
 	ret = CFS_CALL(old_dir->i_sb, ics_cfs_rename, req, &rep);
-	kfree(req);
+	kvfree(req);
 	if (ret)
 		return ret;
 	if (d_really_is_positive(new_dentry) && !(flags & RENAME_EXCHANGE))
@@ -406,7 +381,7 @@ static int cfs_setattr(struct user_namespace *ns, struct dentry *dentry,
 	req->set_mtime = ia->ia_mtime.tv_sec;
 	req->set_mtime_ns = ia->ia_mtime.tv_nsec;
 	ret = CFS_CALL(inode->i_sb, ics_cfs_setattr, req, &rep);
-	kfree(req);
+	kvfree(req);
 	if (ret)
 		return ret;
 	CFS_ATTR_FROM_REP(&attr, &rep);

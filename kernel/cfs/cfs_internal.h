@@ -5,6 +5,7 @@
 
 #include <linux/fs.h>
 #include <linux/jiffies.h>
+#include <linux/slab.h>
 #include <linux/stat.h>
 #include <linux/string.h>
 #include <linux/types.h>
@@ -14,7 +15,6 @@
 #include "ssi_core.h"
 #include "cfs_ics.h"
 
-#define CFS_MAGIC		CFS_SUPER_MAGIC
 #define CFS_FH_MAX		64		/* bytes<64> fh in cfs.ics */
 #define CFS_NAME_MAX		255
 /* A readdir entry: __le64 pos, __le64 ino, u8 d_type, u8 name length, name */
@@ -154,6 +154,36 @@ static inline struct cfs_sb_info *CFS_SB(struct super_block *sb)
 {
 	return sb->s_fs_info;
 }
+
+/*
+ * A request for a call about @inode: zeroed, the caller's credentials,
+ * the inode's export and handle.  kvfree() it (an xattr request is 64
+ * KiB).  -EPERM: a caller in more groups than a request carries is
+ * refused, never sent with fewer.
+ */
+#define CFS_NEW_REQ(req, ino) ({					\
+	typeof(req) *new_reqp_ = &(req);				\
+	struct ssi_creds new_creds_;					\
+	struct inode *new_ino_ = (ino);					\
+	int new_ret_ = -ENOMEM;						\
+									\
+	*new_reqp_ = kvzalloc(sizeof(**new_reqp_), GFP_KERNEL);		\
+	if (*new_reqp_ && ssi_creds_current(&new_creds_)) {		\
+		kvfree(*new_reqp_);					\
+		*new_reqp_ = NULL;					\
+		new_ret_ = -EPERM;					\
+	} else if (*new_reqp_) {					\
+		SSI_CREDS_TO_REQ(*new_reqp_, &new_creds_);		\
+		(*new_reqp_)->export = CFS_SB(new_ino_->i_sb)->export;	\
+		CFS_FH_TO_REQ(*new_reqp_, &CFS_I(new_ino_)->fh);	\
+		new_ret_ = 0;						\
+	}								\
+	new_ret_;							\
+})
+
+/* What a client's open carries to the server (cfs_srv_open()). */
+#define CFS_OPEN_FLAGS	(O_ACCMODE | O_APPEND | O_NONBLOCK | O_DSYNC | \
+			 __O_SYNC | O_DIRECT | O_NOATIME | O_LARGEFILE)
 
 /* cfs_main.c */
 int cfs_errno(int err);

@@ -384,9 +384,6 @@ static int cfs_srv_may_open(const struct path *path, u32 flags)
 				acc | MAY_OPEN);
 }
 
-#define CFS_OPEN_FLAGS	(O_ACCMODE | O_APPEND | O_NONBLOCK | O_DSYNC | \
-			 __O_SYNC | O_DIRECT | O_NOATIME | O_LARGEFILE)
-
 int cfs_srv_open(unsigned int from, const struct cfs_open_req *req,
 		 struct cfs_open_rep *rep)
 {
@@ -425,6 +422,40 @@ out:
 	return ret;
 }
 
+/*
+ * @name in directory @parent, which is locked for a change of its
+ * entries (the caller is a writer of its mount): the child's dentry,
+ * maybe negative, or an errno.  cfs_srv_unlock_child() after.
+ */
+static struct dentry *cfs_srv_lock_child(const struct path *parent,
+					 const char *name)
+{
+	struct inode *dir = d_inode(parent->dentry);
+	struct dentry *child;
+	int ret;
+
+	if (!d_is_dir(parent->dentry))
+		return ERR_PTR(-ENOTDIR);
+	ret = mnt_want_write(parent->mnt);
+	if (ret)
+		return ERR_PTR(ret);
+	inode_lock_nested(dir, I_MUTEX_PARENT);
+	child = lookup_one_len(name, parent->dentry, strlen(name));
+	if (IS_ERR(child)) {
+		inode_unlock(dir);
+		mnt_drop_write(parent->mnt);
+	}
+	return child;
+}
+
+static void cfs_srv_unlock_child(const struct path *parent,
+				 struct dentry *child)
+{
+	dput(child);
+	inode_unlock(d_inode(parent->dentry));
+	mnt_drop_write(parent->mnt);
+}
+
 int cfs_srv_create(unsigned int from, const struct cfs_create_req *req,
 		   struct cfs_create_rep *rep)
 {
@@ -445,19 +476,12 @@ int cfs_srv_create(unsigned int from, const struct cfs_create_req *req,
 	ret = CFS_SRV_PATH(req, &parent);
 	if (ret)
 		goto out;
-	ret = -ENOTDIR;
-	if (!d_is_dir(parent.dentry))
-		goto put;
-	ret = mnt_want_write(parent.mnt);
+	child = cfs_srv_lock_child(&parent, req->name);
+	ret = PTR_ERR_OR_ZERO(child);
 	if (ret)
 		goto put;
 	ns = mnt_user_ns(parent.mnt);
 	dir = d_inode(parent.dentry);
-	inode_lock_nested(dir, I_MUTEX_PARENT);
-	child = lookup_one_len(req->name, parent.dentry, strlen(req->name));
-	ret = PTR_ERR_OR_ZERO(child);
-	if (ret)
-		goto unlock;
 	if (d_is_positive(child)) {
 		ret = req->excl || req->dir ? -EEXIST : 0;
 	} else if (req->dir) {
@@ -471,10 +495,7 @@ int cfs_srv_create(unsigned int from, const struct cfs_create_req *req,
 		ret = -ENOENT;	/* a file system that unhashed it (none here) */
 	if (!ret)
 		ret = CFS_SRV_REPLY_FILE(rep, parent.mnt, child);
-	dput(child);
-unlock:
-	inode_unlock(dir);
-	mnt_drop_write(parent.mnt);
+	cfs_srv_unlock_child(&parent, child);
 put:
 	path_put(&parent);
 out:
@@ -501,29 +522,19 @@ int cfs_srv_remove(unsigned int from, const struct cfs_remove_req *req,
 	ret = CFS_SRV_PATH(req, &parent);
 	if (ret)
 		goto out;
-	ret = -ENOTDIR;
-	if (!d_is_dir(parent.dentry))
-		goto put;
-	ret = mnt_want_write(parent.mnt);
+	child = cfs_srv_lock_child(&parent, req->name);
+	ret = PTR_ERR_OR_ZERO(child);
 	if (ret)
 		goto put;
 	ns = mnt_user_ns(parent.mnt);
 	dir = d_inode(parent.dentry);
-	inode_lock_nested(dir, I_MUTEX_PARENT);
-	child = lookup_one_len(req->name, parent.dentry, strlen(req->name));
-	ret = PTR_ERR_OR_ZERO(child);
-	if (ret)
-		goto unlock;
 	if (d_is_negative(child))
 		ret = -ENOENT;
 	else if (req->rmdir)
 		ret = vfs_rmdir(ns, dir, child);
 	else
 		ret = vfs_unlink(ns, dir, child, NULL);
-	dput(child);
-unlock:
-	inode_unlock(dir);
-	mnt_drop_write(parent.mnt);
+	cfs_srv_unlock_child(&parent, child);
 put:
 	path_put(&parent);
 out:
@@ -731,28 +742,18 @@ int cfs_srv_symlink(unsigned int from, const struct cfs_symlink_req *req,
 	ret = CFS_SRV_PATH(req, &parent);
 	if (ret)
 		goto out;
-	ret = -ENOTDIR;
-	if (!d_is_dir(parent.dentry))
-		goto put;
-	ret = mnt_want_write(parent.mnt);
+	child = cfs_srv_lock_child(&parent, req->name);
+	ret = PTR_ERR_OR_ZERO(child);
 	if (ret)
 		goto put;
 	dir = d_inode(parent.dentry);
-	inode_lock_nested(dir, I_MUTEX_PARENT);
-	child = lookup_one_len(req->name, parent.dentry, strlen(req->name));
-	ret = PTR_ERR_OR_ZERO(child);
-	if (ret)
-		goto unlock;
 	ret = d_is_positive(child) ? -EEXIST :
 	      vfs_symlink(mnt_user_ns(parent.mnt), dir, child, req->target);
 	if (!ret && d_is_negative(child))
 		ret = -ENOENT;
 	if (!ret)
 		ret = CFS_SRV_REPLY_FILE(rep, parent.mnt, child);
-	dput(child);
-unlock:
-	inode_unlock(dir);
-	mnt_drop_write(parent.mnt);
+	cfs_srv_unlock_child(&parent, child);
 put:
 	path_put(&parent);
 out:
@@ -787,7 +788,6 @@ int cfs_srv_link(unsigned int from, const struct cfs_link_req *req,
 	struct path target, parent;
 	const struct cred *old;
 	struct dentry *child;
-	struct inode *dir;
 	struct kstat st;
 	int ret;
 
@@ -807,32 +807,20 @@ int cfs_srv_link(unsigned int from, const struct cfs_link_req *req,
 	ret = -EXDEV;
 	if (parent.mnt != target.mnt)
 		goto put_parent;
-	ret = -ENOTDIR;
-	if (!d_is_dir(parent.dentry))
-		goto put_parent;
 	ret = -EPERM;	/* as linkat(2): no hard links to directories */
 	if (d_is_dir(target.dentry))
 		goto put_parent;
 	ret = cfs_srv_may_link(&target);
 	if (ret)
 		goto put_parent;
-	ret = mnt_want_write(parent.mnt);
-	if (ret)
-		goto put_parent;
-	dir = d_inode(parent.dentry);
-	inode_lock_nested(dir, I_MUTEX_PARENT);
-	child = lookup_one_len(req->to_name, parent.dentry,
-			       strlen(req->to_name));
+	child = cfs_srv_lock_child(&parent, req->to_name);
 	ret = PTR_ERR_OR_ZERO(child);
 	if (ret)
-		goto unlock;
+		goto put_parent;
 	ret = d_is_positive(child) ? -EEXIST :
-	      vfs_link(target.dentry, mnt_user_ns(parent.mnt), dir, child,
-		       NULL);
-	dput(child);
-unlock:
-	inode_unlock(dir);
-	mnt_drop_write(parent.mnt);
+	      vfs_link(target.dentry, mnt_user_ns(parent.mnt),
+		       d_inode(parent.dentry), child, NULL);
+	cfs_srv_unlock_child(&parent, child);
 	if (!ret)
 		ret = cfs_srv_stat(&target, &st);
 	if (!ret)

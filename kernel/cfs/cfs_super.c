@@ -131,22 +131,15 @@ static int cfs_statfs(struct dentry *dentry, struct kstatfs *buf)
 	struct inode *inode = d_inode(dentry);
 	struct cfs_statfs_req *req;
 	struct cfs_statfs_rep rep;
-	struct ssi_creds c;
 	int ret;
 
-	req = kzalloc(sizeof(*req), GFP_KERNEL);
-	if (!req)
-		return -ENOMEM;
-	ret = -EPERM;
-	if (ssi_creds_current(&c))
-		goto out;
-	SSI_CREDS_TO_REQ(req, &c);
-	req->export = CFS_SB(inode->i_sb)->export;
-	CFS_FH_TO_REQ(req, &CFS_I(inode)->fh);
+	ret = CFS_NEW_REQ(req, inode);
+	if (ret)
+		return ret;
 	ret = CFS_CALL(inode->i_sb, ics_cfs_statfs, req, &rep);
 	if (ret)
 		goto out;
-	buf->f_type = CFS_MAGIC;
+	buf->f_type = CFS_SUPER_MAGIC;
 	buf->f_bsize = rep.bsize;
 	buf->f_frsize = rep.frsize;
 	buf->f_blocks = rep.blocks;
@@ -156,7 +149,7 @@ static int cfs_statfs(struct dentry *dentry, struct kstatfs *buf)
 	buf->f_ffree = rep.ffree;
 	buf->f_namelen = rep.namelen;
 out:
-	kfree(req);
+	kvfree(req);
 	return ret;
 }
 
@@ -292,7 +285,7 @@ static int cfs_fill_super(struct super_block *sb, struct fs_context *fc)
 			     &sbi->export);
 	if (ret)
 		return ret;
-	sb->s_magic = CFS_MAGIC;
+	sb->s_magic = CFS_SUPER_MAGIC;
 	sb->s_op = &cfs_sops;
 	sb->s_d_op = &cfs_dops;
 	sb->s_xattr = cfs_xattr_handlers;

@@ -13,27 +13,6 @@
 
 #include "cfs_internal.h"
 
-/* A request about @inode with the caller's credentials: kvfree() it. */
-#define CFS_XATTR_REQ(req, ino) ({					\
-	typeof(req) *xreqp_ = &(req);					\
-	struct inode *xino_ = (ino);					\
-	struct ssi_creds xcreds_;					\
-	int xret_ = -ENOMEM;						\
-									\
-	*xreqp_ = kvzalloc(sizeof(**xreqp_), GFP_KERNEL);		\
-	if (*xreqp_ && ssi_creds_current(&xcreds_)) {			\
-		kvfree(*xreqp_);						\
-		*xreqp_ = NULL;						\
-		xret_ = -EPERM;						\
-	} else if (*xreqp_) {						\
-		SSI_CREDS_TO_REQ(*xreqp_, &xcreds_);			\
-		(*xreqp_)->export = CFS_SB(xino_->i_sb)->export;	\
-		CFS_FH_TO_REQ(*xreqp_, &CFS_I(xino_)->fh);		\
-		xret_ = 0;						\
-	}								\
-	xret_;								\
-})
-
 static int cfs_xattr_get(const struct xattr_handler *handler,
 			 struct dentry *dentry, struct inode *inode,
 			 const char *name, void *buffer, size_t size)
@@ -45,7 +24,7 @@ static int cfs_xattr_get(const struct xattr_handler *handler,
 
 	if (strlen(full) > XATTR_NAME_MAX)
 		return -ERANGE;
-	ret = CFS_XATTR_REQ(req, inode);
+	ret = CFS_NEW_REQ(req, inode);
 	if (ret)
 		return ret;
 	rep = kvmalloc(sizeof(*rep), GFP_KERNEL);
@@ -82,7 +61,7 @@ static int cfs_xattr_set(const struct xattr_handler *handler,
 		return -ERANGE;
 	if (size > sizeof(req->value))
 		return -E2BIG;
-	ret = CFS_XATTR_REQ(req, inode);
+	ret = CFS_NEW_REQ(req, inode);
 	if (ret)
 		return ret;
 	strscpy(req->name, full, sizeof(req->name));
@@ -104,7 +83,7 @@ ssize_t cfs_listxattr(struct dentry *dentry, char *buffer, size_t size)
 	struct cfs_listxattr_rep *rep;
 	ssize_t ret;
 
-	ret = CFS_XATTR_REQ(req, inode);
+	ret = CFS_NEW_REQ(req, inode);
 	if (ret)
 		return ret;
 	rep = kvmalloc(sizeof(*rep), GFP_KERNEL);

@@ -222,7 +222,6 @@ int ics_tls_tx(struct socket *sock, const u8 *tx);
 
 /* ics_mac.c */
 void ics_mac_set(struct ics_mac *mac, const u8 *key);
-void ics_mac_clear(struct ics_mac *mac);
 void ics_mac_tag(struct ics_mac *mac, const struct kvec *vec, size_t nr,
 		 struct page *const *pages, unsigned int nr_pages, u8 *tag);
 bool ics_mac_verify(struct ics_mac *mac, const struct kvec *vec, size_t nr,

@@ -47,11 +47,6 @@ void ics_mac_set(struct ics_mac *mac, const u8 *key)
 	mac->seq = 0;
 }
 
-void ics_mac_clear(struct ics_mac *mac)
-{
-	memzero_explicit(mac, sizeof(*mac));
-}
-
 /* The tag of the next frame of @mac's direction: its parts, in wire order. */
 void ics_mac_tag(struct ics_mac *mac, const struct kvec *vec, size_t nr,
 		 struct page *const *pages, unsigned int nr_pages, u8 *tag)
