@@ -134,7 +134,8 @@ int mig_check_node(unsigned int node)
  * each, oldest first: "SEQ PID NODE ERRNO WHY", ERRNO 0 and WHY "moved"
  * for a move made.  A goto returns before the move is tried, so this is
  * where `ssictl migrate` finds why a process stayed (dmesg says it too;
- * root only, like dmesg).
+ * root only, like dmesg).  Each outcome wakes a poll() of the file
+ * (POLLPRI), so a waiter needs no polling loop on the node it measures.
  */
 #define MIG_NR_OUTCOMES		32
 #define MIG_WHY_LEN		112
@@ -149,6 +150,7 @@ struct mig_outcome_rec {
 	char why[MIG_WHY_LEN];
 };
 
+static struct kobject *mig_kobj;
 static struct mig_outcome_rec mig_outcomes[MIG_NR_OUTCOMES];
 static u64 mig_outcome_seq;
 static DEFINE_SPINLOCK(mig_outcome_lock);
@@ -201,6 +203,8 @@ void mig_outcome(pid_t pid, unsigned int node, int err)
 	o->node = node;
 	o->err = err < 0 ? -err : err;
 	spin_unlock(&mig_outcome_lock);
+	if (mig_kobj)
+		sysfs_notify(mig_kobj, NULL, "outcomes");
 }
 
 static ssize_t outcomes_show(struct kobject *kobj, struct kobj_attribute *attr,
@@ -238,7 +242,6 @@ static ssize_t family_show(struct kobject *kobj, struct kobj_attribute *attr,
 /* root only: it names other users' processes */
 static struct kobj_attribute mig_family_attr = __ATTR(family, 0400,
 						      family_show, NULL);
-static struct kobject *mig_kobj;
 
 /* --- ICS server handlers ---------------------------------------------- */
 
