@@ -1,8 +1,9 @@
 // SPDX-License-Identifier: GPL-2.0-only
 /*
  * CFS, the client's open files: an open file of the server, used through
- * an rfile proxy (its read, write, fsync and lseek go to the server), and
- * directory listings read from the server.
+ * an rfile proxy (its read, write, fsync and lseek go to the server; on the
+ * server's own mount, the file itself), and directory listings read from
+ * the server.
  */
 #define pr_fmt(fmt) "cfs: " fmt
 
@@ -26,7 +27,7 @@ static int cfs_open_call(struct inode *inode, struct file *file,
 	if (ret)
 		return ret;
 	req->flags = file->f_flags & CFS_OPEN_FLAGS;
-	ret = CFS_CALL(inode->i_sb, ics_cfs_open, req, &rep);
+	ret = CFS_CALL(inode->i_sb, open, req, &rep);
 	kvfree(req);
 	if (ret)
 		return ret;
@@ -66,37 +67,39 @@ static int cfs_release(struct inode *inode, struct file *file)
 	return 0;
 }
 
+/*
+ * The data path: the server's open file at this file's position, through
+ * vfs_iter_read()/vfs_iter_write(), so that the server's own mount (whose
+ * open file is the server file system's file itself) raises the events
+ * tokens are revoked by, as rfile's serving of a proxy does there.
+ */
 static ssize_t cfs_read_iter(struct kiocb *iocb, struct iov_iter *to)
 {
-	struct file *proxy = iocb->ki_filp->private_data;
-	struct kiocb kiocb;
+	struct file *backing = iocb->ki_filp->private_data;
+	loff_t pos = iocb->ki_pos;
 	ssize_t ret;
 
-	if (!(proxy->f_mode & FMODE_READ))
+	if (!(backing->f_mode & FMODE_READ))
 		return -EBADF;
-	init_sync_kiocb(&kiocb, proxy);
-	kiocb.ki_pos = iocb->ki_pos;
-	ret = call_read_iter(proxy, &kiocb, to);
+	ret = vfs_iter_read(backing, to, &pos, 0);
 	if (ret > 0)
-		iocb->ki_pos = kiocb.ki_pos;
+		iocb->ki_pos = pos;
 	return ret < 0 ? cfs_errno(ret) : ret;
 }
 
 static ssize_t cfs_write_iter(struct kiocb *iocb, struct iov_iter *from)
 {
 	struct file *file = iocb->ki_filp;
-	struct file *proxy = file->private_data;
-	struct kiocb kiocb;
+	struct file *backing = file->private_data;
+	loff_t pos = iocb->ki_pos;
 	ssize_t ret;
 
-	if (!(proxy->f_mode & FMODE_WRITE))
+	if (!(backing->f_mode & FMODE_WRITE))
 		return -EBADF;
-	init_sync_kiocb(&kiocb, proxy);
-	kiocb.ki_pos = iocb->ki_pos;
-	ret = call_write_iter(proxy, &kiocb, from);
+	ret = vfs_iter_write(backing, from, &pos, 0);
 	if (ret > 0) {
 		/* O_APPEND: the server put it at its end; that is our place */
-		iocb->ki_pos = kiocb.ki_pos;
+		iocb->ki_pos = pos;
 		if (iocb->ki_pos > i_size_read(file_inode(file)))
 			i_size_write(file_inode(file), iocb->ki_pos);
 	}
@@ -133,28 +136,57 @@ static int cfs_mmap(struct file *file, struct vm_area_struct *vma)
  * Record locks, OFD locks and flock are the server's, on the open file it
  * holds for us: rfile runs them there (never on this node's inode), where
  * every other node's and the server's own processes' locks of the file
- * are.  Ours are asked for again while they conflict (F_SETLKW).
+ * are.  Ours are asked for again while they conflict (F_SETLKW).  On the
+ * server's own mount the open file is the file system's file itself: the
+ * lock is taken on it here, as one of its own would be, an OFD lock owned
+ * by it (it goes when the file does, at our release).
  */
+static int cfs_lock_local(struct file *file, struct file *backing, int cmd,
+			  struct file_lock *fl)
+{
+	struct file *orig = fl->fl_file;
+	int ret;
+
+	fl->fl_file = backing;
+	if (fl->fl_owner == file)
+		fl->fl_owner = backing;
+	/* waits only with FL_SLEEP (F_SETLKW, a blocking flock) */
+	ret = IS_GETLK(cmd) ? vfs_test_lock(backing, fl) :
+	      locks_lock_file_wait(backing, fl);
+	fl->fl_file = orig;
+	if (fl->fl_owner == backing)
+		fl->fl_owner = file;
+	return ret;
+}
+
 static int cfs_lock(struct file *file, int cmd, struct file_lock *fl)
 {
-	struct file *proxy = file->private_data;
+	struct file *backing = file->private_data;
 
-	return cfs_errno(proxy->f_op->lock(proxy, cmd, fl));
+	if (!backing->f_op->lock)
+		return cfs_lock_local(file, backing, cmd, fl);
+	return cfs_errno(backing->f_op->lock(backing, cmd, fl));
 }
 
 static int cfs_flock(struct file *file, int cmd, struct file_lock *fl)
 {
-	struct file *proxy = file->private_data;
+	struct file *backing = file->private_data;
 
-	return cfs_errno(proxy->f_op->flock(proxy, cmd, fl));
+	if (!backing->f_op->flock)
+		return cfs_lock_local(file, backing, cmd, fl);
+	return cfs_errno(backing->f_op->flock(backing, cmd, fl));
 }
 
 /* close(2) drops the closer's POSIX locks of the file, as locally. */
 static int cfs_flush(struct file *file, fl_owner_t id)
 {
-	struct file *proxy = file->private_data;
+	struct file *backing = file->private_data;
 
-	return proxy->f_op->flush(proxy, id);
+	if (!backing->f_op->flush) {
+		locks_remove_posix(backing, id);
+		return 0;
+	}
+	return backing->f_op->flush(backing, id);
 }
 
 const struct file_operations cfs_file_fops = {
@@ -214,7 +246,7 @@ static int cfs_iterate(struct file *file, struct dir_context *ctx)
 	}
 	for (;;) {
 		req->pos = ctx->pos;
-		ret = CFS_CALL(inode->i_sb, ics_cfs_readdir, req, rep);
+		ret = CFS_CALL(inode->i_sb, readdir, req, rep);
 		if (ret)
 			break;
 		if (!cfs_emit(ctx, rep->entries, rep->entries_len))

@@ -23,7 +23,7 @@ int cfs_refresh(struct inode *inode)
 	ret = CFS_NEW_REQ(req, inode);
 	if (ret)
 		return ret;
-	ret = CFS_CALL(inode->i_sb, ics_cfs_getattr, req, &rep);
+	ret = CFS_CALL(inode->i_sb, getattr, req, &rep);
 	kvfree(req);
 	if (ret)
 		return ret;
@@ -31,6 +31,7 @@ int cfs_refresh(struct inode *inode)
 	if ((attr.mode ^ inode->i_mode) & S_IFMT)
 		return -ESTALE;
 	cfs_inode_update(inode, &attr);
+	cfs_tok_install(inode, rep.token);
 	return 0;
 }
 
@@ -39,9 +40,11 @@ static int cfs_getattr(struct user_namespace *ns, const struct path *path,
 		       unsigned int flags)
 {
 	struct inode *inode = d_inode(path->dentry);
+	unsigned int sync = flags & AT_STATX_SYNC_TYPE;
 	int ret;
 
-	if ((flags & AT_STATX_SYNC_TYPE) != AT_STATX_DONT_SYNC) {
+	if (sync == AT_STATX_FORCE_SYNC ||
+	    (sync != AT_STATX_DONT_SYNC && !cfs_tok_valid(inode))) {
 		ret = cfs_refresh(inode);
 		if (ret)
 			return ret;
@@ -51,9 +54,17 @@ static int cfs_getattr(struct user_namespace *ns, const struct path *path,
 	return 0;
 }
 
-/* @name in @dir on the server: 0 and *@fh, *@attr; -ENOENT; or an error. */
+/* What a lookup of a name found: the file (if any) and the tokens. */
+struct cfs_found {
+	bool found;
+	struct cfs_fh fh;
+	struct cfs_attr attr;
+	u64 token, dir_token;
+};
+
+/* @name in @dir on the server, into *@f; or an error. */
 static int cfs_lookup_call(struct inode *dir, const struct qstr *name,
-			   struct cfs_fh *fh, struct cfs_attr *attr)
+			   struct cfs_found *f)
 {
 	struct cfs_lookup_req *req;
 	struct cfs_lookup_rep *rep;
@@ -71,63 +82,128 @@ static int cfs_lookup_call(struct inode *dir, const struct qstr *name,
 	}
 	memcpy(req->name, name->name, name->len);
 	req->name[name->len] = '\0';
-	ret = CFS_CALL(dir->i_sb, ics_cfs_lookup, req, rep);
+	ret = CFS_CALL(dir->i_sb, lookup, req, rep);
 	if (!ret) {
-		CFS_FH_FROM_REP(fh, rep);
-		CFS_ATTR_FROM_REP(attr, rep);
+		f->found = rep->found;
+		f->dir_token = rep->dir_token;
+		f->token = rep->token;
+		if (f->found) {
+			CFS_FH_FROM_REP(&f->fh, rep);
+			CFS_ATTR_FROM_REP(&f->attr, rep);
+		}
 	}
 	kfree(rep);
 	kvfree(req);
 	return ret;
 }
 
+/*
+ * A dentry looked up while @gen was its directory's dir_gen stays valid
+ * without asking as long as the directory's token is held and no revoke
+ * came since (cfs_token.c).
+ */
+static void cfs_dentry_stamp(struct dentry *dentry, unsigned long gen)
+{
+	WRITE_ONCE(dentry->d_time, gen);
+}
+
+static bool cfs_dentry_cached(struct dentry *dentry, struct inode *dir)
+{
+	return cfs_tok_valid(dir) &&
+	       READ_ONCE(dentry->d_time) == READ_ONCE(CFS_I(dir)->dir_gen);
+}
+
 static struct dentry *cfs_lookup(struct inode *dir, struct dentry *dentry,
 				 unsigned int flags)
 {
+	unsigned long gen = READ_ONCE(CFS_I(dir)->dir_gen);
 	struct inode *inode = NULL;
-	struct cfs_attr attr;
-	struct cfs_fh fh;
+	struct dentry *res;
+	struct cfs_found f;
 	int ret;
 
-	ret = cfs_lookup_call(dir, &dentry->d_name, &fh, &attr);
-	if (ret && ret != -ENOENT)
+	ret = cfs_lookup_call(dir, &dentry->d_name, &f);
+	if (ret)
 		return ERR_PTR(ret);
-	if (!ret) {
-		inode = cfs_iget(dir->i_sb, &fh, &attr);
+	cfs_tok_install(dir, f.dir_token);
+	if (f.found) {
+		inode = cfs_iget(dir->i_sb, &f.fh, &f.attr);
 		if (IS_ERR(inode))
 			return ERR_CAST(inode);
+		cfs_tok_install(inode, f.token);
 	}
-	return d_splice_alias(inode, dentry);
+	res = d_splice_alias(inode, dentry);
+	if (!IS_ERR(res))
+		cfs_dentry_stamp(res ?: dentry, gen);
+	return res;
 }
 
 /*
- * No dentry is trusted without asking: the name may have gone or become
- * another file on the server since (cfs_main.c, "no cache").
+ * A dentry is trusted without asking while its directory's token is held
+ * and was since it was looked up; otherwise the server is asked: the name
+ * may have gone or become another file there since.
  */
 static int cfs_d_revalidate(struct dentry *dentry, unsigned int flags)
 {
 	struct inode *dir, *inode;
 	struct dentry *parent;
-	struct cfs_attr attr;
-	struct cfs_fh fh;
+	unsigned long gen;
+	struct cfs_found f;
 	int ret;
 
-	if (flags & LOOKUP_RCU)
+	if (flags & LOOKUP_RCU) {
+		parent = READ_ONCE(dentry->d_parent);
+		dir = d_inode_rcu(parent);
+		if (dir && cfs_dentry_cached(dentry, dir))
+			return 1;
 		return -ECHILD;
+	}
 	parent = dget_parent(dentry);
 	dir = d_inode(parent);
+	if (cfs_dentry_cached(dentry, dir)) {
+		dput(parent);
+		return 1;
+	}
 	inode = d_inode(dentry);
-	ret = cfs_lookup_call(dir, &dentry->d_name, &fh, &attr);
+	gen = READ_ONCE(CFS_I(dir)->dir_gen);
+	ret = cfs_lookup_call(dir, &dentry->d_name, &f);
+	if (!ret)
+		cfs_tok_install(dir, f.dir_token);
 	dput(parent);
-	if (ret == -ENOENT)
-		return !inode;	/* still absent: a valid negative dentry */
 	if (ret)
 		return ret == -ESTALE ? 0 : ret;
-	if (!inode || !cfs_fh_equal(&CFS_I(inode)->fh, &fh) ||
-	    ((inode->i_mode ^ attr.mode) & S_IFMT))
+	if (!f.found) {
+		if (inode)
+			return 0;
+		cfs_dentry_stamp(dentry, gen);	/* still absent */
+		return 1;
+	}
+	if (!inode || !cfs_fh_equal(&CFS_I(inode)->fh, &f.fh) ||
+	    ((inode->i_mode ^ f.attr.mode) & S_IFMT))
 		return 0;	/* another file by that name now */
-	cfs_inode_update(inode, &attr);
+	cfs_inode_update(inode, &f.attr);
+	cfs_tok_install(inode, f.token);
+	cfs_dentry_stamp(dentry, gen);
 	return 1;
+}
+
+/*
+ * Permission is checked on attributes that are current: the token's, or
+ * fetched now (and a token with them); in an RCU walk, only the token's.
+ */
+static int cfs_permission(struct user_namespace *ns, struct inode *inode,
+			  int mask)
+{
+	int ret;
+
+	if (cfs_cache && !cfs_tok_valid(inode)) {
+		if (mask & MAY_NOT_BLOCK)
+			return -ECHILD;
+		ret = cfs_refresh(inode);
+		if (ret)
+			return ret;
+	}
+	return generic_permission(ns, inode, mask);
 }
 
 const struct dentry_operations cfs_dops = {
@@ -143,6 +219,7 @@ static int cfs_create_call(struct inode *dir, struct dentry *dentry,
 	struct inode *inode;
 	struct cfs_attr attr;
 	struct cfs_fh fh;
+	u64 token = 0;
 	int ret;
 
 	if (dentry->d_name.len > CFS_NAME_MAX)
@@ -160,10 +237,11 @@ static int cfs_create_call(struct inode *dir, struct dentry *dentry,
 	req->mode = mode;
 	req->excl = excl;
 	req->dir = is_dir;
-	ret = CFS_CALL(dir->i_sb, ics_cfs_create, req, rep);
+	ret = CFS_CALL(dir->i_sb, create, req, rep);
 	if (!ret) {
 		CFS_FH_FROM_REP(&fh, rep);
 		CFS_ATTR_FROM_REP(&attr, rep);
+		token = rep->token;
 	}
 	kfree(rep);
 	kvfree(req);
@@ -172,6 +250,7 @@ static int cfs_create_call(struct inode *dir, struct dentry *dentry,
 	inode = cfs_iget(dir->i_sb, &fh, &attr);
 	if (IS_ERR(inode))
 		return PTR_ERR(inode);
+	cfs_tok_install(inode, token);
 	d_instantiate(dentry, inode);
 	return cfs_refresh(dir);
 }
@@ -196,6 +275,7 @@ static int cfs_symlink(struct user_namespace *ns, struct inode *dir,
 	struct inode *inode;
 	struct cfs_attr attr;
 	struct cfs_fh fh;
+	u64 token = 0;
 	int ret;
 
 	if (dentry->d_name.len > CFS_NAME_MAX)
@@ -213,10 +293,11 @@ static int cfs_symlink(struct user_namespace *ns, struct inode *dir,
 	memcpy(req->name, dentry->d_name.name, dentry->d_name.len);
 	req->name[dentry->d_name.len] = '\0';
 	strscpy(req->target, target, sizeof(req->target));
-	ret = CFS_CALL(dir->i_sb, ics_cfs_symlink, req, rep);
+	ret = CFS_CALL(dir->i_sb, symlink, req, rep);
 	if (!ret) {
 		CFS_FH_FROM_REP(&fh, rep);
 		CFS_ATTR_FROM_REP(&attr, rep);
+		token = rep->token;
 	}
 	kfree(rep);
 	kvfree(req);
@@ -225,6 +306,7 @@ static int cfs_symlink(struct user_namespace *ns, struct inode *dir,
 	inode = cfs_iget(dir->i_sb, &fh, &attr);
 	if (IS_ERR(inode))
 		return PTR_ERR(inode);
+	cfs_tok_install(inode, token);
 	d_instantiate(dentry, inode);
 	return cfs_refresh(dir);
 }
@@ -249,12 +331,13 @@ static int cfs_link(struct dentry *old_dentry, struct inode *dir,
 	memcpy(req->to, to->data, to->len);
 	memcpy(req->to_name, dentry->d_name.name, dentry->d_name.len);
 	req->to_name[dentry->d_name.len] = '\0';
-	ret = CFS_CALL(dir->i_sb, ics_cfs_link, req, &rep);
+	ret = CFS_CALL(dir->i_sb, link, req, &rep);
 	kvfree(req);
 	if (ret)
 		return ret;
 	CFS_ATTR_FROM_REP(&attr, &rep);
 	cfs_inode_update(inode, &attr);
+	cfs_tok_install(inode, rep.token);
 	ihold(inode);
 	d_instantiate(dentry, inode);
 	return cfs_refresh(dir);
@@ -277,7 +360,7 @@ static const char *cfs_get_link(struct dentry *dentry, struct inode *inode,
 	rep = kmalloc(sizeof(*rep), GFP_KERNEL);
 	ret = -ENOMEM;
 	if (rep)
-		ret = CFS_CALL(inode->i_sb, ics_cfs_readlink, req, rep);
+		ret = CFS_CALL(inode->i_sb, readlink, req, rep);
 	target = ret ? ERR_PTR(ret) : kstrdup(rep->target, GFP_KERNEL);
 	if (!target)
 		target = ERR_PTR(-ENOMEM);
@@ -301,7 +384,7 @@ static int cfs_remove_call(struct inode *dir, struct dentry *dentry,
 	memcpy(req->name, dentry->d_name.name, dentry->d_name.len);
 	req->name[dentry->d_name.len] = '\0';
 	req->rmdir = rmdir;
-	ret = CFS_CALL(dir->i_sb, ics_cfs_remove, req, &rep);
+	ret = CFS_CALL(dir->i_sb, remove, req, &rep);
 	kvfree(req);
 	if (ret)
 		return ret;
@@ -344,7 +427,7 @@ static int cfs_rename(struct user_namespace *ns, struct inode *old_dir,
 	req->to_len = to->len;
 	memcpy(req->to, to->data, to->len);
 	req->flags = flags;
-	ret = CFS_CALL(old_dir->i_sb, ics_cfs_rename, req, &rep);
+	ret = CFS_CALL(old_dir->i_sb, rename, req, &rep);
 	kvfree(req);
 	if (ret)
 		return ret;
@@ -380,12 +463,13 @@ static int cfs_setattr(struct user_namespace *ns, struct dentry *dentry,
 	req->set_atime_ns = ia->ia_atime.tv_nsec;
 	req->set_mtime = ia->ia_mtime.tv_sec;
 	req->set_mtime_ns = ia->ia_mtime.tv_nsec;
-	ret = CFS_CALL(inode->i_sb, ics_cfs_setattr, req, &rep);
+	ret = CFS_CALL(inode->i_sb, setattr, req, &rep);
 	kvfree(req);
 	if (ret)
 		return ret;
 	CFS_ATTR_FROM_REP(&attr, &rep);
 	cfs_inode_update(inode, &attr);
+	cfs_tok_install(inode, rep.token);
 	return 0;
 }
 
@@ -398,12 +482,14 @@ const struct inode_operations cfs_dir_iops = {
 	.rename = cfs_rename,
 	.symlink = cfs_symlink,
 	.link = cfs_link,
+	.permission = cfs_permission,
 	.getattr = cfs_getattr,
 	.setattr = cfs_setattr,
 	.listxattr = cfs_listxattr,
 };
 
 const struct inode_operations cfs_file_iops = {
+	.permission = cfs_permission,
 	.getattr = cfs_getattr,
 	.setattr = cfs_setattr,
 	.listxattr = cfs_listxattr,
@@ -411,6 +497,7 @@ const struct inode_operations cfs_file_iops = {
 
 const struct inode_operations cfs_symlink_iops = {
 	.get_link = cfs_get_link,
+	.permission = cfs_permission,
 	.getattr = cfs_getattr,
 	.setattr = cfs_setattr,
 	.listxattr = cfs_listxattr,

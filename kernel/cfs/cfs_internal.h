@@ -3,6 +3,7 @@
 #ifndef _SSI_CFS_INTERNAL_H
 #define _SSI_CFS_INTERNAL_H
 
+#include <linux/atomic.h>
 #include <linux/fs.h>
 #include <linux/jiffies.h>
 #include <linux/slab.h>
@@ -115,34 +116,74 @@ struct cfs_sb_info {
 	u32 export;
 	char *path;
 	const struct cred *mounter;
+	struct super_block *sb;
+	struct list_head link;		/* cfs_token.c: every mount of the node */
+	u64 tok_epoch;			/* an inode's token is valid at this */
 };
+
+/*
+ * Call @op (cfs.ics) of @sb's server: through ICS, or, when this node is
+ * the server (a mount of its own export), its handler right here, in the
+ * caller's context, as the server would run it for a peer.
+ */
+#define CFS_OP(server, op, req, rep) ({					\
+	unsigned int op_server_ = (server);				\
+	typeof(req) op_req_ = (req);					\
+	typeof(rep) op_rep_ = (rep);					\
+	int op_ret_;							\
+									\
+	atomic64_inc(&cfs_calls);					\
+	if (op_server_ == ssi_node_num()) {				\
+		memset(op_rep_, 0, sizeof(*op_rep_));			\
+		op_ret_ = cfs_srv_##op(op_server_, op_req_, op_rep_);	\
+	} else {							\
+		op_ret_ = ics_cfs_##op(op_server_, op_req_, op_rep_,	\
+				       CFS_TIMEOUT);			\
+	}								\
+	cfs_errno(op_ret_);						\
+})
 
 /*
  * A call about a file of @sb's mount.  A server that restarted no longer
  * knows the export (ENXIO): it is asked for it again, as the mounter, and
  * the call made once more; a mount it cannot give back is stale.
  */
-#define CFS_CALL(sb, stub, req, rep) ({					\
+#define CFS_CALL(sb, op, req, rep) ({					\
 	struct super_block *call_sb_ = (sb);				\
-	__auto_type call_fn_ = &(stub);				\
 	typeof(req) call_req_ = (req);					\
 	typeof(rep) call_rep_ = (rep);					\
-	int call_ret_ = cfs_errno(call_fn_(CFS_SB(call_sb_)->server,	\
-					   call_req_, call_rep_,	\
-					   CFS_TIMEOUT));		\
+	int call_ret_, call_try_;					\
 									\
-	if (call_ret_ == -ENXIO && !cfs_remount(call_sb_)) {		\
+	for (call_try_ = 0; call_try_ < 2; call_try_++) {		\
+		call_ret_ = CFS_OP(CFS_SB(call_sb_)->server, op,	\
+				   call_req_, call_rep_);		\
+		if (call_ret_ != -ENXIO || call_try_ ||			\
+		    cfs_remount(call_sb_))				\
+			break;						\
 		call_req_->export = READ_ONCE(CFS_SB(call_sb_)->export);	\
-		call_ret_ = cfs_errno(call_fn_(CFS_SB(call_sb_)->server,	\
-					       call_req_, call_rep_,	\
-					       CFS_TIMEOUT));		\
 	}								\
 	call_ret_ == -ENXIO ? -ESTALE : call_ret_;			\
 })
 
+/*
+ * @tok: the super block's tok_epoch while the server's token on the file
+ * is held (its attributes, a directory's entries, are valid here), else 0.
+ * @dir_gen: changes at each revoke; a dentry (d_time) made under an older
+ * one is looked up again.  Both under cfs_token.c's lock.
+ */
 struct cfs_inode {
 	struct inode vfs_inode;
 	struct cfs_fh fh;
+	u64 tok;
+	unsigned long dir_gen;
+	struct list_head xattrs;	/* cfs_xattr.c, under i_lock */
+	unsigned int nr_xattrs;
+};
+
+/* What a reply brought may be kept while this stamp is current. */
+struct cfs_stamp {
+	unsigned long gen;
+	u64 epoch;
 };
 
 static inline struct cfs_inode *CFS_I(struct inode *inode)
@@ -181,11 +222,28 @@ static inline struct cfs_sb_info *CFS_SB(struct super_block *sb)
 	new_ret_;							\
 })
 
+static inline bool cfs_stamp_current(struct inode *inode,
+				     const struct cfs_stamp *st)
+{
+	return READ_ONCE(CFS_I(inode)->dir_gen) == st->gen &&
+	       READ_ONCE(CFS_SB(inode->i_sb)->tok_epoch) == st->epoch;
+}
+
+/* The server's token on @inode is held: what it keeps of it is valid. */
+static inline bool cfs_tok_valid(struct inode *inode)
+{
+	u64 tok = READ_ONCE(CFS_I(inode)->tok);
+
+	return tok && tok == READ_ONCE(CFS_SB(inode->i_sb)->tok_epoch);
+}
+
 /* What a client's open carries to the server (cfs_srv_open()). */
 #define CFS_OPEN_FLAGS	(O_ACCMODE | O_APPEND | O_NONBLOCK | O_DSYNC | \
 			 __O_SYNC | O_DIRECT | O_NOATIME | O_LARGEFILE)
 
 /* cfs_main.c */
+extern bool cfs_cache;
+extern atomic64_t cfs_calls, cfs_revokes_sent, cfs_revokes_taken;
 int cfs_errno(int err);
 
 /* cfs_super.c: the file system type, its super block and inodes */
@@ -195,6 +253,8 @@ void cfs_inode_cache_exit(void);
 struct inode *cfs_iget(struct super_block *sb, const struct cfs_fh *fh,
 		       const struct cfs_attr *attr);
 void cfs_inode_update(struct inode *inode, const struct cfs_attr *attr);
+struct inode *cfs_ilookup(struct super_block *sb, u64 ino,
+			  const struct cfs_fh *fh);
 int cfs_remount(struct super_block *sb);
 
 /* cfs_inode.c: inode and dentry operations */
@@ -211,8 +271,21 @@ extern const struct file_operations cfs_dir_fops;
 /* cfs_xattr.c: extended attributes */
 extern const struct xattr_handler *cfs_xattr_handlers[];
 ssize_t cfs_listxattr(struct dentry *dentry, char *buffer, size_t size);
+void cfs_xattr_forget(struct inode *inode);
 
 /* cfs_srv.c: the serving side */
 void cfs_srv_exit(void);
+
+/* cfs_token.c: tokens, the server's and the client's side */
+int cfs_tok_init(void);
+void cfs_tok_exit(void);
+u64 cfs_tok_grant(struct inode *inode, const struct cfs_fh *fh,
+		  unsigned int node);
+void cfs_tok_install(struct inode *inode, u64 seq);
+bool cfs_tok_stamp(struct inode *inode, u64 seq, struct cfs_stamp *st);
+void cfs_tok_drop(struct inode *inode);
+void cfs_tok_sb_add(struct super_block *sb);
+void cfs_tok_sb_del(struct super_block *sb);
+unsigned int cfs_tok_count(void);
 
 #endif /* _SSI_CFS_INTERNAL_H */

@@ -3,19 +3,61 @@
  * CFS, the cluster file system: a directory of one node, its server,
  * mounted on other nodes (mount -t cfs NODE:/path /mountpoint).
  *
- * Protocol (messages in cfs.ics, ICS bulk channel), version 1: no cache
+ * Protocol (messages in cfs.ics, ICS bulk channel), version 2: attributes
+ * and entries under tokens
  * -----------------------------------------------------------------
- * Every operation of a client is a call to the server, made when it
- * happens, and nothing the server says is kept past the operation that
- * asked for it: attributes are fetched for every stat (->getattr), every
- * cached dentry is looked up again before it is used (->d_revalidate),
- * every read and write goes to the server's open file.  So a client sees
- * the server's file system as it is when each call is served: a write()
- * that returned on one node is seen by a read() on any other that starts
- * after it, sizes and times agree, and entries appear and vanish
- * everywhere at once.  Speed comes later from a page and attribute cache
- * under server-granted tokens; this version is the coherent base it must
- * match.
+ * Every operation that changes something, and every read and write of
+ * data, is a call to the server, made when it happens.  What a client
+ * keeps is a file's attributes and a directory's entries (its dentries,
+ * positive and negative), and only while it holds the server's token on
+ * that file (cfs_token.c); without one, every stat asks the server
+ * (->getattr) and every cached dentry is looked up again before it is
+ * used (->d_revalidate), as in version 1.
+ *
+ * Tokens.  States of a (client, file) pair: none, held.  Messages: every
+ * reply that carries a file's attributes (mount, getattr, lookup, create,
+ * setattr, symlink, link) carries @token, and lookup also @dir_token for
+ * the directory: the server registered the caller as a holder (an
+ * fsnotify mark of CFS's group on its inode, holders a node mask) before
+ * it read them, and @token is its revoke sequence number at that moment
+ * (0: no token).  revoke(seq, ino, fh), server -> client: the file
+ * changed.  Server: any change to a marked inode, by anyone (a CFS call,
+ * rfile's read/write/truncate for a client, the server's own processes),
+ * raises an fsnotify event in the changer's context once the change is
+ * visible: attributes or data (FS_ATTRIB, FS_MODIFY), a directory's
+ * entries (FS_CREATE, FS_DELETE, FS_MOVED_FROM, FS_MOVED_TO), the file
+ * itself going or moving.  The handler takes every holder off, bumps the
+ * sequence number and calls revoke on each holder, waiting for each
+ * answer: the change's system call (and so the client call that made it)
+ * returns only after every holder has dropped what it kept.  A token
+ * nobody holds goes.  Client: holds iff its inode's tok equals the
+ * mount's epoch.  It takes a reply's token only if no revoke from that
+ * server with a higher number has come since (spin lock, checked and set
+ * at once): a revoke for the file may have overtaken the reply, and one
+ * for another file just costs a call.  A revoke drops the file's token and
+ * bumps its dir_gen: dentries are stamped (d_time) with their directory's
+ * dir_gen when looked up, and a dentry is trusted without a call only
+ * while its directory's token is held and the stamp is current, also in
+ * an RCU walk.  Permission checks use attributes under a token (fetched,
+ * with one, when there is none).
+ *
+ * Races.  A revoke and a reply crossing: the sequence check above.  A
+ * change between the server's registering and reading: the reader sees
+ * it, and its revoke (a higher number) follows.  A change made before the
+ * registering: read by it; its revoke, if one overtakes the reply, has a
+ * number not above the reply's token, so the token stands.  A revoke for
+ * a file the client has no inode of: nothing to drop.  A grant racing the
+ * handler that removes a token nobody holds: the grant finds it going and
+ * makes a new one (bounded retries, else no token).  Node failure: a client
+ * going down is taken off every token; a server going down bumps the
+ * epoch of its mounts on every client (all their tokens go) and forgets
+ * its revoke numbers (a new incarnation starts again).  A holder that does
+ * not answer a revoke within CFS_TIMEOUT is left (logged): it is going
+ * down, and its own nodedown drops its tokens.
+ *
+ * Not kept, so always current: data (read and write go to the server's
+ * open file), readdir, symlink targets, xattrs, statfs.  atime changes by
+ * reads raise no event: a client's cached atime lags the server's.
  *
  * Files.  The server names a file by an exportfs file handle of its own
  * file system (ext4: inode number and generation), under an export: the
@@ -71,14 +113,14 @@
  * Not yet: the page cache under tokens, the server mounting its own
  * export (refused: its files are there already), clusterwide mounts and
  * their propagation, mmap (ENODEV), devices, FIFOs and sockets on CFS (mknod is
- * refused, opening one is EOPNOTSUPP), POSIX ACLs, and migration
- * reopening CFS files instead of forwarding them.
+ * refused, opening one is EOPNOTSUPP) and POSIX ACLs.
  */
 #define pr_fmt(fmt) "cfs: " fmt
 
 #include <linux/errno.h>
 #include <linux/fs.h>
 #include <linux/module.h>
+#include <linux/sysfs.h>
 
 #include "cfs_gen.h"
 #include "cfs_internal.h"
@@ -107,6 +149,31 @@ int cfs_errno(int err)
 	return err;
 }
 
+/*
+ * /sys/kernel/ssi/cfs/counters: calls this node made as a client (data
+ * I/O is rfile's), revokes it sent as a server and took as a client, and
+ * the tokens it keeps as a server.
+ */
+atomic64_t cfs_calls = ATOMIC64_INIT(0);
+atomic64_t cfs_revokes_sent = ATOMIC64_INIT(0);
+atomic64_t cfs_revokes_taken = ATOMIC64_INIT(0);
+static struct kobject *cfs_kobj;
+
+static ssize_t counters_show(struct kobject *kobj, struct kobj_attribute *attr,
+			     char *buf)
+{
+	return sysfs_emit(buf, "calls %lld\nrevokes_sent %lld\nrevokes_taken %lld\ntokens %u\n",
+			  atomic64_read(&cfs_calls),
+			  atomic64_read(&cfs_revokes_sent),
+			  atomic64_read(&cfs_revokes_taken), cfs_tok_count());
+}
+
+static struct kobj_attribute cfs_counters_attr = __ATTR_RO(counters);
+
+bool cfs_cache = true;
+module_param_named(cache, cfs_cache, bool, 0644);
+MODULE_PARM_DESC(cache, "Keep attributes and entries under server tokens (else every stat and lookup asks the server)");
+
 int cfs_init(void)
 {
 	int ret;
@@ -118,18 +185,32 @@ int cfs_init(void)
 	ret = cfs_inode_cache_init();
 	if (ret)
 		return ret;
-	ret = ics_register_service(&cfs_ics_service);
+	ret = cfs_tok_init();
 	if (ret)
 		goto err_cache;
+	ret = ics_register_service(&cfs_ics_service);
+	if (ret)
+		goto err_tok;
+	cfs_kobj = kobject_create_and_add("cfs", ssi_sysfs_root());
+	ret = -ENOMEM;
+	if (!cfs_kobj)
+		goto err_service;
+	ret = sysfs_create_file(cfs_kobj, &cfs_counters_attr.attr);
+	if (ret)
+		goto err_kobj;
 	ret = register_filesystem(&cfs_fs_type);
 	if (ret)
-		goto err_service;
-	pr_info("cluster file system on node %u (no cache: every operation asks its server)\n",
-		ssi_node_num());
+		goto err_kobj;
+	pr_info("cluster file system on node %u (attributes and entries under tokens%s)\n",
+		ssi_node_num(), cfs_cache ? "" : ": off");
 	return 0;
 
+err_kobj:
+	kobject_put(cfs_kobj);
 err_service:
 	ics_unregister_service(&cfs_ics_service);
+err_tok:
+	cfs_tok_exit();
 err_cache:
 	cfs_inode_cache_exit();
 	return ret;
@@ -138,7 +219,10 @@ err_cache:
 void cfs_exit(void)
 {
 	unregister_filesystem(&cfs_fs_type);
+	kobject_put(cfs_kobj);
+	/* no call is served after this: no token is granted */
 	ics_unregister_service(&cfs_ics_service);
+	cfs_tok_exit();
 	cfs_srv_exit();
 	cfs_inode_cache_exit();
 }

@@ -138,16 +138,54 @@ static int cfs_srv_stat(const struct path *path, struct kstat *st)
 			   AT_STATX_SYNC_AS_STAT);
 }
 
-/* Handle and attributes of @dentry under @vfsmnt into a reply. */
-#define CFS_SRV_REPLY_FILE(rep, vfsmnt, dent) ({			\
+/*
+ * Register client @from as a holder of @dentry's token (the file named
+ * @type, @fh, @len on the wire), before what it covers is read: the
+ * reply's token field (cfs_token.c).
+ */
+static u64 cfs_srv_grant(unsigned int from, struct dentry *dentry, u32 type,
+			 const u8 *fh, u32 len)
+{
+	struct cfs_fh f = { .type = type, .len = len };
+
+	if (!len || len > CFS_FH_MAX || d_really_is_negative(dentry))
+		return 0;
+	memcpy(f.data, fh, len);
+	return cfs_tok_grant(d_inode(dentry), &f, from);
+}
+
+/* Handle, token and attributes of @dentry under @vfsmnt into a reply. */
+#define CFS_SRV_REPLY_FILE(rep, from, vfsmnt, dent) ({			\
 	typeof(rep) srv_rep_ = (rep);					\
 	struct path srv_pa_ = { .mnt = (vfsmnt), .dentry = (dent) };	\
 	struct kstat srv_st_;						\
 	int srv_r_ = cfs_srv_encode(srv_pa_.dentry, &srv_rep_->fh_type,\
 				    srv_rep_->fh, &srv_rep_->fh_len);	\
 									\
-	if (!srv_r_)							\
+	if (!srv_r_) {							\
+		srv_rep_->token = cfs_srv_grant((from), srv_pa_.dentry,	\
+						srv_rep_->fh_type,	\
+						srv_rep_->fh,		\
+						srv_rep_->fh_len);	\
 		srv_r_ = cfs_srv_stat(&srv_pa_, &srv_st_);		\
+	}								\
+	if (!srv_r_)							\
+		CFS_ATTR_TO_REP(srv_rep_, &srv_st_);			\
+	srv_r_;								\
+})
+
+/* The request's own file: its token, then its attributes, into a reply. */
+#define CFS_SRV_REPLY_REQ_FILE(rep, from, req, file) ({			\
+	typeof(rep) srv_rep_ = (rep);					\
+	typeof(req) srv_req_ = (req);					\
+	const struct path *srv_pa_ = (file);				\
+	struct kstat srv_st_;						\
+	int srv_r_;							\
+									\
+	srv_rep_->token = cfs_srv_grant((from), srv_pa_->dentry,	\
+					srv_req_->fh_type, srv_req_->fh,\
+					srv_req_->fh_len);		\
+	srv_r_ = cfs_srv_stat(srv_pa_, &srv_st_);			\
 	if (!srv_r_)							\
 		CFS_ATTR_TO_REP(srv_rep_, &srv_st_);			\
 	srv_r_;								\
@@ -187,7 +225,7 @@ int cfs_srv_mount(unsigned int from, const struct cfs_mount_req *req,
 	}
 	mutex_unlock(&cfs_exports_lock);
 	rep->export = i;
-	ret = CFS_SRV_REPLY_FILE(rep, path.mnt, path.dentry);
+	ret = CFS_SRV_REPLY_FILE(rep, from, path.mnt, path.dentry);
 	path_put(&path);
 out:
 	cfs_srv_revert(old);
@@ -198,7 +236,6 @@ int cfs_srv_getattr(unsigned int from, const struct cfs_getattr_req *req,
 		    struct cfs_getattr_rep *rep)
 {
 	const struct cred *old;
-	struct kstat st;
 	struct path path;
 	int ret;
 
@@ -207,9 +244,7 @@ int cfs_srv_getattr(unsigned int from, const struct cfs_getattr_req *req,
 		return ret;
 	ret = CFS_SRV_PATH(req, &path);
 	if (!ret) {
-		ret = cfs_srv_stat(&path, &st);
-		if (!ret)
-			CFS_ATTR_TO_REP(rep, &st);
+		ret = CFS_SRV_REPLY_REQ_FILE(rep, from, req, &path);
 		path_put(&path);
 	}
 	cfs_srv_revert(old);
@@ -246,16 +281,18 @@ int cfs_srv_lookup(unsigned int from, const struct cfs_lookup_req *req,
 	ret = -ENOTDIR;
 	if (!d_is_dir(dir.dentry))
 		goto put;
+	/* the directory's entries are read after this */
+	rep->dir_token = cfs_srv_grant(from, dir.dentry, req->fh_type,
+				       req->fh, req->fh_len);
 	/* checks the caller may search @dir */
 	child = lookup_one_len_unlocked(req->name, dir.dentry,
 					strlen(req->name));
 	ret = PTR_ERR_OR_ZERO(child);
 	if (ret)
 		goto put;
-	if (d_is_negative(child))
-		ret = -ENOENT;
-	else
-		ret = CFS_SRV_REPLY_FILE(rep, dir.mnt, child);
+	rep->found = d_is_positive(child);
+	if (rep->found)
+		ret = CFS_SRV_REPLY_FILE(rep, from, dir.mnt, child);
 	dput(child);
 put:
 	path_put(&dir);
@@ -494,7 +531,7 @@ int cfs_srv_create(unsigned int from, const struct cfs_create_req *req,
 	if (!ret && d_is_negative(child))
 		ret = -ENOENT;	/* a file system that unhashed it (none here) */
 	if (!ret)
-		ret = CFS_SRV_REPLY_FILE(rep, parent.mnt, child);
+		ret = CFS_SRV_REPLY_FILE(rep, from, parent.mnt, child);
 	cfs_srv_unlock_child(&parent, child);
 put:
 	path_put(&parent);
@@ -672,7 +709,6 @@ int cfs_srv_setattr(unsigned int from, const struct cfs_setattr_req *req,
 	struct inode *inode;
 	struct iattr ia;
 	struct path path;
-	struct kstat st;
 	int ret;
 
 	ret = cfs_srv_iattr(req, &ia);
@@ -712,9 +748,7 @@ int cfs_srv_setattr(unsigned int from, const struct cfs_setattr_req *req,
 	inode_unlock(inode);
 	mnt_drop_write(path.mnt);
 	if (!ret)
-		ret = cfs_srv_stat(&path, &st);
-	if (!ret)
-		CFS_ATTR_TO_REP(rep, &st);
+		ret = CFS_SRV_REPLY_REQ_FILE(rep, from, req, &path);
 put:
 	path_put(&path);
 out:
@@ -752,7 +786,7 @@ int cfs_srv_symlink(unsigned int from, const struct cfs_symlink_req *req,
 	if (!ret && d_is_negative(child))
 		ret = -ENOENT;
 	if (!ret)
-		ret = CFS_SRV_REPLY_FILE(rep, parent.mnt, child);
+		ret = CFS_SRV_REPLY_FILE(rep, from, parent.mnt, child);
 	cfs_srv_unlock_child(&parent, child);
 put:
 	path_put(&parent);
@@ -788,7 +822,6 @@ int cfs_srv_link(unsigned int from, const struct cfs_link_req *req,
 	struct path target, parent;
 	const struct cred *old;
 	struct dentry *child;
-	struct kstat st;
 	int ret;
 
 	ret = cfs_srv_name_ok(req->to_name);
@@ -822,9 +855,7 @@ int cfs_srv_link(unsigned int from, const struct cfs_link_req *req,
 		       d_inode(parent.dentry), child, NULL);
 	cfs_srv_unlock_child(&parent, child);
 	if (!ret)
-		ret = cfs_srv_stat(&target, &st);
-	if (!ret)
-		CFS_ATTR_TO_REP(rep, &st);
+		ret = CFS_SRV_REPLY_REQ_FILE(rep, from, req, &target);
 put_parent:
 	path_put(&parent);
 put_target:
@@ -922,10 +953,14 @@ int cfs_srv_getxattr(unsigned int from, const struct cfs_getxattr_req *req,
 	ret = CFS_SRV_PATH(req, &path);
 	if (ret)
 		goto out;
+	rep->token = cfs_srv_grant(from, path.dentry, req->fh_type, req->fh,
+				   req->fh_len);
 	n = vfs_getxattr(mnt_user_ns(path.mnt), path.dentry, req->name,
 			 req->size ? rep->value : NULL,
 			 min_t(u32, req->size, sizeof(rep->value)));
-	if (n < 0) {
+	if (n == -ENODATA) {
+		rep->absent = 1;
+	} else if (n < 0) {
 		ret = n;
 	} else {
 		rep->len = n;

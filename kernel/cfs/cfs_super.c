@@ -24,11 +24,16 @@ static struct inode *cfs_alloc_inode(struct super_block *sb)
 	if (!ci)
 		return NULL;
 	memset(&ci->fh, 0, sizeof(ci->fh));
+	ci->tok = 0;
+	ci->dir_gen = 1;	/* a dentry's d_time starts at 0: never current */
+	INIT_LIST_HEAD(&ci->xattrs);
+	ci->nr_xattrs = 0;
 	return &ci->vfs_inode;
 }
 
 static void cfs_free_inode(struct inode *inode)
 {
+	cfs_xattr_forget(inode);
 	kmem_cache_free(cfs_inode_cachep, CFS_I(inode));
 }
 
@@ -125,6 +130,14 @@ struct inode *cfs_iget(struct super_block *sb, const struct cfs_fh *fh,
 	return inode;
 }
 
+/* The inode of the server's file (@ino, @fh) if this mount has it in use. */
+struct inode *cfs_ilookup(struct super_block *sb, u64 ino,
+			  const struct cfs_fh *fh)
+{
+	return ilookup5_nowait(sb, (unsigned long)ino, cfs_inode_test,
+			       (void *)fh);
+}
+
 /* The server file system's figures, asked for each time. */
 static int cfs_statfs(struct dentry *dentry, struct kstatfs *buf)
 {
@@ -136,7 +149,7 @@ static int cfs_statfs(struct dentry *dentry, struct kstatfs *buf)
 	ret = CFS_NEW_REQ(req, inode);
 	if (ret)
 		return ret;
-	ret = CFS_CALL(inode->i_sb, ics_cfs_statfs, req, &rep);
+	ret = CFS_CALL(inode->i_sb, statfs, req, &rep);
 	if (ret)
 		goto out;
 	buf->f_type = CFS_SUPER_MAGIC;
@@ -167,30 +180,37 @@ struct cfs_fs_context {
 	char *path;
 };
 
-/* "NODE:/path": the server's node number and an absolute path there. */
+/*
+ * "NODE:/path": the server's node number and an absolute path there;
+ * "/path": a directory of this node (its processes then see its files as
+ * every client does, through the same calls and tokens).
+ */
 static int cfs_parse_source(struct fs_context *fc, const char *source)
 {
 	struct cfs_fs_context *ctx = fc->fs_private;
 	const char *colon = strchr(source, ':');
+	const char *path = colon ? colon + 1 : source;
 	char node[4];
 	int ret;
 
-	if (!colon || colon == source || colon - source >= sizeof(node) ||
-	    colon[1] != '/' || strlen(colon + 1) > 1024)
-		return invalfc(fc, "cfs: the source is NODE:/path, not %s",
+	if (!colon) {
+		ctx->server = ssi_node_num();
+	} else if (colon == source || colon - source >= sizeof(node)) {
+		return invalfc(fc, "cfs: the source is NODE:/path or /path, not %s",
 			       source);
-	memcpy(node, source, colon - source);
-	node[colon - source] = '\0';
-	ret = kstrtouint(node, 10, &ctx->server);
-	if (ret || !ctx->server || ctx->server > SSI_MAX_NODES)
-		return invalfc(fc, "cfs: %s is not a node number (1..%u)",
-			       node, SSI_MAX_NODES);
-	/* its own files need no server: not yet a client of itself */
-	if (ctx->server == ssi_node_num())
-		return invalfc(fc, "cfs: node %u is this node: use %s itself",
-			       ctx->server, colon + 1);
+	} else {
+		memcpy(node, source, colon - source);
+		node[colon - source] = '\0';
+		ret = kstrtouint(node, 10, &ctx->server);
+		if (ret || !ctx->server || ctx->server > SSI_MAX_NODES)
+			return invalfc(fc, "cfs: %s is not a node number (1..%u)",
+				       node, SSI_MAX_NODES);
+	}
+	if (path[0] != '/' || strlen(path) > 1024)
+		return invalfc(fc, "cfs: the source is NODE:/path or /path, not %s",
+			       source);
 	kfree(ctx->path);
-	ctx->path = kstrdup(colon + 1, GFP_KERNEL);
+	ctx->path = kstrdup(path, GFP_KERNEL);
 	return ctx->path ? 0 : -ENOMEM;
 }
 
@@ -208,7 +228,8 @@ static int cfs_parse_param(struct fs_context *fc, struct fs_parameter *param)
 }
 
 static int cfs_mount_call(unsigned int server, const char *path,
-			  struct cfs_fh *fh, struct cfs_attr *attr, u32 *export)
+			  struct cfs_fh *fh, struct cfs_attr *attr, u32 *export,
+			  u64 *token)
 {
 	struct cfs_mount_req *req;
 	struct cfs_mount_rep *rep;
@@ -225,10 +246,11 @@ static int cfs_mount_call(unsigned int server, const char *path,
 		goto out;
 	SSI_CREDS_TO_REQ(req, &c);
 	strscpy(req->path, path, sizeof(req->path));
-	ret = cfs_errno(ics_cfs_mount(server, req, rep, CFS_TIMEOUT));
+	ret = CFS_OP(server, mount, req, rep);
 	if (ret)
 		goto out;
 	*export = rep->export;
+	*token = rep->token;
 	CFS_FH_FROM_REP(fh, rep);
 	CFS_ATTR_FROM_REP(attr, rep);
 	ret = S_ISDIR(attr->mode) ? 0 : -ENOTDIR;
@@ -248,11 +270,13 @@ int cfs_remount(struct super_block *sb)
 	const struct cred *old;
 	struct cfs_attr attr;
 	struct cfs_fh fh;
+	u64 token;
 	u32 export;
 	int ret;
 
 	old = override_creds(sbi->mounter);
-	ret = cfs_mount_call(sbi->server, sbi->path, &fh, &attr, &export);
+	ret = cfs_mount_call(sbi->server, sbi->path, &fh, &attr, &export,
+			     &token);
 	revert_creds(old);
 	if (ret)
 		return ret;
@@ -270,19 +294,23 @@ static int cfs_fill_super(struct super_block *sb, struct fs_context *fc)
 	struct cfs_attr attr;
 	struct inode *root;
 	struct cfs_fh fh;
+	u64 token;
 	int ret;
 
 	sbi = kzalloc(sizeof(*sbi), GFP_KERNEL);
 	if (!sbi)
 		return -ENOMEM;
 	sb->s_fs_info = sbi;
+	sbi->sb = sb;
+	INIT_LIST_HEAD(&sbi->link);
+	sbi->tok_epoch = 1;
 	sbi->server = ctx->server;
 	sbi->mounter = get_cred(current_cred());
 	sbi->path = kstrdup(ctx->path, GFP_KERNEL);
 	if (!sbi->path)
 		return -ENOMEM;	/* kill_sb frees sbi */
 	ret = cfs_mount_call(sbi->server, sbi->path, &fh, &attr,
-			     &sbi->export);
+			     &sbi->export, &token);
 	if (ret)
 		return ret;
 	sb->s_magic = CFS_SUPER_MAGIC;
@@ -297,7 +325,11 @@ static int cfs_fill_super(struct super_block *sb, struct fs_context *fc)
 	if (IS_ERR(root))
 		return PTR_ERR(root);
 	sb->s_root = d_make_root(root);
-	return sb->s_root ? 0 : -ENOMEM;
+	if (!sb->s_root)
+		return -ENOMEM;
+	cfs_tok_sb_add(sb);	/* revokes find its inodes from now on */
+	cfs_tok_install(root, token);
+	return 0;
 }
 
 static int cfs_get_tree(struct fs_context *fc)
@@ -340,6 +372,8 @@ static void cfs_kill_sb(struct super_block *sb)
 {
 	struct cfs_sb_info *sbi = sb->s_fs_info;
 
+	if (sbi)
+		cfs_tok_sb_del(sb);
 	kill_anon_super(sb);
 	if (sbi) {
 		put_cred(sbi->mounter);

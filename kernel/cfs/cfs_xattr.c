@@ -1,17 +1,129 @@
 // SPDX-License-Identifier: GPL-2.0-only
 /*
- * CFS, the client's extended attributes: every get, set, remove and list
- * is a call to the server, which applies its file system's rules (and
- * the caller's permissions) to the full name.
+ * CFS, the client's extended attributes: every set, remove and list is a
+ * call to the server, which applies its file system's rules (and the
+ * caller's permissions) to the full name.  A get's answer, a value of up
+ * to CFS_XATTR_KEPT_MAX bytes or "no such attribute", is kept under the
+ * file's token (cfs_token.c: a change to the file's xattrs is an
+ * FS_ATTRIB event on the server, which revokes it), so `ls -l` asking
+ * each file for security.selinux costs no call when warm.  The VFS checks
+ * the caller's access (xattr_permission()) before any of this.
  */
 #define pr_fmt(fmt) "cfs: " fmt
 
 #include <linux/fs.h>
 #include <linux/slab.h>
+#include <linux/spinlock.h>
 #include <linux/string.h>
 #include <linux/xattr.h>
 
 #include "cfs_internal.h"
+
+#define CFS_XATTR_KEPT_MAX	256	/* bytes of a value kept */
+#define CFS_XATTR_KEPT_PER_FILE	8
+
+struct cfs_xattr_kept {
+	struct list_head link;
+	struct cfs_stamp stamp;
+	int len;			/* -ENODATA: the file has none */
+	char *name;			/* in the same allocation */
+	u8 value[];
+};
+
+/* Under i_lock: drop one kept answer (freed by the caller). */
+static void cfs_xattr_unkeep(struct inode *inode, struct cfs_xattr_kept *k,
+			     struct list_head *gone)
+{
+	list_move(&k->link, gone);
+	CFS_I(inode)->nr_xattrs--;
+}
+
+static void cfs_xattr_free_list(struct list_head *gone)
+{
+	struct cfs_xattr_kept *k, *tmp;
+
+	list_for_each_entry_safe(k, tmp, gone, link)
+		kfree(k);
+}
+
+/* Every kept answer of @inode goes (the inode is freed). */
+void cfs_xattr_forget(struct inode *inode)
+{
+	struct cfs_inode *ci = CFS_I(inode);
+	LIST_HEAD(gone);
+
+	spin_lock(&inode->i_lock);
+	list_splice_init(&ci->xattrs, &gone);
+	ci->nr_xattrs = 0;
+	spin_unlock(&inode->i_lock);
+	cfs_xattr_free_list(&gone);
+}
+
+/* A kept answer for @name: its getxattr result, or -EAGAIN (ask). */
+static int cfs_xattr_kept_get(struct inode *inode, const char *name,
+			      void *buffer, size_t size)
+{
+	struct cfs_xattr_kept *k, *tmp;
+	int ret = -EAGAIN;
+	LIST_HEAD(gone);
+
+	spin_lock(&inode->i_lock);
+	list_for_each_entry_safe(k, tmp, &CFS_I(inode)->xattrs, link) {
+		if (!cfs_stamp_current(inode, &k->stamp)) {
+			cfs_xattr_unkeep(inode, k, &gone);
+			continue;
+		}
+		if (strcmp(k->name, name))
+			continue;
+		ret = k->len;
+		if (ret >= 0 && size && ret > size)
+			ret = -ERANGE;
+		else if (ret > 0 && size)
+			memcpy(buffer, k->value, ret);
+		break;
+	}
+	spin_unlock(&inode->i_lock);
+	cfs_xattr_free_list(&gone);
+	return ret;
+}
+
+/* Keep the answer (@len bytes of @value, or -ENODATA) a reply brought. */
+static void cfs_xattr_keep(struct inode *inode, const char *name, int len,
+			   const void *value, u64 token)
+{
+	struct cfs_inode *ci = CFS_I(inode);
+	size_t name_len = strlen(name) + 1;
+	struct cfs_xattr_kept *k, *old, *tmp;
+	size_t bytes = len > 0 ? len : 0;
+	LIST_HEAD(gone);
+
+	if (len > CFS_XATTR_KEPT_MAX)
+		return;
+	k = kmalloc(struct_size(k, value, bytes) + name_len, GFP_KERNEL);
+	if (!k)
+		return;		/* only a call more next time */
+	if (!cfs_tok_stamp(inode, token, &k->stamp)) {
+		kfree(k);
+		return;
+	}
+	k->len = len;
+	memcpy(k->value, value, bytes);
+	k->name = (char *)k->value + bytes;
+	memcpy(k->name, name, name_len);
+	spin_lock(&inode->i_lock);
+	list_for_each_entry_safe(old, tmp, &ci->xattrs, link) {
+		if (!strcmp(old->name, name))
+			cfs_xattr_unkeep(inode, old, &gone);
+	}
+	if (ci->nr_xattrs >= CFS_XATTR_KEPT_PER_FILE) {
+		old = list_last_entry(&ci->xattrs, struct cfs_xattr_kept, link);
+		cfs_xattr_unkeep(inode, old, &gone);
+	}
+	list_add(&k->link, &ci->xattrs);
+	ci->nr_xattrs++;
+	spin_unlock(&inode->i_lock);
+	cfs_xattr_free_list(&gone);
+}
 
 static int cfs_xattr_get(const struct xattr_handler *handler,
 			 struct dentry *dentry, struct inode *inode,
@@ -24,6 +136,9 @@ static int cfs_xattr_get(const struct xattr_handler *handler,
 
 	if (strlen(full) > XATTR_NAME_MAX)
 		return -ERANGE;
+	ret = cfs_xattr_kept_get(inode, full, buffer, size);
+	if (ret != -EAGAIN)
+		return ret;
 	ret = CFS_NEW_REQ(req, inode);
 	if (ret)
 		return ret;
@@ -34,13 +149,20 @@ static int cfs_xattr_get(const struct xattr_handler *handler,
 	}
 	strscpy(req->name, full, sizeof(req->name));
 	req->size = min_t(size_t, size, sizeof(rep->value));
-	ret = CFS_CALL(inode->i_sb, ics_cfs_getxattr, req, rep);
-	if (!ret) {
+	ret = CFS_CALL(inode->i_sb, getxattr, req, rep);
+	if (!ret && rep->absent) {
+		cfs_xattr_keep(inode, full, -ENODATA, NULL, rep->token);
+		ret = -ENODATA;
+	} else if (!ret) {
 		ret = rep->len;
-		if (size && rep->value_len <= size)
+		if (size && rep->value_len <= size) {
 			memcpy(buffer, rep->value, rep->value_len);
-		else if (size)
+			if (rep->value_len == rep->len)
+				cfs_xattr_keep(inode, full, rep->len,
+					       rep->value, rep->token);
+		} else if (size) {
 			ret = -ERANGE;
+		}
 	}
 	kvfree(rep);
 	kvfree(req);
@@ -71,7 +193,7 @@ static int cfs_xattr_set(const struct xattr_handler *handler,
 		memcpy(req->value, value, size);
 		req->value_len = size;
 	}
-	ret = CFS_CALL(inode->i_sb, ics_cfs_setxattr, req, &rep);
+	ret = CFS_CALL(inode->i_sb, setxattr, req, &rep);
 	kvfree(req);
 	return ret ?: cfs_refresh(inode);	/* ctime moved */
 }
@@ -92,7 +214,7 @@ ssize_t cfs_listxattr(struct dentry *dentry, char *buffer, size_t size)
 		return -ENOMEM;
 	}
 	req->size = min_t(size_t, size, sizeof(rep->names));
-	ret = CFS_CALL(inode->i_sb, ics_cfs_listxattr, req, rep);
+	ret = CFS_CALL(inode->i_sb, listxattr, req, rep);
 	if (!ret) {
 		ret = rep->len;
 		if (size && rep->names_len <= size)

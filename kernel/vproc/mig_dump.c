@@ -766,8 +766,13 @@ static int mig_dump_files(struct mig_img_hdr *h, struct mig_buf *b,
 			 */
 			loff_t pos = vfs_llseek(backing, file->f_pos, SEEK_SET);
 
-			/* its positioned use by CFS here goes on (cfs_open()) */
-			backing->f_pos = -1;
+			/*
+			 * A proxy's positioned use by CFS here goes on
+			 * (cfs_open()); a server's own mount has the file
+			 * itself, whose position now is the process's.
+			 */
+			if (rfile_is_proxy(backing, &rh))
+				backing->f_pos = -1;
 			if (pos < 0 && rfile_proxy_is_dead(backing)) {
 				pos = 0;	/* as below: EIO there too */
 			} else if (pos < 0) {

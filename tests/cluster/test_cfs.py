@@ -1,7 +1,8 @@
-"""CFS version 1 (kernel/cfs/, no cache): node 1's /srv/data (its own ext4 disk)
-mounted on nodes 2 and 3.  What one node does is seen by the others at once, byte
-for byte; the server checks permissions as the caller; a dead server is EIO within
-seconds, and the mount works again when it is back."""
+"""CFS (kernel/cfs/): node 1's /srv/data (its own ext4 disk) mounted on nodes 2
+and 3, attributes, names and xattrs kept under server tokens.  What one node does
+is seen by the others at once, byte for byte; the server checks permissions as
+the caller; a dead server is EIO within seconds, and the mount works again when
+it is back."""
 
 from __future__ import annotations
 
@@ -37,15 +38,22 @@ def mount(nd: Node) -> None:
                f"mount -t cfs 1:{SRV} {MNT})")
 
 
+def counters(nd: Node) -> dict[str, int]:
+    """The node's CFS counters (/sys/kernel/ssi/cfs/counters)."""
+    out = nd.succeed("cat /sys/kernel/ssi/cfs/counters")
+    return {k: int(v) for k, v in (line.split() for line in out.splitlines())}
+
+
 @pytest.fixture
 def cfs(cluster: Cluster) -> Iterator[Cluster]:
-    """The cluster up with cfs, node 1 serving /srv/data, nodes 2 and 3 mounting it."""
+    """The cluster up with cfs, node 1 serving /srv/data, every node (node 1 too)
+    mounting it at /run/cfs."""
     cluster.bring_up(modules=MODULES)
     cluster.node(1).succeed(f"rm -rf {SRV} && mkdir -p {SRV} && chmod 0755 {SRV}")
-    for n in (2, 3):
+    for n in (1, 2, 3):
         mount(cluster.node(n))
     yield cluster
-    for n in (2, 3):
+    for n in (3, 2, 1):
         if cluster.node(n).is_running:
             cluster.node(n).execute(f"umount {MNT}", timeout=60)
 
@@ -59,16 +67,38 @@ def test_a_mount_shows_the_servers_directory_and_refuses_bad_sources(cfs: Cluste
     line = n2.succeed(f"grep ' {MNT} ' /proc/mounts").split()
     assert line[:3] == [f"1:{SRV}", MNT, "cfs"], line
     n2.succeed("mkdir -p /run/x")
-    for src in ("nonode", "1:relative", "99:/srv", f"1:{SRV}/a", "1:/no/such/dir"):
+    for src in ("nonode", "relative", "1:relative", "99:/srv", f"1:{SRV}/a",
+                "1:/no/such/dir"):
         rc, _, _ = n2.execute(f"mount -t cfs {src} /run/x")
         assert rc != 0, src
-    # the server itself is no client of its own (yet): a clear refusal
-    rc, _, _ = n1.execute(f"mkdir -p /run/x && mount -t cfs 1:{SRV} /run/x")
-    assert rc != 0
-    n1.wait_for_console_text("cfs: node 1 is this node", timeout=flavor().timeout(10))
+    n2.wait_for_console_text("cfs: the source is NODE:/path or /path, not relative",
+                             timeout=flavor().timeout(10))
     # only an administrator mounts
     rc, _, _ = n2.execute(f"{NOBODY} sh -c 'mount -t cfs 1:{SRV} /run/x'")
     assert rc != 0
+
+
+def test_the_server_mounts_its_own_export_as_every_client_does(cfs: Cluster) -> None:
+    n1, n2 = cfs.node(1), cfs.node(2)
+    line = n1.succeed(f"grep ' {MNT} ' /proc/mounts").split()
+    assert line[:3] == [f"1:{SRV}", MNT, "cfs"], line
+    before = counters(n1)["calls"]
+    n1.succeed(f"echo from-the-server > {MNT}/own")
+    assert n2.succeed(f"cat {MNT}/own") == "from-the-server\n"
+    n2.succeed(f"echo from-a-client >> {MNT}/own")
+    assert n1.succeed(f"cat {MNT}/own") == "from-the-server\nfrom-a-client\n"
+    assert n1.succeed(f"stat -c %s {MNT}/own") == n2.succeed(f"stat -c %s {MNT}/own")
+    assert counters(n1)["calls"] > before  # its own calls, made without the wire
+    # a lock taken through the server's own mount blocks a client
+    n1.succeed(f"(flock -x {MNT}/own sleep 601 >/dev/null 2>&1 &) ; sleep 0.5")
+    rc, _, _ = n2.execute(f"flock -n {MNT}/own true")
+    assert rc != 0
+    n1.succeed("pkill -f 'sleep 601'")
+    n2.succeed(f"flock -w {flavor().timeout(30):.0f} {MNT}/own true",
+               timeout=flavor().timeout(60))
+    # also as "/path" (this node)
+    n1.succeed(f"mkdir -p /run/y && mount -t cfs {SRV} /run/y && cat /run/y/own >/dev/null "
+               "&& umount /run/y")
 
 
 def test_what_one_node_writes_another_reads_at_once(cfs: Cluster) -> None:
@@ -258,6 +288,89 @@ def test_a_lock_goes_with_its_holders_node(cfs: Cluster) -> None:
     assert rc != 0
     n2.crash()
     n3.succeed(f"flock -w {flavor().timeout(30):.0f} {MNT}/g true", timeout=flavor().timeout(60))
+
+
+def test_a_warm_listing_is_served_from_tokens_and_matches_the_servers(cfs: Cluster) -> None:
+    n1, n2 = cfs.node(1), cfs.node(2)
+    n1.succeed(f"mkdir {SRV}/w && cd {SRV}/w && "
+               "i=0; while [ $i -lt 200 ]; do echo $i > f$i; i=$((i+1)); done")
+    ls = "ls -l --time-style=+%s"
+    want = n1.succeed(f"cd {SRV}/w && {ls}")
+    assert n2.succeed(f"cd {MNT}/w && {ls}") == want  # cold: takes the tokens
+    before = counters(n2)["calls"]
+    assert n2.succeed(f"cd {MNT}/w && {ls}") == want
+    calls = counters(n2)["calls"] - before
+    # warm: the readdir replies only (200 names fit in one), not a call a file
+    assert calls <= 4, calls
+    # the server changes a file behind the cache: the next listing shows it
+    n1.succeed(f"echo more >> {SRV}/w/f7 && chmod 0600 {SRV}/w/f9 && rm {SRV}/w/f11")
+    assert n2.succeed(f"cd {MNT}/w && {ls}") == n1.succeed(f"cd {SRV}/w && {ls}")
+    assert counters(n2)["revokes_taken"] >= 3
+
+
+def test_cached_attributes_names_and_xattrs_follow_every_change(cfs: Cluster) -> None:
+    """Nodes 2 and 3 hold tokens on what they looked at; each change, made by
+    the server's own processes or through another client, is seen by the next
+    call on both: the change's call returned only after both had dropped it."""
+    n1, n2, n3 = cfs.node(1), cfs.node(2), cfs.node(3)
+    py = f"/usr/bin/python3 -S -c \"{XATTR}\""
+    stat = "stat -c '%s %Y %a %u %g %h'"
+    n1.succeed(f"mkdir {SRV}/c && echo hi > {SRV}/c/f && echo other > {SRV}/c/g")
+
+    def look() -> None:
+        for nd in (n2, n3):  # take (or refresh) the tokens
+            nd.succeed(f"{stat} {MNT}/c/f {MNT}/c/g; ls {MNT}/c; test ! -e {MNT}/c/new; "
+                       f"{py} {MNT}/c/f get || true")
+
+    def agree(name: str) -> None:
+        want = n1.execute(f"{stat} {SRV}/c/{name}")[:2]  # (rc, out): err names the path
+        for nd in (n2, n3):
+            assert nd.execute(f"{stat} {MNT}/c/{name}")[:2] == want, (nd.number, name)
+
+    changes = [
+        (n1, f"echo more >> {SRV}/c/f", "f"),                  # size, mtime
+        (n3, f"chmod 0640 {MNT}/c/f", "f"),                    # mode
+        (n1, f"touch -d @1000000000 {SRV}/c/f", "f"),          # times
+        (n1, f"chown 65534:65534 {SRV}/c/f", "f"),             # owner
+        (n3, f"ln {MNT}/c/f {MNT}/c/f2", "f"),                 # link count
+        (n2, f"truncate -s 3 {MNT}/c/f", "f"),                 # size by a client
+        (n1, f"mv {SRV}/c/g {SRV}/c/g2", "g"),                 # name gone
+        (n3, f"mv {MNT}/c/g2 {MNT}/c/g", "g"),                 # name back
+        (n1, f"touch {SRV}/c/new", "new"),                     # a negative dentry
+        (n3, f"rm {MNT}/c/new", "new"),
+    ]
+    for nd, cmd, name in changes:
+        look()
+        nd.succeed(cmd)
+        agree(name)
+    # an xattr kept under the token, changed on the server, then removed
+    n1.succeed(f"{py} {SRV}/c/f set blue")
+    look()
+    n1.succeed(f"{py} {SRV}/c/f set red")
+    assert n2.succeed(f"{py} {MNT}/c/f get") == "red\n"
+    n3.succeed(f"{py} {MNT}/c/f rm")
+    _, _, err = n2.execute(f"{py} {MNT}/c/f get")
+    assert "No data available" in err, err
+    # permission checks follow a mode change made elsewhere
+    n2.succeed(f"{NOBODY} ls {MNT}/c >/dev/null")
+    n1.succeed(f"chmod 0700 {SRV}/c")
+    rc, _, err = n2.execute(f"{NOBODY} ls {MNT}/c")
+    assert rc != 0 and "Permission denied" in err, err
+    assert counters(n2)["revokes_taken"] > 0 and counters(n1)["revokes_sent"] > 0
+
+
+def test_a_holder_that_dies_does_not_hold_up_the_servers_changes(cfs: Cluster) -> None:
+    n1, n2, n3 = cfs.node(1), cfs.node(2), cfs.node(3)
+    n1.succeed(f"echo v1 > {SRV}/h")
+    for nd in (n2, n3):
+        nd.succeed(f"stat {MNT}/h >/dev/null")
+    n3.crash()
+    # the revoke to node 3 fails when it is declared down: bounded
+    t0 = time.monotonic()
+    n1.succeed(f"echo v2 > {SRV}/h", timeout=flavor().timeout(60))
+    assert time.monotonic() - t0 < flavor().timeout(20)
+    assert n2.succeed(f"cat {MNT}/h") == "v2\n"
+    assert n2.succeed(f"stat -c %s {MNT}/h") == "3\n"
 
 
 def test_random_reads_and_writes_from_two_nodes_at_once_match_their_models(

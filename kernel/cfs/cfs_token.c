@@ -1,0 +1,439 @@
+// SPDX-License-Identifier: GPL-2.0-only
+/*
+ * CFS tokens: what lets a client keep a file's attributes, and a
+ * directory's entries, without asking the server each time (the protocol
+ * is at the top of cfs_main.c).
+ *
+ * Server.  A token is an fsnotify mark of CFS's group on the server's
+ * inode, with the set of client nodes holding it.  Any change to the
+ * inode — made through CFS, by rfile's I/O for a client, or by the
+ * server's own processes — raises an fsnotify event in the changer's
+ * context once the change is visible; the handler takes the holders off
+ * the token and calls revoke on each before it returns, so the change's
+ * system call returns only after every holder has dropped what it kept.
+ * A token nobody holds any more goes.
+ *
+ * Client.  A reply's token is the server's sequence number when it
+ * registered the caller, taken before it read the attributes; a revoke
+ * carries the number after the change.  A client keeps a reply's
+ * attributes as valid only if no revoke from that server with a higher
+ * number has come in the meantime (it may have been for this file and
+ * have overtaken the reply), and a revoke drops the file's validity and
+ * makes its directory's dentries be looked up again.  A server going
+ * down drops every token of its mounts.
+ */
+#define pr_fmt(fmt) "cfs: " fmt
+
+#include <linux/fsnotify_backend.h>
+#include <linux/list.h>
+#include <linux/mutex.h>
+#include <linux/slab.h>
+#include <linux/spinlock.h>
+
+#include "cfs_internal.h"
+#include "clms.h"
+
+/* Events that change what a token covers: attributes, data, entries. */
+#define CFS_TOK_EVENTS	(FS_MODIFY | FS_ATTRIB | FS_CREATE | FS_DELETE | \
+			 FS_MOVED_FROM | FS_MOVED_TO | FS_DELETE_SELF | \
+			 FS_MOVE_SELF)
+/* Tokens a server keeps at most (each pins its inode); past it, none. */
+#define CFS_TOK_MAX	65536
+/* Tries to replace a token that is going (its mark not yet detached). */
+#define CFS_TOK_TRIES	100
+
+/* ---- server ---- */
+
+struct cfs_tok {
+	struct fsnotify_mark mark;
+	struct list_head link;		/* cfs_toks; the link owns a reference */
+	u64 holders;			/* BIT(node) of each client holding it */
+	u64 ino;
+	struct cfs_fh fh;
+};
+
+static struct fsnotify_group *cfs_tok_group;
+/* cfs_toks, every token's holders and link, and cfs_last_revoke[] */
+static DEFINE_SPINLOCK(cfs_tok_lock);
+static LIST_HEAD(cfs_toks);
+static unsigned int cfs_nr_toks;
+static atomic64_t cfs_tok_seq = ATOMIC64_INIT(1);
+
+static struct cfs_tok *cfs_tok_of(struct fsnotify_mark *mark)
+{
+	return container_of(mark, struct cfs_tok, mark);
+}
+
+/* Unlinked by the caller under cfs_tok_lock: detach it and drop the link's. */
+static void cfs_tok_destroy(struct cfs_tok *tok)
+{
+	fsnotify_destroy_mark(&tok->mark, cfs_tok_group);
+	fsnotify_put_mark(&tok->mark);
+}
+
+/* Tell each node of @holders that @tok's file changed (sequence @seq). */
+static void cfs_tok_revoke(struct cfs_tok *tok, u64 holders, u64 seq)
+{
+	struct cfs_revoke_req *req;
+	struct cfs_revoke_rep rep;
+	unsigned int node;
+	int ret;
+
+	req = kzalloc(sizeof(*req), GFP_KERNEL);
+	for (node = 1; node <= SSI_MAX_NODES; node++) {
+		if (!(holders & BIT_ULL(node)))
+			continue;
+		if (!req) {
+			pr_warn_ratelimited("no memory to revoke a token of node %u\n",
+					    node);
+			continue;
+		}
+		req->seq = seq;
+		req->ino = tok->ino;
+		CFS_FH_TO_REQ(req, &tok->fh);
+		atomic64_inc(&cfs_revokes_sent);
+		/* this node's own mount of its export: no wire */
+		ret = node == ssi_node_num() ?
+		      cfs_srv_revoke(node, req, &rep) :
+		      ics_cfs_revoke(node, req, &rep, CFS_TIMEOUT);
+		/* a node going down drops its tokens itself */
+		if (ret && clms_node_is_up(node))
+			pr_warn_ratelimited("node %u did not take a revoke back (%d)\n",
+					    node, ret);
+	}
+	kfree(req);
+}
+
+static int cfs_tok_event(struct fsnotify_mark *mark, u32 mask,
+			 struct inode *inode, struct inode *dir,
+			 const struct qstr *name, u32 cookie)
+{
+	struct cfs_tok *tok = cfs_tok_of(mark);
+	bool unlinked = false;
+	u64 holders, seq;
+
+	spin_lock(&cfs_tok_lock);
+	holders = tok->holders;
+	tok->holders = 0;
+	seq = atomic64_inc_return(&cfs_tok_seq);
+	spin_unlock(&cfs_tok_lock);
+	if (holders)
+		cfs_tok_revoke(tok, holders, seq);
+	/* nobody took it again meanwhile: it goes */
+	spin_lock(&cfs_tok_lock);
+	if (!tok->holders && !list_empty(&tok->link)) {
+		list_del_init(&tok->link);
+		cfs_nr_toks--;
+		unlinked = true;
+	}
+	spin_unlock(&cfs_tok_lock);
+	if (unlinked)
+		cfs_tok_destroy(tok);
+	return 0;
+}
+
+/* The mark goes (ours, or its inode's): whoever unlinks puts the link's. */
+static void cfs_tok_freeing(struct fsnotify_mark *mark,
+			    struct fsnotify_group *group)
+{
+	struct cfs_tok *tok = cfs_tok_of(mark);
+	bool unlinked = false;
+
+	spin_lock(&cfs_tok_lock);
+	if (!list_empty(&tok->link)) {
+		list_del_init(&tok->link);
+		cfs_nr_toks--;
+		unlinked = true;
+	}
+	spin_unlock(&cfs_tok_lock);
+	if (unlinked)
+		fsnotify_put_mark(mark);
+}
+
+static void cfs_tok_free(struct fsnotify_mark *mark)
+{
+	kfree(cfs_tok_of(mark));
+}
+
+static const struct fsnotify_ops cfs_tok_ops = {
+	.handle_inode_event = cfs_tok_event,
+	.freeing_mark = cfs_tok_freeing,
+	.free_mark = cfs_tok_free,
+};
+
+/* Add @node to the holders of @tok unless it is going: false then. */
+static bool cfs_tok_hold(struct cfs_tok *tok, unsigned int node, u64 *seq)
+{
+	bool held = false;
+
+	spin_lock(&cfs_tok_lock);
+	if (!list_empty(&tok->link)) {
+		tok->holders |= BIT_ULL(node);
+		*seq = atomic64_read(&cfs_tok_seq);
+		held = true;
+	}
+	spin_unlock(&cfs_tok_lock);
+	return held;
+}
+
+/* A new token on @inode held by @node; -EEXIST when another came first. */
+static int cfs_tok_new(struct inode *inode, const struct cfs_fh *fh,
+		       unsigned int node, u64 *seq)
+{
+	struct cfs_tok *tok = kzalloc(sizeof(*tok), GFP_KERNEL);
+	int ret;
+
+	if (!tok)
+		return -ENOMEM;
+	fsnotify_init_mark(&tok->mark, cfs_tok_group);
+	tok->mark.mask = CFS_TOK_EVENTS;
+	tok->ino = inode->i_ino;
+	tok->fh = *fh;
+	tok->holders = BIT_ULL(node);
+	spin_lock(&cfs_tok_lock);
+	if (cfs_nr_toks >= CFS_TOK_MAX) {
+		spin_unlock(&cfs_tok_lock);
+		fsnotify_put_mark(&tok->mark);
+		return -ENOSPC;
+	}
+	list_add(&tok->link, &cfs_toks);	/* takes the initial reference */
+	cfs_nr_toks++;
+	*seq = atomic64_read(&cfs_tok_seq);
+	spin_unlock(&cfs_tok_lock);
+	ret = fsnotify_add_inode_mark(&tok->mark, inode, 0);
+	if (ret) {
+		bool unlinked = false;
+
+		spin_lock(&cfs_tok_lock);
+		if (!list_empty(&tok->link)) {
+			list_del_init(&tok->link);
+			cfs_nr_toks--;
+			unlinked = true;
+		}
+		spin_unlock(&cfs_tok_lock);
+		if (unlinked)
+			fsnotify_put_mark(&tok->mark);
+	}
+	return ret;
+}
+
+/*
+ * Register client @node as a holder of the token of @inode (named @fh on
+ * the wire), before the caller reads what the token covers.  Returns the
+ * sequence number for the reply's token field, or 0: no token (the
+ * client then keeps nothing).
+ */
+u64 cfs_tok_grant(struct inode *inode, const struct cfs_fh *fh,
+		  unsigned int node)
+{
+	struct fsnotify_mark *mark;
+	unsigned int tries;
+	u64 seq = 0;
+	int ret;
+
+	if (!node || node > SSI_MAX_NODES || !cfs_tok_group)
+		return 0;
+	for (tries = 0; tries < CFS_TOK_TRIES; tries++) {
+		mark = fsnotify_find_mark(&inode->i_fsnotify_marks,
+					  cfs_tok_group);
+		if (mark) {
+			bool held = cfs_tok_hold(cfs_tok_of(mark), node, &seq);
+
+			fsnotify_put_mark(mark);
+			if (held)
+				return seq;
+			cond_resched();	/* going: its event handler detaches it */
+			continue;
+		}
+		ret = cfs_tok_new(inode, fh, node, &seq);
+		if (!ret)
+			return seq;
+		if (ret != -EEXIST)
+			return 0;
+	}
+	return 0;
+}
+
+unsigned int cfs_tok_count(void)
+{
+	return READ_ONCE(cfs_nr_toks);
+}
+
+/* @node went down: it holds nothing any more. */
+static void cfs_tok_node_gone(unsigned int node)
+{
+	struct cfs_tok *tok;
+
+	spin_lock(&cfs_tok_lock);
+	list_for_each_entry(tok, &cfs_toks, link)
+		tok->holders &= ~BIT_ULL(node);
+	spin_unlock(&cfs_tok_lock);
+}
+
+/* ---- client ---- */
+
+/* Per server: the highest revoke number heard from it. */
+static u64 cfs_last_revoke[SSI_MAX_NODES + 1];
+/* Every CFS super block of this node, for revokes and nodedown. */
+static LIST_HEAD(cfs_sbs);
+static DEFINE_MUTEX(cfs_sbs_lock);
+
+void cfs_tok_sb_add(struct super_block *sb)
+{
+	mutex_lock(&cfs_sbs_lock);
+	list_add(&CFS_SB(sb)->link, &cfs_sbs);
+	mutex_unlock(&cfs_sbs_lock);
+}
+
+void cfs_tok_sb_del(struct super_block *sb)
+{
+	mutex_lock(&cfs_sbs_lock);
+	list_del_init(&CFS_SB(sb)->link);
+	mutex_unlock(&cfs_sbs_lock);
+}
+
+/*
+ * @inode's attributes (and a directory's entries) just came in a reply
+ * whose token is @seq: valid from now on unless a revoke may have
+ * overtaken the reply.
+ */
+void cfs_tok_install(struct inode *inode, u64 seq)
+{
+	struct cfs_sb_info *sbi = CFS_SB(inode->i_sb);
+
+	if (!seq || !cfs_cache)
+		return;
+	spin_lock(&cfs_tok_lock);
+	if (seq >= cfs_last_revoke[sbi->server])
+		WRITE_ONCE(CFS_I(inode)->tok, sbi->tok_epoch);
+	spin_unlock(&cfs_tok_lock);
+}
+
+/*
+ * A reply about @inode with token @seq brought something (an xattr) to
+ * keep: its stamp in *@st, or false if a revoke may have overtaken it.
+ */
+bool cfs_tok_stamp(struct inode *inode, u64 seq, struct cfs_stamp *st)
+{
+	struct cfs_sb_info *sbi = CFS_SB(inode->i_sb);
+	bool ok = false;
+
+	if (!seq || !cfs_cache)
+		return false;
+	spin_lock(&cfs_tok_lock);
+	if (seq >= cfs_last_revoke[sbi->server]) {
+		st->gen = CFS_I(inode)->dir_gen;
+		st->epoch = sbi->tok_epoch;
+		ok = true;
+	}
+	spin_unlock(&cfs_tok_lock);
+	return ok;
+}
+
+/* @inode's cached attributes are not valid any more. */
+void cfs_tok_drop(struct inode *inode)
+{
+	struct cfs_inode *ci = CFS_I(inode);
+
+	spin_lock(&cfs_tok_lock);
+	WRITE_ONCE(ci->tok, 0);
+	WRITE_ONCE(ci->dir_gen, ci->dir_gen + 1);
+	spin_unlock(&cfs_tok_lock);
+}
+
+int cfs_srv_revoke(unsigned int from, const struct cfs_revoke_req *req,
+		   struct cfs_revoke_rep *rep)
+{
+	struct cfs_sb_info *sbi;
+	struct cfs_fh fh;
+
+	if (!from || from > SSI_MAX_NODES || !req->fh_len ||
+	    req->fh_len > CFS_FH_MAX)
+		return -EINVAL;
+	fh.type = req->fh_type;
+	fh.len = req->fh_len;
+	memcpy(fh.data, req->fh, req->fh_len);
+	atomic64_inc(&cfs_revokes_taken);
+	spin_lock(&cfs_tok_lock);
+	if (req->seq > cfs_last_revoke[from])
+		cfs_last_revoke[from] = req->seq;
+	spin_unlock(&cfs_tok_lock);
+	mutex_lock(&cfs_sbs_lock);
+	list_for_each_entry(sbi, &cfs_sbs, link) {
+		struct inode *inode;
+
+		if (sbi->server != from)
+			continue;
+		inode = cfs_ilookup(sbi->sb, req->ino, &fh);
+		if (inode) {
+			cfs_tok_drop(inode);
+			iput(inode);
+		}
+	}
+	mutex_unlock(&cfs_sbs_lock);
+	return 0;
+}
+
+/* @node went down: as a server, its tokens are gone; as a client, its own. */
+static void cfs_tok_nodedown(unsigned int node, u64 transition)
+{
+	struct cfs_sb_info *sbi;
+
+	if (!node || node > SSI_MAX_NODES)
+		return;
+	cfs_tok_node_gone(node);
+	mutex_lock(&cfs_sbs_lock);
+	spin_lock(&cfs_tok_lock);
+	/* a new incarnation numbers its revokes from 1 again */
+	cfs_last_revoke[node] = 0;
+	list_for_each_entry(sbi, &cfs_sbs, link) {
+		if (sbi->server == node)
+			sbi->tok_epoch++;
+	}
+	spin_unlock(&cfs_tok_lock);
+	mutex_unlock(&cfs_sbs_lock);
+}
+
+static struct clms_notifier cfs_tok_notifier = {
+	.nodedown = cfs_tok_nodedown,
+};
+
+int cfs_tok_init(void)
+{
+	int ret;
+
+	cfs_tok_group = fsnotify_alloc_group(&cfs_tok_ops, 0);
+	if (IS_ERR(cfs_tok_group)) {
+		ret = PTR_ERR(cfs_tok_group);
+		cfs_tok_group = NULL;
+		return ret;
+	}
+	ret = clms_register_notifier(&cfs_tok_notifier);
+	if (ret) {
+		fsnotify_put_group(cfs_tok_group);
+		cfs_tok_group = NULL;
+	}
+	return ret;
+}
+
+void cfs_tok_exit(void)
+{
+	struct cfs_tok *tok;
+
+	clms_unregister_notifier(&cfs_tok_notifier);
+	for (;;) {
+		spin_lock(&cfs_tok_lock);
+		tok = list_first_entry_or_null(&cfs_toks, struct cfs_tok, link);
+		if (tok) {
+			list_del_init(&tok->link);
+			cfs_nr_toks--;
+		}
+		spin_unlock(&cfs_tok_lock);
+		if (!tok)
+			break;
+		cfs_tok_destroy(tok);
+	}
+	fsnotify_wait_marks_destroyed();
+	fsnotify_put_group(cfs_tok_group);
+	cfs_tok_group = NULL;
+}
