@@ -15,6 +15,7 @@ from typing import Any
 import typer
 
 from ssictl import (
+    cfs,
     cluster_setup,
     cluster_status,
     clusternode,
@@ -46,6 +47,7 @@ cluster_setup.register(cluster_app)
 cluster_status.register(cluster_app)
 app.add_typer(cluster_app, name="cluster")
 app.add_typer(ics.app, name="ics")
+app.add_typer(cfs.app, name="cfs")
 clusternode.register(app)
 ps.register(app)
 migrate.register(app)

@@ -7,6 +7,7 @@ it is back."""
 from __future__ import annotations
 
 import errno
+import json
 import os
 import time
 from collections.abc import Iterator
@@ -96,6 +97,11 @@ def test_the_server_mounts_its_own_export_as_every_client_does(cfs: Cluster) -> 
     n1.succeed("pkill -f 'sleep 601'")
     n2.succeed(f"flock -w {flavor().timeout(30):.0f} {MNT}/own true",
                timeout=flavor().timeout(60))
+    # ssictl shows the mount, its server and the counters
+    st = json.loads(n1.succeed("ssictl cfs status --json", timeout=flavor().timeout(120)))
+    [m] = [m for m in st["mounts"] if m["mountpoint"] == MNT]
+    assert m["server"] == 1 and m["own_export"] and m["path"] == SRV, st
+    assert st["cache"] and st["counters"]["calls"] > 0, st
     # also as "/path" (this node)
     n1.succeed(f"mkdir -p /run/y && mount -t cfs {SRV} /run/y && cat /run/y/own >/dev/null "
                "&& umount /run/y")

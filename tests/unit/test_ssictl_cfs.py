@@ -1,0 +1,33 @@
+"""ssictl cfs status: parsing /proc/mounts and the CFS counters (host-side)."""
+
+from __future__ import annotations
+
+from ssictl.cfs import format_status, parse_counters, parse_mounts
+
+MOUNTS = """\
+hostroot / 9p ro,relatime 0 0
+1:/srv/data /run/cfs cfs rw,relatime 0 0
+/srv/data /run/own\\040dir cfs rw,relatime 0 0
+tmpfs /tmp tmpfs rw 0 0
+"""
+
+
+def test_cfs_mounts_are_parsed_with_their_server() -> None:
+    mounts = parse_mounts(MOUNTS, this_node=2)
+    assert [m["mountpoint"] for m in mounts] == ["/run/cfs", "/run/own dir"]
+    assert mounts[0]["server"] == 1 and mounts[0]["path"] == "/srv/data"
+    assert not mounts[0]["own_export"]
+    # a "/path" source is this node's own export
+    assert mounts[1]["server"] == 2 and mounts[1]["own_export"]
+
+
+def test_counters_skip_what_is_not_a_counter() -> None:
+    text = "calls 12\nrevokes_sent 3\ngarbage\nrevokes_taken x\ntokens 5\n"
+    assert parse_counters(text) == {"calls": 12, "revokes_sent": 3, "tokens": 5}
+
+
+def test_status_text_names_every_mount() -> None:
+    st = {"node": 2, "cache": True, "mounts": parse_mounts(MOUNTS, 2),
+          "counters": {"calls": 1}}
+    out = format_status(st)
+    assert "under tokens" in out and "/run/cfs" in out and "2 (this node)" in out
