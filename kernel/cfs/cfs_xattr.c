@@ -46,17 +46,17 @@ static void cfs_xattr_free_list(struct list_head *gone)
 		kfree(k);
 }
 
-/* Every kept answer of @inode goes (the inode is freed). */
+/*
+ * Every kept answer of @inode goes: the inode is being freed (an RCU
+ * callback, in softirq context), nobody else can reach it, no lock.
+ */
 void cfs_xattr_forget(struct inode *inode)
 {
 	struct cfs_inode *ci = CFS_I(inode);
-	LIST_HEAD(gone);
 
-	spin_lock(&inode->i_lock);
-	list_splice_init(&ci->xattrs, &gone);
+	cfs_xattr_free_list(&ci->xattrs);
+	INIT_LIST_HEAD(&ci->xattrs);
 	ci->nr_xattrs = 0;
-	spin_unlock(&inode->i_lock);
-	cfs_xattr_free_list(&gone);
 }
 
 /* A kept answer for @name: its getxattr result, or -EAGAIN (ask). */
