@@ -1,4 +1,10 @@
-"""``ssictl cfs status``: this node's CFS mounts and its CFS counters.
+"""``ssictl cfs status|mount|umount``: CFS mounts and counters.
+
+``status`` shows this node's CFS mounts and counters.  ``mount SOURCE DIR``
+mounts SOURCE at DIR on every node that is UP, the server included (an rfork(2)
+child per node runs ``mount -t cfs`` there), and ``umount DIR`` unmounts it on
+every UP node: the same path on every node.  A node that joins later does not
+get it yet.
 
 Mounts come from ``/proc/self/mounts`` (type ``cfs``; the source is
 ``NODE:/path``, or ``/path`` for a mount of this node's own export), the counters
@@ -10,8 +16,10 @@ attributes under tokens from the module parameter ``cfs.cache``.
 from __future__ import annotations
 
 import errno
+import os
+import sys
 from pathlib import Path
-from typing import Any
+from typing import Annotated, Any
 
 import typer
 
@@ -102,3 +110,86 @@ def status(as_json: JsonOpt = False) -> None:
     with handle_errors(as_json):
         st = read_status()
         emit(st, lambda: format_status(st), as_json)
+
+
+# Run in an rfork(2) child on each node: "$1" the directory, "$2" the source.
+MOUNT_SCRIPT = (
+    'awk -v d="$1" \'$2 == d && $3 == "cfs" { f = 1 } END { exit !f }\' /proc/mounts '
+    '&& exit 3; mkdir -p "$1" && exec mount -t cfs "$2" "$1"'
+)
+UMOUNT_SCRIPT = (
+    'awk -v d="$1" \'$2 == d && $3 == "cfs" { f = 1 } END { exit !f }\' /proc/mounts '
+    '|| exit 3; exec umount "$1"'
+)
+ALREADY = 3  # the script's exit code when there is nothing to do on that node
+
+
+def normalize_source(source: str, this_node: int) -> str:
+    """SOURCE as NODE:/path (``/path`` is this node's), or a CLIError saying why not."""
+    node_text, sep, path = source.partition(":")
+    if not sep:
+        node_text, path = str(this_node), source
+    if not node_text.isdigit() or int(node_text) < 1 or not path.startswith("/"):
+        raise CLIError(f"{source!r} is not a CFS source",
+                       "give NODE:/path (a directory of node NODE) or /path (of this node)",
+                       errno=errno.EINVAL)
+    return f"{int(node_text)}:{path}"
+
+
+def _on_every_node(script: str, args: list[str]) -> dict[int, int]:
+    """Run ``sh -c SCRIPT sh ARGS...`` on every UP node; its exit code per node."""
+    import abi
+    from abi import binding
+
+    codes: dict[int, int] = {}
+    for node in abi.cluster_membership().up():
+        sys.stdout.flush()
+        sys.stderr.flush()
+        child = binding.rfork(node)
+        if child == 0:
+            try:
+                os.execv("/bin/sh", ["sh", "-c", script, "sh", *args])
+            finally:
+                os._exit(127)
+        _, status = os.waitpid(child, 0)
+        codes[node] = os.waitstatus_to_exitcode(status)
+    return codes
+
+
+def _report(codes: dict[int, int], done: str, already: str, as_json: bool,
+            what: str) -> None:
+    results = {str(n): ("ok" if c == 0 else already if c == ALREADY else f"failed ({c})")
+               for n, c in codes.items()}
+    lines = [f"node {n}: {done if r == 'ok' else r}" for n, r in results.items()]
+    if any(c not in (0, ALREADY) for c in codes.values()):
+        raise CLIError(f"{what} failed on some node",
+                       "the node's own message is above; fix it there and run this again",
+                       errno=errno.EIO, details=lines, data={"nodes": results})
+    emit({"nodes": results}, "\n".join(lines), as_json)
+
+
+SourceArg = Annotated[
+    str, typer.Argument(metavar="SOURCE", help="NODE:/path, or /path of this node.")]
+DirArg = Annotated[
+    str, typer.Argument(metavar="DIR", help="The mount point, the same on every node.")]
+
+
+@app.command()
+def mount(source: SourceArg, directory: DirArg, as_json: JsonOpt = False) -> None:
+    """Mount SOURCE at DIR on every node that is UP (made where missing)."""
+    with handle_errors(as_json):
+        if not directory.startswith("/"):
+            raise CLIError(f"{directory!r} is not an absolute path", "give /mount/point",
+                           errno=errno.EINVAL)
+        node = int((SSI_SYSFS / "node").read_text().strip())
+        src = normalize_source(source, node)
+        codes = _on_every_node(MOUNT_SCRIPT, [directory, src])
+        _report(codes, f"{src} mounted at {directory}", "already mounted", as_json, "mount")
+
+
+@app.command()
+def umount(directory: DirArg, as_json: JsonOpt = False) -> None:
+    """Unmount the CFS mount at DIR on every node that is UP."""
+    with handle_errors(as_json):
+        codes = _on_every_node(UMOUNT_SCRIPT, [directory])
+        _report(codes, f"{directory} unmounted", "not mounted there", as_json, "umount")

@@ -110,9 +110,9 @@
  * server file system's figures) and extended attributes (user., trusted.,
  * security.: get, set, remove, list) are calls too.
  *
- * Not yet: the page cache under tokens, the server mounting its own
- * export (refused: its files are there already), clusterwide mounts and
- * their propagation, mmap (ENODEV), devices, FIFOs and sockets on CFS (mknod is
+ * Not yet: the page cache under tokens, clusterwide mounts kept by the
+ * kernel for nodes that join later (`ssictl cfs mount` mounts on every node
+ * UP at the time), mmap (ENODEV), devices, FIFOs and sockets on CFS (mknod is
  * refused, opening one is EOPNOTSUPP) and POSIX ACLs.
  */
 #define pr_fmt(fmt) "cfs: " fmt

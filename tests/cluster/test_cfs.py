@@ -107,6 +107,29 @@ def test_the_server_mounts_its_own_export_as_every_client_does(cfs: Cluster) -> 
                "&& umount /run/y")
 
 
+def test_ssictl_mounts_a_directory_on_every_node_and_unmounts_it(cfs: Cluster) -> None:
+    n1, n2, n3 = cfs.node(1), cfs.node(2), cfs.node(3)
+    tmo = flavor().timeout(180)
+    every = "/run/everywhere"
+    mounted = f"grep -q ' {every} cfs ' /proc/mounts"
+    out = json.loads(n3.succeed(f"ssictl cfs mount 1:{SRV} {every} --json", timeout=tmo))
+    assert out["ok"] and out["nodes"] == {"1": "ok", "2": "ok", "3": "ok"}, out
+    for nd in (n1, n2, n3):
+        nd.succeed(mounted)
+    n2.succeed(f"echo shared > {every}/e")
+    assert n1.succeed(f"cat {every}/e") == "shared\n"
+    assert n3.succeed(f"cat {every}/e") == "shared\n"
+    # again, from the server, as /path: nothing to do anywhere
+    out = json.loads(n1.succeed(f"ssictl cfs mount {SRV} {every} --json", timeout=tmo))
+    assert set(out["nodes"].values()) == {"already mounted"}, out
+    out = json.loads(n2.succeed(f"ssictl cfs umount {every} --json", timeout=tmo))
+    assert out["nodes"] == {"1": "ok", "2": "ok", "3": "ok"}, out
+    for nd in (n1, n2, n3):
+        nd.fail(mounted)
+    rc, _, err = n2.execute(f"ssictl cfs mount relative {every}", timeout=tmo)
+    assert rc != 0 and "not a CFS source" in err, err
+
+
 def test_what_one_node_writes_another_reads_at_once(cfs: Cluster) -> None:
     n1, n2, n3 = cfs.node(1), cfs.node(2), cfs.node(3)
     n2.succeed(f"echo from-two > {MNT}/b")

@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
-from ssictl.cfs import format_status, parse_counters, parse_mounts
+import pytest
+
+from ssictl.cfs import format_status, normalize_source, parse_counters, parse_mounts
+from ssictl.output import CLIError
 
 MOUNTS = """\
 hostroot / 9p ro,relatime 0 0
@@ -31,3 +34,11 @@ def test_status_text_names_every_mount() -> None:
           "counters": {"calls": 1}}
     out = format_status(st)
     assert "under tokens" in out and "/run/cfs" in out and "2 (this node)" in out
+
+
+def test_a_source_is_normalized_to_its_server() -> None:
+    assert normalize_source("/srv/data", 2) == "2:/srv/data"
+    assert normalize_source("1:/srv/data", 2) == "1:/srv/data"
+    for bad in ("relative", "x:/srv", "0:/srv", "1:relative"):
+        with pytest.raises(CLIError):
+            normalize_source(bad, 2)
