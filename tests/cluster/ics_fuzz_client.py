@@ -190,6 +190,11 @@ def main() -> int:
         nonlocal sock
         if sock is None:
             sock = authenticate(host, int(port), int(me), int(target), key)
+            # Nagle from here on: the frames are a byte stream to the acceptor
+            # either way, and one segment per frame (100,000 of them) twice
+            # left node 2's virtio-net TX queue stalled under the -O2 kernel
+            # (README, "Known problems").
+            sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 0)
         return sock
 
     def drain() -> None:
