@@ -64,7 +64,25 @@ static struct cfs_tok *cfs_tok_of(struct fsnotify_mark *mark)
 	return container_of(mark, struct cfs_tok, mark);
 }
 
-/* Unlinked by the caller under cfs_tok_lock: detach it and drop the link's. */
+/*
+ * Take @tok off cfs_toks (if @unheld, only when nobody holds it): true if
+ * this call did, and so owns the reference the link had.
+ */
+static bool cfs_tok_unlink(struct cfs_tok *tok, bool unheld)
+{
+	bool unlinked = false;
+
+	spin_lock(&cfs_tok_lock);
+	if (!list_empty(&tok->link) && (!unheld || !tok->holders)) {
+		list_del_init(&tok->link);
+		cfs_nr_toks--;
+		unlinked = true;
+	}
+	spin_unlock(&cfs_tok_lock);
+	return unlinked;
+}
+
+/* Unlinked by the caller: detach it and drop the link's reference. */
 static void cfs_tok_destroy(struct cfs_tok *tok)
 {
 	fsnotify_destroy_mark(&tok->mark, cfs_tok_group);
@@ -109,7 +127,6 @@ static int cfs_tok_event(struct fsnotify_mark *mark, u32 mask,
 			 const struct qstr *name, u32 cookie)
 {
 	struct cfs_tok *tok = cfs_tok_of(mark);
-	bool unlinked = false;
 	u64 holders, seq;
 
 	spin_lock(&cfs_tok_lock);
@@ -120,14 +137,7 @@ static int cfs_tok_event(struct fsnotify_mark *mark, u32 mask,
 	if (holders)
 		cfs_tok_revoke(tok, holders, seq);
 	/* nobody took it again meanwhile: it goes */
-	spin_lock(&cfs_tok_lock);
-	if (!tok->holders && !list_empty(&tok->link)) {
-		list_del_init(&tok->link);
-		cfs_nr_toks--;
-		unlinked = true;
-	}
-	spin_unlock(&cfs_tok_lock);
-	if (unlinked)
+	if (cfs_tok_unlink(tok, true))
 		cfs_tok_destroy(tok);
 	return 0;
 }
@@ -136,17 +146,7 @@ static int cfs_tok_event(struct fsnotify_mark *mark, u32 mask,
 static void cfs_tok_freeing(struct fsnotify_mark *mark,
 			    struct fsnotify_group *group)
 {
-	struct cfs_tok *tok = cfs_tok_of(mark);
-	bool unlinked = false;
-
-	spin_lock(&cfs_tok_lock);
-	if (!list_empty(&tok->link)) {
-		list_del_init(&tok->link);
-		cfs_nr_toks--;
-		unlinked = true;
-	}
-	spin_unlock(&cfs_tok_lock);
-	if (unlinked)
+	if (cfs_tok_unlink(cfs_tok_of(mark), false))
 		fsnotify_put_mark(mark);
 }
 
@@ -201,19 +201,8 @@ static int cfs_tok_new(struct inode *inode, const struct cfs_fh *fh,
 	*seq = atomic64_read(&cfs_tok_seq);
 	spin_unlock(&cfs_tok_lock);
 	ret = fsnotify_add_inode_mark(&tok->mark, inode, 0);
-	if (ret) {
-		bool unlinked = false;
-
-		spin_lock(&cfs_tok_lock);
-		if (!list_empty(&tok->link)) {
-			list_del_init(&tok->link);
-			cfs_nr_toks--;
-			unlinked = true;
-		}
-		spin_unlock(&cfs_tok_lock);
-		if (unlinked)
-			fsnotify_put_mark(&tok->mark);
-	}
+	if (ret && cfs_tok_unlink(tok, false))
+		fsnotify_put_mark(&tok->mark);
 	return ret;
 }
 
@@ -350,9 +339,7 @@ int cfs_srv_revoke(unsigned int from, const struct cfs_revoke_req *req,
 	if (!from || from > SSI_MAX_NODES || !req->fh_len ||
 	    req->fh_len > CFS_FH_MAX)
 		return -EINVAL;
-	fh.type = req->fh_type;
-	fh.len = req->fh_len;
-	memcpy(fh.data, req->fh, req->fh_len);
+	CFS_FH_FROM_REP(&fh, req);
 	atomic64_inc(&cfs_revokes_taken);
 	spin_lock(&cfs_tok_lock);
 	if (req->seq > cfs_last_revoke[from])
