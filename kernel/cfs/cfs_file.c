@@ -16,7 +16,7 @@
 #include "cfs_internal.h"
 #include "rfile.h"
 
-static int cfs_open_call(struct inode *inode, struct file *file,
+static int cfs_open_call(struct inode *inode, unsigned int flags,
 			 struct rfile_handle *h, u32 *f_flags)
 {
 	struct cfs_open_req *req;
@@ -26,7 +26,7 @@ static int cfs_open_call(struct inode *inode, struct file *file,
 	ret = CFS_NEW_REQ(req, inode);
 	if (ret)
 		return ret;
-	req->flags = file->f_flags & CFS_OPEN_FLAGS;
+	req->flags = flags & CFS_OPEN_FLAGS;
 	ret = CFS_CALL(inode->i_sb, open, req, &rep);
 	kvfree(req);
 	if (ret)
@@ -38,32 +38,43 @@ static int cfs_open_call(struct inode *inode, struct file *file,
 }
 
 /*
- * The server's open file, as an rfile proxy in ->private_data.  The
- * proxy's own position is parked where no read or write can start, so
- * that rfile takes each of ours as positioned at the position we give:
- * this file's f_pos is the only one (rfile_proxy.c, rfile_io_mode()).
+ * The server's open file of @inode with @flags, as the caller: an rfile
+ * proxy (the server's own file on its own mount).  The proxy's own
+ * position is parked where no read or write can start, so that rfile
+ * takes each of ours as positioned at the position we give: the CFS
+ * file's f_pos is the only one (rfile_proxy.c, rfile_io_mode()).
  */
-static int cfs_open(struct inode *inode, struct file *file)
+struct file *cfs_open_backing(struct inode *inode, unsigned int flags)
 {
 	struct rfile_handle h;
 	struct file *proxy;
 	u32 f_flags;
 	int ret;
 
-	ret = cfs_open_call(inode, file, &h, &f_flags);
+	ret = cfs_open_call(inode, flags, &h, &f_flags);
 	if (ret)
-		return ret;
+		return ERR_PTR(ret);
 	proxy = rfile_import(&h, f_flags);
 	if (IS_ERR(proxy))
-		return cfs_errno(PTR_ERR(proxy));
+		return ERR_PTR(cfs_errno(PTR_ERR(proxy)));
 	proxy->f_pos = -1;
-	file->private_data = proxy;
+	return proxy;
+}
+
+static int cfs_open(struct inode *inode, struct file *file)
+{
+	struct file *backing = cfs_open_backing(inode, file->f_flags);
+
+	if (IS_ERR(backing))
+		return PTR_ERR(backing);
+	file->private_data = backing;
 	return 0;
 }
 
 static int cfs_release(struct inode *inode, struct file *file)
 {
 	fput(file->private_data);
+	cfs_data_release(inode);
 	return 0;
 }
 
@@ -71,17 +82,48 @@ static int cfs_release(struct inode *inode, struct file *file)
  * The data path: the server's open file at this file's position, through
  * vfs_iter_read()/vfs_iter_write(), so that the server's own mount (whose
  * open file is the server file system's file itself) raises the events
- * tokens are revoked by, as rfile's serving of a proxy does there.
+ * tokens are revoked by, as rfile's serving of a proxy does there.  Pages
+ * kept for mappings: dirty ones in the range go to the server first, and
+ * those a write changed are dropped after it.  On the server's own mount
+ * the op waits for and recalls other nodes' pages itself, as rfile's
+ * hooks do for a proxy's (cfs_srv.c).
  */
+static int cfs_io_begin(struct file *backing, bool write)
+{
+	if (rfile_is_proxy(backing, &(struct rfile_handle){}))
+		return 0;
+	return cfs_data_begin(backing->f_path.dentry, ssi_node_num(),
+			      write ? CFS_DATA_WRITE : CFS_DATA_READ, NULL);
+}
+
+static void cfs_io_end(struct file *backing, bool write, int counted)
+{
+	if (counted > 0)
+		cfs_data_end(backing->f_path.dentry,
+			     write ? CFS_DATA_WRITE : CFS_DATA_READ);
+}
+
 static ssize_t cfs_read_iter(struct kiocb *iocb, struct iov_iter *to)
 {
 	struct file *backing = iocb->ki_filp->private_data;
+	struct inode *inode = file_inode(iocb->ki_filp);
+	size_t count = iov_iter_count(to);
 	loff_t pos = iocb->ki_pos;
 	ssize_t ret;
+	int counted;
 
 	if (!(backing->f_mode & FMODE_READ))
 		return -EBADF;
+	if (!count)
+		return 0;
+	ret = cfs_data_flush(inode, pos, pos + count - 1);
+	if (ret)
+		return ret;
+	counted = cfs_io_begin(backing, false);
+	if (counted < 0)
+		return counted;
 	ret = vfs_iter_read(backing, to, &pos, 0);
+	cfs_io_end(backing, false, counted);
 	if (ret > 0)
 		iocb->ki_pos = pos;
 	return ret < 0 ? cfs_errno(ret) : ret;
@@ -91,17 +133,32 @@ static ssize_t cfs_write_iter(struct kiocb *iocb, struct iov_iter *from)
 {
 	struct file *file = iocb->ki_filp;
 	struct file *backing = file->private_data;
+	struct inode *inode = file_inode(file);
+	size_t count = iov_iter_count(from);
 	loff_t pos = iocb->ki_pos;
 	ssize_t ret;
+	int counted;
 
 	if (!(backing->f_mode & FMODE_WRITE))
 		return -EBADF;
+	if (!count)
+		return 0;
+	/* O_APPEND: the server puts it at its end, wherever that is */
+	ret = (file->f_flags & O_APPEND) ?
+	      cfs_data_flush(inode, 0, LLONG_MAX) :
+	      cfs_data_flush(inode, pos, pos + count - 1);
+	if (ret)
+		return ret;
+	counted = cfs_io_begin(backing, true);
+	if (counted < 0)
+		return counted;
 	ret = vfs_iter_write(backing, from, &pos, 0);
+	cfs_io_end(backing, true, counted);
 	if (ret > 0) {
-		/* O_APPEND: the server put it at its end; that is our place */
 		iocb->ki_pos = pos;
-		if (iocb->ki_pos > i_size_read(file_inode(file)))
-			i_size_write(file_inode(file), iocb->ki_pos);
+		cfs_data_drop(inode, pos - ret, pos - 1);
+		if (iocb->ki_pos > i_size_read(inode))
+			i_size_write(inode, iocb->ki_pos);
 	}
 	return ret < 0 ? cfs_errno(ret) : ret;
 }
@@ -119,17 +176,16 @@ static loff_t cfs_llseek(struct file *file, loff_t offset, int whence)
 	return generic_file_llseek(file, offset, whence);
 }
 
+/* Dirty pages of mappings first, then the server's file itself. */
 static int cfs_fsync(struct file *file, loff_t start, loff_t end,
 		     int datasync)
 {
+	int ret = cfs_data_flush(file_inode(file), start, end);
+
+	if (ret)
+		return ret;
 	return cfs_errno(vfs_fsync_range(file->private_data, start, end,
 					 datasync));
-}
-
-/* Mapping a CFS file comes with the page cache under tokens (cfs_main.c). */
-static int cfs_mmap(struct file *file, struct vm_area_struct *vma)
-{
-	return -ENODEV;
 }
 
 /*

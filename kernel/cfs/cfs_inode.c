@@ -6,6 +6,7 @@
 #define pr_fmt(fmt) "cfs: " fmt
 
 #include <linux/fs.h>
+#include <linux/mm.h>
 #include <linux/namei.h>
 #include <linux/slab.h>
 #include <linux/string.h>
@@ -451,6 +452,12 @@ static int cfs_setattr(struct user_namespace *ns, struct dentry *dentry,
 			  ATTR_FORCE | ATTR_FILE | ATTR_OPEN | ATTR_CTIME);
 	if (!ia->ia_valid)
 		return 0;
+	/* a truncation: our dirty pages go first, as another node's would */
+	if (ia->ia_valid & ATTR_SIZE) {
+		ret = cfs_data_flush(inode, 0, LLONG_MAX);
+		if (ret)
+			return ret;
+	}
 	ret = CFS_NEW_REQ(req, inode);
 	if (ret)
 		return ret;
@@ -470,6 +477,8 @@ static int cfs_setattr(struct user_namespace *ns, struct dentry *dentry,
 	CFS_ATTR_FROM_REP(&attr, &rep);
 	cfs_inode_update(inode, &attr);
 	cfs_tok_install(inode, rep.token);
+	if ((ia->ia_valid & ATTR_SIZE) && S_ISREG(inode->i_mode))
+		truncate_pagecache(inode, attr.size);
 	return 0;
 }
 

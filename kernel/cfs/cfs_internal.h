@@ -178,6 +178,10 @@ struct cfs_inode {
 	unsigned long dir_gen;
 	struct list_head xattrs;	/* cfs_xattr.c, under i_lock */
 	unsigned int nr_xattrs;
+	/* cfs_data.c: the page cache */
+	struct file *wb_file;		/* dirty pages go back through it */
+	bool excl;			/* may keep dirty pages (i_lock) */
+	u64 recall_seq;			/* the newest recall's number (i_lock) */
 };
 
 /* What a reply brought may be kept while this stamp is current. */
@@ -244,6 +248,7 @@ static inline bool cfs_tok_valid(struct inode *inode)
 /* cfs_main.c */
 extern bool cfs_cache;
 extern atomic64_t cfs_calls, cfs_revokes_sent, cfs_revokes_taken;
+extern atomic64_t cfs_recalls_sent, cfs_recalls_taken;
 int cfs_errno(int err);
 
 /* cfs_super.c: the file system type, its super block and inodes */
@@ -267,6 +272,16 @@ int cfs_refresh(struct inode *inode);
 /* cfs_file.c: file operations */
 extern const struct file_operations cfs_file_fops;
 extern const struct file_operations cfs_dir_fops;
+struct file *cfs_open_backing(struct inode *inode, unsigned int flags);
+
+/* cfs_data.c: the page cache of mappings */
+extern const struct address_space_operations cfs_file_aops;
+int cfs_mmap(struct file *file, struct vm_area_struct *vma);
+void cfs_data_release(struct inode *inode);
+int cfs_data_flush(struct inode *inode, loff_t start, loff_t end);
+void cfs_data_drop(struct inode *inode, loff_t start, loff_t end);
+int cfs_data_recalled(struct inode *inode, u64 seq);
+void cfs_data_forget(struct inode *inode);
 
 /* cfs_xattr.c: extended attributes */
 extern const struct xattr_handler *cfs_xattr_handlers[];
@@ -274,7 +289,13 @@ ssize_t cfs_listxattr(struct dentry *dentry, char *buffer, size_t size);
 void cfs_xattr_forget(struct inode *inode);
 
 /* cfs_srv.c: the serving side */
+struct rfile_io_hooks;
+extern const struct rfile_io_hooks cfs_srv_io_hooks;
 void cfs_srv_exit(void);
+int cfs_srv_fh(struct dentry *dentry, struct cfs_fh *fh);
+ssize_t cfs_srv_read_kept(struct file *file, unsigned int from, loff_t pos,
+			  void *buf, size_t count);
+int cfs_srv_make_writable(struct file *file, unsigned int from, u64 *seq);
 
 /* cfs_token.c: tokens, the server's and the client's side */
 int cfs_tok_init(void);
@@ -287,5 +308,21 @@ void cfs_tok_drop(struct inode *inode);
 void cfs_tok_sb_add(struct super_block *sb);
 void cfs_tok_sb_del(struct super_block *sb);
 unsigned int cfs_tok_count(void);
+
+/*
+ * What a data op of a node does with the server's file (cfs_data_begin()):
+ * reads it (read(2), or rfile's read for a client), writes or truncates
+ * it, reads pages the node keeps, or lets the node keep dirty pages.
+ */
+enum cfs_data_use {
+	CFS_DATA_READ,
+	CFS_DATA_WRITE,
+	CFS_DATA_CACHE,
+	CFS_DATA_EXCL,
+};
+
+int cfs_data_begin(struct dentry *dentry, unsigned int from,
+		   enum cfs_data_use use, u64 *seq);
+void cfs_data_end(struct dentry *dentry, enum cfs_data_use use);
 
 #endif /* _SSI_CFS_INTERNAL_H */

@@ -3,8 +3,8 @@
  * CFS, the cluster file system: a directory of one node, its server,
  * mounted on other nodes (mount -t cfs NODE:/path /mountpoint).
  *
- * Protocol (messages in cfs.ics, ICS bulk channel), version 2: attributes
- * and entries under tokens
+ * Protocol (messages in cfs.ics, ICS bulk channel), version 3: attributes
+ * and entries under tokens, mapped pages under data tokens
  * -----------------------------------------------------------------
  * Every operation that changes something, and every read and write of
  * data, is a call to the server, made when it happens.  What a client
@@ -55,9 +55,53 @@
  * not answer a revoke within CFS_TIMEOUT is left (logged): it is going
  * down, and its own nodedown drops its tokens.
  *
- * Not kept, so always current: data (read and write go to the server's
- * open file), readdir, symlink targets, xattrs, statfs.  atime changes by
- * reads raise no event: a client's cached atime lags the server's.
+ * Not kept, so always current: data read and written with read(2) and
+ * write(2) (they go to the server's open file), readdir, symlink targets,
+ * statfs.  atime changes by reads raise no event: a client's cached atime
+ * lags the server's.
+ *
+ * Pages (version 3: mmap).  A mapping of a CFS file maps the client's page
+ * cache (cfs_data.c), kept under the server's data state of the file
+ * (cfs_token.c): a set of nodes that keep clean pages (readers) and at
+ * most one that may keep dirty ones (the writer), never both at once.
+ * Messages: readpages(id, pos, count) registers the caller as a reader,
+ * then reads (a fault and its readahead); writable(id) -> seq makes the
+ * caller the writer (the first write to a page of a shared writable
+ * mapping, ->page_mkwrite); recall(seq, ino, fh), server -> client:
+ * unmap every page of the file, write the dirty ones back, drop them all,
+ * then answer.  @id is the rfile export of the caller's open file of it,
+ * which the server checks the caller holds, open for reading (readpages)
+ * or writing (writable).  Server, before each data op of a node (rfile's
+ * reads and writes of a file CFS opened, through rfile's I/O hooks; a
+ * truncation; the server's own mount's reads and writes): recall every
+ * node in the way (a read: the writer, unless it is the caller; a write,
+ * a truncation or writable: every other node keeping pages), one recall
+ * at a time per file; ops are counted while they run, and pages read for
+ * keeping wait while a write runs, writable waits until no op runs, and
+ * new ops wait while a writable waits (or it could starve).  A node being
+ * recalled reads and writes without waiting: its writeback is what its
+ * recall waits for.  Client: its own read(2) and write(2) first write
+ * back its dirty pages of the range, and a write drops its pages of the
+ * range after; fsync, msync and close (with no shared writable mapping
+ * left) write back; a truncation writes back, then cuts the page cache.
+ * Dirty pages go back through an open file of the inode's own, opened
+ * for writing at the first shared writable mmap (so never O_APPEND).
+ *
+ * Races.  A recall overtaking the reply to writable: the grant carries
+ * the server's sequence number and the recall a higher one; a client
+ * whose newest recall of the file is newer than its grant asks again.  A
+ * recall racing a page being read in: the page is in the page cache,
+ * locked, before readpages registers the reader, and the recall's
+ * invalidation waits for it and drops it.  A write fault racing a
+ * recall: the recall unmaps first; a fault whose page went retries.
+ * Writes by the server's own processes to the file on its disk (not
+ * through its CFS mount) recall the readers after them, from the
+ * fsnotify event; they do not wait for a writer's dirty pages, which may
+ * then overwrite them: the server's processes share a file with mappings
+ * elsewhere through the server's own CFS mount.  Node failure: a client
+ * going down is no reader or writer any more (its dirty pages are lost,
+ * as a crashed node's); a server going down drops every clean page of its
+ * mounts on the clients.
  *
  * Files.  The server names a file by an exportfs file handle of its own
  * file system (ext4: inode number and generation), under an export: the
@@ -110,9 +154,9 @@
  * server file system's figures) and extended attributes (user., trusted.,
  * security.: get, set, remove, list) are calls too.
  *
- * Not yet: the page cache under tokens, clusterwide mounts kept by the
- * kernel for nodes that join later (`ssictl cfs mount` mounts on every node
- * UP at the time), mmap (ENODEV), devices, FIFOs and sockets on CFS (mknod is
+ * Not yet: a page cache for read(2) and write(2), clusterwide mounts kept
+ * by the kernel for nodes that join later (`ssictl cfs mount` mounts on
+ * every node UP at the time), devices, FIFOs and sockets on CFS (mknod is
  * refused, opening one is EOPNOTSUPP) and POSIX ACLs.
  */
 #define pr_fmt(fmt) "cfs: " fmt
@@ -124,6 +168,7 @@
 
 #include "cfs_gen.h"
 #include "cfs_internal.h"
+#include "rfile.h"
 
 /*
  * What a failed call returns to the caller: the server's own errno, but
@@ -152,20 +197,29 @@ int cfs_errno(int err)
 /*
  * /sys/kernel/ssi/cfs/counters: calls this node made as a client (data
  * I/O is rfile's), revokes it sent as a server and took as a client, and
- * the tokens it keeps as a server.
+ * the tokens it keeps as a server, recalls of mapped pages it sent as a
+ * server and took as a client.
  */
 atomic64_t cfs_calls = ATOMIC64_INIT(0);
 atomic64_t cfs_revokes_sent = ATOMIC64_INIT(0);
 atomic64_t cfs_revokes_taken = ATOMIC64_INIT(0);
+atomic64_t cfs_recalls_sent = ATOMIC64_INIT(0);
+atomic64_t cfs_recalls_taken = ATOMIC64_INIT(0);
 static struct kobject *cfs_kobj;
 
 static ssize_t counters_show(struct kobject *kobj, struct kobj_attribute *attr,
 			     char *buf)
 {
-	return sysfs_emit(buf, "calls %lld\nrevokes_sent %lld\nrevokes_taken %lld\ntokens %u\n",
-			  atomic64_read(&cfs_calls),
-			  atomic64_read(&cfs_revokes_sent),
-			  atomic64_read(&cfs_revokes_taken), cfs_tok_count());
+	int n;
+
+	n = sysfs_emit(buf, "calls %lld\nrevokes_sent %lld\nrevokes_taken %lld\n",
+		       atomic64_read(&cfs_calls),
+		       atomic64_read(&cfs_revokes_sent),
+		       atomic64_read(&cfs_revokes_taken));
+	n += sysfs_emit_at(buf, n, "tokens %u\nrecalls_sent %lld\nrecalls_taken %lld\n",
+			   cfs_tok_count(), atomic64_read(&cfs_recalls_sent),
+			   atomic64_read(&cfs_recalls_taken));
+	return n;
 }
 
 static struct kobj_attribute cfs_counters_attr = __ATTR_RO(counters);
@@ -198,13 +252,16 @@ int cfs_init(void)
 	ret = sysfs_create_file(cfs_kobj, &cfs_counters_attr.attr);
 	if (ret)
 		goto err_kobj;
+	rfile_set_io_hooks(&cfs_srv_io_hooks);
 	ret = register_filesystem(&cfs_fs_type);
 	if (ret)
-		goto err_kobj;
+		goto err_hooks;
 	pr_info("cluster file system on node %u (attributes and entries under tokens%s)\n",
 		ssi_node_num(), cfs_cache ? "" : ": off");
 	return 0;
 
+err_hooks:
+	rfile_set_io_hooks(NULL);
 err_kobj:
 	kobject_put(cfs_kobj);
 err_service:
@@ -222,6 +279,7 @@ void cfs_exit(void)
 	kobject_put(cfs_kobj);
 	/* no call is served after this: no token is granted */
 	ics_unregister_service(&cfs_ics_service);
+	rfile_set_io_hooks(NULL);
 	cfs_tok_exit();
 	cfs_srv_exit();
 	cfs_inode_cache_exit();

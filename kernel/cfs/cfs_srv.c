@@ -132,6 +132,12 @@ static int cfs_srv_encode(struct dentry *dentry, u32 *type, u8 *fh, u32 *len)
 	return 0;
 }
 
+/* @dentry's handle, for a token made on it (cfs_token.c). */
+int cfs_srv_fh(struct dentry *dentry, struct cfs_fh *fh)
+{
+	return cfs_srv_encode(dentry, &fh->type, fh->data, &fh->len);
+}
+
 static int cfs_srv_stat(const struct path *path, struct kstat *st)
 {
 	return vfs_getattr(path, st, STATX_BASIC_STATS,
@@ -445,7 +451,8 @@ int cfs_srv_open(unsigned int from, const struct cfs_open_req *req,
 	ret = PTR_ERR_OR_ZERO(file);
 	if (ret)
 		goto put;
-	ret = rfile_export(file, from, &h);
+	/* its reads and writes wait for and recall kept pages (cfs_data.c) */
+	ret = rfile_export_hooked(file, from, &h);
 	if (!ret) {
 		rep->node = h.node;
 		rep->id = h.id;
@@ -740,13 +747,22 @@ int cfs_srv_setattr(unsigned int from, const struct cfs_setattr_req *req,
 		if (IS_APPEND(inode))
 			goto put;
 	}
+	/* a truncation is a write: pages kept elsewhere go first */
+	if (ia.ia_valid & ATTR_SIZE) {
+		ret = cfs_data_begin(path.dentry, from, CFS_DATA_WRITE, NULL);
+		if (ret < 0)
+			goto put;
+	}
 	ret = mnt_want_write(path.mnt);
-	if (ret)
-		goto put;
-	inode_lock(inode);
-	ret = notify_change(mnt_user_ns(path.mnt), path.dentry, &ia, NULL);
-	inode_unlock(inode);
-	mnt_drop_write(path.mnt);
+	if (!ret) {
+		inode_lock(inode);
+		ret = notify_change(mnt_user_ns(path.mnt), path.dentry, &ia,
+				    NULL);
+		inode_unlock(inode);
+		mnt_drop_write(path.mnt);
+	}
+	if (ia.ia_valid & ATTR_SIZE)
+		cfs_data_end(path.dentry, CFS_DATA_WRITE);
 	if (!ret)
 		ret = CFS_SRV_REPLY_REQ_FILE(rep, from, req, &path);
 put:
@@ -1033,5 +1049,101 @@ put:
 	path_put(&path);
 out:
 	cfs_srv_revert(old);
+	return ret;
+}
+
+/* ---- data: the page cache's calls and rfile's hooks ---- */
+
+/* rfile's reads and writes of a file a client opened through CFS. */
+static int cfs_srv_io_begin(struct file *file, unsigned int from, bool write)
+{
+	int ret;
+
+	if (!S_ISREG(file_inode(file)->i_mode))
+		return 0;
+	ret = cfs_data_begin(file->f_path.dentry, from,
+			     write ? CFS_DATA_WRITE : CFS_DATA_READ, NULL);
+	/* no token to be had (the table is full): nobody keeps pages */
+	return ret == -ENOSPC ? 0 : ret;
+}
+
+static void cfs_srv_io_end(struct file *file, bool write, int counted)
+{
+	if (counted > 0)
+		cfs_data_end(file->f_path.dentry,
+			     write ? CFS_DATA_WRITE : CFS_DATA_READ);
+}
+
+const struct rfile_io_hooks cfs_srv_io_hooks = {
+	.begin = cfs_srv_io_begin,
+	.end = cfs_srv_io_end,
+};
+
+/*
+ * @count bytes of @file at @pos into @buf for node @from, which keeps
+ * them: registered before they are read.  The byte count or an errno.
+ */
+ssize_t cfs_srv_read_kept(struct file *file, unsigned int from, loff_t pos,
+			  void *buf, size_t count)
+{
+	ssize_t ret;
+	int counted;
+
+	if (!(file->f_mode & FMODE_READ))
+		return -EBADF;
+	if (!S_ISREG(file_inode(file)->i_mode))
+		return -EINVAL;
+	counted = cfs_data_begin(file->f_path.dentry, from, CFS_DATA_CACHE,
+				 NULL);
+	if (counted < 0)
+		return counted;
+	ret = kernel_read(file, buf, count, &pos);
+	cfs_data_end(file->f_path.dentry, CFS_DATA_CACHE);
+	return ret;
+}
+
+int cfs_srv_readpages(unsigned int from, const struct cfs_readpages_req *req,
+		      struct cfs_readpages_rep *rep)
+{
+	struct file *file;
+	ssize_t ret;
+
+	if (req->pos < 0 || req->count > sizeof(rep->data))
+		return -EINVAL;
+	file = rfile_export_file_get(req->id, from);
+	if (!file)
+		return -EBADF;
+	ret = cfs_srv_read_kept(file, from, req->pos, rep->data, req->count);
+	fput(file);
+	if (ret < 0)
+		return ret;
+	rep->data_len = ret;
+	return 0;
+}
+
+/* Node @from may keep dirty pages of @file: *@seq, the grant's number. */
+int cfs_srv_make_writable(struct file *file, unsigned int from, u64 *seq)
+{
+	int ret;
+
+	if (!(file->f_mode & FMODE_WRITE))
+		return -EBADF;
+	if (!S_ISREG(file_inode(file)->i_mode))
+		return -EINVAL;
+	ret = cfs_data_begin(file->f_path.dentry, from, CFS_DATA_EXCL, seq);
+	return ret < 0 ? ret : 0;
+}
+
+int cfs_srv_writable(unsigned int from, const struct cfs_writable_req *req,
+		     struct cfs_writable_rep *rep)
+{
+	struct file *file;
+	int ret;
+
+	file = rfile_export_file_get(req->id, from);
+	if (!file)
+		return -EBADF;
+	ret = cfs_srv_make_writable(file, from, &rep->seq);
+	fput(file);
 	return ret;
 }

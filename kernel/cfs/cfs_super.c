@@ -5,9 +5,11 @@
  */
 #define pr_fmt(fmt) "cfs: " fmt
 
+#include <linux/backing-dev.h>
 #include <linux/cred.h>
 #include <linux/fs_context.h>
 #include <linux/kernel.h>
+#include <linux/mm.h>
 #include <linux/module.h>
 #include <linux/slab.h>
 #include <linux/statfs.h>
@@ -28,7 +30,20 @@ static struct inode *cfs_alloc_inode(struct super_block *sb)
 	ci->dir_gen = 1;	/* a dentry's d_time starts at 0: never current */
 	INIT_LIST_HEAD(&ci->xattrs);
 	ci->nr_xattrs = 0;
+	ci->wb_file = NULL;
+	ci->excl = false;
+	ci->recall_seq = 0;
 	return &ci->vfs_inode;
+}
+
+static void cfs_evict_inode(struct inode *inode)
+{
+	struct file *wb = CFS_I(inode)->wb_file;
+
+	truncate_inode_pages_final(&inode->i_data);
+	clear_inode(inode);
+	if (wb)
+		fput(wb);
 }
 
 static void cfs_free_inode(struct inode *inode)
@@ -116,6 +131,7 @@ struct inode *cfs_iget(struct super_block *sb, const struct cfs_fh *fh,
 	case S_IFREG:
 		inode->i_op = &cfs_file_iops;
 		inode->i_fop = &cfs_file_fops;
+		inode->i_mapping->a_ops = &cfs_file_aops;
 		break;
 	case S_IFLNK:
 		inode->i_op = &cfs_symlink_iops;
@@ -168,6 +184,7 @@ out:
 
 static const struct super_operations cfs_sops = {
 	.alloc_inode = cfs_alloc_inode,
+	.evict_inode = cfs_evict_inode,
 	.free_inode = cfs_free_inode,
 	.drop_inode = generic_delete_inode,	/* nothing worth keeping */
 	.statfs = cfs_statfs,
@@ -311,6 +328,10 @@ static int cfs_fill_super(struct super_block *sb, struct fs_context *fc)
 		return -ENOMEM;	/* kill_sb frees sbi */
 	ret = cfs_mount_call(sbi->server, sbi->path, &fh, &attr,
 			     &sbi->export, &token);
+	if (ret)
+		return ret;
+	/* a nodev super block's default has no writeback: mappings need it */
+	ret = super_setup_bdi(sb);
 	if (ret)
 		return ret;
 	sb->s_magic = CFS_SUPER_MAGIC;

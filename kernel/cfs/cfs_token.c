@@ -24,6 +24,7 @@
  */
 #define pr_fmt(fmt) "cfs: " fmt
 
+#include <linux/delay.h>
 #include <linux/fsnotify_backend.h>
 #include <linux/list.h>
 #include <linux/mutex.h>
@@ -50,6 +51,13 @@ struct cfs_tok {
 	u64 holders;			/* BIT(node) of each client holding it */
 	u64 ino;
 	struct cfs_fh fh;
+	/* data (cfs_data.c), under cfs_tok_lock */
+	u64 readers;			/* nodes keeping clean pages */
+	unsigned int writer;		/* the node keeping dirty ones, or 0 */
+	u64 recalling;			/* nodes being recalled (their writeback) */
+	bool busy;			/* a recall is under way */
+	unsigned int reads, writes;	/* data ops running */
+	unsigned int excl_wanted;	/* CFS_DATA_EXCL waiting for them */
 };
 
 static struct fsnotify_group *cfs_tok_group;
@@ -58,10 +66,21 @@ static DEFINE_SPINLOCK(cfs_tok_lock);
 static LIST_HEAD(cfs_toks);
 static unsigned int cfs_nr_toks;
 static atomic64_t cfs_tok_seq = ATOMIC64_INIT(1);
+/* A token's data state changed: busy cleared, an op ended. */
+static DECLARE_WAIT_QUEUE_HEAD(cfs_data_wq);
 
 static struct cfs_tok *cfs_tok_of(struct fsnotify_mark *mark)
 {
 	return container_of(mark, struct cfs_tok, mark);
+}
+
+/* Nobody holds @tok, keeps pages under it or reads or writes through it. */
+static bool cfs_tok_unused(const struct cfs_tok *tok)
+{
+	lockdep_assert_held(&cfs_tok_lock);
+	return !tok->holders && !tok->readers && !tok->writer &&
+	       !tok->recalling && !tok->busy && !tok->reads && !tok->writes &&
+	       !tok->excl_wanted;
 }
 
 /*
@@ -73,7 +92,7 @@ static bool cfs_tok_unlink(struct cfs_tok *tok, bool unheld)
 	bool unlinked = false;
 
 	spin_lock(&cfs_tok_lock);
-	if (!list_empty(&tok->link) && (!unheld || !tok->holders)) {
+	if (!list_empty(&tok->link) && (!unheld || cfs_tok_unused(tok))) {
 		list_del_init(&tok->link);
 		cfs_nr_toks--;
 		unlinked = true;
@@ -122,18 +141,32 @@ static void cfs_tok_revoke(struct cfs_tok *tok, u64 holders, u64 seq)
 	kfree(req);
 }
 
+static void cfs_data_recall(struct cfs_tok *tok, u64 nodes, u64 seq);
+
 static int cfs_tok_event(struct fsnotify_mark *mark, u32 mask,
 			 struct inode *inode, struct inode *dir,
 			 const struct qstr *name, u32 cookie)
 {
 	struct cfs_tok *tok = cfs_tok_of(mark);
-	u64 holders, seq;
+	u64 holders, readers = 0, seq;
 
 	spin_lock(&cfs_tok_lock);
 	holders = tok->holders;
 	tok->holders = 0;
+	/*
+	 * Data written outside CFS's data ops (by the server's own
+	 * processes): pages kept elsewhere are stale.  A CFS write recalled
+	 * them before it began; recalling from within it could recall the
+	 * very node whose writeback this is, which waits for it.
+	 */
+	if ((mask & FS_MODIFY) && !tok->writes && !tok->busy) {
+		readers = tok->readers;
+		tok->readers = 0;
+	}
 	seq = atomic64_inc_return(&cfs_tok_seq);
 	spin_unlock(&cfs_tok_lock);
+	if (readers)
+		cfs_data_recall(tok, readers, seq);
 	if (holders)
 		cfs_tok_revoke(tok, holders, seq);
 	/* nobody took it again meanwhile: it goes */
@@ -176,9 +209,9 @@ static bool cfs_tok_hold(struct cfs_tok *tok, unsigned int node, u64 *seq)
 	return held;
 }
 
-/* A new token on @inode held by @node; -EEXIST when another came first. */
+/* A new token on @inode held by @holders; -EEXIST when another came first. */
 static int cfs_tok_new(struct inode *inode, const struct cfs_fh *fh,
-		       unsigned int node, u64 *seq)
+		       u64 holders, u64 *seq)
 {
 	struct cfs_tok *tok = kzalloc(sizeof(*tok), GFP_KERNEL);
 	int ret;
@@ -189,7 +222,7 @@ static int cfs_tok_new(struct inode *inode, const struct cfs_fh *fh,
 	tok->mark.mask = CFS_TOK_EVENTS;
 	tok->ino = inode->i_ino;
 	tok->fh = *fh;
-	tok->holders = BIT_ULL(node);
+	tok->holders = holders;
 	spin_lock(&cfs_tok_lock);
 	if (cfs_nr_toks >= CFS_TOK_MAX) {
 		spin_unlock(&cfs_tok_lock);
@@ -234,13 +267,245 @@ u64 cfs_tok_grant(struct inode *inode, const struct cfs_fh *fh,
 			cond_resched();	/* going: its event handler detaches it */
 			continue;
 		}
-		ret = cfs_tok_new(inode, fh, node, &seq);
+		ret = cfs_tok_new(inode, fh, BIT_ULL(node), &seq);
 		if (!ret)
 			return seq;
 		if (ret != -EEXIST)
 			return 0;
 	}
 	return 0;
+}
+
+/* ---- server: data ---- */
+
+/*
+ * The token of @dentry's inode, made if it has none (held by nobody),
+ * with a reference of its mark: cfs_tok_put().
+ */
+static struct cfs_tok *cfs_tok_get(struct dentry *dentry)
+{
+	struct inode *inode = d_inode(dentry);
+	struct fsnotify_mark *mark;
+	struct cfs_fh fh;
+	unsigned int tries;
+	u64 seq;
+	int ret;
+
+	if (!cfs_tok_group)
+		return ERR_PTR(-ENODEV);
+	for (tries = 0; tries < CFS_TOK_TRIES; tries++) {
+		mark = fsnotify_find_mark(&inode->i_fsnotify_marks,
+					  cfs_tok_group);
+		if (mark) {
+			struct cfs_tok *tok = cfs_tok_of(mark);
+			bool live;
+
+			spin_lock(&cfs_tok_lock);
+			live = !list_empty(&tok->link);
+			spin_unlock(&cfs_tok_lock);
+			if (live)
+				return tok;
+			fsnotify_put_mark(mark);
+			/* going: its destroyer detaches it from the inode */
+			usleep_range(50, 100);
+			continue;
+		}
+		ret = cfs_srv_fh(dentry, &fh);
+		if (!ret)
+			ret = cfs_tok_new(inode, &fh, 0, &seq);
+		if (ret && ret != -EEXIST)
+			return ERR_PTR(ret);
+	}
+	return ERR_PTR(-EAGAIN);
+}
+
+/* Drop cfs_tok_get()'s reference; a token left unused goes. */
+static void cfs_tok_put(struct cfs_tok *tok)
+{
+	if (cfs_tok_unlink(tok, true))
+		cfs_tok_destroy(tok);
+	fsnotify_put_mark(&tok->mark);
+}
+
+/* Tell each node of @nodes to write back and drop its pages of @tok. */
+static void cfs_data_recall(struct cfs_tok *tok, u64 nodes, u64 seq)
+{
+	struct cfs_recall_req *req;
+	struct cfs_recall_rep rep;
+	unsigned int node;
+	int ret;
+
+	req = kzalloc(sizeof(*req), GFP_KERNEL);
+	for (node = 1; node <= SSI_MAX_NODES; node++) {
+		if (!(nodes & BIT_ULL(node)))
+			continue;
+		if (!req) {
+			pr_warn_ratelimited("no memory to recall pages of node %u\n",
+					    node);
+			continue;
+		}
+		req->seq = seq;
+		req->ino = tok->ino;
+		CFS_FH_TO_REQ(req, &tok->fh);
+		atomic64_inc(&cfs_recalls_sent);
+		ret = node == ssi_node_num() ?
+		      cfs_srv_recall(node, req, &rep) :
+		      ics_cfs_recall(node, req, &rep, CFS_TIMEOUT);
+		if (ret && clms_node_is_up(node))
+			pr_warn_ratelimited("node %u did not give pages of inode %llu back (%d)\n",
+					    node, tok->ino, ret);
+	}
+	kfree(req);
+}
+
+/* Nodes whose pages of @tok stand in the way of @use by @from. */
+static u64 cfs_data_conflicts(const struct cfs_tok *tok, unsigned int from,
+			      enum cfs_data_use use)
+{
+	u64 nodes = 0;
+
+	if (tok->writer && tok->writer != from)
+		nodes |= BIT_ULL(tok->writer);
+	if (use == CFS_DATA_WRITE || use == CFS_DATA_EXCL)
+		nodes |= tok->readers & ~BIT_ULL(from);
+	return nodes;
+}
+
+/*
+ * Must @use wait: a recall is under way, or ops run that it may not
+ * overlap (pages read for keeping while a write runs would be stale, and
+ * a node may keep dirty pages only while nobody reads or writes).
+ */
+static bool cfs_data_must_wait(const struct cfs_tok *tok,
+			       enum cfs_data_use use)
+{
+	if (READ_ONCE(tok->busy))
+		return true;
+	if (use == CFS_DATA_EXCL)
+		return READ_ONCE(tok->reads) || READ_ONCE(tok->writes);
+	/* a node waiting to keep dirty pages goes first, or it may starve */
+	if (READ_ONCE(tok->excl_wanted))
+		return true;
+	return use == CFS_DATA_CACHE && READ_ONCE(tok->writes);
+}
+
+/*
+ * @from is being recalled: its reads and writes (its writeback) go on
+ * without waiting, or the recall would wait for itself.
+ */
+static bool cfs_data_recalled_node(const struct cfs_tok *tok,
+				   unsigned int from, enum cfs_data_use use)
+{
+	return use != CFS_DATA_EXCL &&
+	       (READ_ONCE(tok->recalling) & BIT_ULL(from));
+}
+
+/*
+ * Before @use of @dentry's file by node @from (this node for the server's
+ * own mount): recall the pages of every node in the way, which write back
+ * their dirty ones first, and wait for the ops @use may not overlap.
+ * A node being recalled reads and writes (its writeback) without waiting.
+ * Returns 1 for an op to end with cfs_data_end(), 0 when there is none to
+ * end (CFS_DATA_EXCL: *@seq is the grant's sequence number), or an errno.
+ */
+int cfs_data_begin(struct dentry *dentry, unsigned int from,
+		   enum cfs_data_use use, u64 *seq)
+{
+	struct cfs_tok *tok;
+	u64 victims, rseq;
+	bool recalled;
+
+	if (!from || from > SSI_MAX_NODES)
+		return -EINVAL;
+	tok = cfs_tok_get(dentry);
+	if (IS_ERR(tok))
+		return PTR_ERR(tok);
+	for (;;) {
+		spin_lock(&cfs_tok_lock);
+		if (list_empty(&tok->link)) {
+			/* it went before we counted on it: a new one */
+			spin_unlock(&cfs_tok_lock);
+			fsnotify_put_mark(&tok->mark);
+			tok = cfs_tok_get(dentry);
+			if (IS_ERR(tok))
+				return PTR_ERR(tok);
+			continue;
+		}
+		recalled = cfs_data_recalled_node(tok, from, use);
+		if (!recalled && cfs_data_must_wait(tok, use)) {
+			if (use == CFS_DATA_EXCL)
+				tok->excl_wanted++;
+			spin_unlock(&cfs_tok_lock);
+			wait_event(cfs_data_wq,
+				   cfs_data_recalled_node(tok, from, use) ||
+				   !cfs_data_must_wait(tok, use));
+			if (use == CFS_DATA_EXCL) {
+				spin_lock(&cfs_tok_lock);
+				tok->excl_wanted--;
+				spin_unlock(&cfs_tok_lock);
+			}
+			continue;
+		}
+		victims = recalled ? 0 : cfs_data_conflicts(tok, from, use);
+		if (!victims)
+			break;
+		tok->busy = true;
+		tok->readers &= ~victims;
+		if (tok->writer && (victims & BIT_ULL(tok->writer)))
+			tok->writer = 0;
+		tok->recalling |= victims;
+		rseq = atomic64_inc_return(&cfs_tok_seq);
+		spin_unlock(&cfs_tok_lock);
+		/* their writeback may be waiting already */
+		wake_up_all(&cfs_data_wq);
+		cfs_data_recall(tok, victims, rseq);
+		spin_lock(&cfs_tok_lock);
+		tok->recalling &= ~victims;
+		tok->busy = false;
+		spin_unlock(&cfs_tok_lock);
+		wake_up_all(&cfs_data_wq);
+	}
+	switch (use) {
+	case CFS_DATA_CACHE:
+		if (tok->writer != from)
+			tok->readers |= BIT_ULL(from);
+		fallthrough;
+	case CFS_DATA_READ:
+		tok->reads++;
+		break;
+	case CFS_DATA_WRITE:
+		tok->writes++;
+		break;
+	case CFS_DATA_EXCL:
+		tok->writer = from;
+		tok->readers &= ~BIT_ULL(from);
+		*seq = atomic64_read(&cfs_tok_seq);
+		break;
+	}
+	spin_unlock(&cfs_tok_lock);
+	cfs_tok_put(tok);
+	return use == CFS_DATA_EXCL ? 0 : 1;
+}
+
+/* A data op that cfs_data_begin() counted (it returned 1) is over. */
+void cfs_data_end(struct dentry *dentry, enum cfs_data_use use)
+{
+	struct inode *inode = d_inode(dentry);
+	struct fsnotify_mark *mark;
+	struct cfs_tok *tok;
+
+	mark = fsnotify_find_mark(&inode->i_fsnotify_marks, cfs_tok_group);
+	if (WARN_ON_ONCE(!mark))
+		return;
+	tok = cfs_tok_of(mark);
+	spin_lock(&cfs_tok_lock);
+	if (use == CFS_DATA_WRITE)
+		tok->writes--;
+	else
+		tok->reads--;
+	spin_unlock(&cfs_tok_lock);
+	wake_up_all(&cfs_data_wq);
+	cfs_tok_put(tok);
 }
 
 unsigned int cfs_tok_count(void)
@@ -254,9 +519,14 @@ static void cfs_tok_node_gone(unsigned int node)
 	struct cfs_tok *tok;
 
 	spin_lock(&cfs_tok_lock);
-	list_for_each_entry(tok, &cfs_toks, link)
+	list_for_each_entry(tok, &cfs_toks, link) {
 		tok->holders &= ~BIT_ULL(node);
+		tok->readers &= ~BIT_ULL(node);
+		if (tok->writer == node)
+			tok->writer = 0;
+	}
 	spin_unlock(&cfs_tok_lock);
+	wake_up_all(&cfs_data_wq);
 }
 
 /* ---- client ---- */
@@ -361,6 +631,70 @@ int cfs_srv_revoke(unsigned int from, const struct cfs_revoke_req *req,
 	return 0;
 }
 
+/*
+ * The server's recall of a file's pages (cfs_data.c).  The inodes are
+ * found under cfs_sbs_lock and recalled after it: their writeback calls
+ * the server, whose changes revoke tokens here (cfs_srv_revoke()).
+ */
+#define CFS_RECALL_MOUNTS	8
+
+int cfs_srv_recall(unsigned int from, const struct cfs_recall_req *req,
+		   struct cfs_recall_rep *rep)
+{
+	struct inode *inodes[CFS_RECALL_MOUNTS];
+	unsigned int n = 0, i;
+	struct cfs_sb_info *sbi;
+	struct cfs_fh fh;
+	int ret = 0, err;
+
+	if (!from || from > SSI_MAX_NODES || !req->fh_len ||
+	    req->fh_len > CFS_FH_MAX)
+		return -EINVAL;
+	CFS_FH_FROM_REP(&fh, req);
+	mutex_lock(&cfs_sbs_lock);
+	list_for_each_entry(sbi, &cfs_sbs, link) {
+		if (sbi->server != from || n == CFS_RECALL_MOUNTS)
+			continue;
+		inodes[n] = cfs_ilookup(sbi->sb, req->ino, &fh);
+		if (inodes[n])
+			n++;
+	}
+	mutex_unlock(&cfs_sbs_lock);
+	for (i = 0; i < n; i++) {
+		err = cfs_data_recalled(inodes[i], req->seq);
+		if (!ret)
+			ret = err;
+		iput(inodes[i]);
+	}
+	return ret;
+}
+
+/* Every inode of @sb: its kept pages are of a server that went down. */
+static void cfs_data_forget_sb(struct super_block *sb)
+{
+	struct inode *inode, *prev = NULL;
+
+	spin_lock(&sb->s_inode_list_lock);
+	list_for_each_entry(inode, &sb->s_inodes, i_sb_list) {
+		spin_lock(&inode->i_lock);
+		if ((inode->i_state & (I_FREEING | I_WILL_FREE | I_NEW)) ||
+		    !S_ISREG(inode->i_mode)) {
+			spin_unlock(&inode->i_lock);
+			continue;
+		}
+		__iget(inode);
+		spin_unlock(&inode->i_lock);
+		spin_unlock(&sb->s_inode_list_lock);
+		cfs_data_forget(inode);
+		iput(prev);
+		prev = inode;
+		cond_resched();
+		spin_lock(&sb->s_inode_list_lock);
+	}
+	spin_unlock(&sb->s_inode_list_lock);
+	iput(prev);
+}
+
 /* @node went down: as a server, its tokens are gone; as a client, its own. */
 static void cfs_tok_nodedown(unsigned int node, u64 transition)
 {
@@ -378,6 +712,10 @@ static void cfs_tok_nodedown(unsigned int node, u64 transition)
 			sbi->tok_epoch++;
 	}
 	spin_unlock(&cfs_tok_lock);
+	list_for_each_entry(sbi, &cfs_sbs, link) {
+		if (sbi->server == node)
+			cfs_data_forget_sb(sbi->sb);
+	}
 	mutex_unlock(&cfs_sbs_lock);
 }
 

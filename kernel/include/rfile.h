@@ -35,6 +35,30 @@ int rfile_export(struct file *file, unsigned int to_node,
 		 struct rfile_handle *h);
 
 /*
+ * What a file system serving its files through rfile (CFS) runs around
+ * each read and write a node makes of a regular file exported with
+ * rfile_export_hooked(): @begin before it (a negative errno refuses the op;
+ * any other value is handed to @end, after it).  One set at a time;
+ * rfile_set_io_hooks(NULL) returns once no op runs them any more.
+ */
+struct rfile_io_hooks {
+	int (*begin)(struct file *file, unsigned int from, bool write);
+	void (*end)(struct file *file, bool write, int cookie);
+};
+
+void rfile_set_io_hooks(const struct rfile_io_hooks *hooks);
+
+/* rfile_export(), its reads and writes running the I/O hooks. */
+int rfile_export_hooked(struct file *file, unsigned int to_node,
+			struct rfile_handle *h);
+
+/*
+ * On the node that holds it: the file of export @id, for a call of node
+ * @from that holds a reference of it (NULL otherwise).  fput() it.
+ */
+struct file *rfile_export_file_get(u64 id, unsigned int from);
+
+/*
  * Take one more reference of @h for @to_node (a proxy moving on to another
  * node).  Asks h->node over ICS unless that is this node.  0, -ENOENT
  * (no such export), or an ICS errno (-EHOSTDOWN...).  May sleep.

@@ -67,6 +67,7 @@ struct rfile_export {
 	u32 refs[SSI_MAX_NODES + 1];	/* per node, under rfile_lock */
 	atomic64_t subscribers;		/* bit n: node n gets `ready` */
 	atomic64_t lockers;		/* bit n: node n took POSIX locks */
+	bool hooked;			/* reads and writes run rfile_hooks */
 	struct list_head lk_list;	/* node-down lock cleanup */
 	struct mutex poll_lock;		/* arming */
 	bool armed;
@@ -78,6 +79,9 @@ struct rfile_export {
 
 static DEFINE_SPINLOCK(rfile_lock);
 static DEFINE_HASHTABLE(rfile_exports, 8);
+/* The I/O hooks of hooked exports; read-held across each hooked op. */
+static DECLARE_RWSEM(rfile_hooks_sem);
+static const struct rfile_io_hooks *rfile_hooks;
 static u64 rfile_next_id;		/* under rfile_lock */
 
 static struct rfile_export *rfile_lookup(u64 id)
@@ -234,8 +238,8 @@ static void rfile_subscribe(struct rfile_export *ex, unsigned int from)
 	mutex_unlock(&ex->poll_lock);
 }
 
-int rfile_export(struct file *file, unsigned int to_node,
-		 struct rfile_handle *h)
+static int rfile_export_new(struct file *file, unsigned int to_node,
+			    struct rfile_handle *h, bool hooked)
 {
 	struct rfile_export *ex, *new;
 	unsigned int bkt;
@@ -261,6 +265,8 @@ int rfile_export(struct file *file, unsigned int to_node,
 	hash_add(rfile_exports, &ex->hnode, ex->id);
 	rfile_count(RFILE_CNT_EXPORTS);
 found:
+	if (hooked)
+		ex->hooked = true;
 	ex->refs[to_node]++;
 	ex->total++;
 	h->node = rfile_self();
@@ -269,7 +275,74 @@ found:
 	kfree(new);
 	return 0;
 }
+
+int rfile_export(struct file *file, unsigned int to_node,
+		 struct rfile_handle *h)
+{
+	return rfile_export_new(file, to_node, h, false);
+}
 EXPORT_SYMBOL_GPL(rfile_export);
+
+int rfile_export_hooked(struct file *file, unsigned int to_node,
+			struct rfile_handle *h)
+{
+	return rfile_export_new(file, to_node, h, true);
+}
+EXPORT_SYMBOL_GPL(rfile_export_hooked);
+
+void rfile_set_io_hooks(const struct rfile_io_hooks *hooks)
+{
+	down_write(&rfile_hooks_sem);
+	rfile_hooks = hooks;
+	up_write(&rfile_hooks_sem);
+}
+EXPORT_SYMBOL_GPL(rfile_set_io_hooks);
+
+struct file *rfile_export_file_get(u64 id, unsigned int from)
+{
+	struct rfile_export *ex = rfile_export_find(id, from);
+	struct file *file;
+
+	if (!ex)
+		return NULL;
+	file = get_file(ex->file);
+	rfile_export_put_op(ex);
+	return file;
+}
+EXPORT_SYMBOL_GPL(rfile_export_file_get);
+
+/*
+ * Before a read or write of @ex's regular file for @from: the hooks' say
+ * (an errno refuses the op), *@cookie for rfile_io_end().  The hooks stay
+ * set until then.
+ */
+static int rfile_io_begin(struct rfile_export *ex, unsigned int from,
+			  bool write, int *cookie)
+{
+	int ret = 0;
+
+	*cookie = 0;
+	if (!ex->hooked)
+		return 0;
+	down_read(&rfile_hooks_sem);
+	if (rfile_hooks)
+		ret = rfile_hooks->begin(ex->file, from, write);
+	if (ret < 0) {
+		up_read(&rfile_hooks_sem);
+		return ret;
+	}
+	*cookie = ret;
+	return 0;
+}
+
+static void rfile_io_end(struct rfile_export *ex, bool write, int cookie)
+{
+	if (!ex->hooked)
+		return;
+	if (rfile_hooks)
+		rfile_hooks->end(ex->file, write, cookie);
+	up_read(&rfile_hooks_sem);
+}
 
 /* One more reference of @id for @to_node, asked by @from (holding one). */
 int rfile_ref_get(u64 id, unsigned int from, unsigned int to_node)
@@ -601,6 +674,7 @@ int rfile_srv_read(unsigned int from, const struct rfile_read_req *req,
 	struct socket *sock;
 	loff_t pos = req->pos, *ppos;
 	bool locked, unguarded;
+	int cookie;
 	ssize_t ret;
 
 	if (req->count > RFILE_CHUNK || req->pos < 0) {
@@ -632,6 +706,9 @@ int rfile_srv_read(unsigned int from, const struct rfile_read_req *req,
 			ret = PTR_ERR(io);
 			goto out;
 		}
+		ret = rfile_io_begin(ex, from, false, &cookie);
+		if (ret)
+			goto out;
 		locked = rfile_pos_begin(file, req->flags, &pos, &ppos);
 		if (!io->f_op->read_iter && io->f_op->read)
 			ret = rfile_plain_io(io, rep->data, req->count, ppos,
@@ -641,6 +718,7 @@ int rfile_srv_read(unsigned int from, const struct rfile_read_req *req,
 		else
 			ret = vfs_iter_read(io, &iter, ppos, 0);
 		rfile_pos_end(file, req->flags, locked, ret, pos);
+		rfile_io_end(ex, false, cookie);
 	}
 	if (ret >= 0) {
 		rep->data_len = ret;
@@ -662,6 +740,7 @@ int rfile_srv_write(unsigned int from, const struct rfile_write_req *req,
 	struct socket *sock;
 	loff_t pos = req->pos, *ppos;
 	bool locked, unguarded;
+	int cookie;
 	ssize_t ret;
 
 	if (req->pos < 0) {
@@ -693,6 +772,9 @@ int rfile_srv_write(unsigned int from, const struct rfile_write_req *req,
 			ret = PTR_ERR(io);
 			goto out;
 		}
+		ret = rfile_io_begin(ex, from, true, &cookie);
+		if (ret)
+			goto out;
 		locked = rfile_pos_begin(file, req->flags, &pos, &ppos);
 		if (!io->f_op->write_iter && io->f_op->write)
 			ret = rfile_plain_io(io, (void *)req->data,
@@ -700,6 +782,7 @@ int rfile_srv_write(unsigned int from, const struct rfile_write_req *req,
 		else
 			ret = vfs_iter_write(io, &iter, ppos, 0);
 		rfile_pos_end(file, req->flags, locked, ret, pos);
+		rfile_io_end(ex, true, cookie);
 	}
 	if (ret >= 0) {
 		rep->written = ret;

@@ -3,8 +3,8 @@
  * cfs_fsx: random reads and writes on one file from several nodes at once,
  * each checked against a model (an fsx for a file shared across nodes).
  *
- *   cfs_fsx run FILE SLOT NSLOTS OPS SEED   operate as SLOT of NSLOTS
- *   cfs_fsx sum FILE NSLOTS                 per-slot checksums of the file
+ *   cfs_fsx run FILE SLOT NSLOTS OPS SEED [mmap]   operate as SLOT of NSLOTS
+ *   cfs_fsx sum FILE NSLOTS                        per-slot checksums of the file
  *
  * The file (FILE_SIZE bytes, made by the caller) is cut into STRIPE-byte
  * stripes dealt round-robin to the slots: a slot writes only its own
@@ -14,6 +14,11 @@
  * range within one stripe, and some operations fsync.  `run` ends with the
  * checksum of its own stripes from its model; `sum` computes them from the
  * file (on the server, say): they must agree.
+ *
+ * With `mmap`, half the reads and writes are loads and stores through a
+ * shared writable mapping of the whole file instead of pread/pwrite, and
+ * half the syncs are msync(MS_SYNC): stripes are smaller than a page, so
+ * the nodes' writes to one page interleave through both paths.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -22,6 +27,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 #include <unistd.h>
 
 #define FILE_SIZE	(1 << 20)
@@ -79,16 +85,25 @@ static int full_pread(int fd, unsigned char *buf, size_t len, off_t off)
 	return 0;
 }
 
-static int run(const char *path, int slot, int nslots, long ops)
+static int run(const char *path, int slot, int nslots, long ops, int use_mmap)
 {
 	static unsigned char model[FILE_SIZE], buf[MAX_READ], data[STRIPE];
 	unsigned long off, len, stripe, i;
-	long op, reads = 0, writes = 0, syncs = 0;
+	long op, reads = 0, writes = 0, syncs = 0, mapped = 0;
+	unsigned char *map = NULL;
 	int fd = open(path, O_RDWR);
 
 	if (fd < 0) {
 		perror("open");
 		return 2;
+	}
+	if (use_mmap) {
+		map = mmap(NULL, FILE_SIZE, PROT_READ | PROT_WRITE, MAP_SHARED,
+			   fd, 0);
+		if (map == MAP_FAILED) {
+			perror("mmap");
+			return 2;
+		}
 	}
 	/* what our stripes hold now: the file as it starts (zeros) */
 	if (full_pread(fd, model, FILE_SIZE, 0)) {
@@ -107,7 +122,10 @@ static int run(const char *path, int slot, int nslots, long ops)
 			len = 1 + below((unsigned int)(stripe * STRIPE + STRIPE - off));
 			for (i = 0; i < len; i++)
 				data[i] = (unsigned char)next();
-			if (pwrite(fd, data, len, (off_t)off) != (ssize_t)len) {
+			if (map && below(2)) {
+				memcpy(map + off, data, len);
+				mapped++;
+			} else if (pwrite(fd, data, len, (off_t)off) != (ssize_t)len) {
 				printf("write failed at %lu+%lu: %s\n", off, len,
 				       strerror(errno));
 				return 1;
@@ -119,7 +137,10 @@ static int run(const char *path, int slot, int nslots, long ops)
 			len = 1 + below(MAX_READ);
 			if (off + len > FILE_SIZE)
 				len = FILE_SIZE - off;
-			if (full_pread(fd, buf, len, (off_t)off)) {
+			if (map && below(2)) {
+				memcpy(buf, map + off, len);
+				mapped++;
+			} else if (full_pread(fd, buf, len, (off_t)off)) {
 				printf("read failed at %lu+%lu: %s\n", off, len,
 				       strerror(errno));
 				return 1;
@@ -134,19 +155,25 @@ static int run(const char *path, int slot, int nslots, long ops)
 			}
 			reads++;
 		} else {
-			if (fsync(fd)) {
+			if (map && below(2) ? msync(map, FILE_SIZE, MS_SYNC) :
+			    fsync(fd)) {
 				printf("fsync failed: %s\n", strerror(errno));
 				return 1;
 			}
 			syncs++;
 		}
 	}
+	if (map && munmap(map, FILE_SIZE)) {
+		perror("munmap");
+		return 1;
+	}
 	if (fsync(fd) || close(fd)) {
 		printf("final fsync/close failed: %s\n", strerror(errno));
 		return 1;
 	}
-	printf("ok slot %d ops %ld reads %ld writes %ld fsyncs %ld sum %016" PRIx64 "\n",
-	       slot, ops, reads, writes, syncs, slot_sum(model, slot, nslots));
+	printf("ok slot %d ops %ld reads %ld writes %ld fsyncs %ld mapped %ld sum %016" PRIx64 "\n",
+	       slot, ops, reads, writes, syncs, mapped,
+	       slot_sum(model, slot, nslots));
 	return 0;
 }
 
@@ -169,16 +196,17 @@ static int sum(const char *path, int nslots)
 
 int main(int argc, char **argv)
 {
-	if (argc == 7 && !strcmp(argv[1], "run")) {
+	if ((argc == 7 || (argc == 8 && !strcmp(argv[7], "mmap"))) &&
+	    !strcmp(argv[1], "run")) {
 		int slot = atoi(argv[3]), nslots = atoi(argv[4]);
 
 		rng = strtoull(argv[6], NULL, 0) * 2654435761ULL + 1 + (uint64_t)slot;
 		if (nslots < 1 || slot < 0 || slot >= nslots)
 			return 2;
-		return run(argv[2], slot, nslots, atol(argv[5]));
+		return run(argv[2], slot, nslots, atol(argv[5]), argc == 8);
 	}
 	if (argc == 4 && !strcmp(argv[1], "sum"))
 		return sum(argv[2], atoi(argv[3]));
-	fprintf(stderr, "usage: cfs_fsx run FILE SLOT NSLOTS OPS SEED | sum FILE NSLOTS\n");
+	fprintf(stderr, "usage: cfs_fsx run FILE SLOT NSLOTS OPS SEED [mmap] | sum FILE NSLOTS\n");
 	return 2;
 }

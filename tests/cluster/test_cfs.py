@@ -29,8 +29,11 @@ POSIX_SOURCE = REPO_ROOT / "tests" / "cfs" / "posix_check.c"
 POSIX = REPO_ROOT / "build" / "bin" / "cfs_posix_check"
 FSX_SOURCE = REPO_ROOT / "tests" / "cfs" / "cfs_fsx.c"
 FSX = REPO_ROOT / "build" / "bin" / "cfs_fsx"
+MMAP_SOURCE = REPO_ROOT / "tests" / "cfs" / "cfs_mmap.c"
+MMAP = REPO_ROOT / "build" / "bin" / "cfs_mmap"
 # The issue's number, per node; about 2 minutes at once from two TCG guests.
 FSX_OPS = int(os.environ.get("SSI_CFS_FSX_OPS", "100000"))
+FSX_MMAP_OPS = int(os.environ.get("SSI_CFS_FSX_MMAP_OPS", "20000"))
 pytestmark = [pytest.mark.cluster, pytest.mark.timeout(420 + FSX_OPS // 100)]
 
 
@@ -407,13 +410,25 @@ def test_random_reads_and_writes_from_two_nodes_at_once_match_their_models(
     """tests/cfs/cfs_fsx.c on nodes 2 and 3 at once, on one file, each writing its own
     interleaved 512-byte stripes and checking every read of them against its model;
     then the server's own copy of the file must hold what both models say."""
+    run_fsx(cfs, FSX_OPS, "")
+
+
+def test_random_mapped_and_plain_io_from_two_nodes_at_once_match_their_models(
+        cfs: Cluster) -> None:
+    """The same, with half the reads and writes loads and stores through a shared
+    writable mapping of the whole file and half the syncs msync: the nodes' stripes
+    share every page, so each page moves between them through recalls."""
+    run_fsx(cfs, FSX_MMAP_OPS, "mmap")
+
+
+def run_fsx(cfs: Cluster, ops: int, mode: str) -> None:
     fsx = build_c_program(FSX_SOURCE, FSX, ("-static", "-O2", "-Wall", "-Werror"))
     n1, n2, n3 = cfs.node(1), cfs.node(2), cfs.node(3)
     n1.succeed(f"truncate -s 1048576 {SRV}/fsx")
-    limit = flavor().timeout(120 + FSX_OPS // 100)
-    n2.succeed(f"({fsx} run {MNT}/fsx 0 2 {FSX_OPS} 11 > /tmp/fsx.out 2>&1; "
+    limit = flavor().timeout(120 + ops // 100)
+    n2.succeed(f"({fsx} run {MNT}/fsx 0 2 {ops} 11 {mode} > /tmp/fsx.out 2>&1; "
                "echo done >> /tmp/fsx.out) </dev/null >/dev/null 2>&1 &")
-    out3 = n3.succeed(f"{fsx} run {MNT}/fsx 1 2 {FSX_OPS} 11", timeout=limit)
+    out3 = n3.succeed(f"{fsx} run {MNT}/fsx 1 2 {ops} 11 {mode}", timeout=limit)
     n2.wait_until_succeeds("grep -qx done /tmp/fsx.out", timeout=limit)
     out2 = n2.succeed("cat /tmp/fsx.out")
     print(f"\n[cfs-fsx] node2: {out2.splitlines()[0]}\n[cfs-fsx] node3: {out3.strip()}")
@@ -421,10 +436,71 @@ def test_random_reads_and_writes_from_two_nodes_at_once_match_their_models(
     for slot, out in ((0, out2), (1, out3)):
         words = out.split()
         assert words[:2] == ["ok", "slot"] and int(words[2]) == slot, out
-        assert int(words[4]) == FSX_OPS, out
+        assert int(words[4]) == ops, out
         sums[slot] = words[words.index("sum") + 1]
     server = n1.succeed(f"{fsx} sum {SRV}/fsx 2").splitlines()
     assert server == [f"slot {slot} sum {sums[slot]}" for slot in (0, 1)], (server, sums)
+
+
+def mmap_tool() -> str:
+    return str(build_c_program(MMAP_SOURCE, MMAP, ("-static", "-O2", "-Wall", "-Werror")))
+
+
+def test_stores_through_a_shared_mapping_are_seen_by_every_node_at_once(cfs: Cluster) -> None:
+    """Item 5: node 2 stores through a shared writable mapping and keeps it, with no
+    msync: read(2) on node 3 and on the server's own mount, and a mapping on node 3,
+    return the stored bytes at once (the server recalls node 2's dirty page first).
+    Node 3's store over them is then what node 2 reads through a mapping, while
+    node 2's first mapping still holds the page; once both are gone, the server's
+    disk has the last store."""
+    tool = mmap_tool()
+    n1, n2, n3 = cfs.node(1), cfs.node(2), cfs.node(3)
+    n1.succeed(f"truncate -s 65536 {SRV}/m")
+    before = counters(n2)["recalls_taken"]
+    n2.succeed(f"({tool} store {MNT}/m 100 from-node-2 hold > /tmp/store.out 2>&1 & "
+               "echo $! > /tmp/store.pid)")
+    n2.wait_until_succeeds("grep -qx stored /tmp/store.out", timeout=flavor().timeout(30))
+    dd = "dd bs=1 skip=100 count=11 status=none if="
+    assert n3.succeed(f"{dd}{MNT}/m") == "from-node-2"
+    assert n1.succeed(f"{dd}{MNT}/m") == "from-node-2"
+    assert n3.succeed(f"{tool} load {MNT}/m 100 11") == "from-node-2\n"
+    assert counters(n2)["recalls_taken"] > before
+    # node 3 stores over it and exits; node 2 still maps the page
+    assert n3.succeed(f"{tool} store {MNT}/m 100 from-node-3") == "stored\n"
+    assert n2.succeed(f"{tool} load {MNT}/m 100 11") == "from-node-3\n"
+    assert n2.succeed(f"{dd}{MNT}/m") == "from-node-3"
+    n2.succeed("kill $(cat /tmp/store.pid); while kill -0 $(cat /tmp/store.pid) 2>/dev/null; "
+               "do sleep 0.1; done")
+    assert n1.succeed(f"{dd}{SRV}/m") == "from-node-3"
+    # a write(2) lands in the page every node maps next
+    n1.succeed(f"printf from-write-1 | dd of={MNT}/m bs=1 seek=100 conv=notrunc status=none")
+    for nd in (n2, n3):
+        assert nd.succeed(f"{tool} load {MNT}/m 100 12") == "from-write-1\n"
+
+
+def test_a_counter_in_a_shared_mapping_incremented_under_a_lock_from_every_node_ends_right(
+        cfs: Cluster) -> None:
+    """Item 5: the three nodes (the server through its own mount) each add 1 to a
+    counter in a shared writable mapping of one CFS file 150 times, each time under
+    an fcntl write lock of the file: the counter ends at 450, on every node and on
+    the server's disk."""
+    tool = mmap_tool()
+    n1, n2, n3 = cfs.node(1), cfs.node(2), cfs.node(3)
+    n1.succeed(f"truncate -s 65536 {SRV}/ctr")
+    limit = flavor().timeout(180)
+    for nd in (n1, n2):
+        nd.succeed(f"({tool} counter {MNT}/ctr 150 > /tmp/ctr.out 2>&1; "
+                   "echo done >> /tmp/ctr.out) </dev/null >/dev/null 2>&1 &")
+    out3 = n3.succeed(f"{tool} counter {MNT}/ctr 150", timeout=limit)
+    assert out3.startswith("ok last "), out3
+    for nd in (n1, n2):
+        nd.wait_until_succeeds("grep -qx done /tmp/ctr.out", timeout=limit)
+        assert nd.succeed("head -1 /tmp/ctr.out").startswith("ok last "), \
+            nd.succeed("cat /tmp/ctr.out")
+    od = "od -An -tu8 -N8 "
+    assert n1.succeed(f"{od}{SRV}/ctr").split() == ["450"]
+    for nd in (n2, n3):
+        assert nd.succeed(f"{od}{MNT}/ctr").split() == ["450"]
 
 
 # Writes a numbered line every 50 ms at its descriptor's own offset (no O_APPEND).

@@ -1,0 +1,490 @@
+// SPDX-License-Identifier: GPL-2.0-only
+/*
+ * CFS, the client's page cache: what mmap(2) of a CFS file maps.  read(2)
+ * and write(2) go to the server's file as they did (cfs_file.c); pages are
+ * kept only for mappings, under the server's data tokens (the protocol is
+ * at the top of cfs_main.c, the server's side in cfs_token.c).
+ *
+ * A page is read with `readpages`, which registers this node as keeping
+ * pages of the file before the server reads them, so every later write
+ * by another node recalls them.  The first write to a page of a shared
+ * writable mapping asks `writable` (one node at a time may keep dirty
+ * pages, and no other node keeps any); dirty pages are written back
+ * through an open file of the inode's own (wb_file).  A `recall` unmaps
+ * every page, writes the dirty ones back and drops them all, before it is
+ * answered.
+ */
+#define pr_fmt(fmt) "cfs: " fmt
+
+#include <linux/bvec.h>
+#include <linux/file.h>
+#include <linux/fs.h>
+#include <linux/highmem.h>
+#include <linux/mm.h>
+#include <linux/pagemap.h>
+#include <linux/uio.h>
+#include <linux/writeback.h>
+
+#include "cfs_internal.h"
+#include "rfile.h"
+
+/* wb_file of every inode: set and dropped under it */
+static DEFINE_MUTEX(cfs_wb_lock);
+
+/*
+ * @count bytes at @pos of the server's file, read through @backing (the
+ * file's open file there: a proxy, or the server file system's own file
+ * on the server's own mount) for keeping.
+ */
+static ssize_t cfs_data_read(struct file *backing, loff_t pos, void *buf,
+			     u32 count)
+{
+	struct cfs_readpages_req req = {};
+	struct cfs_readpages_rep *rep;
+	struct rfile_handle h;
+	ssize_t ret;
+
+	if (!rfile_is_proxy(backing, &h))
+		return cfs_srv_read_kept(backing, ssi_node_num(), pos, buf,
+					 count);
+	rep = kvmalloc(sizeof(*rep), GFP_KERNEL);
+	if (!rep)
+		return -ENOMEM;
+	req.id = h.id;
+	req.pos = pos;
+	req.count = count;
+	ret = CFS_OP(h.node, readpages, &req, rep);
+	if (!ret) {
+		ret = min_t(u32, rep->data_len, count);
+		memcpy(buf, rep->data, ret);
+	}
+	kvfree(rep);
+	return ret;
+}
+
+static int cfs_read_folio(struct file *file, struct folio *folio)
+{
+	struct inode *inode = folio->mapping->host;
+	struct page *page = &folio->page;
+	struct file *backing;
+	ssize_t n;
+	void *buf;
+
+	backing = file ? file->private_data : CFS_I(inode)->wb_file;
+	if (!backing) {
+		folio_unlock(folio);
+		return -EBADF;
+	}
+	buf = kmap_local_page(page);
+	n = cfs_data_read(backing, page_offset(page), buf, PAGE_SIZE);
+	if (n >= 0) {
+		memset(buf + n, 0, PAGE_SIZE - n);
+		flush_dcache_page(page);
+		SetPageUptodate(page);
+	}
+	kunmap_local(buf);
+	folio_unlock(folio);
+	if (n < 0)
+		pr_warn_ratelimited("inode %lu: a page could not be read (%zd)\n",
+				    inode->i_ino, n);
+	return n < 0 ? n : 0;
+}
+
+/* Pages read by one call: what a readpages reply carries. */
+#define CFS_DATA_BATCH	(65536 / PAGE_SIZE)
+
+/*
+ * Readahead (a mapping's faults read around them): the run of pages in
+ * calls of up to CFS_DATA_BATCH pages.  A page left out (an error) is
+ * read again by ->read_folio when it is needed.
+ */
+static void cfs_readahead(struct readahead_control *rac)
+{
+	struct inode *inode = rac->mapping->host;
+	struct file *backing;
+	struct folio *folio;
+	size_t len, off, have;
+	loff_t pos;
+	ssize_t n;
+	void *buf, *dst;
+
+	backing = rac->file ? rac->file->private_data : CFS_I(inode)->wb_file;
+	buf = backing ? kvmalloc(CFS_DATA_BATCH * PAGE_SIZE, GFP_KERNEL) : NULL;
+	/* right after readahead_folio(), the request starts at that folio */
+	folio = readahead_folio(rac);
+	while (folio) {
+		pos = readahead_pos(rac);
+		len = min_t(size_t, readahead_length(rac),
+			    CFS_DATA_BATCH * PAGE_SIZE);
+		n = buf ? cfs_data_read(backing, pos, buf, len) : -ENOMEM;
+		while (folio && folio_pos(folio) < pos + len) {
+			off = folio_pos(folio) - pos;
+			if (n >= 0 && !folio_test_large(folio)) {
+				have = n > off ? min_t(size_t, n - off, PAGE_SIZE) : 0;
+				dst = kmap_local_folio(folio, 0);
+				memcpy(dst, buf + off, have);
+				memset(dst + have, 0, PAGE_SIZE - have);
+				kunmap_local(dst);
+				flush_dcache_folio(folio);
+				folio_mark_uptodate(folio);
+			}
+			folio_unlock(folio);
+			folio = readahead_folio(rac);
+		}
+	}
+	kvfree(buf);
+}
+
+/* Write @page's bytes below the file's end back to the server. */
+static int cfs_data_write_page(struct inode *inode, struct page *page)
+{
+	struct file *wb = CFS_I(inode)->wb_file;
+	loff_t pos = page_offset(page), size = i_size_read(inode);
+	struct rfile_handle h;
+	struct bio_vec bv;
+	struct iov_iter iter;
+	size_t len = PAGE_SIZE;
+	ssize_t ret;
+
+	if (pos >= size)
+		return 0;	/* truncated meanwhile */
+	if (!wb)
+		return -EIO;
+	if (size - pos < len)
+		len = size - pos;
+	bv.bv_page = page;
+	bv.bv_len = len;
+	bv.bv_offset = 0;
+	iov_iter_bvec(&iter, ITER_SOURCE, &bv, 1, len);
+	if (!rfile_is_proxy(wb, &h)) {
+		/* the server's own mount: a write of this node's, as rfile's */
+		int counted = cfs_data_begin(wb->f_path.dentry, ssi_node_num(),
+					     CFS_DATA_WRITE, NULL);
+
+		if (counted < 0)
+			return counted;
+		ret = vfs_iter_write(wb, &iter, &pos, 0);
+		cfs_data_end(wb->f_path.dentry, CFS_DATA_WRITE);
+	} else {
+		ret = vfs_iter_write(wb, &iter, &pos, 0);
+	}
+	if (ret != len)
+		pr_warn_ratelimited("inode %lu: writeback at %lld: %zd of %zu bytes\n",
+				    inode->i_ino, page_offset(page), ret, len);
+	if (ret < 0)
+		return cfs_errno(ret);
+	return ret == len ? 0 : -EIO;
+}
+
+/*
+ * Writeback in runs: contiguous dirty pages, up to CFS_DATA_BATCH, go in
+ * one write (each page under writeback, unlocked, until it is done).
+ */
+struct cfs_wb_batch {
+	struct inode *inode;
+	struct page *pages[CFS_DATA_BATCH];
+	unsigned int nr;
+	int err;
+};
+
+static void cfs_wb_flush(struct cfs_wb_batch *b)
+{
+	struct bio_vec bv[CFS_DATA_BATCH];
+	struct file *wb = CFS_I(b->inode)->wb_file;
+	loff_t size = i_size_read(b->inode);
+	loff_t pos = b->nr ? page_offset(b->pages[0]) : 0;
+	struct rfile_handle h;
+	struct iov_iter iter;
+	size_t len = 0;
+	unsigned int i;
+	ssize_t ret = 0;
+
+	for (i = 0; i < b->nr && page_offset(b->pages[i]) < size; i++) {
+		bv[i].bv_page = b->pages[i];
+		bv[i].bv_offset = 0;
+		bv[i].bv_len = min_t(loff_t, PAGE_SIZE,
+				     size - page_offset(b->pages[i]));
+		len += bv[i].bv_len;
+	}
+	if (len && !wb) {
+		ret = -EIO;
+	} else if (len) {
+		int counted = 0;
+
+		iov_iter_bvec(&iter, ITER_SOURCE, bv, i, len);
+		/* the server's own mount: a write of this node's, as rfile's */
+		if (!rfile_is_proxy(wb, &h))
+			counted = cfs_data_begin(wb->f_path.dentry,
+						 ssi_node_num(),
+						 CFS_DATA_WRITE, NULL);
+		ret = counted < 0 ? counted : vfs_iter_write(wb, &iter, &pos, 0);
+		if (counted > 0)
+			cfs_data_end(wb->f_path.dentry, CFS_DATA_WRITE);
+		if (ret >= 0 && ret != len) {
+			pr_warn_ratelimited("inode %lu: writeback at %lld: %zd of %zu bytes\n",
+					    b->inode->i_ino, pos, ret, len);
+			ret = -EIO;
+		}
+	}
+	if (ret < 0) {
+		ret = cfs_errno(ret);
+		mapping_set_error(b->inode->i_mapping, ret);
+		if (!b->err)
+			b->err = ret;
+	}
+	for (i = 0; i < b->nr; i++)
+		end_page_writeback(b->pages[i]);
+	b->nr = 0;
+}
+
+static int cfs_wb_add(struct page *page, struct writeback_control *wbc,
+		      void *data)
+{
+	struct cfs_wb_batch *b = data;
+
+	if (b->nr && (b->nr == CFS_DATA_BATCH ||
+		      page->index != b->pages[b->nr - 1]->index + 1))
+		cfs_wb_flush(b);
+	set_page_writeback(page);
+	unlock_page(page);
+	b->pages[b->nr++] = page;
+	return 0;
+}
+
+static int cfs_writepages(struct address_space *mapping,
+			  struct writeback_control *wbc)
+{
+	struct cfs_wb_batch *b = kmalloc(sizeof(*b), GFP_NOFS);
+	int ret;
+
+	if (!b)
+		return -ENOMEM;
+	b->inode = mapping->host;
+	b->nr = 0;
+	b->err = 0;
+	ret = write_cache_pages(mapping, wbc, cfs_wb_add, b);
+	cfs_wb_flush(b);
+	if (!ret)
+		ret = b->err;
+	kfree(b);
+	return ret;
+}
+
+static int cfs_writepage(struct page *page, struct writeback_control *wbc)
+{
+	struct inode *inode = page->mapping->host;
+	int ret;
+
+	set_page_writeback(page);
+	ret = cfs_data_write_page(inode, page);
+	if (ret)
+		mapping_set_error(page->mapping, ret);
+	end_page_writeback(page);
+	unlock_page(page);
+	return ret;
+}
+
+/* A dirty folio that must go (invalidate_inode_pages2()): written first. */
+static int cfs_launder_folio(struct folio *folio)
+{
+	if (!folio_clear_dirty_for_io(folio))
+		return 0;
+	return cfs_data_write_page(folio->mapping->host, &folio->page);
+}
+
+const struct address_space_operations cfs_file_aops = {
+	.read_folio = cfs_read_folio,
+	.readahead = cfs_readahead,
+	.writepage = cfs_writepage,
+	.writepages = cfs_writepages,
+	.dirty_folio = filemap_dirty_folio,
+	.launder_folio = cfs_launder_folio,
+};
+
+/*
+ * This node may keep dirty pages of @inode: asked of the server unless
+ * held.  A recall newer than the grant (it overtook the reply) voids it.
+ */
+static int cfs_data_want_excl(struct inode *inode)
+{
+	struct cfs_inode *ci = CFS_I(inode);
+	struct cfs_writable_req req = {};
+	struct cfs_writable_rep rep;
+	struct rfile_handle h;
+	unsigned int tries;
+	struct file *wb;
+	u64 seq = 0;
+	int ret;
+
+	for (tries = 0; tries < 100; tries++) {
+		if (READ_ONCE(ci->excl))
+			return 0;
+		wb = READ_ONCE(ci->wb_file);
+		if (!wb)
+			return -EIO;
+		if (!rfile_is_proxy(wb, &h)) {
+			ret = cfs_srv_make_writable(wb, ssi_node_num(), &seq);
+		} else {
+			req.id = h.id;
+			ret = CFS_OP(h.node, writable, &req, &rep);
+			seq = rep.seq;
+		}
+		if (ret)
+			return ret;
+		spin_lock(&inode->i_lock);
+		if (seq >= ci->recall_seq)
+			ci->excl = true;
+		spin_unlock(&inode->i_lock);
+	}
+	return -EAGAIN;
+}
+
+/* filemap_fault() checks the page against the size: a current one. */
+static vm_fault_t cfs_fault(struct vm_fault *vmf)
+{
+	struct inode *inode = file_inode(vmf->vma->vm_file);
+
+	if (!cfs_tok_valid(inode) && cfs_refresh(inode))
+		return VM_FAULT_SIGBUS;
+	return filemap_fault(vmf);
+}
+
+static vm_fault_t cfs_page_mkwrite(struct vm_fault *vmf)
+{
+	struct inode *inode = file_inode(vmf->vma->vm_file);
+	int ret = cfs_data_want_excl(inode);
+
+	if (ret) {
+		pr_warn_ratelimited("inode %lu: no leave to write its pages (%d)\n",
+				    inode->i_ino, ret);
+		return vmf_error(ret);
+	}
+	return filemap_page_mkwrite(vmf);
+}
+
+static const struct vm_operations_struct cfs_vm_ops = {
+	.fault = cfs_fault,
+	.map_pages = filemap_map_pages,
+	.page_mkwrite = cfs_page_mkwrite,
+};
+
+/*
+ * A shared mapping that may be written needs an open file to write the
+ * pages back through, whichever file it was made from: opened for
+ * writing (never O_APPEND), as the mapper.
+ */
+static int cfs_data_wb_open(struct inode *inode)
+{
+	struct cfs_inode *ci = CFS_I(inode);
+	struct file *wb;
+	int ret = 0;
+
+	mutex_lock(&cfs_wb_lock);
+	if (!ci->wb_file) {
+		wb = cfs_open_backing(inode, O_WRONLY | O_LARGEFILE);
+		if (IS_ERR(wb))
+			ret = PTR_ERR(wb);
+		else
+			ci->wb_file = wb;
+	}
+	mutex_unlock(&cfs_wb_lock);
+	return ret;
+}
+
+int cfs_mmap(struct file *file, struct vm_area_struct *vma)
+{
+	int ret;
+
+	if ((vma->vm_flags & VM_SHARED) && (vma->vm_flags & VM_MAYWRITE)) {
+		ret = cfs_data_wb_open(file_inode(file));
+		if (ret)
+			return ret;
+	}
+	file_accessed(file);
+	vma->vm_ops = &cfs_vm_ops;
+	return 0;
+}
+
+/*
+ * A file of @inode is released (its mappings went before): once no
+ * shared writable mapping is left, the dirty pages go back and wb_file
+ * with them.
+ */
+void cfs_data_release(struct inode *inode)
+{
+	struct cfs_inode *ci = CFS_I(inode);
+	struct file *wb = NULL;
+	int ret;
+
+	if (!READ_ONCE(ci->wb_file))
+		return;
+	mutex_lock(&cfs_wb_lock);
+	if (ci->wb_file && !mapping_writably_mapped(inode->i_mapping)) {
+		ret = filemap_write_and_wait(inode->i_mapping);
+		if (ret)
+			pr_warn_ratelimited("inode %lu: writeback failed (%d)\n",
+					    inode->i_ino, ret);
+		wb = ci->wb_file;
+		ci->wb_file = NULL;
+	}
+	mutex_unlock(&cfs_wb_lock);
+	if (wb)
+		fput(wb);
+}
+
+/* Dirty pages of [@start, @end] written back (before a read or write). */
+int cfs_data_flush(struct inode *inode, loff_t start, loff_t end)
+{
+	if (!inode->i_mapping->nrpages)
+		return 0;
+	return filemap_write_and_wait_range(inode->i_mapping, start, end);
+}
+
+/* Kept pages of [@start, @end] dropped: a write of ours changed them. */
+void cfs_data_drop(struct inode *inode, loff_t start, loff_t end)
+{
+	if (!inode->i_mapping->nrpages || end < start)
+		return;
+	invalidate_inode_pages2_range(inode->i_mapping, start >> PAGE_SHIFT,
+				      end >> PAGE_SHIFT);
+}
+
+/*
+ * The server recalls @inode's pages (sequence @seq): no more dirty pages
+ * here without asking again, every mapping of them unmapped, dirty ones
+ * written back, all dropped.
+ */
+int cfs_data_recalled(struct inode *inode, u64 seq)
+{
+	struct cfs_inode *ci = CFS_I(inode);
+	struct address_space *mapping = inode->i_mapping;
+	int ret, err;
+
+	atomic64_inc(&cfs_recalls_taken);
+	spin_lock(&inode->i_lock);
+	if (seq > ci->recall_seq)
+		ci->recall_seq = seq;
+	ci->excl = false;
+	spin_unlock(&inode->i_lock);
+	if (!S_ISREG(inode->i_mode) || !mapping->nrpages)
+		return 0;
+	unmap_mapping_range(mapping, 0, 0, 0);
+	ret = filemap_write_and_wait(mapping);
+	err = invalidate_inode_pages2(mapping);
+	if (ret || err)
+		pr_warn_ratelimited("inode %lu: pages not given back cleanly (%d, %d)\n",
+				    inode->i_ino, ret, err);
+	return ret;
+}
+
+/* The server of @inode went down: kept pages are of a past incarnation. */
+void cfs_data_forget(struct inode *inode)
+{
+	struct cfs_inode *ci = CFS_I(inode);
+
+	spin_lock(&inode->i_lock);
+	ci->excl = false;
+	spin_unlock(&inode->i_lock);
+	if (S_ISREG(inode->i_mode))
+		invalidate_mapping_pages(inode->i_mapping, 0, -1);
+}
