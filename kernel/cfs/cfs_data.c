@@ -135,50 +135,63 @@ static void cfs_readahead(struct readahead_control *rac)
 	kvfree(buf);
 }
 
-/* Write @page's bytes below the file's end back to the server. */
-static int cfs_data_write_page(struct inode *inode, struct page *page)
+/*
+ * Write @nr pages of @inode from @pages[0] on (contiguous) back to the
+ * server: the bytes below the file's end, in one `writepages` call (on
+ * the server's own mount, a write of its file here).  A writeback never
+ * waits for or recalls other nodes: its pages were dirtied by the writer.
+ */
+static int cfs_data_write_back(struct inode *inode, struct page **pages,
+			       unsigned int nr)
 {
 	struct file *wb = CFS_I(inode)->wb_file;
-	loff_t pos = page_offset(page), size = i_size_read(inode);
+	loff_t size = i_size_read(inode), pos = page_offset(pages[0]);
+	struct cfs_writepages_req *req;
+	struct cfs_writepages_rep rep;
 	struct rfile_handle h;
-	struct bio_vec bv;
-	struct iov_iter iter;
-	size_t len = PAGE_SIZE;
+	size_t len = 0, n;
+	unsigned int i;
 	ssize_t ret;
+	void *src;
 
-	if (pos >= size)
-		return 0;	/* truncated meanwhile */
 	if (!wb)
 		return -EIO;
-	if (size - pos < len)
-		len = size - pos;
-	bv.bv_page = page;
-	bv.bv_len = len;
-	bv.bv_offset = 0;
-	iov_iter_bvec(&iter, ITER_SOURCE, &bv, 1, len);
-	if (!rfile_is_proxy(wb, &h)) {
-		/* the server's own mount: a write of this node's, as rfile's */
-		int counted = cfs_data_begin(wb->f_path.dentry, ssi_node_num(),
-					     CFS_DATA_WRITE, NULL);
-
-		if (counted < 0)
-			return counted;
-		ret = vfs_iter_write(wb, &iter, &pos, 0);
-		cfs_data_end(wb->f_path.dentry, CFS_DATA_WRITE);
-	} else {
-		ret = vfs_iter_write(wb, &iter, &pos, 0);
+	req = kvmalloc(sizeof(*req), GFP_NOFS);
+	if (!req)
+		return -ENOMEM;
+	for (i = 0; i < nr && page_offset(pages[i]) < size; i++) {
+		n = min_t(loff_t, PAGE_SIZE, size - page_offset(pages[i]));
+		src = kmap_local_page(pages[i]);
+		memcpy(req->data + len, src, n);
+		kunmap_local(src);
+		len += n;
 	}
-	if (ret != len)
-		pr_warn_ratelimited("inode %lu: writeback at %lld: %zd of %zu bytes\n",
-				    inode->i_ino, page_offset(page), ret, len);
-	if (ret < 0)
-		return cfs_errno(ret);
-	return ret == len ? 0 : -EIO;
+	ret = 0;
+	if (len) {
+		req->data_len = len;
+		req->pos = pos;
+		if (!rfile_is_proxy(wb, &h)) {
+			ret = cfs_srv_write_back(wb, ssi_node_num(), pos,
+						 req->data, len);
+		} else {
+			req->id = h.id;
+			ret = CFS_OP(h.node, writepages, req, &rep);
+			if (!ret)
+				ret = rep.written;
+		}
+		if (ret >= 0 && ret != len) {
+			pr_warn_ratelimited("inode %lu: writeback at %lld: %zd of %zu bytes\n",
+					    inode->i_ino, pos, ret, len);
+			ret = -EIO;
+		}
+	}
+	kvfree(req);
+	return ret < 0 ? cfs_errno(ret) : 0;
 }
 
 /*
  * Writeback in runs: contiguous dirty pages, up to CFS_DATA_BATCH, go in
- * one write (each page under writeback, unlocked, until it is done).
+ * one call (each page under writeback, unlocked, until it is done).
  */
 struct cfs_wb_batch {
 	struct inode *inode;
@@ -189,45 +202,13 @@ struct cfs_wb_batch {
 
 static void cfs_wb_flush(struct cfs_wb_batch *b)
 {
-	struct bio_vec bv[CFS_DATA_BATCH];
-	struct file *wb = CFS_I(b->inode)->wb_file;
-	loff_t size = i_size_read(b->inode);
-	loff_t pos = b->nr ? page_offset(b->pages[0]) : 0;
-	struct rfile_handle h;
-	struct iov_iter iter;
-	size_t len = 0;
 	unsigned int i;
-	ssize_t ret = 0;
+	int ret;
 
-	for (i = 0; i < b->nr && page_offset(b->pages[i]) < size; i++) {
-		bv[i].bv_page = b->pages[i];
-		bv[i].bv_offset = 0;
-		bv[i].bv_len = min_t(loff_t, PAGE_SIZE,
-				     size - page_offset(b->pages[i]));
-		len += bv[i].bv_len;
-	}
-	if (len && !wb) {
-		ret = -EIO;
-	} else if (len) {
-		int counted = 0;
-
-		iov_iter_bvec(&iter, ITER_SOURCE, bv, i, len);
-		/* the server's own mount: a write of this node's, as rfile's */
-		if (!rfile_is_proxy(wb, &h))
-			counted = cfs_data_begin(wb->f_path.dentry,
-						 ssi_node_num(),
-						 CFS_DATA_WRITE, NULL);
-		ret = counted < 0 ? counted : vfs_iter_write(wb, &iter, &pos, 0);
-		if (counted > 0)
-			cfs_data_end(wb->f_path.dentry, CFS_DATA_WRITE);
-		if (ret >= 0 && ret != len) {
-			pr_warn_ratelimited("inode %lu: writeback at %lld: %zd of %zu bytes\n",
-					    b->inode->i_ino, pos, ret, len);
-			ret = -EIO;
-		}
-	}
-	if (ret < 0) {
-		ret = cfs_errno(ret);
+	if (!b->nr)
+		return;
+	ret = cfs_data_write_back(b->inode, b->pages, b->nr);
+	if (ret) {
 		mapping_set_error(b->inode->i_mapping, ret);
 		if (!b->err)
 			b->err = ret;
@@ -276,7 +257,7 @@ static int cfs_writepage(struct page *page, struct writeback_control *wbc)
 	int ret;
 
 	set_page_writeback(page);
-	ret = cfs_data_write_page(inode, page);
+	ret = cfs_data_write_back(inode, &page, 1);
 	if (ret)
 		mapping_set_error(page->mapping, ret);
 	end_page_writeback(page);
@@ -287,9 +268,11 @@ static int cfs_writepage(struct page *page, struct writeback_control *wbc)
 /* A dirty folio that must go (invalidate_inode_pages2()): written first. */
 static int cfs_launder_folio(struct folio *folio)
 {
+	struct page *page = &folio->page;
+
 	if (!folio_clear_dirty_for_io(folio))
 		return 0;
-	return cfs_data_write_page(folio->mapping->host, &folio->page);
+	return cfs_data_write_back(folio->mapping->host, &page, 1);
 }
 
 const struct address_space_operations cfs_file_aops = {

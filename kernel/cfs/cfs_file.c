@@ -176,6 +176,44 @@ static loff_t cfs_llseek(struct file *file, loff_t offset, int whence)
 	return generic_file_llseek(file, offset, whence);
 }
 
+/*
+ * fallocate(2): the server's, on its open file, as the caller.  Our dirty
+ * pages from @offset on go first (collapse and insert move what follows),
+ * our kept ones after are dropped, and the size is asked for again.
+ */
+static long cfs_fallocate(struct file *file, int mode, loff_t offset,
+			  loff_t len)
+{
+	struct file *backing = file->private_data;
+	struct inode *inode = file_inode(file);
+	struct cfs_fallocate_req *req;
+	struct cfs_fallocate_rep rep;
+	struct rfile_handle h;
+	int ret;
+
+	ret = cfs_data_flush(inode, offset, LLONG_MAX);
+	if (ret)
+		return ret;
+	if (!rfile_is_proxy(backing, &h)) {
+		ret = cfs_srv_fallocate_file(backing, ssi_node_num(), mode,
+					     offset, len);
+	} else {
+		ret = CFS_NEW_REQ(req, inode);
+		if (ret)
+			return ret;
+		req->id = h.id;
+		req->mode = mode;
+		req->offset = offset;
+		req->len = len;
+		ret = CFS_OP(h.node, fallocate, req, &rep);
+		kvfree(req);
+	}
+	cfs_data_drop(inode, offset, LLONG_MAX);
+	if (!ret)
+		ret = cfs_refresh(inode);
+	return cfs_errno(ret);
+}
+
 /* Dirty pages of mappings first, then the server's file itself. */
 static int cfs_fsync(struct file *file, loff_t start, loff_t end,
 		     int datasync)
@@ -254,6 +292,7 @@ const struct file_operations cfs_file_fops = {
 	.llseek = cfs_llseek,
 	.fsync = cfs_fsync,
 	.mmap = cfs_mmap,
+	.fallocate = cfs_fallocate,
 	.lock = cfs_lock,
 	.flock = cfs_flock,
 	.flush = cfs_flush,

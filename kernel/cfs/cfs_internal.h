@@ -296,6 +296,10 @@ int cfs_srv_fh(struct dentry *dentry, struct cfs_fh *fh);
 ssize_t cfs_srv_read_kept(struct file *file, unsigned int from, loff_t pos,
 			  void *buf, size_t count);
 int cfs_srv_make_writable(struct file *file, unsigned int from, u64 *seq);
+ssize_t cfs_srv_write_back(struct file *file, unsigned int from, loff_t pos,
+			   const void *buf, size_t len);
+int cfs_srv_fallocate_file(struct file *file, unsigned int from, int mode,
+			   loff_t offset, loff_t len);
 
 /* cfs_token.c: tokens, the server's and the client's side */
 int cfs_tok_init(void);
@@ -311,14 +315,16 @@ unsigned int cfs_tok_count(void);
 
 /*
  * What a data op of a node does with the server's file (cfs_data_begin()):
- * reads it (read(2), or rfile's read for a client), writes or truncates
- * it, reads pages the node keeps, or lets the node keep dirty pages.
+ * reads it (read(2), or rfile's read for a client), writes, truncates or
+ * fallocates it, reads pages the node keeps, lets the node keep dirty
+ * pages, or writes dirty pages back.
  */
 enum cfs_data_use {
 	CFS_DATA_READ,
 	CFS_DATA_WRITE,
 	CFS_DATA_CACHE,
 	CFS_DATA_EXCL,
+	CFS_DATA_WB,
 };
 
 int cfs_data_begin(struct dentry *dentry, unsigned int from,

@@ -78,9 +78,14 @@
  * a truncation or writable: every other node keeping pages), one recall
  * at a time per file; ops are counted while they run, and pages read for
  * keeping wait while a write runs, writable waits until no op runs, and
- * new ops wait while a writable waits (or it could starve).  A node being
- * recalled reads and writes without waiting: its writeback is what its
- * recall waits for.  Client: its own read(2) and write(2) first write
+ * new ops wait while a writable waits (or it could starve).  Dirty pages
+ * go back with writepages(id, pos, data), which waits for nothing and
+ * recalls nobody (they were dirtied by the writer, and a recall waits for
+ * them); pages read for keeping by a node being recalled do not wait
+ * either (its fault holds them locked, and the recall's invalidation waits
+ * for them), so the recaller looks again after each recall.  Every other
+ * op of a node being recalled waits like anyone's: one that went ahead
+ * would change the file without recalling the others.  Client: its own read(2) and write(2) first write
  * back its dirty pages of the range, and a write drops its pages of the
  * range after; fsync, msync and close (with no shared writable mapping
  * left) write back; a truncation writes back, then cuts the page cache.

@@ -10,6 +10,7 @@
 #include <linux/exportfs.h>
 #include <linux/file.h>
 #include <linux/fs.h>
+#include <linux/fs_struct.h>
 #include <linux/mount.h>
 #include <linux/mutex.h>
 #include <linux/namei.h>
@@ -467,6 +468,33 @@ out:
 }
 
 /*
+ * The client applied its caller's umask to a new file's mode; the file
+ * system applies the current task's again (posix_acl_create() for a
+ * directory without a default ACL).  A worker's is the kernel's, 0022, so
+ * while it creates for a client it has none: its own fs_struct (nfsd's
+ * threads do the same), with umask 0.  In the caller's own context (the
+ * server's mount of its export) the umask is the caller's already.
+ * *@saved: what to give back to cfs_srv_umask_on().
+ */
+static int cfs_srv_umask_off(int *saved)
+{
+	*saved = -1;
+	if (!(current->flags & PF_WQ_WORKER))
+		return 0;
+	if (READ_ONCE(current->fs->users) > 1 && unshare_fs_struct())
+		return -ENOMEM;
+	*saved = current->fs->umask;
+	current->fs->umask = 0;
+	return 0;
+}
+
+static void cfs_srv_umask_on(int saved)
+{
+	if (saved >= 0)
+		current->fs->umask = saved;
+}
+
+/*
  * @name in directory @parent, which is locked for a change of its
  * entries (the caller is a writer of its mount): the child's dentry,
  * maybe negative, or an errno.  cfs_srv_unlock_child() after.
@@ -508,6 +536,7 @@ int cfs_srv_create(unsigned int from, const struct cfs_create_req *req,
 	struct dentry *child;
 	struct inode *dir;
 	struct path parent;
+	int umask;
 	umode_t mode;
 	int ret;
 
@@ -528,12 +557,17 @@ int cfs_srv_create(unsigned int from, const struct cfs_create_req *req,
 	dir = d_inode(parent.dentry);
 	if (d_is_positive(child)) {
 		ret = req->excl || req->dir ? -EEXIST : 0;
-	} else if (req->dir) {
-		mode = (req->mode & 01777) | S_IFDIR;	/* rwx and sticky */
-		ret = vfs_mkdir(ns, dir, child, mode);
+	} else if (cfs_srv_umask_off(&umask)) {
+		ret = -ENOMEM;
 	} else {
-		mode = (req->mode & S_IALLUGO) | S_IFREG;
-		ret = vfs_create(ns, dir, child, mode, req->excl);
+		if (req->dir) {
+			mode = (req->mode & 01777) | S_IFDIR;	/* rwx, sticky */
+			ret = vfs_mkdir(ns, dir, child, mode);
+		} else {
+			mode = (req->mode & S_IALLUGO) | S_IFREG;
+			ret = vfs_create(ns, dir, child, mode, req->excl);
+		}
+		cfs_srv_umask_on(umask);
 	}
 	if (!ret && d_is_negative(child))
 		ret = -ENOENT;	/* a file system that unhashed it (none here) */
@@ -1121,6 +1155,65 @@ int cfs_srv_readpages(unsigned int from, const struct cfs_readpages_req *req,
 	return 0;
 }
 
+/*
+ * fallocate(2) of @file for node @from (under its credentials): a write,
+ * so pages kept elsewhere are recalled first.
+ */
+int cfs_srv_fallocate_file(struct file *file, unsigned int from, int mode,
+			   loff_t offset, loff_t len)
+{
+	int ret, counted;
+
+	if (!S_ISREG(file_inode(file)->i_mode))
+		return -ENODEV;
+	counted = cfs_data_begin(file->f_path.dentry, from, CFS_DATA_WRITE,
+				 NULL);
+	if (counted < 0)
+		return counted;
+	ret = vfs_fallocate(file, mode, offset, len);
+	cfs_data_end(file->f_path.dentry, CFS_DATA_WRITE);
+	return ret;
+}
+
+/* @len bytes at @pos of @file from node @from's dirty pages: a writeback. */
+ssize_t cfs_srv_write_back(struct file *file, unsigned int from, loff_t pos,
+			   const void *buf, size_t len)
+{
+	ssize_t ret;
+	int counted;
+
+	if (!(file->f_mode & FMODE_WRITE))
+		return -EBADF;
+	if (!S_ISREG(file_inode(file)->i_mode))
+		return -EINVAL;
+	counted = cfs_data_begin(file->f_path.dentry, from, CFS_DATA_WB, NULL);
+	if (counted < 0)
+		return counted;
+	ret = kernel_write(file, buf, len, &pos);
+	cfs_data_end(file->f_path.dentry, CFS_DATA_WB);
+	return ret;
+}
+
+int cfs_srv_writepages(unsigned int from, const struct cfs_writepages_req *req,
+		       struct cfs_writepages_rep *rep)
+{
+	struct file *file;
+	ssize_t ret;
+
+	if (req->pos < 0)
+		return -EINVAL;
+	file = rfile_export_file_get(req->id, from);
+	if (!file)
+		return -EBADF;
+	ret = cfs_srv_write_back(file, from, req->pos, req->data,
+				 req->data_len);
+	fput(file);
+	if (ret < 0)
+		return ret;
+	rep->written = ret;
+	return 0;
+}
+
 /* Node @from may keep dirty pages of @file: *@seq, the grant's number. */
 int cfs_srv_make_writable(struct file *file, unsigned int from, u64 *seq)
 {
@@ -1145,5 +1238,28 @@ int cfs_srv_writable(unsigned int from, const struct cfs_writable_req *req,
 		return -EBADF;
 	ret = cfs_srv_make_writable(file, from, &rep->seq);
 	fput(file);
+	return ret;
+}
+
+int cfs_srv_fallocate(unsigned int from, const struct cfs_fallocate_req *req,
+		      struct cfs_fallocate_rep *rep)
+{
+	const struct cred *old;
+	struct file *file;
+	int ret;
+
+	ret = CFS_SRV_CREDS(req, &old);
+	if (ret)
+		return ret;
+	file = rfile_export_file_get(req->id, from);
+	if (!file) {
+		ret = -EBADF;
+		goto out;
+	}
+	ret = cfs_srv_fallocate_file(file, from, req->mode, req->offset,
+				     req->len);
+	fput(file);
+out:
+	cfs_srv_revert(old);
 	return ret;
 }

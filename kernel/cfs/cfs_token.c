@@ -390,13 +390,15 @@ static bool cfs_data_must_wait(const struct cfs_tok *tok,
 }
 
 /*
- * @from is being recalled: its reads and writes (its writeback) go on
- * without waiting, or the recall would wait for itself.
+ * Pages read for keeping by a node being recalled go on without waiting:
+ * a fault holds its pages locked while it reads them, and the recall's
+ * invalidation waits for them (the recaller then looks again, finds the
+ * node a reader again, and recalls it once more).
  */
 static bool cfs_data_recalled_node(const struct cfs_tok *tok,
 				   unsigned int from, enum cfs_data_use use)
 {
-	return use != CFS_DATA_EXCL &&
+	return use == CFS_DATA_CACHE &&
 	       (READ_ONCE(tok->recalling) & BIT_ULL(from));
 }
 
@@ -404,7 +406,8 @@ static bool cfs_data_recalled_node(const struct cfs_tok *tok,
  * Before @use of @dentry's file by node @from (this node for the server's
  * own mount): recall the pages of every node in the way, which write back
  * their dirty ones first, and wait for the ops @use may not overlap.
- * A node being recalled reads and writes (its writeback) without waiting.
+ * A node being recalled reads pages for keeping without waiting; a
+ * writeback (CFS_DATA_WB) never waits and recalls nobody.
  * Returns 1 for an op to end with cfs_data_end(), 0 when there is none to
  * end (CFS_DATA_EXCL: *@seq is the grant's sequence number), or an errno.
  */
@@ -420,6 +423,22 @@ int cfs_data_begin(struct dentry *dentry, unsigned int from,
 	tok = cfs_tok_get(dentry);
 	if (IS_ERR(tok))
 		return PTR_ERR(tok);
+	if (use == CFS_DATA_WB) {
+		/* the writer's pages, or a recalled node's: what others wait for */
+		spin_lock(&cfs_tok_lock);
+		while (list_empty(&tok->link)) {
+			spin_unlock(&cfs_tok_lock);
+			fsnotify_put_mark(&tok->mark);
+			tok = cfs_tok_get(dentry);
+			if (IS_ERR(tok))
+				return PTR_ERR(tok);
+			spin_lock(&cfs_tok_lock);
+		}
+		tok->writes++;
+		spin_unlock(&cfs_tok_lock);
+		cfs_tok_put(tok);
+		return 1;
+	}
 	for (;;) {
 		spin_lock(&cfs_tok_lock);
 		if (list_empty(&tok->link)) {
@@ -481,6 +500,8 @@ int cfs_data_begin(struct dentry *dentry, unsigned int from,
 		tok->readers &= ~BIT_ULL(from);
 		*seq = atomic64_read(&cfs_tok_seq);
 		break;
+	case CFS_DATA_WB:
+		break;	/* not here */
 	}
 	spin_unlock(&cfs_tok_lock);
 	cfs_tok_put(tok);
@@ -499,7 +520,7 @@ void cfs_data_end(struct dentry *dentry, enum cfs_data_use use)
 		return;
 	tok = cfs_tok_of(mark);
 	spin_lock(&cfs_tok_lock);
-	if (use == CFS_DATA_WRITE)
+	if (use == CFS_DATA_WRITE || use == CFS_DATA_WB)
 		tok->writes--;
 	else
 		tok->reads--;

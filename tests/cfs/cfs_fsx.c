@@ -11,7 +11,8 @@
  * stripes and knows what they must hold, so every read of them is checked
  * while the other slots write theirs next to them.  Reads span several
  * stripes (the others' bytes are read but not judged), writes are any
- * range within one stripe, and some operations fsync.  `run` ends with the
+ * range within one stripe, some operations punch a hole in, zero or
+ * allocate (fallocate(2)) a range within one stripe, and some fsync.  `run` ends with the
  * checksum of its own stripes from its model; `sum` computes them from the
  * file (on the server, say): they must agree.
  *
@@ -20,6 +21,7 @@
  * half the syncs are msync(MS_SYNC): stripes are smaller than a page, so
  * the nodes' writes to one page interleave through both paths.
  */
+#define _GNU_SOURCE
 #include <errno.h>
 #include <fcntl.h>
 #include <inttypes.h>
@@ -36,6 +38,9 @@
 #define MAX_READ	(16 * STRIPE)
 
 static uint64_t rng;
+/* for a mismatch's report: the op that last set each byte, and how */
+static long last_op[FILE_SIZE];
+static char last_how[FILE_SIZE];
 
 static uint64_t next(void)
 {
@@ -89,8 +94,9 @@ static int run(const char *path, int slot, int nslots, long ops, int use_mmap)
 {
 	static unsigned char model[FILE_SIZE], buf[MAX_READ], data[STRIPE];
 	unsigned long off, len, stripe, i;
-	long op, reads = 0, writes = 0, syncs = 0, mapped = 0;
+	long op, reads = 0, writes = 0, syncs = 0, mapped = 0, fallocs = 0;
 	unsigned char *map = NULL;
+	char how;
 	int fd = open(path, O_RDWR);
 
 	if (fd < 0) {
@@ -122,24 +128,58 @@ static int run(const char *path, int slot, int nslots, long ops, int use_mmap)
 			len = 1 + below((unsigned int)(stripe * STRIPE + STRIPE - off));
 			for (i = 0; i < len; i++)
 				data[i] = (unsigned char)next();
+			how = 'w';
 			if (map && below(2)) {
 				memcpy(map + off, data, len);
 				mapped++;
+				how = 'm';
 			} else if (pwrite(fd, data, len, (off_t)off) != (ssize_t)len) {
 				printf("write failed at %lu+%lu: %s\n", off, len,
 				       strerror(errno));
 				return 1;
 			}
 			memcpy(model + off, data, len);
+			for (i = 0; i < len; i++) {
+				last_op[off + i] = op;
+				last_how[off + i] = how;
+			}
 			writes++;
+		} else if (what < 49) {
+			static const int modes[] = {
+				FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE,
+				FALLOC_FL_ZERO_RANGE | FALLOC_FL_KEEP_SIZE,
+				FALLOC_FL_KEEP_SIZE,
+			};
+			int mode = modes[below(3)];
+
+			do {
+				stripe = below(NSTRIPES);
+			} while ((int)(stripe % (unsigned long)nslots) != slot);
+			off = stripe * STRIPE + below(STRIPE);
+			len = 1 + below((unsigned int)(stripe * STRIPE + STRIPE - off));
+			if (fallocate(fd, mode, (off_t)off, (off_t)len)) {
+				printf("fallocate 0x%x failed at %lu+%lu: %s\n",
+				       mode, off, len, strerror(errno));
+				return 1;
+			}
+			if (mode != FALLOC_FL_KEEP_SIZE) {
+				memset(model + off, 0, len);
+				for (i = 0; i < len; i++) {
+					last_op[off + i] = op;
+					last_how[off + i] = mode & FALLOC_FL_PUNCH_HOLE ? 'p' : 'z';
+				}
+			}
+			fallocs++;
 		} else if (what < 97) {
 			off = below(FILE_SIZE - 1);
 			len = 1 + below(MAX_READ);
 			if (off + len > FILE_SIZE)
 				len = FILE_SIZE - off;
+			how = 'r';
 			if (map && below(2)) {
 				memcpy(buf, map + off, len);
 				mapped++;
+				how = 'm';
 			} else if (full_pread(fd, buf, len, (off_t)off)) {
 				printf("read failed at %lu+%lu: %s\n", off, len,
 				       strerror(errno));
@@ -149,8 +189,14 @@ static int run(const char *path, int slot, int nslots, long ops, int use_mmap)
 				if (owner(off + i, nslots) != slot ||
 				    buf[i] == model[off + i])
 					continue;
-				printf("MISMATCH op %ld at %lu: read 0x%02x, wrote 0x%02x\n",
-				       op, off + i, buf[i], model[off + i]);
+				printf("MISMATCH op %ld at %lu (read %s %lu+%lu): read 0x%02x, wrote 0x%02x at op %ld (%s)\n",
+				       op, off + i, how == 'm' ? "mapped" : "pread",
+				       off, len, buf[i], model[off + i],
+				       last_op[off + i],
+				       last_how[off + i] == 'm' ? "mapped store" :
+				       last_how[off + i] == 'w' ? "pwrite" :
+				       last_how[off + i] == 'p' ? "punch" :
+				       last_how[off + i] == 'z' ? "zero range" : "initial");
 				return 1;
 			}
 			reads++;
@@ -171,8 +217,8 @@ static int run(const char *path, int slot, int nslots, long ops, int use_mmap)
 		printf("final fsync/close failed: %s\n", strerror(errno));
 		return 1;
 	}
-	printf("ok slot %d ops %ld reads %ld writes %ld fsyncs %ld mapped %ld sum %016" PRIx64 "\n",
-	       slot, ops, reads, writes, syncs, mapped,
+	printf("ok slot %d ops %ld reads %ld writes %ld fsyncs %ld mapped %ld fallocates %ld sum %016" PRIx64 "\n",
+	       slot, ops, reads, writes, syncs, mapped, fallocs,
 	       slot_sum(model, slot, nslots));
 	return 0;
 }

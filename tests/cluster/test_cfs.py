@@ -264,6 +264,22 @@ def test_exclusive_create_append_and_unlink_of_an_open_file(cfs: Cluster) -> Non
     assert cfs.node(1).succeed(f"stat -c %s {SRV}/t").strip() == "0"
 
 
+def test_new_files_get_the_callers_umask_as_local_ones_do(cfs: Cluster) -> None:
+    """A file and a directory made through CFS with umask 0, 027 and 077 get the
+    modes the same calls give on the server's own disk: the caller's umask, once
+    (a server worker's own 0022 must not be applied on top)."""
+    n1, n2 = cfs.node(1), cfs.node(2)
+    script = ("for m in 0 027 077; do (umask $m; : > {d}/f$m; mkdir {d}/d$m); done; "
+              "cd {d} && stat -c '%n %a' f0 f027 f077 d0 d027 d077")
+    n1.succeed(f"mkdir -p /srv/local && rm -rf /srv/local/* {SRV}/um && mkdir -p {SRV}/um")
+    local = n1.succeed(script.format(d="/srv/local"))
+    assert local.split() == ["f0", "666", "f027", "640", "f077", "600",
+                             "d0", "777", "d027", "750", "d077", "700"], local
+    for nd, d in ((n2, f"{MNT}/um"), (n1, f"{MNT}/um")):
+        nd.succeed(f"rm -rf {d}/*")
+        assert nd.succeed(script.format(d=d)) == local
+
+
 def test_the_server_checks_permissions_as_the_caller(cfs: Cluster) -> None:
     n1, n2 = cfs.node(1), cfs.node(2)
     n1.succeed(f"echo secret > {SRV}/root-only && chmod 0600 {SRV}/root-only && "
