@@ -85,12 +85,13 @@
  * either (its fault holds them locked, and the recall's invalidation waits
  * for them), so the recaller looks again after each recall.  Every other
  * op of a node being recalled waits like anyone's: one that went ahead
- * would change the file without recalling the others.  Client: its own read(2) and write(2) first write
- * back its dirty pages of the range, and a write drops its pages of the
- * range after; fsync, msync and close (with no shared writable mapping
- * left) write back; a truncation writes back, then cuts the page cache.
- * Dirty pages go back through an open file of the inode's own, opened
- * for writing at the first shared writable mmap (so never O_APPEND).
+ * would change the file without recalling the others.  Client: its own
+ * read(2), write(2) and fallocate(2) first write back its dirty pages of
+ * the range, and a write drops its pages of the range after; fsync, msync
+ * and close (with no shared writable mapping left) write back; a
+ * truncation writes back, then cuts the page cache.  Writeback names an
+ * open file of the inode's own, opened for writing at the first shared
+ * writable mmap (so never O_APPEND).
  *
  * Races.  A recall overtaking the reply to writable: the grant carries
  * the server's sequence number and the recall a higher one; a client
