@@ -24,6 +24,7 @@ from .logs import CommandLog, cluster_log_dir
 from .node import Node, NodeError
 from .paths import flavor, kernel_path
 from .qemu_cmd import MAX_NODES, NodeConfig, NodeSockets
+from .txwatch import TxWatch
 
 
 class Cluster:
@@ -75,6 +76,7 @@ class Cluster:
         self.sock_dir: Path | None = None
         self.hub: Hub | None = None
         self.nodes: list[Node] = []
+        self.txwatch: TxWatch | None = None
         self.boot_seconds = 0.0
 
     # ---- lifecycle ----
@@ -94,6 +96,10 @@ class Cluster:
                 node.cfg.console_log.unlink(missing_ok=True)
                 node.spawn()  # from this thread: see Node's docstring
             self._wait_all_ready(self.nodes)
+            self.txwatch = TxWatch([(nd.number, nd.cfg.console_log, nd.cfg.sockets.monitor,
+                                     nd.qemu_log or self.log_dir / f"node{nd.number}.txwatch")
+                                    for nd in self.nodes])
+            self.txwatch.start()
         except BaseException:
             self.stop()
             raise
@@ -147,6 +153,9 @@ class Cluster:
 
     def stop(self) -> None:
         """Kill every node and the hub, remove the socket directory."""
+        if self.txwatch is not None:
+            self.txwatch.stop()
+            self.txwatch = None
         for node in self.nodes:
             node.crash()
         if self.hub is not None:

@@ -53,8 +53,12 @@ class NodeSockets:
     def tty(self) -> Path:
         return self.sock_dir / f"node{self.node}.tty"
 
+    @property
+    def monitor(self) -> Path:
+        return self.sock_dir / f"node{self.node}.mon"
+
     def all(self) -> list[Path]:
-        return [self.net, self.cmd, self.tty]
+        return [self.net, self.cmd, self.tty, self.monitor]
 
 
 def _find_busybox() -> str | None:
@@ -243,4 +247,6 @@ def qemu_command(cfg: NodeConfig) -> list[str]:
         "-device", "virtconsole,chardev=tty0,name=ssi.tty,bus=vser0.0,nr=0",
         "-chardev", f"socket,id=cmd0,path={s.cmd},server=on,wait=off",
         "-device", "virtserialport,chardev=cmd0,name=ssi.cmd,bus=vser0.0,nr=1",
+        # The human monitor, for the harness (qemu/txwatch.py).
+        "-monitor", f"unix:{s.monitor},server=on,wait=off",
     ]
