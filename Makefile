@@ -51,7 +51,9 @@ DEBUG_SUBSET ?= tests/cluster/test_fuzz.py tests/cluster/test_migrate_core.py \
 	tests/cluster/test_cfs.py::test_locks_are_the_servers_and_block_every_node \
 	tests/cluster/test_cfs.py::test_a_process_writing_a_cfs_file_moves_with_the_open_file_itself \
 	tests/cluster/test_cfs.py::test_a_dead_server_is_eio_and_the_mount_works_when_it_is_back \
-	tests/cluster/test_cfs.py::test_cached_attributes_names_and_xattrs_follow_every_change
+	tests/cluster/test_cfs.py::test_cached_attributes_names_and_xattrs_follow_every_change \
+	tests/cluster/test_cfs.py::test_stores_through_a_shared_mapping_are_seen_by_every_node_at_once \
+	tests/cluster/test_cfs.py::test_a_counter_in_a_shared_mapping_incremented_under_a_lock_from_every_node_ends_right
 
 test: modules
 	$(RUN) $(VENV)/bin/pytest $(PYTEST_ARGS)

@@ -197,12 +197,16 @@ static int cfs_permission(struct user_namespace *ns, struct inode *inode,
 {
 	int ret;
 
-	if (cfs_cache && !cfs_tok_valid(inode)) {
+	if (!cfs_cache || !cfs_tok_valid(inode)) {
 		if (mask & MAY_NOT_BLOCK)
 			return -ECHILD;
-		ret = cfs_refresh(inode);
-		if (ret)
-			return ret;
+		/* mode and ACLs as they are now: the ACLs are asked again */
+		cfs_acl_forget(inode);
+		if (cfs_cache) {
+			ret = cfs_refresh(inode);
+			if (ret)
+				return ret;
+		}
 	}
 	return generic_permission(ns, inode, mask);
 }
@@ -236,6 +240,7 @@ static int cfs_create_call(struct inode *dir, struct dentry *dentry,
 	memcpy(req->name, dentry->d_name.name, dentry->d_name.len);
 	req->name[dentry->d_name.len] = '\0';
 	req->mode = mode;
+	req->umask = current_umask();
 	req->excl = excl;
 	req->dir = is_dir;
 	ret = CFS_CALL(dir->i_sb, create, req, rep);
@@ -483,6 +488,8 @@ static int cfs_setattr(struct user_namespace *ns, struct dentry *dentry,
 }
 
 const struct inode_operations cfs_dir_iops = {
+	.get_acl = cfs_get_acl,
+	.set_acl = cfs_set_acl,
 	.lookup = cfs_lookup,
 	.create = cfs_create,
 	.mkdir = cfs_mkdir,
@@ -498,6 +505,8 @@ const struct inode_operations cfs_dir_iops = {
 };
 
 const struct inode_operations cfs_file_iops = {
+	.get_acl = cfs_get_acl,
+	.set_acl = cfs_set_acl,
 	.permission = cfs_permission,
 	.getattr = cfs_getattr,
 	.setattr = cfs_setattr,

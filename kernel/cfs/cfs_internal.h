@@ -286,6 +286,10 @@ void cfs_data_forget(struct inode *inode);
 /* cfs_xattr.c: extended attributes */
 extern const struct xattr_handler *cfs_xattr_handlers[];
 ssize_t cfs_listxattr(struct dentry *dentry, char *buffer, size_t size);
+struct posix_acl *cfs_get_acl(struct inode *inode, int type, bool rcu);
+int cfs_set_acl(struct user_namespace *ns, struct inode *inode,
+		struct posix_acl *acl, int type);
+void cfs_acl_forget(struct inode *inode);
 void cfs_xattr_forget(struct inode *inode);
 
 /* cfs_srv.c: the serving side */

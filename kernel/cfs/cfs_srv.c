@@ -468,15 +468,16 @@ out:
 }
 
 /*
- * The client applied its caller's umask to a new file's mode; the file
- * system applies the current task's again (posix_acl_create() for a
- * directory without a default ACL).  A worker's is the kernel's, 0022, so
- * while it creates for a client it has none: its own fs_struct (nfsd's
- * threads do the same), with umask 0.  In the caller's own context (the
- * server's mount of its export) the umask is the caller's already.
- * *@saved: what to give back to cfs_srv_umask_on().
+ * A new file's mode comes without the caller's umask (the client's mount
+ * has SB_POSIXACL), and the file system applies the current task's, as
+ * for a local create (posix_acl_create(): unless the directory has a
+ * default ACL).  A worker's is the kernel's, 0022, so while it creates for
+ * a client it takes the caller's: its own fs_struct (nfsd's threads have
+ * theirs too).  In the caller's own context (the server's mount of its
+ * export) the umask is the caller's already.  *@saved: what to give back
+ * to cfs_srv_umask_on().
  */
-static int cfs_srv_umask_off(int *saved)
+static int cfs_srv_umask_set(unsigned int umask, int *saved)
 {
 	*saved = -1;
 	if (!(current->flags & PF_WQ_WORKER))
@@ -484,7 +485,7 @@ static int cfs_srv_umask_off(int *saved)
 	if (READ_ONCE(current->fs->users) > 1 && unshare_fs_struct())
 		return -ENOMEM;
 	*saved = current->fs->umask;
-	current->fs->umask = 0;
+	current->fs->umask = umask & 0777;
 	return 0;
 }
 
@@ -557,7 +558,7 @@ int cfs_srv_create(unsigned int from, const struct cfs_create_req *req,
 	dir = d_inode(parent.dentry);
 	if (d_is_positive(child)) {
 		ret = req->excl || req->dir ? -EEXIST : 0;
-	} else if (cfs_srv_umask_off(&umask)) {
+	} else if (cfs_srv_umask_set(req->umask, &umask)) {
 		ret = -ENOMEM;
 	} else {
 		if (req->dir) {

@@ -335,6 +335,8 @@ static int cfs_fill_super(struct super_block *sb, struct fs_context *fc)
 	if (ret)
 		return ret;
 	sb->s_magic = CFS_SUPER_MAGIC;
+	/* the server's ACLs, and the caller's umask applied there */
+	sb->s_flags |= SB_POSIXACL;
 	sb->s_op = &cfs_sops;
 	sb->s_d_op = &cfs_dops;
 	sb->s_xattr = cfs_xattr_handlers;

@@ -645,6 +645,7 @@ int cfs_srv_revoke(unsigned int from, const struct cfs_revoke_req *req,
 		inode = cfs_ilookup(sbi->sb, req->ino, &fh);
 		if (inode) {
 			cfs_tok_drop(inode);
+			cfs_acl_forget(inode);
 			iput(inode);
 		}
 	}

@@ -12,6 +12,8 @@
 #define pr_fmt(fmt) "cfs: " fmt
 
 #include <linux/fs.h>
+#include <linux/posix_acl.h>
+#include <linux/posix_acl_xattr.h>
 #include <linux/slab.h>
 #include <linux/spinlock.h>
 #include <linux/string.h>
@@ -125,11 +127,10 @@ static void cfs_xattr_keep(struct inode *inode, const char *name, int len,
 	cfs_xattr_free_list(&gone);
 }
 
-static int cfs_xattr_get(const struct xattr_handler *handler,
-			 struct dentry *dentry, struct inode *inode,
-			 const char *name, void *buffer, size_t size)
+/* getxattr of @inode's @full name: kept, or asked of the server. */
+static int cfs_getxattr(struct inode *inode, const char *full, void *buffer,
+			size_t size)
 {
-	const char *full = xattr_full_name(handler, name);
 	struct cfs_getxattr_req *req;
 	struct cfs_getxattr_rep *rep;
 	int ret;
@@ -169,12 +170,18 @@ static int cfs_xattr_get(const struct xattr_handler *handler,
 	return ret;
 }
 
-static int cfs_xattr_set(const struct xattr_handler *handler,
-			 struct user_namespace *ns, struct dentry *dentry,
-			 struct inode *inode, const char *name,
-			 const void *value, size_t size, int flags)
+static int cfs_xattr_get(const struct xattr_handler *handler,
+			 struct dentry *dentry, struct inode *inode,
+			 const char *name, void *buffer, size_t size)
 {
-	const char *full = xattr_full_name(handler, name);
+	return cfs_getxattr(inode, xattr_full_name(handler, name), buffer,
+			    size);
+}
+
+/* setxattr (@value) or removexattr (NULL) of @inode's @full name. */
+static int cfs_setxattr(struct inode *inode, const char *full,
+			const void *value, size_t size, int flags)
+{
 	struct cfs_setxattr_req *req;
 	struct cfs_setxattr_rep rep;
 	int ret;
@@ -196,6 +203,80 @@ static int cfs_xattr_set(const struct xattr_handler *handler,
 	ret = CFS_CALL(inode->i_sb, setxattr, req, &rep);
 	kvfree(req);
 	return ret ?: cfs_refresh(inode);	/* ctime moved */
+}
+
+static int cfs_xattr_set(const struct xattr_handler *handler,
+			 struct user_namespace *ns, struct dentry *dentry,
+			 struct inode *inode, const char *name,
+			 const void *value, size_t size, int flags)
+{
+	return cfs_setxattr(inode, xattr_full_name(handler, name), value, size,
+			    flags);
+}
+
+/*
+ * POSIX ACLs: the server's, as its file system keeps them (its
+ * system.posix_acl_* attributes, ids of the initial user namespace).  The
+ * VFS keeps what ->get_acl returns on the inode: dropped at each revoke
+ * and whenever the file's token is not held (cfs_acl_forget()), so a
+ * permission check never uses an ACL the server changed.
+ */
+struct posix_acl *cfs_get_acl(struct inode *inode, int type, bool rcu)
+{
+	const char *name = type == ACL_TYPE_ACCESS ?
+			   XATTR_NAME_POSIX_ACL_ACCESS :
+			   XATTR_NAME_POSIX_ACL_DEFAULT;
+	struct posix_acl *acl;
+	void *value;
+	int len;
+
+	if (rcu)
+		return ERR_PTR(-ECHILD);
+	value = kvmalloc(XATTR_SIZE_MAX, GFP_KERNEL);
+	if (!value)
+		return ERR_PTR(-ENOMEM);
+	len = cfs_getxattr(inode, name, value, XATTR_SIZE_MAX);
+	if (len == -ENODATA || len == -EOPNOTSUPP || !len)
+		acl = NULL;
+	else if (len < 0)
+		acl = ERR_PTR(len);
+	else
+		acl = posix_acl_from_xattr(&init_user_ns, value, len);
+	kvfree(value);
+	return acl;
+}
+
+int cfs_set_acl(struct user_namespace *ns, struct inode *inode,
+		struct posix_acl *acl, int type)
+{
+	const char *name = type == ACL_TYPE_ACCESS ?
+			   XATTR_NAME_POSIX_ACL_ACCESS :
+			   XATTR_NAME_POSIX_ACL_DEFAULT;
+	void *value = NULL;
+	int len = 0, ret;
+
+	if (acl) {
+		len = posix_acl_xattr_size(acl->a_count);
+		value = kmalloc(len, GFP_KERNEL);
+		if (!value)
+			return -ENOMEM;
+		ret = posix_acl_to_xattr(&init_user_ns, acl, value, len);
+		if (ret < 0)
+			goto out;
+	}
+	ret = cfs_setxattr(inode, name, value, len, 0);
+	if (ret == -ENODATA && !acl)
+		ret = 0;	/* removing an ACL the file does not have */
+out:
+	kfree(value);
+	forget_all_cached_acls(inode);
+	return ret;
+}
+
+/* The VFS's kept ACLs of @inode are not current any more. */
+void cfs_acl_forget(struct inode *inode)
+{
+	forget_all_cached_acls(inode);
 }
 
 ssize_t cfs_listxattr(struct dentry *dentry, char *buffer, size_t size)
@@ -246,6 +327,8 @@ static const struct xattr_handler cfs_security_xattr = {
 };
 
 const struct xattr_handler *cfs_xattr_handlers[] = {
+	&posix_acl_access_xattr_handler,
+	&posix_acl_default_xattr_handler,
 	&cfs_user_xattr,
 	&cfs_trusted_xattr,
 	&cfs_security_xattr,

@@ -280,6 +280,64 @@ def test_new_files_get_the_callers_umask_as_local_ones_do(cfs: Cluster) -> None:
         assert nd.succeed(script.format(d=d)) == local
 
 
+# system.posix_acl_* values (version 2, then tag, perm, id little endian):
+# `acl.py get PATH NAME` prints one as "tag:perm:id,...", `acl.py set PATH NAME
+# SPEC` sets one from that text (id "-" for the entries that have none).
+ACL_PY = """
+import os, struct, sys
+TAGS = {"u": 1, "U": 2, "g": 4, "G": 8, "m": 16, "o": 32}
+NAMES = {v: k for k, v in TAGS.items()}
+op, path, name = sys.argv[1:4]
+if op == "get":
+    v = os.getxattr(path, "system.posix_acl_" + name)
+    ents = [struct.unpack_from("<HHI", v, 4 + 8 * i) for i in range((len(v) - 4) // 8)]
+    print(",".join(f"{NAMES[t]}:{p}:{'-' if i == 0xFFFFFFFF else i}" for t, p, i in ents))
+else:
+    blob = struct.pack("<I", 2)
+    for e in sys.argv[4].split(","):
+        t, p, i = e.split(":")
+        blob += struct.pack("<HHI", TAGS[t], int(p), 0xFFFFFFFF if i == "-" else int(i))
+    os.setxattr(path, "system.posix_acl_" + name, blob)
+"""
+
+
+def test_posix_acls_are_the_servers_and_grant_and_deny_as_local_ones(cfs: Cluster) -> None:
+    """Item 3: an access ACL set through CFS is the server's (read back the same on
+    every node and on the server's disk) and lets `nobody` read a 0600-mode file from
+    another client; the server's own processes taking the entry away deny it there
+    at once.  A directory's default ACL is inherited by a file created through CFS
+    with umask 077 exactly as by one created on the server's disk."""
+    n1, n2, n3 = cfs.node(1), cfs.node(2), cfs.node(3)
+    n1.succeed(f"rm -rf {SRV}/acl && mkdir -p {SRV}/acl/d && cd {SRV}/acl && "
+               "echo secret > f && chmod 0600 f")
+    for nd in (n1, n2, n3):
+        nd.succeed(f"cat > /tmp/acl.py <<'EOF'\n{ACL_PY}\nEOF")
+    grant = "u:6:-,U:4:65534,g:0:-,m:4:-,o:0:-"
+    n3.fail(f"{NOBODY} cat {MNT}/acl/f")
+    n2.succeed(f"python3 /tmp/acl.py set {MNT}/acl/f access {grant}")
+    assert n3.succeed(f"{NOBODY} cat {MNT}/acl/f") == "secret\n"
+    for nd, path in ((n1, f"{SRV}/acl/f"), (n2, f"{MNT}/acl/f"), (n3, f"{MNT}/acl/f")):
+        assert nd.succeed(f"python3 /tmp/acl.py get {path} access").strip() == grant
+    assert n3.succeed(f"stat -c %a {MNT}/acl/f") == "640\n"   # the group bits are the mask
+    n3.succeed(f"{NOBODY} test -r {MNT}/acl/f")   # access(2): the client's own check
+    # The server's own processes take nobody's read away, the mode staying 0640:
+    # denied at once, by the client's check too (its kept ACL went with the revoke).
+    n1.succeed(f"python3 /tmp/acl.py set {SRV}/acl/f access u:6:-,U:0:65534,g:4:-,m:4:-,o:0:-")
+    assert n3.succeed(f"stat -c %a {MNT}/acl/f") == "640\n"
+    n3.fail(f"{NOBODY} test -r {MNT}/acl/f")
+    n3.fail(f"{NOBODY} cat {MNT}/acl/f")
+    # inheritance of a default ACL, against the server's own file system
+    n2.succeed(f"python3 /tmp/acl.py set {MNT}/acl/d default u:7:-,U:6:65534,g:5:-,m:7:-,o:0:-")
+    n1.succeed(f"cd {SRV}/acl/d && (umask 077; : > local; mkdir localdir)")
+    n3.succeed(f"cd {MNT}/acl/d && (umask 077; : > remote; mkdir remotedir)")
+    for a, b in (("local", "remote"), ("localdir", "remotedir")):
+        assert (n1.succeed(f"stat -c %a {SRV}/acl/d/{a}")
+                == n3.succeed(f"stat -c %a {MNT}/acl/d/{b}"))
+        assert (n1.succeed(f"python3 /tmp/acl.py get {SRV}/acl/d/{a} access")
+                == n2.succeed(f"python3 /tmp/acl.py get {MNT}/acl/d/{b} access"))
+    n3.succeed(f"{NOBODY} sh -c 'echo more >> {MNT}/acl/d/remote'")
+
+
 def test_the_server_checks_permissions_as_the_caller(cfs: Cluster) -> None:
     n1, n2 = cfs.node(1), cfs.node(2)
     n1.succeed(f"echo secret > {SRV}/root-only && chmod 0600 {SRV}/root-only && "
