@@ -334,5 +334,7 @@ enum cfs_data_use {
 int cfs_data_begin(struct dentry *dentry, unsigned int from,
 		   enum cfs_data_use use, u64 *seq);
 void cfs_data_end(struct dentry *dentry, enum cfs_data_use use);
+int cfs_data_open(struct dentry *dentry);
+void cfs_data_close(struct dentry *dentry);
 
 #endif /* _SSI_CFS_INTERNAL_H */

@@ -76,9 +76,11 @@
  * truncation; the server's own mount's reads and writes): recall every
  * node in the way (a read: the writer, unless it is the caller; a write,
  * a truncation or writable: every other node keeping pages), one recall
- * at a time per file; ops are counted while they run, and pages read for
- * keeping wait while a write runs, writable waits until no op runs, and
- * new ops wait while a writable waits (or it could starve).  Dirty pages
+ * at a time per file (its token stays while a client has the file open:
+ * cfs_srv_open() counts it, rfile's release hook uncounts it); ops are
+ * counted while they run, and pages read for keeping wait while a write
+ * runs, writable waits until no op runs, and new ops wait while a
+ * writable waits (or it could starve).  Dirty pages
  * go back with writepages(id, pos, data), which waits for nothing and
  * recalls nobody (they were dirtied by the writer, and a recall waits for
  * them); pages read for keeping by a node being recalled do not wait

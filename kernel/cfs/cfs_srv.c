@@ -452,8 +452,21 @@ int cfs_srv_open(unsigned int from, const struct cfs_open_req *req,
 	ret = PTR_ERR_OR_ZERO(file);
 	if (ret)
 		goto put;
-	/* its reads and writes wait for and recall kept pages (cfs_data.c) */
+	/*
+	 * Its reads and writes wait for and recall kept pages (cfs_data.c),
+	 * on a token that stays while it is open (released with the export).
+	 */
+	if (S_ISREG(file_inode(file)->i_mode)) {
+		ret = cfs_data_open(file->f_path.dentry);
+		if (ret) {
+			fput(file);
+			ret = ret == -ENOSPC ? -ENFILE : ret;
+			goto put;
+		}
+	}
 	ret = rfile_export_hooked(file, from, &h);
+	if (ret && S_ISREG(file_inode(file)->i_mode))
+		cfs_data_close(file->f_path.dentry);
 	if (!ret) {
 		rep->node = h.node;
 		rep->id = h.id;
@@ -1109,9 +1122,16 @@ static void cfs_srv_io_end(struct file *file, bool write, int counted)
 			     write ? CFS_DATA_WRITE : CFS_DATA_READ);
 }
 
+static void cfs_srv_io_release(struct file *file)
+{
+	if (S_ISREG(file_inode(file)->i_mode))
+		cfs_data_close(file->f_path.dentry);
+}
+
 const struct rfile_io_hooks cfs_srv_io_hooks = {
 	.begin = cfs_srv_io_begin,
 	.end = cfs_srv_io_end,
+	.release = cfs_srv_io_release,
 };
 
 /*

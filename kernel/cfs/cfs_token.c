@@ -58,6 +58,7 @@ struct cfs_tok {
 	bool busy;			/* a recall is under way */
 	unsigned int reads, writes;	/* data ops running */
 	unsigned int excl_wanted;	/* CFS_DATA_EXCL waiting for them */
+	unsigned int opens;		/* open files of clients (cfs_srv_open()) */
 };
 
 static struct fsnotify_group *cfs_tok_group;
@@ -80,7 +81,7 @@ static bool cfs_tok_unused(const struct cfs_tok *tok)
 	lockdep_assert_held(&cfs_tok_lock);
 	return !tok->holders && !tok->readers && !tok->writer &&
 	       !tok->recalling && !tok->busy && !tok->reads && !tok->writes &&
-	       !tok->excl_wanted;
+	       !tok->excl_wanted && !tok->opens;
 }
 
 /*
@@ -319,6 +320,26 @@ static struct cfs_tok *cfs_tok_get(struct dentry *dentry)
 	return ERR_PTR(-EAGAIN);
 }
 
+/*
+ * @tok (from cfs_tok_get()) with cfs_tok_lock held, or, if it went before
+ * the caller could count on it, a new one: ERR_PTR (lock not held) if
+ * none can be had.
+ */
+static struct cfs_tok *cfs_tok_lock_live(struct cfs_tok *tok,
+					 struct dentry *dentry)
+{
+	spin_lock(&cfs_tok_lock);
+	while (list_empty(&tok->link)) {
+		spin_unlock(&cfs_tok_lock);
+		fsnotify_put_mark(&tok->mark);
+		tok = cfs_tok_get(dentry);
+		if (IS_ERR(tok))
+			return tok;
+		spin_lock(&cfs_tok_lock);
+	}
+	return tok;
+}
+
 /* Drop cfs_tok_get()'s reference; a token left unused goes. */
 static void cfs_tok_put(struct cfs_tok *tok)
 {
@@ -425,31 +446,18 @@ int cfs_data_begin(struct dentry *dentry, unsigned int from,
 		return PTR_ERR(tok);
 	if (use == CFS_DATA_WB) {
 		/* the writer's pages, or a recalled node's: what others wait for */
-		spin_lock(&cfs_tok_lock);
-		while (list_empty(&tok->link)) {
-			spin_unlock(&cfs_tok_lock);
-			fsnotify_put_mark(&tok->mark);
-			tok = cfs_tok_get(dentry);
-			if (IS_ERR(tok))
-				return PTR_ERR(tok);
-			spin_lock(&cfs_tok_lock);
-		}
+		tok = cfs_tok_lock_live(tok, dentry);
+		if (IS_ERR(tok))
+			return PTR_ERR(tok);
 		tok->writes++;
 		spin_unlock(&cfs_tok_lock);
 		cfs_tok_put(tok);
 		return 1;
 	}
 	for (;;) {
-		spin_lock(&cfs_tok_lock);
-		if (list_empty(&tok->link)) {
-			/* it went before we counted on it: a new one */
-			spin_unlock(&cfs_tok_lock);
-			fsnotify_put_mark(&tok->mark);
-			tok = cfs_tok_get(dentry);
-			if (IS_ERR(tok))
-				return PTR_ERR(tok);
-			continue;
-		}
+		tok = cfs_tok_lock_live(tok, dentry);
+		if (IS_ERR(tok))
+			return PTR_ERR(tok);
 		recalled = cfs_data_recalled_node(tok, from, use);
 		if (!recalled && cfs_data_must_wait(tok, use)) {
 			if (use == CFS_DATA_EXCL)
@@ -506,6 +514,41 @@ int cfs_data_begin(struct dentry *dentry, unsigned int from,
 	spin_unlock(&cfs_tok_lock);
 	cfs_tok_put(tok);
 	return use == CFS_DATA_EXCL ? 0 : 1;
+}
+
+/*
+ * A client opened @dentry's file (cfs_srv_open()): its token stays while
+ * the open file does, so that reads and writes find it instead of making
+ * and destroying one each (cfs_data_close() when the open file goes).
+ */
+int cfs_data_open(struct dentry *dentry)
+{
+	struct cfs_tok *tok = cfs_tok_get(dentry);
+
+	if (!IS_ERR(tok))
+		tok = cfs_tok_lock_live(tok, dentry);
+	if (IS_ERR(tok))
+		return PTR_ERR(tok);
+	tok->opens++;
+	spin_unlock(&cfs_tok_lock);
+	cfs_tok_put(tok);
+	return 0;
+}
+
+void cfs_data_close(struct dentry *dentry)
+{
+	struct inode *inode = d_inode(dentry);
+	struct fsnotify_mark *mark;
+	struct cfs_tok *tok;
+
+	mark = fsnotify_find_mark(&inode->i_fsnotify_marks, cfs_tok_group);
+	if (WARN_ON_ONCE(!mark))
+		return;
+	tok = cfs_tok_of(mark);
+	spin_lock(&cfs_tok_lock);
+	tok->opens--;
+	spin_unlock(&cfs_tok_lock);
+	cfs_tok_put(tok);
 }
 
 /* A data op that cfs_data_begin() counted (it returned 1) is over. */

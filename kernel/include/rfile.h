@@ -38,12 +38,14 @@ int rfile_export(struct file *file, unsigned int to_node,
  * What a file system serving its files through rfile (CFS) runs around
  * each read and write a node makes of a regular file exported with
  * rfile_export_hooked(): @begin before it (a negative errno refuses the op;
- * any other value is handed to @end, after it).  One set at a time;
+ * any other value is handed to @end, after it); and @release when the
+ * export goes (no node holds it any more).  One set at a time;
  * rfile_set_io_hooks(NULL) returns once no op runs them any more.
  */
 struct rfile_io_hooks {
 	int (*begin)(struct file *file, unsigned int from, bool write);
 	void (*end)(struct file *file, bool write, int cookie);
+	void (*release)(struct file *file);
 };
 
 void rfile_set_io_hooks(const struct rfile_io_hooks *hooks);

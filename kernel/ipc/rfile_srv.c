@@ -125,6 +125,12 @@ static void rfile_export_free(struct rfile_export *ex)
 		rfile_unlock_remote(ex->file, 0);
 	if (ex->shadow)
 		fput(ex->shadow);
+	if (ex->hooked) {
+		down_read(&rfile_hooks_sem);
+		if (rfile_hooks && rfile_hooks->release)
+			rfile_hooks->release(ex->file);
+		up_read(&rfile_hooks_sem);
+	}
 	fput(ex->file);
 	rfile_count(RFILE_CNT_RELEASED);
 	kfree(ex);

@@ -149,10 +149,13 @@ unsigned int mig_fpu_note(void)
 }
 
 /*
- * On a read-only filesystem the admin declares identical on every node
+ * A file other nodes can map as the same file: on CFS (mounted at the same
+ * path there; the target checks it is the same file, and pages stay
+ * coherent through the server's recalls, so a shared writable mapping's
+ * dirty pages here are written back when the target first touches them),
+ * or on a read-only filesystem the admin declares identical on every node
  * (module parameter shared_ro_fs: the harness's guests share the host root
- * over 9p and one EROFS image of the interpreter and its libraries; CFS
- * will add its own mounts).
+ * over 9p and one EROFS image of the interpreter and its libraries).
  */
 static bool mig_shared_fs(struct file *file)
 {
@@ -160,6 +163,9 @@ static bool mig_shared_fs(struct file *file)
 	const char *list = migration_shared_ro_fs, *type = sb->s_type->name;
 	size_t len = strlen(type);
 
+	/* CFS: the same file on every node that mounts it, pages coherent */
+	if (cfs_backing_file(file))
+		return true;
 	if (!sb_rdonly(sb) || !list)
 		return false;
 	while (*list) {
@@ -651,6 +657,13 @@ static int mig_dump_vmas(struct mig_img_hdr *h, struct mig_buf *b,
 		v->end = cpu_to_le64(vma->vm_end);
 		v->pgoff = cpu_to_le64(vma->vm_pgoff);
 		v->path_len = 0;
+		v->ino = 0;
+		if (vma->vm_file && cfs_backing_file(vma->vm_file)) {
+			flags |= MIG_VMA_CFS;
+			v->ino = cpu_to_le64(file_inode(vma->vm_file)->i_ino);
+		}
+		if ((vma->vm_flags & VM_SHARED) && (vma->vm_flags & VM_MAYWRITE))
+			flags |= MIG_VMA_MAYWRITE;
 		if (vma->vm_file) {
 			flags |= MIG_VMA_FILE;
 			ret = mig_put_path(b, &vma->vm_file->f_path,

@@ -20,10 +20,10 @@
 #include <linux/types.h>
 
 #define MIG_IMG_MAGIC		0x474d4953	/* "SIMG" */
-#define MIG_IMG_VERSION		8	/* 2: threads; 3: rexec; 4: pre-copy;
+#define MIG_IMG_VERSION		9	/* 2: threads; 3: rexec; 4: pre-copy;
 					 * 5: per-thread nice, personality;
 					 * 6: MIG_IMG_MAKE_IT_FAIL; 7: keepers;
-					 * 8: pgid, sid
+					 * 8: pgid, sid; 9: CFS mappings
 					 */
 #define MIG_IMG_MAX		196608		/* mig.ics start: bytes<196608> */
 
@@ -121,6 +121,8 @@ struct mig_img_hdr {
 #define MIG_VMA_FILE		0x0020	/* path follows; re-mapped by path */
 #define MIG_VMA_DONTDUMP	0x0040
 #define MIG_VMA_LOCKED		0x0080
+#define MIG_VMA_CFS		0x0100	/* of a CFS file: ino must match there */
+#define MIG_VMA_MAYWRITE	0x0200	/* shared, may be made writable */
 
 struct mig_img_vma {
 	__le64 start;
@@ -128,6 +130,7 @@ struct mig_img_vma {
 	__le64 pgoff;
 	__le32 flags;		/* MIG_VMA_* */
 	__le32 path_len;
+	__le64 ino;		/* MIG_VMA_CFS: the file's (the server's) */
 } __packed;
 
 /* How a descriptor comes back on the target. */

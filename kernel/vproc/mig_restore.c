@@ -40,6 +40,7 @@
 #include <asm/segment.h>
 #include <asm/unaligned.h>
 
+#include "cfs.h"
 #include "clms.h"
 #include "ics.h"
 #include "migration_gen.h"
@@ -946,12 +947,24 @@ static int mig_restore_vmas(const struct mig_parsed *m)
 
 			if (!path)
 				return -ENOMEM;
-			file = filp_open(path, O_RDONLY | O_LARGEFILE, 0);
+			/* a shared mapping that may be written needs write access */
+			file = filp_open(path, (flags & MIG_VMA_MAYWRITE ?
+						O_RDWR : O_RDONLY) | O_LARGEFILE, 0);
 			if (IS_ERR(file)) {
 				pr_info("restore of pid %d: cannot open mapped %s: %ld\n",
 					task_tgid_nr(current), path, PTR_ERR(file));
 				kfree(path);
 				return PTR_ERR(file);
+			}
+			/* a CFS file's path must name the same file here */
+			if ((flags & MIG_VMA_CFS) &&
+			    (!cfs_backing_file(file) ||
+			     file_inode(file)->i_ino != le64_to_cpu(v->ino))) {
+				pr_info("restore of pid %d: %s is not the CFS file it mapped there\n",
+					task_tgid_nr(current), path);
+				kfree(path);
+				fput(file);
+				return -EXDEV;
 			}
 			kfree(path);
 		} else {

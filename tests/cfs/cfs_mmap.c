@@ -14,6 +14,11 @@
  *                                 msync) until a signal ends the process.
  *   cfs_mmap load FILE OFF LEN    print LEN bytes at OFF, read through a
  *                                 shared mapping.
+ *   cfs_mmap follow FILE          store "before" at 0 through a shared
+ *                                 writable mapping; then, every 50 ms, once
+ *                                 byte 200 reads '!', store "after" at 100;
+ *                                 until a signal ends it (a process to
+ *                                 migrate with its mapping).
  *
  * Run `counter` from several nodes at once: the counter ends at the sum of
  * their N only if the page moves to each writer with what the last one
@@ -112,6 +117,22 @@ static int load(const char *path, long off, long len)
 	return munmap(map, MAP_LEN) || close(fd);
 }
 
+static int follow(const char *path)
+{
+	volatile unsigned char *map;
+	int fd;
+
+	map = map_file(path, 1, &fd);
+	if (!map)
+		return 2;
+	memcpy((void *)map, "before", 6);
+	for (;;) {
+		if (map[200] == '!')
+			memcpy((void *)(map + 100), "after", 5);
+		usleep(50000);
+	}
+}
+
 int main(int argc, char **argv)
 {
 	if (argc == 4 && !strcmp(argv[1], "counter"))
@@ -119,8 +140,10 @@ int main(int argc, char **argv)
 	if ((argc == 5 || (argc == 6 && !strcmp(argv[5], "hold"))) &&
 	    !strcmp(argv[1], "store"))
 		return store(argv[2], atol(argv[3]), argv[4], argc == 6);
+	if (argc == 3 && !strcmp(argv[1], "follow"))
+		return follow(argv[2]);
 	if (argc == 5 && !strcmp(argv[1], "load"))
 		return load(argv[2], atol(argv[3]), atol(argv[4]));
-	fprintf(stderr, "usage: cfs_mmap counter FILE N | store FILE OFF TEXT [hold] | load FILE OFF LEN\n");
+	fprintf(stderr, "usage: cfs_mmap counter FILE N | store FILE OFF TEXT [hold] | load FILE OFF LEN | follow FILE\n");
 	return 2;
 }

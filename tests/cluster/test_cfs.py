@@ -611,6 +611,32 @@ def test_a_process_writing_a_cfs_file_moves_with_the_open_file_itself(cfs: Clust
     assert lines == [f"line-{i}" for i in range(len(lines))], lines[:5] + lines[-5:]
 
 
+def test_a_process_with_a_cfs_file_mapped_moves_and_its_mapping_stays_coherent(
+        cfs: Cluster) -> None:
+    """Item 7, mappings: a process that stored through a shared writable mapping of
+    a CFS file (no msync) moves 2 -> 3 and maps the same file there (by its path,
+    checked to be the same CFS file); what it stored before is read on the server's
+    mount, a byte node 1 writes is what it loads there, and its store after the move
+    is read on node 1."""
+    tool = mmap_tool()
+    n1, n2, n3 = cfs.node(1), cfs.node(2), cfs.node(3)
+    n1.succeed(f"truncate -s 65536 {SRV}/mapped")
+    n2.succeed(f"(setsid {tool} follow {MNT}/mapped </dev/null >/dev/null 2>&1 & "
+               "echo $! > /tmp/follow.pid)")
+    pid = int(n2.succeed("cat /tmp/follow.pid"))
+    dd = "dd bs=1 status=none if=" + MNT + "/mapped"
+    n1.wait_until_succeeds(f"test \"$({dd} count=6)\" = before", timeout=30)
+    n2.succeed(f"/bin/echo 3 > /proc/{pid}/goto")
+    n3.wait_until_succeeds(f"test $(cat /proc/{pid}/node) = 3", timeout=flavor().timeout(60))
+    assert n3.succeed(f"grep -c ' {MNT}/mapped$' /proc/{pid}/maps") == "1\n"
+    n1.succeed(f"printf '!' | dd of={MNT}/mapped bs=1 seek=200 conv=notrunc status=none")
+    n1.wait_until_succeeds(f"test \"$({dd} skip=100 count=5)\" = after",
+                           timeout=flavor().timeout(30))
+    assert n1.succeed(f"{dd} count=6") == "before"
+    n3.succeed(f"kill {pid}")
+    n3.wait_until_succeeds(f"! test -e /proc/{pid}/stat", timeout=30)
+
+
 def test_a_dead_server_is_eio_and_the_mount_works_when_it_is_back(cfs: Cluster) -> None:
     n1, n2 = cfs.node(1), cfs.node(2)
     n2.succeed(f"echo survives > {MNT}/s && sync")
