@@ -391,22 +391,30 @@ int cfs_mmap(struct file *file, struct vm_area_struct *vma)
 /*
  * A file of @inode is released (its mappings went before): once no
  * shared writable mapping is left, the dirty pages go back and wb_file
- * with them.
+ * with them.  The writeback runs without cfs_wb_lock, which mmap takes
+ * under mmap_lock (and writing back takes sb_writers, which is taken
+ * before mmap_lock elsewhere); wb_file goes only if no page was dirtied
+ * or put under writeback meanwhile (none can be without a writable
+ * mapping, and a new one waits for the lock), else it stays until the
+ * inode goes.
  */
 void cfs_data_release(struct inode *inode)
 {
+	struct address_space *mapping = inode->i_mapping;
 	struct cfs_inode *ci = CFS_I(inode);
 	struct file *wb = NULL;
 	int ret;
 
-	if (!READ_ONCE(ci->wb_file))
+	if (!READ_ONCE(ci->wb_file) || mapping_writably_mapped(mapping))
 		return;
+	ret = filemap_write_and_wait(mapping);
+	if (ret)
+		pr_warn_ratelimited("inode %lu: writeback failed (%d)\n",
+				    inode->i_ino, ret);
 	mutex_lock(&cfs_wb_lock);
-	if (ci->wb_file && !mapping_writably_mapped(inode->i_mapping)) {
-		ret = filemap_write_and_wait(inode->i_mapping);
-		if (ret)
-			pr_warn_ratelimited("inode %lu: writeback failed (%d)\n",
-					    inode->i_ino, ret);
+	if (ci->wb_file && !mapping_writably_mapped(mapping) &&
+	    !mapping_tagged(mapping, PAGECACHE_TAG_DIRTY) &&
+	    !mapping_tagged(mapping, PAGECACHE_TAG_WRITEBACK)) {
 		wb = ci->wb_file;
 		ci->wb_file = NULL;
 	}
