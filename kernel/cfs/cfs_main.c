@@ -81,9 +81,10 @@
  * counted while they run, and pages read for keeping wait while a write
  * runs, writable waits until no op runs, and new ops wait while a
  * writable waits (or it could starve).  Dirty pages
- * go back with writepages(id, pos, data), which waits for nothing and
- * recalls nobody (they were dirtied by the writer, and a recall waits for
- * them); pages read for keeping by a node being recalled do not wait
+ * go back with writepages(id, pos, data), which, from the writer or a
+ * node being recalled, waits for nothing and recalls nobody (they were
+ * dirtied by the writer, and a recall waits for them; from any other node
+ * it is a write like rfile's); pages read for keeping by a node being recalled do not wait
  * either (its fault holds them locked, and the recall's invalidation waits
  * for them), so the recaller looks again after each recall.  Every other
  * op of a node being recalled waits like anyone's: one that went ahead

@@ -109,40 +109,56 @@ static void cfs_tok_destroy(struct cfs_tok *tok)
 	fsnotify_put_mark(&tok->mark);
 }
 
+/*
+ * Call @op (revoke or recall, both (seq, ino, fh)) on each node of @nodes
+ * about @tok's file, with sequence @number, waiting for each answer: this
+ * node's own mount of its export directly, others over ICS.  A node going
+ * down drops what it held itself, so only a live one's failure is logged.
+ */
+#define CFS_TOK_TELL(op, tok, nodes, number, sent) do {			\
+	struct cfs_tok *tell_tok_ = (tok);				\
+	u64 tell_nodes_ = (nodes), tell_seq_ = (number);		\
+	struct cfs_##op##_req *tell_req_;				\
+	struct cfs_##op##_rep tell_rep_;				\
+	unsigned int tell_node_;					\
+	int tell_ret_;							\
+									\
+	tell_req_ = kzalloc(sizeof(*tell_req_), GFP_KERNEL);		\
+	for (tell_node_ = 1; tell_node_ <= SSI_MAX_NODES; tell_node_++) { \
+		if (!(tell_nodes_ & BIT_ULL(tell_node_)))		\
+			continue;					\
+		if (!tell_req_) {					\
+			pr_warn_ratelimited("no memory for a " #op " of node %u\n", \
+					    tell_node_);		\
+			continue;					\
+		}							\
+		tell_req_->seq = tell_seq_;				\
+		tell_req_->ino = tell_tok_->ino;			\
+		CFS_FH_TO_REQ(tell_req_, &tell_tok_->fh);		\
+		atomic64_inc(&(sent));					\
+		tell_ret_ = tell_node_ == ssi_node_num() ?		\
+			cfs_srv_##op(tell_node_, tell_req_, &tell_rep_) : \
+			ics_cfs_##op(tell_node_, tell_req_, &tell_rep_,	\
+				     CFS_TIMEOUT);			\
+		if (tell_ret_ && clms_node_is_up(tell_node_))		\
+			pr_warn_ratelimited("node %u: no answer to " #op " of inode %llu (%d)\n", \
+					    tell_node_, tell_tok_->ino,	\
+					    tell_ret_);			\
+	}								\
+	kfree(tell_req_);						\
+} while (0)
+
 /* Tell each node of @holders that @tok's file changed (sequence @seq). */
 static void cfs_tok_revoke(struct cfs_tok *tok, u64 holders, u64 seq)
 {
-	struct cfs_revoke_req *req;
-	struct cfs_revoke_rep rep;
-	unsigned int node;
-	int ret;
-
-	req = kzalloc(sizeof(*req), GFP_KERNEL);
-	for (node = 1; node <= SSI_MAX_NODES; node++) {
-		if (!(holders & BIT_ULL(node)))
-			continue;
-		if (!req) {
-			pr_warn_ratelimited("no memory to revoke a token of node %u\n",
-					    node);
-			continue;
-		}
-		req->seq = seq;
-		req->ino = tok->ino;
-		CFS_FH_TO_REQ(req, &tok->fh);
-		atomic64_inc(&cfs_revokes_sent);
-		/* this node's own mount of its export: no wire */
-		ret = node == ssi_node_num() ?
-		      cfs_srv_revoke(node, req, &rep) :
-		      ics_cfs_revoke(node, req, &rep, CFS_TIMEOUT);
-		/* a node going down drops its tokens itself */
-		if (ret && clms_node_is_up(node))
-			pr_warn_ratelimited("node %u did not take a revoke back (%d)\n",
-					    node, ret);
-	}
-	kfree(req);
+	CFS_TOK_TELL(revoke, tok, holders, seq, cfs_revokes_sent);
 }
 
-static void cfs_data_recall(struct cfs_tok *tok, u64 nodes, u64 seq);
+/* Tell each node of @nodes to write back and drop its pages of @tok. */
+static void cfs_data_recall(struct cfs_tok *tok, u64 nodes, u64 seq)
+{
+	CFS_TOK_TELL(recall, tok, nodes, seq, cfs_recalls_sent);
+}
 
 static int cfs_tok_event(struct fsnotify_mark *mark, u32 mask,
 			 struct inode *inode, struct inode *dir,
@@ -321,21 +337,21 @@ static struct cfs_tok *cfs_tok_get(struct dentry *dentry)
 }
 
 /*
- * @tok (from cfs_tok_get()) with cfs_tok_lock held, or, if it went before
- * the caller could count on it, a new one: ERR_PTR (lock not held) if
- * none can be had.
+ * @tok (from cfs_tok_get()), or, if it went before the caller could count
+ * on it, a new one; cfs_tok_lock is held on entry and on return (dropped
+ * meanwhile to make the new one).  ERR_PTR if none can be had.
  */
-static struct cfs_tok *cfs_tok_lock_live(struct cfs_tok *tok,
-					 struct dentry *dentry)
+static struct cfs_tok *cfs_tok_relive(struct cfs_tok *tok,
+				      struct dentry *dentry)
+	__must_hold(&cfs_tok_lock)
 {
-	spin_lock(&cfs_tok_lock);
 	while (list_empty(&tok->link)) {
 		spin_unlock(&cfs_tok_lock);
 		fsnotify_put_mark(&tok->mark);
 		tok = cfs_tok_get(dentry);
-		if (IS_ERR(tok))
-			return tok;
 		spin_lock(&cfs_tok_lock);
+		if (IS_ERR(tok))
+			break;
 	}
 	return tok;
 }
@@ -346,37 +362,6 @@ static void cfs_tok_put(struct cfs_tok *tok)
 	if (cfs_tok_unlink(tok, true))
 		cfs_tok_destroy(tok);
 	fsnotify_put_mark(&tok->mark);
-}
-
-/* Tell each node of @nodes to write back and drop its pages of @tok. */
-static void cfs_data_recall(struct cfs_tok *tok, u64 nodes, u64 seq)
-{
-	struct cfs_recall_req *req;
-	struct cfs_recall_rep rep;
-	unsigned int node;
-	int ret;
-
-	req = kzalloc(sizeof(*req), GFP_KERNEL);
-	for (node = 1; node <= SSI_MAX_NODES; node++) {
-		if (!(nodes & BIT_ULL(node)))
-			continue;
-		if (!req) {
-			pr_warn_ratelimited("no memory to recall pages of node %u\n",
-					    node);
-			continue;
-		}
-		req->seq = seq;
-		req->ino = tok->ino;
-		CFS_FH_TO_REQ(req, &tok->fh);
-		atomic64_inc(&cfs_recalls_sent);
-		ret = node == ssi_node_num() ?
-		      cfs_srv_recall(node, req, &rep) :
-		      ics_cfs_recall(node, req, &rep, CFS_TIMEOUT);
-		if (ret && clms_node_is_up(node))
-			pr_warn_ratelimited("node %u did not give pages of inode %llu back (%d)\n",
-					    node, tok->ino, ret);
-	}
-	kfree(req);
 }
 
 /* Nodes whose pages of @tok stand in the way of @use by @from. */
@@ -428,7 +413,8 @@ static bool cfs_data_recalled_node(const struct cfs_tok *tok,
  * own mount): recall the pages of every node in the way, which write back
  * their dirty ones first, and wait for the ops @use may not overlap.
  * A node being recalled reads pages for keeping without waiting; a
- * writeback (CFS_DATA_WB) never waits and recalls nobody.
+ * writeback (CFS_DATA_WB) of the writer or of a node being recalled never
+ * waits and recalls nobody.
  * Returns 1 for an op to end with cfs_data_end(), 0 when there is none to
  * end (CFS_DATA_EXCL: *@seq is the grant's sequence number), or an errno.
  */
@@ -445,19 +431,34 @@ int cfs_data_begin(struct dentry *dentry, unsigned int from,
 	if (IS_ERR(tok))
 		return PTR_ERR(tok);
 	if (use == CFS_DATA_WB) {
-		/* the writer's pages, or a recalled node's: what others wait for */
-		tok = cfs_tok_lock_live(tok, dentry);
-		if (IS_ERR(tok))
+		/*
+		 * The writer's pages, or a recalled node's: what others wait
+		 * for.  From any other node (one whose recall timed out, or a
+		 * peer that never was the writer) it is a plain write, which
+		 * recalls the others' pages first.
+		 */
+		spin_lock(&cfs_tok_lock);
+		tok = cfs_tok_relive(tok, dentry);
+		if (IS_ERR(tok)) {
+			spin_unlock(&cfs_tok_lock);
 			return PTR_ERR(tok);
-		tok->writes++;
+		}
+		if (tok->writer == from || (tok->recalling & BIT_ULL(from))) {
+			tok->writes++;
+			spin_unlock(&cfs_tok_lock);
+			cfs_tok_put(tok);
+			return 1;
+		}
 		spin_unlock(&cfs_tok_lock);
-		cfs_tok_put(tok);
-		return 1;
+		use = CFS_DATA_WRITE;
 	}
 	for (;;) {
-		tok = cfs_tok_lock_live(tok, dentry);
-		if (IS_ERR(tok))
+		spin_lock(&cfs_tok_lock);
+		tok = cfs_tok_relive(tok, dentry);
+		if (IS_ERR(tok)) {
+			spin_unlock(&cfs_tok_lock);
 			return PTR_ERR(tok);
+		}
 		recalled = cfs_data_recalled_node(tok, from, use);
 		if (!recalled && cfs_data_must_wait(tok, use)) {
 			if (use == CFS_DATA_EXCL)
@@ -525,10 +526,14 @@ int cfs_data_open(struct dentry *dentry)
 {
 	struct cfs_tok *tok = cfs_tok_get(dentry);
 
-	if (!IS_ERR(tok))
-		tok = cfs_tok_lock_live(tok, dentry);
 	if (IS_ERR(tok))
 		return PTR_ERR(tok);
+	spin_lock(&cfs_tok_lock);
+	tok = cfs_tok_relive(tok, dentry);
+	if (IS_ERR(tok)) {
+		spin_unlock(&cfs_tok_lock);
+		return PTR_ERR(tok);
+	}
 	tok->opens++;
 	spin_unlock(&cfs_tok_lock);
 	cfs_tok_put(tok);
