@@ -2,9 +2,11 @@
 
 ``status`` shows this node's CFS mounts and counters.  ``mount SOURCE DIR``
 mounts SOURCE at DIR on every node that is UP, the server included (an rfork(2)
-child per node runs ``mount -t cfs`` there), and ``umount DIR`` unmounts it on
-every UP node: the same path on every node.  A node that joins later does not
-get it yet.
+child per node runs ``mount -t cfs`` there), then adds it to the cluster's
+table of mounts (``/sys/kernel/ssi/cfs/cluster_mounts``, kept by the kernel on
+every node): a node that joins later, or comes back, mounts every entry of it.
+``umount DIR`` takes the entry out of the table, then unmounts DIR on every UP
+node: the same path on every node.
 
 Mounts come from ``/proc/self/mounts`` (type ``cfs``; the source is
 ``NODE:/path``, or ``/path`` for a mount of this node's own export), the counters
@@ -28,6 +30,7 @@ from ssictl.table import format_table
 
 SSI_SYSFS = Path("/sys/kernel/ssi")
 CFS_COUNTERS = SSI_SYSFS / "cfs" / "counters"
+CFS_CLUSTER_MOUNTS = SSI_SYSFS / "cfs" / "cluster_mounts"
 CFS_CACHE_PARAM = Path("/sys/module/cfs/parameters/cache")
 MOUNTS = Path("/proc/self/mounts")
 
@@ -72,6 +75,26 @@ def parse_counters(text: str) -> dict[str, int]:
     return out
 
 
+def parse_cluster_mounts(text: str) -> list[dict[str, Any]]:
+    """``SERVER:PATH DIR STATE [STATUS]`` lines of the kernel's table."""
+    out: list[dict[str, Any]] = []
+    for line in text.splitlines():
+        fields = line.split()
+        if len(fields) < 3:
+            continue
+        node_text, _, path = fields[0].partition(":")
+        entry: dict[str, Any] = {
+            "server": int(node_text) if node_text.isdigit() else None,
+            "path": path,
+            "mountpoint": fields[1],
+            "state": fields[2],
+        }
+        if len(fields) > 3 and fields[3].lstrip("-").isdigit():
+            entry["status"] = int(fields[3])
+        out.append(entry)
+    return out
+
+
 def read_status() -> dict[str, Any]:
     if not CFS_COUNTERS.is_file():
         raise CLIError(
@@ -86,6 +109,8 @@ def read_status() -> dict[str, Any]:
         "node": node,
         "cache": cache == "Y",
         "mounts": parse_mounts(MOUNTS.read_text(), node),
+        "cluster_mounts": parse_cluster_mounts(CFS_CLUSTER_MOUNTS.read_text())
+        if CFS_CLUSTER_MOUNTS.is_file() else [],
         "counters": parse_counters(CFS_COUNTERS.read_text()),
     }
 
@@ -98,6 +123,13 @@ def format_status(st: dict[str, Any]) -> str:
         for m in st["mounts"]:
             server = f"{m['server']} (this node)" if m["own_export"] else str(m["server"])
             rows.append((m["mountpoint"], server, m["path"]))
+        lines += format_table(rows, indent="  ")
+    if st["cluster_mounts"]:
+        lines.append("clusterwide (mounted by every node, joiners too):")
+        rows = [("MOUNTPOINT", "SOURCE", "HERE")]
+        for c in st["cluster_mounts"]:
+            here = c["state"] + (f" ({c['status']})" if "status" in c else "")
+            rows.append((c["mountpoint"], f"{c['server']}:{c['path']}", here))
         lines += format_table(rows, indent="  ")
     lines.append("counters:")
     lines += format_table([(k, str(v)) for k, v in st["counters"].items()], indent="  ")
@@ -174,22 +206,54 @@ DirArg = Annotated[
     str, typer.Argument(metavar="DIR", help="The mount point, the same on every node.")]
 
 
+def _table_change(line: str, what: str) -> None:
+    """Write *line* to the kernel's table of clusterwide mounts (any node's)."""
+    try:
+        with CFS_CLUSTER_MOUNTS.open("w") as f:
+            f.write(line + "\n")
+    except FileNotFoundError:
+        raise CLIError(f"the cfs module is not loaded ({CFS_CLUSTER_MOUNTS} is absent)",
+                       "load it with `ssictl modules load cfs`", errno=errno.ENOENT) from None
+    except OSError as e:
+        if e.errno == errno.ENOENT and line.startswith("del "):
+            return  # not in the table: only unmounting to do
+        hint = {errno.ENOSPC: "the table is full (16 entries, one page): "
+                              "unmount one with `ssictl cfs umount DIR`",
+                errno.EPERM: "run it as root"}.get(e.errno or 0, "see the kernel log (dmesg)")
+        raise CLIError(f"{what}: the cluster's table of mounts refused it: {e.strerror}",
+                       hint, errno=e.errno or errno.EIO) from None
+
+
 @app.command()
 def mount(source: SourceArg, directory: DirArg, as_json: JsonOpt = False) -> None:
-    """Mount SOURCE at DIR on every node that is UP (made where missing)."""
+    """Mount SOURCE at DIR on every node that is UP (made where missing); nodes
+    that join later mount it too."""
     with handle_errors(as_json):
         if not directory.startswith("/"):
             raise CLIError(f"{directory!r} is not an absolute path", "give /mount/point",
                            errno=errno.EINVAL)
         node = int((SSI_SYSFS / "node").read_text().strip())
         src = normalize_source(source, node)
+        if any(not c.isprintable() or c.isspace() for c in src + directory):
+            raise CLIError(f"{src} {directory}: the cluster's table of mounts takes paths "
+                           "without white space or control characters",
+                           "pick such paths (or mount -t cfs on each node by hand)",
+                           errno=errno.EINVAL)
         codes = _on_every_node(MOUNT_SCRIPT, [directory, src])
+        if all(c in (0, ALREADY) for c in codes.values()):
+            _table_change(f"add {src} {directory}", "mount")
         _report(codes, f"{src} mounted at {directory}", "already mounted", as_json, "mount")
 
 
 @app.command()
 def umount(directory: DirArg, as_json: JsonOpt = False) -> None:
-    """Unmount the CFS mount at DIR on every node that is UP."""
+    """Unmount the CFS mount at DIR on every node that is UP (and take it out of the
+    table nodes that join later mount)."""
     with handle_errors(as_json):
+        if not directory.startswith("/"):
+            raise CLIError(f"{directory!r} is not an absolute path", "give /mount/point",
+                           errno=errno.EINVAL)
+        if not any(c.isspace() or not c.isprintable() for c in directory):
+            _table_change(f"del {directory}", "umount")
         codes = _on_every_node(UMOUNT_SCRIPT, [directory])
         _report(codes, f"{directory} unmounted", "not mounted there", as_json, "umount")

@@ -184,6 +184,26 @@ struct cfs_inode {
 	u64 recall_seq;			/* the newest recall's number (i_lock) */
 };
 
+/*
+ * A request's caller's credentials, in force until revert_creds(*@old)
+ * (cfs_srv.c's cfs_srv_revert()).
+ */
+#define CFS_SRV_CREDS(req, old) ({					\
+	struct ssi_creds srv_creds_;					\
+	struct cred *srv_new_;						\
+	int srv_ret_ = 0;						\
+									\
+	SSI_CREDS_FROM_REQ(&srv_creds_, (req));				\
+	srv_new_ = ssi_cred_build(&srv_creds_);				\
+	if (IS_ERR(srv_new_)) {						\
+		srv_ret_ = PTR_ERR(srv_new_);				\
+	} else {							\
+		*(old) = override_creds(srv_new_);			\
+		put_cred(srv_new_);	/* override_creds() took one */	\
+	}								\
+	srv_ret_;							\
+})
+
 /* What a reply brought may be kept while this stamp is current. */
 struct cfs_stamp {
 	unsigned long gen;
@@ -304,6 +324,11 @@ ssize_t cfs_srv_write_back(struct file *file, unsigned int from, loff_t pos,
 			   const void *buf, size_t len);
 int cfs_srv_fallocate_file(struct file *file, unsigned int from, int mode,
 			   loff_t offset, loff_t len);
+
+/* cfs_cmount.c: the table of clusterwide mounts */
+struct kobject;
+int cfs_cmount_init(struct kobject *parent);
+void cfs_cmount_exit(void);
 
 /* cfs_token.c: tokens, the server's and the client's side */
 int cfs_tok_init(void);

@@ -261,6 +261,9 @@ int cfs_init(void)
 	ret = sysfs_create_file(cfs_kobj, &cfs_counters_attr.attr);
 	if (ret)
 		goto err_kobj;
+	ret = cfs_cmount_init(cfs_kobj);
+	if (ret)
+		goto err_kobj;
 	rfile_set_io_hooks(&cfs_srv_io_hooks);
 	ret = register_filesystem(&cfs_fs_type);
 	if (ret)
@@ -271,6 +274,7 @@ int cfs_init(void)
 
 err_hooks:
 	rfile_set_io_hooks(NULL);
+	cfs_cmount_exit();
 err_kobj:
 	kobject_put(cfs_kobj);
 err_service:
@@ -285,6 +289,7 @@ err_cache:
 void cfs_exit(void)
 {
 	unregister_filesystem(&cfs_fs_type);
+	cfs_cmount_exit();
 	kobject_put(cfs_kobj);
 	/* no call is served after this: no token is granted */
 	ics_unregister_service(&cfs_ics_service);

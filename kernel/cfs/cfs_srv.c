@@ -41,23 +41,6 @@ void cfs_srv_exit(void)
 	mutex_unlock(&cfs_exports_lock);
 }
 
-/* The caller's credentials, in force until cfs_srv_revert(). */
-#define CFS_SRV_CREDS(req, old) ({					\
-	struct ssi_creds srv_creds_;					\
-	struct cred *srv_new_;						\
-	int srv_ret_ = 0;						\
-									\
-	SSI_CREDS_FROM_REQ(&srv_creds_, (req));				\
-	srv_new_ = ssi_cred_build(&srv_creds_);				\
-	if (IS_ERR(srv_new_)) {						\
-		srv_ret_ = PTR_ERR(srv_new_);				\
-	} else {							\
-		*(old) = override_creds(srv_new_);			\
-		put_cred(srv_new_);	/* override_creds() took one */	\
-	}								\
-	srv_ret_;							\
-})
-
 static void cfs_srv_revert(const struct cred *old)
 {
 	revert_creds(old);

@@ -255,6 +255,45 @@ static const struct file_operations vproc_goto_fops = {
 	.llseek = noop_llseek,
 };
 
+/*
+ * A private file (0400, as procfs makes environ and io) is its process's
+ * owner's, and that owner came from the attribute cache: a process that
+ * changed its uid within VPROC_CACHE_TTL (setpriv, su) is still shown as
+ * the old one.  procfs refreshes the owner at every lookup; here a denial
+ * asks the node running the process again before it stands.  A stale
+ * grant needs nothing: the serving procfs checks the reader at open.
+ */
+static int vproc_private_permission(struct user_namespace *mnt_userns,
+				    struct inode *inode, int mask)
+{
+	pid_t pid = vproc_ipid(inode);
+	unsigned int node;
+	u32 uid, gid;
+	kuid_t kuid;
+	kgid_t kgid;
+	int ret;
+
+	ret = generic_permission(mnt_userns, inode, mask);
+	if (ret != -EACCES)
+		return ret;
+	if (mask & MAY_NOT_BLOCK)
+		return -ECHILD;
+	if (vproc_route_attr(pid, &node, &uid, &gid))
+		return ret;
+	vproc_cache_put(pid, node, uid, gid);
+	kuid = make_kuid(&init_user_ns, uid);
+	kgid = make_kgid(&init_user_ns, gid);
+	if (uid_eq(kuid, inode->i_uid) && gid_eq(kgid, inode->i_gid))
+		return ret;
+	inode->i_uid = uid_valid(kuid) ? kuid : GLOBAL_ROOT_UID;
+	inode->i_gid = gid_valid(kgid) ? kgid : GLOBAL_ROOT_GID;
+	return generic_permission(mnt_userns, inode, mask);
+}
+
+static const struct inode_operations vproc_private_iops = {
+	.permission = vproc_private_permission,
+};
+
 /* ---- /proc/<pid> of another node ---- */
 
 static const struct inode_operations vproc_dir_iops;
@@ -284,6 +323,8 @@ static struct dentry *vproc_instantiate(struct dentry *dentry, umode_t mode,
 		inode->i_fop = &vproc_goto_fops;
 	} else {
 		inode->i_fop = &vproc_file_fops;
+		if (!(mode & 0044))
+			inode->i_op = &vproc_private_iops;
 	}
 	__module_get(THIS_MODULE);
 	d_set_d_op(dentry, &vproc_dops);

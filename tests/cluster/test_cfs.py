@@ -133,6 +133,45 @@ def test_ssictl_mounts_a_directory_on_every_node_and_unmounts_it(cfs: Cluster) -
     assert rc != 0 and "not a CFS source" in err, err
 
 
+def test_a_node_that_comes_back_mounts_every_clusterwide_mount(cfs: Cluster) -> None:
+    """Item 1: a mount made by ssictl is in the kernel's table on every node, and
+    a node that joins later (here: crashes and comes back) mounts it itself."""
+    n1, n2, n3 = cfs.node(1), cfs.node(2), cfs.node(3)
+    tmo = flavor().timeout(180)
+    every = "/run/everywhere"
+    table = "/sys/kernel/ssi/cfs/cluster_mounts"
+    entry = f"1:{SRV} {every} mounted"
+    n2.succeed(f"ssictl cfs mount 1:{SRV} {every}", timeout=tmo)
+    for nd in (n1, n2, n3):
+        nd.wait_until_succeeds(f"grep -qx '{entry}' {table}", timeout=flavor().timeout(30))
+    n2.succeed(f"echo before-the-crash > {every}/j")
+    # only an administrator changes the table; a bad line changes nothing
+    rc, _, err = n2.execute(f"{NOBODY} sh -c 'echo del {every} > {table}'")
+    assert rc != 0, err
+    for bad in ("add 1:relative /run/z", "add 99:/srv /run/z", "add 1:/srv", "drop /x",
+                "del relative"):
+        rc, _, _ = n2.execute(f"echo '{bad}' > {table}")
+        assert rc != 0, bad
+    assert n2.succeed(f"cat {table}") == entry + "\n"
+    n3.crash()
+    n3.start(timeout=cfs.boot_timeout)
+    n3.fail(f"grep -q ' {every} ' /proc/mounts")
+    n3.succeed(up_command(peer_table(range(1, CLUSTER_NODES + 1)), DEFAULT_KEY, MODULES,
+                          wait_up=120), timeout=240)
+    n3.wait_until_succeeds(f"grep -qx '{entry}' {table}", timeout=flavor().timeout(60))
+    assert n3.succeed(f"cat {every}/j") == "before-the-crash\n"
+    n3.succeed(f"echo after-the-return >> {every}/j")
+    assert n1.succeed(f"cat {SRV}/j") == "before-the-crash\nafter-the-return\n"
+    st = json.loads(n3.succeed("ssictl cfs status --json", timeout=tmo))
+    assert st["cluster_mounts"] == [
+        {"server": 1, "path": SRV, "mountpoint": every, "state": "mounted"}], st
+    # an unmount takes it out of every node's table
+    n1.succeed(f"ssictl cfs umount {every}", timeout=tmo)
+    for nd in (n1, n2, n3):
+        nd.fail(f"grep -q ' {every} ' /proc/mounts")
+        assert nd.succeed(f"cat {table}") == ""
+
+
 def test_what_one_node_writes_another_reads_at_once(cfs: Cluster) -> None:
     n1, n2, n3 = cfs.node(1), cfs.node(2), cfs.node(3)
     n2.succeed(f"echo from-two > {MNT}/b")

@@ -124,6 +124,31 @@ def test_remote_proc_reads_match_local_reads(cluster: Cluster, probe: Path) -> N
 
 
 @pytest.mark.timeout(400)
+def test_a_private_file_is_readable_as_soon_as_its_process_changes_owner(
+    cluster: Cluster, probe: Path
+) -> None:
+    """CI saw nobody's open of nobody's environ fail remotely (EACCES) where node 2
+    allowed it: node 1 had cached /proc/<pid>'s owner while setpriv was still root,
+    and the 0400 file kept that owner for the cache's second."""
+    up(cluster)
+    n1, n2 = cluster.node(1), cluster.node(2)
+    pid = start(n2, f"sh -c 'sleep 4; exec {NOBODY} sleep 3003'")
+    n1.wait_until_succeeds(f"test -d /proc/{pid}", timeout=20)
+    # On node 1, as nobody: look the process up (caching root as its owner) until
+    # it runs sleep as nobody, then open environ at once, within the cache's life.
+    script = (
+        f"while :; do s=$(cat /proc/{pid}/status) || exit 9; "
+        f'case "$s" in *"Name:	sleep"*"Uid:	65534"*) break;; esac; done; '
+        f"{PROBE} read /proc/{pid}/environ"
+    )
+    remote = n1.succeed(f"{NOBODY} sh -c '{script}'", timeout=60)
+    local = n2.succeed(f"{NOBODY} {PROBE} read /proc/{pid}/environ")
+    assert remote.split("\n", 1)[1].startswith("ok "), remote
+    assert remote == local
+    n2.succeed(f"kill {pid}")
+
+
+@pytest.mark.timeout(400)
 @pytest.mark.parametrize("how", ["file", "none"])
 def test_cmdline_environ_read_as_procfs_does(cluster: Cluster, probe: Path, how: str) -> None:
     """Finding 4: remote cmdline/environ were read with FOLL_FORCE and without

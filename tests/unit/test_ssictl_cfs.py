@@ -4,7 +4,13 @@ from __future__ import annotations
 
 import pytest
 
-from ssictl.cfs import format_status, normalize_source, parse_counters, parse_mounts
+from ssictl.cfs import (
+    format_status,
+    normalize_source,
+    parse_cluster_mounts,
+    parse_counters,
+    parse_mounts,
+)
 from ssictl.output import CLIError
 
 MOUNTS = """\
@@ -31,9 +37,25 @@ def test_counters_skip_what_is_not_a_counter() -> None:
 
 def test_status_text_names_every_mount() -> None:
     st = {"node": 2, "cache": True, "mounts": parse_mounts(MOUNTS, 2),
-          "counters": {"calls": 1}}
+          "cluster_mounts": parse_cluster_mounts(CLUSTER_MOUNTS), "counters": {"calls": 1}}
     out = format_status(st)
     assert "under tokens" in out and "/run/cfs" in out and "2 (this node)" in out
+    assert "failed (512)" in out and "1:/srv/data" in out
+
+
+CLUSTER_MOUNTS = """1:/srv/data /run/cfs mounted
+3:/srv/x /run/x failed 512
+short line
+"""
+
+
+def test_the_kernels_table_of_clusterwide_mounts_is_parsed() -> None:
+    got = parse_cluster_mounts(CLUSTER_MOUNTS)
+    assert got == [
+        {"server": 1, "path": "/srv/data", "mountpoint": "/run/cfs", "state": "mounted"},
+        {"server": 3, "path": "/srv/x", "mountpoint": "/run/x", "state": "failed",
+         "status": 512},
+    ]
 
 
 def test_a_source_is_normalized_to_its_server() -> None:
