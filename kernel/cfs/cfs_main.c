@@ -163,10 +163,13 @@
  * server file system's figures) and extended attributes (user., trusted.,
  * security.: get, set, remove, list) are calls too.
  *
- * Not yet: a page cache for read(2) and write(2), clusterwide mounts kept
- * by the kernel for nodes that join later (`ssictl cfs mount` mounts on
- * every node UP at the time), devices, FIFOs and sockets on CFS (mknod is
- * refused, opening one is EOPNOTSUPP) and POSIX ACLs.
+ * Clusterwide mounts: a table every node keeps, exchanged at nodeup, so
+ * a node that joins later mounts what every node has (cfs_cmount.c, its
+ * own protocol at its top).  POSIX ACLs are xattrs of the server's, the
+ * ACL the VFS keeps dropped at each revoke (cfs_xattr.c).
+ *
+ * Not yet: a page cache for read(2) and write(2), devices, FIFOs and
+ * sockets on CFS (mknod is refused, opening one is EOPNOTSUPP).
  */
 #define pr_fmt(fmt) "cfs: " fmt
 
