@@ -12,9 +12,15 @@ Node 1 serves /srv/data (its own ext4 disk); node 2 mounts it at /run/cfs.
   once (the client and the server itself, 1,000 each).
 
 Once with frames under the default ``protect=tls``, once under ``protect=auth``
-(Poly1305 tags, no secrecy).  No fio in the guests' root: dd only, so
-no 4 KiB random I/O figures yet.  NFS v4.2, the issue's other baseline, needs nfsd
-in the node kernel: not measured yet.
+(Poly1305 tags, no secrecy).
+
+* fio (psync, one job, 64 MiB file): sequential read and write in 1 MiB blocks and
+  random read and write in 4 KiB blocks (random ones time-bound), from the client
+  through CFS and on the server to its own disk, the server's page cache dropped
+  before each read; sequential figures against ICS bulk too.
+
+NFS v4.2, the issue's other baseline, needs nfsd in the node kernel: not measured
+yet.
 """
 
 from __future__ import annotations
@@ -61,6 +67,45 @@ def _creates(nd: Node, where: str, prefix: str, count: int) -> str:
             "i=$((i+1)); done")
 
 
+FIO_JOBS = (  # name, fio --rw, block size
+    ("seq_write_1m", "write", "1M"),
+    ("seq_read_1m", "read", "1M"),
+    ("rand_write_4k", "randwrite", "4k"),
+    ("rand_read_4k", "randread", "4k"),
+)
+FIO_RANDOM_SECONDS = 15
+
+
+def _fio(nd: Node, path: str, rw: str, bs: str, drop: Node) -> dict[str, float]:
+    """One fio job on *nd* against *path*: MiB/s and IOPS (*drop*'s caches dropped
+    before a read)."""
+    if "read" in rw:
+        _drop_caches(drop)
+    args = [f"--name={rw}", f"--filename={path}", f"--rw={rw}", f"--bs={bs}", "--size=64M",
+            "--ioengine=psync", "--output-format=json"]
+    if "write" in rw:
+        args.append("--end_fsync=1")
+    if rw.startswith("rand"):
+        args += [f"--runtime={FIO_RANDOM_SECONDS}", "--time_based"]
+    out = nd.succeed("fio " + " ".join(args), timeout=900)
+    job = json.loads(out[out.index("{"):])["jobs"][0]
+    side = job["read" if "read" in rw else "write"]
+    return {"mib_s": side["bw_bytes"] / 2**20, "iops": side["iops"]}
+
+
+def _fio_all(n1: Node, n2: Node, ics_mib_s: float) -> dict[str, Any]:
+    res: dict[str, Any] = {}
+    for name, rw, bs in FIO_JOBS:
+        client = _fio(n2, f"{MNT}/fio", rw, bs, n1)
+        local = _fio(n1, f"{SRV}/fio-local", rw, bs, n1)
+        r: dict[str, Any] = {"client": client, "server_local": local,
+                             "client_over_server_local": client["mib_s"] / local["mib_s"]}
+        if name.startswith("seq"):
+            r["client_over_ics_bulk"] = client["mib_s"] / ics_mib_s
+        res[name] = r
+    return res
+
+
 def measure(protect: str) -> dict[str, Any]:
     with Cluster(nodes=2, name=f"bench-cfs-{protect}", disk_mib=512) as c:
         bring_up_protected(c, protect, MODULES)
@@ -89,6 +134,7 @@ def measure(protect: str) -> dict[str, Any]:
             seq[f"{k}_client_over_server_local"] = (seq[f"client_{k}_mib_s"]
                                                     / seq[f"server_{k}_mib_s"])
             seq[f"{k}_client_over_ics_bulk"] = seq[f"client_{k}_mib_s"] / ics_mib_s
+        fio = _fio_all(n1, n2, ics_mib_s)
 
         n1.succeed(_creates(n1, f"{SRV}/many", "file-", FILES), timeout=600)
         ls: dict[str, float] = {}
@@ -108,8 +154,8 @@ def measure(protect: str) -> dict[str, Any]:
         creates["two_nodes_over_one"] = t_client / creates["one_client_ns"]
         assert int(n1.succeed(f"ls {SRV}/c2 | wc -l")) == FILES
 
-    res: dict[str, Any] = {"sequential_64mib": seq, "ls_l_2000": ls, "create_2000": creates,
-                           "protect": protect}
+    res: dict[str, Any] = {"sequential_64mib": seq, "fio": fio, "ls_l_2000": ls,
+                           "create_2000": creates, "protect": protect}
     res["goals"] = {
         "seq_ge_0.8x_ics_bulk": {k: seq[f"{k}_client_over_ics_bulk"] >= 0.8
                                  for k in ("write", "read")},
@@ -122,6 +168,12 @@ def measure(protect: str) -> dict[str, Any]:
           f"(local {seq['server_read_mib_s']:.1f}), ICS bulk {ics_mib_s:.1f}; ls -l 2000 "
           f"x{ls['client_over_server']:.1f} of local; 2000 creates from two nodes "
           f"x{creates['two_nodes_over_one']:.2f} of one")
+    for name, r in fio.items():
+        print(f"  fio {name}: client {r['client']['mib_s']:.2f} MiB/s "
+              f"({r['client']['iops']:.0f} IOPS), server local "
+              f"{r['server_local']['mib_s']:.2f} MiB/s: x{r['client_over_server_local']:.2f}"
+              + (f", x{r['client_over_ics_bulk']:.2f} of ICS bulk"
+                 if "client_over_ics_bulk" in r else ""))
     return res
 
 

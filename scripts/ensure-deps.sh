@@ -7,7 +7,7 @@ cd "$(dirname "$0")/.."
 APT_PACKAGES="qemu-system-x86 linux-source-6.1 flex bison bc libelf-dev \
 libssl-dev cpio ccache dwarves kmod busybox-static gcc make patch lz4 sparse \
 python3 python3-venv python3-pip perl xz-utils procps erofs-utils iperf3 \
-criu e2fsprogs"
+criu e2fsprogs fio"
 
 missing=""
 for pkg in $APT_PACKAGES; do

@@ -9,6 +9,7 @@
  */
 #define pr_fmt(fmt) KBUILD_MODNAME ": " fmt
 
+#include <linux/completion.h>
 #include <linux/delay.h>
 #include <linux/err.h>
 #include <linux/fcntl.h>
@@ -28,6 +29,7 @@
 #include <linux/termios.h>
 #include <linux/uaccess.h>
 #include <linux/uio.h>
+#include <linux/workqueue.h>
 
 #include "clms.h"
 #include "ics.h"
@@ -142,6 +144,206 @@ static u32 rfile_io_mode(struct kiocb *iocb)
 	return iocb->ki_pos == file->f_pos ? RFILE_IO_SHARED : RFILE_IO_POS;
 }
 
+/*
+ * Pipelined I/O.  A positioned read or write of a regular file (never
+ * O_APPEND) longer than one chunk keeps up to RFILE_WINDOW chunk calls in
+ * flight, each made by a worker of rfile_io_wq, so that the holder works
+ * on one chunk while the next travels (one stream used one vCPU at a time
+ * of the two nodes).  The caller copies each chunk from or to its iterator
+ * itself, in order, and the result is the longest prefix done, as one
+ * call after another would give; a chunk that fails or comes short ends
+ * it.  Chunks issued after that one are waited for and their data, a
+ * read's, dropped: a write's were written, beyond the count returned, as
+ * a failed write-behind of NFS leaves them.
+ */
+#define RFILE_WINDOW	4
+
+struct rfile_chunk {
+	struct work_struct work;
+	struct completion done;
+	unsigned int node;
+	size_t count;
+	int ret;
+	struct rfile_write_req *wreq;	/* a write's, with its data */
+	struct rfile_write_rep wrep;
+	struct rfile_read_req rreq;
+	struct rfile_read_rep *rrep;	/* a read's, with its data */
+};
+
+static struct workqueue_struct *rfile_io_wq;
+
+static void rfile_chunk_work(struct work_struct *work)
+{
+	struct rfile_chunk *c = container_of(work, struct rfile_chunk, work);
+
+	if (c->wreq)
+		c->ret = ics_rfile_write(c->node, c->wreq, &c->wrep,
+					 RFILE_TIMEOUT);
+	else
+		c->ret = ics_rfile_read(c->node, &c->rreq, c->rrep,
+					RFILE_TIMEOUT);
+	complete(&c->done);
+}
+
+static bool rfile_pipelined(struct kiocb *iocb, size_t count)
+{
+	struct file *file = iocb->ki_filp;
+
+	return count > RFILE_CHUNK && rfile_io_wq &&
+	       S_ISREG(file_inode(file)->i_mode) &&
+	       !(iocb->ki_flags & (IOCB_APPEND | IOCB_NOWAIT)) &&
+	       rfile_io_mode(iocb) == RFILE_IO_POS;
+}
+
+static void rfile_chunks_free(struct rfile_chunk *c, unsigned int n)
+{
+	unsigned int i;
+
+	for (i = 0; i < n; i++) {
+		kvfree(c[i].wreq);
+		kvfree(c[i].rrep);
+	}
+	kfree(c);
+}
+
+static struct rfile_chunk *rfile_chunks_alloc(size_t count, bool write,
+					      unsigned int *n)
+{
+	struct rfile_chunk *c;
+	unsigned int i;
+
+	*n = min_t(size_t, RFILE_WINDOW, DIV_ROUND_UP(count, RFILE_CHUNK));
+	c = kcalloc(*n, sizeof(*c), GFP_KERNEL);
+	if (!c)
+		return NULL;
+	for (i = 0; i < *n; i++) {
+		INIT_WORK(&c[i].work, rfile_chunk_work);
+		if (write)
+			c[i].wreq = kvmalloc(sizeof(*c[i].wreq), GFP_KERNEL);
+		else
+			c[i].rrep = kvmalloc(sizeof(*c[i].rrep), GFP_KERNEL);
+		if (write ? !c[i].wreq : !c[i].rrep) {
+			rfile_chunks_free(c, i + 1);
+			return NULL;
+		}
+	}
+	return c;
+}
+
+/* A chunk of @iter at @pos on its way: the caller's bytes copied first. */
+static int rfile_chunk_issue(struct rfile_proxy *px, struct rfile_chunk *c,
+			     struct iov_iter *iter, loff_t pos, u32 fl)
+{
+	size_t copied;
+
+	c->node = px->h.node;
+	c->count = min_t(size_t, iov_iter_count(iter), RFILE_CHUNK);
+	if (c->wreq) {
+		copied = copy_from_iter(c->wreq->data, c->count, iter);
+		if (copied != c->count) {
+			iov_iter_revert(iter, copied);
+			return -EFAULT;
+		}
+		c->wreq->id = px->h.id;
+		c->wreq->data_len = c->count;
+		c->wreq->pos = pos;
+		c->wreq->fl = fl;
+		c->wreq->flags = RFILE_IO_POS;
+	} else {
+		c->rreq = (struct rfile_read_req) {
+			.id = px->h.id, .pos = pos, .count = c->count,
+			.fl = fl, .flags = RFILE_IO_POS,
+		};
+	}
+	reinit_completion(&c->done);
+	queue_work(rfile_io_wq, &c->work);
+	return 0;
+}
+
+/*
+ * The bytes chunk @c did, its data copied to @iter for a read: @c->count,
+ * or fewer (the end; *@fault: the copy to the caller failed), or an errno.
+ */
+static ssize_t rfile_chunk_done(struct rfile_proxy *px, struct rfile_chunk *c,
+				struct iov_iter *iter, loff_t *pos, bool *fault)
+{
+	size_t n, copied;
+
+	if (c->ret)
+		return rfile_px_err(px, c->ret);
+	if (c->wreq) {
+		*pos = c->wrep.pos;
+		return min_t(size_t, c->wrep.written, c->count);
+	}
+	n = min_t(size_t, c->rrep->data_len, c->count);
+	copied = copy_to_iter(c->rrep->data, n, iter);
+	*fault = copied != n;
+	*pos = c->rrep->pos - (n - copied);
+	return copied;
+}
+
+static ssize_t rfile_pipelined_io(struct kiocb *iocb, struct iov_iter *iter,
+				  bool write)
+{
+	struct file *file = iocb->ki_filp;
+	struct rfile_proxy *px = file->private_data;
+	unsigned int n, head = 0, tail = 0;
+	loff_t next = iocb->ki_pos, pos = iocb->ki_pos;
+	size_t issued = 0;
+	struct rfile_chunk *chunks, *c;
+	ssize_t total = 0, got;
+	bool ended = false, fault = false;
+	u32 fl = rfile_fl(file);
+	int ret = 0;
+
+	chunks = rfile_chunks_alloc(iov_iter_count(iter), write, &n);
+	if (!chunks)
+		return -ENOMEM;
+	for (head = 0; head < n; head++)
+		init_completion(&chunks[head].done);
+	head = 0;
+	while (head != tail || (!ended && iov_iter_count(iter))) {
+		if (!ended && iov_iter_count(iter) && tail - head < n) {
+			c = &chunks[tail % n];
+			if (READ_ONCE(px->dead)) {
+				ret = -EIO;
+				ended = true;
+				continue;
+			}
+			ret = rfile_chunk_issue(px, c, iter, next, fl);
+			if (ret) {
+				ended = true;
+				continue;
+			}
+			next += c->count;
+			issued += c->count;
+			tail++;
+			continue;
+		}
+		c = &chunks[head++ % n];
+		wait_for_completion(&c->done);
+		if (ended)
+			continue;
+		got = rfile_chunk_done(px, c, iter, &pos, &fault);
+		if (got < 0) {
+			ret = got;
+			ended = true;
+			continue;
+		}
+		total += got;
+		iocb->ki_pos = pos;
+		if (fault)
+			ret = -EFAULT;
+		if (got < c->count)
+			ended = true;
+	}
+	rfile_chunks_free(chunks, n);
+	/* a write's iterator gave what was issued: give back what was not done */
+	if (write && issued > total)
+		iov_iter_revert(iter, issued - total);
+	return total ? total : ret;
+}
+
 static ssize_t rfile_read_iter(struct kiocb *iocb, struct iov_iter *to)
 {
 	struct file *file = iocb->ki_filp;
@@ -155,6 +357,8 @@ static ssize_t rfile_read_iter(struct kiocb *iocb, struct iov_iter *to)
 
 	if (!iov_iter_count(to))
 		return 0;
+	if (rfile_pipelined(iocb, iov_iter_count(to)))
+		return rfile_pipelined_io(iocb, to, false);
 	rep = kvmalloc(sizeof(*rep), GFP_KERNEL);
 	if (!rep)
 		return -ENOMEM;
@@ -209,6 +413,8 @@ static ssize_t rfile_write_iter(struct kiocb *iocb, struct iov_iter *from)
 
 	if (!iov_iter_count(from))
 		return 0;
+	if (rfile_pipelined(iocb, iov_iter_count(from)))
+		return rfile_pipelined_io(iocb, from, true);
 	req = kvmalloc(sizeof(*req), GFP_KERNEL);
 	if (!req)
 		return -ENOMEM;
@@ -832,13 +1038,19 @@ static struct file_system_type rfile_fs_type = {
 
 int rfile_proxy_init(void)
 {
+	rfile_io_wq = alloc_workqueue("rfile_io", WQ_UNBOUND, 0);
+	if (!rfile_io_wq)
+		return -ENOMEM;
 	rfile_mnt = kern_mount(&rfile_fs_type);
-	if (IS_ERR(rfile_mnt))
+	if (IS_ERR(rfile_mnt)) {
+		destroy_workqueue(rfile_io_wq);
 		return PTR_ERR(rfile_mnt);
+	}
 	return 0;
 }
 
 void rfile_proxy_exit(void)
 {
 	kern_unmount(rfile_mnt);
+	destroy_workqueue(rfile_io_wq);
 }
