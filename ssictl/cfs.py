@@ -1,6 +1,8 @@
 """``ssictl cfs status|mount|umount``: CFS mounts and counters.
 
-``status`` shows this node's CFS mounts and counters.  ``mount SOURCE DIR``
+``status`` shows this node's CFS mounts, what it serves (its exports and the
+nodes mounting each: its clients), the cluster's table of mounts and the counters
+(tokens kept as a server among them).  ``mount SOURCE DIR``
 mounts SOURCE at DIR on every node that is UP, the server included (an rfork(2)
 child per node runs ``mount -t cfs`` there), then adds it to the cluster's
 table of mounts (``/sys/kernel/ssi/cfs/cluster_mounts``, kept by the kernel on
@@ -31,6 +33,7 @@ from ssictl.table import format_table
 SSI_SYSFS = Path("/sys/kernel/ssi")
 CFS_COUNTERS = SSI_SYSFS / "cfs" / "counters"
 CFS_CLUSTER_MOUNTS = SSI_SYSFS / "cfs" / "cluster_mounts"
+CFS_EXPORTS = SSI_SYSFS / "cfs" / "exports"
 CFS_CACHE_PARAM = Path("/sys/module/cfs/parameters/cache")
 MOUNTS = Path("/proc/self/mounts")
 
@@ -95,6 +98,18 @@ def parse_cluster_mounts(text: str) -> list[dict[str, Any]]:
     return out
 
 
+def parse_exports(text: str) -> list[dict[str, Any]]:
+    """``ID PATH NODES`` lines: what this node serves, and the nodes mounting it."""
+    out: list[dict[str, Any]] = []
+    for line in text.splitlines():
+        fields = line.split()
+        if len(fields) != 3 or not fields[0].isdigit():
+            continue
+        clients = [int(n) for n in fields[2].split(",") if n.isdigit()]
+        out.append({"export": int(fields[0]), "path": fields[1], "clients": clients})
+    return out
+
+
 def read_status() -> dict[str, Any]:
     if not CFS_COUNTERS.is_file():
         raise CLIError(
@@ -111,6 +126,7 @@ def read_status() -> dict[str, Any]:
         "mounts": parse_mounts(MOUNTS.read_text(), node),
         "cluster_mounts": parse_cluster_mounts(CFS_CLUSTER_MOUNTS.read_text())
         if CFS_CLUSTER_MOUNTS.is_file() else [],
+        "exports": parse_exports(CFS_EXPORTS.read_text()) if CFS_EXPORTS.is_file() else [],
         "counters": parse_counters(CFS_COUNTERS.read_text()),
     }
 
@@ -124,6 +140,12 @@ def format_status(st: dict[str, Any]) -> str:
             server = f"{m['server']} (this node)" if m["own_export"] else str(m["server"])
             rows.append((m["mountpoint"], server, m["path"]))
         lines += format_table(rows, indent="  ")
+    if st.get("exports"):
+        lines.append("served here (tokens: see counters):")
+        served = [("PATH", "CLIENTS")]
+        for e in st["exports"]:
+            served.append((e["path"], ",".join(map(str, e["clients"])) or "-"))
+        lines += format_table(served, indent="  ")
     if st["cluster_mounts"]:
         lines.append("clusterwide (mounted by every node, joiners too):")
         rows = [("MOUNTPOINT", "SOURCE", "HERE")]

@@ -119,6 +119,7 @@ struct cfs_sb_info {
 	struct super_block *sb;
 	struct list_head link;		/* cfs_token.c: every mount of the node */
 	u64 tok_epoch;			/* an inode's token is valid at this */
+	bool counted;			/* the server counts this mount */
 };
 
 /*
@@ -324,6 +325,8 @@ ssize_t cfs_srv_write_back(struct file *file, unsigned int from, loff_t pos,
 			   const void *buf, size_t len);
 int cfs_srv_fallocate_file(struct file *file, unsigned int from, int mode,
 			   loff_t offset, loff_t len);
+void cfs_srv_nodedown(unsigned int node);
+ssize_t cfs_srv_exports_show(char *buf);
 
 /* cfs_cmount.c: the table of clusterwide mounts */
 struct kobject;

@@ -236,6 +236,14 @@ static ssize_t counters_show(struct kobject *kobj, struct kobj_attribute *attr,
 
 static struct kobj_attribute cfs_counters_attr = __ATTR_RO(counters);
 
+static ssize_t exports_show(struct kobject *kobj, struct kobj_attribute *attr,
+			    char *buf)
+{
+	return cfs_srv_exports_show(buf);
+}
+
+static struct kobj_attribute cfs_exports_attr = __ATTR_RO(exports);
+
 bool cfs_cache = true;
 module_param_named(cache, cfs_cache, bool, 0644);
 MODULE_PARM_DESC(cache, "Keep attributes and entries under server tokens (else every stat and lookup asks the server)");
@@ -262,6 +270,8 @@ int cfs_init(void)
 	if (!cfs_kobj)
 		goto err_service;
 	ret = sysfs_create_file(cfs_kobj, &cfs_counters_attr.attr);
+	if (!ret)
+		ret = sysfs_create_file(cfs_kobj, &cfs_exports_attr.attr);
 	if (ret)
 		goto err_kobj;
 	ret = cfs_cmount_init(cfs_kobj);

@@ -17,6 +17,7 @@
 #include <linux/slab.h>
 #include <linux/statfs.h>
 #include <linux/string.h>
+#include <linux/sysfs.h>
 #include <linux/xattr.h>
 #include <asm/unaligned.h>
 
@@ -27,6 +28,8 @@
 #define CFS_MAX_EXPORTS	64
 
 static struct path cfs_exports[CFS_MAX_EXPORTS];
+/* Mounts of each export per node (its clients), counted by mount/unmount. */
+static u16 cfs_export_mounts[CFS_MAX_EXPORTS][SSI_MAX_NODES + 1];
 static unsigned int cfs_nr_exports;
 static DEFINE_MUTEX(cfs_exports_lock);
 
@@ -38,7 +41,71 @@ void cfs_srv_exit(void)
 	for (i = 0; i < cfs_nr_exports; i++)
 		path_put(&cfs_exports[i]);
 	cfs_nr_exports = 0;
+	memset(cfs_export_mounts, 0, sizeof(cfs_export_mounts));
 	mutex_unlock(&cfs_exports_lock);
+}
+
+/* @node went down: it mounts nothing any more. */
+void cfs_srv_nodedown(unsigned int node)
+{
+	unsigned int i;
+
+	mutex_lock(&cfs_exports_lock);
+	for (i = 0; i < cfs_nr_exports; i++)
+		cfs_export_mounts[i][node] = 0;
+	mutex_unlock(&cfs_exports_lock);
+}
+
+int cfs_srv_unmount(unsigned int from, const struct cfs_unmount_req *req,
+		    struct cfs_unmount_rep *rep)
+{
+	int ret = -ENOENT;
+
+	if (from > SSI_MAX_NODES)
+		return -EINVAL;
+	mutex_lock(&cfs_exports_lock);
+	if (req->export < cfs_nr_exports &&
+	    cfs_export_mounts[req->export][from]) {
+		cfs_export_mounts[req->export][from]--;
+		ret = 0;
+	}
+	mutex_unlock(&cfs_exports_lock);
+	return ret;
+}
+
+/*
+ * /sys/kernel/ssi/cfs/exports: "ID PATH NODES" per export this node
+ * serves, NODES the nodes that mount it ("-": none now).
+ */
+ssize_t cfs_srv_exports_show(char *buf)
+{
+	unsigned int i, node;
+	char *p, *page;
+	bool any;
+	int n = 0;
+
+	page = (char *)__get_free_page(GFP_KERNEL);
+	if (!page)
+		return -ENOMEM;
+	mutex_lock(&cfs_exports_lock);
+	for (i = 0; i < cfs_nr_exports; i++) {
+		p = d_path(&cfs_exports[i], page, PAGE_SIZE);
+		if (IS_ERR(p))
+			p = "?";
+		n += sysfs_emit_at(buf, n, "%u %s ", i, p);
+		any = false;
+		for (node = 1; node <= SSI_MAX_NODES; node++) {
+			if (!cfs_export_mounts[i][node])
+				continue;
+			n += sysfs_emit_at(buf, n, "%s%u", any ? "," : "",
+					   node);
+			any = true;
+		}
+		n += sysfs_emit_at(buf, n, "%s\n", any ? "" : "-");
+	}
+	mutex_unlock(&cfs_exports_lock);
+	free_page((unsigned long)page);
+	return n;
 }
 
 static void cfs_srv_revert(const struct cred *old)
@@ -216,6 +283,12 @@ int cfs_srv_mount(unsigned int from, const struct cfs_mount_req *req,
 	mutex_unlock(&cfs_exports_lock);
 	rep->export = i;
 	ret = CFS_SRV_REPLY_FILE(rep, from, path.mnt, path.dentry);
+	if (!ret && from <= SSI_MAX_NODES) {
+		mutex_lock(&cfs_exports_lock);
+		if (i < cfs_nr_exports && cfs_export_mounts[i][from] < U16_MAX)
+			cfs_export_mounts[i][from]++;
+		mutex_unlock(&cfs_exports_lock);
+	}
 	path_put(&path);
 out:
 	cfs_srv_revert(old);

@@ -15,6 +15,7 @@
 #include <linux/statfs.h>
 #include <linux/string.h>
 
+#include "clms.h"
 #include "cfs_internal.h"
 
 static struct kmem_cache *cfs_inode_cachep;
@@ -330,6 +331,7 @@ static int cfs_fill_super(struct super_block *sb, struct fs_context *fc)
 			     &sbi->export, &token);
 	if (ret)
 		return ret;
+	sbi->counted = true;
 	/* a nodev super block's default has no writeback: mappings need it */
 	ret = super_setup_bdi(sb);
 	if (ret)
@@ -391,12 +393,25 @@ static int cfs_init_fs_context(struct fs_context *fc)
 	return 0;
 }
 
+/* The server counts its clients: tell it, unless it is down. */
+static void cfs_unmount_call(struct cfs_sb_info *sbi)
+{
+	struct cfs_unmount_req req = { .export = READ_ONCE(sbi->export) };
+	struct cfs_unmount_rep rep;
+
+	if (sbi->counted && (sbi->server == ssi_node_num() ||
+			     clms_node_is_up(sbi->server)))
+		CFS_OP(sbi->server, unmount, &req, &rep);
+}
+
 static void cfs_kill_sb(struct super_block *sb)
 {
 	struct cfs_sb_info *sbi = sb->s_fs_info;
 
-	if (sbi)
+	if (sbi) {
 		cfs_tok_sb_del(sb);
+		cfs_unmount_call(sbi);
+	}
 	kill_anon_super(sb);
 	if (sbi) {
 		put_cred(sbi->mounter);

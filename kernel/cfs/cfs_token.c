@@ -773,6 +773,7 @@ static void cfs_tok_nodedown(unsigned int node, u64 transition)
 	if (!node || node > SSI_MAX_NODES)
 		return;
 	cfs_tok_node_gone(node);
+	cfs_srv_nodedown(node);
 	mutex_lock(&cfs_sbs_lock);
 	spin_lock(&cfs_tok_lock);
 	/* a new incarnation numbers its revokes from 1 again */

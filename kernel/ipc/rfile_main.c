@@ -24,7 +24,10 @@
  *   first when they changed on the proxy since its last request, so
  *   fcntl(F_SETFL) and FIONBIO on a proxy reach the open file description
  *   (at the next op).  Data moves in chunks of at most 64 KiB
- *   per call.  A seekable file has one position, the held file's f_pos
+ *   per call; a positioned read or write of a regular file (not
+ *   O_APPEND) longer than that keeps up to four chunk calls in flight
+ *   from the proxy, which H may serve at once (rfile_proxy.c,
+ *   "Pipelined I/O").  A seekable file has one position, the held file's f_pos
  *   (the open file description's, shared with H's users of it): a
  *   proxy's read/write uses and advances it on H, under its f_pos_lock as
  *   fdget_pos() takes it (read/write flag RFILE_IO_SHARED), and the proxy's

@@ -105,6 +105,14 @@ def test_the_server_mounts_its_own_export_as_every_client_does(cfs: Cluster) -> 
     [m] = [m for m in st["mounts"] if m["mountpoint"] == MNT]
     assert m["server"] == 1 and m["own_export"] and m["path"] == SRV, st
     assert st["cache"] and st["counters"]["calls"] > 0, st
+    # the server lists its export's clients: every node, until one unmounts
+    [e] = [e for e in st["exports"] if e["path"] == SRV]
+    assert e["clients"] == [1, 2, 3], st
+    n3 = cfs.node(3)
+    n3.succeed(f"umount {MNT}")
+    assert f"{SRV} 1,2" in n1.succeed("cat /sys/kernel/ssi/cfs/exports")
+    mount(n3)
+    assert f"{SRV} 1,2,3" in n1.succeed("cat /sys/kernel/ssi/cfs/exports")
     # also as "/path" (this node)
     n1.succeed(f"mkdir -p /run/y && mount -t cfs {SRV} /run/y && cat /run/y/own >/dev/null "
                "&& umount /run/y")

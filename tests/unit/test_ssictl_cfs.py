@@ -9,6 +9,7 @@ from ssictl.cfs import (
     normalize_source,
     parse_cluster_mounts,
     parse_counters,
+    parse_exports,
     parse_mounts,
 )
 from ssictl.output import CLIError
@@ -37,10 +38,19 @@ def test_counters_skip_what_is_not_a_counter() -> None:
 
 def test_status_text_names_every_mount() -> None:
     st = {"node": 2, "cache": True, "mounts": parse_mounts(MOUNTS, 2),
-          "cluster_mounts": parse_cluster_mounts(CLUSTER_MOUNTS), "counters": {"calls": 1}}
+          "cluster_mounts": parse_cluster_mounts(CLUSTER_MOUNTS), "counters": {"calls": 1},
+          "exports": parse_exports("0 /srv/data 1,3\n1 /srv/x -\n")}
     out = format_status(st)
     assert "under tokens" in out and "/run/cfs" in out and "2 (this node)" in out
     assert "failed (512)" in out and "1:/srv/data" in out
+    assert "1,3" in out
+
+
+def test_exports_list_their_clients() -> None:
+    assert parse_exports("0 /srv/data 1,3\n1 /srv/x -\nbad\n") == [
+        {"export": 0, "path": "/srv/data", "clients": [1, 3]},
+        {"export": 1, "path": "/srv/x", "clients": []},
+    ]
 
 
 CLUSTER_MOUNTS = """1:/srv/data /run/cfs mounted
