@@ -179,11 +179,11 @@ static int cfs_data_write_back(struct inode *inode, struct page **pages,
 			if (!ret)
 				ret = rep.written;
 		}
-		if (ret >= 0 && ret != len) {
+		if (ret != len)
 			pr_warn_ratelimited("inode %lu: writeback at %lld: %zd of %zu bytes\n",
 					    inode->i_ino, pos, ret, len);
+		if (ret >= 0 && ret != len)
 			ret = -EIO;
-		}
 	}
 	kvfree(req);
 	return ret < 0 ? cfs_errno(ret) : 0;

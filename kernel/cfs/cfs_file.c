@@ -192,8 +192,11 @@ static long cfs_fallocate(struct file *file, int mode, loff_t offset,
 	int ret;
 
 	ret = cfs_data_flush(inode, offset, LLONG_MAX);
-	if (ret)
+	if (ret) {
+		pr_warn_ratelimited("inode %lu: dirty pages not written back before fallocate: %d\n",
+				    inode->i_ino, ret);
 		return ret;
+	}
 	if (!rfile_is_proxy(backing, &h)) {
 		ret = cfs_srv_fallocate_file(backing, ssi_node_num(), mode,
 					     offset, len);
@@ -208,6 +211,9 @@ static long cfs_fallocate(struct file *file, int mode, loff_t offset,
 		ret = CFS_OP(h.node, fallocate, req, &rep);
 		kvfree(req);
 	}
+	if (ret)
+		pr_warn_ratelimited("inode %lu: fallocate %#x at %lld+%lld: %d\n",
+				    inode->i_ino, mode, offset, len, ret);
 	cfs_data_drop(inode, offset, LLONG_MAX);
 	if (!ret)
 		ret = cfs_refresh(inode);

@@ -36,6 +36,8 @@
 #define RFILE_LK_SET		0
 #define RFILE_LK_TEST		1
 #define RFILE_LK_UNOWN		2
+#define RFILE_LK_SETW		3	/* set, and wait if it conflicts */
+#define RFILE_LK_CANCEL		4	/* no longer waiting (a signal) */
 #define RFILE_LK_POSIX		0
 #define RFILE_LK_OFD		1
 #define RFILE_LK_FLOCK		2
@@ -82,6 +84,13 @@ int rfile_getfd_local(pid_t pid, int fd, const struct cred *cred,
 		      struct file **filep);
 int rfile_srv_init(void);
 void rfile_srv_exit(void);
+
+/* rfile_lkwait.c: POSIX lock requests that wait (RFILE_LK_SETW) */
+struct file_lock;
+int rfile_lkwait_set(struct file *file, u64 id, unsigned int node,
+		     const struct file_lock *fl);
+void rfile_lkwait_drop(struct file *file, unsigned int node,
+		       fl_owner_t owner, const struct file_lock *fl);
 
 /* The client side (rfile_proxy.c). */
 bool rfile_ioctl_allowed(u32 cmd, u32 *in_len, u32 *out_len);

@@ -627,27 +627,47 @@ static int rfile_lock_call(struct file *file, u32 op, u32 kind,
 	return ret ? rfile_px_err(px, ret) : 0;
 }
 
+/* A `ready` newer than @seq came, or the holder went down. */
+static bool rfile_woken(struct rfile_proxy *px, int seq)
+{
+	return atomic_read(&px->seq) != seq || READ_ONCE(px->dead);
+}
+
 /*
  * Set (or remove) a lock; the holder never waits, so a request that may
  * wait (F_SETLKW, flock without LOCK_NB) asks again while it conflicts,
- * every 10 ms doubling to 500 ms (no wakeup crosses nodes for locks), until
- * a signal: -ERESTARTSYS, as a local wait for a lock.  No deadlock
- * detection across nodes (EDEADLK is never returned).
+ * after 10 ms doubling to 500 ms, until a signal: -ERESTARTSYS, as a
+ * local wait for a lock.  A POSIX request that waits is left on the
+ * holder as a blocked request of its kernel (RFILE_LK_SETW,
+ * rfile_lkwait.c): its deadlock detection counts it (EDEADLK), and the
+ * holder's `ready` when the lock it waits for goes ends the backoff
+ * early.  A signal takes the request back (RFILE_LK_CANCEL).
  */
 static int rfile_lock_set(struct file *file, u32 kind, struct file_lock *fl,
 			  bool wait)
 {
 	struct rfile_proxy *px = file->private_data;
+	u32 op = wait && kind == RFILE_LK_POSIX && fl->fl_type != F_UNLCK ?
+		 RFILE_LK_SETW : RFILE_LK_SET;
 	struct rfile_lock_rep rep;
 	unsigned int ms = 10;
-	int ret;
+	long left;
+	int ret, seq;
 
 	for (;;) {
-		ret = rfile_lock_call(file, RFILE_LK_SET, kind, fl, &rep);
+		seq = atomic_read(&px->seq);
+		ret = rfile_lock_call(file, op, kind, fl, &rep);
 		if (ret != -EAGAIN || !wait)
 			return ret;
-		if (msleep_interruptible(ms) || signal_pending(current))
+		left = wait_event_interruptible_timeout(px->wq,
+							rfile_woken(px, seq),
+							msecs_to_jiffies(ms));
+		if (left < 0 || signal_pending(current)) {
+			if (op == RFILE_LK_SETW)
+				rfile_lock_call(file, RFILE_LK_CANCEL, kind, fl,
+						&rep);
 			return -ERESTARTSYS;
+		}
 		if (READ_ONCE(px->dead))
 			return -EIO;
 		ms = min(ms * 2, 500U);

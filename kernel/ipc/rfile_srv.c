@@ -120,6 +120,7 @@ static void rfile_export_free(struct rfile_export *ex)
 	rfile_disarm(ex);
 	mutex_unlock(&ex->poll_lock);
 	cancel_work_sync(&ex->notify_work);
+	rfile_lkwait_drop(ex->file, 0, NULL, NULL);
 	/* No node holds it: no proxy's POSIX lock may outlive the export. */
 	if (atomic64_read(&ex->lockers))
 		rfile_unlock_remote(ex->file, 0);
@@ -426,6 +427,8 @@ void rfile_srv_node_down(unsigned int node)
 
 	if (!node || node > SSI_MAX_NODES)
 		return;
+	/* its waiting requests first: they could wait for its locks */
+	rfile_lkwait_drop(NULL, node, NULL, NULL);
 	spin_lock(&rfile_lock);
 	hash_for_each_safe(rfile_exports, bkt, n, ex, hnode) {
 		if (atomic64_read(&ex->lockers) & BIT_ULL(node)) {
@@ -1164,13 +1167,17 @@ int rfile_srv_lock(unsigned int from, const struct rfile_lock_req *req,
 	struct file *file;
 	int ret;
 
-	if (!from || from > SSI_MAX_NODES || req->op > RFILE_LK_UNOWN ||
+	bool waits = req->op == RFILE_LK_SETW || req->op == RFILE_LK_CANCEL;
+
+	if (!from || from > SSI_MAX_NODES || req->op > RFILE_LK_CANCEL ||
 	    req->kind > RFILE_LK_FLOCK ||
 	    (req->type != F_RDLCK && req->type != F_WRLCK &&
 	     req->type != F_UNLCK) ||
 	    req->start < 0 || req->end < req->start ||
 	    (req->kind == RFILE_LK_FLOCK && req->op != RFILE_LK_SET) ||
-	    (req->op == RFILE_LK_UNOWN && req->kind != RFILE_LK_POSIX)) {
+	    (req->op == RFILE_LK_UNOWN && req->kind != RFILE_LK_POSIX) ||
+	    (waits && (req->kind != RFILE_LK_POSIX ||
+		       req->type == F_UNLCK))) {
 		rfile_count(RFILE_CNT_BAD_REQUEST);
 		return -EINVAL;
 	}
@@ -1179,6 +1186,8 @@ int rfile_srv_lock(unsigned int from, const struct rfile_lock_req *req,
 		return -EBADF;
 	file = ex->file;
 	if (req->op == RFILE_LK_UNOWN) {
+		rfile_lkwait_drop(file, from, rfile_owner(from, req->owner),
+				  NULL);
 		ret = rfile_unlock_owner(file, rfile_owner(from, req->owner));
 		goto out;
 	}
@@ -1216,10 +1225,18 @@ int rfile_srv_lock(unsigned int from, const struct rfile_lock_req *req,
 		}
 		goto done;
 	}
+	if (req->op == RFILE_LK_CANCEL) {
+		rfile_lkwait_drop(file, from, fl.fl_owner, &fl);
+		ret = 0;
+		goto done;
+	}
 	/* Before the lock exists, so a node-down after it always sees it. */
 	if (req->kind == RFILE_LK_POSIX && req->type != F_UNLCK)
 		atomic64_or(BIT_ULL(from), &ex->lockers);
-	ret = vfs_lock_file(file, F_SETLK, &fl, NULL);
+	if (req->op == RFILE_LK_SETW)
+		ret = rfile_lkwait_set(file, ex->id, from, &fl);
+	else
+		ret = vfs_lock_file(file, F_SETLK, &fl, NULL);
 done:
 	locks_release_private(&fl);
 out:

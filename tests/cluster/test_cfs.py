@@ -415,6 +415,50 @@ LOCKF_TRY = ("import fcntl, sys; f = open(sys.argv[1], 'r+')\n"
              "except OSError as e:\n print('busy', e.errno)")
 
 
+LOCK_CYCLE = REPO_ROOT / "tests" / "cfs" / "lock_cycle.py"
+
+
+def _lock_cycle(first: Node, first_path: str, second: Node, second_path: str,
+                tag: str, server: Node) -> tuple[str, str]:
+    """Process A on *first* locks byte 0 then waits for byte 1; B on *second* locks
+    byte 1, then asks for byte 0 once A waits: what each printed."""
+    tmo = flavor().timeout(60)
+    for nd in (first, second):
+        nd.succeed(f"rm -f /tmp/{tag}-*")
+    cmd = "python3 -S {s} {p} {a} {b} /tmp/{t}-{n}.ready /tmp/{t}-{n}.go {h} > /tmp/{t}-{n}.out"
+    first.succeed(cmd.format(s=LOCK_CYCLE, p=first_path, a=0, b=1, t=tag, n="a", h=0)
+                  + " 2>&1 &")
+    first.wait_until_succeeds(f"test -e /tmp/{tag}-a.ready", timeout=tmo)
+    second.succeed(cmd.format(s=LOCK_CYCLE, p=second_path, a=1, b=0, t=tag, n="b", h=1)
+                   + " 2>&1 &")
+    second.wait_until_succeeds(f"test -e /tmp/{tag}-b.ready", timeout=tmo)
+    first.succeed(f"touch /tmp/{tag}-a.go")
+    # A's request waits on the server, where /proc/locks shows it blocked
+    server.wait_until_succeeds("grep -q -- '->' /proc/locks", timeout=tmo)
+    second.succeed(f"touch /tmp/{tag}-b.go")
+    second.wait_until_succeeds(f"test -s /tmp/{tag}-b.out", timeout=tmo)
+    first.wait_until_succeeds(f"test -s /tmp/{tag}-a.out", timeout=tmo)
+    return (first.succeed(f"cat /tmp/{tag}-a.out").strip(),
+            second.succeed(f"cat /tmp/{tag}-b.out").strip())
+
+
+def test_a_lock_cycle_across_nodes_is_edeadlk_as_on_the_servers_disk(cfs: Cluster) -> None:
+    """Item 4: F_SETLKW's deadlock detection, as ext4 has it, sees waiters of every
+    node: a cycle between two clients, and between a client and a process of the
+    server on its own disk, fails the request that closes it with EDEADLK; the other
+    gets its lock when the first lets go."""
+    n1, n2, n3 = cfs.node(1), cfs.node(2), cfs.node(3)
+    # the reference: both processes on the server's own disk
+    assert _lock_cycle(n1, f"{SRV}/dl0", n1, f"{SRV}/dl0", "l", n1) == ("got", "EDEADLK")
+    # two clients
+    assert _lock_cycle(n2, f"{MNT}/dl1", n3, f"{MNT}/dl1", "c", n1) == ("got", "EDEADLK")
+    # a process of the server on its disk waits; a client closes the cycle
+    assert _lock_cycle(n1, f"{SRV}/dl2", n2, f"{MNT}/dl2", "s", n1) == ("got", "EDEADLK")
+    # and the other way round
+    assert _lock_cycle(n3, f"{MNT}/dl3", n1, f"{SRV}/dl3", "r", n1) == ("got", "EDEADLK")
+    n1.wait_until_succeeds("! grep -q -- '->' /proc/locks", timeout=flavor().timeout(30))
+
+
 def test_locks_are_the_servers_and_block_every_node(cfs: Cluster) -> None:
     n1, n2, n3 = cfs.node(1), cfs.node(2), cfs.node(3)
     n2.succeed(f"echo data > {MNT}/f")
