@@ -49,6 +49,7 @@ DEBUG_SUBSET ?= tests/cluster/test_fuzz.py tests/cluster/test_migrate_core.py \
 	tests/cluster/test_cfs.py::test_what_one_node_writes_another_reads_at_once \
 	tests/cluster/test_cfs.py::test_exclusive_create_append_and_unlink_of_an_open_file \
 	tests/cluster/test_cfs.py::test_locks_are_the_servers_and_block_every_node \
+	tests/cluster/test_cfs.py::test_a_lock_cycle_across_nodes_is_edeadlk_as_on_the_servers_disk \
 	tests/cluster/test_cfs.py::test_a_process_writing_a_cfs_file_moves_with_the_open_file_itself \
 	tests/cluster/test_cfs.py::test_a_dead_server_is_eio_and_the_mount_works_when_it_is_back \
 	tests/cluster/test_cfs.py::test_cached_attributes_names_and_xattrs_follow_every_change \

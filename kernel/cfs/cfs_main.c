@@ -139,7 +139,9 @@
  * blocks the others, F_GETLK reports the holder's (clusterwide) PID,
  * close(2) drops the closer's POSIX locks, and a client node going down
  * gives its open files, and their locks, back (rfile's nodedown).
- * F_SETLKW waits by asking again (no deadlock detection across nodes).
+ * F_SETLKW waits by asking again, its request left blocked on the server
+ * meanwhile, where the kernel's deadlock detection sees it (EDEADLK as on
+ * the server's disk; rfile_lkwait.c).
  * The client's file keeps its own position and gives it with every read
  * and write.  The open file lives
  * on the server until the last client reference goes (close, or the

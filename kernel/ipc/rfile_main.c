@@ -37,7 +37,11 @@
  *   a read: README.md).  llseek is vfs_llseek of the held file itself.
  *   O_APPEND appends at H's end of file.  Record locks and flock are
  *   taken on H's file without waiting (EAGAIN: F_SETLKW and a blocking
- *   flock retry from the client with a backoff); POSIX locks belong to a
+ *   flock retry from the client with a backoff); a POSIX F_SETLKW that
+ *   conflicts stays on H as a blocked request of H's kernel until it is
+ *   taken or given up (rfile_lkwait.c), so H's deadlock detection counts
+ *   it (EDEADLK) and the lock's release sends a `ready` that ends the
+ *   backoff; POSIX locks belong to a
  *   per-(node, process) owner on H, dropped by the proxy's flush at
  *   close, by the node's nodedown, and at the export's release.
  *
