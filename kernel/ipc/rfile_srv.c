@@ -1233,7 +1233,11 @@ int rfile_srv_lock(unsigned int from, const struct rfile_lock_req *req,
 	/* Before the lock exists, so a node-down after it always sees it. */
 	if (req->kind == RFILE_LK_POSIX && req->type != F_UNLCK)
 		atomic64_or(BIT_ULL(from), &ex->lockers);
-	if (req->op == RFILE_LK_SETW)
+	/*
+	 * A file system with its own ->lock (9p, NFS) might sleep in it for
+	 * F_SETLKW: its requests are tried as F_SETLK, without detection.
+	 */
+	if (req->op == RFILE_LK_SETW && !file->f_op->lock)
 		ret = rfile_lkwait_set(file, ex->id, from, &fl);
 	else
 		ret = vfs_lock_file(file, F_SETLK, &fl, NULL);
