@@ -131,14 +131,22 @@ static struct cfs_cmount *cfs_cm_find(const char *dir)
 	return NULL;
 }
 
+/* An entry's memory, whole or partly allocated (NULL: nothing). */
+static void cfs_cm_entry_free(struct cfs_cmount *cm)
+{
+	if (!cm)
+		return;
+	kfree(cm->path);
+	kfree(cm->dir);
+	kfree(cm);
+}
+
 static void cfs_cm_free(struct cfs_cmount *cm)
 {
 	cfs_cm_text -= cfs_cm_line_len(cm->server, cm->path, cm->dir);
 	cfs_nr_cms--;
 	list_del(&cm->link);
-	kfree(cm->path);
-	kfree(cm->dir);
-	kfree(cm);
+	cfs_cm_entry_free(cm);
 }
 
 /*
@@ -157,11 +165,7 @@ static int cfs_cm_add(unsigned int server, const char *path, const char *dir)
 		cm->dir = kstrdup(dir, GFP_KERNEL);
 	}
 	if (!cm || !cm->path || !cm->dir) {
-		if (cm) {
-			kfree(cm->path);
-			kfree(cm->dir);
-		}
-		kfree(cm);
+		cfs_cm_entry_free(cm);
 		return -ENOMEM;
 	}
 	cm->server = server;
@@ -189,11 +193,7 @@ static int cfs_cm_add(unsigned int server, const char *path, const char *dir)
 	if (!ret)
 		schedule_work(&cfs_cm_work);
 	mutex_unlock(&cfs_cm_lock);
-	if (cm) {
-		kfree(cm->path);
-		kfree(cm->dir);
-		kfree(cm);
-	}
+	cfs_cm_entry_free(cm);	/* not added */
 	return ret < 0 ? ret : 0;
 }
 

@@ -61,7 +61,7 @@ static void rfile_lkwait_notify(struct file_lock *fl)
 {
 	struct rfile_lkwait *w = container_of(fl, struct rfile_lkwait, fl);
 
-	queue_work(system_wq, &w->notify);
+	queue_work(rfile_workqueue(), &w->notify);
 }
 
 static const struct lock_manager_operations rfile_lkwait_lmops = {

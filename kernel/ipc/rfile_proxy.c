@@ -147,7 +147,7 @@ static u32 rfile_io_mode(struct kiocb *iocb)
 /*
  * Pipelined I/O.  A positioned read or write of a regular file (never
  * O_APPEND) longer than one chunk keeps up to RFILE_WINDOW chunk calls in
- * flight, each made by a worker of rfile_io_wq, so that the holder works
+ * flight, each made by a worker of rfile's workqueue, so that the holder works
  * on one chunk while the next travels (one stream used one vCPU at a time
  * of the two nodes).  The caller copies each chunk from or to its iterator
  * itself, in order, and the result is the longest prefix done, as one
@@ -170,8 +170,6 @@ struct rfile_chunk {
 	struct rfile_read_rep *rrep;	/* a read's, with its data */
 };
 
-static struct workqueue_struct *rfile_io_wq;
-
 static void rfile_chunk_work(struct work_struct *work)
 {
 	struct rfile_chunk *c = container_of(work, struct rfile_chunk, work);
@@ -189,8 +187,7 @@ static bool rfile_pipelined(struct kiocb *iocb, size_t count)
 {
 	struct file *file = iocb->ki_filp;
 
-	return count > RFILE_CHUNK && rfile_io_wq &&
-	       S_ISREG(file_inode(file)->i_mode) &&
+	return count > RFILE_CHUNK && S_ISREG(file_inode(file)->i_mode) &&
 	       !(iocb->ki_flags & (IOCB_APPEND | IOCB_NOWAIT)) &&
 	       rfile_io_mode(iocb) == RFILE_IO_POS;
 }
@@ -218,6 +215,7 @@ static struct rfile_chunk *rfile_chunks_alloc(size_t count, bool write,
 		return NULL;
 	for (i = 0; i < *n; i++) {
 		INIT_WORK(&c[i].work, rfile_chunk_work);
+		init_completion(&c[i].done);
 		if (write)
 			c[i].wreq = kvmalloc(sizeof(*c[i].wreq), GFP_KERNEL);
 		else
@@ -256,7 +254,7 @@ static int rfile_chunk_issue(struct rfile_proxy *px, struct rfile_chunk *c,
 		};
 	}
 	reinit_completion(&c->done);
-	queue_work(rfile_io_wq, &c->work);
+	queue_work(rfile_workqueue(), &c->work);
 	return 0;
 }
 
@@ -299,9 +297,6 @@ static ssize_t rfile_pipelined_io(struct kiocb *iocb, struct iov_iter *iter,
 	chunks = rfile_chunks_alloc(iov_iter_count(iter), write, &n);
 	if (!chunks)
 		return -ENOMEM;
-	for (head = 0; head < n; head++)
-		init_completion(&chunks[head].done);
-	head = 0;
 	while (head != tail || (!ended && iov_iter_count(iter))) {
 		if (!ended && iov_iter_count(iter) && tail - head < n) {
 			c = &chunks[tail % n];
@@ -1058,19 +1053,13 @@ static struct file_system_type rfile_fs_type = {
 
 int rfile_proxy_init(void)
 {
-	rfile_io_wq = alloc_workqueue("rfile_io", WQ_UNBOUND, 0);
-	if (!rfile_io_wq)
-		return -ENOMEM;
 	rfile_mnt = kern_mount(&rfile_fs_type);
-	if (IS_ERR(rfile_mnt)) {
-		destroy_workqueue(rfile_io_wq);
+	if (IS_ERR(rfile_mnt))
 		return PTR_ERR(rfile_mnt);
-	}
 	return 0;
 }
 
 void rfile_proxy_exit(void)
 {
 	kern_unmount(rfile_mnt);
-	destroy_workqueue(rfile_io_wq);
 }

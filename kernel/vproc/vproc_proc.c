@@ -255,6 +255,17 @@ static const struct file_operations vproc_goto_fops = {
 	.llseek = noop_llseek,
 };
 
+/* A process's owner as another node reported it, root if not mappable. */
+static void vproc_owner(u32 uid, u32 gid, kuid_t *kuid, kgid_t *kgid)
+{
+	*kuid = make_kuid(&init_user_ns, uid);
+	*kgid = make_kgid(&init_user_ns, gid);
+	if (!uid_valid(*kuid))
+		*kuid = GLOBAL_ROOT_UID;
+	if (!gid_valid(*kgid))
+		*kgid = GLOBAL_ROOT_GID;
+}
+
 /*
  * A private file (0400, as procfs makes environ and io) is its process's
  * owner's, and that owner came from the attribute cache: a process that
@@ -281,12 +292,11 @@ static int vproc_private_permission(struct user_namespace *mnt_userns,
 	if (vproc_route_attr(pid, &node, &uid, &gid))
 		return ret;
 	vproc_cache_put(pid, node, uid, gid);
-	kuid = make_kuid(&init_user_ns, uid);
-	kgid = make_kgid(&init_user_ns, gid);
+	vproc_owner(uid, gid, &kuid, &kgid);
 	if (uid_eq(kuid, inode->i_uid) && gid_eq(kgid, inode->i_gid))
 		return ret;
-	inode->i_uid = uid_valid(kuid) ? kuid : GLOBAL_ROOT_UID;
-	inode->i_gid = gid_valid(kgid) ? kgid : GLOBAL_ROOT_GID;
+	inode->i_uid = kuid;
+	inode->i_gid = kgid;
 	return generic_permission(mnt_userns, inode, mask);
 }
 
@@ -413,12 +423,7 @@ struct dentry *vproc_proc_lookup(struct dentry *dentry, unsigned int tgid,
 	}
 	if (node == vproc_self())
 		return ERR_PTR(-ENOENT);
-	kuid = make_kuid(&init_user_ns, uid);
-	kgid = make_kgid(&init_user_ns, gid);
-	if (!uid_valid(kuid))
-		kuid = GLOBAL_ROOT_UID;
-	if (!gid_valid(kgid))
-		kgid = GLOBAL_ROOT_GID;
+	vproc_owner(uid, gid, &kuid, &kgid);
 	return vproc_instantiate(dentry, S_IFDIR | 0555,
 				 vproc_ipriv(pid, node, 0), kuid, kgid);
 }
