@@ -1,9 +1,10 @@
 // SPDX-License-Identifier: GPL-2.0-only
 /*
- * CFS, the client's page cache: what mmap(2) of a CFS file maps.  read(2)
- * and write(2) go to the server's file as they did (cfs_file.c); pages are
- * kept only for mappings, under the server's data tokens (the protocol is
- * at the top of cfs_main.c, the server's side in cfs_token.c).
+ * CFS, the client's page cache: what mmap(2) of a CFS file maps and
+ * read(2) reads (cfs_file.c); write(2) goes to the server's file
+ * (write-through) and drops the pages of its range.  Pages are kept under
+ * the server's data tokens (the protocol is at the top of cfs_main.c, the
+ * server's side in cfs_token.c).
  *
  * A page is read with `readpages`, which registers this node as keeping
  * pages of the file before the server reads them, so every later write
@@ -17,12 +18,15 @@
 #define pr_fmt(fmt) "cfs: " fmt
 
 #include <linux/bvec.h>
+#include <linux/completion.h>
 #include <linux/file.h>
 #include <linux/fs.h>
 #include <linux/highmem.h>
 #include <linux/mm.h>
 #include <linux/pagemap.h>
 #include <linux/uio.h>
+#include <linux/wait_bit.h>
+#include <linux/workqueue.h>
 #include <linux/writeback.h>
 
 #include "cfs_internal.h"
@@ -62,6 +66,19 @@ static ssize_t cfs_data_read(struct file *backing, loff_t pos, void *buf,
 	return ret;
 }
 
+/*
+ * A recall of @inode's pages is being answered here: pages read now could
+ * outlive it unregistered (its invalidation may have passed them), and
+ * each such read registers this node again, so that the recaller finds it
+ * a reader once more and a reader that keeps reading starves it.  Reads
+ * for keeping wait for the recall to end, without the page's lock, which
+ * the recall's invalidation may be waiting for.
+ */
+static bool cfs_data_recall_running(struct inode *inode)
+{
+	return atomic_read(&CFS_I(inode)->recalls) > 0;
+}
+
 static int cfs_read_folio(struct file *file, struct folio *folio)
 {
 	struct inode *inode = folio->mapping->host;
@@ -74,6 +91,12 @@ static int cfs_read_folio(struct file *file, struct folio *folio)
 	if (!backing) {
 		folio_unlock(folio);
 		return -EBADF;
+	}
+	if (cfs_data_recall_running(inode)) {
+		folio_unlock(folio);
+		wait_var_event(&CFS_I(inode)->recalls,
+			       !cfs_data_recall_running(inode));
+		return AOP_TRUNCATED_PAGE;	/* looked up again */
 	}
 	buf = kmap_local_page(page);
 	n = cfs_data_read(backing, page_offset(page), buf, PAGE_SIZE);
@@ -92,47 +115,110 @@ static int cfs_read_folio(struct file *file, struct folio *folio)
 
 /* Pages read by one call: what a readpages reply carries. */
 #define CFS_DATA_BATCH	(65536 / PAGE_SIZE)
+#define CFS_RA_CALLS	4
 
 /*
- * Readahead (a mapping's faults read around them): the run of pages in
- * calls of up to CFS_DATA_BATCH pages.  A page left out (an error) is
- * read again by ->read_folio when it is needed.
+ * One readpages call of a readahead, made by a worker so that the calls
+ * of one readahead travel at once (one after another, a stream kept one
+ * node's vCPU busy at a time).
+ */
+struct cfs_ra_call {
+	struct work_struct work;
+	struct completion done;
+	struct file *backing;
+	loff_t pos;
+	size_t len;
+	ssize_t n;
+	void *buf;
+};
+
+static void cfs_ra_work(struct work_struct *work)
+{
+	struct cfs_ra_call *c = container_of(work, struct cfs_ra_call, work);
+
+	c->n = cfs_data_read(c->backing, c->pos, c->buf, c->len);
+	complete(&c->done);
+}
+
+/* The folios of @rac from @folio on that lie in [@pos, @pos + @len). */
+static struct folio *cfs_ra_fill(struct readahead_control *rac,
+				 struct folio *folio, loff_t pos, size_t len,
+				 const void *buf, ssize_t n)
+{
+	size_t off, have;
+	void *dst;
+
+	while (folio && folio_pos(folio) < pos + len) {
+		off = folio_pos(folio) - pos;
+		if (n >= 0 && !folio_test_large(folio)) {
+			have = n > off ? min_t(size_t, n - off, PAGE_SIZE) : 0;
+			dst = kmap_local_folio(folio, 0);
+			memcpy(dst, buf + off, have);
+			memset(dst + have, 0, PAGE_SIZE - have);
+			kunmap_local(dst);
+			flush_dcache_folio(folio);
+			folio_mark_uptodate(folio);
+		}
+		folio_unlock(folio);
+		folio = readahead_folio(rac);
+	}
+	return folio;
+}
+
+/*
+ * Readahead (a mapping's faults, and read(2), read around them): the
+ * run of pages in calls of up to CFS_DATA_BATCH pages, up to CFS_RA_CALLS
+ * of them in flight at once.  A page left out (an error) is read again by
+ * ->read_folio when it is needed.
  */
 static void cfs_readahead(struct readahead_control *rac)
 {
 	struct inode *inode = rac->mapping->host;
+	struct cfs_ra_call *calls;
 	struct file *backing;
 	struct folio *folio;
-	size_t len, off, have;
+	unsigned int i, nr;
 	loff_t pos;
-	ssize_t n;
-	void *buf, *dst;
+	size_t left;
 
 	backing = rac->file ? rac->file->private_data : CFS_I(inode)->wb_file;
-	buf = backing ? kvmalloc(CFS_DATA_BATCH * PAGE_SIZE, GFP_KERNEL) : NULL;
+	calls = kcalloc(CFS_RA_CALLS, sizeof(*calls), GFP_KERNEL);
 	/* right after readahead_folio(), the request starts at that folio */
 	folio = readahead_folio(rac);
 	while (folio) {
 		pos = readahead_pos(rac);
-		len = min_t(size_t, readahead_length(rac),
-			    CFS_DATA_BATCH * PAGE_SIZE);
-		n = buf ? cfs_data_read(backing, pos, buf, len) : -ENOMEM;
-		while (folio && folio_pos(folio) < pos + len) {
-			off = folio_pos(folio) - pos;
-			if (n >= 0 && !folio_test_large(folio)) {
-				have = n > off ? min_t(size_t, n - off, PAGE_SIZE) : 0;
-				dst = kmap_local_folio(folio, 0);
-				memcpy(dst, buf + off, have);
-				memset(dst + have, 0, PAGE_SIZE - have);
-				kunmap_local(dst);
-				flush_dcache_folio(folio);
-				folio_mark_uptodate(folio);
-			}
-			folio_unlock(folio);
-			folio = readahead_folio(rac);
+		left = readahead_length(rac);
+		for (nr = 0; calls && backing && left && nr < CFS_RA_CALLS &&
+		     !cfs_data_recall_running(inode); nr++) {
+			struct cfs_ra_call *c = &calls[nr];
+
+			c->len = min_t(size_t, left, CFS_DATA_BATCH * PAGE_SIZE);
+			c->buf = kvmalloc(c->len, GFP_KERNEL);
+			if (!c->buf)
+				break;
+			c->backing = backing;
+			c->pos = pos;
+			pos += c->len;
+			left -= c->len;
+			INIT_WORK(&c->work, cfs_ra_work);
+			init_completion(&c->done);
+			queue_work(system_unbound_wq, &c->work);
+		}
+		if (!nr) {	/* no memory or a recall: every folio left out */
+			folio = cfs_ra_fill(rac, folio, readahead_pos(rac),
+					    readahead_length(rac), NULL,
+					    -ENOMEM);
+			continue;
+		}
+		for (i = 0; i < nr; i++) {
+			wait_for_completion(&calls[i].done);
+			folio = cfs_ra_fill(rac, folio, calls[i].pos,
+					    calls[i].len, calls[i].buf,
+					    calls[i].n);
+			kvfree(calls[i].buf);
 		}
 	}
-	kvfree(buf);
+	kfree(calls);
 }
 
 /*
@@ -452,19 +538,24 @@ int cfs_data_recalled(struct inode *inode, u64 seq)
 	int ret, err;
 
 	atomic64_inc(&cfs_recalls_taken);
+	atomic_inc(&ci->recalls);
+	WRITE_ONCE(ci->recalled_at, jiffies);
 	spin_lock(&inode->i_lock);
 	if (seq > ci->recall_seq)
 		ci->recall_seq = seq;
 	ci->excl = false;
 	spin_unlock(&inode->i_lock);
-	if (!S_ISREG(inode->i_mode) || !mapping->nrpages)
-		return 0;
-	unmap_mapping_range(mapping, 0, 0, 0);
-	ret = filemap_write_and_wait(mapping);
-	err = invalidate_inode_pages2(mapping);
-	if (ret || err)
-		pr_warn_ratelimited("inode %lu: pages not given back cleanly (%d, %d)\n",
-				    inode->i_ino, ret, err);
+	ret = 0;
+	if (S_ISREG(inode->i_mode) && mapping->nrpages) {
+		unmap_mapping_range(mapping, 0, 0, 0);
+		ret = filemap_write_and_wait(mapping);
+		err = invalidate_inode_pages2(mapping);
+		if (ret || err)
+			pr_warn_ratelimited("inode %lu: pages not given back cleanly (%d, %d)\n",
+					    inode->i_ino, ret, err);
+	}
+	if (atomic_dec_and_test(&ci->recalls))
+		wake_up_var(&ci->recalls);
 	return ret;
 }
 

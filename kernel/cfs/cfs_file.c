@@ -103,6 +103,26 @@ static void cfs_io_end(struct file *backing, bool write, int counted)
 			     write ? CFS_DATA_WRITE : CFS_DATA_READ);
 }
 
+/*
+ * read(2) through the page cache (protocol version 4): a page missing is
+ * read with readpages, which registers this node as keeping pages of the
+ * file, so every other node's write, truncation or writable recalls them
+ * first; our own write drops its range after it.  The size is current
+ * under the file's token (else asked for).  O_DIRECT, cfs.cache=0, the
+ * server's own mount (whose file is the file system's, with its own page
+ * cache) and a file another node has been writing (a recall within
+ * CFS_WRITE_SHARED) read the server's file directly.
+ */
+static bool cfs_read_cached(struct kiocb *iocb, struct file *backing)
+{
+	struct cfs_inode *ci = CFS_I(file_inode(iocb->ki_filp));
+
+	return cfs_cache && !(iocb->ki_flags & IOCB_DIRECT) &&
+	       rfile_is_proxy(backing, &(struct rfile_handle){}) &&
+	       !time_before(jiffies,
+			    READ_ONCE(ci->recalled_at) + CFS_WRITE_SHARED);
+}
+
 static ssize_t cfs_read_iter(struct kiocb *iocb, struct iov_iter *to)
 {
 	struct file *backing = iocb->ki_filp->private_data;
@@ -116,6 +136,15 @@ static ssize_t cfs_read_iter(struct kiocb *iocb, struct iov_iter *to)
 		return -EBADF;
 	if (!count)
 		return 0;
+	if (cfs_read_cached(iocb, backing)) {
+		if (!cfs_tok_valid(inode)) {
+			ret = cfs_refresh(inode);
+			if (ret)
+				return ret;
+		}
+		ret = generic_file_read_iter(iocb, to);
+		return ret < 0 ? cfs_errno(ret) : ret;
+	}
 	ret = cfs_data_flush(inode, pos, pos + count - 1);
 	if (ret)
 		return ret;

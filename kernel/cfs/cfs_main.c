@@ -3,8 +3,8 @@
  * CFS, the cluster file system: a directory of one node, its server,
  * mounted on other nodes (mount -t cfs NODE:/path /mountpoint).
  *
- * Protocol (messages in cfs.ics, ICS bulk channel), version 3: attributes
- * and entries under tokens, mapped pages under data tokens
+ * Protocol (messages in cfs.ics, ICS bulk channel), version 4: attributes
+ * and entries under tokens, pages (mapped, and read(2)'s) under data tokens
  * -----------------------------------------------------------------
  * Every operation that changes something, and every read and write of
  * data, is a call to the server, made when it happens.  What a client
@@ -55,15 +55,21 @@
  * not answer a revoke within CFS_TIMEOUT is left (logged): it is going
  * down, and its own nodedown drops its tokens.
  *
- * Not kept, so always current: data read and written with read(2) and
- * write(2) (they go to the server's open file), readdir, symlink targets,
+ * Not kept, so always current: data written with write(2) (it goes to
+ * the server's open file, write-through), readdir, symlink targets,
  * statfs.  atime changes by reads raise no event: a client's cached atime
- * lags the server's.
+ * lags the server's, and a read served from kept pages (below) does not
+ * touch the server's.
  *
- * Pages (version 3: mmap).  A mapping of a CFS file maps the client's page
- * cache (cfs_data.c), kept under the server's data state of the file
- * (cfs_token.c): a set of nodes that keep clean pages (readers) and at
- * most one that may keep dirty ones (the writer), never both at once.
+ * Pages (version 3: mmap; version 4: read(2) too).  A mapping of a CFS
+ * file maps the client's page cache (cfs_data.c), and read(2) reads it
+ * (cfs_file.c; not O_DIRECT, nor on the server's own mount, nor for a
+ * second after a recall of the file here: another node is writing it,
+ * and keeping pages would only add a recall to each of its writes), the
+ * size current under the file's token; the pages are kept under the server's
+ * data state of the file (cfs_token.c): a set of nodes that keep clean
+ * pages (readers) and at most one that may keep dirty ones (the writer),
+ * never both at once.
  * Messages: readpages(id, pos, count) registers the caller as a reader,
  * then reads (a fault and its readahead); writable(id) -> seq makes the
  * caller the writer (the first write to a page of a shared writable
@@ -84,9 +90,10 @@
  * go back with writepages(id, pos, data), which, from the writer or a
  * node being recalled, waits for nothing and recalls nobody (they were
  * dirtied by the writer, and a recall waits for them; from any other node
- * it is a write like rfile's); pages read for keeping by a node being recalled do not wait
- * either (its fault holds them locked, and the recall's invalidation waits
- * for them), so the recaller looks again after each recall.  Every other
+ * it is a write like rfile's); pages read for keeping by a node being
+ * recalled do not wait either (its fault holds them locked, and the
+ * recall's invalidation waits for them), so the recaller looks again
+ * after each recall.  Every other
  * op of a node being recalled waits like anyone's: one that went ahead
  * would change the file without recalling the others.  Client: its own
  * read(2), write(2) and fallocate(2) first write back its dirty pages of
@@ -101,8 +108,18 @@
  * whose newest recall of the file is newer than its grant asks again.  A
  * recall racing a page being read in: the page is in the page cache,
  * locked, before readpages registers the reader, and the recall's
- * invalidation waits for it and drops it.  A write fault racing a
- * recall: the recall unmaps first; a fault whose page went retries.
+ * invalidation waits for it and drops it.  A reader that keeps reading
+ * while it is recalled: each read for keeping it makes then registers it
+ * again, and the recaller, which looks again after each recall, would
+ * find it a reader every time (a read(2) loop starved a fallocate for
+ * 8 s).  So a client answering a recall of a file starts no read for
+ * keeping of it (readahead leaves its pages out; ->read_folio lets go of
+ * its page, waits for the recall to end and has the page looked up
+ * again), and the server looks again at the file's state without letting
+ * go of it in between, so that a read sent after the recall ended waits
+ * behind the recaller; only reads already sent when the recall came make
+ * another round.  A write fault racing a recall: the recall unmaps
+ * first; a fault whose page went retries.
  * Writes by the server's own processes to the file on its disk (not
  * through its CFS mount) recall the readers after them, from the
  * fsnotify event; they do not wait for a writer's dirty pages, which may

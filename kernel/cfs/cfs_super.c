@@ -34,6 +34,8 @@ static struct inode *cfs_alloc_inode(struct super_block *sb)
 	ci->wb_file = NULL;
 	ci->excl = false;
 	ci->recall_seq = 0;
+	atomic_set(&ci->recalls, 0);
+	ci->recalled_at = jiffies - CFS_WRITE_SHARED - 1;
 	return &ci->vfs_inode;
 }
 
@@ -336,6 +338,8 @@ static int cfs_fill_super(struct super_block *sb, struct fs_context *fc)
 	ret = super_setup_bdi(sb);
 	if (ret)
 		return ret;
+	/* readahead's calls go at once (cfs_data.c): let its window grow */
+	sb->s_bdi->ra_pages = CFS_RA_PAGES;
 	sb->s_magic = CFS_SUPER_MAGIC;
 	/* the server's ACLs, and the caller's umask applied there */
 	sb->s_flags |= SB_POSIXACL;

@@ -452,8 +452,13 @@ int cfs_data_begin(struct dentry *dentry, unsigned int from,
 		spin_unlock(&cfs_tok_lock);
 		use = CFS_DATA_WRITE;
 	}
+	/*
+	 * cfs_tok_lock is held from the end of a recall to the next look at
+	 * the token: a node's read for keeping that slipped in between would
+	 * make it a reader again, and one that keeps reading would starve us.
+	 */
+	spin_lock(&cfs_tok_lock);
 	for (;;) {
-		spin_lock(&cfs_tok_lock);
 		tok = cfs_tok_relive(tok, dentry);
 		if (IS_ERR(tok)) {
 			spin_unlock(&cfs_tok_lock);
@@ -467,11 +472,9 @@ int cfs_data_begin(struct dentry *dentry, unsigned int from,
 			wait_event(cfs_data_wq,
 				   cfs_data_recalled_node(tok, from, use) ||
 				   !cfs_data_must_wait(tok, use));
-			if (use == CFS_DATA_EXCL) {
-				spin_lock(&cfs_tok_lock);
+			spin_lock(&cfs_tok_lock);
+			if (use == CFS_DATA_EXCL)
 				tok->excl_wanted--;
-				spin_unlock(&cfs_tok_lock);
-			}
 			continue;
 		}
 		victims = recalled ? 0 : cfs_data_conflicts(tok, from, use);
@@ -490,7 +493,7 @@ int cfs_data_begin(struct dentry *dentry, unsigned int from,
 		spin_lock(&cfs_tok_lock);
 		tok->recalling &= ~victims;
 		tok->busy = false;
-		spin_unlock(&cfs_tok_lock);
+		/* the waiters look once we let go of the lock */
 		wake_up_all(&cfs_data_wq);
 	}
 	switch (use) {

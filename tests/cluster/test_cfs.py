@@ -209,6 +209,63 @@ def test_what_one_node_writes_another_reads_at_once(cfs: Cluster) -> None:
     assert n3.succeed(f"{stat} {MNT}/big") == want
 
 
+def ics_bytes_in(nd: Node) -> int:
+    """Bytes the node's ICS received so far (every peer, every channel)."""
+    return int(nd.succeed("cat /sys/kernel/ssi/ics/bytes_rx"))
+
+
+def test_reads_come_from_kept_pages_that_every_change_elsewhere_recalls(
+        cfs: Cluster) -> None:
+    """Item 2, read(2) through the client's page cache: node 2's second read of a
+    1 MiB file brings in next to nothing over ICS (the first, the whole MiB).  Then,
+    with the whole file kept on node 2 again before each, five changes made
+    elsewhere: a write(2) from node 3, a write by the server's own process to its
+    disk, a store through a mapping on node 3, a truncation and an append from node
+    3.  Node 2's very next read returns each one (for a second after a recall it
+    reads the server's file without keeping pages, so each step waits that out)."""
+    tool = mmap_tool()
+    n1, n2, n3 = cfs.node(1), cfs.node(2), cfs.node(3)
+    n1.succeed(f"head -c 1048576 /dev/urandom > {SRV}/kept")
+    want = n1.succeed(f"md5sum < {SRV}/kept")
+    before = ics_bytes_in(n2)
+    assert n2.succeed(f"md5sum < {MNT}/kept") == want
+    cold = ics_bytes_in(n2) - before
+    before = ics_bytes_in(n2)
+    assert n2.succeed(f"md5sum < {MNT}/kept") == want
+    warm = ics_bytes_in(n2) - before
+    assert cold >= 1 << 20 and warm < 128 << 10, (cold, warm)
+
+    def read_at(off: int, count: int) -> str:
+        return n2.succeed(f"dd if={MNT}/kept bs=1 skip={off} count={count} status=none")
+
+    def keep_all() -> None:
+        # for a second after a recall, node 2 reads the file without keeping it
+        # (another node is writing it): then it keeps every page again
+        n2.succeed(f"sleep 1.2; cat {MNT}/kept > /dev/null")
+        before = ics_bytes_in(n2)
+        n2.succeed(f"cat {MNT}/kept > /dev/null")
+        assert ics_bytes_in(n2) - before < 128 << 10
+
+    keep_all()
+    n3.succeed(f"printf node-3 | dd of={MNT}/kept bs=1 seek=500000 conv=notrunc status=none")
+    assert read_at(500000, 6) == "node-3"
+    keep_all()
+    n1.succeed(f"printf server | dd of={SRV}/kept bs=1 seek=700000 conv=notrunc status=none")
+    assert read_at(700000, 6) == "server"
+    keep_all()
+    assert n3.succeed(f"{tool} store {MNT}/kept 60000 mapped") == "stored\n"
+    assert read_at(60000, 6) == "mapped"
+    keep_all()
+    n3.succeed(f"truncate -s 300000 {MNT}/kept")
+    assert n2.succeed(f"wc -c < {MNT}/kept").strip() == "300000"
+    assert n2.succeed(f"tail -c 5 {MNT}/kept | od -An -tx1") == \
+        n1.succeed(f"tail -c 5 {SRV}/kept | od -An -tx1")
+    keep_all()
+    n3.succeed(f"printf tail >> {MNT}/kept")
+    assert n2.succeed(f"tail -c 4 {MNT}/kept") == "tail"
+    assert n2.succeed(f"md5sum < {MNT}/kept") == n1.succeed(f"md5sum < {SRV}/kept")
+
+
 def test_names_appear_and_vanish_everywhere_at_once(cfs: Cluster) -> None:
     n1, n2, n3 = cfs.node(1), cfs.node(2), cfs.node(3)
     n2.succeed(f"ls {MNT}")  # cache whatever there is to cache
