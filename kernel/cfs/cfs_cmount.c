@@ -1,23 +1,25 @@
 // SPDX-License-Identifier: GPL-2.0-only
 /*
  * Clusterwide mounts: the CFS mounts made on every node (ssictl cfs mount
- * adds one once it has mounted it on every UP node), kept in a table on
- * every node, so that a node that joins later, or comes back after a
- * crash, mounts them too.
+ * adds one once it has mounted it on every UP node, and a server's plain
+ * `mount -t cfs /path DIR` of its own directory adds itself), kept in a
+ * table on every node, so that a node that joins later, or comes back
+ * after a crash, mounts them too.
  *
  * Table.  Entries (server, path, dir), one per dir, at most CFS_CM_MAX,
  * paths absolute, without white space or control characters, at most
  * CFS_CM_PATH bytes.  /sys/kernel/ssi/cfs/cluster_mounts lists them, one
- * "SERVER:PATH DIR STATE" line each, and takes "add SERVER:PATH DIR" or
- * "del DIR" (CAP_SYS_ADMIN).  States on a node: pending (to be mounted
- * here once the server is UP), mounting (the helper runs), mounted (the
- * helper mounted it, or found a CFS mount at DIR), failed (the helper's
- * status, logged; not tried again until the entry is added again).
+ * "SERVER:PATH DIR STATE" line each, and takes "add SERVER:PATH DIR",
+ * "del DIR" or "drop DIR" (del, and every node unmounts it), with
+ * CAP_SYS_ADMIN.  States on a node: pending (to be mounted here once the
+ * server is UP), mounting (the helper runs), mounted (the helper mounted
+ * it, or found a CFS mount at DIR), failed (the helper's status, logged;
+ * not tried again until the entry is added again).
  *
  * Messages (cfs.ics).  cmount(add, server, path, dir, credentials): a
- * change of the table, sent by the node where it was made to every other
- * UP node, which checks CAP_SYS_ADMIN under the sender's credentials, as a
- * local change is checked, and applies it.  cmounts(index) -> (total,
+ * change of the table (add 1, del 0, drop 2), sent by the node where it
+ * was made to every other UP node, which checks CAP_SYS_ADMIN under the
+ * sender's credentials, as a local change is checked, and applies it.  cmounts(index) -> (total,
  * server, path, dir): the entry at @index of the callee's table.
  *
  * Joining.  At the nodeup of node Y (and, when this module loads, for
@@ -28,8 +30,18 @@
  * cfs SERVER:PATH DIR; nothing if a CFS mount is at DIR already) once the
  * server is UP, and an entry whose server is down waits for its nodeup.
  * One work item does the sends, reads and mounts, so no CLMS callback and
- * no ICS handler waits for a helper.  Removing an entry unmounts nothing:
- * ssictl cfs umount removes it, then unmounts DIR on every UP node.
+ * no ICS handler waits for a helper.  Removing an entry (del) unmounts
+ * nothing: ssictl cfs umount removes it, then unmounts DIR on every UP
+ * node.  A drop is unmounted by that work item on every node that gets it.
+ *
+ * A server's plain mount.  `mount -t cfs /path DIR` on the server (the
+ * "/path" form: its own directory) makes it clusterwide, as the issue's
+ * OpenSSI did: the kernel knows the source but not DIR, so once the mount
+ * is made, the work item runs a helper that finds DIR in /proc/mounts and
+ * adds "SERVER:/path DIR" (its own node mounts nothing more: a CFS mount
+ * is at DIR).  When that super block goes (its umount), the helper drops
+ * every entry of SERVER:/path whose DIR no longer has a CFS mount here, so
+ * every node unmounts it too.  A NODE:/path mount stays that node's.
  *
  * Races.  A change and a join crossing: the changer records the change
  * before it lists the UP nodes to send it to; if the joiner is not among
@@ -68,6 +80,13 @@
 /* The longest state a line shows: "failed 2147483647". */
 #define CFS_CM_STATE	18
 
+/* cmount's @add: what a change of the table does. */
+enum cfs_cm_change {
+	CFS_CM_CHANGE_DEL,
+	CFS_CM_CHANGE_ADD,
+	CFS_CM_CHANGE_DROP,
+};
+
 enum cfs_cm_state {
 	CFS_CM_PENDING,
 	CFS_CM_MOUNTING,
@@ -93,6 +112,25 @@ static DEFINE_MUTEX(cfs_cm_lock);
 /* Nodes to send the table to and read theirs (bit n: node n). */
 static unsigned long cfs_cm_sync;
 static struct work_struct cfs_cm_work;
+
+/* What the work item runs a helper for, besides mounting entries. */
+enum cfs_cm_job_kind {
+	CFS_CM_ANNOUNCE,	/* a plain mount of SERVER:PATH was made here */
+	CFS_CM_WITHDRAW,	/* one went */
+	CFS_CM_UNMOUNT,		/* a drop: unmount SERVER:PATH from DIR */
+};
+
+struct cfs_cm_job {
+	struct list_head link;
+	enum cfs_cm_job_kind kind;
+	char *src;		/* "SERVER:PATH" */
+	char *arg;		/* ANNOUNCE: the mount's source; UNMOUNT: DIR */
+};
+
+/* Under cfs_cm_lock; at most CFS_CM_JOBS (more are dropped, logged). */
+static LIST_HEAD(cfs_cm_jobs);
+static unsigned int cfs_nr_cm_jobs;
+#define CFS_CM_JOBS	64
 
 static size_t cfs_cm_line_len(unsigned int server, const char *path,
 			      const char *dir)
@@ -212,8 +250,58 @@ static int cfs_cm_del(const char *dir)
 	return ret;
 }
 
-/* A cmount request for (add, server, path, dir) as the current task. */
-static struct cfs_cmount_req *cfs_cm_req(bool add, unsigned int server,
+/*
+ * Queues a helper run of @kind about @server's @path (@arg: the mount's
+ * source for an announce, DIR for an unmount) for the work item.
+ */
+static void cfs_cm_job(enum cfs_cm_job_kind kind, unsigned int server,
+		       const char *path, const char *arg)
+{
+	struct cfs_cm_job *job = kzalloc(sizeof(*job), GFP_KERNEL);
+
+	if (job) {
+		job->kind = kind;
+		job->src = kasprintf(GFP_KERNEL, "%u:%s", server, path);
+		job->arg = kstrdup(arg, GFP_KERNEL);
+	}
+	mutex_lock(&cfs_cm_lock);
+	if (!job || !job->src || !job->arg || cfs_cm_stopping ||
+	    cfs_nr_cm_jobs >= CFS_CM_JOBS) {
+		mutex_unlock(&cfs_cm_lock);
+		pr_warn("cluster_mounts: %u:%s %s not done (%s)\n", server, path,
+			kind == CFS_CM_UNMOUNT ? "unmount" : "announcement",
+			cfs_cm_stopping ? "unloading" : "no room");
+		if (job) {
+			kfree(job->src);
+			kfree(job->arg);
+		}
+		kfree(job);
+		return;
+	}
+	list_add_tail(&job->link, &cfs_cm_jobs);
+	cfs_nr_cm_jobs++;
+	schedule_work(&cfs_cm_work);
+	mutex_unlock(&cfs_cm_lock);
+}
+
+/*
+ * A plain mount (source @path, this node's own) was made here, or went
+ * (@gone): cfs_super.c tells us; the work item announces or withdraws it.
+ */
+void cfs_cmount_plain(const char *path, bool gone)
+{
+	if (!cfs_cm_path_ok(path)) {
+		pr_info("cluster_mounts: %s has white space or is too long: this node's alone\n",
+			path);
+		return;
+	}
+	cfs_cm_job(gone ? CFS_CM_WITHDRAW : CFS_CM_ANNOUNCE, ssi_node_num(),
+		   path, path);
+}
+
+/* A cmount request for (change, server, path, dir) as the current task. */
+static struct cfs_cmount_req *cfs_cm_req(enum cfs_cm_change change,
+					 unsigned int server,
 					 const char *path, const char *dir)
 {
 	struct cfs_cmount_req *req;
@@ -225,7 +313,7 @@ static struct cfs_cmount_req *cfs_cm_req(bool add, unsigned int server,
 	if (!req)
 		return ERR_PTR(-ENOMEM);
 	SSI_CREDS_TO_REQ(req, &creds);
-	req->add = add;
+	req->add = change;
 	req->server = server;
 	strscpy(req->path, path, sizeof(req->path));
 	strscpy(req->dir, dir, sizeof(req->dir));
@@ -233,10 +321,10 @@ static struct cfs_cmount_req *cfs_cm_req(bool add, unsigned int server,
 }
 
 /* A change of the table, made here, sent to every other UP node. */
-static int cfs_cm_send_all(bool add, unsigned int server, const char *path,
-			   const char *dir)
+static int cfs_cm_send_all(enum cfs_cm_change change, unsigned int server,
+			   const char *path, const char *dir)
 {
-	struct cfs_cmount_req *req = cfs_cm_req(add, server, path, dir);
+	struct cfs_cmount_req *req = cfs_cm_req(change, server, path, dir);
 	struct cfs_cmount_rep rep;
 	unsigned long up;
 	unsigned int node;
@@ -251,7 +339,7 @@ static int cfs_cm_send_all(bool add, unsigned int server, const char *path,
 		ret = ics_cfs_cmount(node, req, &rep, CFS_TIMEOUT);
 		/* a node without cfs reads the table when it loads it */
 		if (ret && ret != -EPROTONOSUPPORT && ret != -EHOSTDOWN &&
-		    !(ret == -ENOENT && !add))
+		    !(ret == -ENOENT && change == CFS_CM_CHANGE_DEL))
 			pr_warn("cluster_mounts: node %u did not take the change of %s (%d)\n",
 				node, dir, ret);
 	}
@@ -265,7 +353,7 @@ int cfs_srv_cmount(unsigned int from, const struct cfs_cmount_req *req,
 	const struct cred *old;
 	int ret;
 
-	if (!cfs_cm_path_ok(req->dir) ||
+	if (!cfs_cm_path_ok(req->dir) || req->add > CFS_CM_CHANGE_DROP ||
 	    (req->add && !cfs_cm_entry_ok(req->server, req->path, req->dir)))
 		return -EINVAL;
 	ret = CFS_SRV_CREDS(req, &old);
@@ -275,8 +363,16 @@ int cfs_srv_cmount(unsigned int from, const struct cfs_cmount_req *req,
 	revert_creds(old);
 	if (ret)
 		return ret;
-	return req->add ? cfs_cm_add(req->server, req->path, req->dir) :
-			  cfs_cm_del(req->dir);
+	switch (req->add) {
+	case CFS_CM_CHANGE_ADD:
+		return cfs_cm_add(req->server, req->path, req->dir);
+	case CFS_CM_CHANGE_DROP:
+		ret = cfs_cm_del(req->dir);
+		cfs_cm_job(CFS_CM_UNMOUNT, req->server, req->path, req->dir);
+		return ret == -ENOENT ? 0 : ret;
+	default:
+		return cfs_cm_del(req->dir);
+	}
 }
 
 int cfs_srv_cmounts(unsigned int from, const struct cfs_cmounts_req *req,
@@ -320,8 +416,8 @@ static void cfs_cm_send_table(unsigned int node)
 				break;
 			}
 		}
-		req = found ? cfs_cm_req(true, found->server, found->path,
-					 found->dir) : NULL;
+		req = found ? cfs_cm_req(CFS_CM_CHANGE_ADD, found->server,
+					 found->path, found->dir) : NULL;
 		mutex_unlock(&cfs_cm_lock);
 		if (IS_ERR_OR_NULL(req))
 			return;
@@ -355,31 +451,95 @@ static void cfs_cm_read_table(unsigned int node)
 	kfree(rep);
 }
 
-/* "$1" the directory, "$2" the source; paths hold no white space. */
-static const char cfs_cm_script[] =
-	"grep -qF \" $1 cfs \" /proc/mounts || { mkdir -p \"$1\"; mount -t cfs \"$2\" \"$1\"; }";
+/*
+ * Helpers' scripts, a line each, NULL-terminated; paths hold no white
+ * space.  Mounting an entry: "$1" DIR, "$2" SERVER:PATH.
+ */
+static const char *const cfs_cm_mount_script[] = {
+	"grep -qF \" $1 cfs \" /proc/mounts && exit 0",
+	"mkdir -p \"$1\" && mount -t cfs \"$2\" \"$1\"",
+	NULL
+};
+
+/*
+ * The jobs': "$1" SERVER:PATH, "$2" the mount's source (an announce) or
+ * DIR (an unmount).  An announce looks for the mount for up to 2 s (it is
+ * attached after cfs_get_tree() returns) and finds nothing if it went at
+ * once.
+ */
+static const char *const cfs_cm_announce_script[] = {
+	"t=/sys/kernel/ssi/cfs/cluster_mounts; i=0",
+	"while [ $i -lt 20 ]; do",
+	"	f=",
+	"	while read -r s d y r; do",
+	"		[ \"$y\" = cfs ] && [ \"$s\" = \"$2\" ] || continue",
+	"		f=1",
+	"		grep -qF \"$1 $d \" $t || echo \"add $1 $d\" > $t",
+	"	done < /proc/mounts",
+	"	[ -n \"$f\" ] && exit 0",
+	"	sleep 0.1; i=$((i + 1))",
+	"done",
+	NULL
+};
+
+static const char *const cfs_cm_withdraw_script[] = {
+	"t=/sys/kernel/ssi/cfs/cluster_mounts",
+	"while read -r s d r; do",
+	"	[ \"$s\" = \"$1\" ] || continue",
+	"	grep -qF \" $d cfs \" /proc/mounts || echo \"drop $d\" > $t",
+	"done < $t",
+	NULL
+};
+
+static const char *const cfs_cm_unmount_script[] = {
+	"grep -qF \"$1 $2 cfs \" /proc/mounts || exit 0",
+	"umount \"$2\"",
+	NULL
+};
+
+/* `sh -c SCRIPT sh @arg1 @arg2`, waited for: 0, or its status. */
+static int cfs_cm_helper(const char *const *lines, char *arg1, char *arg2)
+{
+	char *argv[7], *envp[3], *script;
+	size_t len = 1;
+	unsigned int i;
+	int ret;
+
+	for (i = 0; lines[i]; i++)
+		len += strlen(lines[i]) + 1;
+	script = kmalloc(len, GFP_KERNEL);
+	if (!script)
+		return -ENOMEM;
+	script[0] = '\0';
+	for (i = 0; lines[i]; i++) {
+		strcat(script, lines[i]);
+		strcat(script, "\n");
+	}
+	argv[0] = "/bin/sh";
+	argv[1] = "-c";
+	argv[2] = script;
+	argv[3] = "sh";
+	argv[4] = arg1;
+	argv[5] = arg2;
+	argv[6] = NULL;
+	envp[0] = "HOME=/";
+	envp[1] = "PATH=/usr/sbin:/usr/bin:/sbin:/bin";
+	envp[2] = NULL;
+	ret = call_usermodehelper(argv[0], argv, envp, UMH_WAIT_PROC);
+	kfree(script);
+	return ret;
+}
 
 /* Mounts (server, path) at @dir here; 0, or the helper's status. */
 static int cfs_cm_mount(unsigned int server, const char *path, char *dir)
 {
-	char *argv[7], *envp[3];
 	char *src;
 	int ret;
 
 	src = kasprintf(GFP_KERNEL, "%u:%s", server, path);
 	if (!src)
 		return -ENOMEM;
-	argv[0] = "/bin/sh";
-	argv[1] = "-c";
-	argv[2] = (char *)cfs_cm_script;
-	argv[3] = "sh";
-	argv[4] = dir;
-	argv[5] = src;
-	argv[6] = NULL;
-	envp[0] = "HOME=/";
-	envp[1] = "PATH=/usr/sbin:/usr/bin:/sbin:/bin";
-	envp[2] = NULL;
-	ret = call_usermodehelper(argv[0], argv, envp, UMH_WAIT_PROC);
+	ret = cfs_cm_helper(cfs_cm_mount_script, dir, src);
 	kfree(src);
 	return ret;
 }
@@ -430,6 +590,40 @@ static void cfs_cm_mount_pending(void)
 	}
 }
 
+/* Runs every queued job, oldest first. */
+static void cfs_cm_run_jobs(void)
+{
+	static const char *const *const scripts[] = {
+		[CFS_CM_ANNOUNCE] = cfs_cm_announce_script,
+		[CFS_CM_WITHDRAW] = cfs_cm_withdraw_script,
+		[CFS_CM_UNMOUNT] = cfs_cm_unmount_script,
+	};
+	struct cfs_cm_job *job;
+	int ret;
+
+	for (;;) {
+		mutex_lock(&cfs_cm_lock);
+		job = list_first_entry_or_null(&cfs_cm_jobs, struct cfs_cm_job,
+					       link);
+		if (job) {
+			list_del(&job->link);
+			cfs_nr_cm_jobs--;
+		}
+		mutex_unlock(&cfs_cm_lock);
+		if (!job)
+			return;
+		ret = cfs_cm_helper(scripts[job->kind], job->src, job->arg);
+		if (ret)
+			pr_warn("cluster_mounts: %s of %s (%s) failed (%d)\n",
+				job->kind == CFS_CM_ANNOUNCE ? "announcing" :
+				job->kind == CFS_CM_WITHDRAW ? "withdrawing" :
+				"unmounting", job->src, job->arg, ret);
+		kfree(job->src);
+		kfree(job->arg);
+		kfree(job);
+	}
+}
+
 static void cfs_cm_worker(struct work_struct *work)
 {
 	unsigned long nodes = xchg(&cfs_cm_sync, 0);
@@ -442,6 +636,7 @@ static void cfs_cm_worker(struct work_struct *work)
 		cfs_cm_read_table(node);
 	}
 	cfs_cm_mount_pending();
+	cfs_cm_run_jobs();
 }
 
 static void cfs_cm_nodeup(unsigned int node, u64 transition)
@@ -488,7 +683,31 @@ static ssize_t cluster_mounts_show(struct kobject *kobj,
 	return n;
 }
 
-/* "add SERVER:PATH DIR" or "del DIR", one line. */
+/* A drop of @dir made here: taken out, sent, unmounted here too. */
+static int cfs_cm_drop(const char *dir)
+{
+	struct cfs_cmount *cm;
+	unsigned int server = 0;
+	char *path = NULL;
+
+	mutex_lock(&cfs_cm_lock);
+	cm = cfs_cm_find(dir);
+	if (cm) {
+		server = cm->server;
+		path = kstrdup(cm->path, GFP_KERNEL);
+		if (path)
+			cfs_cm_free(cm);
+	}
+	mutex_unlock(&cfs_cm_lock);
+	if (!path)
+		return cm ? -ENOMEM : -ENOENT;
+	cfs_cm_send_all(CFS_CM_CHANGE_DROP, server, path, dir);
+	cfs_cm_job(CFS_CM_UNMOUNT, server, path, dir);
+	kfree(path);
+	return 0;
+}
+
+/* "add SERVER:PATH DIR", "del DIR" or "drop DIR", one line. */
 static ssize_t cluster_mounts_store(struct kobject *kobj,
 				    struct kobj_attribute *attr,
 				    const char *buf, size_t count)
@@ -506,12 +725,15 @@ static ssize_t cluster_mounts_store(struct kobject *kobj,
 	verb = strsep(&cur, " ");
 	src = strsep(&cur, " ");
 	dir = strsep(&cur, " ");
-	if (verb && src && !strcmp(verb, "del") && !dir) {
+	if (verb && src && !strcmp(verb, "drop") && !dir) {
+		ret = cfs_cm_path_ok(src) ? cfs_cm_drop(src) : -EINVAL;
+		ret = ret ?: count;
+	} else if (verb && src && !strcmp(verb, "del") && !dir) {
 		if (!cfs_cm_path_ok(src))
 			goto out;
 		ret = cfs_cm_del(src);
 		if (!ret || ret == -ENOENT) {
-			cfs_cm_send_all(false, 0, "", src);
+			cfs_cm_send_all(CFS_CM_CHANGE_DEL, 0, "", src);
 			ret = ret ?: count;
 		}
 	} else if (verb && src && dir && !cur && !strcmp(verb, "add")) {
@@ -524,7 +746,7 @@ static ssize_t cluster_mounts_store(struct kobject *kobj,
 			goto out;
 		ret = cfs_cm_add(server, path, dir);
 		if (!ret) {
-			cfs_cm_send_all(true, server, path, dir);
+			cfs_cm_send_all(CFS_CM_CHANGE_ADD, server, path, dir);
 			ret = count;
 		}
 	}
@@ -554,6 +776,7 @@ int cfs_cmount_init(struct kobject *parent)
 /* Adds are refused from here on (-ESHUTDOWN), from ICS or sysfs. */
 void cfs_cmount_exit(void)
 {
+	struct cfs_cm_job *job, *jtmp;
 	struct cfs_cmount *cm, *tmp;
 
 	clms_unregister_notifier(&cfs_cm_notifier);
@@ -564,5 +787,12 @@ void cfs_cmount_exit(void)
 	mutex_lock(&cfs_cm_lock);
 	list_for_each_entry_safe(cm, tmp, &cfs_cms, link)
 		cfs_cm_free(cm);
+	list_for_each_entry_safe(job, jtmp, &cfs_cm_jobs, link) {
+		list_del(&job->link);
+		kfree(job->src);
+		kfree(job->arg);
+		kfree(job);
+	}
+	cfs_nr_cm_jobs = 0;
 	mutex_unlock(&cfs_cm_lock);
 }

@@ -121,6 +121,7 @@ struct cfs_sb_info {
 	struct list_head link;		/* cfs_token.c: every mount of the node */
 	u64 tok_epoch;			/* an inode's token is valid at this */
 	bool counted;			/* the server counts this mount */
+	bool plain;			/* "/path": clusterwide (cfs_cmount.c) */
 };
 
 /*
@@ -344,6 +345,7 @@ ssize_t cfs_srv_exports_show(char *buf);
 struct kobject;
 int cfs_cmount_init(struct kobject *parent);
 void cfs_cmount_exit(void);
+void cfs_cmount_plain(const char *path, bool gone);
 
 /* cfs_token.c: tokens, the server's and the client's side */
 int cfs_tok_init(void);

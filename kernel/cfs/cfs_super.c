@@ -198,6 +198,7 @@ static const struct super_operations cfs_sops = {
 struct cfs_fs_context {
 	unsigned int server;
 	char *path;
+	bool plain;	/* "/path", not "NODE:/path" */
 };
 
 /*
@@ -213,6 +214,7 @@ static int cfs_parse_source(struct fs_context *fc, const char *source)
 	char node[4];
 	int ret;
 
+	ctx->plain = !colon;
 	if (!colon) {
 		ctx->server = ssi_node_num();
 	} else if (colon == source || colon - source >= sizeof(node)) {
@@ -364,11 +366,20 @@ static int cfs_fill_super(struct super_block *sb, struct fs_context *fc)
 static int cfs_get_tree(struct fs_context *fc)
 {
 	struct cfs_fs_context *ctx = fc->fs_private;
+	struct cfs_sb_info *sbi;
+	int ret;
 
 	if (!ctx->path)
 		return invalfc(fc, "cfs: no source: mount -t cfs NODE:/path DIR");
 	/* every mount its own super block: two mounts are two clients */
-	return get_tree_nodev(fc, cfs_fill_super);
+	ret = get_tree_nodev(fc, cfs_fill_super);
+	if (ret || !ctx->plain)
+		return ret;
+	/* the server's own plain mount is every node's (cfs_cmount.c) */
+	sbi = fc->root->d_sb->s_fs_info;
+	sbi->plain = true;
+	cfs_cmount_plain(sbi->path, false);
+	return 0;
 }
 
 static void cfs_free_fc(struct fs_context *fc)
@@ -415,6 +426,8 @@ static void cfs_kill_sb(struct super_block *sb)
 	if (sbi) {
 		cfs_tok_sb_del(sb);
 		cfs_unmount_call(sbi);
+		if (sbi->plain)
+			cfs_cmount_plain(sbi->path, true);
 	}
 	kill_anon_super(sb);
 	if (sbi) {

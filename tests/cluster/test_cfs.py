@@ -113,9 +113,33 @@ def test_the_server_mounts_its_own_export_as_every_client_does(cfs: Cluster) -> 
     assert f"{SRV} 1,2" in n1.succeed("cat /sys/kernel/ssi/cfs/exports")
     mount(n3)
     assert f"{SRV} 1,2,3" in n1.succeed("cat /sys/kernel/ssi/cfs/exports")
-    # also as "/path" (this node)
-    n1.succeed(f"mkdir -p /run/y && mount -t cfs {SRV} /run/y && cat /run/y/own >/dev/null "
-               "&& umount /run/y")
+
+
+def test_the_servers_plain_mount_appears_on_every_node_and_goes_with_its_umount(
+        cfs: Cluster) -> None:
+    """Item 1: `mount -t cfs /path DIR` on the server (its own directory) is made
+    clusterwide: every node mounts it at DIR within seconds and lists it in the
+    table, and the server's umount unmounts it everywhere.  A NODE:/path mount
+    stays the mounter's."""
+    n1, n2, n3 = cfs.node(1), cfs.node(2), cfs.node(3)
+    table = "cat /sys/kernel/ssi/cfs/cluster_mounts"
+    limit = flavor().timeout(30)
+    n1.succeed(f"echo plain > {SRV}/plain-file")
+    n1.succeed(f"mkdir -p /run/y && mount -t cfs {SRV} /run/y")
+    for nd in (n2, n3):
+        nd.wait_until_succeeds("grep -q ' /run/y cfs ' /proc/mounts", timeout=limit)
+        assert nd.succeed("cat /run/y/plain-file") == "plain\n"
+        assert f"1:{SRV} /run/y mounted" in nd.succeed(table)
+    n1.wait_until_succeeds(f"{table} | grep -qx '1:{SRV} /run/y mounted'", timeout=limit)
+    n2.succeed(f"mkdir -p /run/z && mount -t cfs 1:{SRV} /run/z")
+    time.sleep(2)
+    assert "/run/z" not in n1.succeed(table) + n2.succeed(table) + n3.succeed(table)
+    assert " /run/z " not in n3.succeed("cat /proc/mounts")
+    n2.succeed("umount /run/z")
+    n1.succeed("umount /run/y")
+    for nd in (n1, n2, n3):
+        nd.wait_until_succeeds(f"! grep -q ' /run/y ' /proc/mounts && ! {table} | grep -q /run/y",
+                               timeout=limit)
 
 
 def test_ssictl_mounts_a_directory_on_every_node_and_unmounts_it(cfs: Cluster) -> None:
