@@ -187,7 +187,8 @@
  * own protocol at its top).  POSIX ACLs are xattrs of the server's, the
  * ACL the VFS keeps dropped at each revoke (cfs_xattr.c).
  *
- * Not yet: a page cache for read(2) and write(2), devices, FIFOs and
+ * Not yet: a write-back cache for write(2) (it is write-through: the
+ * server's file, then our pages of the range dropped), devices, FIFOs and
  * sockets on CFS (mknod is refused, opening one is EOPNOTSUPP).
  */
 #define pr_fmt(fmt) "cfs: " fmt
