@@ -55,7 +55,8 @@ def userspace() -> Path:
         return USERSPACE
     USERSPACE.mkdir(parents=True, exist_ok=True)
     with tempfile.TemporaryDirectory(prefix="ssikit-nfs-") as tmp:
-        os.chmod(tmp, 0o755)  # apt's _apt user writes the downloads
+        # apt warns that it downloads as root (its _apt user cannot write a
+        # private temporary directory): harmless, the packages are only unpacked
         _download(Path(tmp))
         for deb in sorted(Path(tmp).glob("*.deb")):
             subprocess.run(["dpkg", "-x", str(deb), str(USERSPACE)], check=True)

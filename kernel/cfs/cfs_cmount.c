@@ -19,8 +19,9 @@
  * Messages (cfs.ics).  cmount(add, server, path, dir, credentials): a
  * change of the table (add 1, del 0, drop 2), sent by the node where it
  * was made to every other UP node, which checks CAP_SYS_ADMIN under the
- * sender's credentials, as a local change is checked, and applies it.  cmounts(index) -> (total,
- * server, path, dir): the entry at @index of the callee's table.
+ * sender's credentials, as a local change is checked, and applies it.
+ * cmounts(index) -> (total, server, path, dir): the entry at @index of the
+ * callee's table.
  *
  * Joining.  At the nodeup of node Y (and, when this module loads, for
  * every node already UP), a node sends Y every entry of its table
@@ -41,7 +42,10 @@
  * adds "SERVER:/path DIR" (its own node mounts nothing more: a CFS mount
  * is at DIR).  When that super block goes (its umount), the helper drops
  * every entry of SERVER:/path whose DIR no longer has a CFS mount here, so
- * every node unmounts it too.  A NODE:/path mount stays that node's.
+ * every node unmounts it too.  The kernel cannot tell which DIR that super
+ * block was at, so an entry of the same source that ssictl added and an
+ * admin unmounted on the server by hand goes with it.  A NODE:/path mount
+ * stays that node's.
  *
  * Races.  A change and a join crossing: the changer records the change
  * before it lists the UP nodes to send it to; if the joiner is not among
@@ -250,6 +254,16 @@ static int cfs_cm_del(const char *dir)
 	return ret;
 }
 
+/* A job's memory, whole or partly allocated (NULL: nothing). */
+static void cfs_cm_job_free(struct cfs_cm_job *job)
+{
+	if (!job)
+		return;
+	kfree(job->src);
+	kfree(job->arg);
+	kfree(job);
+}
+
 /*
  * Queues a helper run of @kind about @server's @path (@arg: the mount's
  * source for an announce, DIR for an unmount) for the work item.
@@ -271,11 +285,7 @@ static void cfs_cm_job(enum cfs_cm_job_kind kind, unsigned int server,
 		pr_warn("cluster_mounts: %u:%s %s not done (%s)\n", server, path,
 			kind == CFS_CM_UNMOUNT ? "unmount" : "announcement",
 			cfs_cm_stopping ? "unloading" : "no room");
-		if (job) {
-			kfree(job->src);
-			kfree(job->arg);
-		}
-		kfree(job);
+		cfs_cm_job_free(job);
 		return;
 	}
 	list_add_tail(&job->link, &cfs_cm_jobs);
@@ -618,9 +628,7 @@ static void cfs_cm_run_jobs(void)
 				job->kind == CFS_CM_ANNOUNCE ? "announcing" :
 				job->kind == CFS_CM_WITHDRAW ? "withdrawing" :
 				"unmounting", job->src, job->arg, ret);
-		kfree(job->src);
-		kfree(job->arg);
-		kfree(job);
+		cfs_cm_job_free(job);
 	}
 }
 
@@ -789,9 +797,7 @@ void cfs_cmount_exit(void)
 		cfs_cm_free(cm);
 	list_for_each_entry_safe(job, jtmp, &cfs_cm_jobs, link) {
 		list_del(&job->link);
-		kfree(job->src);
-		kfree(job->arg);
-		kfree(job);
+		cfs_cm_job_free(job);
 	}
 	cfs_nr_cm_jobs = 0;
 	mutex_unlock(&cfs_cm_lock);

@@ -217,8 +217,9 @@ def test_what_one_node_writes_another_reads_at_once(cfs: Cluster) -> None:
     sums = {n: cfs.node(n).succeed(f"md5sum < {p}").split()[0]
             for n, p in ((1, f"{SRV}/big"), (2, f"{MNT}/big"), (3, f"{MNT}/big"))}
     assert len(set(sums.values())) == 1, sums
-    # writes and reads of more than rfile's 64 KiB chunk go as several calls in
-    # flight at once: the same bytes, in order, and a short read at the end
+    # a write of more than rfile's 64 KiB chunk goes as several calls in flight
+    # at once, and so does a read's readahead (readpages calls of 64 KiB): the
+    # same bytes, in order, and a short read at the end
     n2.succeed(f"dd if=/dev/urandom of=/tmp/odd bs=1000 count=2100 2>/dev/null && "
                f"dd if=/tmp/odd of={MNT}/piped bs=1M 2>/dev/null")
     want = n2.succeed("md5sum < /tmp/odd")
