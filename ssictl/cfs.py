@@ -13,8 +13,9 @@ node: the same path on every node.
 Mounts come from ``/proc/self/mounts`` (type ``cfs``; the source is
 ``NODE:/path``, or ``/path`` for a mount of this node's own export), the counters
 from ``/sys/kernel/ssi/cfs/counters`` (calls made as a client, revokes sent as a
-server and taken as a client, tokens kept as a server) and whether clients keep
-attributes under tokens from the module parameter ``cfs.cache``.
+server and taken as a client, tokens kept as a server, recalls of kept pages sent
+and taken, write(2)s kept in the page cache) and whether clients keep attributes
+under tokens from the module parameter ``cfs.cache``.
 """
 
 from __future__ import annotations

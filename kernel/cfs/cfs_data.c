@@ -1,19 +1,18 @@
 // SPDX-License-Identifier: GPL-2.0-only
 /*
- * CFS, the client's page cache: what mmap(2) of a CFS file maps and
- * read(2) reads (cfs_file.c); write(2) goes to the server's file
- * (write-through) and drops the pages of its range.  Pages are kept under
- * the server's data tokens (the protocol is at the top of cfs_main.c, the
- * server's side in cfs_token.c).
+ * CFS, the client's page cache: what mmap(2) of a CFS file maps, read(2)
+ * reads and write(2) writes (cfs_file.c says which ones).  Pages are kept
+ * under the server's data tokens (the protocol is at the top of
+ * cfs_main.c, the server's side in cfs_token.c).
  *
  * A page is read with `readpages`, which registers this node as keeping
  * pages of the file before the server reads them, so every later write
- * by another node recalls them.  The first write to a page of a shared
- * writable mapping asks `writable` (one node at a time may keep dirty
- * pages, and no other node keeps any); dirty pages are written back
- * through an open file of the inode's own (wb_file).  A `recall` unmaps
- * every page, writes the dirty ones back and drops them all, before it is
- * answered.
+ * by another node recalls them.  The first store to a page of a shared
+ * writable mapping, and a write(2) kept, ask `writable` (one node at a
+ * time may keep dirty pages, and no other node keeps any); dirty pages
+ * are written back through an open file of the inode's own (wb_file).  A
+ * `recall` unmaps every page, writes the dirty ones back and drops them
+ * all, before it is answered.
  */
 #define pr_fmt(fmt) "cfs: " fmt
 
@@ -79,20 +78,23 @@ static bool cfs_data_recall_running(struct inode *inode)
 	return atomic_read(&CFS_I(inode)->recalls) > 0;
 }
 
-static int cfs_read_folio(struct file *file, struct folio *folio)
+/*
+ * @folio read through @backing; unlocked on return.  @may_wait: a page
+ * not for a kept write, which waits for a recall being answered.
+ */
+static int cfs_read_folio_from(struct file *backing, struct folio *folio,
+			       bool may_wait)
 {
 	struct inode *inode = folio->mapping->host;
 	struct page *page = &folio->page;
-	struct file *backing;
 	ssize_t n;
 	void *buf;
 
-	backing = file ? file->private_data : CFS_I(inode)->wb_file;
 	if (!backing) {
 		folio_unlock(folio);
 		return -EBADF;
 	}
-	if (cfs_data_recall_running(inode)) {
+	if (may_wait && cfs_data_recall_running(inode)) {
 		folio_unlock(folio);
 		wait_var_event(&CFS_I(inode)->recalls,
 			       !cfs_data_recall_running(inode));
@@ -111,6 +113,13 @@ static int cfs_read_folio(struct file *file, struct folio *folio)
 		pr_warn_ratelimited("inode %lu: a page could not be read (%zd)\n",
 				    inode->i_ino, n);
 	return n < 0 ? n : 0;
+}
+
+static int cfs_read_folio(struct file *file, struct folio *folio)
+{
+	return cfs_read_folio_from(file ? file->private_data :
+				   CFS_I(folio->mapping->host)->wb_file,
+				   folio, true);
 }
 
 /* Pages read by one call: what a readpages reply carries. */
@@ -361,6 +370,96 @@ static int cfs_launder_folio(struct folio *folio)
 	return cfs_data_write_back(folio->mapping->host, &page, 1);
 }
 
+/*
+ * A file here open for reading, to read a page that a write(2) fills in
+ * part: the writer's own, or the one dirty pages go back through; NULL if
+ * neither is (the server reads pages only for a file opened for reading).
+ */
+static struct file *cfs_data_reader(struct file *file)
+{
+	struct file *backing = file->private_data;
+
+	if (backing->f_mode & FMODE_READ)
+		return backing;
+	backing = READ_ONCE(CFS_I(file_inode(file))->wb_file);
+	return backing && (backing->f_mode & FMODE_READ) ? backing : NULL;
+}
+
+/*
+ * A page of a write(2) kept here (cfs_data_write()): one it fills only
+ * in part is read first, unless it lies past the end (zeros).  -EAGAIN
+ * when it must be read and cannot be (cfs_data_reader()): nothing of it
+ * is written, and the caller sends that piece to the server instead.
+ * The read does not wait for a recall of the file being answered here:
+ * that recall waits for this write (wr_sem); a node being recalled reads
+ * without waiting on the server too, and the recall drops the page after.
+ */
+static int cfs_write_begin(struct file *file, struct address_space *mapping,
+			   loff_t pos, unsigned int len, struct page **pagep)
+{
+	struct file *reader;
+	struct page *page;
+	int ret;
+
+	for (;;) {
+		page = grab_cache_page_write_begin(mapping, pos >> PAGE_SHIFT);
+		if (!page)
+			return -ENOMEM;
+		if (PageUptodate(page) || len == PAGE_SIZE)
+			break;
+		if (page_offset(page) >= i_size_read(mapping->host)) {
+			zero_user(page, 0, PAGE_SIZE);
+			SetPageUptodate(page);
+			break;
+		}
+		reader = cfs_data_reader(file);
+		if (!reader) {
+			unlock_page(page);
+			put_page(page);
+			return -EAGAIN;
+		}
+		/* unlocks it; the page is looked up again either way */
+		ret = cfs_read_folio_from(reader, page_folio(page), false);
+		put_page(page);
+		if (ret && ret != AOP_TRUNCATED_PAGE)
+			return ret;
+	}
+	*pagep = page;
+	return 0;
+}
+
+/*
+ * The page is dirty, and the file as long as what was written: the size
+ * grows here, under i_lock, where a reply's size is taken
+ * (cfs_inode_update()), after the page is dirty, which that looks at.
+ */
+static int cfs_write_end(struct address_space *mapping, loff_t pos,
+			 unsigned int len, unsigned int copied,
+			 struct page *page)
+{
+	struct inode *inode = mapping->host;
+
+	if (!PageUptodate(page)) {
+		/* a whole page that was not all copied: none of it kept */
+		if (copied < len) {
+			copied = 0;
+			goto out;
+		}
+		SetPageUptodate(page);
+	}
+	if (copied) {
+		set_page_dirty(page);
+		spin_lock(&inode->i_lock);
+		if (pos + copied > i_size_read(inode))
+			i_size_write(inode, pos + copied);
+		spin_unlock(&inode->i_lock);
+	}
+out:
+	unlock_page(page);
+	put_page(page);
+	return copied;
+}
+
 const struct address_space_operations cfs_file_aops = {
 	.read_folio = cfs_read_folio,
 	.readahead = cfs_readahead,
@@ -370,11 +469,43 @@ const struct address_space_operations cfs_file_aops = {
 	.launder_folio = cfs_launder_folio,
 };
 
+/* Pages of @inode here are dirty or being written back. */
+static bool cfs_data_unwritten(struct inode *inode)
+{
+	struct address_space *mapping = inode->i_mapping;
+
+	return mapping_tagged(mapping, PAGECACHE_TAG_DIRTY) ||
+	       mapping_tagged(mapping, PAGECACHE_TAG_WRITEBACK);
+}
+
 /*
- * This node may keep dirty pages of @inode: asked of the server unless
- * held.  A recall newer than the grant (it overtook the reply) voids it.
+ * Our size of @inode may be ahead of the server's (a reply's is then not
+ * taken if smaller, cfs_inode_update()): this node may keep dirty pages,
+ * has some or is writing them back, or answers a recall.  Under i_lock.
  */
-static int cfs_data_want_excl(struct inode *inode)
+bool cfs_data_size_ahead(struct inode *inode)
+{
+	struct cfs_inode *ci = CFS_I(inode);
+
+	return S_ISREG(inode->i_mode) &&
+	       (READ_ONCE(ci->excl) || atomic_read(&ci->recalls) ||
+		cfs_data_unwritten(inode));
+}
+
+/* This node may keep dirty pages of @inode (no other may keep any). */
+bool cfs_data_excl(struct inode *inode)
+{
+	return READ_ONCE(CFS_I(inode)->excl);
+}
+
+/*
+ * This node may keep dirty pages of @inode (@writes: of write(2)s too,
+ * which the server must know of: cfs_data_settle()): asked of the server
+ * unless held.  A recall newer than the grant (it overtook the reply)
+ * voids it.  The grant's size is the file's (every earlier writer's pages
+ * are back), unless pages of ours are still unwritten and ours is larger.
+ */
+static int cfs_data_want_excl(struct inode *inode, bool writes)
 {
 	struct cfs_inode *ci = CFS_I(inode);
 	struct cfs_writable_req req = {};
@@ -382,27 +513,38 @@ static int cfs_data_want_excl(struct inode *inode)
 	struct rfile_handle h;
 	unsigned int tries;
 	struct file *wb;
+	s64 size = 0;
 	u64 seq = 0;
 	int ret;
 
 	for (tries = 0; tries < 100; tries++) {
-		if (READ_ONCE(ci->excl))
+		if (READ_ONCE(ci->excl) && (!writes || READ_ONCE(ci->excl_writes)))
 			return 0;
 		wb = READ_ONCE(ci->wb_file);
 		if (!wb)
 			return -EIO;
 		if (!rfile_is_proxy(wb, &h)) {
-			ret = cfs_srv_make_writable(wb, ssi_node_num(), &seq);
+			ret = cfs_srv_make_writable(wb, ssi_node_num(), writes,
+						    &seq, &size);
 		} else {
 			req.id = h.id;
+			req.writes = writes;
 			ret = CFS_OP(h.node, writable, &req, &rep);
 			seq = rep.seq;
+			size = rep.size;
 		}
 		if (ret)
 			return ret;
 		spin_lock(&inode->i_lock);
-		if (seq >= ci->recall_seq)
+		if (seq >= ci->recall_seq) {
+			if (!ci->excl)
+				ci->excl_writes = false;
 			ci->excl = true;
+			ci->excl_writes |= writes;
+			if (size >= 0 && (size > i_size_read(inode) ||
+					  !cfs_data_unwritten(inode)))
+				i_size_write(inode, size);
+		}
 		spin_unlock(&inode->i_lock);
 	}
 	return -EAGAIN;
@@ -421,7 +563,7 @@ static vm_fault_t cfs_fault(struct vm_fault *vmf)
 static vm_fault_t cfs_page_mkwrite(struct vm_fault *vmf)
 {
 	struct inode *inode = file_inode(vmf->vma->vm_file);
-	int ret = cfs_data_want_excl(inode);
+	int ret = cfs_data_want_excl(inode, false);
 
 	if (ret) {
 		pr_warn_ratelimited("inode %lu: no leave to write its pages (%d)\n",
@@ -460,6 +602,119 @@ static int cfs_data_wb_open(struct inode *inode)
 	return ret;
 }
 
+/*
+ * A write(2) kept here: dirty pages go back through @backing, the
+ * writer's open file (opened for writing, never O_APPEND), unless one is
+ * there already.  It stays while a file of the inode is open for writing
+ * here (cfs_data_release()).
+ */
+static void cfs_data_wb_use(struct inode *inode, struct file *backing)
+{
+	struct cfs_inode *ci = CFS_I(inode);
+
+	if (READ_ONCE(ci->wb_file))
+		return;
+	mutex_lock(&cfs_wb_lock);
+	if (!ci->wb_file)
+		ci->wb_file = get_file(backing);
+	mutex_unlock(&cfs_wb_lock);
+}
+
+/*
+ * Copies @i into the page cache at iocb->ki_pos, page by page, as
+ * generic_perform_write() does but never faulting: the copy from the
+ * user's buffer is atomic, and one that faults ends the run (0 if it was
+ * the first page), for the caller to fault the buffer in without wr_sem
+ * held (the buffer may be a mapping of this very file, whose fault may
+ * wait for a recall, which waits for wr_sem).
+ */
+static ssize_t cfs_data_copy(struct kiocb *iocb, struct iov_iter *i)
+{
+	struct file *file = iocb->ki_filp;
+	struct address_space *mapping = file->f_mapping;
+	loff_t pos = iocb->ki_pos;
+	ssize_t written = 0;
+	unsigned long off, bytes;
+	struct page *page;
+	size_t copied;
+	int status = 0;
+
+	while (iov_iter_count(i)) {
+		if (fatal_signal_pending(current)) {
+			status = -EINTR;
+			break;
+		}
+		off = offset_in_page(pos);
+		bytes = min_t(unsigned long, PAGE_SIZE - off,
+			      iov_iter_count(i));
+		status = cfs_write_begin(file, mapping, pos, bytes, &page);
+		if (status)
+			break;
+		if (mapping_writably_mapped(mapping))
+			flush_dcache_page(page);
+		copied = copy_page_from_iter_atomic(page, off, bytes, i);
+		flush_dcache_page(page);
+		status = cfs_write_end(mapping, pos, bytes, copied, page);
+		if (unlikely(status < copied))
+			iov_iter_revert(i, copied - max(status, 0));
+		if (!status)
+			break;	/* a fault: the caller faults it in */
+		pos += status;
+		written += status;
+		balance_dirty_pages_ratelimited(mapping);
+	}
+	if (!written)
+		return status;
+	iocb->ki_pos += written;
+	return written;
+}
+
+/* Bytes a kept write copies between two looks at this node's grant. */
+#define CFS_WRITE_CHUNK		SZ_256K
+
+/*
+ * write(2) kept in the page cache (protocol version 5), at iocb->ki_pos,
+ * under the inode's lock (cfs_file.c): this node is made the writer of
+ * write(2)s (writable: every other node's pages recalled, its attributes
+ * revoked), then up to CFS_WRITE_CHUNK bytes are copied into pages,
+ * dirtied, the size grown here, under wr_sem held for reading with the
+ * grant looked at again: a recall takes the grant, then waits for wr_sem
+ * before it writes back and drops the pages, so it finds every page a
+ * write under the grant dirtied.
+ * Returns the bytes written, or an errno: -EAGAIN, nothing written, when
+ * the page at the position must be read first and cannot be
+ * (cfs_write_begin()).
+ */
+ssize_t cfs_data_write(struct kiocb *iocb, struct iov_iter *from)
+{
+	struct inode *inode = file_inode(iocb->ki_filp);
+	struct cfs_inode *ci = CFS_I(inode);
+	size_t left = iov_iter_count(from);
+	size_t chunk = min_t(size_t, left, CFS_WRITE_CHUNK);
+	ssize_t done;
+	int ret;
+
+	cfs_data_wb_use(inode, iocb->ki_filp->private_data);
+	for (;;) {
+		ret = cfs_data_want_excl(inode, true);
+		if (ret)
+			return ret;
+		if (fault_in_iov_iter_readable(from, chunk) == chunk)
+			return -EFAULT;
+		down_read(&ci->wr_sem);
+		if (READ_ONCE(ci->excl) && READ_ONCE(ci->excl_writes)) {
+			iov_iter_truncate(from, chunk);
+			done = cfs_data_copy(iocb, from);
+			iov_iter_reexpand(from, left - (done > 0 ? done : 0));
+			up_read(&ci->wr_sem);
+			if (done)
+				return done;
+			continue;	/* a fault: faulted in again */
+		}
+		up_read(&ci->wr_sem);
+	}
+}
+
 int cfs_mmap(struct file *file, struct vm_area_struct *vma)
 {
 	int ret;
@@ -475,23 +730,27 @@ int cfs_mmap(struct file *file, struct vm_area_struct *vma)
 }
 
 /*
- * A file of @inode is released (its mappings went before): once no
- * shared writable mapping is left, the dirty pages go back and wb_file
- * with them.  The writeback runs without cfs_wb_lock, which mmap takes
- * under mmap_lock (and writing back takes sb_writers, which is taken
- * before mmap_lock elsewhere); wb_file goes only if no page was dirtied
- * or put under writeback meanwhile (none can be without a writable
- * mapping, and a new one waits for the lock), else it stays until the
- * inode goes.
+ * @file of @inode is released (its mappings went before): once no shared
+ * writable mapping is left and no other file of the inode is open for
+ * writing here (@file still counts in i_writecount: the VFS puts its
+ * write access after this), the dirty pages go back, and wb_file with
+ * them.  The writeback runs without cfs_wb_lock, which mmap takes under
+ * mmap_lock (and writing back takes sb_writers, which is taken before
+ * mmap_lock elsewhere); wb_file goes only if no page was dirtied or put
+ * under writeback meanwhile (none can be without a writable mapping or a
+ * file open for writing, and a new mapping waits for the lock), else it
+ * stays until the inode goes.
  */
-void cfs_data_release(struct inode *inode)
+void cfs_data_release(struct inode *inode, struct file *file)
 {
 	struct address_space *mapping = inode->i_mapping;
 	struct cfs_inode *ci = CFS_I(inode);
+	int writers = file->f_mode & FMODE_WRITER ? 1 : 0;
 	struct file *wb = NULL;
 	int ret;
 
-	if (!READ_ONCE(ci->wb_file) || mapping_writably_mapped(mapping))
+	if (!READ_ONCE(ci->wb_file) || mapping_writably_mapped(mapping) ||
+	    atomic_read(&inode->i_writecount) > writers)
 		return;
 	ret = filemap_write_and_wait(mapping);
 	if (ret)
@@ -499,8 +758,8 @@ void cfs_data_release(struct inode *inode)
 				    inode->i_ino, ret);
 	mutex_lock(&cfs_wb_lock);
 	if (ci->wb_file && !mapping_writably_mapped(mapping) &&
-	    !mapping_tagged(mapping, PAGECACHE_TAG_DIRTY) &&
-	    !mapping_tagged(mapping, PAGECACHE_TAG_WRITEBACK)) {
+	    atomic_read(&inode->i_writecount) <= writers &&
+	    !cfs_data_unwritten(inode)) {
 		wb = ci->wb_file;
 		ci->wb_file = NULL;
 	}
@@ -544,7 +803,11 @@ int cfs_data_recalled(struct inode *inode, u64 seq)
 	if (seq > ci->recall_seq)
 		ci->recall_seq = seq;
 	ci->excl = false;
+	ci->excl_writes = false;
 	spin_unlock(&inode->i_lock);
+	/* a kept write that saw the grant dirties its pages first */
+	down_write(&ci->wr_sem);
+	up_write(&ci->wr_sem);
 	ret = 0;
 	if (S_ISREG(inode->i_mode) && mapping->nrpages) {
 		unmap_mapping_range(mapping, 0, 0, 0);
@@ -566,6 +829,7 @@ void cfs_data_forget(struct inode *inode)
 
 	spin_lock(&inode->i_lock);
 	ci->excl = false;
+	ci->excl_writes = false;
 	spin_unlock(&inode->i_lock);
 	if (S_ISREG(inode->i_mode))
 		invalidate_mapping_pages(inode->i_mapping, 0, -1);

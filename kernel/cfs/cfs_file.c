@@ -9,6 +9,7 @@
 
 #include <linux/file.h>
 #include <linux/fs.h>
+#include <linux/mm.h>
 #include <linux/slab.h>
 #include <linux/uio.h>
 #include <asm/unaligned.h>
@@ -74,7 +75,7 @@ static int cfs_open(struct inode *inode, struct file *file)
 static int cfs_release(struct inode *inode, struct file *file)
 {
 	fput(file->private_data);
-	cfs_data_release(inode);
+	cfs_data_release(inode, file);
 	return 0;
 }
 
@@ -107,20 +108,22 @@ static void cfs_io_end(struct file *backing, bool write, int counted)
  * read(2) through the page cache (protocol version 4): a page missing is
  * read with readpages, which registers this node as keeping pages of the
  * file, so every other node's write, truncation or writable recalls them
- * first; our own write drops its range after it.  The size is current
- * under the file's token (else asked for).  O_DIRECT, cfs.cache=0, the
+ * first; our own write is kept in them or drops its range after it.  The
+ * size is current under the file's token (else asked for; the writer's
+ * own is).  O_DIRECT, cfs.cache=0, the
  * server's own mount (whose file is the file system's, with its own page
  * cache) and a file another node has been writing (a recall within
- * CFS_WRITE_SHARED) read the server's file directly.
+ * cfs.shared_ms) read the server's file directly.
  */
 static bool cfs_read_cached(struct kiocb *iocb, struct file *backing)
 {
 	struct cfs_inode *ci = CFS_I(file_inode(iocb->ki_filp));
 
+	unsigned long shared = msecs_to_jiffies(READ_ONCE(cfs_shared_ms));
+
 	return cfs_cache && !(iocb->ki_flags & IOCB_DIRECT) &&
 	       rfile_is_proxy(backing, &(struct rfile_handle){}) &&
-	       !time_before(jiffies,
-			    READ_ONCE(ci->recalled_at) + CFS_WRITE_SHARED);
+	       !time_before(jiffies, READ_ONCE(ci->recalled_at) + shared);
 }
 
 static ssize_t cfs_read_iter(struct kiocb *iocb, struct iov_iter *to)
@@ -137,7 +140,8 @@ static ssize_t cfs_read_iter(struct kiocb *iocb, struct iov_iter *to)
 	if (!count)
 		return 0;
 	if (cfs_read_cached(iocb, backing)) {
-		if (!cfs_tok_valid(inode)) {
+		/* the writer's own size is the file's, token or not */
+		if (!cfs_tok_valid(inode) && !cfs_data_excl(inode)) {
 			ret = cfs_refresh(inode);
 			if (ret)
 				return ret;
@@ -158,7 +162,8 @@ static ssize_t cfs_read_iter(struct kiocb *iocb, struct iov_iter *to)
 	return ret < 0 ? cfs_errno(ret) : ret;
 }
 
-static ssize_t cfs_write_iter(struct kiocb *iocb, struct iov_iter *from)
+/* write(2) to the server's file, at once (write-through). */
+static ssize_t cfs_write_through(struct kiocb *iocb, struct iov_iter *from)
 {
 	struct file *file = iocb->ki_filp;
 	struct file *backing = file->private_data;
@@ -168,10 +173,6 @@ static ssize_t cfs_write_iter(struct kiocb *iocb, struct iov_iter *from)
 	ssize_t ret;
 	int counted;
 
-	if (!(backing->f_mode & FMODE_WRITE))
-		return -EBADF;
-	if (!count)
-		return 0;
 	/* O_APPEND: the server puts it at its end, wherever that is */
 	ret = (file->f_flags & O_APPEND) ?
 	      cfs_data_flush(inode, 0, LLONG_MAX) :
@@ -186,10 +187,81 @@ static ssize_t cfs_write_iter(struct kiocb *iocb, struct iov_iter *from)
 	if (ret > 0) {
 		iocb->ki_pos = pos;
 		cfs_data_drop(inode, pos - ret, pos - 1);
+		spin_lock(&inode->i_lock);
 		if (iocb->ki_pos > i_size_read(inode))
 			i_size_write(inode, iocb->ki_pos);
+		spin_unlock(&inode->i_lock);
 	}
 	return ret < 0 ? cfs_errno(ret) : ret;
+}
+
+/*
+ * write(2) kept in the page cache (protocol version 5, cfs_data_write()),
+ * as read(2) is, and for the same files, but never O_APPEND (the server's
+ * end is where that goes), O_DSYNC or O_SYNC (the server's file does
+ * that), nor a set-user-ID or set-group-ID file (the server's write takes
+ * those bits off, as a local one would, when it happens).
+ */
+static bool cfs_write_cached(struct kiocb *iocb, struct file *backing)
+{
+	struct inode *inode = file_inode(iocb->ki_filp);
+
+	return cfs_read_cached(iocb, backing) &&
+	       !(iocb->ki_flags & (IOCB_APPEND | IOCB_DSYNC)) &&
+	       !(backing->f_flags & O_APPEND) && S_ISREG(inode->i_mode) &&
+	       !(inode->i_mode & (S_ISUID | S_ISGID));
+}
+
+static ssize_t cfs_write_kept(struct kiocb *iocb, struct iov_iter *from)
+{
+	struct file *file = iocb->ki_filp;
+	struct inode *inode = file_inode(file);
+	size_t left, piece;
+	ssize_t ret, n;
+
+	inode_lock(inode);
+	ret = generic_write_checks(iocb, from);
+	if (ret <= 0)
+		goto out;
+	ret = file_update_time(file);
+	if (ret)
+		goto out;
+	while (iov_iter_count(from)) {
+		n = cfs_data_write(iocb, from);
+		if (n > 0)
+			atomic64_inc(&cfs_writes_kept);
+		if (n == -EAGAIN) {
+			/* a page to read first and no file to read it with */
+			left = iov_iter_count(from);
+			piece = min_t(size_t, left,
+				      PAGE_SIZE - offset_in_page(iocb->ki_pos));
+			iov_iter_truncate(from, piece);
+			n = cfs_write_through(iocb, from);
+			iov_iter_reexpand(from, left - (n > 0 ? n : 0));
+		}
+		if (n <= 0) {
+			if (!ret)
+				ret = n;
+			break;
+		}
+		ret += n;
+	}
+out:
+	inode_unlock(inode);
+	return ret < 0 ? cfs_errno(ret) : ret;
+}
+
+static ssize_t cfs_write_iter(struct kiocb *iocb, struct iov_iter *from)
+{
+	struct file *backing = iocb->ki_filp->private_data;
+
+	if (!(backing->f_mode & FMODE_WRITE))
+		return -EBADF;
+	if (!iov_iter_count(from))
+		return 0;
+	if (cfs_write_cached(iocb, backing))
+		return cfs_write_kept(iocb, from);
+	return cfs_write_through(iocb, from);
 }
 
 static loff_t cfs_llseek(struct file *file, loff_t offset, int whence)
@@ -207,7 +279,7 @@ static loff_t cfs_llseek(struct file *file, loff_t offset, int whence)
 
 /*
  * fallocate(2): the server's, on its open file, as the caller.  Our dirty
- * pages from @offset on go first (collapse and insert move what follows),
+ * pages go first (collapse and insert move what follows),
  * our kept ones after are dropped, and the size is asked for again.
  */
 static long cfs_fallocate(struct file *file, int mode, loff_t offset,
@@ -220,7 +292,8 @@ static long cfs_fallocate(struct file *file, int mode, loff_t offset,
 	struct rfile_handle h;
 	int ret;
 
-	ret = cfs_data_flush(inode, offset, LLONG_MAX);
+	/* all of them: our size may be ahead of the server's until then */
+	ret = cfs_data_flush(inode, 0, LLONG_MAX);
 	if (ret) {
 		pr_warn_ratelimited("inode %lu: dirty pages not written back before fallocate: %d\n",
 				    inode->i_ino, ret);
@@ -245,7 +318,7 @@ static long cfs_fallocate(struct file *file, int mode, loff_t offset,
 				    inode->i_ino, mode, offset, len, ret);
 	cfs_data_drop(inode, offset, LLONG_MAX);
 	if (!ret)
-		ret = cfs_refresh(inode);
+		ret = cfs_refresh_attr(inode, true);
 	return cfs_errno(ret);
 }
 

@@ -13,8 +13,11 @@
 
 #include "cfs_internal.h"
 
-/* Fetches @inode's attributes from the server. */
-int cfs_refresh(struct inode *inode)
+/*
+ * Fetches @inode's attributes from the server; @exact_size: its size too,
+ * even below ours (after our own fallocate, everything written back).
+ */
+int cfs_refresh_attr(struct inode *inode, bool exact_size)
 {
 	struct cfs_getattr_req *req;
 	struct cfs_getattr_rep rep;
@@ -32,6 +35,8 @@ int cfs_refresh(struct inode *inode)
 	if ((attr.mode ^ inode->i_mode) & S_IFMT)
 		return -ESTALE;
 	cfs_inode_update(inode, &attr);
+	if (exact_size)
+		cfs_inode_set_size(inode, attr.size);
 	cfs_tok_install(inode, rep.token);
 	return 0;
 }
@@ -457,8 +462,12 @@ static int cfs_setattr(struct user_namespace *ns, struct dentry *dentry,
 			  ATTR_FORCE | ATTR_FILE | ATTR_OPEN | ATTR_CTIME);
 	if (!ia->ia_valid)
 		return 0;
-	/* a truncation: our dirty pages go first, as another node's would */
-	if (ia->ia_valid & ATTR_SIZE) {
+	/*
+	 * Our dirty pages go first, as another node's would: a truncation
+	 * must find them on the disk, and their writeback would undo times
+	 * set now (touch -m after writing, cp -p).
+	 */
+	if (S_ISREG(inode->i_mode)) {
 		ret = cfs_data_flush(inode, 0, LLONG_MAX);
 		if (ret)
 			return ret;
@@ -482,8 +491,10 @@ static int cfs_setattr(struct user_namespace *ns, struct dentry *dentry,
 	CFS_ATTR_FROM_REP(&attr, &rep);
 	cfs_inode_update(inode, &attr);
 	cfs_tok_install(inode, rep.token);
-	if ((ia->ia_valid & ATTR_SIZE) && S_ISREG(inode->i_mode))
+	if ((ia->ia_valid & ATTR_SIZE) && S_ISREG(inode->i_mode)) {
+		cfs_inode_set_size(inode, attr.size);
 		truncate_pagecache(inode, attr.size);
+	}
 	return 0;
 }
 

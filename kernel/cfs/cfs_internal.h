@@ -6,6 +6,7 @@
 #include <linux/atomic.h>
 #include <linux/fs.h>
 #include <linux/jiffies.h>
+#include <linux/rwsem.h>
 #include <linux/sizes.h>
 #include <linux/slab.h>
 #include <linux/stat.h>
@@ -184,18 +185,22 @@ struct cfs_inode {
 	/* cfs_data.c: the page cache */
 	struct file *wb_file;		/* dirty pages go back through it */
 	bool excl;			/* may keep dirty pages (i_lock) */
+	bool excl_writes;		/* of write(2)s too (i_lock) */
 	u64 recall_seq;			/* the newest recall's number (i_lock) */
 	atomic_t recalls;		/* recalls being answered here */
+	struct rw_semaphore wr_sem;	/* kept write(2)s copying: a recall waits */
 	unsigned long recalled_at;	/* jiffies of the last recall taken */
 };
 
 /*
- * For this long after a recall of its pages, read(2) of a file reads the
- * server's file instead of keeping pages: another node writes it, and
- * each of its writes would recall them again (the plain random exerciser,
- * two nodes writing one file, took 2.1x as long with every read kept).
+ * For cfs.shared_ms (1 s by default) after a recall of its pages, read(2)
+ * and write(2) of a file use the server's file instead of keeping pages:
+ * another node uses it, and each of its ops would recall them again (the
+ * plain random exerciser, two nodes writing one file, took 2.1x as long
+ * with every read kept).  0 keeps every read and write (the exercisers
+ * run so to race recalls with kept writes); at most CFS_SHARED_MAX_MS.
  */
-#define CFS_WRITE_SHARED	HZ
+#define CFS_SHARED_MAX_MS	60000
 
 /*
  * A request's caller's credentials, in force until revert_creds(*@old)
@@ -280,8 +285,9 @@ static inline bool cfs_tok_valid(struct inode *inode)
 
 /* cfs_main.c */
 extern bool cfs_cache;
+extern unsigned int cfs_shared_ms;
 extern atomic64_t cfs_calls, cfs_revokes_sent, cfs_revokes_taken;
-extern atomic64_t cfs_recalls_sent, cfs_recalls_taken;
+extern atomic64_t cfs_recalls_sent, cfs_recalls_taken, cfs_writes_kept;
 int cfs_errno(int err);
 
 /* cfs_super.c: the file system type, its super block and inodes */
@@ -291,6 +297,7 @@ void cfs_inode_cache_exit(void);
 struct inode *cfs_iget(struct super_block *sb, const struct cfs_fh *fh,
 		       const struct cfs_attr *attr);
 void cfs_inode_update(struct inode *inode, const struct cfs_attr *attr);
+void cfs_inode_set_size(struct inode *inode, loff_t size);
 struct inode *cfs_ilookup(struct super_block *sb, u64 ino,
 			  const struct cfs_fh *fh);
 int cfs_remount(struct super_block *sb);
@@ -300,7 +307,13 @@ extern const struct inode_operations cfs_dir_iops;
 extern const struct inode_operations cfs_file_iops;
 extern const struct inode_operations cfs_symlink_iops;
 extern const struct dentry_operations cfs_dops;
-int cfs_refresh(struct inode *inode);
+int cfs_refresh_attr(struct inode *inode, bool exact_size);
+
+/* Fetches @inode's attributes from the server (cfs_inode_update()). */
+static inline int cfs_refresh(struct inode *inode)
+{
+	return cfs_refresh_attr(inode, false);
+}
 
 /* cfs_file.c: file operations */
 extern const struct file_operations cfs_file_fops;
@@ -311,10 +324,13 @@ struct file *cfs_open_backing(struct inode *inode, unsigned int flags);
 #define CFS_RA_PAGES	(SZ_1M / PAGE_SIZE)	/* the readahead window's */
 extern const struct address_space_operations cfs_file_aops;
 int cfs_mmap(struct file *file, struct vm_area_struct *vma);
-void cfs_data_release(struct inode *inode);
+void cfs_data_release(struct inode *inode, struct file *file);
 int cfs_data_flush(struct inode *inode, loff_t start, loff_t end);
 void cfs_data_drop(struct inode *inode, loff_t start, loff_t end);
 int cfs_data_recalled(struct inode *inode, u64 seq);
+bool cfs_data_size_ahead(struct inode *inode);
+bool cfs_data_excl(struct inode *inode);
+ssize_t cfs_data_write(struct kiocb *iocb, struct iov_iter *from);
 void cfs_data_forget(struct inode *inode);
 
 /* cfs_xattr.c: extended attributes */
@@ -333,7 +349,8 @@ void cfs_srv_exit(void);
 int cfs_srv_fh(struct dentry *dentry, struct cfs_fh *fh);
 ssize_t cfs_srv_read_kept(struct file *file, unsigned int from, loff_t pos,
 			  void *buf, size_t count);
-int cfs_srv_make_writable(struct file *file, unsigned int from, u64 *seq);
+int cfs_srv_make_writable(struct file *file, unsigned int from, bool writes,
+			  u64 *seq, s64 *size);
 ssize_t cfs_srv_write_back(struct file *file, unsigned int from, loff_t pos,
 			   const void *buf, size_t len);
 int cfs_srv_fallocate_file(struct file *file, unsigned int from, int mode,
@@ -363,19 +380,22 @@ unsigned int cfs_tok_count(void);
  * What a data op of a node does with the server's file (cfs_data_begin()):
  * reads it (read(2), or rfile's read for a client), writes, truncates or
  * fallocates it, reads pages the node keeps, lets the node keep dirty
- * pages, or writes dirty pages back.
+ * pages (of its mappings; or of its write(2)s too, which run its size and
+ * times ahead of the disk's), or writes dirty pages back.
  */
 enum cfs_data_use {
 	CFS_DATA_READ,
 	CFS_DATA_WRITE,
 	CFS_DATA_CACHE,
 	CFS_DATA_EXCL,
+	CFS_DATA_EXCL_AHEAD,
 	CFS_DATA_WB,
 };
 
 int cfs_data_begin(struct dentry *dentry, unsigned int from,
 		   enum cfs_data_use use, u64 *seq);
 void cfs_data_end(struct dentry *dentry, enum cfs_data_use use);
+void cfs_data_settle(struct dentry *dentry, unsigned int from);
 int cfs_data_open(struct dentry *dentry);
 void cfs_data_close(struct dentry *dentry);
 

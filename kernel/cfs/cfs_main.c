@@ -3,8 +3,9 @@
  * CFS, the cluster file system: a directory of one node, its server,
  * mounted on other nodes (mount -t cfs NODE:/path /mountpoint).
  *
- * Protocol (messages in cfs.ics, ICS bulk channel), version 4: attributes
- * and entries under tokens, pages (mapped, and read(2)'s) under data tokens
+ * Protocol (messages in cfs.ics, ICS bulk channel), version 5: attributes
+ * and entries under tokens, pages (mapped, read(2)'s and write(2)'s) under
+ * data tokens
  * -----------------------------------------------------------------
  * Every operation that changes something, and every read and write of
  * data, is a call to the server, made when it happens.  What a client
@@ -55,79 +56,103 @@
  * not answer a revoke within CFS_TIMEOUT is left (logged): it is going
  * down, and its own nodedown drops its tokens.
  *
- * Not kept, so always current: data written with write(2) (it goes to
- * the server's open file, write-through), readdir, symlink targets,
- * statfs.  atime changes by reads raise no event: a client's cached atime
- * lags the server's, and a read served from kept pages (below) does not
- * touch the server's.
+ * Not kept, so always current: readdir, symlink targets, statfs.  atime
+ * changes by reads raise no event: a client's cached atime lags the
+ * server's, and a read served from kept pages (below) does not touch the
+ * server's.
  *
- * Pages (version 3: mmap; version 4: read(2) too).  A mapping of a CFS
- * file maps the client's page cache (cfs_data.c), and read(2) reads it
- * (cfs_file.c; not O_DIRECT, nor on the server's own mount, nor for a
- * second after a recall of the file here: another node is writing it,
- * and keeping pages would only add a recall to each of its writes), the
- * size current under the file's token; the pages are kept under the server's
- * data state of the file (cfs_token.c): a set of nodes that keep clean
- * pages (readers) and at most one that may keep dirty ones (the writer),
- * never both at once.
+ * Pages (version 3: mmap; version 4: read(2); version 5: write(2)).  A
+ * mapping of a CFS file maps the client's page cache (cfs_data.c), read(2)
+ * reads it and write(2) writes into it (cfs_file.c), except for O_DIRECT,
+ * the server's own mount, and for a second after a recall of the file
+ * here (another node is using it, and keeping pages would only add a
+ * recall to each of its ops); write(2) also not for O_APPEND, O_SYNC or
+ * O_DSYNC, nor for set-user-ID or set-group-ID files.  Those go to the
+ * server's open file at once (write-through) and drop the range here.
+ * The pages are kept under the server's data state of the file
+ * (cfs_token.c): a set of nodes that keep clean pages (readers) and at
+ * most one that may keep dirty ones (the writer), never both at once.
  * Messages: readpages(id, pos, count) registers the caller as a reader,
- * then reads (a fault and its readahead); writable(id) -> seq makes the
- * caller the writer (the first write to a page of a shared writable
- * mapping, ->page_mkwrite); recall(seq, ino, fh), server -> client:
- * unmap every page of the file, write the dirty ones back, drop them all,
- * then answer.  @id is the rfile export of the caller's open file of it,
- * which the server checks the caller holds, open for reading (readpages)
- * or writing (writable).  Server, before each data op of a node (rfile's
- * reads and writes of a file CFS opened, through rfile's I/O hooks; a
- * truncation; the server's own mount's reads and writes): recall every
- * node in the way (a read: the writer, unless it is the caller; a write,
- * a truncation or writable: every other node keeping pages), one recall
- * at a time per file (its token stays while a client has the file open:
- * cfs_srv_open() counts it, rfile's release hook uncounts it); ops are
- * counted while they run, and pages read for keeping wait while a write
- * runs, writable waits until no op runs, and new ops wait while a
- * writable waits (or it could starve).  Dirty pages
- * go back with writepages(id, pos, data), which, from the writer or a
- * node being recalled, waits for nothing and recalls nobody (they were
+ * then reads (a fault and its readahead, a page a write fills in part);
+ * writable(id) -> (seq, size) makes the caller the writer (the first
+ * store to a page of a shared writable mapping, ->page_mkwrite; a
+ * write(2) kept), and revokes every other node's token on the file;
+ * recall(seq, ino, fh), server -> client: unmap every page of the file,
+ * write the dirty ones back, drop them all, then answer.  @id is the
+ * rfile export of the caller's open file of it, which the server checks
+ * the caller holds, open for reading (readpages) or writing (writable).
+ * Server, before each data op of a node (rfile's reads and writes of a
+ * file CFS opened, through rfile's I/O hooks; a truncation; the server's
+ * own mount's reads and writes): recall every node in the way (a read:
+ * the writer, unless it is the caller; a write, a truncation or writable:
+ * every other node keeping pages), one recall at a time per file (its
+ * token stays while a client has the file open: cfs_srv_open() counts
+ * it, rfile's release hook uncounts it); ops are counted while they run,
+ * and pages read for keeping wait while a write runs, writable waits
+ * until no op runs, and new ops wait while a writable waits (or it could
+ * starve).  Every reply that carries a file's attributes to a node other
+ * than the writer recalls the writer first (cfs_data_settle()): the
+ * writer's write(2)s grow the file and change its times in its own page
+ * cache, and the disk has them only once they are written back.  Dirty
+ * pages go back with writepages(id, pos, data), which, from the writer or
+ * a node being recalled, waits for nothing and recalls nobody (they were
  * dirtied by the writer, and a recall waits for them; from any other node
  * it is a write like rfile's); pages read for keeping by a node being
  * recalled do not wait either (its fault holds them locked, and the
  * recall's invalidation waits for them), so the recaller looks again
- * after each recall.  Every other
- * op of a node being recalled waits like anyone's: one that went ahead
- * would change the file without recalling the others.  Client: its own
- * read(2), write(2) and fallocate(2) first write back its dirty pages of
- * the range, and a write drops its pages of the range after; fsync, msync
- * and close (with no shared writable mapping left) write back; a
- * truncation writes back, then cuts the page cache.  Writeback names an
- * open file of the inode's own, opened for writing at the first shared
- * writable mmap (so never O_APPEND).
+ * after each recall.  Every other op of a node being recalled waits like
+ * anyone's: one that went ahead would change the file without recalling
+ * the others.
+ *
+ * Client.  The writer's size is the file's: the grant's, grown by its own
+ * writes; a reply's smaller size is not taken while the node may keep or
+ * still has dirty pages or answers a recall (it predates them), only its
+ * own truncation and fallocate set one (after writing everything back).
+ * A write(2) that is not kept, fallocate(2) and read(2) not from kept
+ * pages first write back the node's dirty pages of the range (fallocate:
+ * all), and a write drops its pages of the range after; fsync, msync and
+ * the last close of the file for writing here (with no shared writable
+ * mapping left) write back; a setattr writes back first (a truncation
+ * must find the pages on the disk, and times set after writing must not
+ * be undone by their writeback).  Writeback names an open file of the
+ * inode's own: the first kept writer's, or one opened for writing at the
+ * first shared writable mmap; never O_APPEND.
  *
  * Races.  A recall overtaking the reply to writable: the grant carries
  * the server's sequence number and the recall a higher one; a client
  * whose newest recall of the file is newer than its grant asks again.  A
- * recall racing a page being read in: the page is in the page cache,
- * locked, before readpages registers the reader, and the recall's
- * invalidation waits for it and drops it.  A reader that keeps reading
- * while it is recalled: each read for keeping it makes then registers it
- * again, and the recaller, which looks again after each recall, would
- * find it a reader every time (a read(2) loop starved a fallocate for
- * 8 s).  So a client answering a recall of a file starts no read for
- * keeping of it (readahead leaves its pages out; ->read_folio lets go of
- * its page, waits for the recall to end and has the page looked up
- * again), and the server looks again at the file's state without letting
- * go of it in between, so that a read sent after the recall ended waits
- * behind the recaller; only reads already sent when the recall came make
- * another round.  A write fault racing a recall: the recall unmaps
- * first; a fault whose page went retries.
+ * recall racing a kept write(2): the recall takes the grant, then counts
+ * itself, then writes back and drops the pages; a write copies at most
+ * 256 KiB after each look at the grant, and if a recall was counted since
+ * its look, it writes back and drops what it wrote itself (the recall
+ * may have gone by those pages before they were dirty), as a write of a
+ * node that is not the writer, which recalls the new writer first.  A
+ * reply's attributes racing the grant: the writer is set before the
+ * other holders are revoked, and a reply's holder registered before the
+ * server looks for a writer, so the reply either comes after a recall or
+ * has its token revoked.  A recall racing a page being read in: the page
+ * is in the page cache, locked, before readpages registers the reader,
+ * and the recall's invalidation waits for it and drops it.  A reader
+ * that keeps reading while it is recalled: each read for keeping it
+ * makes then registers it again, and the recaller, which looks again
+ * after each recall, would find it a reader every time (a read(2) loop
+ * starved a fallocate for 8 s).  So a client answering a recall of a file
+ * starts no read for keeping of it (readahead leaves its pages out;
+ * ->read_folio lets go of its page, waits for the recall to end and has
+ * the page looked up again), and the server looks again at the file's
+ * state without letting go of it in between, so that a read sent after
+ * the recall ended waits behind the recaller; only reads already sent
+ * when the recall came make another round.  A write fault racing a
+ * recall: the recall unmaps first; a fault whose page went retries.
  * Writes by the server's own processes to the file on its disk (not
  * through its CFS mount) recall the readers after them, from the
  * fsnotify event; they do not wait for a writer's dirty pages, which may
- * then overwrite them: the server's processes share a file with mappings
- * elsewhere through the server's own CFS mount.  Node failure: a client
- * going down is no reader or writer any more (its dirty pages are lost,
- * as a crashed node's); a server going down drops every clean page of its
- * mounts on the clients.
+ * then overwrite them, and its own processes' stat(2) and read(2) of the
+ * disk do not recall the writer: the server's processes share a file
+ * with other nodes through the server's own CFS mount.  Node failure: a
+ * client going down is no reader or writer any more (its dirty pages are
+ * lost, as a crashed node's: what fsync returned for is on the disk); a
+ * server going down drops every clean page of its mounts on the clients.
  *
  * Files.  The server names a file by an exportfs file handle of its own
  * file system (ext4: inode number and generation), under an export: the
@@ -187,9 +212,8 @@
  * own protocol at its top).  POSIX ACLs are xattrs of the server's, the
  * ACL the VFS keeps dropped at each revoke (cfs_xattr.c).
  *
- * Not yet: a write-back cache for write(2) (it is write-through: the
- * server's file, then our pages of the range dropped), devices, FIFOs and
- * sockets on CFS (mknod is refused, opening one is EOPNOTSUPP).
+ * Not yet: devices, FIFOs and sockets on CFS (mknod is refused, opening
+ * one is EOPNOTSUPP).
  */
 #define pr_fmt(fmt) "cfs: " fmt
 
@@ -229,14 +253,16 @@ int cfs_errno(int err)
 /*
  * /sys/kernel/ssi/cfs/counters: calls this node made as a client (data
  * I/O is rfile's), revokes it sent as a server and took as a client, and
- * the tokens it keeps as a server, recalls of mapped pages it sent as a
- * server and took as a client.
+ * the tokens it keeps as a server, recalls of kept pages it sent as a
+ * server and took as a client, and write(2)s it kept in its page cache
+ * as a client (the others went to the server at once).
  */
 atomic64_t cfs_calls = ATOMIC64_INIT(0);
 atomic64_t cfs_revokes_sent = ATOMIC64_INIT(0);
 atomic64_t cfs_revokes_taken = ATOMIC64_INIT(0);
 atomic64_t cfs_recalls_sent = ATOMIC64_INIT(0);
 atomic64_t cfs_recalls_taken = ATOMIC64_INIT(0);
+atomic64_t cfs_writes_kept = ATOMIC64_INIT(0);
 static struct kobject *cfs_kobj;
 
 static ssize_t counters_show(struct kobject *kobj, struct kobj_attribute *attr,
@@ -251,6 +277,8 @@ static ssize_t counters_show(struct kobject *kobj, struct kobj_attribute *attr,
 	n += sysfs_emit_at(buf, n, "tokens %u\nrecalls_sent %lld\nrecalls_taken %lld\n",
 			   cfs_tok_count(), atomic64_read(&cfs_recalls_sent),
 			   atomic64_read(&cfs_recalls_taken));
+	n += sysfs_emit_at(buf, n, "writes_kept %lld\n",
+			   atomic64_read(&cfs_writes_kept));
 	return n;
 }
 
@@ -267,6 +295,28 @@ static struct kobj_attribute cfs_exports_attr = __ATTR_RO(exports);
 bool cfs_cache = true;
 module_param_named(cache, cfs_cache, bool, 0644);
 MODULE_PARM_DESC(cache, "Keep attributes and entries under server tokens (else every stat and lookup asks the server)");
+
+static int cfs_shared_ms_set(const char *val, const struct kernel_param *kp)
+{
+	unsigned int ms;
+	int ret = kstrtouint(val, 0, &ms);
+
+	if (ret)
+		return ret;
+	if (ms > CFS_SHARED_MAX_MS)
+		return -ERANGE;
+	WRITE_ONCE(cfs_shared_ms, ms);
+	return 0;
+}
+
+static const struct kernel_param_ops cfs_shared_ms_ops = {
+	.set = cfs_shared_ms_set,
+	.get = param_get_uint,
+};
+
+unsigned int cfs_shared_ms = 1000;
+module_param_cb(shared_ms, &cfs_shared_ms_ops, &cfs_shared_ms, 0644);
+MODULE_PARM_DESC(shared_ms, "For this long after a recall of a file's pages, read and write it without keeping pages (0 to 60000 ms)");
 
 int cfs_init(void)
 {

@@ -189,8 +189,16 @@ int cfs_srv_fh(struct dentry *dentry, struct cfs_fh *fh)
 	return cfs_srv_encode(dentry, &fh->type, fh->data, &fh->len);
 }
 
-static int cfs_srv_stat(const struct path *path, struct kstat *st)
+/*
+ * @path's attributes for node @from, which the caller registered as a
+ * holder of its token before: a node that keeps dirty pages of the file
+ * (its size and times ahead of the disk's) writes them back first, unless
+ * it is @from.
+ */
+static int cfs_srv_stat(unsigned int from, const struct path *path,
+			struct kstat *st)
 {
+	cfs_data_settle(path->dentry, from);
 	return vfs_getattr(path, st, STATX_BASIC_STATS,
 			   AT_STATX_SYNC_AS_STAT);
 }
@@ -214,17 +222,18 @@ static u64 cfs_srv_grant(unsigned int from, struct dentry *dentry, u32 type,
 /* Handle, token and attributes of @dentry under @vfsmnt into a reply. */
 #define CFS_SRV_REPLY_FILE(rep, from, vfsmnt, dent) ({			\
 	typeof(rep) srv_rep_ = (rep);					\
+	unsigned int srv_from_ = (from);				\
 	struct path srv_pa_ = { .mnt = (vfsmnt), .dentry = (dent) };	\
 	struct kstat srv_st_;						\
 	int srv_r_ = cfs_srv_encode(srv_pa_.dentry, &srv_rep_->fh_type,\
 				    srv_rep_->fh, &srv_rep_->fh_len);	\
 									\
 	if (!srv_r_) {							\
-		srv_rep_->token = cfs_srv_grant((from), srv_pa_.dentry,	\
+		srv_rep_->token = cfs_srv_grant(srv_from_, srv_pa_.dentry,\
 						srv_rep_->fh_type,	\
 						srv_rep_->fh,		\
 						srv_rep_->fh_len);	\
-		srv_r_ = cfs_srv_stat(&srv_pa_, &srv_st_);		\
+		srv_r_ = cfs_srv_stat(srv_from_, &srv_pa_, &srv_st_);	\
 	}								\
 	if (!srv_r_)							\
 		CFS_ATTR_TO_REP(srv_rep_, &srv_st_);			\
@@ -235,14 +244,15 @@ static u64 cfs_srv_grant(unsigned int from, struct dentry *dentry, u32 type,
 #define CFS_SRV_REPLY_REQ_FILE(rep, from, req, file) ({			\
 	typeof(rep) srv_rep_ = (rep);					\
 	typeof(req) srv_req_ = (req);					\
+	unsigned int srv_from_ = (from);				\
 	const struct path *srv_pa_ = (file);				\
 	struct kstat srv_st_;						\
 	int srv_r_;							\
 									\
-	srv_rep_->token = cfs_srv_grant((from), srv_pa_->dentry,	\
+	srv_rep_->token = cfs_srv_grant(srv_from_, srv_pa_->dentry,	\
 					srv_req_->fh_type, srv_req_->fh,\
 					srv_req_->fh_len);		\
-	srv_r_ = cfs_srv_stat(srv_pa_, &srv_st_);			\
+	srv_r_ = cfs_srv_stat(srv_from_, srv_pa_, &srv_st_);		\
 	if (!srv_r_)							\
 		CFS_ATTR_TO_REP(srv_rep_, &srv_st_);			\
 	srv_r_;								\
@@ -1291,8 +1301,13 @@ int cfs_srv_writepages(unsigned int from, const struct cfs_writepages_req *req,
 	return 0;
 }
 
-/* Node @from may keep dirty pages of @file: *@seq, the grant's number. */
-int cfs_srv_make_writable(struct file *file, unsigned int from, u64 *seq)
+/*
+ * Node @from may keep dirty pages of @file (@writes: of its write(2)s
+ * too): *@seq, the grant's number, and *@size, the file's size then
+ * (every earlier writer's pages are back).
+ */
+int cfs_srv_make_writable(struct file *file, unsigned int from, bool writes,
+			  u64 *seq, s64 *size)
 {
 	int ret;
 
@@ -1300,8 +1315,12 @@ int cfs_srv_make_writable(struct file *file, unsigned int from, u64 *seq)
 		return -EBADF;
 	if (!S_ISREG(file_inode(file)->i_mode))
 		return -EINVAL;
-	ret = cfs_data_begin(file->f_path.dentry, from, CFS_DATA_EXCL, seq);
-	return ret < 0 ? ret : 0;
+	ret = cfs_data_begin(file->f_path.dentry, from,
+			     writes ? CFS_DATA_EXCL_AHEAD : CFS_DATA_EXCL, seq);
+	if (ret < 0)
+		return ret;
+	*size = i_size_read(file_inode(file));
+	return 0;
 }
 
 int cfs_srv_writable(unsigned int from, const struct cfs_writable_req *req,
@@ -1313,7 +1332,8 @@ int cfs_srv_writable(unsigned int from, const struct cfs_writable_req *req,
 	file = rfile_export_file_get(req->id, from);
 	if (!file)
 		return -EBADF;
-	ret = cfs_srv_make_writable(file, from, &rep->seq);
+	ret = cfs_srv_make_writable(file, from, req->writes, &rep->seq,
+				    &rep->size);
 	fput(file);
 	return ret;
 }

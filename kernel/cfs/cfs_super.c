@@ -33,9 +33,11 @@ static struct inode *cfs_alloc_inode(struct super_block *sb)
 	ci->nr_xattrs = 0;
 	ci->wb_file = NULL;
 	ci->excl = false;
+	ci->excl_writes = false;
 	ci->recall_seq = 0;
 	atomic_set(&ci->recalls, 0);
-	ci->recalled_at = jiffies - CFS_WRITE_SHARED - 1;
+	init_rwsem(&ci->wr_sem);
+	ci->recalled_at = jiffies - msecs_to_jiffies(CFS_SHARED_MAX_MS) - 1;
 	return &ci->vfs_inode;
 }
 
@@ -79,6 +81,13 @@ void cfs_inode_cache_exit(void)
 }
 
 /* The server's attributes of @inode, as they are now. */
+/*
+ * @attr, from a reply, into @inode.  The size never shrinks while this
+ * node writes pages the server has not seen yet (cfs_data_size_ahead()):
+ * the server's is behind ours then, and only our own truncation or
+ * fallocate, which write everything back first, set a smaller one
+ * (cfs_inode_set_size()).
+ */
 void cfs_inode_update(struct inode *inode, const struct cfs_attr *attr)
 {
 	/* A file never changes type; a handle reused for another is stale. */
@@ -86,11 +95,22 @@ void cfs_inode_update(struct inode *inode, const struct cfs_attr *attr)
 	inode->i_uid = make_kuid(&init_user_ns, attr->uid);
 	inode->i_gid = make_kgid(&init_user_ns, attr->gid);
 	set_nlink(inode, attr->nlink);
-	i_size_write(inode, attr->size);
+	spin_lock(&inode->i_lock);
+	if (attr->size >= i_size_read(inode) || !cfs_data_size_ahead(inode))
+		i_size_write(inode, attr->size);
+	spin_unlock(&inode->i_lock);
 	inode->i_blocks = attr->blocks;
 	inode->i_atime = attr->atime;
 	inode->i_mtime = attr->mtime;
 	inode->i_ctime = attr->ctime;
+}
+
+/* @size, the server's after our own truncation or fallocate. */
+void cfs_inode_set_size(struct inode *inode, loff_t size)
+{
+	spin_lock(&inode->i_lock);
+	i_size_write(inode, size);
+	spin_unlock(&inode->i_lock);
 }
 
 static int cfs_inode_test(struct inode *inode, void *data)

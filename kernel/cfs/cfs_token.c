@@ -54,6 +54,7 @@ struct cfs_tok {
 	/* data (cfs_data.c), under cfs_tok_lock */
 	u64 readers;			/* nodes keeping clean pages */
 	unsigned int writer;		/* the node keeping dirty ones, or 0 */
+	bool writer_ahead;		/* of its write(2)s: size, times ahead */
 	u64 recalling;			/* nodes being recalled (their writeback) */
 	bool busy;			/* a recall is under way */
 	unsigned int reads, writes;	/* data ops running */
@@ -421,12 +422,15 @@ static bool cfs_data_recalled_node(const struct cfs_tok *tok,
 int cfs_data_begin(struct dentry *dentry, unsigned int from,
 		   enum cfs_data_use use, u64 *seq)
 {
+	bool ahead = use == CFS_DATA_EXCL_AHEAD;
+	u64 victims, rseq, others = 0;
 	struct cfs_tok *tok;
-	u64 victims, rseq;
 	bool recalled;
 
 	if (!from || from > SSI_MAX_NODES)
 		return -EINVAL;
+	if (ahead)
+		use = CFS_DATA_EXCL;
 	tok = cfs_tok_get(dentry);
 	if (IS_ERR(tok))
 		return PTR_ERR(tok);
@@ -508,16 +512,63 @@ int cfs_data_begin(struct dentry *dentry, unsigned int from,
 		tok->writes++;
 		break;
 	case CFS_DATA_EXCL:
+		/* a new writer: the last one was recalled (a conflict) */
+		if (tok->writer != from)
+			tok->writer_ahead = false;
 		tok->writer = from;
 		tok->readers &= ~BIT_ULL(from);
-		*seq = atomic64_read(&cfs_tok_seq);
+		/*
+		 * Its write(2)s run its size and times ahead of the disk's:
+		 * other nodes' attributes go, and are given again only after
+		 * a recall of the writer (cfs_data_settle()).  A mapping's
+		 * stores change neither.
+		 */
+		if (ahead && !tok->writer_ahead) {
+			tok->writer_ahead = true;
+			others = tok->holders & ~BIT_ULL(from);
+			tok->holders &= ~others;
+		}
+		*seq = others ? atomic64_inc_return(&cfs_tok_seq) :
+			atomic64_read(&cfs_tok_seq);
 		break;
+	case CFS_DATA_EXCL_AHEAD:
 	case CFS_DATA_WB:
 		break;	/* not here */
 	}
 	spin_unlock(&cfs_tok_lock);
+	if (others)
+		cfs_tok_revoke(tok, others, *seq);
 	cfs_tok_put(tok);
 	return use == CFS_DATA_EXCL ? 0 : 1;
+}
+
+/*
+ * Before the attributes of @dentry's file are read for node @from (a
+ * reply that carries them, the caller registered as a holder first): a
+ * writer of write(2)s other than @from writes its dirty pages back, so
+ * that the size and times are what it wrote.  The writer is set before the holders are
+ * revoked (above) and the holder registered before this look: a reply
+ * either comes after the recall or has its token revoked.
+ */
+void cfs_data_settle(struct dentry *dentry, unsigned int from)
+{
+	struct fsnotify_mark *mark;
+	struct cfs_tok *tok;
+	bool writer;
+
+	if (!cfs_tok_group || !d_is_reg(dentry))
+		return;
+	mark = fsnotify_find_mark(&d_inode(dentry)->i_fsnotify_marks,
+				  cfs_tok_group);
+	if (!mark)
+		return;
+	tok = cfs_tok_of(mark);
+	spin_lock(&cfs_tok_lock);
+	writer = tok->writer && tok->writer != from && tok->writer_ahead;
+	spin_unlock(&cfs_tok_lock);
+	fsnotify_put_mark(mark);
+	if (writer && cfs_data_begin(dentry, from, CFS_DATA_READ, NULL) > 0)
+		cfs_data_end(dentry, CFS_DATA_READ);
 }
 
 /*

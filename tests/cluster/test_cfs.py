@@ -34,6 +34,7 @@ MMAP = REPO_ROOT / "build" / "bin" / "cfs_mmap"
 # The issue's number, per node; about 2 minutes at once from two TCG guests.
 FSX_OPS = int(os.environ.get("SSI_CFS_FSX_OPS", "100000"))
 FSX_MMAP_OPS = int(os.environ.get("SSI_CFS_FSX_MMAP_OPS", "20000"))
+FSX_KEPT_OPS = int(os.environ.get("SSI_CFS_FSX_KEPT_OPS", "5000"))
 pytestmark = [pytest.mark.cluster, pytest.mark.timeout(420 + FSX_OPS // 100)]
 
 
@@ -289,6 +290,64 @@ def test_reads_come_from_kept_pages_that_every_change_elsewhere_recalls(
     n3.succeed(f"printf tail >> {MNT}/kept")
     assert n2.succeed(f"tail -c 4 {MNT}/kept") == "tail"
     assert n2.succeed(f"md5sum < {MNT}/kept") == n1.succeed(f"md5sum < {SRV}/kept")
+
+
+# Node 2's writer: 256 writes of 4 KiB over one 64 KiB region (page i % 16 gets
+# byte i % 251), 10 bytes at 100000, then "written"; once /tmp/wb.go exists, 11
+# bytes at 200000 and fsync, then "synced"; it keeps the file open until killed.
+WB_WRITER = """
+import os, sys, time
+fd = os.open(sys.argv[1], os.O_RDWR | os.O_CREAT, 0o644)
+for i in range(256):
+    os.pwrite(fd, bytes([i % 251]) * 4096, (i % 16) * 4096)
+os.pwrite(fd, b"tail-bytes", 100000)
+print("written", flush=True)
+while not os.path.exists("/tmp/wb.go"):
+    time.sleep(0.05)
+os.pwrite(fd, b"synced-part", 200000)
+os.fsync(fd)
+print("synced", flush=True)
+time.sleep(600)
+"""
+
+
+def wb_expected() -> bytes:
+    pages = b"".join(bytes([(240 + p) % 251]) * 4096 for p in range(16))
+    return pages + bytes(100000 - len(pages)) + b"tail-bytes"
+
+
+def test_writes_are_kept_by_the_writer_until_another_node_looks(cfs: Cluster) -> None:
+    """Item 2 with write(2) kept in the writer's page cache (protocol version 5):
+    node 2 writes 1 MiB over a 64 KiB region of a file it keeps open, and less than
+    256 KiB of it reaches the server (A/B: with cfs.cache=0 all of it does).  Right
+    after, node 3's stat gives the size node 2 wrote and its read the bytes (the
+    server recalls node 2's dirty pages first), and then the server's disk has
+    them.  Node 2's fsync puts later bytes on the disk with nobody looking; times
+    set after writing stay (the dirty pages go before a setattr, not after it)."""
+    n1, n2, n3 = cfs.node(1), cfs.node(2), cfs.node(3)
+    n2.succeed(f"rm -f /tmp/wb.go; cat > /tmp/wb.py <<'EOF'\n{WB_WRITER}EOF")
+    before = ics_bytes_in(n1)
+    n2.succeed(f"(setsid python3 /tmp/wb.py {MNT}/wb </dev/null > /tmp/wb.out 2>&1 & "
+               "echo $! > /tmp/wb.pid)")
+    n2.wait_until_succeeds("grep -qx written /tmp/wb.out", timeout=flavor().timeout(60))
+    sent = ics_bytes_in(n1) - before
+    assert sent < 256 << 10, sent
+    assert counters(n2)["writes_kept"] >= 257
+    want = wb_expected()
+    assert n3.succeed(f"stat -c %s {MNT}/wb").strip() == str(len(want))
+    got = n3.succeed(f"od -An -v -tx1 {MNT}/wb | tr -d ' \\n'")
+    assert got == want.hex()
+    assert n1.succeed(f"md5sum < {SRV}/wb") == n3.succeed(f"md5sum < {MNT}/wb")
+    # past cfs.shared_ms after the recall, so node 2 keeps its writes again
+    n2.succeed("sleep 1.5; touch /tmp/wb.go")
+    n2.wait_until_succeeds("grep -qx synced /tmp/wb.out", timeout=flavor().timeout(60))
+    assert n1.succeed(f"dd if={SRV}/wb bs=1 skip=200000 status=none") == "synced-part"
+    n2.succeed("kill $(cat /tmp/wb.pid)")
+    # a time set while written pages are still here is the one that stays
+    n2.succeed(f"sleep 1.5; exec 3<>{MNT}/wb; printf later >&3; "
+               f"touch -m -d @1000000000 {MNT}/wb; exec 3>&-")
+    assert n3.succeed(f"stat -c %Y {MNT}/wb").strip() == "1000000000"
+    assert n3.succeed(f"head -c 5 {MNT}/wb") == "later"
 
 
 def test_names_appear_and_vanish_everywhere_at_once(cfs: Cluster) -> None:
@@ -675,6 +734,28 @@ def test_random_mapped_and_plain_io_from_two_nodes_at_once_match_their_models(
     writable mapping of the whole file and half the syncs msync: the nodes' stripes
     share every page, so each page moves between them through recalls."""
     run_fsx(cfs, FSX_MMAP_OPS, "mmap")
+
+
+def test_random_io_with_every_read_and_write_kept_matches_the_models(cfs: Cluster) -> None:
+    """The plain and the mapped exerciser again with cfs.shared_ms=0 on both nodes:
+    every read(2) and write(2) is kept in the page cache even while the other node
+    uses the file, so each write makes its node the writer and recalls the other,
+    and recalls race kept writes all the time (a write that a recall may have gone
+    by writes its own range back)."""
+    nodes = (cfs.node(2), cfs.node(3))
+    param = "/sys/module/cfs/parameters/shared_ms"
+    for nd in nodes:
+        nd.succeed(f"echo 0 > {param}")
+    try:
+        kept = [counters(nd)["writes_kept"] for nd in nodes]
+        run_fsx(cfs, FSX_KEPT_OPS, "")
+        run_fsx(cfs, FSX_KEPT_OPS, "mmap")
+        # about 45% of the plain run's ops and 22% of the mapped one's are write(2)s
+        for nd, before in zip(nodes, kept, strict=True):
+            assert counters(nd)["writes_kept"] - before > FSX_KEPT_OPS // 2, nd.number
+    finally:
+        for nd in nodes:
+            nd.succeed(f"echo 1000 > {param}")
 
 
 def run_fsx(cfs: Cluster, ops: int, mode: str) -> None:
