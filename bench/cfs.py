@@ -1,9 +1,9 @@
-"""CFS v1 (no cache) between two guests, each figure against its baseline in the same run.
+"""CFS between two guests, each figure against its baseline in the same run.
 
 Node 1 serves /srv/data (its own ext4 disk); node 2 mounts it at /run/cfs.
 
 * sequential write and read of 64 MiB with dd (1 MiB blocks; write with fsync, read
-  with the server's page cache dropped first): from the client through CFS, and on
+  with both page caches dropped first): from the client through CFS, and on
   the server to its own disk; and ICS bulk between the same two guests
   (``ics_test echo_pages``, 64 KiB, both directions counted, as ``make bench ics``);
 * ``ls -l`` of a 2,000-file directory, warm (the second of two runs): client vs
@@ -17,13 +17,13 @@ what NFS with ``sec=sys`` over plain TCP is).
 
 * fio (psync, one job, 64 MiB file): sequential read and write in 1 MiB blocks and
   random read and write in 4 KiB blocks (random ones time-bound), from the client
-  through CFS and on the server to its own disk, the server's page cache dropped
-  before each read; sequential figures against ICS bulk too.
+  through CFS and on the server to its own disk, the page caches dropped before each
+  read; sequential figures against ICS bulk too.
 
 * NFS v4.2 between the same two guests (bench/nfs.py: the kernel's nfsd on the
   server exporting the same disk, the kernel client on the other): the same dd and
   fio jobs and the warm ``ls -l``, caches dropped on both sides before each read
-  (the NFS client keeps pages; CFS read(2) does not), and CFS over NFS for each.
+  (both clients keep pages), and CFS over NFS for each.
 """
 
 from __future__ import annotations
@@ -150,7 +150,10 @@ def measure(protect: str) -> dict[str, Any]:
             "client_write_ns": _ns(n2, f"{dd_w}{MNT}/seq"),
             "server_write_ns": _ns(n1, f"{dd_w}{SRV}/local-seq"),
         }
+        # the client kept the pages it wrote: a read of its own writes would
+        # not cross the link
         _drop_caches(n1)
+        _drop_caches(n2)
         seq["client_read_ns"] = _ns(n2, f"dd if={MNT}/seq of=/dev/null bs=1M")
         _drop_caches(n1)
         seq["server_read_ns"] = _ns(n1, f"dd if={SRV}/local-seq of=/dev/null bs=1M")

@@ -284,62 +284,103 @@ static int cfs_data_write_back(struct inode *inode, struct page **pages,
 	return ret < 0 ? cfs_errno(ret) : 0;
 }
 
+/* writepages calls of one writeback in flight at once */
+#define CFS_WB_CALLS	4
+
 /*
  * Writeback in runs: contiguous dirty pages, up to CFS_DATA_BATCH, go in
- * one call (each page under writeback, unlocked, until it is done).
+ * one call (each page under writeback, unlocked, until it is done), made
+ * by a worker, so that up to CFS_WB_CALLS of them travel at once (one
+ * after another, a stream of writes waited a round trip per 64 KiB).
  */
-struct cfs_wb_batch {
+struct cfs_wb_call {
+	struct work_struct work;
+	struct completion done;
 	struct inode *inode;
 	struct page *pages[CFS_DATA_BATCH];
 	unsigned int nr;
+	bool sent;
 	int err;
 };
 
-static void cfs_wb_flush(struct cfs_wb_batch *b)
-{
-	unsigned int i;
-	int ret;
+struct cfs_wb_batch {
+	struct cfs_wb_call calls[CFS_WB_CALLS];
+	unsigned int fill;	/* the call pages are added to */
+	int err;
+};
 
-	if (!b->nr)
+static void cfs_wb_work(struct work_struct *work)
+{
+	struct cfs_wb_call *c = container_of(work, struct cfs_wb_call, work);
+	unsigned int i;
+
+	c->err = cfs_data_write_back(c->inode, c->pages, c->nr);
+	if (c->err)
+		mapping_set_error(c->inode->i_mapping, c->err);
+	for (i = 0; i < c->nr; i++)
+		end_page_writeback(c->pages[i]);
+	complete(&c->done);
+}
+
+/* @c answered, if it was sent: its error kept, and it may be filled again. */
+static void cfs_wb_reap(struct cfs_wb_batch *b, struct cfs_wb_call *c)
+{
+	if (!c->sent)
 		return;
-	ret = cfs_data_write_back(b->inode, b->pages, b->nr);
-	if (ret) {
-		mapping_set_error(b->inode->i_mapping, ret);
-		if (!b->err)
-			b->err = ret;
-	}
-	for (i = 0; i < b->nr; i++)
-		end_page_writeback(b->pages[i]);
-	b->nr = 0;
+	wait_for_completion(&c->done);
+	c->sent = false;
+	c->nr = 0;
+	if (c->err && !b->err)
+		b->err = c->err;
+}
+
+/* The call being filled goes; the next one (once answered) is filled. */
+static void cfs_wb_send(struct cfs_wb_batch *b)
+{
+	struct cfs_wb_call *c = &b->calls[b->fill];
+
+	if (!c->nr)
+		return;
+	INIT_WORK(&c->work, cfs_wb_work);
+	init_completion(&c->done);
+	c->sent = true;
+	queue_work(system_unbound_wq, &c->work);
+	b->fill = (b->fill + 1) % CFS_WB_CALLS;
+	cfs_wb_reap(b, &b->calls[b->fill]);
 }
 
 static int cfs_wb_add(struct page *page, struct writeback_control *wbc,
 		      void *data)
 {
 	struct cfs_wb_batch *b = data;
+	struct cfs_wb_call *c = &b->calls[b->fill];
 
-	if (b->nr && (b->nr == CFS_DATA_BATCH ||
-		      page->index != b->pages[b->nr - 1]->index + 1))
-		cfs_wb_flush(b);
+	if (c->nr && (c->nr == CFS_DATA_BATCH ||
+		      page->index != c->pages[c->nr - 1]->index + 1)) {
+		cfs_wb_send(b);
+		c = &b->calls[b->fill];
+	}
 	set_page_writeback(page);
 	unlock_page(page);
-	b->pages[b->nr++] = page;
+	c->pages[c->nr++] = page;
 	return 0;
 }
 
 static int cfs_writepages(struct address_space *mapping,
 			  struct writeback_control *wbc)
 {
-	struct cfs_wb_batch *b = kmalloc(sizeof(*b), GFP_NOFS);
+	struct cfs_wb_batch *b = kzalloc(sizeof(*b), GFP_NOFS);
+	unsigned int i;
 	int ret;
 
 	if (!b)
 		return -ENOMEM;
-	b->inode = mapping->host;
-	b->nr = 0;
-	b->err = 0;
+	for (i = 0; i < CFS_WB_CALLS; i++)
+		b->calls[i].inode = mapping->host;
 	ret = write_cache_pages(mapping, wbc, cfs_wb_add, b);
-	cfs_wb_flush(b);
+	cfs_wb_send(b);
+	for (i = 0; i < CFS_WB_CALLS; i++)
+		cfs_wb_reap(b, &b->calls[i]);
 	if (!ret)
 		ret = b->err;
 	kfree(b);
@@ -592,7 +633,7 @@ static int cfs_data_wb_open(struct inode *inode)
 
 	mutex_lock(&cfs_wb_lock);
 	if (!ci->wb_file) {
-		wb = cfs_open_backing(inode, O_WRONLY | O_LARGEFILE);
+		wb = cfs_open_backing(inode, O_WRONLY | O_LARGEFILE, NULL);
 		if (IS_ERR(wb))
 			ret = PTR_ERR(wb);
 		else

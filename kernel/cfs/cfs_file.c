@@ -18,7 +18,8 @@
 #include "rfile.h"
 
 static int cfs_open_call(struct inode *inode, unsigned int flags,
-			 struct rfile_handle *h, u32 *f_flags)
+			 struct rfile_handle *h, u32 *f_flags,
+			 struct cfs_fifo_ends *ends)
 {
 	struct cfs_open_req *req;
 	struct cfs_open_rep rep;
@@ -32,9 +33,15 @@ static int cfs_open_call(struct inode *inode, unsigned int flags,
 	kvfree(req);
 	if (ret)
 		return ret;
+	if (rep.no_reader)
+		return -ENXIO;	/* a FIFO's writer, no reader there */
 	h->node = rep.node;
 	h->id = rep.id;
 	*f_flags = rep.f_flags;
+	if (ends) {
+		ends->writers = rep.writers;
+		ends->w_counter = rep.w_counter;
+	}
 	return 0;
 }
 
@@ -43,16 +50,18 @@ static int cfs_open_call(struct inode *inode, unsigned int flags,
  * proxy (the server's own file on its own mount).  The proxy's own
  * position is parked where no read or write can start, so that rfile
  * takes each of ours as positioned at the position we give: the CFS
- * file's f_pos is the only one (rfile_proxy.c, rfile_io_mode()).
+ * file's f_pos is the only one (rfile_proxy.c, rfile_io_mode()).  A
+ * FIFO's @ends: what the server's open found of its other end.
  */
-struct file *cfs_open_backing(struct inode *inode, unsigned int flags)
+struct file *cfs_open_backing(struct inode *inode, unsigned int flags,
+			      struct cfs_fifo_ends *ends)
 {
 	struct rfile_handle h;
 	struct file *proxy;
 	u32 f_flags;
 	int ret;
 
-	ret = cfs_open_call(inode, flags, &h, &f_flags);
+	ret = cfs_open_call(inode, flags, &h, &f_flags, ends);
 	if (ret)
 		return ERR_PTR(ret);
 	proxy = rfile_import(&h, f_flags);
@@ -64,7 +73,7 @@ struct file *cfs_open_backing(struct inode *inode, unsigned int flags)
 
 static int cfs_open(struct inode *inode, struct file *file)
 {
-	struct file *backing = cfs_open_backing(inode, file->f_flags);
+	struct file *backing = cfs_open_backing(inode, file->f_flags, NULL);
 
 	if (IS_ERR(backing))
 		return PTR_ERR(backing);

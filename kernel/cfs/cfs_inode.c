@@ -222,7 +222,7 @@ const struct dentry_operations cfs_dops = {
 
 /* create and mkdir: @dir is locked by the VFS, the server locks its own. */
 static int cfs_create_call(struct inode *dir, struct dentry *dentry,
-			   umode_t mode, bool excl, bool is_dir)
+			   umode_t mode, dev_t rdev, bool excl, bool is_dir)
 {
 	struct cfs_create_req *req;
 	struct cfs_create_rep *rep;
@@ -245,6 +245,7 @@ static int cfs_create_call(struct inode *dir, struct dentry *dentry,
 	memcpy(req->name, dentry->d_name.name, dentry->d_name.len);
 	req->name[dentry->d_name.len] = '\0';
 	req->mode = mode;
+	req->rdev = new_encode_dev(rdev);
 	req->umask = current_umask();
 	req->excl = excl;
 	req->dir = is_dir;
@@ -269,13 +270,24 @@ static int cfs_create_call(struct inode *dir, struct dentry *dentry,
 static int cfs_create(struct user_namespace *ns, struct inode *dir,
 		      struct dentry *dentry, umode_t mode, bool excl)
 {
-	return cfs_create_call(dir, dentry, mode, excl, false);
+	return cfs_create_call(dir, dentry, mode, 0, excl, false);
+}
+
+/*
+ * A FIFO (the server's pipe, opened through it from every node:
+ * cfs_fifo.c), a socket, or a device (opened on the opener's own node,
+ * as on NFS); made on the server's disk.
+ */
+static int cfs_mknod(struct user_namespace *ns, struct inode *dir,
+		     struct dentry *dentry, umode_t mode, dev_t rdev)
+{
+	return cfs_create_call(dir, dentry, mode, rdev, true, false);
 }
 
 static int cfs_mkdir(struct user_namespace *ns, struct inode *dir,
 		     struct dentry *dentry, umode_t mode)
 {
-	return cfs_create_call(dir, dentry, mode, true, true);
+	return cfs_create_call(dir, dentry, mode, 0, true, true);
 }
 
 static int cfs_symlink(struct user_namespace *ns, struct inode *dir,
@@ -504,6 +516,7 @@ const struct inode_operations cfs_dir_iops = {
 	.lookup = cfs_lookup,
 	.create = cfs_create,
 	.mkdir = cfs_mkdir,
+	.mknod = cfs_mknod,
 	.unlink = cfs_unlink,
 	.rmdir = cfs_rmdir,
 	.rename = cfs_rename,

@@ -318,7 +318,18 @@ static inline int cfs_refresh(struct inode *inode)
 /* cfs_file.c: file operations */
 extern const struct file_operations cfs_file_fops;
 extern const struct file_operations cfs_dir_fops;
-struct file *cfs_open_backing(struct inode *inode, unsigned int flags);
+
+/* What the server's open of a FIFO found: its writers, writer opens ever. */
+struct cfs_fifo_ends {
+	u32 writers;
+	u32 w_counter;
+};
+
+struct file *cfs_open_backing(struct inode *inode, unsigned int flags,
+			      struct cfs_fifo_ends *ends);
+
+/* cfs_fifo.c: FIFOs, the server's pipe through rfile */
+extern const struct file_operations cfs_fifo_fops;
 
 /* cfs_data.c: the page cache of mappings and reads */
 #define CFS_RA_PAGES	(SZ_1M / PAGE_SIZE)	/* the readahead window's */
@@ -355,6 +366,7 @@ ssize_t cfs_srv_write_back(struct file *file, unsigned int from, loff_t pos,
 			   const void *buf, size_t len);
 int cfs_srv_fallocate_file(struct file *file, unsigned int from, int mode,
 			   loff_t offset, loff_t len);
+int cfs_srv_fifo_ends(struct file *file, u32 *writers, u32 *w_counter);
 void cfs_srv_nodedown(unsigned int node);
 ssize_t cfs_srv_exports_show(char *buf);
 

@@ -212,8 +212,19 @@
  * own protocol at its top).  POSIX ACLs are xattrs of the server's, the
  * ACL the VFS keeps dropped at each revoke (cfs_xattr.c).
  *
- * Not yet: devices, FIFOs and sockets on CFS (mknod is refused, opening
- * one is EOPNOTSUPP).
+ * FIFOs, devices, sockets (create with a file type: mknod).  A FIFO is
+ * the server's pipe, one for every node: an open anywhere opens it on
+ * the server, O_NONBLOCK there (the server never waits for the other
+ * end), and reads and writes it through rfile, which waits on the client
+ * for data or room as a local pipe does (cfs_fifo.c).  What a blocking
+ * open waits for, the client waits for by asking again: a writer, while
+ * the server's open finds no reader (open's @no_reader: ENXIO as an errno
+ * would mean an unknown export); a reader, until the FIFO has a writer or
+ * has had one since its open (the fifo call, against the count of writer
+ * opens the open gave).  A device node opens the opener's own device, as
+ * on NFS (clusterwide devices are /cluster/nodeN/dev's business), and is
+ * made only with CAP_MKNOD.  A socket file is a name only, as on NFS:
+ * connect(2) through CFS does not reach a socket bound on the server.
  */
 #define pr_fmt(fmt) "cfs: " fmt
 

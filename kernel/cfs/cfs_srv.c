@@ -14,6 +14,7 @@
 #include <linux/mount.h>
 #include <linux/mutex.h>
 #include <linux/namei.h>
+#include <linux/pipe_fs_i.h>
 #include <linux/slab.h>
 #include <linux/statfs.h>
 #include <linux/string.h>
@@ -483,8 +484,10 @@ static int cfs_srv_may_open(const struct path *path, u32 flags)
 	}
 	if (d_is_dir(path->dentry) && (acc & MAY_WRITE))
 		return -EISDIR;
-	if (!d_is_reg(path->dentry) && !d_is_dir(path->dentry))
-		return -EOPNOTSUPP;	/* devices, FIFOs, sockets: not yet */
+	/* a client opens devices itself (its own), and a socket is ENXIO */
+	if (!d_is_reg(path->dentry) && !d_is_dir(path->dentry) &&
+	    !S_ISFIFO(inode->i_mode))
+		return -EOPNOTSUPP;
 	if (IS_APPEND(inode) && (acc & MAY_WRITE) && !(flags & O_APPEND))
 		return -EPERM;
 	if ((flags & O_NOATIME) &&
@@ -494,6 +497,36 @@ static int cfs_srv_may_open(const struct path *path, u32 flags)
 				acc | MAY_OPEN);
 }
 
+/* Writers of the FIFO @file opened, and the count of writer opens ever. */
+int cfs_srv_fifo_ends(struct file *file, u32 *writers, u32 *w_counter)
+{
+	struct pipe_inode_info *pipe;
+
+	if (!S_ISFIFO(file_inode(file)->i_mode))
+		return -EINVAL;
+	/* an open file of a FIFO pins its pipe (fifo_open()) */
+	pipe = READ_ONCE(file_inode(file)->i_pipe);
+	if (!pipe)
+		return -EINVAL;
+	*writers = READ_ONCE(pipe->writers);
+	*w_counter = READ_ONCE(pipe->w_counter);
+	return 0;
+}
+
+int cfs_srv_fifo(unsigned int from, const struct cfs_fifo_req *req,
+		 struct cfs_fifo_rep *rep)
+{
+	struct file *file;
+	int ret;
+
+	file = rfile_export_file_get(req->id, from);
+	if (!file)
+		return -EBADF;
+	ret = cfs_srv_fifo_ends(file, &rep->writers, &rep->w_counter);
+	fput(file);
+	return ret;
+}
+
 int cfs_srv_open(unsigned int from, const struct cfs_open_req *req,
 		 struct cfs_open_rep *rep)
 {
@@ -501,6 +534,7 @@ int cfs_srv_open(unsigned int from, const struct cfs_open_req *req,
 	struct rfile_handle h;
 	struct file *file;
 	struct path path;
+	bool fifo;
 	int ret;
 
 	if (req->flags & ~CFS_OPEN_FLAGS)
@@ -514,10 +548,20 @@ int cfs_srv_open(unsigned int from, const struct cfs_open_req *req,
 	ret = cfs_srv_may_open(&path, req->flags);
 	if (ret)
 		goto put;
-	file = dentry_open(&path, req->flags, current_cred());
+	fifo = S_ISFIFO(d_inode(path.dentry)->i_mode);
+	/* a FIFO's open never waits for its other end here (the client does) */
+	file = dentry_open(&path, req->flags | (fifo ? O_NONBLOCK : 0),
+			   current_cred());
 	ret = PTR_ERR_OR_ZERO(file);
+	if (fifo && ret == -ENXIO) {
+		rep->no_reader = 1;	/* not the call's errno: see cfs.ics */
+		ret = 0;
+		goto put;
+	}
 	if (ret)
 		goto put;
+	if (fifo)
+		cfs_srv_fifo_ends(file, &rep->writers, &rep->w_counter);
 	/*
 	 * Its reads and writes wait for and recall kept pages (cfs_data.c),
 	 * on a token that stays while it is open (released with the export).
@@ -608,6 +652,20 @@ static void cfs_srv_unlock_child(const struct path *parent,
 	mnt_drop_write(parent->mnt);
 }
 
+/* @mode names a FIFO, socket or device (mknod), else a regular file. */
+static bool cfs_srv_special(u32 mode)
+{
+	switch (mode & S_IFMT) {
+	case S_IFIFO:
+	case S_IFSOCK:
+	case S_IFCHR:
+	case S_IFBLK:
+		return true;
+	default:
+		return false;
+	}
+}
+
 int cfs_srv_create(unsigned int from, const struct cfs_create_req *req,
 		   struct cfs_create_rep *rep)
 {
@@ -620,6 +678,9 @@ int cfs_srv_create(unsigned int from, const struct cfs_create_req *req,
 	umode_t mode;
 	int ret;
 
+	if (!req->dir && (req->mode & S_IFMT) &&
+	    (req->mode & S_IFMT) != S_IFREG && !cfs_srv_special(req->mode))
+		return -EINVAL;
 	ret = cfs_srv_name_ok(req->name);
 	if (ret)
 		return ret;
@@ -643,6 +704,10 @@ int cfs_srv_create(unsigned int from, const struct cfs_create_req *req,
 		if (req->dir) {
 			mode = (req->mode & 01777) | S_IFDIR;	/* rwx, sticky */
 			ret = vfs_mkdir(ns, dir, child, mode);
+		} else if (cfs_srv_special(req->mode)) {
+			mode = req->mode & (S_IFMT | S_IALLUGO);
+			ret = vfs_mknod(ns, dir, child, mode,
+					new_decode_dev(req->rdev));
 		} else {
 			mode = (req->mode & S_IALLUGO) | S_IFREG;
 			ret = vfs_create(ns, dir, child, mode, req->excl);

@@ -159,10 +159,14 @@ struct inode *cfs_iget(struct super_block *sb, const struct cfs_fh *fh,
 	case S_IFLNK:
 		inode->i_op = &cfs_symlink_iops;
 		break;
-	default:
-		/* listed and stat-able; opening one is refused by the server */
+	case S_IFIFO:
 		inode->i_op = &cfs_file_iops;
-		inode->i_fop = &cfs_file_fops;
+		inode->i_fop = &cfs_fifo_fops;
+		break;
+	default:
+		/* a device is this node's own (as on NFS); a socket: ENXIO */
+		inode->i_op = &cfs_file_iops;
+		init_special_inode(inode, inode->i_mode, inode->i_rdev);
 		break;
 	}
 	unlock_new_inode(inode);

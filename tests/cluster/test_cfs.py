@@ -392,6 +392,56 @@ def test_symlinks_hard_links_and_statfs_are_the_servers(cfs: Cluster) -> None:
     assert n2.succeed(f"stat -f -c %T {MNT}").strip() != n1.succeed(f"stat -f -c %T {SRV}").strip()
 
 
+def test_a_fifo_is_one_pipe_for_every_node_and_a_device_is_the_openers(
+        cfs: Cluster) -> None:
+    """A FIFO made on CFS is the server's pipe, opened from any node: a reader that
+    opens first waits for a writer on another node, a writer that opens first waits
+    for a reader, the server's own processes share the pipe through its disk, and a
+    non-blocking writer with no reader is ENXIO, as locally.  A device node made on
+    CFS opens the opener's own device (as on NFS), and only with CAP_MKNOD."""
+    n1, n2, n3 = cfs.node(1), cfs.node(2), cfs.node(3)
+    limit = flavor().timeout(30)
+    n2.succeed(f"mkfifo -m 0666 {MNT}/ff")
+    assert n1.succeed(f"stat -c %F {SRV}/ff") == "fifo\n"
+    assert n3.succeed(f"stat -c '%F %a' {MNT}/ff") == "fifo 666\n"
+    # the reader first, on node 3; the writer on node 2
+    n3.succeed(f"(cat {MNT}/ff > /tmp/ff.out 2>/tmp/ff.err; echo done >> /tmp/ff.out) "
+               "</dev/null >/dev/null 2>&1 &")
+    n3.succeed("sleep 0.5")
+    assert n3.succeed("cat /tmp/ff.out /tmp/ff.err") == ""   # still waiting for a writer
+    n2.succeed(f"echo from-two > {MNT}/ff", timeout=limit)
+    n3.wait_until_succeeds("grep -qx done /tmp/ff.out", timeout=limit)
+    assert n3.succeed("cat /tmp/ff.out") == "from-two\ndone\n"
+    # the writer first, on node 2; the reader on node 3
+    n2.succeed(f"(echo from-two-again > {MNT}/ff; echo done > /tmp/ffw.out) "
+               "</dev/null >/dev/null 2>&1 &")
+    n2.succeed("sleep 0.5")
+    assert n2.succeed("cat /tmp/ffw.out 2>/dev/null || true") == ""
+    assert n3.succeed(f"cat {MNT}/ff", timeout=limit) == "from-two-again\n"
+    n2.wait_until_succeeds("grep -qx done /tmp/ffw.out", timeout=limit)
+    # the server's own process reads its disk's FIFO: the same pipe
+    n1.succeed(f"(cat {SRV}/ff > /tmp/ff1.out; echo done >> /tmp/ff1.out) "
+               "</dev/null >/dev/null 2>&1 &")
+    n1.succeed("sleep 0.5")
+    n3.succeed(f"echo from-three > {MNT}/ff", timeout=limit)
+    n1.wait_until_succeeds("grep -qx done /tmp/ff1.out", timeout=limit)
+    assert n1.succeed("cat /tmp/ff1.out") == "from-three\ndone\n"
+    # no reader anywhere: a non-blocking writer is ENXIO
+    rc, _, err = n2.execute(f"dd if=/dev/zero of={MNT}/ff oflag=nonblock count=1 status=none")
+    assert rc != 0 and "No such device or address" in err, err
+    # a device node: the opener's own /dev/null, made only with CAP_MKNOD
+    n2.succeed(f"mknod -m 0666 {MNT}/null c 1 3")
+    assert n1.succeed(f"stat -c '%F %t %T' {SRV}/null") == "character special file 1 3\n"
+    n3.succeed(f"echo gone > {MNT}/null")
+    assert n3.succeed(f"cat {MNT}/null") == ""
+    n1.succeed(f"mkdir -m 1777 {SRV}/pub")
+    rc, _, err = n3.execute(f"{NOBODY} mknod {MNT}/pub/null2 c 1 3")
+    assert rc != 0 and "Operation not permitted" in err, err
+    n1.fail(f"test -e {SRV}/pub/null2")
+    n3.succeed(f"{NOBODY} mkfifo {MNT}/pub/f2")
+    assert n1.succeed(f"stat -c '%F %u' {SRV}/pub/f2") == "fifo 65534\n"
+
+
 XATTR = ("import os, sys; p = sys.argv[1]; op = sys.argv[2]\n"
          "if op == 'set': os.setxattr(p, 'user.color', sys.argv[3].encode())\n"
          "elif op == 'get': print(os.getxattr(p, 'user.color').decode())\n"
