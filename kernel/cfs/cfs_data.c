@@ -284,8 +284,11 @@ static int cfs_data_write_back(struct inode *inode, struct page **pages,
 	return ret < 0 ? cfs_errno(ret) : 0;
 }
 
-/* writepages calls of one writeback in flight at once */
-#define CFS_WB_CALLS	4
+/*
+ * writepages calls of one writeback in flight at once (8 against 4: a
+ * sequential fio write 40.6 against 36.6 MiB/s, NFS 37.4, 2026-12-06)
+ */
+#define CFS_WB_CALLS	8
 
 /*
  * Writeback in runs: contiguous dirty pages, up to CFS_DATA_BATCH, go in
