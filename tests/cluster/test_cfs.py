@@ -350,6 +350,73 @@ def test_writes_are_kept_by_the_writer_until_another_node_looks(cfs: Cluster) ->
     assert n3.succeed(f"head -c 5 {MNT}/wb") == "later"
 
 
+# Writer: for k = 1.., pwrite k into DATA (at 4096, past a kept page), then k
+# into FLAG; reader: read FLAG, then DATA, which must hold at least that k.
+RACE_WRITER = """
+import os, sys, time
+d = os.open(sys.argv[1], os.O_RDWR | os.O_CREAT, 0o644)
+f = os.open(sys.argv[2], os.O_RDWR | os.O_CREAT, 0o644)
+end = time.monotonic() + float(sys.argv[3])
+k = 0
+while time.monotonic() < end:
+    k += 1
+    os.pwrite(d, b"%020d" % k, 4096)
+    os.pwrite(f, b"%020d" % k, 0)
+print("wrote", k)
+"""
+RACE_READER = """
+import os, sys, time
+end = time.monotonic() + float(sys.argv[3])
+reads = stale = last = 0
+d = os.open(sys.argv[1], os.O_RDONLY)
+f = os.open(sys.argv[2], os.O_RDONLY)
+while time.monotonic() < end:
+    flag = os.pread(f, 20, 0)
+    data = os.pread(d, 20, 4096)
+    if len(flag) < 20:
+        continue
+    reads += 1
+    last = int(flag)
+    if len(data) < 20 or int(data) < last:
+        stale += 1
+print("reads", reads, "stale", stale, "last", last)
+"""
+
+
+def test_a_read_racing_a_writer_on_another_node_is_never_stale(cfs: Cluster) -> None:
+    """Item 2, raced: node 2 writes k into one file and then k into a second one,
+    over and over; node 3 at the same time reads the second file and then the
+    first: having seen k in the second, it must find at least k in the first (a
+    write(2) that returned is what every later read returns).  With cfs.shared_ms=0
+    on both, every write is kept by node 2 and every read by node 3, so each one
+    recalls the other node's pages."""
+    n2, n3 = cfs.node(2), cfs.node(3)
+    secs = 15
+    param = "/sys/module/cfs/parameters/shared_ms"
+    for nd, name, src in ((n2, "race_w", RACE_WRITER), (n3, "race_r", RACE_READER)):
+        nd.succeed(f"cat > /tmp/{name}.py <<'EOF'\n{src}EOF")
+        nd.succeed(f"echo 0 > {param}")
+    try:
+        n2.succeed(f"printf '%020d' 0 > {MNT}/race_flag && "
+                   f"truncate -s 4116 {MNT}/race_data")
+        before = counters(n2)["writes_kept"]
+        n2.succeed(f"(python3 /tmp/race_w.py {MNT}/race_data {MNT}/race_flag {secs} "
+                   "> /tmp/race_w.out 2>&1) </dev/null >/dev/null 2>&1 &")
+        out = n3.succeed(f"python3 /tmp/race_r.py {MNT}/race_data {MNT}/race_flag {secs}",
+                         timeout=flavor().timeout(secs + 60)).split()
+        n2.wait_until_succeeds("grep -q wrote /tmp/race_w.out",
+                               timeout=flavor().timeout(60))
+    finally:
+        for nd in (n2, n3):
+            nd.succeed(f"echo 1000 > {param}")
+    wrote = int(n2.succeed("cat /tmp/race_w.out").split()[1])
+    reads, stale, last = int(out[1]), int(out[3]), int(out[5])
+    print(f"\n[cfs-race] writer {wrote} rounds, reader {reads} reads, last seen {last}")
+    assert stale == 0, out
+    assert reads >= 20 and last > 0, out
+    assert counters(n2)["writes_kept"] > before
+
+
 def test_names_appear_and_vanish_everywhere_at_once(cfs: Cluster) -> None:
     n1, n2, n3 = cfs.node(1), cfs.node(2), cfs.node(3)
     n2.succeed(f"ls {MNT}")  # cache whatever there is to cache
