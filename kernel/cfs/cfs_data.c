@@ -536,10 +536,16 @@ bool cfs_data_size_ahead(struct inode *inode)
 		cfs_data_unwritten(inode));
 }
 
+/* The grant this node holds covers dirty pages (@writes: of write(2)s). */
+static bool cfs_data_held(struct cfs_inode *ci, bool writes)
+{
+	return READ_ONCE(ci->excl) && (!writes || READ_ONCE(ci->excl_writes));
+}
+
 /* This node may keep dirty pages of @inode (no other may keep any). */
 bool cfs_data_excl(struct inode *inode)
 {
-	return READ_ONCE(CFS_I(inode)->excl);
+	return cfs_data_held(CFS_I(inode), false);
 }
 
 /*
@@ -562,7 +568,7 @@ static int cfs_data_want_excl(struct inode *inode, bool writes)
 	int ret;
 
 	for (tries = 0; tries < 100; tries++) {
-		if (READ_ONCE(ci->excl) && (!writes || READ_ONCE(ci->excl_writes)))
+		if (cfs_data_held(ci, writes))
 			return 0;
 		wb = READ_ONCE(ci->wb_file);
 		if (!wb)
@@ -746,7 +752,7 @@ ssize_t cfs_data_write(struct kiocb *iocb, struct iov_iter *from)
 		if (fault_in_iov_iter_readable(from, chunk) == chunk)
 			return -EFAULT;
 		down_read(&ci->wr_sem);
-		if (READ_ONCE(ci->excl) && READ_ONCE(ci->excl_writes)) {
+		if (cfs_data_held(ci, true)) {
 			iov_iter_truncate(from, chunk);
 			done = cfs_data_copy(iocb, from);
 			iov_iter_reexpand(from, left - (done > 0 ? done : 0));

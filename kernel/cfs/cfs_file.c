@@ -119,15 +119,14 @@ static void cfs_io_end(struct file *backing, bool write, int counted)
  * file, so every other node's write, truncation or writable recalls them
  * first; our own write is kept in them or drops its range after it.  The
  * size is current under the file's token (else asked for; the writer's
- * own is).  O_DIRECT, cfs.cache=0, the
- * server's own mount (whose file is the file system's, with its own page
- * cache) and a file another node has been writing (a recall within
- * cfs.shared_ms) read the server's file directly.
+ * own is).  O_DIRECT, cfs.cache=0, the server's own mount (whose file is
+ * the file system's, with its own page cache) and a file another node
+ * has been using (a recall within cfs.shared_ms) read the server's file
+ * directly.
  */
 static bool cfs_read_cached(struct kiocb *iocb, struct file *backing)
 {
 	struct cfs_inode *ci = CFS_I(file_inode(iocb->ki_filp));
-
 	unsigned long shared = msecs_to_jiffies(READ_ONCE(cfs_shared_ms));
 
 	return cfs_cache && !(iocb->ki_flags & IOCB_DIRECT) &&

@@ -80,7 +80,6 @@ void cfs_inode_cache_exit(void)
 	kmem_cache_destroy(cfs_inode_cachep);
 }
 
-/* The server's attributes of @inode, as they are now. */
 /*
  * @attr, from a reply, into @inode.  The size never shrinks while this
  * node writes pages the server has not seen yet (cfs_data_size_ahead()):

@@ -546,9 +546,9 @@ int cfs_data_begin(struct dentry *dentry, unsigned int from,
  * Before the attributes of @dentry's file are read for node @from (a
  * reply that carries them, the caller registered as a holder first): a
  * writer of write(2)s other than @from writes its dirty pages back, so
- * that the size and times are what it wrote.  The writer is set before the holders are
- * revoked (above) and the holder registered before this look: a reply
- * either comes after the recall or has its token revoked.
+ * that the size and times are what it wrote.  The writer is set before
+ * the holders are revoked (above) and the holder registered before this
+ * look: a reply either comes after the recall or has its token revoked.
  */
 void cfs_data_settle(struct dentry *dentry, unsigned int from)
 {
