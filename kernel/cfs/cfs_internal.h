@@ -362,8 +362,8 @@ ssize_t cfs_srv_read_kept(struct file *file, unsigned int from, loff_t pos,
 			  void *buf, size_t count);
 int cfs_srv_make_writable(struct file *file, unsigned int from, bool writes,
 			  u64 *seq, s64 *size);
-ssize_t cfs_srv_write_back(struct file *file, unsigned int from, loff_t pos,
-			   const void *buf, size_t len);
+ssize_t cfs_srv_write_back(struct file *file, unsigned int node, loff_t pos,
+			   struct iov_iter *from);
 int cfs_srv_fallocate_file(struct file *file, unsigned int from, int mode,
 			   loff_t offset, loff_t len);
 int cfs_srv_fifo_ends(struct file *file, u32 *writers, u32 *w_counter);

@@ -94,7 +94,8 @@
  * than the writer recalls the writer first (cfs_data_settle()): the
  * writer's write(2)s grow the file and change its times in its own page
  * cache, and the disk has them only once they are written back.  Dirty
- * pages go back with writepages(id, pos, data), which, from the writer or
+ * pages go back with writepages(id, pos, len, pages), from the pages
+ * themselves (whole pages, up to 256 KiB a call), which, from the writer or
  * a node being recalled, waits for nothing and recalls nobody (they were
  * dirtied by the writer, and a recall waits for them; from any other node
  * it is a write like rfile's); pages read for keeping by a node being

@@ -5,6 +5,7 @@
  */
 #define pr_fmt(fmt) "cfs: " fmt
 
+#include <linux/bvec.h>
 #include <linux/cred.h>
 #include <linux/err.h>
 #include <linux/exportfs.h>
@@ -19,6 +20,7 @@
 #include <linux/statfs.h>
 #include <linux/string.h>
 #include <linux/sysfs.h>
+#include <linux/uio.h>
 #include <linux/xattr.h>
 #include <asm/unaligned.h>
 
@@ -1327,9 +1329,9 @@ int cfs_srv_fallocate_file(struct file *file, unsigned int from, int mode,
 	return ret;
 }
 
-/* @len bytes at @pos of @file from node @from's dirty pages: a writeback. */
-ssize_t cfs_srv_write_back(struct file *file, unsigned int from, loff_t pos,
-			   const void *buf, size_t len)
+/* The bytes of @from at @pos of @file, node @node's dirty pages: a writeback. */
+ssize_t cfs_srv_write_back(struct file *file, unsigned int node, loff_t pos,
+			   struct iov_iter *from)
 {
 	ssize_t ret;
 	int counted;
@@ -1338,10 +1340,12 @@ ssize_t cfs_srv_write_back(struct file *file, unsigned int from, loff_t pos,
 		return -EBADF;
 	if (!S_ISREG(file_inode(file)->i_mode))
 		return -EINVAL;
-	counted = cfs_data_begin(file->f_path.dentry, from, CFS_DATA_WB, NULL);
+	counted = cfs_data_begin(file->f_path.dentry, node, CFS_DATA_WB, NULL);
 	if (counted < 0)
 		return counted;
-	ret = kernel_write(file, buf, len, &pos);
+	file_start_write(file);
+	ret = vfs_iter_write(file, from, &pos, 0);
+	file_end_write(file);
 	cfs_data_end(file->f_path.dentry, CFS_DATA_WB);
 	return ret;
 }
@@ -1349,16 +1353,29 @@ ssize_t cfs_srv_write_back(struct file *file, unsigned int from, loff_t pos,
 int cfs_srv_writepages(unsigned int from, const struct cfs_writepages_req *req,
 		       struct cfs_writepages_rep *rep)
 {
+	struct bio_vec *bvec;
+	struct iov_iter iter;
 	struct file *file;
+	unsigned int i;
 	ssize_t ret;
 
-	if (req->pos < 0)
+	if (req->pos < 0 || !req->data_count ||
+	    req->len > req->data_count * PAGE_SIZE ||
+	    req->len <= (req->data_count - 1) * PAGE_SIZE)
 		return -EINVAL;
 	file = rfile_export_file_get(req->id, from);
 	if (!file)
 		return -EBADF;
-	ret = cfs_srv_write_back(file, from, req->pos, req->data,
-				 req->data_len);
+	bvec = kmalloc_array(req->data_count, sizeof(*bvec), GFP_KERNEL);
+	ret = -ENOMEM;
+	if (bvec) {
+		for (i = 0; i < req->data_count; i++)
+			bvec_set_page(&bvec[i], req->data[i], PAGE_SIZE, 0);
+		iov_iter_bvec(&iter, ITER_SOURCE, bvec, req->data_count,
+			      req->len);
+		ret = cfs_srv_write_back(file, from, req->pos, &iter);
+		kfree(bvec);
+	}
 	fput(file);
 	if (ret < 0)
 		return ret;
