@@ -35,33 +35,46 @@
 static DEFINE_MUTEX(cfs_wb_lock);
 
 /*
- * @count bytes at @pos of the server's file, read through @backing (the
- * file's open file there: a proxy, or the server file system's own file
- * on the server's own mount) for keeping.
+ * The bytes at @pos of the server's file into @to (as many as it holds,
+ * fewer at the end of the file), read through @backing (the file's open
+ * file there: a proxy, or the server file system's own file on the
+ * server's own mount) for keeping.
  */
-static ssize_t cfs_data_read(struct file *backing, loff_t pos, void *buf,
-			     u32 count)
+static ssize_t cfs_data_read(struct file *backing, loff_t pos,
+			     struct iov_iter *to)
 {
+	size_t count = iov_iter_count(to), n;
 	struct cfs_readpages_req req = {};
 	struct cfs_readpages_rep *rep;
 	struct rfile_handle h;
+	unsigned int i;
 	ssize_t ret;
 
 	if (!rfile_is_proxy(backing, &h))
-		return cfs_srv_read_kept(backing, ssi_node_num(), pos, buf,
-					 count);
-	rep = kvmalloc(sizeof(*rep), GFP_KERNEL);
+		return cfs_srv_read_kept(backing, ssi_node_num(), pos, to);
+	rep = kmalloc(sizeof(*rep), GFP_KERNEL);
 	if (!rep)
 		return -ENOMEM;
 	req.id = h.id;
 	req.pos = pos;
 	req.count = count;
 	ret = CFS_OP(h.node, readpages, &req, rep);
-	if (!ret) {
-		ret = min_t(u32, rep->data_len, count);
-		memcpy(buf, rep->data, ret);
+	if (ret)
+		goto out;
+	ret = rep->len;
+	if (rep->len > count || rep->len > rep->data_count * PAGE_SIZE) {
+		pr_warn_ratelimited("readpages of %zu bytes: %u bytes in %u pages came back\n",
+				    count, rep->len, rep->data_count);
+		ret = -EIO;
 	}
-	kvfree(rep);
+	for (i = 0; ret > 0 && i < rep->data_count; i++) {
+		n = min_t(size_t, rep->len - i * PAGE_SIZE, PAGE_SIZE);
+		if (copy_page_to_iter(rep->data[i], 0, n, to) != n)
+			ret = -EFAULT;
+	}
+	ics_put_pages(rep->data, rep->data_count);
+out:
+	kfree(rep);
 	return ret;
 }
 
@@ -87,8 +100,9 @@ static int cfs_read_folio_from(struct file *backing, struct folio *folio,
 {
 	struct inode *inode = folio->mapping->host;
 	struct page *page = &folio->page;
+	struct iov_iter iter;
+	struct bio_vec bvec;
 	ssize_t n;
-	void *buf;
 
 	if (!backing) {
 		folio_unlock(folio);
@@ -100,14 +114,14 @@ static int cfs_read_folio_from(struct file *backing, struct folio *folio,
 			       !cfs_data_recall_running(inode));
 		return AOP_TRUNCATED_PAGE;	/* looked up again */
 	}
-	buf = kmap_local_page(page);
-	n = cfs_data_read(backing, page_offset(page), buf, PAGE_SIZE);
+	bvec_set_page(&bvec, page, PAGE_SIZE, 0);
+	iov_iter_bvec(&iter, ITER_DEST, &bvec, 1, PAGE_SIZE);
+	n = cfs_data_read(backing, page_offset(page), &iter);
 	if (n >= 0) {
-		memset(buf + n, 0, PAGE_SIZE - n);
+		zero_user_segment(page, n, PAGE_SIZE);
 		flush_dcache_page(page);
 		SetPageUptodate(page);
 	}
-	kunmap_local(buf);
 	folio_unlock(folio);
 	if (n < 0)
 		pr_warn_ratelimited("inode %lu: a page could not be read (%zd)\n",
@@ -123,112 +137,112 @@ static int cfs_read_folio(struct file *file, struct folio *folio)
 }
 
 /* Pages read by one call: what a readpages reply carries. */
-#define CFS_DATA_BATCH	(65536 / PAGE_SIZE)
+#define CFS_RA_BATCH	64
+#define CFS_RA_CALLS	4
 /* Pages written back by one call: what a writepages call carries. */
 #define CFS_WB_BATCH	64
-#define CFS_RA_CALLS	4
 
 /*
  * One readpages call of a readahead, made by a worker so that the calls
  * of one readahead travel at once (one after another, a stream kept one
- * node's vCPU busy at a time).
+ * node's vCPU busy at a time).  Its pages are read into straight from the
+ * reply's (on the server's own mount, from the server's file).
  */
 struct cfs_ra_call {
 	struct work_struct work;
 	struct completion done;
 	struct file *backing;
 	loff_t pos;
-	size_t len;
+	unsigned int nr;
+	struct bio_vec bvec[CFS_RA_BATCH];
 	ssize_t n;
-	void *buf;
 };
 
 static void cfs_ra_work(struct work_struct *work)
 {
 	struct cfs_ra_call *c = container_of(work, struct cfs_ra_call, work);
+	struct iov_iter iter;
 
-	c->n = cfs_data_read(c->backing, c->pos, c->buf, c->len);
+	BUILD_BUG_ON(sizeof_field(struct cfs_readpages_rep, data) <
+		     CFS_RA_BATCH * sizeof(struct page *));
+	iov_iter_bvec(&iter, ITER_DEST, c->bvec, c->nr, c->nr * PAGE_SIZE);
+	c->n = cfs_data_read(c->backing, c->pos, &iter);
 	complete(&c->done);
 }
 
-/* The folios of @rac from @folio on that lie in [@pos, @pos + @len). */
-static struct folio *cfs_ra_fill(struct readahead_control *rac,
-				 struct folio *folio, loff_t pos, size_t len,
-				 const void *buf, ssize_t n)
+static void cfs_ra_send(struct cfs_ra_call *c)
 {
-	size_t off, have;
-	void *dst;
+	INIT_WORK(&c->work, cfs_ra_work);
+	init_completion(&c->done);
+	queue_work(system_unbound_wq, &c->work);
+}
 
-	while (folio && folio_pos(folio) < pos + len) {
-		off = folio_pos(folio) - pos;
-		if (n >= 0 && !folio_test_large(folio)) {
-			have = n > off ? min_t(size_t, n - off, PAGE_SIZE) : 0;
-			dst = kmap_local_folio(folio, 0);
-			memcpy(dst, buf + off, have);
-			memset(dst + have, 0, PAGE_SIZE - have);
-			kunmap_local(dst);
-			flush_dcache_folio(folio);
-			folio_mark_uptodate(folio);
+/*
+ * @c answered: its pages up to date (zeros past what was read) and
+ * unlocked; on an error only unlocked.
+ */
+static void cfs_ra_reap(struct cfs_ra_call *c)
+{
+	struct page *page;
+	size_t have;
+	unsigned int i;
+
+	wait_for_completion(&c->done);
+	for (i = 0; i < c->nr; i++) {
+		page = c->bvec[i].bv_page;
+		if (c->n >= 0) {
+			have = clamp_t(ssize_t, c->n - (ssize_t)i * PAGE_SIZE,
+				       0, PAGE_SIZE);
+			zero_user_segment(page, have, PAGE_SIZE);
+			flush_dcache_page(page);
+			SetPageUptodate(page);
 		}
-		folio_unlock(folio);
-		folio = readahead_folio(rac);
+		unlock_page(page);
 	}
-	return folio;
+	c->nr = 0;
 }
 
 /*
  * Readahead (a mapping's faults, and read(2), read around them): the
- * run of pages in calls of up to CFS_DATA_BATCH pages, up to CFS_RA_CALLS
- * of them in flight at once.  A page left out (an error) is read again by
- * ->read_folio when it is needed.
+ * run of pages in calls of up to CFS_RA_BATCH pages, up to CFS_RA_CALLS
+ * of them in flight at once.  A page left out (no memory, a recall being
+ * answered, an error) is read again by ->read_folio when it is needed.
  */
 static void cfs_readahead(struct readahead_control *rac)
 {
 	struct inode *inode = rac->mapping->host;
-	struct cfs_ra_call *calls;
+	struct cfs_ra_call *calls, *c = NULL;
+	unsigned int i, nr = 0;
 	struct file *backing;
 	struct folio *folio;
-	unsigned int i, nr;
-	loff_t pos;
-	size_t left;
 
 	backing = rac->file ? rac->file->private_data : CFS_I(inode)->wb_file;
 	calls = kcalloc(CFS_RA_CALLS, sizeof(*calls), GFP_KERNEL);
-	/* right after readahead_folio(), the request starts at that folio */
-	folio = readahead_folio(rac);
-	while (folio) {
-		pos = readahead_pos(rac);
-		left = readahead_length(rac);
-		for (nr = 0; calls && backing && left && nr < CFS_RA_CALLS &&
-		     !cfs_data_recall_running(inode); nr++) {
-			struct cfs_ra_call *c = &calls[nr];
-
-			c->len = min_t(size_t, left, CFS_DATA_BATCH * PAGE_SIZE);
-			c->buf = kvmalloc(c->len, GFP_KERNEL);
-			if (!c->buf)
-				break;
-			c->backing = backing;
-			c->pos = pos;
-			pos += c->len;
-			left -= c->len;
-			INIT_WORK(&c->work, cfs_ra_work);
-			init_completion(&c->done);
-			queue_work(system_unbound_wq, &c->work);
-		}
-		if (!nr) {	/* no memory or a recall: every folio left out */
-			folio = cfs_ra_fill(rac, folio, readahead_pos(rac),
-					    readahead_length(rac), NULL,
-					    -ENOMEM);
+	while ((folio = readahead_folio(rac))) {
+		if (!calls || !backing || folio_test_large(folio) ||
+		    cfs_data_recall_running(inode)) {
+			folio_unlock(folio);
 			continue;
 		}
-		for (i = 0; i < nr; i++) {
-			wait_for_completion(&calls[i].done);
-			folio = cfs_ra_fill(rac, folio, calls[i].pos,
-					    calls[i].len, calls[i].buf,
-					    calls[i].n);
-			kvfree(calls[i].buf);
+		if (!c || c->nr == CFS_RA_BATCH) {
+			if (c)
+				cfs_ra_send(c);
+			if (nr == CFS_RA_CALLS) {
+				for (i = 0; i < nr; i++)
+					cfs_ra_reap(&calls[i]);
+				nr = 0;
+			}
+			c = &calls[nr++];
+			c->backing = backing;
+			c->pos = folio_pos(folio);
 		}
+		bvec_set_page(&c->bvec[c->nr++], &folio->page, PAGE_SIZE, 0);
 	}
+	if (c && c->nr)
+		cfs_ra_send(c);
+	for (i = 0; i < nr; i++)
+		if (calls[i].nr)
+			cfs_ra_reap(&calls[i]);
 	kfree(calls);
 }
 

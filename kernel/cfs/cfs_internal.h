@@ -359,7 +359,7 @@ extern const struct rfile_io_hooks cfs_srv_io_hooks;
 void cfs_srv_exit(void);
 int cfs_srv_fh(struct dentry *dentry, struct cfs_fh *fh);
 ssize_t cfs_srv_read_kept(struct file *file, unsigned int from, loff_t pos,
-			  void *buf, size_t count);
+			  struct iov_iter *to);
 int cfs_srv_make_writable(struct file *file, unsigned int from, bool writes,
 			  u64 *seq, s64 *size);
 ssize_t cfs_srv_write_back(struct file *file, unsigned int node, loff_t pos,

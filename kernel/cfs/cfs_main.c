@@ -72,8 +72,10 @@
  * The pages are kept under the server's data state of the file
  * (cfs_token.c): a set of nodes that keep clean pages (readers) and at
  * most one that may keep dirty ones (the writer), never both at once.
- * Messages: readpages(id, pos, count) registers the caller as a reader,
- * then reads (a fault and its readahead, a page a write fills in part);
+ * Messages: readpages(id, pos, count) -> (len, pages) registers the
+ * caller as a reader, then reads (a fault and its readahead, a page a
+ * write fills in part) into pages that travel as themselves, up to
+ * 256 KiB a call;
  * writable(id) -> (seq, size) makes the caller the writer (the first
  * store to a page of a shared writable mapping, ->page_mkwrite; a
  * write(2) kept), and revokes every other node's token on the file;

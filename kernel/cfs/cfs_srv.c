@@ -1272,7 +1272,7 @@ const struct rfile_io_hooks cfs_srv_io_hooks = {
  * them: registered before they are read.  The byte count or an errno.
  */
 ssize_t cfs_srv_read_kept(struct file *file, unsigned int from, loff_t pos,
-			  void *buf, size_t count)
+			  struct iov_iter *to)
 {
 	ssize_t ret;
 	int counted;
@@ -1285,27 +1285,66 @@ ssize_t cfs_srv_read_kept(struct file *file, unsigned int from, loff_t pos,
 				 NULL);
 	if (counted < 0)
 		return counted;
-	ret = kernel_read(file, buf, count, &pos);
+	ret = vfs_iter_read(file, to, &pos, 0);
 	cfs_data_end(file->f_path.dentry, CFS_DATA_CACHE);
+	return ret;
+}
+
+/* The pages of a readpages reply, @nr of them, read into by @file at @pos. */
+static ssize_t cfs_srv_read_pages(struct file *file, unsigned int from,
+				  loff_t pos, struct page **pages,
+				  unsigned int nr, size_t count)
+{
+	struct iov_iter iter;
+	struct bio_vec *bvec;
+	unsigned int i;
+	ssize_t ret;
+
+	bvec = kmalloc_array(nr, sizeof(*bvec), GFP_KERNEL);
+	if (!bvec)
+		return -ENOMEM;
+	for (i = 0; i < nr; i++)
+		bvec_set_page(&bvec[i], pages[i], PAGE_SIZE, 0);
+	iov_iter_bvec(&iter, ITER_DEST, bvec, nr, count);
+	ret = cfs_srv_read_kept(file, from, pos, &iter);
+	kfree(bvec);
 	return ret;
 }
 
 int cfs_srv_readpages(unsigned int from, const struct cfs_readpages_req *req,
 		      struct cfs_readpages_rep *rep)
 {
+	unsigned int nr = DIV_ROUND_UP(req->count, PAGE_SIZE), used, i;
 	struct file *file;
 	ssize_t ret;
 
-	if (req->pos < 0 || req->count > sizeof(rep->data))
+	if (req->pos < 0 || !req->count || nr > ARRAY_SIZE(rep->data))
 		return -EINVAL;
 	file = rfile_export_file_get(req->id, from);
 	if (!file)
 		return -EBADF;
-	ret = cfs_srv_read_kept(file, from, req->pos, rep->data, req->count);
+	ret = 0;
+	for (i = 0; i < nr; i++) {
+		rep->data[i] = alloc_page(GFP_KERNEL);
+		if (!rep->data[i]) {
+			ret = -ENOMEM;
+			break;
+		}
+	}
+	if (!ret)
+		ret = cfs_srv_read_pages(file, from, req->pos, rep->data, nr,
+					 req->count);
 	fput(file);
+	used = ret > 0 ? DIV_ROUND_UP(ret, PAGE_SIZE) : 0;
+	/* the rest of the last page is not the peer's to see */
+	if (used && offset_in_page(ret))
+		memzero_page(rep->data[used - 1], offset_in_page(ret),
+			     PAGE_SIZE - offset_in_page(ret));
+	ics_put_pages(rep->data + used, i - used);
 	if (ret < 0)
 		return ret;
-	rep->data_len = ret;
+	rep->len = ret;
+	rep->data_count = used;
 	return 0;
 }
 
