@@ -50,6 +50,7 @@ DEBUG_SUBSET ?= tests/cluster/test_fuzz.py tests/cluster/test_migrate_core.py \
 	tests/cluster/test_cfs.py::test_reads_come_from_kept_pages_that_every_change_elsewhere_recalls \
 	tests/cluster/test_cfs.py::test_writes_are_kept_by_the_writer_until_another_node_looks \
 	tests/cluster/test_cfs.py::test_a_read_racing_a_writer_on_another_node_is_never_stale \
+	tests/cluster/test_cfs.py::test_a_fifo_is_one_pipe_for_every_node_and_a_device_is_the_openers \
 	tests/cluster/test_cfs.py::test_exclusive_create_append_and_unlink_of_an_open_file \
 	tests/cluster/test_cfs.py::test_locks_are_the_servers_and_block_every_node \
 	tests/cluster/test_cfs.py::test_a_lock_cycle_across_nodes_is_edeadlk_as_on_the_servers_disk \
