@@ -263,7 +263,6 @@ static int cfs_data_write_back(struct inode *inode, struct page **pages,
 	struct rfile_handle h;
 	struct iov_iter iter;
 	struct bio_vec *bvec;
-	unsigned int i;
 	size_t len;
 	ssize_t ret;
 
@@ -277,12 +276,10 @@ static int cfs_data_write_back(struct inode *inode, struct page **pages,
 	len = min_t(loff_t, (loff_t)nr * PAGE_SIZE, size - pos);
 	nr = DIV_ROUND_UP(len, PAGE_SIZE);
 	if (!rfile_is_proxy(wb, &h)) {
-		bvec = kmalloc_array(nr, sizeof(*bvec), GFP_NOFS);
+		bvec = cfs_pages_iter(&iter, ITER_SOURCE, pages, nr, len,
+				      GFP_NOFS);
 		if (!bvec)
 			return -ENOMEM;
-		for (i = 0; i < nr; i++)
-			bvec_set_page(&bvec[i], pages[i], PAGE_SIZE, 0);
-		iov_iter_bvec(&iter, ITER_SOURCE, bvec, nr, len);
 		ret = cfs_srv_write_back(wb, ssi_node_num(), pos, &iter);
 		kfree(bvec);
 	} else {

@@ -358,6 +358,9 @@ struct rfile_io_hooks;
 extern const struct rfile_io_hooks cfs_srv_io_hooks;
 void cfs_srv_exit(void);
 int cfs_srv_fh(struct dentry *dentry, struct cfs_fh *fh);
+struct bio_vec *cfs_pages_iter(struct iov_iter *iter, unsigned int dir,
+			       struct page *const *pages, unsigned int nr,
+			       size_t count, gfp_t gfp);
 ssize_t cfs_srv_read_kept(struct file *file, unsigned int from, loff_t pos,
 			  struct iov_iter *to);
 int cfs_srv_make_writable(struct file *file, unsigned int from, bool writes,

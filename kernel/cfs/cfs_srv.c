@@ -1290,31 +1290,32 @@ ssize_t cfs_srv_read_kept(struct file *file, unsigned int from, loff_t pos,
 	return ret;
 }
 
-/* The pages of a readpages reply, @nr of them, read into by @file at @pos. */
-static ssize_t cfs_srv_read_pages(struct file *file, unsigned int from,
-				  loff_t pos, struct page **pages,
-				  unsigned int nr, size_t count)
+/*
+ * @iter over @count bytes of @nr whole pages (@dir: ITER_SOURCE, or
+ * ITER_DEST), through the bio_vec array returned, which the caller frees
+ * once done with @iter; NULL without memory.
+ */
+struct bio_vec *cfs_pages_iter(struct iov_iter *iter, unsigned int dir,
+			       struct page *const *pages, unsigned int nr,
+			       size_t count, gfp_t gfp)
 {
-	struct iov_iter iter;
-	struct bio_vec *bvec;
+	struct bio_vec *bvec = kmalloc_array(nr, sizeof(*bvec), gfp);
 	unsigned int i;
-	ssize_t ret;
 
-	bvec = kmalloc_array(nr, sizeof(*bvec), GFP_KERNEL);
 	if (!bvec)
-		return -ENOMEM;
+		return NULL;
 	for (i = 0; i < nr; i++)
 		bvec_set_page(&bvec[i], pages[i], PAGE_SIZE, 0);
-	iov_iter_bvec(&iter, ITER_DEST, bvec, nr, count);
-	ret = cfs_srv_read_kept(file, from, pos, &iter);
-	kfree(bvec);
-	return ret;
+	iov_iter_bvec(iter, dir, bvec, nr, count);
+	return bvec;
 }
 
 int cfs_srv_readpages(unsigned int from, const struct cfs_readpages_req *req,
 		      struct cfs_readpages_rep *rep)
 {
 	unsigned int nr = DIV_ROUND_UP(req->count, PAGE_SIZE), used, i;
+	struct bio_vec *bvec = NULL;
+	struct iov_iter iter;
 	struct file *file;
 	ssize_t ret;
 
@@ -1323,17 +1324,16 @@ int cfs_srv_readpages(unsigned int from, const struct cfs_readpages_req *req,
 	file = rfile_export_file_get(req->id, from);
 	if (!file)
 		return -EBADF;
-	ret = 0;
 	for (i = 0; i < nr; i++) {
 		rep->data[i] = alloc_page(GFP_KERNEL);
-		if (!rep->data[i]) {
-			ret = -ENOMEM;
+		if (!rep->data[i])
 			break;
-		}
 	}
-	if (!ret)
-		ret = cfs_srv_read_pages(file, from, req->pos, rep->data, nr,
-					 req->count);
+	if (i == nr)
+		bvec = cfs_pages_iter(&iter, ITER_DEST, rep->data, nr,
+				      req->count, GFP_KERNEL);
+	ret = bvec ? cfs_srv_read_kept(file, from, req->pos, &iter) : -ENOMEM;
+	kfree(bvec);
 	fput(file);
 	used = ret > 0 ? DIV_ROUND_UP(ret, PAGE_SIZE) : 0;
 	/* the rest of the last page is not the peer's to see */
@@ -1395,7 +1395,6 @@ int cfs_srv_writepages(unsigned int from, const struct cfs_writepages_req *req,
 	struct bio_vec *bvec;
 	struct iov_iter iter;
 	struct file *file;
-	unsigned int i;
 	ssize_t ret;
 
 	if (req->pos < 0 || !req->data_count ||
@@ -1405,16 +1404,10 @@ int cfs_srv_writepages(unsigned int from, const struct cfs_writepages_req *req,
 	file = rfile_export_file_get(req->id, from);
 	if (!file)
 		return -EBADF;
-	bvec = kmalloc_array(req->data_count, sizeof(*bvec), GFP_KERNEL);
-	ret = -ENOMEM;
-	if (bvec) {
-		for (i = 0; i < req->data_count; i++)
-			bvec_set_page(&bvec[i], req->data[i], PAGE_SIZE, 0);
-		iov_iter_bvec(&iter, ITER_SOURCE, bvec, req->data_count,
-			      req->len);
-		ret = cfs_srv_write_back(file, from, req->pos, &iter);
-		kfree(bvec);
-	}
+	bvec = cfs_pages_iter(&iter, ITER_SOURCE, req->data, req->data_count,
+			      req->len, GFP_KERNEL);
+	ret = bvec ? cfs_srv_write_back(file, from, req->pos, &iter) : -ENOMEM;
+	kfree(bvec);
 	fput(file);
 	if (ret < 0)
 		return ret;
