@@ -67,7 +67,8 @@ static ssize_t cfs_data_read(struct file *backing, loff_t pos,
 				    count, rep->len, rep->data_count);
 		ret = -EIO;
 	}
-	for (i = 0; ret > 0 && i < rep->data_count; i++) {
+	/* only the pages @len covers: a reply may carry more than it needs */
+	for (i = 0; ret > 0 && i * PAGE_SIZE < rep->len; i++) {
 		n = min_t(size_t, rep->len - i * PAGE_SIZE, PAGE_SIZE);
 		if (copy_page_to_iter(rep->data[i], 0, n, to) != n)
 			ret = -EFAULT;
